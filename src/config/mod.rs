@@ -1,0 +1,746 @@
+//! The YAML configuration: schema, `${VAR}` expansion and validation with key paths.
+
+mod duration;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+use url::Url;
+
+pub use duration::Dur;
+
+/// A configuration that could not be loaded; each problem names its key path.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// One or more keys are wrong.
+    #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// One problem in the configuration, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `routes[0].upstream`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Proxy and provider listener.
+    pub listen: String,
+    /// Admin listener: /metrics, /healthz, /readyz.
+    pub admin_listen: String,
+    /// Where the provider's endpoints are reached; the issuer.
+    pub public_url: String,
+    /// SQLite file, generated keys, mail outbox.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` instead of the embedded SQLite file.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Organisation name shown on pages.
+    #[serde(default = "default_org")]
+    pub organization: String,
+    /// Session cookie and lifetimes.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Token lifetimes.
+    #[serde(default)]
+    pub tokens: TokenConfig,
+    /// Signing keys.
+    #[serde(default)]
+    pub keys: KeysConfig,
+    /// Tenants and the hosts they serve.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    /// Upstream OpenID Connect identity providers.
+    #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderConfig>,
+    /// Addresses whose `X-Forwarded-*` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Proxied routes.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Worker threads of the proxy listener.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_org() -> String {
+    "frontdoor".into()
+}
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Absolute lifetime of a session.
+    pub ttl: Dur,
+    /// A session unused this long ends.
+    pub idle_timeout: Dur,
+    /// Name of the session cookie.
+    pub cookie_name: String,
+    /// `auto` (Secure when public_url is https), `true` or `false`.
+    pub secure: SecureMode,
+    /// How long a node may serve a session from its cache before re-reading the store.
+    pub cache_ttl: Dur,
+    /// Most sessions held in each node's cache.
+    pub cache_capacity: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Dur(Duration::from_secs(12 * 3600)),
+            idle_timeout: Dur(Duration::from_secs(2 * 3600)),
+            cookie_name: "frontdoor_session".into(),
+            secure: SecureMode::Auto,
+            cache_ttl: Dur(Duration::from_secs(5)),
+            cache_capacity: 1_000_000,
+        }
+    }
+}
+
+/// Whether cookies carry the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureMode {
+    /// Secure when `public_url` is https.
+    Auto,
+    /// Always Secure.
+    Always,
+    /// Never Secure.
+    Never,
+}
+
+impl<'de> Deserialize<'de> for SecureMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(SecureMode::Always),
+            Raw::Bool(false) => Ok(SecureMode::Never),
+            Raw::Text(t) if t == "auto" => Ok(SecureMode::Auto),
+            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+                "`{t}` is not auto, true or false"
+            ))),
+        }
+    }
+}
+
+/// Token lifetimes.
+    #[serde(default)]
+    pub tokens: TokenConfig,
+    /// Signing keys.
+    #[serde(default)]
+    pub keys: KeysConfig,
+    /// Tenants and the hosts they serve.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    /// Upstream OpenID Connect identity providers.
+    #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderConfig>,
+    /// Addresses whose `X-Forwarded-*` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Proxied routes.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Worker threads of the proxy listener.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_org() -> String {
+    "frontdoor".into()
+}
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Absolute lifetime of a session.
+    pub ttl: Dur,
+    /// A session unused this long ends.
+    pub idle_timeout: Dur,
+    /// Name of the session cookie.
+    pub cookie_name: String,
+    /// `auto` (Secure when public_url is https), `true` or `false`.
+    pub secure: SecureMode,
+    /// How long a node may serve a session from its cache before re-reading the store.
+    pub cache_ttl: Dur,
+    /// Most sessions held in each node's cache.
+    pub cache_capacity: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Dur(Duration::from_secs(12 * 3600)),
+            idle_timeout: Dur(Duration::from_secs(2 * 3600)),
+            cookie_name: "frontdoor_session".into(),
+            secure: SecureMode::Auto,
+            cache_ttl: Dur(Duration::from_secs(5)),
+            cache_capacity: 1_000_000,
+        }
+    }
+}
+
+/// Whether cookies carry the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureMode {
+    /// Secure when `public_url` is https.
+    Auto,
+    /// Always Secure.
+    #[serde(alias = "true")]
+    Always,
+    /// Never Secure.
+    #[serde(alias = "false")]
+    Never,
+}
+
+impl<'de> Deserialize<'de> for SecureModeBool {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bool::deserialize(d).map(SecureModeBool)
+    }
+}
+struct SecureModeBool(#[allow(dead_code)] bool);
+
+/// Token lifetimes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Access tokens (JWT) lifetime.
+    pub access_token_ttl: Dur,
+    /// Refresh tokens lifetime.
+    pub refresh_token_ttl: Dur,
+    /// Authorization codes lifetime.
+    pub code_ttl: Dur,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Dur(Duration::from_secs(3600)),
+            refresh_token_ttl: Dur(Duration::from_secs(30 * 24 * 3600)),
+            code_ttl: Dur(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Signing keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Generate RS256 signing keys into data_dir when none exist.
+    pub generate: bool,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self { generate: true }
+    }
+}
+
+/// A tenant and the hosts that belong to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Tenant id.
+    pub id: String,
+    /// Hosts (without port) served for this tenant.
+    pub hosts: Vec<String>,
+}
+
+/// An upstream OpenID Connect identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    /// Short id, used in URLs.
+    pub id: String,
+    /// Display name on the login page.
+    pub name: String,
+    /// Issuer URL (discovery).
+    pub issuer: String,
+    /// Client id registered at the provider.
+    pub client_id: String,
+    /// Client secret registered at the provider.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scopes to ask for.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Claim that holds groups.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    /// Create unknown users on first login.
+    #[serde(default)]
+    pub provision: bool,
+}
+
+/// Who may pass a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Anyone; identity headers still stripped.
+    Public,
+    /// A valid credential is required.
+    Authenticated,
+}
+
+/// One proxied route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Host to match (without port), `*` for any.
+    pub host: String,
+    /// Longest prefix wins.
+    #[serde(default = "default_prefix")]
+    pub path_prefix: String,
+    /// `http://host:port` of the upstream.
+    pub upstream: String,
+    /// public or authenticated.
+    #[serde(default = "default_policy")]
+    pub policy: Policy,
+    /// Caller must be in one of these groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Caller must have one of these roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// X-Contact-Hash accepted here.
+    #[serde(default)]
+    pub allow_contact_hash: bool,
+    /// Renamed identity headers, e.g. `{ user: X-WEBAUTH-USER }`.
+    #[serde(default)]
+    pub headers: BTreeMap<HeaderField, String>,
+    /// Upstream connect timeout.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Dur,
+    /// Upstream read timeout.
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: Dur,
+}
+
+fn default_prefix() -> String {
+    "/".into()
+}
+fn default_policy() -> Policy {
+    Policy::Authenticated
+}
+fn default_connect_timeout() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_read_timeout() -> Dur {
+    Dur(Duration::from_secs(60))
+}
+
+/// The identity headers frontdoor injects, by their short name in `routes[].headers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderField {
+    /// X-Auth-Request-User
+    User,
+    /// X-Auth-Request-Email
+    Email,
+    /// X-Auth-Request-Name
+    Name,
+    /// X-Auth-Request-Groups
+    Groups,
+    /// X-Auth-Request-Roles
+    Roles,
+    /// X-Auth-Request-Tenant
+    Tenant,
+    /// X-Auth-Request-Access
+    Access,
+}
+
+impl HeaderField {
+    /// Every field, in injection order.
+    pub const ALL: [HeaderField; 7] = [
+        HeaderField::User,
+        HeaderField::Email,
+        HeaderField::Name,
+        HeaderField::Groups,
+        HeaderField::Roles,
+        HeaderField::Tenant,
+        HeaderField::Access,
+    ];
+
+    /// The default header name.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            HeaderField::User => "X-Auth-Request-User",
+            HeaderField::Email => "X-Auth-Request-Email",
+            HeaderField::Name => "X-Auth-Request-Name",
+            HeaderField::Groups => "X-Auth-Request-Groups",
+            HeaderField::Roles => "X-Auth-Request-Roles",
+            HeaderField::Tenant => "X-Auth-Request-Tenant",
+            HeaderField::Access => "X-Auth-Request-Access",
+        }
+    }
+}
+
+impl Config {
+    /// Reads, expands and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parses and validates configuration text.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        let expanded = expand_env(text).map_err(ConfigError::Invalid)?;
+        let config: Config = serde_yaml::from_str(&expanded).map_err(|e| {
+            ConfigError::Invalid(vec![Problem {
+                key: String::new(),
+                message: e.to_string(),
+            }])
+        })?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut bad = |key: String, message: String| p.push(Problem { key, message });
+        for (key, value) in [("listen", &self.listen), ("admin_listen", &self.admin_listen)] {
+            if value.parse::<SocketAddr>().is_err() {
+                bad(
+                    key.into(),
+                    format!("`{value}` is not an address such as 127.0.0.1:8080"),
+                );
+            }
+        }
+        match Url::parse(&self.public_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                if u.query().is_some() || u.fragment().is_some() {
+                    bad(
+                        "public_url".into(),
+                        "must not have a query or fragment".into(),
+                    );
+                }
+            }
+            _ => bad(
+                "public_url".into(),
+                format!("`{}` is not an http(s) URL", self.public_url),
+            ),
+        }
+        if let Some(store) = &self.store
+            && !store.starts_with("postgres://")
+            && !store.starts_with("postgresql://")
+            && !store.starts_with("sqlite:")
+        {
+            bad(
+                "store".into(),
+                "must be a postgres:// or sqlite: URL".into(),
+            );
+        }
+        if self.session.cookie_name.is_empty()
+            || !self
+                .session
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            bad(
+                "session.cookie_name".into(),
+                "must be letters, digits, `_` or `-`".into(),
+            );
+        }
+        if self.threads == 0 {
+            bad("threads".into(), "must be at least 1".into());
+        }
+        for (i, t) in self.tenants.iter().enumerate() {
+            if t.id.is_empty() {
+                bad(format!("tenants[{i}].id"), "must not be empty".into());
+            }
+            if t.hosts.is_empty() {
+                bad(format!("tenants[{i}].hosts"), "must list at least one host".into());
+            }
+        }
+        for (i, t) in self.trusted_proxies.iter().enumerate() {
+            if parse_cidr(t).is_none() {
+                bad(
+                    format!("trusted_proxies[{i}]"),
+                    format!("`{t}` is not an IP address or CIDR range"),
+                );
+            }
+        }
+        for (i, idp) in self.identity_providers.iter().enumerate() {
+            if Url::parse(&idp.issuer).is_err() {
+                bad(
+                    format!("identity_providers[{i}].issuer"),
+                    format!("`{}` is not a URL", idp.issuer),
+                );
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.host.is_empty() {
+                bad(format!("routes[{i}].host"), "must not be empty".into());
+            }
+            if !r.path_prefix.starts_with('/') {
+                bad(
+                    format!("routes[{i}].path_prefix"),
+                    "must start with `/`".into(),
+                );
+            }
+            if let Err(m) = parse_upstream(&r.upstream) {
+                bad(format!("routes[{i}].upstream"), m);
+            }
+            for (field, name) in &r.headers {
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    bad(
+                        format!("routes[{i}].headers.{}", format!("{field:?}").to_lowercase()),
+                        format!("`{name}` is not a valid header name"),
+                    );
+                }
+            }
+        }
+        p
+    }
+
+    /// The public URL, parsed (validated at load).
+    pub fn public_url(&self) -> Url {
+        Url::parse(&self.public_url).unwrap_or_else(|_| Url::parse("http://localhost/").expect("static URL"))
+    }
+
+    /// The issuer string: public_url without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.trim_end_matches('/').to_string()
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        match self.session.secure {
+            SecureMode::Always => true,
+            SecureMode::Never => false,
+            SecureMode::Auto => self.public_url.starts_with("https://"),
+        }
+    }
+
+    /// The tenant a host (without port) belongs to.
+    pub fn tenant_for_host(&self, host: &str) -> &str {
+        self.tenants
+            .iter()
+            .find(|t| t.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+            .map_or("default", |t| t.id.as_str())
+    }
+}
+
+/// An upstream address: host, port and whether it uses TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Host name or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// https upstream.
+    pub tls: bool,
+}
+
+/// Parses `http://host:port` or `https://host[:port]`.
+pub fn parse_upstream(s: &str) -> Result<Upstream, String> {
+    let url = Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    let tls = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        other => return Err(format!("scheme `{other}` is not http or https")),
+    };
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("`{s}` has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| format!("`{s}` has no port"))?;
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(format!("`{s}` must not have a path"));
+    }
+    Ok(Upstream { host, port, tls })
+}
+
+/// Parses `10.0.0.0/8` or a single address into (network, prefix length).
+pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
+        None => {
+            let a = s.parse::<IpAddr>().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+/// Replaces `${VAR}` with the environment's value; a missing variable is an error.
+fn expand_env(text: &str) -> Result<String, Vec<Problem>> {
+    let mut out = String::with_capacity(text.len());
+    let mut problems = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                match std::env::var(name) {
+                    Ok(v) => out.push_str(&v),
+                    Err(_) => problems.push(Problem {
+                        key: format!("${{{name}}}"),
+                        message: "environment variable is not set".into(),
+                    }),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "listen: 127.0.0.1:8080\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost:8080\n";
+
+    fn problems(yaml: &str) -> String {
+        match Config::from_yaml(yaml) {
+            Ok(_) => panic!("accepted: {yaml}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let c = Config::from_yaml(MINIMAL).expect("valid");
+        assert_eq!(c.session.cookie_name, "frontdoor_session");
+        assert_eq!(c.session.ttl.0, Duration::from_secs(12 * 3600));
+        assert_eq!(c.tenant_for_host("anything"), "default");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_path() {
+        let msg = problems(&format!(
+            "{MINIMAL}routes:\n  - host: localhost\n    upstream: http://127.0.0.1:1\n    upstrem: x\n"
+        ));
+        assert!(msg.contains("routes[0]"), "{msg}");
+        assert!(msg.contains("unknown field `upstrem`"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_refused() {
+        let msg = problems(&format!("{MINIMAL}listn: 1\n"));
+        assert!(msg.contains("unknown field `listn`"), "{msg}");
+    }
+
+    #[test]
+    fn bad_address_is_named() {
+        let msg = problems("listen: nowhere\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost\n");
+        assert!(msg.contains("listen: `nowhere` is not an address"), "{msg}");
+    }
+
+    #[test]
+    fn bad_duration_is_named() {
+        let msg = problems(&format!("{MINIMAL}session: {{ ttl: 12 parsecs }}\n"));
+        assert!(msg.contains("session.ttl"), "{msg}");
+    }
+
+    #[test]
+    fn route_without_upstream_is_named() {
+        let msg = problems(&format!("{MINIMAL}routes:\n  - host: localhost\n"));
+        assert!(msg.contains("routes[0]"), "{msg}");
+        assert!(msg.contains("missing field `upstream`"), "{msg}");
+    }
+
+    #[test]
+    fn bad_upstream_scheme_is_named() {
+        let msg = problems(&format!(
+            "{MINIMAL}routes:\n  - host: localhost\n    upstream: ftp://x\n"
+        ));
+        assert!(msg.contains("routes[0].upstream"), "{msg}");
+    }
+
+    #[test]
+    fn env_vars_expand_and_missing_ones_are_named() {
+        // SAFETY: tests in this module do not read this variable concurrently.
+        unsafe { std::env::set_var("FRONTDOOR_TEST_ORG", "Acme") };
+        let c = Config::from_yaml(&format!("{MINIMAL}organization: ${{FRONTDOOR_TEST_ORG}}\n"))
+            .expect("valid");
+        assert_eq!(c.organization, "Acme");
+        let msg = problems(&format!("{MINIMAL}organization: ${{FRONTDOOR_NOT_SET_XYZ}}\n"));
+        assert!(msg.contains("FRONTDOOR_NOT_SET_XYZ"), "{msg}");
+    }
+
+    #[test]
+    fn tenants_map_hosts() {
+        let c = Config::from_yaml(&format!(
+            "{MINIMAL}tenants:\n  - {{ id: acme, hosts: [acme.localhost] }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.tenant_for_host("ACME.localhost"), "acme");
+        assert_eq!(c.tenant_for_host("other"), "default");
+    }
+}

@@ -1,0 +1,121 @@
+//! Persistent state behind one trait: users, OAuth apps, sessions, codes, grants, tokens.
+//!
+//! Secrets never reach the store in clear: every `*_hash` field holds
+//! `secrets::hash_secret` of the value the client holds.
+
+mod model;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// A store failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A unique key already exists (e.g. a user's email in its tenant).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database could not be reached or answered with an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A row could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// Result of consuming a single-use secret (authorization code, refresh token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed<T> {
+    /// First use: the record, now marked used.
+    Fresh(T),
+    /// Already used before: the record, so that what it issued can be revoked.
+    Replayed(T),
+    /// Unknown.
+    Missing,
+}
+
+/// Shared handle to the store.
+pub type DynStore = Arc<dyn Store>;
+
+/// Everything frontdoor keeps. One implementation per database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Adds a user; `Conflict` when the email exists in the tenant.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// A user by id.
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// A user by email (case-insensitive) within a tenant.
+    async fn find_user_by_email(&self, tenant: &str, email: &str) -> Result<Option<User>, StoreError>;
+    /// Users of a tenant, or of all tenants with `None`, ordered by email.
+    async fn list_users(&self, tenant: Option<&str>) -> Result<Vec<User>, StoreError>;
+
+    /// Adds an OAuth application.
+    async fn create_app(&self, app: &App) -> Result<(), StoreError>;
+    /// An application by client id.
+    async fn get_app(&self, client_id: &str) -> Result<Option<App>, StoreError>;
+    /// Applications of a tenant, or all with `None`, ordered by creation time.
+    async fn list_apps(&self, tenant: Option<&str>) -> Result<Vec<App>, StoreError>;
+    /// Activates or deactivates; false when unknown.
+    async fn set_app_active(&self, client_id: &str, active: bool) -> Result<bool, StoreError>;
+    /// Deletes an app and everything issued to it; false when unknown.
+    async fn delete_app(&self, client_id: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new session.
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// A session by the hash of its id.
+    async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Records activity (unix seconds).
+    async fn touch_session(&self, id_hash: &str, last_seen: i64) -> Result<(), StoreError>;
+    /// Ends a session; false when unknown.
+    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Removes sessions, codes and refresh tokens that expired before `now`; returns sessions removed.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+    /// Number of sessions not yet expired at `now`.
+    async fn count_sessions(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Stores an authorization code.
+    async fn create_code(&self, code: &AuthCode) -> Result<(), StoreError>;
+    /// Marks a code used, atomically: `Fresh` only for the first caller.
+    async fn consume_code(&self, code_hash: &str) -> Result<Consumed<AuthCode>, StoreError>;
+
+    /// Stores a grant (the family of tokens one authorization issued).
+    async fn create_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+    /// A grant by id.
+    async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Revokes a grant and every refresh token of it; false when unknown.
+    async fn revoke_grant(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Stores a refresh token.
+    async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
+    /// Marks a refresh token used, atomically: `Fresh` only for the first caller.
+    async fn use_refresh_token(&self, token_hash: &str) -> Result<Consumed<RefreshToken>, StoreError>;
+    /// A refresh token without using it (introspection, revocation).
+    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError>;
+
+    /// Scopes the user already approved for the client.
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Adds approved scopes (union with what was approved before).
+    async fn save_consent(&self, user_id: &str, client_id: &str, scopes: &[String]) -> Result<(), StoreError>;
+}

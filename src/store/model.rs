@@ -1,0 +1,143 @@
+//! Rows of the store. Times are unix seconds.
+
+/// A person who can log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable id (UUID), the `sub` of tokens.
+    pub id: String,
+    /// Tenant the user belongs to.
+    pub tenant: String,
+    /// Login, lowercased.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Picture URL.
+    pub picture: Option<String>,
+    /// Group memberships.
+    pub groups: Vec<String>,
+    /// Roles, e.g. ROLE_USER.
+    pub roles: Vec<String>,
+    /// Argon2id PHC string; `None` for users without a password.
+    pub password_hash: Option<String>,
+    /// Disabled users cannot log in and their sessions are refused.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A registered OAuth application (client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// Public client id.
+    pub client_id: String,
+    /// Tenant the app belongs to.
+    pub tenant: String,
+    /// Shown on the consent page.
+    pub name: String,
+    /// What the app does.
+    pub description: String,
+    /// Hash of the client secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes the app may ask for.
+    pub scopes: Vec<String>,
+    /// Grant types the app may use (authorization_code, refresh_token, client_credentials).
+    pub grant_types: Vec<String>,
+    /// Public client: no secret, PKCE required.
+    pub public: bool,
+    /// First-party apps skip the consent page.
+    pub first_party: bool,
+    /// Inactive apps can neither start flows nor use tokens.
+    pub active: bool,
+    /// Owning user id, when created by a user.
+    pub owner: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A browser session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Hash of the session id held in the cookie.
+    pub id_hash: String,
+    /// The logged-in user.
+    pub user_id: String,
+    /// Tenant the session was created in.
+    pub tenant: String,
+    /// Creation time; also the authentication time.
+    pub created_at: i64,
+    /// Absolute expiry.
+    pub expires_at: i64,
+    /// Last activity, for the idle timeout.
+    pub last_seen: i64,
+    /// How the user authenticated (password, otp, idp:<id>).
+    pub auth_method: String,
+}
+
+/// An authorization code waiting for its exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    /// Hash of the code.
+    pub code_hash: String,
+    /// Client it was issued to.
+    pub client_id: String,
+    /// User who authorized.
+    pub user_id: String,
+    /// Session hash that authorized, if any.
+    pub session_id_hash: Option<String>,
+    /// Exact redirect URI of the authorize request.
+    pub redirect_uri: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    /// OIDC nonce, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// Grant that the exchange creates; revoked when the code is replayed.
+    pub grant_id: String,
+}
+
+/// One authorization's family of tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Grant id, carried in access tokens as `gid`.
+    pub id: String,
+    /// Client.
+    pub client_id: String,
+    /// User (for user grants).
+    pub user_id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Revoked grants invalidate every token of the family.
+    pub revoked: bool,
+}
+
+/// A refresh token (rotated on every use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// Hash of the token.
+    pub token_hash: String,
+    /// Grant family.
+    pub grant_id: String,
+    /// Client.
+    pub client_id: String,
+    /// User.
+    pub user_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When the user authenticated (carried to new ID tokens).
+    pub auth_time: i64,
+}
