@@ -165,91 +165,6 @@ impl<'de> Deserialize<'de> for SecureMode {
 }
 
 /// Token lifetimes.
-    #[serde(default)]
-    pub tokens: TokenConfig,
-    /// Signing keys.
-    #[serde(default)]
-    pub keys: KeysConfig,
-    /// Tenants and the hosts they serve.
-    #[serde(default)]
-    pub tenants: Vec<TenantConfig>,
-    /// Upstream OpenID Connect identity providers.
-    #[serde(default)]
-    pub identity_providers: Vec<IdentityProviderConfig>,
-    /// Addresses whose `X-Forwarded-*` headers are believed.
-    #[serde(default)]
-    pub trusted_proxies: Vec<String>,
-    /// Proxied routes.
-    #[serde(default)]
-    pub routes: Vec<RouteConfig>,
-    /// Worker threads of the proxy listener.
-    #[serde(default = "default_threads")]
-    pub threads: usize,
-}
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("./data")
-}
-fn default_org() -> String {
-    "frontdoor".into()
-}
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// Session settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SessionConfig {
-    /// Absolute lifetime of a session.
-    pub ttl: Dur,
-    /// A session unused this long ends.
-    pub idle_timeout: Dur,
-    /// Name of the session cookie.
-    pub cookie_name: String,
-    /// `auto` (Secure when public_url is https), `true` or `false`.
-    pub secure: SecureMode,
-    /// How long a node may serve a session from its cache before re-reading the store.
-    pub cache_ttl: Dur,
-    /// Most sessions held in each node's cache.
-    pub cache_capacity: u64,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            ttl: Dur(Duration::from_secs(12 * 3600)),
-            idle_timeout: Dur(Duration::from_secs(2 * 3600)),
-            cookie_name: "frontdoor_session".into(),
-            secure: SecureMode::Auto,
-            cache_ttl: Dur(Duration::from_secs(5)),
-            cache_capacity: 1_000_000,
-        }
-    }
-}
-
-/// Whether cookies carry the `Secure` attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SecureMode {
-    /// Secure when `public_url` is https.
-    Auto,
-    /// Always Secure.
-    #[serde(alias = "true")]
-    Always,
-    /// Never Secure.
-    #[serde(alias = "false")]
-    Never,
-}
-
-impl<'de> Deserialize<'de> for SecureModeBool {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        bool::deserialize(d).map(SecureModeBool)
-    }
-}
-struct SecureModeBool(#[allow(dead_code)] bool);
-
-/// Token lifetimes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenConfig {
@@ -437,12 +352,15 @@ impl Config {
     /// Parses and validates configuration text.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         let expanded = expand_env(text).map_err(ConfigError::Invalid)?;
-        let config: Config = serde_yaml::from_str(&expanded).map_err(|e| {
-            ConfigError::Invalid(vec![Problem {
-                key: String::new(),
-                message: e.to_string(),
-            }])
-        })?;
+        let config: Config =
+            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&expanded))
+                .map_err(|e| {
+                    let key = e.path().to_string();
+                    ConfigError::Invalid(vec![Problem {
+                        key: if key == "." { String::new() } else { key },
+                        message: e.into_inner().to_string(),
+                    }])
+                })?;
         let problems = config.validate();
         if problems.is_empty() {
             Ok(config)
@@ -686,8 +604,7 @@ mod tests {
         let msg = problems(&format!(
             "{MINIMAL}routes:\n  - host: localhost\n    upstream: http://127.0.0.1:1\n    upstrem: x\n"
         ));
-        assert!(msg.contains("routes[0]"), "{msg}");
-        assert!(msg.contains("unknown field `upstrem`"), "{msg}");
+        assert!(msg.starts_with("routes[0].upstrem: unknown field `upstrem`"), "{msg}");
     }
 
     #[test]
@@ -704,8 +621,8 @@ mod tests {
 
     #[test]
     fn bad_duration_is_named() {
-        let msg = problems(&format!("{MINIMAL}session: {{ ttl: 12 parsecs }}\n"));
-        assert!(msg.contains("session.ttl"), "{msg}");
+        let msg = problems(&format!("{MINIMAL}session:\n  ttl: 12 parsecs\n"));
+        assert!(msg.starts_with("session.ttl: `12 parsecs` is not a duration"), "{msg}");
     }
 
     #[test]

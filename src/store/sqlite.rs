@@ -1,1 +1,4 @@
 //! SQLite implementation of the store (the embedded default).
+
+/// Placeholder until the SQLite implementation lands.
+pub struct SqliteStore;
