@@ -358,7 +358,7 @@ impl Config {
                     let key = e.path().to_string();
                     ConfigError::Invalid(vec![Problem {
                         key: if key == "." { String::new() } else { key },
-                        message: e.into_inner().to_string(),
+                        message: strip_yaml_path(&e.into_inner().to_string()),
                     }])
                 })?;
         let problems = config.validate();
@@ -541,6 +541,14 @@ pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
     };
     let max = if addr.is_ipv4() { 32 } else { 128 };
     (len <= max).then_some((addr, len))
+}
+
+/// serde_yaml prefixes its own (less precise) path; the key path is reported separately.
+fn strip_yaml_path(message: &str) -> String {
+    match message.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && !prefix.contains('`') => rest.to_string(),
+        _ => message.to_string(),
+    }
 }
 
 /// Replaces `${VAR}` with the environment's value; a missing variable is an error.
