@@ -1,6 +1,13 @@
 //! frontdoor: an SSO front door for internal tools, built on Pingora, with an embedded
 //! OAuth 2.0 / OpenID Connect provider.
 
+pub mod auth;
+pub mod clock;
 pub mod config;
+pub mod endpoint;
+pub mod keys;
+pub mod metrics;
 pub mod secrets;
+pub mod session;
 pub mod store;
+pub mod web;

@@ -1,7 +1,7 @@
 //! Generated secrets, their hashes at rest, password hashing and PKCE.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -111,7 +111,9 @@ mod tests {
         assert!(is_valid_pkce_verifier(v));
         assert!(!is_valid_pkce_verifier("short"));
         assert!(!is_valid_pkce_verifier(&"a b".repeat(20)));
-        assert!(is_valid_pkce_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(is_valid_pkce_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
         assert!(!is_valid_pkce_challenge("plain-text"));
     }
 }

@@ -11,8 +11,10 @@ pub struct Dur(pub Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(Dur)
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration ({e}); write e.g. 90s, 10m, 12h")))
+        humantime::parse_duration(&text).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration ({e}); write e.g. 90s, 10m, 12h"
+            ))
+        })
     }
 }

@@ -372,7 +372,10 @@ impl Config {
     fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let mut bad = |key: String, message: String| p.push(Problem { key, message });
-        for (key, value) in [("listen", &self.listen), ("admin_listen", &self.admin_listen)] {
+        for (key, value) in [
+            ("listen", &self.listen),
+            ("admin_listen", &self.admin_listen),
+        ] {
             if value.parse::<SocketAddr>().is_err() {
                 bad(
                     key.into(),
@@ -424,7 +427,10 @@ impl Config {
                 bad(format!("tenants[{i}].id"), "must not be empty".into());
             }
             if t.hosts.is_empty() {
-                bad(format!("tenants[{i}].hosts"), "must list at least one host".into());
+                bad(
+                    format!("tenants[{i}].hosts"),
+                    "must list at least one host".into(),
+                );
             }
         }
         for (i, t) in self.trusted_proxies.iter().enumerate() {
@@ -459,7 +465,10 @@ impl Config {
             for (field, name) in &r.headers {
                 if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                     bad(
-                        format!("routes[{i}].headers.{}", format!("{field:?}").to_lowercase()),
+                        format!(
+                            "routes[{i}].headers.{}",
+                            format!("{field:?}").to_lowercase()
+                        ),
                         format!("`{name}` is not a valid header name"),
                     );
                 }
@@ -470,7 +479,8 @@ impl Config {
 
     /// The public URL, parsed (validated at load).
     pub fn public_url(&self) -> Url {
-        Url::parse(&self.public_url).unwrap_or_else(|_| Url::parse("http://localhost/").expect("static URL"))
+        Url::parse(&self.public_url)
+            .unwrap_or_else(|_| Url::parse("http://localhost/").expect("static URL"))
     }
 
     /// The issuer string: public_url without a trailing slash.
@@ -589,7 +599,8 @@ fn expand_env(text: &str) -> Result<String, Vec<Problem>> {
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = "listen: 127.0.0.1:8080\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost:8080\n";
+    const MINIMAL: &str =
+        "listen: 127.0.0.1:8080\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost:8080\n";
 
     fn problems(yaml: &str) -> String {
         match Config::from_yaml(yaml) {
@@ -612,7 +623,10 @@ mod tests {
         let msg = problems(&format!(
             "{MINIMAL}routes:\n  - host: localhost\n    upstream: http://127.0.0.1:1\n    upstrem: x\n"
         ));
-        assert!(msg.starts_with("routes[0].upstrem: unknown field `upstrem`"), "{msg}");
+        assert!(
+            msg.starts_with("routes[0].upstrem: unknown field `upstrem`"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -623,14 +637,19 @@ mod tests {
 
     #[test]
     fn bad_address_is_named() {
-        let msg = problems("listen: nowhere\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost\n");
+        let msg = problems(
+            "listen: nowhere\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost\n",
+        );
         assert!(msg.contains("listen: `nowhere` is not an address"), "{msg}");
     }
 
     #[test]
     fn bad_duration_is_named() {
         let msg = problems(&format!("{MINIMAL}session:\n  ttl: 12 parsecs\n"));
-        assert!(msg.starts_with("session.ttl: `12 parsecs` is not a duration"), "{msg}");
+        assert!(
+            msg.starts_with("session.ttl: `12 parsecs` is not a duration"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -655,7 +674,9 @@ mod tests {
         let c = Config::from_yaml(&format!("{MINIMAL}organization: ${{FRONTDOOR_TEST_ORG}}\n"))
             .expect("valid");
         assert_eq!(c.organization, "Acme");
-        let msg = problems(&format!("{MINIMAL}organization: ${{FRONTDOOR_NOT_SET_XYZ}}\n"));
+        let msg = problems(&format!(
+            "{MINIMAL}organization: ${{FRONTDOOR_NOT_SET_XYZ}}\n"
+        ));
         assert!(msg.contains("FRONTDOOR_NOT_SET_XYZ"), "{msg}");
     }
 

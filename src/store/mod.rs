@@ -67,7 +67,11 @@ pub trait Store: Send + Sync + 'static {
     /// A user by id.
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// A user by email (case-insensitive) within a tenant.
-    async fn find_user_by_email(&self, tenant: &str, email: &str) -> Result<Option<User>, StoreError>;
+    async fn find_user_by_email(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> Result<Option<User>, StoreError>;
     /// Users of a tenant, or of all tenants with `None`, ordered by email.
     async fn list_users(&self, tenant: Option<&str>) -> Result<Vec<User>, StoreError>;
 
@@ -110,12 +114,21 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a refresh token.
     async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
     /// Marks a refresh token used, atomically: `Fresh` only for the first caller.
-    async fn use_refresh_token(&self, token_hash: &str) -> Result<Consumed<RefreshToken>, StoreError>;
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Consumed<RefreshToken>, StoreError>;
     /// A refresh token without using it (introspection, revocation).
-    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError>;
+    async fn get_refresh_token(&self, token_hash: &str)
+    -> Result<Option<RefreshToken>, StoreError>;
 
     /// Scopes the user already approved for the client.
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;
     /// Adds approved scopes (union with what was approved before).
-    async fn save_consent(&self, user_id: &str, client_id: &str, scopes: &[String]) -> Result<(), StoreError>;
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<(), StoreError>;
 }

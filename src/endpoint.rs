@@ -1,0 +1,346 @@
+//! The request and reply of frontdoor's own endpoints, independent of the proxy layer,
+//! and the two error shapes: the shared JSON envelope and RFC 6749's OAuth errors.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::Serialize;
+
+/// A request to one of frontdoor's own endpoints, body already read.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// Percent-decoded canonical path.
+    pub path: String,
+    /// Raw query string, without `?`.
+    pub query: String,
+    /// Headers as received.
+    pub headers: HeaderMap,
+    /// Body (bounded).
+    pub body: Bytes,
+    /// Host without port, lowercased.
+    pub host: String,
+    /// Host with port, as the client addressed it.
+    pub authority: String,
+    /// The client's address.
+    pub client_ip: Option<IpAddr>,
+}
+
+impl Request {
+    /// Decoded query parameters.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// Decoded `application/x-www-form-urlencoded` body parameters.
+    pub fn form_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+
+    /// A header as text, when present and visible ASCII.
+    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The value of a cookie by name.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        cookie_value(&self.headers, name)
+    }
+
+    /// Whether the body is a form (or absent).
+    pub fn is_form(&self) -> bool {
+        self.header(CONTENT_TYPE).is_none_or(|ct| {
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+    }
+}
+
+/// Finds a cookie in every `Cookie` header.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_string())
+}
+
+/// A complete reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// Content-Security-Policy of every page frontdoor renders: no scripts but our own, no framing.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+
+impl Reply {
+    /// A reply with a body and content type.
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            headers: vec![(CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            body: body.into(),
+        }
+    }
+
+    /// JSON reply, never cached.
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Reply::new(status, "application/json", body).no_store()
+    }
+
+    /// HTML page with the security headers every page carries.
+    pub fn html(status: u16, body: String) -> Reply {
+        Reply::new(status, "text/html; charset=utf-8", body)
+            .no_store()
+            .header(
+                HeaderName::from_static("content-security-policy"),
+                HeaderValue::from_static(PAGE_CSP),
+            )
+            .header(
+                HeaderName::from_static("x-frame-options"),
+                HeaderValue::from_static("DENY"),
+            )
+            .header(
+                HeaderName::from_static("referrer-policy"),
+                HeaderValue::from_static("no-referrer"),
+            )
+            .header(
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            )
+    }
+
+    /// 302 to a location (already validated by the caller).
+    pub fn redirect(location: &str) -> Reply {
+        let mut r = Reply::new(302, "text/plain; charset=utf-8", Bytes::new()).no_store();
+        match HeaderValue::from_str(location) {
+            Ok(v) => r.headers.push((LOCATION, v)),
+            Err(_) => return ApiError::bad_request("invalid redirect target").into_reply(),
+        }
+        r
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Adds `Cache-Control: no-store`.
+    pub fn no_store(self) -> Reply {
+        self.header(CACHE_CONTROL, HeaderValue::from_static("no-store"))
+            .header(http::header::PRAGMA, HeaderValue::from_static("no-cache"))
+    }
+
+    /// Adds a `Set-Cookie`.
+    pub fn cookie(mut self, cookie: &cookie::Cookie<'_>) -> Reply {
+        if let Ok(v) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+            self.headers.push((SET_COOKIE, v));
+        }
+        self
+    }
+}
+
+/// An error outside the OAuth endpoints, answered in the shared envelope
+/// `{"error":{"status":401,"code":"invalid_token","message":"token expired"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// Machine-readable code.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Any status and code.
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    /// 400 invalid_request.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "invalid_request", message)
+    }
+    /// 401 with a code such as `invalid_token` or `unauthenticated`.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(401, code, message)
+    }
+    /// 403 forbidden.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(403, "forbidden", message)
+    }
+    /// 404 not_found.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+    /// 503 when the store cannot be reached.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(503, "unavailable", message)
+    }
+    /// 500 for our own faults; the detail goes to the log, not the client.
+    pub fn internal() -> ApiError {
+        ApiError::new(500, "internal_error", "internal error")
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"status": self.status, "code": self.code, "message": self.message}})
+    }
+
+    /// The reply; 401s carry `WWW-Authenticate`.
+    pub fn into_reply(self) -> Reply {
+        let mut reply = Reply::json(self.status, &self.body());
+        if self.status == 401 {
+            let challenge = format!(
+                "Bearer realm=\"frontdoor\", error=\"{}\"",
+                if self.code == "unauthenticated" {
+                    "invalid_request"
+                } else {
+                    "invalid_token"
+                }
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                reply.headers.push((http::header::WWW_AUTHENTICATE, v));
+            }
+        }
+        reply
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        match e {
+            crate::store::StoreError::Conflict(m) => ApiError::new(409, "conflict", m),
+            crate::store::StoreError::Unavailable(_) => {
+                ApiError::unavailable("the store is unavailable, try again")
+            }
+            crate::store::StoreError::Corrupt(_) => ApiError::internal(),
+        }
+    }
+}
+
+/// An RFC 6749 §5.2 error: `{"error":"invalid_grant","error_description":"..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}: {description}")]
+pub struct OAuthError {
+    /// HTTP status (400, or 401 for invalid_client).
+    pub status: u16,
+    /// RFC 6749 error code.
+    pub error: &'static str,
+    /// Human-readable description.
+    pub description: String,
+}
+
+impl OAuthError {
+    /// An error with status 400.
+    pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            status: 400,
+            error,
+            description: description.into(),
+        }
+    }
+    /// invalid_request.
+    pub fn invalid_request(description: impl Into<String>) -> OAuthError {
+        OAuthError::new("invalid_request", description)
+    }
+    /// invalid_grant.
+    pub fn invalid_grant(description: impl Into<String>) -> OAuthError {
+        OAuthError::new("invalid_grant", description)
+    }
+    /// invalid_client, 401.
+    pub fn invalid_client(description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            status: 401,
+            error: "invalid_client",
+            description: description.into(),
+        }
+    }
+    /// invalid_token (RFC 6750), 401.
+    pub fn invalid_token(description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            status: 401,
+            error: "invalid_token",
+            description: description.into(),
+        }
+    }
+    /// server_error, 500 (or 503 when the store is away).
+    pub fn server_error(status: u16, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            status,
+            error: if status == 503 {
+                "temporarily_unavailable"
+            } else {
+                "server_error"
+            },
+            description: description.into(),
+        }
+    }
+
+    /// The reply.
+    pub fn into_reply(self) -> Reply {
+        let mut reply = Reply::json(
+            self.status,
+            &serde_json::json!({"error": self.error, "error_description": self.description}),
+        );
+        if self.status == 401 {
+            let challenge = if self.error == "invalid_client" {
+                "Basic realm=\"frontdoor\"".to_string()
+            } else {
+                format!("Bearer realm=\"frontdoor\", error=\"{}\"", self.error)
+            };
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                reply.headers.push((http::header::WWW_AUTHENTICATE, v));
+            }
+        }
+        reply
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        match e {
+            crate::store::StoreError::Unavailable(_) => {
+                OAuthError::server_error(503, "the store is unavailable, try again")
+            }
+            _ => OAuthError::server_error(500, "internal error"),
+        }
+    }
+}
+
+impl From<crate::keys::KeyError> for OAuthError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        match e {
+            crate::keys::KeyError::NoSigningKey => OAuthError::server_error(503, e.to_string()),
+            other => {
+                tracing::error!(error = %other, "signing failed");
+                OAuthError::server_error(500, "internal error")
+            }
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Signing keys (RS256, JWKS) and the cookie/CSRF key, kept under `data_dir/keys`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// The message Oro shows when OAuth keys are missing; frontdoor answers OAuth requests with it.
+pub const KEYS_MISSING_MESSAGE: &str = "OAuth authorization is not available as encryption keys configuration was not complete. Please contact your administrator.";
+
+/// Problems loading or using keys.
+#[derive(Debug, Error)]
+pub enum KeyError {
+    /// A key file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A key file holds something that is not a key.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Generating the key failed.
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    /// No signing key is configured.
+    #[error("{KEYS_MISSING_MESSAGE}")]
+    NoSigningKey,
+    /// A JWT could not be signed.
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
+
+/// Why a JWT was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum JwtError {
+    /// Not a JWT, bad signature, wrong key, wrong algorithm, wrong `typ`.
+    #[error("invalid token")]
+    Invalid,
+    /// Past `exp` (or before `nbf`).
+    #[error("token expired")]
+    Expired,
+    /// Issuer or audience do not match.
+    #[error("token not meant for this audience")]
+    WrongAudience,
+}
+
+/// One RS256 signing key and its public JWK.
+pub struct SigningKey {
+    /// RFC 7638 thumbprint, used as `kid`.
+    pub kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// The public key as a JWK (for `/oauth/jwks`).
+    pub jwk: serde_json::Value,
+}
+
+/// All keys of one frontdoor instance.
+pub struct Keys {
+    signing: Option<SigningKey>,
+    /// Key for private (encrypted, authenticated) cookies.
+    pub cookie: cookie::Key,
+    hmac_key: [u8; 32],
+}
+
+impl Keys {
+    /// Loads keys from `data_dir/keys`, generating missing ones when `generate` is set.
+    ///
+    /// The cookie key is always generated when missing: sessions do not depend on OAuth keys.
+    pub fn load(data_dir: &Path, generate: bool) -> Result<Keys, KeyError> {
+        let dir = data_dir.join("keys");
+        create_private_dir(&dir)?;
+        let signing_path = dir.join("signing-key.pem");
+        let signing = if signing_path.exists() {
+            Some(load_signing_key(&signing_path)?)
+        } else if generate {
+            let key = generate_signing_key(&signing_path)?;
+            tracing::info!(path = %signing_path.display(), kid = %key.kid, "generated a new RS256 signing key");
+            Some(key)
+        } else {
+            tracing::warn!(path = %signing_path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
+            None
+        };
+        let cookie_path = dir.join("cookie.key");
+        let cookie = if cookie_path.exists() {
+            let text = read(&cookie_path)?;
+            let bytes = STANDARD
+                .decode(text.trim())
+                .map_err(|e| KeyError::Invalid {
+                    path: cookie_path.clone(),
+                    message: format!("not base64: {e}"),
+                })?;
+            cookie::Key::try_from(bytes.as_slice()).map_err(|e| KeyError::Invalid {
+                path: cookie_path.clone(),
+                message: format!("not a cookie key: {e}"),
+            })?
+        } else {
+            let key = cookie::Key::generate();
+            write_private(&cookie_path, STANDARD.encode(key.master()).as_bytes())?;
+            tracing::info!(path = %cookie_path.display(), "generated a new cookie key");
+            key
+        };
+        let mut hmac_key = [0u8; 32];
+        hmac_key.copy_from_slice(&Sha256::digest(
+            [b"frontdoor-hmac:".as_slice(), cookie.master()].concat(),
+        ));
+        Ok(Keys {
+            signing,
+            cookie,
+            hmac_key,
+        })
+    }
+
+    /// Whether OAuth can issue tokens.
+    pub fn can_sign(&self) -> bool {
+        self.signing.is_some()
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = self.signing.iter().map(|k| k.jwk.clone()).collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Signs claims as an RS256 JWT with the given `typ` header.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
+        let key = self.signing.as_ref().ok_or(KeyError::NoSigningKey)?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some(typ.to_string());
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
+    /// Verifies an RS256 JWT of the given `typ`, issuer and audience.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audience: Option<&str>,
+    ) -> Result<T, JwtError> {
+        let key = self.signing.as_ref().ok_or(JwtError::Invalid)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
+        // Only our algorithm and our key: refuses `none`, HS256-with-the-public-key and foreign keys.
+        if header.alg != Algorithm::RS256
+            || header.kid.as_deref() != Some(key.kid.as_str())
+            || !header
+                .typ
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(JwtError::Invalid);
+        }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = 5;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                | jsonwebtoken::errors::ErrorKind::ImmatureSignature => JwtError::Expired,
+                jsonwebtoken::errors::ErrorKind::InvalidAudience
+                | jsonwebtoken::errors::ErrorKind::InvalidIssuer => JwtError::WrongAudience,
+                _ => JwtError::Invalid,
+            })
+    }
+
+    /// HMAC-SHA256 with the instance's server key, base64url.
+    pub fn mac(&self, purpose: &str, data: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac_key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(data.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+fn read(path: &Path) -> Result<String, KeyError> {
+    std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Writes a file readable only by its owner (mode 0600), atomically.
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn generate_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
+    let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let pem = private
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    write_private(path, pem.as_bytes())?;
+    signing_key_from(&private, pem.as_bytes(), path)
+}
+
+fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
+    let pem = read(path)?;
+    let private = RsaPrivateKey::from_pkcs8_pem(&pem).map_err(|e| KeyError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("not a PKCS#8 RSA private key: {e}"),
+    })?;
+    signing_key_from(&private, pem.as_bytes(), path)
+}
+
+fn signing_key_from(
+    private: &RsaPrivateKey,
+    pem: &[u8],
+    path: &Path,
+) -> Result<SigningKey, KeyError> {
+    let public = RsaPublicKey::from(private);
+    let n = URL_SAFE_NO_PAD.encode(public.n().to_bytes_be());
+    let e = URL_SAFE_NO_PAD.encode(public.e().to_bytes_be());
+    // RFC 7638: members in lexicographic order, no whitespace.
+    let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+    let invalid = |message: String| KeyError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let encoding = EncodingKey::from_rsa_pem(pem).map_err(|e| invalid(e.to_string()))?;
+    let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|e| invalid(e.to_string()))?;
+    let jwk = serde_json::json!({
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e,
+    });
+    Ok(SigningKey {
+        kid,
+        encoding,
+        decoding,
+        jwk,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Claims {
+        iss: String,
+        sub: String,
+        aud: String,
+        exp: u64,
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn generated_keys_persist_with_mode_0600_and_sign() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = Keys::load(dir.path(), true).expect("generate");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for f in ["signing-key.pem", "cookie.key"] {
+                let mode = std::fs::metadata(dir.path().join("keys").join(f))
+                    .expect("exists")
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{f}");
+            }
+        }
+        let claims = Claims {
+            iss: "https://fd".into(),
+            sub: "u1".into(),
+            aud: "c1".into(),
+            exp: now() + 60,
+        };
+        let jwt = keys.sign("at+jwt", &claims).expect("sign");
+        let back: Claims = keys
+            .verify(&jwt, "at+jwt", "https://fd", Some("c1"))
+            .expect("verify");
+        assert_eq!(back, claims);
+        // Reloaded from disk: same kid, verifies the old token.
+        let again = Keys::load(dir.path(), false).expect("load");
+        let back: Claims = again
+            .verify(&jwt, "at+jwt", "https://fd", Some("c1"))
+            .expect("verify");
+        assert_eq!(back.sub, "u1");
+        // Wrong typ, audience, issuer.
+        assert_eq!(
+            keys.verify::<Claims>(&jwt, "JWT", "https://fd", Some("c1")),
+            Err(JwtError::Invalid)
+        );
+        assert_eq!(
+            keys.verify::<Claims>(&jwt, "at+jwt", "https://fd", Some("c2")),
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            keys.verify::<Claims>(&jwt, "at+jwt", "https://x", Some("c1")),
+            Err(JwtError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn forged_tokens_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = Keys::load(dir.path(), true).expect("generate");
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other = Keys::load(other_dir.path(), true).expect("generate");
+        let claims = Claims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            exp: now() + 60,
+        };
+        let foreign = other.sign("at+jwt", &claims).expect("sign");
+        assert_eq!(
+            keys.verify::<Claims>(&foreign, "at+jwt", "i", Some("a")),
+            Err(JwtError::Invalid)
+        );
+        // alg: none
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
+        let none = format!(
+            "{}.{body}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#)
+        );
+        assert_eq!(
+            keys.verify::<Claims>(&none, "at+jwt", "i", Some("a")),
+            Err(JwtError::Invalid)
+        );
+        // HS256 signed with the public key's JWK text.
+        let mut h = Header::new(Algorithm::HS256);
+        h.typ = Some("at+jwt".into());
+        h.kid = Some(keys.signing.as_ref().expect("key").kid.clone());
+        let secret = serde_json::to_vec(&keys.jwks()).expect("json");
+        let hs =
+            jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(&secret)).expect("sign");
+        assert_eq!(
+            keys.verify::<Claims>(&hs, "at+jwt", "i", Some("a")),
+            Err(JwtError::Invalid)
+        );
+        // Expired.
+        let old = keys
+            .sign(
+                "at+jwt",
+                &Claims {
+                    exp: now() - 120,
+                    ..claims
+                },
+            )
+            .expect("sign");
+        assert_eq!(
+            keys.verify::<Claims>(&old, "at+jwt", "i", Some("a")),
+            Err(JwtError::Expired)
+        );
+    }
+
+    #[test]
+    fn without_generation_oauth_is_off_but_cookies_work() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = Keys::load(dir.path(), false).expect("load");
+        assert!(!keys.can_sign());
+        assert!(matches!(
+            keys.sign("JWT", &serde_json::json!({})),
+            Err(KeyError::NoSigningKey)
+        ));
+        assert_eq!(KeyError::NoSigningKey.to_string(), KEYS_MISSING_MESSAGE);
+        assert_eq!(keys.mac("csrf", "x"), keys.mac("csrf", "x"));
+        assert_ne!(keys.mac("csrf", "x"), keys.mac("other", "x"));
+    }
+}

@@ -1,0 +1,178 @@
+//! Prometheus metrics, `frontdoor_` prefix, served on the admin listener.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// frontdoor's registry.
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable!("static metric {name}: {e}"));
+    let _ = REGISTRY.register(Box::new(c.clone()));
+    c
+}
+
+fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let buckets = vec![
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0,
+    ];
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .unwrap_or_else(|e| unreachable!("static metric {name}: {e}"));
+    let _ = REGISTRY.register(Box::new(h.clone()));
+    h
+}
+
+static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_http_requests_total",
+        "Requests answered, by route, method and status.",
+        &["route", "method", "status"],
+    )
+});
+static REQUEST_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram(
+        "frontdoor_http_request_duration_seconds",
+        "Time from request to response, in seconds.",
+        &["route"],
+    )
+});
+static UPSTREAM_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram(
+        "frontdoor_upstream_duration_seconds",
+        "Time spent on the upstream, in seconds.",
+        &["route"],
+    )
+});
+static AUTH_DECISIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_auth_decisions_total",
+        "Authentication decisions on proxied routes, by credential kind and outcome.",
+        &["kind", "outcome"],
+    )
+});
+static LOGINS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_logins_total",
+        "Login attempts, by method and outcome.",
+        &["method", "outcome"],
+    )
+});
+static TOKENS_ISSUED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_tokens_issued_total",
+        "Tokens issued by the provider, by grant.",
+        &["grant"],
+    )
+});
+static SESSION_CACHE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_session_cache_requests_total",
+        "Session cache lookups, by result (hit or miss).",
+        &["result"],
+    )
+});
+static ACTIVE_SESSIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "frontdoor_active_sessions",
+        "Sessions not yet expired, in the store.",
+    )
+    .unwrap_or_else(|e| unreachable!("static metric: {e}"));
+    let _ = REGISTRY.register(Box::new(g.clone()));
+    g
+});
+static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let g = IntGaugeVec::new(
+        Opts::new("frontdoor_build_info", "Build information; always 1."),
+        &["version"],
+    )
+    .unwrap_or_else(|e| unreachable!("static metric: {e}"));
+    let _ = REGISTRY.register(Box::new(g.clone()));
+    g
+});
+
+/// Registers every metric so that they show from the first scrape.
+pub fn init() {
+    BUILD_INFO
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    LazyLock::force(&REQUESTS);
+    LazyLock::force(&REQUEST_SECONDS);
+    LazyLock::force(&UPSTREAM_SECONDS);
+    LazyLock::force(&AUTH_DECISIONS);
+    LazyLock::force(&LOGINS);
+    LazyLock::force(&TOKENS_ISSUED);
+    for r in ["hit", "miss"] {
+        SESSION_CACHE.with_label_values(&[r]);
+    }
+    LazyLock::force(&ACTIVE_SESSIONS);
+}
+
+/// Bounded label for a method.
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// A request answered.
+pub fn request(route: &str, method: &'static str, status: u16, seconds: f64) {
+    let mut buf = itoa::Buffer::new();
+    REQUESTS
+        .with_label_values(&[route, method, buf.format(status)])
+        .inc();
+    REQUEST_SECONDS.with_label_values(&[route]).observe(seconds);
+}
+
+/// Time spent on an upstream.
+pub fn upstream(route: &str, seconds: f64) {
+    UPSTREAM_SECONDS
+        .with_label_values(&[route])
+        .observe(seconds);
+}
+
+/// An authentication decision on a proxied route.
+pub fn auth_decision(kind: &'static str, outcome: &'static str) {
+    AUTH_DECISIONS.with_label_values(&[kind, outcome]).inc();
+}
+
+/// A login attempt.
+pub fn login(method: &str, outcome: &'static str) {
+    LOGINS.with_label_values(&[method, outcome]).inc();
+}
+
+/// A token issued.
+pub fn token_issued(grant: &'static str) {
+    TOKENS_ISSUED.with_label_values(&[grant]).inc();
+}
+
+/// A session cache lookup.
+pub fn session_cache(hit: bool) {
+    SESSION_CACHE
+        .with_label_values(&[if hit { "hit" } else { "miss" }])
+        .inc();
+}
+
+/// Sets the number of live sessions.
+pub fn set_active_sessions(n: u64) {
+    ACTIVE_SESSIONS.set(n as i64);
+}
+
+/// The text exposition of every metric.
+pub fn render() -> Vec<u8> {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
+    buf
+}

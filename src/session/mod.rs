@@ -1,0 +1,205 @@
+//! Browser sessions: the encrypted cookie, the store record, and the moka cache in front of it.
+//!
+//! A warm request is decided from the cache alone: decrypt the cookie, one cache lookup,
+//! two integer comparisons. Activity is written back to the store at most every quarter of
+//! the idle timeout, in the background.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use cookie::{Cookie, CookieJar, SameSite};
+use moka::sync::Cache;
+
+use crate::auth::{Access, CredentialKind, Identity};
+use crate::clock::now;
+use crate::config::Config;
+use crate::secrets::{hash_secret, random_token};
+use crate::store::{DynStore, SessionRecord, StoreError, User};
+
+/// A session as held in the cache.
+#[derive(Debug)]
+pub struct ActiveSession {
+    /// Hash of the session id (the store key).
+    pub id_hash: String,
+    /// The user's identity, headers pre-rendered.
+    pub identity: Arc<Identity>,
+    /// Authentication time.
+    pub created_at: i64,
+    /// Absolute expiry.
+    pub expires_at: i64,
+    last_seen: AtomicI64,
+    persisted_seen: AtomicI64,
+}
+
+/// Session lookups and lifecycle.
+pub struct Sessions {
+    store: DynStore,
+    cache: Cache<String, Arc<ActiveSession>>,
+    key: cookie::Key,
+    cookie_name: String,
+    secure: bool,
+    ttl: i64,
+    idle: i64,
+}
+
+/// Outcome of resolving a cookie.
+pub enum Lookup {
+    /// A live session.
+    Active(Arc<ActiveSession>),
+    /// No session: absent, unknown, expired or ended.
+    None,
+}
+
+impl Sessions {
+    /// Sessions for this configuration.
+    pub fn new(config: &Config, store: DynStore, key: cookie::Key) -> Sessions {
+        let cache = Cache::builder()
+            .max_capacity(config.session.cache_capacity)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
+        Sessions {
+            store,
+            cache,
+            key,
+            cookie_name: config.session.cookie_name.clone(),
+            secure: config.secure_cookies(),
+            ttl: config.session.ttl.0.as_secs() as i64,
+            idle: config.session.idle_timeout.0.as_secs() as i64,
+        }
+    }
+
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// Creates a session for a user who just authenticated; returns the raw id for the cookie.
+    pub async fn create(&self, user: &User, auth_method: &str) -> Result<String, StoreError> {
+        let raw = random_token();
+        let now = now();
+        let record = SessionRecord {
+            id_hash: hash_secret(&raw),
+            user_id: user.id.clone(),
+            tenant: user.tenant.clone(),
+            created_at: now,
+            expires_at: now + self.ttl,
+            last_seen: now,
+            auth_method: auth_method.to_string(),
+        };
+        self.store.create_session(&record).await?;
+        self.cache
+            .insert(raw.clone(), Arc::new(active(&record, user)));
+        Ok(raw)
+    }
+
+    /// The raw session id inside a request's cookie, if it decrypts.
+    pub fn id_from_cookie_value(&self, value: &str) -> Option<String> {
+        let jar = CookieJar::new();
+        jar.private(&self.key)
+            .decrypt(Cookie::new(self.cookie_name.clone(), value.to_string()))
+            .map(|c| c.value().to_string())
+    }
+
+    /// The `Set-Cookie` for a session id (encrypted and authenticated).
+    pub fn cookie(&self, raw_id: &str) -> Cookie<'static> {
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key)
+            .add(Cookie::new(self.cookie_name.clone(), raw_id.to_string()));
+        let mut c = jar
+            .get(&self.cookie_name)
+            .cloned()
+            .unwrap_or_else(|| Cookie::new(self.cookie_name.clone(), ""));
+        c.set_path("/");
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Lax);
+        c.set_secure(self.secure);
+        c
+    }
+
+    /// A `Set-Cookie` that removes the session cookie.
+    pub fn removal_cookie(&self) -> Cookie<'static> {
+        let mut c = Cookie::new(self.cookie_name.clone(), "");
+        c.set_path("/");
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Lax);
+        c.set_secure(self.secure);
+        c.make_removal();
+        c
+    }
+
+    /// Resolves a raw session id: from the cache when warm, else from the store.
+    pub async fn lookup(&self, raw_id: &str) -> Result<Lookup, StoreError> {
+        let now = now();
+        if let Some(s) = self.cache.get(raw_id) {
+            crate::metrics::session_cache(true);
+            return Ok(self.check_live(raw_id, s, now));
+        }
+        crate::metrics::session_cache(false);
+        let hash = hash_secret(raw_id);
+        let Some(record) = self.store.get_session(&hash).await? else {
+            return Ok(Lookup::None);
+        };
+        let Some(user) = self.store.get_user(&record.user_id).await? else {
+            return Ok(Lookup::None);
+        };
+        if !user.active {
+            return Ok(Lookup::None);
+        }
+        let s = Arc::new(active(&record, &user));
+        self.cache.insert(raw_id.to_string(), s.clone());
+        Ok(self.check_live(raw_id, s, now))
+    }
+
+    fn check_live(&self, raw_id: &str, s: Arc<ActiveSession>, now: i64) -> Lookup {
+        let last = s.last_seen.load(Ordering::Relaxed);
+        if now >= s.expires_at || now - last > self.idle {
+            self.cache.invalidate(raw_id);
+            return Lookup::None;
+        }
+        if now > last {
+            s.last_seen.store(now, Ordering::Relaxed);
+            let persisted = s.persisted_seen.load(Ordering::Relaxed);
+            if now - persisted > (self.idle / 4).max(1)
+                && s.persisted_seen
+                    .compare_exchange(persisted, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let store = self.store.clone();
+                let hash = s.id_hash.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.touch_session(&hash, now).await {
+                        tracing::warn!(error = %e, "could not record session activity");
+                    }
+                });
+            }
+        }
+        Lookup::Active(s)
+    }
+
+    /// Ends a session in the store and the cache.
+    pub async fn end(&self, raw_id: &str) -> Result<bool, StoreError> {
+        self.cache.invalidate(raw_id);
+        self.store.delete_session(&hash_secret(raw_id)).await
+    }
+
+    /// Number of sessions in this node's cache.
+    pub fn cached(&self) -> u64 {
+        self.cache.entry_count()
+    }
+}
+
+fn active(record: &SessionRecord, user: &User) -> ActiveSession {
+    ActiveSession {
+        id_hash: record.id_hash.clone(),
+        identity: Arc::new(Identity::for_user(
+            user,
+            CredentialKind::Session,
+            Access::ReadWrite,
+        )),
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        last_seen: AtomicI64::new(record.last_seen),
+        persisted_seen: AtomicI64::new(record.last_seen),
+    }
+}

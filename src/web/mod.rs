@@ -1,0 +1,19 @@
+//! Server-rendered pages: templates (askama, checked at compile time), CSRF, static assets,
+//! and the validation of return URLs.
+
+pub mod csrf;
+pub mod pages;
+pub mod return_to;
+
+use crate::endpoint::Reply;
+
+/// The stylesheet of every page.
+pub const STYLE_CSS: &str = include_str!("../../static/style.css");
+
+/// `GET /_frontdoor/static/style.css`.
+pub fn style() -> Reply {
+    Reply::new(200, "text/css; charset=utf-8", STYLE_CSS).header(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=3600"),
+    )
+}

@@ -1,0 +1,106 @@
+//! The page templates and their rendering.
+
+use askama::Template;
+
+use crate::endpoint::Reply;
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// Error to show, if any.
+    pub error: Option<&'a str>,
+    /// CSRF token for the form.
+    pub csrf_token: &'a str,
+    /// Where to go after signing in.
+    pub return_to: &'a str,
+    /// Email to pre-fill.
+    pub email: &'a str,
+}
+
+/// The consent page of a third-party app.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// The app's name.
+    pub app_name: &'a str,
+    /// The app's description.
+    pub app_description: &'a str,
+    /// Who is signed in.
+    pub user_email: &'a str,
+    /// Requested scopes, in plain words.
+    pub scopes: Vec<&'static str>,
+    /// CSRF token for the form.
+    pub csrf_token: &'a str,
+    /// The authorization request, carried in hidden fields.
+    pub params: Vec<(String, String)>,
+}
+
+/// A page with a title and a message (errors, confirmations).
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// Heading.
+    pub title: &'a str,
+    /// Text.
+    pub message: &'a str,
+    /// Optional link (href, label).
+    pub link: Option<(&'a str, &'a str)>,
+}
+
+/// Asks before signing out.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// Where the form posts.
+    pub action: &'a str,
+    /// CSRF token.
+    pub csrf_token: &'a str,
+    /// Hidden fields carried along.
+    pub params: Vec<(String, String)>,
+}
+
+/// Renders a template into an HTML reply.
+pub fn render(status: u16, page: &impl Template) -> Reply {
+    match page.render() {
+        Ok(html) => Reply::html(status, html),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            Reply::html(500, "<h1>Internal error</h1>".to_string())
+        }
+    }
+}
+
+/// An error page (never a redirect).
+pub fn error_page(org: &str, status: u16, title: &str, message: &str) -> Reply {
+    render(
+        status,
+        &MessagePage {
+            org,
+            title,
+            message,
+            link: None,
+        },
+    )
+}
+
+/// Plain words for a scope on the consent page.
+pub fn scope_words(scope: &str) -> Option<&'static str> {
+    Some(match scope {
+        "openid" => "Know who you are (your account id)",
+        "profile" => "See your name and profile picture",
+        "email" => "See your email address",
+        "groups" => "See the groups you belong to",
+        "roles" => "See your roles and permissions",
+        "offline_access" => "Stay signed in when you are not using it",
+        _ => return None,
+    })
+}
