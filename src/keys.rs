@@ -157,6 +157,27 @@ impl Keys {
         issuer: &str,
         audience: Option<&str>,
     ) -> Result<T, JwtError> {
+        self.verify_inner(token, typ, issuer, audience, true)
+    }
+
+    /// Like `verify`, but accepts an expired token (OIDC `id_token_hint` may be expired).
+    pub fn verify_ignoring_expiry<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+    ) -> Result<T, JwtError> {
+        self.verify_inner(token, typ, issuer, None, false)
+    }
+
+    fn verify_inner<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audience: Option<&str>,
+        check_exp: bool,
+    ) -> Result<T, JwtError> {
         let key = self.signing.as_ref().ok_or(JwtError::Invalid)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
         // Only our algorithm and our key: refuses `none`, HS256-with-the-public-key and foreign keys.
@@ -171,7 +192,8 @@ impl Keys {
         }
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = 5;
-        validation.validate_nbf = true;
+        validation.validate_nbf = check_exp;
+        validation.validate_exp = check_exp;
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         match audience {

@@ -177,6 +177,23 @@ impl Sessions {
         Lookup::Active(s)
     }
 
+    /// The live session of a request's cookie, with its raw id.
+    pub async fn from_headers(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<(String, Arc<ActiveSession>)>, StoreError> {
+        let Some(value) = crate::endpoint::cookie_value(headers, &self.cookie_name) else {
+            return Ok(None);
+        };
+        let Some(raw) = self.id_from_cookie_value(&value) else {
+            return Ok(None);
+        };
+        Ok(match self.lookup(&raw).await? {
+            Lookup::Active(s) => Some((raw, s)),
+            Lookup::None => None,
+        })
+    }
+
     /// Ends a session in the store and the cache.
     pub async fn end(&self, raw_id: &str) -> Result<bool, StoreError> {
         self.cache.invalidate(raw_id);

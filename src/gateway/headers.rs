@@ -1,0 +1,211 @@
+//! Header rules on the way upstream: strip every client header that could pass for an
+//! identity header, drop hop-by-hop headers and frontdoor's own credentials, inject ours.
+
+use http::{HeaderName, HeaderValue};
+use pingora::http::RequestHeader;
+
+use super::routes::Route;
+use crate::auth::Identity;
+use crate::config::HeaderField;
+
+/// Prefixes (after normalising `_` and `.` to `-`, lowercase) that only frontdoor may set.
+const RESERVED_PREFIXES: [&str; 6] = [
+    "x-auth-request-",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+    "x-forwarded-access-token",
+];
+
+/// Exact names (normalised) of identity headers used by peers and common upstreams.
+const RESERVED_NAMES: [&str; 10] = [
+    "remote-user",
+    "remote-email",
+    "remote-name",
+    "remote-groups",
+    "x-remote-user",
+    "x-remote-group",
+    "x-webauth-user",
+    "x-webauth-email",
+    "x-webauth-name",
+    "x-frontdoor-identity",
+];
+
+/// Credentials of frontdoor's that must never reach an upstream.
+const CREDENTIAL_HEADERS: [&str; 2] = ["api-token", "x-contact-hash"];
+
+/// Compares a header name with `target` as if `_` and `.` were `-` (names are lowercase).
+fn normalised_starts_with(name: &[u8], target: &[u8], exact: bool) -> bool {
+    if name.len() < target.len() || (exact && name.len() != target.len()) {
+        return false;
+    }
+    name.iter().zip(target).all(|(&a, &b)| {
+        let a = match a {
+            b'_' | b'.' => b'-',
+            other => other.to_ascii_lowercase(),
+        };
+        a == b
+    })
+}
+
+/// Whether a client-sent header could be mistaken for an identity header of this route.
+pub fn is_reserved(name: &str, route_names: Option<&[HeaderName; 7]>) -> bool {
+    let n = name.as_bytes();
+    RESERVED_PREFIXES
+        .iter()
+        .any(|p| normalised_starts_with(n, p.as_bytes(), false))
+        || RESERVED_NAMES
+            .iter()
+            .any(|p| normalised_starts_with(n, p.as_bytes(), true))
+        || CREDENTIAL_HEADERS
+            .iter()
+            .any(|p| normalised_starts_with(n, p.as_bytes(), true))
+        || route_names.is_some_and(|names| {
+            names
+                .iter()
+                .any(|r| normalised_starts_with(n, r.as_str().as_bytes(), true))
+        })
+}
+
+/// Removes reserved headers, hop-by-hop headers (including any a client named in
+/// `Connection`), and frontdoor's own cookies.
+pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str]) {
+    let names = route.map(|r| &r.header_names);
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in req.headers.keys() {
+        if is_reserved(name.as_str(), names) {
+            doomed.push(name.clone());
+        }
+    }
+    let mut keep_upgrade = false;
+    if let Some(conn) = req
+        .headers
+        .get(http::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+    {
+        for token in conn.split(',').map(|t| t.trim().to_ascii_lowercase()) {
+            if token == "upgrade" {
+                keep_upgrade = true;
+            } else if let Ok(h) = HeaderName::from_bytes(token.as_bytes())
+                && h != http::header::UPGRADE
+            {
+                doomed.push(h);
+            }
+        }
+        doomed.push(http::header::CONNECTION);
+    }
+    doomed.push(HeaderName::from_static("keep-alive"));
+    doomed.push(HeaderName::from_static("proxy-connection"));
+    for name in &doomed {
+        req.remove_header(name);
+    }
+    if keep_upgrade && req.headers.contains_key(http::header::UPGRADE) {
+        let _ = req.insert_header(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+    }
+    strip_cookies(req, own_cookies);
+}
+
+/// Removes frontdoor's cookies from the `Cookie` header(s), keeping the upstream's own.
+fn strip_cookies(req: &mut RequestHeader, own: &[&str]) {
+    if !req.headers.contains_key(http::header::COOKIE) {
+        return;
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut removed = false;
+    for v in req.headers.get_all(http::header::COOKIE) {
+        let Ok(text) = v.to_str() else {
+            removed = true;
+            continue;
+        };
+        for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+            if own.contains(&name) {
+                removed = true;
+            } else {
+                kept.push(pair);
+            }
+        }
+    }
+    if !removed {
+        return;
+    }
+    let joined = kept.join("; ");
+    req.remove_header(&http::header::COOKIE);
+    if !joined.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&joined)
+    {
+        let _ = req.insert_header(http::header::COOKIE, v);
+    }
+}
+
+/// Adds the identity headers under the route's names.
+pub fn inject(req: &mut RequestHeader, route: &Route, identity: &Identity) {
+    for field in HeaderField::ALL {
+        if let Some(v) = identity.header_value(field) {
+            let _ = req.insert_header(route.header_names[field as usize].clone(), v.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spoofed_variants_are_reserved() {
+        for n in [
+            "x-auth-request-user",
+            "x_auth_request_user",
+            "x.auth.request.user",
+            "x-auth-request-groups",
+            "x_auth-request.roles",
+            "remote-user",
+            "remote_user",
+            "x-forwarded-user",
+            "x-forwarded-user-id",
+            "x_forwarded_email",
+            "api-token",
+            "api_token",
+            "x-contact-hash",
+        ] {
+            assert!(is_reserved(n, None), "{n}");
+        }
+        for n in [
+            "x-request-id",
+            "accept",
+            "remote-addr-ish",
+            "x-forwarded-for",
+            "cookie",
+        ] {
+            assert!(!is_reserved(n, None), "{n}");
+        }
+        let renamed: [HeaderName; 7] =
+            std::array::from_fn(|_| HeaderName::from_static("x-grafana-login"));
+        assert!(is_reserved("x_grafana_login", Some(&renamed)));
+    }
+
+    #[test]
+    fn connection_cannot_name_away_injected_headers_and_cookies_are_filtered() {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+        req.insert_header("connection", "close, X-Auth-Request-User, x-custom")
+            .expect("h");
+        req.insert_header("x-custom", "1").expect("h");
+        req.insert_header("x-auth-request-user", "evil").expect("h");
+        req.append_header("cookie", "frontdoor_session=abc; app=1")
+            .expect("h");
+        req.append_header("cookie", "frontdoor_csrf=zzz")
+            .expect("h");
+        strip(&mut req, None, &["frontdoor_session", "frontdoor_csrf"]);
+        assert!(req.headers.get("x-custom").is_none());
+        assert!(req.headers.get("connection").is_none());
+        assert!(req.headers.get("x-auth-request-user").is_none());
+        assert_eq!(
+            req.headers.get("cookie").map(|v| v.as_bytes()),
+            Some(&b"app=1"[..])
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! Browser login: the sign-in page, and the gateway's own authorization-code round trip
+//! (protected URL → `/oauth/authorize` as client `frontdoor` → `/_frontdoor/callback`).
+
+use cookie::{Cookie, CookieJar, SameSite};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::now;
+use crate::endpoint::{Reply, Request};
+use crate::provider::clients::OWN_CLIENT_ID;
+use crate::provider::scopes::OWN_CLIENT_SCOPE;
+use crate::provider::token::check_pkce;
+use crate::secrets::{self, ct_eq, hash_secret, pkce_s256, random_token};
+use crate::state::State;
+use crate::store::Consumed;
+use crate::web::{csrf, pages, return_to};
+
+/// Cookie carrying the pending gateway login (state, PKCE verifier, return URL), encrypted.
+pub const LOGIN_COOKIE: &str = "frontdoor_login";
+
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    state: String,
+    verifier: String,
+    return_to: String,
+}
+
+/// `GET /_frontdoor/login`.
+pub fn login_page(state: &State, req: &Request) -> Reply {
+    let pairs = req.query_pairs();
+    let target = pairs
+        .iter()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.as_str());
+    render_login(state, req, 200, None, &return_to::sanitize(target), "")
+}
+
+fn render_login(
+    state: &State,
+    req: &Request,
+    status: u16,
+    error: Option<&str>,
+    target: &str,
+    email: &str,
+) -> Reply {
+    let form = csrf::issue(req, &state.keys, state.secure_cookies());
+    let reply = pages::render(
+        status,
+        &pages::LoginPage {
+            org: state.org(),
+            error,
+            csrf_token: &form.token,
+            return_to: target,
+            email,
+        },
+    );
+    match &form.set_cookie {
+        Some(c) => reply.cookie(c),
+        None => reply,
+    }
+}
+
+/// `POST /_frontdoor/login`: email and password.
+pub async fn login_submit(state: &State, req: &Request) -> Reply {
+    let form: std::collections::HashMap<String, String> = req.form_pairs().into_iter().collect();
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let target = return_to::sanitize(form.get("return_to").map(String::as_str));
+    if !csrf::verify(
+        req,
+        &state.keys,
+        form.get(csrf::CSRF_FIELD).map(String::as_str),
+    ) {
+        return render_login(
+            state,
+            req,
+            403,
+            Some("The form expired. Please sign in again."),
+            &target,
+            field("email"),
+        );
+    }
+    let email = field("email").trim().to_lowercase();
+    let password = field("password").to_string();
+    let tenant = state.config.tenant_for_host(&req.host);
+    let user = match state.store.find_user_by_email(tenant, &email).await {
+        Ok(u) => u.filter(|u| u.active),
+        Err(e) => {
+            tracing::error!(error = %e, "store error at login");
+            return render_login(
+                state,
+                req,
+                503,
+                Some("Sign-in is unavailable right now; try again in a moment."),
+                &target,
+                &email,
+            );
+        }
+    };
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| secrets::dummy_password_hash().to_string());
+    // Argon2 runs on the blocking pool, never on the proxy's workers.
+    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let user = match user {
+        Some(u) if ok => u,
+        _ => {
+            crate::metrics::login("password", "failure");
+            tracing::info!(tenant, "failed password login");
+            return render_login(
+                state,
+                req,
+                401,
+                Some("Wrong email or password."),
+                &target,
+                &email,
+            );
+        }
+    };
+    match state.sessions.create(&user, "password").await {
+        Ok(raw) => {
+            crate::metrics::login("password", "success");
+            tracing::info!(user = %user.id, "password login");
+            let mut r = Reply::redirect(&target);
+            r.status = 303;
+            r.cookie(&state.sessions.cookie(&raw))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store error creating session");
+            render_login(
+                state,
+                req,
+                503,
+                Some("Sign-in is unavailable right now; try again in a moment."),
+                &target,
+                &email,
+            )
+        }
+    }
+}
+
+fn callback_uri(state: &State, req: &Request) -> String {
+    format!(
+        "{}://{}/_frontdoor/callback",
+        state.config.public_url().scheme(),
+        req.authority
+    )
+}
+
+/// Sends a browser without a session through the embedded authorize flow; it comes back to
+/// exactly `original` (path and query on this host).
+pub fn start(state: &State, req: &Request, original: &str) -> Reply {
+    let pending = Pending {
+        state: random_token(),
+        verifier: random_token(),
+        return_to: return_to::sanitize(Some(original)),
+    };
+    let authorize = format!(
+        "{}/oauth/authorize?{}",
+        state.issuer,
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", OWN_CLIENT_ID)
+            .append_pair("redirect_uri", &callback_uri(state, req))
+            .append_pair("response_type", "code")
+            .append_pair("scope", OWN_CLIENT_SCOPE)
+            .append_pair("state", &pending.state)
+            .append_pair("code_challenge", &pkce_s256(&pending.verifier))
+            .append_pair("code_challenge_method", "S256")
+            .finish()
+    );
+    let json = serde_json::to_string(&pending).unwrap_or_default();
+    let mut jar = CookieJar::new();
+    jar.private_mut(&state.keys.cookie)
+        .add(Cookie::new(LOGIN_COOKIE, json));
+    let mut c = jar
+        .get(LOGIN_COOKIE)
+        .cloned()
+        .unwrap_or_else(|| Cookie::new(LOGIN_COOKIE, ""));
+    c.set_path("/_frontdoor/callback");
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_secure(state.secure_cookies());
+    c.set_max_age(cookie::time::Duration::minutes(10));
+    Reply::redirect(&authorize).cookie(&c)
+}
+
+/// `GET /_frontdoor/callback`: finishes the gateway's login and returns to the original URL.
+pub async fn callback(state: &State, req: &Request) -> Reply {
+    let org = state.org();
+    let fail = |status: u16, msg: &str| {
+        let mut removal = Cookie::new(LOGIN_COOKIE, "");
+        removal.set_path("/_frontdoor/callback");
+        removal.make_removal();
+        pages::render(
+            status,
+            &pages::MessagePage {
+                org,
+                title: "Sign-in did not complete",
+                message: msg,
+                link: Some(("/", "Start again")),
+            },
+        )
+        .cookie(&removal)
+    };
+    let params: std::collections::HashMap<String, String> = req.query_pairs().into_iter().collect();
+    let pending = req
+        .cookie(LOGIN_COOKIE)
+        .and_then(|v| {
+            CookieJar::new()
+                .private(&state.keys.cookie)
+                .decrypt(Cookie::new(LOGIN_COOKIE, v))
+        })
+        .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok());
+    let Some(pending) = pending else {
+        return fail(
+            400,
+            "The sign-in took too long or was started in another browser.",
+        );
+    };
+    if !params
+        .get("state")
+        .is_some_and(|s| ct_eq(s, &pending.state))
+    {
+        return fail(400, "The sign-in response does not belong to this browser.");
+    }
+    if params.get("iss").is_some_and(|i| *i != state.issuer) {
+        return fail(400, "The sign-in response came from another issuer.");
+    }
+    if let Some(err) = params.get("error") {
+        let msg = params
+            .get("error_description")
+            .cloned()
+            .unwrap_or_else(|| err.clone());
+        return fail(400, &msg);
+    }
+    let Some(code) = params.get("code") else {
+        return fail(400, "The sign-in response has no code.");
+    };
+    let record = match state.store.consume_code(&hash_secret(code)).await {
+        Ok(Consumed::Fresh(c)) => c,
+        Ok(_) => return fail(400, "This sign-in link was already used."),
+        Err(e) => {
+            tracing::error!(error = %e, "store error at callback");
+            return fail(
+                503,
+                "Sign-in is unavailable right now; try again in a moment.",
+            );
+        }
+    };
+    if record.client_id != OWN_CLIENT_ID
+        || record.expires_at <= now()
+        || record.redirect_uri != callback_uri(state, req)
+        || check_pkce(record.code_challenge.as_deref(), Some(&pending.verifier)).is_err()
+    {
+        return fail(400, "The sign-in response is not valid.");
+    }
+    let mut removal = Cookie::new(LOGIN_COOKIE, "");
+    removal.set_path("/_frontdoor/callback");
+    removal.make_removal();
+    // Same host as the provider: the browser already holds the session that authorized.
+    if let Ok(Some((_, s))) = state.sessions.from_headers(&req.headers).await
+        && record.session_id_hash.as_deref() == Some(s.id_hash.as_str())
+    {
+        return Reply::redirect(&pending.return_to).cookie(&removal);
+    }
+    let user = match state.store.get_user(&record.user_id).await {
+        Ok(Some(u)) if u.active => u,
+        Ok(_) => return fail(403, "This account is not active."),
+        Err(e) => {
+            tracing::error!(error = %e, "store error at callback");
+            return fail(
+                503,
+                "Sign-in is unavailable right now; try again in a moment.",
+            );
+        }
+    };
+    match state.sessions.create(&user, "sso").await {
+        Ok(raw) => Reply::redirect(&pending.return_to)
+            .cookie(&removal)
+            .cookie(&state.sessions.cookie(&raw)),
+        Err(e) => {
+            tracing::error!(error = %e, "store error creating session");
+            fail(
+                503,
+                "Sign-in is unavailable right now; try again in a moment.",
+            )
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The proxy: route matching, the credential and policy decision, identity headers.
+
+pub mod forwarded;
+pub mod headers;
+pub mod login;
+pub mod path;
+pub mod proxy;
+pub mod routes;
+
+pub use proxy::Gateway;

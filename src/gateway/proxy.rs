@@ -1,0 +1,481 @@
+//! The Pingora `ProxyHttp` implementation: frontdoor's endpoints answered in
+//! `request_filter`, everything else routed, authenticated and proxied.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Method};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+
+use super::headers;
+use super::login;
+use super::path::canonical;
+use super::routes::Route;
+use crate::auth::{Access, CredentialKind, Identity};
+use crate::config::Policy;
+use crate::endpoint::{ApiError, Reply, Request};
+use crate::provider::{self, access};
+use crate::state::State;
+use crate::web::csrf::CSRF_COOKIE;
+
+/// Largest body accepted by frontdoor's own endpoints.
+const MAX_OWN_BODY: usize = 1 << 20;
+
+/// The gateway.
+pub struct Gateway {
+    state: Arc<State>,
+    own_cookies: Vec<&'static str>,
+}
+
+impl Gateway {
+    /// A gateway over shared state.
+    pub fn new(state: Arc<State>) -> Gateway {
+        let session_cookie: &'static str =
+            Box::leak(state.sessions.cookie_name().to_string().into_boxed_str());
+        Gateway {
+            state,
+            own_cookies: vec![session_cookie, CSRF_COOKIE, login::LOGIN_COOKIE],
+        }
+    }
+}
+
+/// Per-request context.
+pub struct Ctx {
+    start: Instant,
+    route: Option<Arc<Route>>,
+    identity: Option<Arc<Identity>>,
+    own: bool,
+    client_ip: Option<IpAddr>,
+    upstream_start: Option<Instant>,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            route: None,
+            identity: None,
+            own: false,
+            client_ip: None,
+            upstream_start: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let state = &*self.state;
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        ctx.client_ip = peer.map(|p| {
+            let xff = session
+                .req_header()
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            state.trusted.client_ip(p, xff)
+        });
+        let (host, authority) = host_of(session.req_header());
+        let path = match canonical(session.req_header().uri.path()) {
+            Ok(p) => p,
+            Err(e) => {
+                return respond(session, ApiError::bad_request(e.to_string()).into_reply()).await;
+            }
+        };
+
+        if provider::is_own_path(&path) {
+            ctx.own = true;
+            let body = match read_body(session).await? {
+                Some(b) => b,
+                None => {
+                    let e =
+                        ApiError::new(413, "payload_too_large", "the request body is too large");
+                    return respond(session, e.into_reply()).await;
+                }
+            };
+            let req = session.req_header();
+            let request = Request {
+                method: req.method.clone(),
+                path,
+                query: req.uri.query().unwrap_or("").to_string(),
+                headers: req.headers.clone(),
+                body,
+                host,
+                authority,
+                client_ip: ctx.client_ip,
+            };
+            let reply = provider::handle(state, &request).await;
+            return respond(session, reply).await;
+        }
+
+        let Some(route) = state.routes.find(&host, &path).cloned() else {
+            return respond(
+                session,
+                ApiError::not_found("no route for this host and path").into_reply(),
+            )
+            .await;
+        };
+        ctx.route = Some(route.clone());
+        if route.policy == Policy::Public {
+            return Ok(false);
+        }
+
+        let identity = match self.authenticate(session, &host).await {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                crate::metrics::auth_decision("none", "challenge");
+                let req = session.req_header();
+                if is_browser_navigation(req) {
+                    let original = req
+                        .uri
+                        .path_and_query()
+                        .map_or("/", |pq| pq.as_str())
+                        .to_string();
+                    let request = Request {
+                        method: req.method.clone(),
+                        path,
+                        query: String::new(),
+                        headers: http::HeaderMap::new(),
+                        body: Bytes::new(),
+                        host,
+                        authority,
+                        client_ip: ctx.client_ip,
+                    };
+                    return respond(session, login::start(state, &request, &original)).await;
+                }
+                return respond(
+                    session,
+                    ApiError::unauthorized("unauthenticated", "authentication required")
+                        .into_reply(),
+                )
+                .await;
+            }
+            Err((kind, e)) => {
+                crate::metrics::auth_decision(
+                    kind,
+                    if e.status == 503 { "error" } else { "invalid" },
+                );
+                return respond(session, e.into_reply()).await;
+            }
+        };
+        let kind = identity.kind.label();
+        if !identity.in_any_group(&route.groups) || !identity.has_any_role(&route.roles) {
+            crate::metrics::auth_decision(kind, "forbidden");
+            return respond(
+                session,
+                ApiError::forbidden("you are not allowed to use this resource").into_reply(),
+            )
+            .await;
+        }
+        if identity.access == Access::ReadOnly {
+            let req = session.req_header();
+            let safe = matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let override_header = req.headers.keys().any(|k| {
+                let n = k.as_str();
+                n.starts_with("x-http-method") || n == "x-method-override"
+            });
+            if !safe || override_header {
+                crate::metrics::auth_decision(kind, "read_only");
+                return respond(
+                    session,
+                    ApiError::forbidden("this credential is read-only").into_reply(),
+                )
+                .await;
+            }
+        }
+        crate::metrics::auth_decision(kind, "allowed");
+        ctx.identity = Some(identity);
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
+        let u = &route.upstream;
+        let mut peer = match route.addr {
+            Some(addr) => HttpPeer::new(addr, u.tls, u.host.clone()),
+            None => HttpPeer::new((u.host.as_str(), u.port), u.tls, u.host.clone()),
+        };
+        peer.options.connection_timeout = Some(route.connect_timeout);
+        peer.options.total_connection_timeout = Some(route.connect_timeout);
+        peer.options.read_timeout = Some(route.read_timeout);
+        ctx.upstream_start = Some(Instant::now());
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let route = ctx.route.as_deref();
+        headers::strip(upstream_request, route, &self.own_cookies);
+        if let Some(ip) = ctx.client_ip {
+            let value = match upstream_request
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prev) if self.state.trusted.contains(ip_of_peer(ctx)) => {
+                    format!("{prev}, {ip}")
+                }
+                _ => ip.to_string(),
+            };
+            upstream_request.insert_header("x-forwarded-for", value)?;
+            if !self.state.trusted.contains(ip_of_peer(ctx)) {
+                upstream_request
+                    .insert_header("x-forwarded-proto", self.state.config.public_url().scheme())?;
+                upstream_request.remove_header("x-forwarded-host");
+            }
+        }
+        if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {
+            headers::inject(upstream_request, route, identity);
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let (Some(start), Some(route)) = (ctx.upstream_start.take(), ctx.route.as_ref()) {
+            crate::metrics::upstream(&route.label, start.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+        let (status, code, message) = match e.etype() {
+            ErrorType::ConnectTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::TLSHandshakeTimedout
+                if e.esource() == &ErrorSource::Upstream
+                    || matches!(e.etype(), ErrorType::ConnectTimedout) =>
+            {
+                (
+                    504,
+                    "upstream_timeout",
+                    "the upstream did not answer in time",
+                )
+            }
+            ErrorType::HTTPStatus(s) => (*s, "error", "request failed"),
+            _ => match e.esource() {
+                ErrorSource::Upstream => {
+                    (502, "bad_gateway", "the upstream is unreachable or failed")
+                }
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                        (0, "", "")
+                    }
+                    _ => (400, "invalid_request", "malformed request"),
+                },
+                _ => (502, "bad_gateway", "the upstream is unreachable or failed"),
+            },
+        };
+        if status > 0 {
+            tracing::warn!(error = %e, status, "proxying failed");
+            let reply = ApiError::new(status, code, message).into_reply();
+            let _ = write_reply(session, reply).await;
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let label = match (&ctx.route, ctx.own) {
+            (_, true) => "frontdoor",
+            (Some(r), false) => r.label.as_str(),
+            (None, false) => "none",
+        };
+        crate::metrics::request(
+            label,
+            crate::metrics::method_label(&session.req_header().method),
+            status,
+            ctx.start.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+fn ip_of_peer(ctx: &Ctx) -> IpAddr {
+    ctx.client_ip
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+impl Gateway {
+    /// The caller's identity from the first credential present; `Ok(None)` when there is none.
+    async fn authenticate(
+        &self,
+        session: &Session,
+        host: &str,
+    ) -> std::result::Result<Option<Arc<Identity>>, (&'static str, ApiError)> {
+        let state = &*self.state;
+        let headers = &session.req_header().headers;
+        if let Some(token) = access::bearer(headers) {
+            return self
+                .bearer(token, host)
+                .await
+                .map(Some)
+                .map_err(|e| ("bearer", e));
+        }
+        if let Some(value) = crate::endpoint::cookie_value(headers, state.sessions.cookie_name())
+            && let Some(raw) = state.sessions.id_from_cookie_value(&value)
+        {
+            return match state.sessions.lookup(&raw).await {
+                Ok(crate::session::Lookup::Active(s))
+                    if s.identity.tenant == state.config.tenant_for_host(host) =>
+                {
+                    Ok(Some(s.identity.clone()))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(("session", ApiError::from(e))),
+            };
+        }
+        Ok(None)
+    }
+
+    async fn bearer(
+        &self,
+        token: &str,
+        host: &str,
+    ) -> std::result::Result<Arc<Identity>, ApiError> {
+        let state = &*self.state;
+        if let Some((identity, exp, gid, client_id)) = state.bearer_cache.get(token) {
+            if exp <= crate::clock::now() {
+                return Err(ApiError::unauthorized("invalid_token", "token expired"));
+            }
+            return match access::grant_active(state, &gid, &client_id).await {
+                Ok(true) => tenant_bound(identity, state, host),
+                Ok(false) => Err(ApiError::unauthorized("invalid_token", "token revoked")),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let claims = access::verify(state, token).await.map_err(|e| match e {
+            access::AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
+            other => ApiError::unauthorized("invalid_token", other.to_string()),
+        })?;
+        let user = state
+            .store
+            .get_user(&claims.sub)
+            .await?
+            .filter(|u| u.active)
+            .ok_or_else(|| ApiError::unauthorized("invalid_token", "the user no longer exists"))?;
+        let identity = Arc::new(Identity::for_user(
+            &user,
+            CredentialKind::Bearer,
+            Access::ReadWrite,
+        ));
+        state.bearer_cache.insert(
+            token.to_string(),
+            (
+                identity.clone(),
+                claims.exp,
+                claims.gid.clone(),
+                claims.client_id.clone(),
+            ),
+        );
+        tenant_bound(identity, state, host)
+    }
+}
+
+/// A token of one tenant is not valid on another tenant's host.
+fn tenant_bound(
+    identity: Arc<Identity>,
+    state: &State,
+    host: &str,
+) -> std::result::Result<Arc<Identity>, ApiError> {
+    if identity.tenant == state.config.tenant_for_host(host) {
+        Ok(identity)
+    } else {
+        Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token belongs to another tenant",
+        ))
+    }
+}
+
+/// Host (lowercase, no port) and authority (as sent) of a request.
+fn host_of(req: &RequestHeader) -> (String, String) {
+    let authority = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri.authority().map(|a| a.as_str().to_string()))
+        .unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or("").to_string(),
+        None => authority.split(':').next().unwrap_or("").to_string(),
+    };
+    (host.to_ascii_lowercase(), authority)
+}
+
+/// A top-level browser navigation (as opposed to an API or XHR call).
+fn is_browser_navigation(req: &RequestHeader) -> bool {
+    if !matches!(req.method, Method::GET | Method::HEAD) {
+        return false;
+    }
+    let h = &req.headers;
+    if h.get("x-requested-with").is_some() {
+        return false;
+    }
+    if let Some(mode) = h.get("sec-fetch-mode") {
+        return mode.as_bytes() == b"navigate";
+    }
+    h.get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Reads the whole body up to the limit; `None` when it is larger.
+async fn read_body(session: &mut Session) -> Result<Option<Bytes>> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        if buf.len() + chunk.len() > MAX_OWN_BODY {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(buf.freeze()))
+}
+
+async fn respond(session: &mut Session, reply: Reply) -> Result<bool> {
+    write_reply(session, reply).await?;
+    Ok(true)
+}
+
+async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
+    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
+    for (k, v) in reply.headers {
+        header.append_header(k, v)?;
+    }
+    header.insert_header(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(reply.body.len()),
+    )?;
+    let head = session.req_header().method == Method::HEAD;
+    let body_empty = reply.body.is_empty() || head;
+    session
+        .write_response_header(Box::new(header), body_empty)
+        .await?;
+    if !body_empty {
+        session.write_response_body(Some(reply.body), true).await?;
+    }
+    Ok(())
+}

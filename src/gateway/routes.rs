@@ -1,0 +1,167 @@
+//! Route table: exact host before `*`, then the longest path prefix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::config::{Config, HeaderField, Policy, Upstream, parse_upstream};
+
+/// A route ready for matching and proxying.
+#[derive(Debug)]
+pub struct Route {
+    /// Label for metrics and logs: `host/prefix`.
+    pub label: String,
+    /// Host to match (lowercase), or `*`.
+    pub host: String,
+    /// Path prefix.
+    pub path_prefix: String,
+    /// Where requests go.
+    pub upstream: Upstream,
+    /// The upstream's address when it is an IP literal (no DNS on the request path).
+    pub addr: Option<std::net::SocketAddr>,
+    /// public or authenticated.
+    pub policy: Policy,
+    /// Required groups (any of).
+    pub groups: Vec<String>,
+    /// Required roles (any of).
+    pub roles: Vec<String>,
+    /// Whether X-Contact-Hash is accepted.
+    pub allow_contact_hash: bool,
+    /// Injected header names, indexed by `HeaderField`.
+    pub header_names: [HeaderName; 7],
+    /// Upstream connect timeout.
+    pub connect_timeout: Duration,
+    /// Upstream read timeout.
+    pub read_timeout: Duration,
+}
+
+/// All routes.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Arc<Route>>,
+}
+
+impl RouteTable {
+    /// Builds the table from a validated config.
+    pub fn new(config: &Config) -> RouteTable {
+        let mut routes: Vec<Arc<Route>> = config
+            .routes
+            .iter()
+            .filter_map(|r| {
+                let upstream = parse_upstream(&r.upstream).ok()?;
+                let header_names = HeaderField::ALL.map(|f| {
+                    r.headers
+                        .get(&f)
+                        .and_then(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                        .unwrap_or_else(|| HeaderName::from_static(lower(f.default_name())))
+                });
+                Some(Arc::new(Route {
+                    label: format!("{}{}", r.host, r.path_prefix),
+                    host: r.host.to_ascii_lowercase(),
+                    path_prefix: r.path_prefix.clone(),
+                    addr: upstream
+                        .host
+                        .parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| std::net::SocketAddr::new(ip, upstream.port)),
+                    upstream,
+                    policy: r.policy,
+                    groups: r.groups.clone(),
+                    roles: r.roles.clone(),
+                    allow_contact_hash: r.allow_contact_hash,
+                    header_names,
+                    connect_timeout: r.connect_timeout.0,
+                    read_timeout: r.read_timeout.0,
+                }))
+            })
+            .collect();
+        // Exact hosts first, then longer prefixes: the first match wins.
+        routes.sort_by(|a, b| {
+            (a.host == "*")
+                .cmp(&(b.host == "*"))
+                .then(b.path_prefix.len().cmp(&a.path_prefix.len()))
+        });
+        RouteTable { routes }
+    }
+
+    /// The route for a host (lowercase, without port) and canonical path.
+    pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
+        self.routes
+            .iter()
+            .find(|r| (r.host == "*" || r.host == host) && prefix_matches(&r.path_prefix, path))
+    }
+
+    /// Whether any route serves this host.
+    pub fn serves_host(&self, host: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.host == "*" || r.host.eq_ignore_ascii_case(host))
+    }
+
+    /// Every route.
+    pub fn all(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+}
+
+/// `/wiki` matches `/wiki` and `/wiki/x` but not `/wikis`.
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    path.starts_with(prefix)
+        && (prefix.ends_with('/')
+            || path.len() == prefix.len()
+            || path.as_bytes()[prefix.len()] == b'/')
+}
+
+fn lower(name: &'static str) -> &'static str {
+    match name {
+        "X-Auth-Request-User" => "x-auth-request-user",
+        "X-Auth-Request-Email" => "x-auth-request-email",
+        "X-Auth-Request-Name" => "x-auth-request-name",
+        "X-Auth-Request-Groups" => "x-auth-request-groups",
+        "X-Auth-Request-Roles" => "x-auth-request-roles",
+        "X-Auth-Request-Tenant" => "x-auth-request-tenant",
+        _ => "x-auth-request-access",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(yaml_routes: &str) -> RouteTable {
+        let c = Config::from_yaml(&format!(
+            "listen: 127.0.0.1:1\nadmin_listen: 127.0.0.1:2\npublic_url: http://localhost\nroutes:\n{yaml_routes}"
+        ))
+        .expect("config");
+        RouteTable::new(&c)
+    }
+
+    #[test]
+    fn longest_prefix_and_exact_host_win() {
+        let t = table(
+            "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:1' }\n  - { host: wiki.localhost, path_prefix: /, upstream: 'http://127.0.0.1:2' }\n  - { host: wiki.localhost, path_prefix: /api, upstream: 'http://127.0.0.1:3', policy: public }\n",
+        );
+        let port = |h: &str, p: &str| t.find(h, p).map(|r| r.upstream.port);
+        assert_eq!(port("wiki.localhost", "/api/x"), Some(3));
+        assert_eq!(port("wiki.localhost", "/api"), Some(3));
+        assert_eq!(port("wiki.localhost", "/apis"), Some(2));
+        assert_eq!(port("other", "/api"), Some(1));
+    }
+
+    #[test]
+    fn header_names_can_be_renamed() {
+        let t = table(
+            "  - { host: g, upstream: 'http://127.0.0.1:1', headers: { user: X-WEBAUTH-USER } }\n",
+        );
+        let r = t.find("g", "/").expect("route");
+        assert_eq!(
+            r.header_names[HeaderField::User as usize].as_str(),
+            "x-webauth-user"
+        );
+        assert_eq!(
+            r.header_names[HeaderField::Email as usize].as_str(),
+            "x-auth-request-email"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! Verifying access tokens where they are used: userinfo, introspection, proxied routes.
+
+use super::issue::{ACCESS_TOKEN_TYP, AccessClaims};
+use crate::keys::JwtError;
+use crate::state::State;
+use crate::store::StoreError;
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// Malformed, forged, wrong type or audience.
+    #[error("invalid token")]
+    Invalid,
+    /// Past its expiry.
+    #[error("token expired")]
+    Expired,
+    /// Its grant was revoked or its app deactivated.
+    #[error("token revoked")]
+    Revoked,
+    /// The store could not be asked.
+    #[error("store unavailable")]
+    Unavailable,
+}
+
+/// Verifies signature, type, issuer, audience, expiry, and that the grant still stands.
+pub async fn verify(state: &State, token: &str) -> Result<AccessClaims, AccessError> {
+    let claims: AccessClaims = state
+        .keys
+        .verify(token, ACCESS_TOKEN_TYP, &state.issuer, Some(&state.issuer))
+        .map_err(|e| match e {
+            JwtError::Expired => AccessError::Expired,
+            _ => AccessError::Invalid,
+        })?;
+    match grant_active(state, &claims.gid, &claims.client_id).await {
+        Ok(true) => Ok(claims),
+        Ok(false) => Err(AccessError::Revoked),
+        Err(_) => Err(AccessError::Unavailable),
+    }
+}
+
+/// Whether a grant is unrevoked and its app active; cached for the configured bound.
+pub async fn grant_active(state: &State, gid: &str, client_id: &str) -> Result<bool, StoreError> {
+    if let Some(ok) = state.grant_status.get(gid) {
+        return Ok(ok);
+    }
+    let ok = match state.store.get_grant(gid).await? {
+        Some(g) if !g.revoked && g.client_id == client_id => {
+            match state.store.get_app(client_id).await? {
+                Some(app) => app.active,
+                None => false,
+            }
+        }
+        _ => false,
+    };
+    state.grant_status.insert(gid.to_string(), ok);
+    Ok(ok)
+}
+
+/// Revokes a grant in the store and forgets its cached status.
+pub async fn revoke_grant(state: &State, gid: &str) -> Result<(), StoreError> {
+    state.store.revoke_grant(gid).await?;
+    state.grant_status.invalidate(gid);
+    Ok(())
+}
+
+/// The bearer token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}

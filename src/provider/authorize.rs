@@ -1,0 +1,407 @@
+//! `GET|POST /oauth/authorize`: the authorization endpoint, its login hand-off and consent.
+//!
+//! Until the client and its redirect URI are known to be right, every error is a page and
+//! never a redirect (RFC 6749 §4.1.2.1); after that, errors go back as `error` + `state`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use url::Url;
+
+use super::clients::{self, Client};
+use super::scopes;
+use crate::clock::now;
+use crate::endpoint::{Reply, Request};
+use crate::secrets::{hash_secret, is_valid_pkce_challenge, random_token};
+use crate::session::ActiveSession;
+use crate::state::State;
+use crate::store::{AuthCode, Grant};
+use crate::web::{csrf, pages};
+
+/// Parameters of an authorization request, aliases resolved.
+#[derive(Debug, Clone, Default)]
+struct Params {
+    client_id: String,
+    redirect_uri: Option<String>,
+    response_type: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    prompt: Option<String>,
+    form: Option<String>,
+}
+
+impl Params {
+    fn from_map(mut m: HashMap<String, String>) -> Result<Params, String> {
+        let alias =
+            |m: &mut HashMap<String, String>, a: &str, b: &str| -> Result<Option<String>, String> {
+                match (m.remove(a), m.remove(b)) {
+                    (Some(x), Some(y)) if x != y => Err(format!("`{a}` and `{b}` disagree")),
+                    (x, y) => Ok(x.or(y)),
+                }
+            };
+        let redirect_uri = alias(&mut m, "redirect_uri", "redirect_url")?;
+        let scope = alias(&mut m, "scope", "scopes")?;
+        let client_id = m
+            .remove("client_id")
+            .filter(|c| !c.is_empty())
+            .ok_or("client_id is missing")?;
+        Ok(Params {
+            client_id,
+            redirect_uri,
+            scope,
+            response_type: m.remove("response_type"),
+            state: m.remove("state"),
+            nonce: m.remove("nonce"),
+            code_challenge: m.remove("code_challenge"),
+            code_challenge_method: m.remove("code_challenge_method"),
+            prompt: m.remove("prompt"),
+            form: m.remove("form"),
+        })
+    }
+
+    /// The request as canonical parameters, for the login round trip and the consent form.
+    fn pairs(&self, redirect_uri: &str, drop_login_prompt: bool) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("client_id".to_string(), self.client_id.clone()),
+            ("redirect_uri".to_string(), redirect_uri.to_string()),
+        ];
+        let mut push = |k: &str, val: &Option<String>| {
+            if let Some(x) = val {
+                v.push((k.to_string(), x.clone()));
+            }
+        };
+        push("response_type", &self.response_type);
+        push("scope", &self.scope);
+        push("state", &self.state);
+        push("nonce", &self.nonce);
+        push("code_challenge", &self.code_challenge);
+        push("code_challenge_method", &self.code_challenge_method);
+        push("form", &self.form);
+        let prompt = if drop_login_prompt {
+            self.prompt.as_ref().map(|p| {
+                p.split(' ')
+                    .filter(|x| *x != "login" && !x.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        } else {
+            self.prompt.clone()
+        };
+        push("prompt", &prompt.filter(|p| !p.is_empty()));
+        v
+    }
+}
+
+/// Where errors go once the redirect URI is trusted.
+struct Back<'a> {
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+    issuer: &'a str,
+}
+
+impl Back<'_> {
+    fn with(&self, pairs: &[(&str, &str)]) -> Reply {
+        let Ok(mut url) = Url::parse(self.redirect_uri) else {
+            return Reply::html(400, "invalid redirect_uri".into());
+        };
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in pairs {
+                q.append_pair(k, v);
+            }
+            if let Some(s) = self.state {
+                q.append_pair("state", s);
+            }
+            q.append_pair("iss", self.issuer);
+        }
+        Reply::redirect(url.as_str())
+    }
+
+    fn error(&self, error: &str, description: &str) -> Reply {
+        self.with(&[("error", error), ("error_description", description)])
+    }
+}
+
+/// `GET|POST /oauth/authorize`.
+pub async fn authorize(state: &State, req: &Request) -> Reply {
+    let org = state.org();
+    let page_error = |status: u16, msg: &str| {
+        pages::error_page(org, status, "This sign-in link is not valid", msg)
+    };
+    let raw = if req.method == http::Method::POST {
+        if !req.is_form() {
+            return page_error(400, "The request was not a form.");
+        }
+        req.form_pairs()
+    } else {
+        req.query_pairs()
+    };
+    let mut map = match super::unique_params(raw) {
+        Ok(m) => m,
+        Err(m) => return page_error(400, &m),
+    };
+    let decision = map.remove("decision");
+    let csrf_token = map.remove(csrf::CSRF_FIELD);
+    let params = match Params::from_map(map) {
+        Ok(p) => p,
+        Err(m) => return page_error(400, &m),
+    };
+    let client = match clients::find_for_authorize(state, req, &params.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return page_error(400, "The application is unknown or not active."),
+        Err(e) => {
+            tracing::error!(error = %e, "store error in authorize");
+            return page_error(
+                503,
+                "Sign-in is unavailable right now; try again in a moment.",
+            );
+        }
+    };
+    if !matches!(client, Client::Own) && !state.keys.can_sign() {
+        return page_error(503, crate::keys::KEYS_MISSING_MESSAGE);
+    }
+    let Some(redirect_uri) = params.redirect_uri.clone() else {
+        return page_error(400, "redirect_uri is missing.");
+    };
+    if !clients::redirect_allowed(state, &client, &redirect_uri) {
+        return page_error(
+            400,
+            "The redirect_uri does not match any URI registered for this application.",
+        );
+    }
+    let back = Back {
+        redirect_uri: &redirect_uri,
+        state: params.state.as_deref(),
+        issuer: &state.issuer,
+    };
+
+    if params.response_type.as_deref() != Some("code") {
+        return back.error("unsupported_response_type", "response_type must be code");
+    }
+    let requested = scopes::parse(params.scope.as_deref().unwrap_or(""));
+    if requested.is_empty() {
+        return back.error("invalid_scope", "scope is required");
+    }
+    if let Some(bad) = requested.iter().find(|s| !scopes::is_supported(s)) {
+        return back.error("invalid_scope", &format!("unknown scope `{bad}`"));
+    }
+    if let Some(bad) = requested.iter().find(|s| !client.allows_scope(s)) {
+        return back.error(
+            "invalid_scope",
+            &format!("the application may not ask for `{bad}`"),
+        );
+    }
+    match (
+        &params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
+        (Some(c), Some("S256")) if is_valid_pkce_challenge(c) => {}
+        (Some(_), Some("S256")) => {
+            return back.error(
+                "invalid_request",
+                "code_challenge is not a valid S256 challenge",
+            );
+        }
+        (Some(_), Some("plain")) | (Some(_), None) => {
+            return back.error(
+                "invalid_request",
+                "code_challenge_method must be S256; plain is not supported",
+            );
+        }
+        (Some(_), Some(_)) => {
+            return back.error("invalid_request", "code_challenge_method must be S256");
+        }
+        (None, Some(_)) => {
+            return back.error(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            );
+        }
+        (None, None) if client.is_public() => {
+            return back.error("invalid_request", "PKCE is required for public clients: send code_challenge with code_challenge_method=S256");
+        }
+        (None, None) => {}
+    }
+    let prompts: Vec<&str> = params
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return back.error(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        );
+    }
+
+    let session = match state.sessions.from_headers(&req.headers).await {
+        Ok(s) => s.filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host)),
+        Err(e) => {
+            tracing::error!(error = %e, "store error in authorize");
+            return back.error("temporarily_unavailable", "the store is unavailable");
+        }
+    };
+    let Some((_, session)) = session.filter(|_| !prompts.contains(&"login")) else {
+        if prompts.contains(&"none") {
+            return back.error("login_required", "the user is not signed in");
+        }
+        let target = format!(
+            "/oauth/authorize?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params.pairs(&redirect_uri, true))
+                .finish()
+        );
+        let login = format!(
+            "/_frontdoor/login?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &target)
+                .finish()
+        );
+        return Reply::redirect(&login);
+    };
+
+    if !client.skips_consent() {
+        let user_id = &session.identity.subject;
+        match decision.as_deref() {
+            Some(d) => {
+                if req.method != http::Method::POST
+                    || !csrf::verify(req, &state.keys, csrf_token.as_deref())
+                {
+                    return page_error(
+                        403,
+                        "The form expired or did not come from this site. Go back and try again.",
+                    );
+                }
+                if d != "approve" {
+                    return back.error("access_denied", "the user declined");
+                }
+                if let Err(e) = state
+                    .store
+                    .save_consent(user_id, client.id(), &requested)
+                    .await
+                {
+                    tracing::error!(error = %e, "store error saving consent");
+                    return back.error("temporarily_unavailable", "the store is unavailable");
+                }
+            }
+            None => {
+                let granted = match state.store.get_consent(user_id, client.id()).await {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tracing::error!(error = %e, "store error reading consent");
+                        return back.error("temporarily_unavailable", "the store is unavailable");
+                    }
+                };
+                let covered = requested.iter().all(|s| granted.contains(s));
+                if !covered || prompts.contains(&"consent") {
+                    if prompts.contains(&"none") {
+                        return back.error(
+                            "consent_required",
+                            "the user has not approved this application",
+                        );
+                    }
+                    return consent_page(
+                        state,
+                        req,
+                        &client,
+                        &session,
+                        &requested,
+                        params.pairs(&redirect_uri, true),
+                    );
+                }
+            }
+        }
+    }
+
+    match issue_code(state, &client, &session, &redirect_uri, &requested, &params).await {
+        Ok(code) => back.with(&[("code", &code)]),
+        Err(e) => {
+            tracing::error!(error = %e, "store error issuing code");
+            back.error("temporarily_unavailable", "the store is unavailable")
+        }
+    }
+}
+
+fn consent_page(
+    state: &State,
+    req: &Request,
+    client: &Client,
+    session: &ActiveSession,
+    requested: &[String],
+    params: Vec<(String, String)>,
+) -> Reply {
+    let form = csrf::issue(req, &state.keys, state.secure_cookies());
+    let description = match client {
+        Client::App(a) => a.description.as_str(),
+        Client::Own => "",
+    };
+    let reply = pages::render(
+        200,
+        &pages::ConsentPage {
+            org: state.org(),
+            app_name: client.name(state),
+            app_description: description,
+            user_email: &session.identity.email,
+            scopes: requested
+                .iter()
+                .filter_map(|s| pages::scope_words(s))
+                .collect(),
+            csrf_token: &form.token,
+            params,
+        },
+    );
+    match &form.set_cookie {
+        Some(c) => reply.cookie(c),
+        None => reply,
+    }
+}
+
+async fn issue_code(
+    state: &State,
+    client: &Client,
+    session: &Arc<ActiveSession>,
+    redirect_uri: &str,
+    requested: &[String],
+    params: &Params,
+) -> Result<String, crate::store::StoreError> {
+    let code = random_token();
+    let now = now();
+    let scope = requested.join(" ");
+    let grant_id = uuid::Uuid::new_v4().to_string();
+    // The grant exists before the exchange, so that a replay racing the first exchange
+    // revokes it either way.
+    state
+        .store
+        .create_grant(&Grant {
+            id: grant_id.clone(),
+            client_id: client.id().to_string(),
+            user_id: session.identity.subject.clone(),
+            tenant: session.identity.tenant.clone(),
+            scope: scope.clone(),
+            created_at: now,
+            revoked: false,
+        })
+        .await?;
+    state
+        .store
+        .create_code(&AuthCode {
+            code_hash: hash_secret(&code),
+            client_id: client.id().to_string(),
+            user_id: session.identity.subject.clone(),
+            session_id_hash: Some(session.id_hash.clone()),
+            redirect_uri: redirect_uri.to_string(),
+            scope,
+            nonce: params.nonce.clone(),
+            code_challenge: params.code_challenge.clone(),
+            auth_time: session.created_at,
+            expires_at: now + state.config.tokens.code_ttl.0.as_secs() as i64,
+            grant_id,
+        })
+        .await?;
+    Ok(code)
+}

@@ -1,0 +1,177 @@
+//! Minting tokens: RFC 9068 access tokens, OIDC ID tokens, rotated refresh tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::scopes;
+use crate::clock::now;
+use crate::endpoint::OAuthError;
+use crate::secrets::{hash_secret, random_token};
+use crate::state::State;
+use crate::store::{App, RefreshToken, User};
+
+/// `typ` of access tokens (RFC 9068); ID tokens use `JWT`, so neither passes for the other.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// `typ` of ID tokens.
+pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// Claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// User id, or the client id for client_credentials.
+    pub sub: String,
+    /// Audience: the resource (this frontdoor).
+    pub aud: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Token id.
+    pub jti: String,
+    /// Client the token was issued to.
+    pub client_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Grant family, for revocation.
+    pub gid: String,
+    /// Tenant.
+    pub tnt: String,
+    /// When the user authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    azp: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    picture: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<&'a [String]>,
+}
+
+/// What one grant of a user's authorization issues.
+pub struct UserGrant<'a> {
+    /// The client.
+    pub app: &'a App,
+    /// The user.
+    pub user: &'a User,
+    /// Grant family id.
+    pub grant_id: &'a str,
+    /// Granted scopes, space-separated.
+    pub scope: &'a str,
+    /// OIDC nonce of the authorization request.
+    pub nonce: Option<&'a str>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+}
+
+/// Mints an access token.
+pub fn access_token(state: &State, claims: &AccessClaims) -> Result<String, OAuthError> {
+    Ok(state.keys.sign(ACCESS_TOKEN_TYP, claims)?)
+}
+
+/// The token response of an authorization_code or refresh_token grant.
+pub async fn user_tokens(
+    state: &State,
+    g: &UserGrant<'_>,
+) -> Result<serde_json::Value, OAuthError> {
+    let now = now();
+    let ttl = state.config.tokens.access_token_ttl.0.as_secs() as i64;
+    let access = access_token(
+        state,
+        &AccessClaims {
+            iss: state.issuer.clone(),
+            sub: g.user.id.clone(),
+            aud: state.issuer.clone(),
+            exp: now + ttl,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: g.app.client_id.clone(),
+            scope: g.scope.to_string(),
+            gid: g.grant_id.to_string(),
+            tnt: g.user.tenant.clone(),
+            auth_time: Some(g.auth_time),
+        },
+    )?;
+    let mut body = serde_json::json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": g.scope,
+    });
+    if scopes::contains(g.scope, "openid") {
+        let has = |s| scopes::contains(g.scope, s);
+        let id = IdClaims {
+            iss: &state.issuer,
+            sub: &g.user.id,
+            aud: &g.app.client_id,
+            azp: &g.app.client_id,
+            exp: now + ttl,
+            iat: now,
+            auth_time: g.auth_time,
+            at_hash: at_hash(&access),
+            nonce: g.nonce,
+            name: has("profile").then_some(g.user.name.as_str()),
+            picture: if has("profile") {
+                g.user.picture.as_deref()
+            } else {
+                None
+            },
+            email: has("email").then_some(g.user.email.as_str()),
+            email_verified: has("email").then_some(true),
+            groups: has("groups").then_some(g.user.groups.as_slice()),
+            roles: has("roles").then_some(g.user.roles.as_slice()),
+        };
+        body["id_token"] = state.keys.sign(ID_TOKEN_TYP, &id)?.into();
+    }
+    if scopes::contains(g.scope, "offline_access")
+        && g.app.grant_types.iter().any(|t| t == "refresh_token")
+    {
+        let refresh = random_token();
+        state
+            .store
+            .create_refresh_token(&RefreshToken {
+                token_hash: hash_secret(&refresh),
+                grant_id: g.grant_id.to_string(),
+                client_id: g.app.client_id.clone(),
+                user_id: g.user.id.clone(),
+                scope: g.scope.to_string(),
+                expires_at: now + state.config.tokens.refresh_token_ttl.0.as_secs() as i64,
+                auth_time: g.auth_time,
+            })
+            .await?;
+        body["refresh_token"] = refresh.into();
+    }
+    Ok(body)
+}
+
+/// OIDC `at_hash`: base64url of the left half of SHA-256 of the access token.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}

@@ -1,0 +1,181 @@
+//! Signing out: frontdoor's own `/_frontdoor/logout` and OIDC RP-initiated `/oauth/logout`.
+//!
+//! Both end the session in the store and the cache. A logout without proof that the user
+//! asked for it (a valid `id_token_hint`) is confirmed by a POST form with a CSRF token.
+
+use serde::Deserialize;
+use url::Url;
+
+use super::issue::ID_TOKEN_TYP;
+use crate::endpoint::{Reply, Request};
+use crate::state::State;
+use crate::web::{csrf, pages};
+
+/// `GET|POST /_frontdoor/logout`.
+pub async fn frontdoor_logout(state: &State, req: &Request) -> Reply {
+    if req.method != http::Method::POST {
+        return confirm(state, req, "/_frontdoor/logout", Vec::new());
+    }
+    let token = req
+        .form_pairs()
+        .into_iter()
+        .find(|(k, _)| k == csrf::CSRF_FIELD)
+        .map(|(_, v)| v);
+    if !csrf::verify(req, &state.keys, token.as_deref()) {
+        return pages::error_page(
+            state.org(),
+            403,
+            "Sign-out failed",
+            "The form expired or did not come from this site. Go back and try again.",
+        );
+    }
+    end_session(state, req).await;
+    signed_out(state)
+}
+
+/// `GET|POST /oauth/logout`: `id_token_hint`, `post_logout_redirect_uri`, `state`, `client_id`.
+pub async fn rp_logout(state: &State, req: &Request) -> Reply {
+    let pairs = if req.method == http::Method::POST {
+        req.form_pairs()
+    } else {
+        req.query_pairs()
+    };
+    let mut params = match super::unique_params(pairs) {
+        Ok(p) => p,
+        Err(m) => return pages::error_page(state.org(), 400, "Sign-out failed", &m),
+    };
+    let csrf_token = params.remove(csrf::CSRF_FIELD);
+    let hint = params.get("id_token_hint").and_then(|t| {
+        state
+            .keys
+            .verify_ignoring_expiry::<IdHint>(t, ID_TOKEN_TYP, &state.issuer)
+            .ok()
+    });
+    if params.contains_key("id_token_hint") && hint.is_none() {
+        return pages::error_page(
+            state.org(),
+            400,
+            "Sign-out failed",
+            "The id_token_hint is not a valid ID token of this provider.",
+        );
+    }
+    let client_id = match (params.get("client_id"), &hint) {
+        (Some(c), Some(h)) if *c != h.aud => {
+            return pages::error_page(
+                state.org(),
+                400,
+                "Sign-out failed",
+                "client_id does not match the id_token_hint.",
+            );
+        }
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(h)) => Some(h.aud.clone()),
+        (None, None) => None,
+    };
+    let redirect = match params.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let registered = match &client_id {
+                Some(id) => state
+                    .store
+                    .get_app(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|a| a.active),
+                None => None,
+            };
+            match registered {
+                Some(app) if app.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+                    Some(uri.clone())
+                }
+                _ => {
+                    return pages::error_page(
+                        state.org(),
+                        400,
+                        "Sign-out failed",
+                        "post_logout_redirect_uri is not registered for this application.",
+                    );
+                }
+            }
+        }
+    };
+    let current = state
+        .sessions
+        .from_headers(&req.headers)
+        .await
+        .ok()
+        .flatten();
+    let hinted_user_matches = match (&hint, &current) {
+        (Some(h), Some((_, s))) => h.sub == s.identity.subject,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let confirmed =
+        req.method == http::Method::POST && csrf::verify(req, &state.keys, csrf_token.as_deref());
+    if !hinted_user_matches && !confirmed && current.is_some() {
+        let carried: Vec<(String, String)> = params.into_iter().collect();
+        return confirm(state, req, "/oauth/logout", carried);
+    }
+    end_session(state, req).await;
+    match redirect {
+        Some(uri) => {
+            let mut url = match Url::parse(&uri) {
+                Ok(u) => u,
+                Err(_) => return signed_out(state),
+            };
+            if let Some(s) = params.get("state") {
+                url.query_pairs_mut().append_pair("state", s);
+            }
+            Reply::redirect(url.as_str()).cookie(&state.sessions.removal_cookie())
+        }
+        None => signed_out(state),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdHint {
+    sub: String,
+    aud: String,
+}
+
+fn confirm(state: &State, req: &Request, action: &str, params: Vec<(String, String)>) -> Reply {
+    let form = csrf::issue(req, &state.keys, state.secure_cookies());
+    let reply = pages::render(
+        200,
+        &pages::LogoutPage {
+            org: state.org(),
+            action,
+            csrf_token: &form.token,
+            params,
+        },
+    );
+    match &form.set_cookie {
+        Some(c) => reply.cookie(c),
+        None => reply,
+    }
+}
+
+async fn end_session(state: &State, req: &Request) {
+    let raw = req
+        .cookie(state.sessions.cookie_name())
+        .and_then(|v| state.sessions.id_from_cookie_value(&v));
+    if let Some(raw) = raw
+        && let Err(e) = state.sessions.end(&raw).await
+    {
+        tracing::error!(error = %e, "could not end session in the store");
+    }
+}
+
+fn signed_out(state: &State) -> Reply {
+    pages::render(
+        200,
+        &pages::MessagePage {
+            org: state.org(),
+            title: "Signed out",
+            message: "You are signed out.",
+            link: Some(("/", "Sign in again")),
+        },
+    )
+    .cookie(&state.sessions.removal_cookie())
+}

@@ -1,0 +1,72 @@
+//! The embedded OAuth 2.0 / OpenID Connect provider and frontdoor's own pages.
+
+pub mod access;
+pub mod authorize;
+pub mod clients;
+pub mod discovery;
+pub mod introspect;
+pub mod issue;
+pub mod logout;
+pub mod scopes;
+pub mod token;
+pub mod userinfo;
+
+use http::Method;
+
+use crate::endpoint::{ApiError, Reply, Request};
+use crate::state::State;
+
+/// Whether a path belongs to frontdoor itself rather than to a proxied route.
+pub fn is_own_path(path: &str) -> bool {
+    path.starts_with("/oauth/")
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/api/v1/")
+        || path.starts_with("/_frontdoor/")
+        || path == "/oauth2-token"
+}
+
+/// Answers a request to one of frontdoor's own endpoints.
+pub async fn handle(state: &State, req: &Request) -> Reply {
+    let m = &req.method;
+    match req.path.as_str() {
+        "/.well-known/openid-configuration" if is_get(m) => discovery::openid_configuration(state),
+        "/.well-known/oauth-authorization-server" if is_get(m) => discovery::oauth_metadata(state),
+        "/oauth/jwks" if is_get(m) => discovery::jwks(state),
+        "/oauth/authorize" if is_get(m) || m == Method::POST => {
+            authorize::authorize(state, req).await
+        }
+        "/oauth/token" | "/oauth2-token" => token::token(state, req).await,
+        "/oauth/userinfo" if is_get(m) || m == Method::POST => userinfo::userinfo(state, req).await,
+        "/oauth/introspect" => introspect::introspect(state, req).await,
+        "/oauth/revoke" => introspect::revoke(state, req).await,
+        "/oauth/logout" if is_get(m) || m == Method::POST => logout::rp_logout(state, req).await,
+        "/_frontdoor/login" if is_get(m) => crate::gateway::login::login_page(state, req),
+        "/_frontdoor/login" if m == Method::POST => {
+            crate::gateway::login::login_submit(state, req).await
+        }
+        "/_frontdoor/callback" if is_get(m) => crate::gateway::login::callback(state, req).await,
+        "/_frontdoor/logout" if is_get(m) || m == Method::POST => {
+            logout::frontdoor_logout(state, req).await
+        }
+        "/_frontdoor/static/style.css" if is_get(m) => crate::web::style(),
+        _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),
+    }
+}
+
+fn is_get(m: &Method) -> bool {
+    m == Method::GET || m == Method::HEAD
+}
+
+/// Reads parameters, refusing any that appears twice (RFC 6749 §3.1).
+pub fn unique_params(
+    pairs: Vec<(String, String)>,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let mut map = std::collections::HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if map.contains_key(&k) {
+            return Err(format!("parameter `{k}` is repeated"));
+        }
+        map.insert(k, v);
+    }
+    Ok(map)
+}

@@ -1,0 +1,322 @@
+//! `POST /oauth/token` (alias `/oauth2-token`): client authentication and the grants.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::access::revoke_grant;
+use super::issue::{self, UserGrant};
+use super::scopes;
+use crate::clock::now;
+use crate::endpoint::{OAuthError, Reply, Request};
+use crate::secrets::{ct_eq, hash_secret, is_valid_pkce_verifier, pkce_s256, verify_secret};
+use crate::state::State;
+use crate::store::{App, Consumed};
+
+/// `POST /oauth/token`.
+pub async fn token(state: &State, req: &Request) -> Reply {
+    match run(state, req).await {
+        Ok(body) => Reply::json(200, &body),
+        Err(e) => e.into_reply(),
+    }
+}
+
+/// Reads a form body with unique parameters.
+pub fn read_form(req: &Request) -> Result<HashMap<String, String>, OAuthError> {
+    if req.method != http::Method::POST {
+        return Err(OAuthError {
+            status: 405,
+            error: "invalid_request",
+            description: "use POST".into(),
+        });
+    }
+    if !req.is_form() {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    super::unique_params(req.form_pairs()).map_err(OAuthError::invalid_request)
+}
+
+async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthError> {
+    let form = read_form(req)?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?
+        .clone();
+    if !state.keys.can_sign() {
+        return Err(OAuthError::server_error(
+            503,
+            crate::keys::KEYS_MISSING_MESSAGE,
+        ));
+    }
+    let app = authenticate_client(state, req, &form).await?;
+    let allowed = |g: &str| app.grant_types.iter().any(|t| t == g);
+    match grant_type.as_str() {
+        "authorization_code" if allowed("authorization_code") => {
+            authorization_code(state, &app, &form).await
+        }
+        "refresh_token" if allowed("refresh_token") => refresh_token(state, &app, &form).await,
+        "authorization_code" | "refresh_token" | "client_credentials" => Err(OAuthError::new(
+            "unauthorized_client",
+            format!("this application may not use the {grant_type} grant"),
+        )),
+        other => Err(OAuthError::new(
+            "unsupported_grant_type",
+            format!("grant_type `{other}` is not supported"),
+        )),
+    }
+}
+
+/// Authenticates the client: `client_secret_basic`, `client_secret_post`, or a public client
+/// identified by `client_id` alone. Exactly one method may be used.
+pub async fn authenticate_client(
+    state: &State,
+    req: &Request,
+    form: &HashMap<String, String>,
+) -> Result<App, OAuthError> {
+    let basic = match req.header(http::header::AUTHORIZATION) {
+        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
+            Some(parse_basic(&h[6..])?)
+        }
+        _ => None,
+    };
+    let post_secret = form.get("client_secret");
+    let (client_id, secret) = match (basic, form.get("client_id")) {
+        (Some(_), _) if post_secret.is_some() => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        (Some((id, s)), Some(form_id)) if *form_id != id => {
+            let _ = s;
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the Authorization header",
+            ));
+        }
+        (Some((id, s)), _) => (id, Some(s)),
+        (None, Some(id)) => (id.clone(), post_secret.cloned()),
+        (None, None) => {
+            return Err(OAuthError::invalid_client(
+                "client authentication is missing",
+            ));
+        }
+    };
+    let app = state
+        .store
+        .get_app(&client_id)
+        .await?
+        .filter(|a| a.active)
+        .ok_or_else(|| OAuthError::invalid_client("unknown or inactive client"))?;
+    match (&app.secret_hash, secret) {
+        (Some(hash), Some(s)) if verify_secret(&s, hash) => Ok(app),
+        (Some(_), _) => Err(OAuthError::invalid_client("client authentication failed")),
+        (None, None) => Ok(app),
+        (None, Some(_)) => Err(OAuthError::invalid_client("public clients have no secret")),
+    }
+}
+
+/// RFC 6749 §2.3.1: base64 of `urlencode(id):urlencode(secret)`.
+fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client("malformed Basic credentials");
+    let raw = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| bad())
+    };
+    Ok((decode(id)?, decode(secret)?))
+}
+
+async fn authorization_code(
+    state: &State,
+    app: &App,
+    form: &HashMap<String, String>,
+) -> Result<serde_json::Value, OAuthError> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let record = match state.store.consume_code(&hash_secret(code)).await? {
+        Consumed::Fresh(c) => c,
+        Consumed::Replayed(c) => {
+            if c.client_id == app.client_id {
+                revoke_grant(state, &c.grant_id).await?;
+                tracing::warn!(client_id = %app.client_id, "authorization code replayed; its grant is revoked");
+            }
+            return Err(OAuthError::invalid_grant(
+                "the code was already used; the tokens it issued are revoked",
+            ));
+        }
+        Consumed::Missing => return Err(OAuthError::invalid_grant("unknown code")),
+    };
+    // From here on the code is burned, whatever goes wrong.
+    if record.client_id != app.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if record.expires_at <= now() {
+        return Err(OAuthError::invalid_grant("the code expired"));
+    }
+    let redirect_uri = form
+        .get("redirect_uri")
+        .or_else(|| form.get("redirect_url"));
+    if redirect_uri.is_none_or(|r| !ct_eq(r, &record.redirect_uri)) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    check_pkce(
+        record.code_challenge.as_deref(),
+        form.get("code_verifier").map(String::as_str),
+    )?;
+    let grant = state
+        .store
+        .get_grant(&record.grant_id)
+        .await?
+        .filter(|g| !g.revoked)
+        .ok_or_else(|| OAuthError::invalid_grant("the authorization was revoked"))?;
+    let user = state
+        .store
+        .get_user(&record.user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let body = issue::user_tokens(
+        state,
+        &UserGrant {
+            app,
+            user: &user,
+            grant_id: &grant.id,
+            scope: &record.scope,
+            nonce: record.nonce.as_deref(),
+            auth_time: record.auth_time,
+        },
+    )
+    .await?;
+    crate::metrics::token_issued("authorization_code");
+    Ok(body)
+}
+
+/// PKCE (RFC 7636): S256 only; a verifier is required iff a challenge was sent.
+pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (Some(c), Some(v)) if is_valid_pkce_verifier(v) && ct_eq(&pkce_s256(v), c) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent but the authorization request had no code_challenge",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+async fn refresh_token(
+    state: &State,
+    app: &App,
+    form: &HashMap<String, String>,
+) -> Result<serde_json::Value, OAuthError> {
+    let presented = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let record = match state
+        .store
+        .use_refresh_token(&hash_secret(presented))
+        .await?
+    {
+        Consumed::Fresh(r) => r,
+        Consumed::Replayed(r) => {
+            if r.client_id == app.client_id {
+                revoke_grant(state, &r.grant_id).await?;
+                tracing::warn!(client_id = %app.client_id, "refresh token reused; its grant is revoked");
+            }
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; the whole grant is revoked",
+            ));
+        }
+        Consumed::Missing => return Err(OAuthError::invalid_grant("unknown refresh token")),
+    };
+    if record.client_id != app.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token belongs to another client",
+        ));
+    }
+    if record.expires_at <= now() {
+        return Err(OAuthError::invalid_grant("the refresh token expired"));
+    }
+    let grant = state
+        .store
+        .get_grant(&record.grant_id)
+        .await?
+        .filter(|g| !g.revoked)
+        .ok_or_else(|| OAuthError::invalid_grant("the authorization was revoked"))?;
+    let scope = match form.get("scope").or_else(|| form.get("scopes")) {
+        Some(s) => {
+            let asked = scopes::parse(s);
+            if let Some(extra) = asked.iter().find(|a| !scopes::contains(&record.scope, a)) {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    format!("`{extra}` was not granted"),
+                ));
+            }
+            asked.join(" ")
+        }
+        None => record.scope.clone(),
+    };
+    let user = state
+        .store
+        .get_user(&record.user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    // The new refresh token keeps the family's full scope, so narrowing is per access token.
+    let body = issue::user_tokens(
+        state,
+        &UserGrant {
+            app,
+            user: &user,
+            grant_id: &grant.id,
+            scope: &scope,
+            nonce: None,
+            auth_time: record.auth_time,
+        },
+    )
+    .await?;
+    crate::metrics::token_issued("refresh_token");
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let b = STANDARD.encode("my%20app:s%3Acret");
+        assert_eq!(
+            parse_basic(&b).expect("ok"),
+            ("my app".into(), "s:cret".into())
+        );
+        assert!(parse_basic("!!!").is_err());
+        assert!(parse_basic(&STANDARD.encode("nocolon")).is_err());
+    }
+
+    #[test]
+    fn pkce_rules() {
+        let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let c = pkce_s256(v);
+        assert!(check_pkce(Some(&c), Some(v)).is_ok());
+        assert!(check_pkce(Some(&c), Some("x".repeat(43).as_str())).is_err());
+        assert!(check_pkce(Some(&c), None).is_err());
+        assert!(check_pkce(None, Some(v)).is_err());
+        assert!(check_pkce(None, None).is_ok());
+        // A verifier equal to the challenge (what `plain` would accept) fails.
+        assert!(check_pkce(Some(&c), Some(&c)).is_err());
+    }
+}

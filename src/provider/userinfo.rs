@@ -1,0 +1,58 @@
+//! `GET|POST /oauth/userinfo`: the user's claims, filtered by the token's scopes.
+
+use super::access::{self, AccessError, bearer};
+use super::scopes;
+use crate::endpoint::{OAuthError, Reply, Request};
+use crate::state::State;
+
+/// `GET|POST /oauth/userinfo`.
+pub async fn userinfo(state: &State, req: &Request) -> Reply {
+    match run(state, req).await {
+        Ok(body) => Reply::json(200, &body),
+        Err(e) => e.into_reply(),
+    }
+}
+
+async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthError> {
+    // RFC 6750 §2.2: the token may also come as a form field of a POST.
+    let form_token = (req.method == http::Method::POST && req.is_form())
+        .then(|| {
+            req.form_pairs()
+                .into_iter()
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v)
+        })
+        .flatten();
+    let token = match (bearer(&req.headers), form_token.as_deref()) {
+        (Some(t), None) | (None, Some(t)) => t,
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_request("send the token once")),
+        (None, None) => return Err(OAuthError::invalid_token("an access token is required")),
+    };
+    let claims = access::verify(state, token).await.map_err(|e| match e {
+        AccessError::Unavailable => OAuthError::server_error(503, "the store is unavailable"),
+        other => OAuthError::invalid_token(other.to_string()),
+    })?;
+    let user = state
+        .store
+        .get_user(&claims.sub)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
+    let has = |s| scopes::contains(&claims.scope, s);
+    let mut body = serde_json::json!({ "sub": user.id });
+    if has("profile") {
+        body["name"] = user.name.clone().into();
+        body["picture"] = user.picture.clone().into();
+    }
+    if has("email") {
+        body["email"] = user.email.clone().into();
+        body["email_verified"] = true.into();
+    }
+    if has("groups") {
+        body["groups"] = user.groups.clone().into();
+    }
+    if has("roles") {
+        body["roles"] = user.roles.clone().into();
+    }
+    Ok(body)
+}

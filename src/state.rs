@@ -1,0 +1,75 @@
+//! Everything a request handler needs, built once at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
+
+use crate::auth::Identity;
+use crate::config::Config;
+use crate::gateway::forwarded::TrustedProxies;
+use crate::gateway::routes::RouteTable;
+use crate::keys::Keys;
+use crate::session::Sessions;
+use crate::store::DynStore;
+
+/// Shared state of one frontdoor process.
+pub struct State {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: DynStore,
+    /// Signing and cookie keys.
+    pub keys: Arc<Keys>,
+    /// Browser sessions.
+    pub sessions: Sessions,
+    /// Issuer (public_url without trailing slash).
+    pub issuer: String,
+    /// Proxied routes.
+    pub routes: RouteTable,
+    /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
+    pub grant_status: Cache<String, bool>,
+    /// Verified bearer tokens: identity, expiry, grant id, client id.
+    pub bearer_cache: Cache<String, BearerEntry>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted: TrustedProxies,
+}
+
+/// A verified bearer token as cached: identity, expiry, grant id, client id.
+pub type BearerEntry = (Arc<Identity>, i64, String, String);
+
+impl State {
+    /// Builds the state.
+    pub fn new(config: Arc<Config>, store: DynStore, keys: Arc<Keys>) -> State {
+        let sessions = Sessions::new(&config, store.clone(), keys.cookie.clone());
+        let grant_status = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
+        let bearer_cache = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
+        State {
+            bearer_cache,
+            trusted: TrustedProxies::new(&config.trusted_proxies),
+            issuer: config.issuer(),
+            routes: RouteTable::new(&config),
+            sessions,
+            grant_status,
+            keys,
+            store,
+            config,
+        }
+    }
+
+    /// Organisation name for pages.
+    pub fn org(&self) -> &str {
+        &self.config.organization
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.config.secure_cookies()
+    }
+}
