@@ -1,7 +1,9 @@
 //! frontdoor: an SSO front door for internal tools, built on Pingora, with an embedded
 //! OAuth 2.0 / OpenID Connect provider.
 
+pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod endpoint;
@@ -10,6 +12,7 @@ pub mod keys;
 pub mod metrics;
 pub mod provider;
 pub mod secrets;
+pub mod server;
 pub mod session;
 pub mod state;
 pub mod store;

@@ -1,0 +1,414 @@
+//! The command line: `serve`, `check-config`, and the `users` and `apps` commands, which write
+//! through the same store as `serve`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::now;
+use crate::config::Config;
+use crate::provider::clients::OWN_CLIENT_ID;
+use crate::provider::scopes;
+use crate::secrets::{hash_password, hash_secret, random_token};
+use crate::server::{background_runtime, open_store};
+use crate::store::{App, User};
+
+/// frontdoor: an SSO front door for internal tools.
+#[derive(Parser, Debug)]
+#[command(name = "frontdoor", version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "config/frontdoor.yaml",
+        env = "FRONTDOOR_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway and the provider.
+    Serve,
+    /// Validate the configuration and print what is wrong, with the key.
+    CheckConfig,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage OAuth applications.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+}
+
+/// `frontdoor users …`
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a user.
+    Add(UserAdd),
+    /// List users.
+    List {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `frontdoor users add`
+#[derive(Args, Debug)]
+pub struct UserAdd {
+    /// Email address (the login).
+    #[arg(long)]
+    pub email: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Picture URL.
+    #[arg(long)]
+    pub picture: Option<String>,
+    /// Groups, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Roles, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "ROLE_USER")]
+    pub roles: Vec<String>,
+    /// Read the password from standard input (one line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Tenant.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+}
+
+/// `frontdoor apps …`
+#[derive(Subcommand, Debug)]
+pub enum AppsCommand {
+    /// Register an application; prints the client id and the secret once.
+    Create(AppCreate),
+    /// List applications.
+    List {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deactivate an application: no new flows, its tokens refused.
+    Deactivate {
+        /// Client id.
+        id: String,
+    },
+    /// Activate an application again.
+    Activate {
+        /// Client id.
+        id: String,
+    },
+    /// Delete an application and everything issued to it.
+    Delete {
+        /// Client id.
+        id: String,
+    },
+}
+
+/// `frontdoor apps create`
+#[derive(Args, Debug)]
+pub struct AppCreate {
+    /// Name shown on the consent page.
+    #[arg(long)]
+    pub name: String,
+    /// What the app does.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Redirect URI (repeatable), matched exactly.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (repeatable), matched exactly.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes the app may ask for, space-separated.
+    #[arg(
+        long,
+        default_value = "openid profile email groups roles offline_access"
+    )]
+    pub scopes: String,
+    /// Public client (no secret; PKCE required).
+    #[arg(long)]
+    pub public: bool,
+    /// Grant types (repeatable): authorization_code, refresh_token, client_credentials.
+    #[arg(long = "grant")]
+    pub grants: Vec<String>,
+    /// A first-party app: no consent page.
+    #[arg(long)]
+    pub first_party: bool,
+    /// Tenant.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::CheckConfig => match Config::load(&cli.config) {
+            Ok(_) => {
+                println!("{}: OK", cli.config.display());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{}: invalid configuration", cli.config.display());
+                for line in e.to_string().lines() {
+                    eprintln!("  {line}");
+                }
+                std::process::exit(1);
+            }
+        },
+        Command::Serve => {
+            let config = load(&cli.config)?;
+            crate::server::serve(config)
+        }
+        Command::Users(cmd) => with_store(&cli.config, |config, store| async move {
+            let _ = config;
+            match cmd {
+                UsersCommand::Add(a) => users_add(&store, a).await,
+                UsersCommand::List { tenant, json } => {
+                    let users = store.list_users(tenant.as_deref()).await?;
+                    if json {
+                        let rows: Vec<_> = users
+                            .iter()
+                            .map(|u| serde_json::json!({"id": u.id, "tenant": u.tenant, "email": u.email, "name": u.name, "groups": u.groups, "roles": u.roles, "active": u.active}))
+                            .collect();
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    } else {
+                        for u in users {
+                            println!(
+                                "{}\t{}\t{}\t{}\tgroups={}\troles={}",
+                                u.id,
+                                u.tenant,
+                                u.email,
+                                u.name,
+                                u.groups.join(","),
+                                u.roles.join(",")
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        }),
+        Command::Apps(cmd) => with_store(&cli.config, |_config, store| async move {
+            match cmd {
+                AppsCommand::Create(a) => apps_create(&store, a).await,
+                AppsCommand::List { tenant, json } => {
+                    let apps = store.list_apps(tenant.as_deref()).await?;
+                    if json {
+                        let rows: Vec<_> = apps
+                            .iter()
+                            .map(|a| serde_json::json!({"client_id": a.client_id, "tenant": a.tenant, "name": a.name, "active": a.active, "public": a.public, "redirect_uris": a.redirect_uris, "scopes": a.scopes, "grant_types": a.grant_types}))
+                            .collect();
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    } else {
+                        for a in apps {
+                            println!(
+                                "{}\t{}\t{}\t{}\t{}\t{}",
+                                a.client_id,
+                                a.tenant,
+                                a.name,
+                                if a.active { "active" } else { "inactive" },
+                                if a.public { "public" } else { "confidential" },
+                                a.redirect_uris.join(" ")
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+                AppsCommand::Deactivate { id } => set_active(&store, &id, false).await,
+                AppsCommand::Activate { id } => set_active(&store, &id, true).await,
+                AppsCommand::Delete { id } => {
+                    if !store.delete_app(&id).await? {
+                        bail!("no application with client id {id}");
+                    }
+                    println!("deleted {id}");
+                    Ok(())
+                }
+            }
+        }),
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path)
+        .map_err(|e| anyhow::anyhow!("{}: invalid configuration:\n{e}", path.display()))
+}
+
+fn with_store<F, Fut>(path: &std::path::Path, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config, crate::store::DynStore) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = load(path)?;
+    let rt = background_runtime()?;
+    rt.block_on(async move {
+        let store = open_store(&config).await?;
+        f(config, store).await
+    })
+}
+
+async fn users_add(store: &crate::store::DynStore, a: UserAdd) -> anyhow::Result<()> {
+    let email = a.email.trim().to_lowercase();
+    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        bail!("--email: `{}` is not an email address", a.email);
+    }
+    if a.name.trim().is_empty() {
+        bail!("--name must not be empty");
+    }
+    let password_hash = if a.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        let password = line.trim_end_matches(['\n', '\r']).to_string();
+        if password.len() < 8 {
+            bail!("the password must have at least 8 characters");
+        }
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await?
+            .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?;
+        Some(hash)
+    } else {
+        None
+    };
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: a.tenant,
+        email,
+        name: a.name.trim().to_string(),
+        picture: a.picture,
+        groups: a.groups.into_iter().filter(|g| !g.is_empty()).collect(),
+        roles: a.roles.into_iter().filter(|r| !r.is_empty()).collect(),
+        password_hash,
+        active: true,
+        created_at: now(),
+    };
+    match store.create_user(&user).await {
+        Ok(()) => {
+            println!(
+                "added user {} ({}) in tenant {}",
+                user.email, user.id, user.tenant
+            );
+            Ok(())
+        }
+        Err(crate::store::StoreError::Conflict(_)) => {
+            bail!(
+                "a user with email {} already exists in tenant {}",
+                user.email,
+                user.tenant
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn apps_create(store: &crate::store::DynStore, a: AppCreate) -> anyhow::Result<()> {
+    if a.name.trim().is_empty() {
+        bail!("--name must not be empty");
+    }
+    for uri in a.redirect_uris.iter().chain(&a.post_logout_redirect_uris) {
+        let u = url::Url::parse(uri)
+            .with_context(|| format!("--redirect-uri: `{uri}` is not an absolute URL"))?;
+        if u.fragment().is_some() {
+            bail!("--redirect-uri: `{uri}` must not have a fragment");
+        }
+    }
+    let requested = scopes::parse(&a.scopes);
+    if let Some(bad) = requested.iter().find(|s| !scopes::is_supported(s)) {
+        bail!(
+            "--scopes: unknown scope `{bad}` (known: {})",
+            scopes::SUPPORTED.join(" ")
+        );
+    }
+    let mut grants = if a.grants.is_empty() {
+        vec![
+            "authorization_code".to_string(),
+            "refresh_token".to_string(),
+        ]
+    } else {
+        a.grants.clone()
+    };
+    for g in &grants {
+        if !["authorization_code", "refresh_token", "client_credentials"].contains(&g.as_str()) {
+            bail!("--grant: `{g}` is not authorization_code, refresh_token or client_credentials");
+        }
+    }
+    if grants.iter().any(|g| g == "authorization_code")
+        && !grants.iter().any(|g| g == "refresh_token")
+    {
+        grants.push("refresh_token".into());
+    }
+    if grants.iter().any(|g| g == "authorization_code") && a.redirect_uris.is_empty() {
+        bail!("--redirect-uri is required for the authorization_code grant");
+    }
+    if a.public && grants.iter().any(|g| g == "client_credentials") {
+        bail!("a public client cannot use client_credentials");
+    }
+    let client_id = uuid::Uuid::new_v4().simple().to_string();
+    if client_id == OWN_CLIENT_ID {
+        bail!("client id collision");
+    }
+    let secret = (!a.public).then(random_token);
+    let app = App {
+        client_id: client_id.clone(),
+        tenant: a.tenant,
+        name: a.name.trim().to_string(),
+        description: a.description,
+        secret_hash: secret.as_deref().map(hash_secret),
+        redirect_uris: a.redirect_uris,
+        post_logout_redirect_uris: a.post_logout_redirect_uris,
+        scopes: requested,
+        grant_types: grants,
+        public: a.public,
+        first_party: a.first_party,
+        active: true,
+        owner: None,
+        created_at: now(),
+    };
+    store.create_app(&app).await?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"client_id": client_id, "client_secret": secret})
+        )?;
+    } else {
+        writeln!(out, "client_id:     {client_id}")?;
+        match secret {
+            Some(s) => {
+                writeln!(out, "client_secret: {s}")?;
+                writeln!(out, "The secret is shown only once; store it now.")?;
+            }
+            None => writeln!(out, "public client: no secret; use PKCE (S256)")?,
+        }
+    }
+    Ok(())
+}
+
+async fn set_active(store: &crate::store::DynStore, id: &str, active: bool) -> anyhow::Result<()> {
+    if !store.set_app_active(id, active).await? {
+        bail!("no application with client id {id}");
+    }
+    println!("{} {id}", if active { "activated" } else { "deactivated" });
+    Ok(())
+}

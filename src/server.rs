@@ -1,0 +1,128 @@
+//! Starting frontdoor: store, keys, state, background tasks, and the Pingora services.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pingora::apps::http_app::HttpServer;
+use pingora::server::Server;
+use pingora::server::configuration::ServerConf;
+use pingora::services::listening::Service;
+
+use crate::admin::AdminApp;
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::keys::Keys;
+use crate::state::State;
+use crate::store::{self, DynStore};
+
+/// A runtime for the store and background work, alive for the whole process.
+pub fn background_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("frontdoor-bg")
+        .enable_all()
+        .build()
+        .context("cannot start the background runtime")
+}
+
+/// Opens the configured store (SQLite under data_dir by default).
+pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
+    match config.store.as_deref() {
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+            let path = config.data_dir.join("frontdoor.db");
+            let s = store::SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
+            Ok(Arc::new(s))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let path = Path::new(
+                url.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:"),
+            );
+            let s = store::SqliteStore::open(path)
+                .await
+                .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
+            Ok(Arc::new(s))
+        }
+        Some(_) => anyhow::bail!(
+            "store: PostgreSQL is not available in this build yet; remove `store` to use the embedded SQLite store"
+        ),
+    }
+}
+
+/// `frontdoor serve`: runs until stopped.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    for (key, addr) in [
+        ("listen", &config.listen),
+        ("admin_listen", &config.admin_listen),
+    ] {
+        TcpListener::bind(addr).with_context(|| format!("{key}: cannot listen on {addr}"))?;
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
+    let keys = Arc::new(Keys::load(&config.data_dir, config.keys.generate).context("keys")?);
+    let rt = background_runtime()?;
+    let store = rt.block_on(open_store(&config))?;
+    let config = Arc::new(config);
+    let state = Arc::new(State::new(config.clone(), store, keys));
+    crate::metrics::init();
+    rt.spawn(housekeeping(state.clone()));
+
+    let mut conf = ServerConf::default();
+    conf.threads = config.threads;
+    conf.pid_file = config
+        .data_dir
+        .join("frontdoor.pid")
+        .to_string_lossy()
+        .into_owned();
+    conf.upgrade_sock = config
+        .data_dir
+        .join("frontdoor-upgrade.sock")
+        .to_string_lossy()
+        .into_owned();
+    conf.grace_period_seconds = Some(5);
+    conf.graceful_shutdown_timeout_seconds = Some(5);
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(state.clone()));
+    proxy.add_tcp(&config.listen);
+    let mut admin = Service::new(
+        "frontdoor admin".to_string(),
+        HttpServer::new_app(AdminApp::new(state.clone())),
+    );
+    admin.add_tcp(&config.admin_listen);
+    server.add_service(proxy);
+    server.add_service(admin);
+    tracing::info!(listen = %config.listen, admin = %config.admin_listen, issuer = %state.issuer, "frontdoor is serving");
+    // Keep the background runtime (store pool, housekeeping) alive while Pingora runs.
+    let _rt = rt;
+    server.run_forever()
+}
+
+/// Purges expired rows and refreshes the active-sessions gauge.
+async fn housekeeping(state: Arc<State>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    let mut rounds: u64 = 0;
+    loop {
+        tick.tick().await;
+        let now = crate::clock::now();
+        if rounds % 20 == 0
+            && let Err(e) = state.store.purge_expired(now).await
+        {
+            tracing::warn!(error = %e, "could not purge expired rows");
+        }
+        match state.store.count_sessions(now).await {
+            Ok(n) => crate::metrics::set_active_sessions(n),
+            Err(e) => tracing::warn!(error = %e, "could not count sessions"),
+        }
+        rounds += 1;
+    }
+}
