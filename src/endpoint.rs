@@ -72,7 +72,13 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_string())
+        .and_then(|(_, v)| {
+            // Values are percent-encoded by `Cookie::encoded` when set.
+            percent_encoding::percent_decode_str(v.trim_matches('"'))
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
+        })
 }
 
 /// A complete reply.

@@ -288,6 +288,8 @@ impl ProxyHttp for Gateway {
         };
         if status > 0 {
             tracing::warn!(error = %e, status, "proxying failed");
+            // The connection is not reused after a failed proxy attempt: say so.
+            session.set_keepalive(None);
             let reply = ApiError::new(status, code, message).into_reply();
             let _ = write_reply(session, reply).await;
         }

@@ -1,0 +1,464 @@
+//! Test harness: the real `frontdoor` binary on a fresh data dir, a real upstream HTTP server
+//! that records what it receives, and a cookie-keeping HTTP client that behaves like a browser.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderMap, Method, Uri};
+use reqwest::redirect::Policy;
+
+/// A request as the upstream received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub uri: String,
+    pub headers: HeaderMap,
+}
+
+impl Received {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// Every header whose name contains `needle`, lowercase.
+    pub fn names_containing(&self, needle: &str) -> Vec<String> {
+        self.headers
+            .keys()
+            .map(|k| k.as_str().to_string())
+            .filter(|k| k.contains(needle))
+            .collect()
+    }
+}
+
+/// A real HTTP server standing in for a wiki: records each request and answers 200.
+pub struct Upstream {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+            let log = log.clone();
+            async move {
+                log.lock().expect("lock").push(Received {
+                    method: method.to_string(),
+                    uri: uri.to_string(),
+                    headers,
+                });
+                format!("upstream saw {method} {uri}")
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Upstream {
+            port,
+            received,
+            _task: task,
+        }
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// The last request received.
+    pub fn last(&self) -> Received {
+        self.received()
+            .last()
+            .cloned()
+            .expect("the upstream received nothing")
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().expect("lock").len()
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running frontdoor on its own data dir and ports.
+pub struct Frontdoor {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub admin_port: u16,
+    child: Option<Child>,
+}
+
+impl Frontdoor {
+    /// Starts frontdoor with these routes (YAML list items, indented by two spaces) and
+    /// extra top-level config.
+    pub async fn start(routes: &str, extra: &str) -> Frontdoor {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let admin_port = free_port();
+        let config = format!(
+            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
+            data = dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("frontdoor.yaml"), config).expect("write config");
+        let mut fd = Frontdoor {
+            dir,
+            port,
+            admin_port,
+            child: None,
+        };
+        fd.spawn().await;
+        fd
+    }
+
+    /// Starts frontdoor with one authenticated route `/` and one public route `/public`
+    /// in front of `upstream`.
+    pub async fn with_upstream(upstream: &Upstream) -> Frontdoor {
+        let u = upstream.port;
+        Frontdoor::start(
+            &format!(
+                "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n  - {{ host: '*', path_prefix: /public, upstream: 'http://127.0.0.1:{u}', policy: public }}\n  - {{ host: '*', path_prefix: /admin, upstream: 'http://127.0.0.1:{u}', groups: [admins] }}\n"
+            ),
+            "",
+        )
+        .await
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("frontdoor.yaml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    pub fn issuer(&self) -> String {
+        self.url("")
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("frontdoor.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn frontdoor");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = reqwest::Client::new();
+        loop {
+            let health = client.get(self.admin_url("/healthz")).send().await;
+            let proxy = client
+                .get(self.url("/.well-known/openid-configuration"))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success())
+                && proxy.is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("frontdoor exited with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "frontdoor did not come up:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops (SIGKILL) and starts again on the same data dir and ports.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The process log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("frontdoor.log")).unwrap_or_default()
+    }
+
+    /// Runs a CLI command against this instance's config and store.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        cli_with_config(&self.config_path(), args, stdin)
+    }
+
+    /// Adds a user with a password.
+    pub fn add_user(&self, email: &str, name: &str, groups: &str, roles: &str, password: &str) {
+        let out = self.cli(
+            &[
+                "users",
+                "add",
+                "--email",
+                email,
+                "--name",
+                name,
+                "--groups",
+                groups,
+                "--roles",
+                roles,
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        );
+        assert!(
+            out.status.success(),
+            "users add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Creates an app; returns (client_id, client_secret).
+    pub fn create_app(&self, args: &[&str]) -> (String, Option<String>) {
+        let mut all = vec!["apps", "create", "--json"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all, None);
+        assert!(
+            out.status.success(),
+            "apps create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("apps create --json prints JSON");
+        (
+            v["client_id"].as_str().expect("client_id").to_string(),
+            v["client_secret"].as_str().map(str::to_string),
+        )
+    }
+}
+
+impl Drop for Frontdoor {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the binary with `--config` and arguments.
+pub fn cli_with_config(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn frontdoor cli");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("cli output")
+}
+
+/// A cookie-keeping client that does not follow redirects by itself.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A cookie-keeping client and its jar, to read cookies back.
+pub fn browser_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    (client, jar)
+}
+
+/// The value of one cookie the jar holds for `url`.
+pub fn jar_cookie(jar: &reqwest::cookie::Jar, url: &str, name: &str) -> Option<String> {
+    use reqwest::cookie::CookieStore;
+    let header = jar.cookies(&url.parse().expect("url"))?;
+    let text = header.to_str().ok()?.to_string();
+    text.split("; ")
+        .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+/// Sends raw bytes and returns the status code of the answer (for targets an HTTP client
+/// library would normalise before sending).
+pub async fn raw_status(port: u16, request: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client without cookies that does not follow redirects.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// GET as a browser navigation.
+pub async fn navigate(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    client
+        .get(url)
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("request")
+}
+
+/// The `Location` of a redirect, made absolute against `base`.
+pub fn location(resp: &reqwest::Response) -> String {
+    let loc = resp
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location on {} {}", resp.status(), resp.url()))
+        .to_str()
+        .expect("location text");
+    resp.url().join(loc).expect("join location").to_string()
+}
+
+/// The value of a form field (input) in an HTML page.
+pub fn form_field(html: &str, name: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(&format!("input[name=\"{name}\"]")).expect("selector");
+    doc.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr("value"))
+        .map(str::to_string)
+}
+
+/// Every hidden input of the first form with this id.
+pub fn form_fields(html: &str, form_id: &str) -> Vec<(String, String)> {
+    let doc = scraper::Html::parse_document(html);
+    let sel =
+        scraper::Selector::parse(&format!("form#{form_id} input[type=hidden]")).expect("selector");
+    doc.select(&sel)
+        .filter_map(|e| {
+            Some((
+                e.value().attr("name")?.to_string(),
+                e.value().attr("value")?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Follows redirects from `resp` until a non-redirect or a URL that starts with `stop_at`.
+pub async fn follow(
+    client: &reqwest::Client,
+    mut resp: reqwest::Response,
+    stop_at: Option<&str>,
+) -> reqwest::Response {
+    for _ in 0..10 {
+        if !resp.status().is_redirection() {
+            return resp;
+        }
+        let next = location(&resp);
+        if stop_at.is_some_and(|s| next.starts_with(s)) {
+            return resp;
+        }
+        resp = navigate(client, &next).await;
+    }
+    panic!("too many redirects");
+}
+
+/// From a protected URL to the upstream: follows the login redirects, fills the login form,
+/// and returns the final response (after the redirect back to `url`).
+pub async fn browser_login(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let first = navigate(client, url).await;
+    assert_eq!(first.status(), 302, "a protected URL redirects to login");
+    let login_page = follow(client, first, None).await;
+    assert_eq!(login_page.status(), 200);
+    let page_url = login_page.url().clone();
+    assert_eq!(
+        page_url.path(),
+        "/_frontdoor/login",
+        "ends on the login page"
+    );
+    let html = login_page.text().await.expect("login html");
+    let csrf = form_field(&html, "csrf_token").expect("the login form has a csrf_token");
+    let return_to = form_field(&html, "return_to").expect("the login form has return_to");
+    let posted = client
+        .post(page_url.join("/_frontdoor/login").expect("url"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("return_to", &return_to),
+        ])
+        .send()
+        .await
+        .expect("post login");
+    assert!(
+        posted.status().is_redirection(),
+        "login POST redirects, got {}",
+        posted.status()
+    );
+    follow(client, posted, None).await
+}

@@ -1,0 +1,5 @@
+//! Integration tests against the real `frontdoor` binary: one test binary for the whole suite
+//! (each test file would otherwise link Pingora again).
+
+mod gateway;
+mod harness;
