@@ -74,20 +74,22 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     crate::metrics::init();
     rt.spawn(housekeeping(state.clone()));
 
-    let mut conf = ServerConf::default();
-    conf.threads = config.threads;
-    conf.pid_file = config
-        .data_dir
-        .join("frontdoor.pid")
-        .to_string_lossy()
-        .into_owned();
-    conf.upgrade_sock = config
-        .data_dir
-        .join("frontdoor-upgrade.sock")
-        .to_string_lossy()
-        .into_owned();
-    conf.grace_period_seconds = Some(5);
-    conf.graceful_shutdown_timeout_seconds = Some(5);
+    let conf = ServerConf {
+        threads: config.threads,
+        pid_file: config
+            .data_dir
+            .join("frontdoor.pid")
+            .to_string_lossy()
+            .into_owned(),
+        upgrade_sock: config
+            .data_dir
+            .join("frontdoor-upgrade.sock")
+            .to_string_lossy()
+            .into_owned(),
+        grace_period_seconds: Some(5),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
@@ -114,7 +116,7 @@ async fn housekeeping(state: Arc<State>) {
     loop {
         tick.tick().await;
         let now = crate::clock::now();
-        if rounds % 20 == 0
+        if rounds.is_multiple_of(20)
             && let Err(e) = state.store.purge_expired(now).await
         {
             tracing::warn!(error = %e, "could not purge expired rows");

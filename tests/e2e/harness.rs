@@ -1,5 +1,6 @@
 //! Test harness: the real `frontdoor` binary on a fresh data dir, a real upstream HTTP server
 //! that records what it receives, and a cookie-keeping HTTP client that behaves like a browser.
+#![allow(dead_code)] // shared helpers; not every test uses every one
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

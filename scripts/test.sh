@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up and runs frontdoor's whole test suite on a fresh Debian machine:
+# installs the build's system packages, then formatting, lints, unit and integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
+}
+# cmake: pingora's compression dependency builds zlib-ng with it.
+apt_install cmake pkg-config
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --all-targets -- --test-threads="${FRONTDOOR_TEST_THREADS:-4}"
