@@ -50,6 +50,7 @@ pub struct Ctx {
     route: Option<Arc<Route>>,
     identity: Option<Arc<Identity>>,
     own: bool,
+    peer_ip: Option<IpAddr>,
     client_ip: Option<IpAddr>,
     upstream_start: Option<Instant>,
 }
@@ -64,6 +65,7 @@ impl ProxyHttp for Gateway {
             route: None,
             identity: None,
             own: false,
+            peer_ip: None,
             client_ip: None,
             upstream_start: None,
         }
@@ -75,6 +77,7 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        ctx.peer_ip = peer;
         ctx.client_ip = peer.map(|p| {
             let xff = session
                 .req_header()
@@ -221,19 +224,22 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let route = ctx.route.as_deref();
         headers::strip(upstream_request, route, &self.own_cookies);
-        if let Some(ip) = ctx.client_ip {
-            let value = match upstream_request
+        // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
+        if let Some(peer) = ctx.peer_ip {
+            let trusted = self.state.trusted.contains(peer);
+            let xff = match upstream_request
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
             {
-                Some(prev) if self.state.trusted.contains(ip_of_peer(ctx)) => {
-                    format!("{prev}, {ip}")
-                }
-                _ => ip.to_string(),
+                Some(prev) if trusted => format!("{prev}, {peer}"),
+                _ => peer.to_string(),
             };
-            upstream_request.insert_header("x-forwarded-for", value)?;
-            if !self.state.trusted.contains(ip_of_peer(ctx)) {
+            upstream_request.insert_header("x-forwarded-for", xff)?;
+            if let Some(client) = ctx.client_ip {
+                upstream_request.insert_header("x-real-ip", client.to_string())?;
+            }
+            if !trusted {
                 upstream_request
                     .insert_header("x-forwarded-proto", self.state.config.public_url().scheme())?;
                 upstream_request.remove_header("x-forwarded-host");
@@ -313,11 +319,6 @@ impl ProxyHttp for Gateway {
             ctx.start.elapsed().as_secs_f64(),
         );
     }
-}
-
-fn ip_of_peer(ctx: &Ctx) -> IpAddr {
-    ctx.client_ip
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 impl Gateway {

@@ -580,3 +580,23 @@ async fn check_config_names_the_key_of_each_problem() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn forwarded_headers_from_untrusted_clients_are_replaced() {
+    let (upstream, fd) = setup().await;
+    let resp = plain_client()
+        .get(fd.url("/public/x"))
+        .header("X-Forwarded-For", "6.6.6.6")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Real-IP", "6.6.6.6")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200);
+    let got = upstream.last();
+    assert_eq!(got.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(got.header("x-real-ip").as_deref(), Some("127.0.0.1"));
+    assert_eq!(got.header("x-forwarded-proto").as_deref(), Some("http"));
+    assert!(got.header("x-forwarded-host").is_none());
+}
