@@ -9,6 +9,7 @@ pub mod config;
 pub mod endpoint;
 pub mod gateway;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod provider;
 pub mod secrets;

@@ -70,7 +70,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let rt = background_runtime()?;
     let store = rt.block_on(open_store(&config))?;
     let config = Arc::new(config);
-    let state = Arc::new(State::new(config.clone(), store, keys));
+    let mailer = crate::mail::Mailer::new(&config).context("mail")?;
+    let state = Arc::new(State::new(config.clone(), store, keys, mailer));
     crate::metrics::init();
     rt.spawn(housekeeping(state.clone()));
 

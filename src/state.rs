@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
+use crate::mail::Mailer;
 use crate::session::Sessions;
 use crate::store::DynStore;
 
@@ -33,6 +34,8 @@ pub struct State {
     pub bearer_cache: Cache<String, BearerEntry>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted: TrustedProxies,
+    /// Outgoing mail.
+    pub mailer: Mailer,
 }
 
 /// A verified bearer token as cached: identity, expiry, grant id, client id.
@@ -40,7 +43,7 @@ pub type BearerEntry = (Arc<Identity>, i64, String, String);
 
 impl State {
     /// Builds the state.
-    pub fn new(config: Arc<Config>, store: DynStore, keys: Arc<Keys>) -> State {
+    pub fn new(config: Arc<Config>, store: DynStore, keys: Arc<Keys>, mailer: Mailer) -> State {
         let sessions = Sessions::new(&config, store.clone(), keys.cookie.clone());
         let grant_status = Cache::builder()
             .max_capacity(100_000)
@@ -51,6 +54,7 @@ impl State {
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
         State {
+            mailer,
             bearer_cache,
             trusted: TrustedProxies::new(&config.trusted_proxies),
             issuer: config.issuer(),

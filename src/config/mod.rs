@@ -91,6 +91,87 @@ pub struct Config {
     /// Worker threads of the proxy listener.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Outgoing mail (one-time codes, notifications).
+    #[serde(default)]
+    pub mail: MailConfig,
+    /// Emailed one-time login codes.
+    #[serde(default)]
+    pub otp: OtpConfig,
+}
+
+/// Outgoing mail: the outbox directory by default, SMTP when `smtp` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Sender, e.g. `frontdoor <noreply@example.com>`.
+    pub from: String,
+    /// SMTP server; without it mail goes to `data_dir/outbox/`, one .eml per message.
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "frontdoor <noreply@localhost>".into(),
+            smtp: None,
+        }
+    }
+}
+
+/// An SMTP relay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name.
+    pub host: String,
+    /// Port (587 for STARTTLS, 465 for TLS).
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit) or `none` (local relays only).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// User name for AUTH.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for AUTH (use `${VAR}`).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Upgrade with STARTTLS (required).
+    #[default]
+    Starttls,
+    /// TLS from the first byte.
+    Tls,
+    /// Plain text (a relay on localhost).
+    None,
+}
+
+/// One-time login codes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpConfig {
+    /// How long a code is valid.
+    pub ttl: Dur,
+    /// Wrong tries before a code is dead.
+    pub max_attempts: u32,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Dur(Duration::from_secs(600)),
+            max_attempts: 5,
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -418,6 +499,18 @@ impl Config {
                 "session.cookie_name".into(),
                 "must be letters, digits, `_` or `-`".into(),
             );
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            bad(
+                "mail.from".into(),
+                format!(
+                    "`{}` is not a mailbox such as `frontdoor <noreply@example.com>`",
+                    self.mail.from
+                ),
+            );
+        }
+        if self.otp.max_attempts == 0 {
+            bad("otp.max_attempts".into(), "must be at least 1".into());
         }
         if self.threads == 0 {
             bad("threads".into(), "must be at least 1".into());

@@ -1,0 +1,97 @@
+//! Outgoing mail: the outbox directory (`data_dir/outbox/`, one .eml per message) by default,
+//! or an SMTP relay (STARTTLS or TLS, with AUTH) when configured.
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{Config, SmtpTls};
+
+/// Mail could not be built or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// An address is not valid.
+    #[error("invalid address: {0}")]
+    Address(String),
+    /// The message could not be built.
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    /// The transport failed.
+    #[error("cannot send: {0}")]
+    Send(String),
+}
+
+enum Transport {
+    Outbox(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Sends frontdoor's mail.
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl Mailer {
+    /// The mailer of a configuration.
+    pub fn new(config: &Config) -> Result<Mailer, MailError> {
+        let from: Mailbox = config
+            .mail
+            .from
+            .parse()
+            .map_err(|e| MailError::Address(format!("mail.from: {e}")))?;
+        let transport = match &config.mail.smtp {
+            None => {
+                let dir = config.data_dir.join("outbox");
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    MailError::Send(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                Transport::Outbox(AsyncFileTransport::new(dir))
+            }
+            Some(smtp) => {
+                let builder = match smtp.tls {
+                    SmtpTls::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+                    }
+                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+                    SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                        &smtp.host,
+                    )),
+                }
+                .map_err(|e| MailError::Send(format!("mail.smtp: {e}")))?;
+                let mut builder = builder.port(smtp.port);
+                if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
+                    builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Mailer { from, transport })
+    }
+
+    /// Sends a plain-text message.
+    pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| MailError::Address(format!("{to}: {e}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        match &self.transport {
+            Transport::Outbox(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Send(e.to_string())),
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Send(e.to_string())),
+        }
+    }
+}
