@@ -32,9 +32,12 @@ async fn run_introspect(state: &State, req: &Request) -> Result<serde_json::Valu
             "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "nbf": c.nbf, "jti": c.jti,
         }));
     }
-    if let Some(r) = state.store.get_refresh_token(&hash_secret(token)).await? {
+    let token_hash = hash_secret(token);
+    if let Some(r) = state.store.get_refresh_token(&token_hash).await? {
+        // A rotated-away refresh token is spent: presenting it would revoke its family.
         let live = r.client_id == app.client_id
             && r.expires_at > crate::clock::now()
+            && !state.store.refresh_token_used(&token_hash).await?
             && access::grant_active(state, &r.grant_id, &r.client_id).await?;
         if live {
             return Ok(serde_json::json!({

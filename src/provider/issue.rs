@@ -81,8 +81,10 @@ pub struct UserGrant<'a> {
     pub user: &'a User,
     /// Grant family id.
     pub grant_id: &'a str,
-    /// Granted scopes, space-separated.
+    /// Scopes of this access token, space-separated.
     pub scope: &'a str,
+    /// Scopes of the grant, which a new refresh token keeps (RFC 6749 §6), space-separated.
+    pub refresh_scope: &'a str,
     /// OIDC nonce of the authorization request.
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
@@ -149,7 +151,7 @@ pub async fn user_tokens(
         };
         body["id_token"] = state.keys.sign(ID_TOKEN_TYP, &id)?.into();
     }
-    if scopes::contains(g.scope, "offline_access")
+    if scopes::contains(g.refresh_scope, "offline_access")
         && g.app.grant_types.iter().any(|t| t == "refresh_token")
     {
         let refresh = random_token();
@@ -160,7 +162,7 @@ pub async fn user_tokens(
                 grant_id: g.grant_id.to_string(),
                 client_id: g.app.client_id.clone(),
                 user_id: g.user.id.clone(),
-                scope: g.scope.to_string(),
+                scope: g.refresh_scope.to_string(),
                 expires_at: now + state.config.tokens.refresh_token_ttl.0.as_secs() as i64,
                 auth_time: g.auth_time,
             })

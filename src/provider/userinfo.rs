@@ -42,7 +42,10 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
     let mut body = serde_json::json!({ "sub": user.id });
     if has("profile") {
         body["name"] = user.name.clone().into();
-        body["picture"] = user.picture.clone().into();
+        // OIDC Core §5.3.2: a claim without a value is omitted, never null.
+        if let Some(picture) = &user.picture {
+            body["picture"] = picture.clone().into();
+        }
     }
     if has("email") {
         body["email"] = user.email.clone().into();

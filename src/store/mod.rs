@@ -121,6 +121,8 @@ pub trait Store: Send + Sync + 'static {
     /// A refresh token without using it (introspection, revocation).
     async fn get_refresh_token(&self, token_hash: &str)
     -> Result<Option<RefreshToken>, StoreError>;
+    /// Whether a refresh token was already exchanged for its successor (false when unknown).
+    async fn refresh_token_used(&self, token_hash: &str) -> Result<bool, StoreError>;
 
     /// Scopes the user already approved for the client.
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;

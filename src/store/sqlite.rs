@@ -556,6 +556,15 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn refresh_token_used(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let used: Option<bool> =
+            sqlx::query_scalar("SELECT used FROM refresh_tokens WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(used.unwrap_or(false))
+    }
+
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
         let scopes = sqlx::query_scalar(
             "SELECT scope FROM consents WHERE user_id = ? AND client_id = ? ORDER BY scope",
@@ -1030,6 +1039,9 @@ mod tests {
         );
         // A used token can still be looked up.
         assert_eq!(store.get_refresh_token("r1").await.unwrap().unwrap(), r1);
+        assert!(store.refresh_token_used("r1").await.unwrap());
+        assert!(!store.refresh_token_used("r2").await.unwrap());
+        assert!(!store.refresh_token_used("nope").await.unwrap());
         assert_eq!(
             store.use_refresh_token("r2").await.unwrap(),
             Consumed::Fresh(r2)

@@ -3,3 +3,4 @@
 
 mod gateway;
 mod harness;
+mod oauth;
