@@ -133,4 +133,38 @@ pub trait Store: Send + Sync + 'static {
         client_id: &str,
         scopes: &[String],
     ) -> Result<(), StoreError>;
+
+    /// Replaces an app's editable fields (all but client_id, tenant, created_at); false when unknown.
+    async fn update_app(&self, app: &App) -> Result<bool, StoreError>;
+    /// Activates or deactivates a user; false when unknown.
+    async fn set_user_active(&self, id: &str, active: bool) -> Result<bool, StoreError>;
+    /// Deletes a user with their sessions, API tokens, grants, refresh tokens and consents; false when unknown.
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new API token.
+    async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// An API token by the hash of its value (revoked ones included).
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// An API token by id.
+    async fn get_api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// API tokens of a user, or of a tenant, or all; newest first.
+    async fn list_api_tokens(&self, user_id: Option<&str>, tenant: Option<&str>) -> Result<Vec<ApiToken>, StoreError>;
+    /// Revokes a token at `at`; false when unknown or already revoked.
+    async fn revoke_api_token(&self, id: &str, at: i64) -> Result<bool, StoreError>;
+    /// Records use of a token.
+    async fn touch_api_token(&self, id: &str, at: i64) -> Result<(), StoreError>;
+
+    /// Stores a one-time code, replacing any pending one for the same tenant and email.
+    async fn put_otp(&self, code: &OtpCode) -> Result<(), StoreError>;
+    /// Checks a code atomically: counts wrong attempts, deletes it when used, expired or dead.
+    async fn check_otp(&self, tenant: &str, email: &str, code_hash: &str, now: i64, max_attempts: u32) -> Result<OtpCheck, StoreError>;
+
+    /// Stores a contact.
+    async fn create_contact(&self, contact: &Contact) -> Result<(), StoreError>;
+    /// A contact by the hash of its contact hash.
+    async fn find_contact(&self, hash_hash: &str) -> Result<Option<Contact>, StoreError>;
+    /// Contacts of a tenant, or all; newest first.
+    async fn list_contacts(&self, tenant: Option<&str>) -> Result<Vec<Contact>, StoreError>;
+    /// Revokes a contact; false when unknown.
+    async fn revoke_contact(&self, id: &str) -> Result<bool, StoreError>;
 }

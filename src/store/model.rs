@@ -141,3 +141,82 @@ pub struct RefreshToken {
     /// When the user authenticated (carried to new ID tokens).
     pub auth_time: i64,
 }
+
+/// An `Api-Token` for scripts: raw header, read-only or read-write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Public id (shown in lists, used to revoke).
+    pub id: String,
+    /// Owning user.
+    pub user_id: String,
+    /// Tenant of the owner.
+    pub tenant: String,
+    /// Label chosen by the owner.
+    pub name: String,
+    /// Hash of the token.
+    pub token_hash: String,
+    /// Read-only tokens may only GET, HEAD and OPTIONS.
+    pub read_only: bool,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last time the token authenticated a request.
+    pub last_used_at: Option<i64>,
+    /// When it was revoked; revoked tokens are refused.
+    pub revoked_at: Option<i64>,
+}
+
+/// A pending emailed one-time login code (one per email and tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpCode {
+    /// Tenant.
+    pub tenant: String,
+    /// Email (lowercased).
+    pub email: String,
+    /// Keyed hash of the 6-digit code.
+    pub code_hash: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// Wrong attempts so far.
+    pub attempts: u32,
+}
+
+/// Result of checking a one-time code; the code is deleted once it succeeds or dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpCheck {
+    /// Right code: consumed.
+    Valid,
+    /// Wrong code; this many attempts remain.
+    Wrong {
+        /// Attempts left before the code dies.
+        attempts_left: u32,
+    },
+    /// Too many wrong attempts: the code is dead.
+    Exhausted,
+    /// Past its expiry.
+    Expired,
+    /// No code pending for this email.
+    Missing,
+}
+
+/// A contact hash: access for a person without an account, under one path prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Public id (`contact:<id>` upstream).
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// The contact's email.
+    pub email: String,
+    /// Hash of the contact hash the person holds.
+    pub hash_hash: String,
+    /// Valid under this path prefix only.
+    pub path_prefix: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// Revoked contacts are refused.
+    pub revoked: bool,
+}

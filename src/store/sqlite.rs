@@ -12,13 +12,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{QueryBuilder, Row, Sqlite};
+use subtle::ConstantTimeEq;
 
-use super::{App, AuthCode, Consumed, Grant, RefreshToken, SessionRecord, Store, StoreError, User};
+use super::{
+    ApiToken, App, AuthCode, Consumed, Contact, Grant, OtpCheck, OtpCode, RefreshToken,
+    SessionRecord, Store, StoreError, User,
+};
 
 /// Connections kept by the pool.
 const MAX_CONNECTIONS: u32 = 8;
@@ -36,6 +40,10 @@ const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id_hash, redi
 const GRANT_COLUMNS: &str = "id, client_id, user_id, tenant, scope, created_at, revoked";
 const REFRESH_COLUMNS: &str =
     "token_hash, grant_id, client_id, user_id, scope, expires_at, auth_time";
+const API_TOKEN_COLUMNS: &str =
+    "id, user_id, tenant, name, token_hash, read_only, created_at, last_used_at, revoked_at";
+const CONTACT_COLUMNS: &str =
+    "id, tenant, email, hash_hash, path_prefix, created_at, expires_at, revoked";
 
 /// The store on a local SQLite database file.
 #[derive(Debug, Clone)]
@@ -169,6 +177,33 @@ fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreError> {
         scope: row.try_get("scope")?,
         expires_at: row.try_get("expires_at")?,
         auth_time: row.try_get("auth_time")?,
+    })
+}
+
+fn api_token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        tenant: row.try_get("tenant")?,
+        name: row.try_get("name")?,
+        token_hash: row.try_get("token_hash")?,
+        read_only: row.try_get("read_only")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn contact_from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
+    Ok(Contact {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        email: row.try_get("email")?,
+        hash_hash: row.try_get("hash_hash")?,
+        path_prefix: row.try_get("path_prefix")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked: row.try_get("revoked")?,
     })
 }
 
@@ -413,7 +448,8 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Expired means `expires_at <= now`, matching `count_sessions`.
+    /// Expired means `expires_at <= now`, matching `count_sessions`. Also removes expired
+    /// one-time codes and contacts; only sessions are counted in the result.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
@@ -424,6 +460,8 @@ impl Store for SqliteStore {
         for statement in [
             "DELETE FROM codes WHERE expires_at <= ?",
             "DELETE FROM refresh_tokens WHERE expires_at <= ?",
+            "DELETE FROM otp_codes WHERE expires_at <= ?",
+            "DELETE FROM contacts WHERE expires_at <= ?",
         ] {
             sqlx::query(statement).bind(now).execute(&mut *tx).await?;
         }
@@ -600,6 +638,285 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn update_app(&self, app: &App) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE apps SET name = ?, description = ?, secret_hash = ?, redirect_uris = ?, \
+             post_logout_redirect_uris = ?, scopes = ?, grant_types = ?, public = ?, \
+             first_party = ?, active = ?, owner = ? WHERE client_id = ?",
+        )
+        .bind(&app.name)
+        .bind(&app.description)
+        .bind(&app.secret_hash)
+        .bind(to_json(&app.redirect_uris)?)
+        .bind(to_json(&app.post_logout_redirect_uris)?)
+        .bind(to_json(&app.scopes)?)
+        .bind(to_json(&app.grant_types)?)
+        .bind(app.public)
+        .bind(app.first_party)
+        .bind(app.active)
+        .bind(&app.owner)
+        .bind(&app.client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_user_active(&self, id: &str, active: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET active = ? WHERE id = ?")
+            .bind(active)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Also deletes the user's pending authorization codes, so that none can be exchanged
+    /// for a grant of a user that no longer exists.
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM refresh_tokens \
+             WHERE user_id = ?1 OR grant_id IN (SELECT id FROM grants WHERE user_id = ?1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        for statement in [
+            "DELETE FROM grants WHERE user_id = ?",
+            "DELETE FROM codes WHERE user_id = ?",
+            "DELETE FROM sessions WHERE user_id = ?",
+            "DELETE FROM api_tokens WHERE user_id = ?",
+            "DELETE FROM consents WHERE user_id = ?",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO api_tokens ({API_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&token.id)
+        .bind(&token.user_id)
+        .bind(&token.tenant)
+        .bind(&token.name)
+        .bind(&token.token_hash)
+        .bind(token.read_only)
+        .bind(token.created_at)
+        .bind(token.last_used_at)
+        .bind(token.revoked_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(api_token_from_row)
+        .transpose()
+    }
+
+    async fn get_api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(api_token_from_row)
+        .transpose()
+    }
+
+    /// Both filters apply when both are given.
+    async fn list_api_tokens(
+        &self,
+        user_id: Option<&str>,
+        tenant: Option<&str>,
+    ) -> Result<Vec<ApiToken>, StoreError> {
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE 1 = 1"
+        ));
+        if let Some(user_id) = user_id {
+            query.push(" AND user_id = ").push_bind(user_id);
+        }
+        if let Some(tenant) = tenant {
+            query.push(" AND tenant = ").push_bind(tenant);
+        }
+        query.push(" ORDER BY created_at DESC, rowid DESC");
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(api_token_from_row).collect()
+    }
+
+    async fn revoke_api_token(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn touch_api_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn put_otp(&self, code: &OtpCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO otp_codes \
+             (tenant, email, code_hash, created_at, expires_at, attempts) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&code.tenant)
+        .bind(normalize_email(&code.email))
+        .bind(&code.code_hash)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .bind(i64::from(code.attempts))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction: concurrent checks of the same code are
+    /// serialized, so a right code is `Valid` for exactly one caller and every wrong
+    /// attempt is counted.
+    async fn check_otp(
+        &self,
+        tenant: &str,
+        email: &str,
+        code_hash: &str,
+        now: i64,
+        max_attempts: u32,
+    ) -> Result<OtpCheck, StoreError> {
+        let email = normalize_email(email);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(row) = sqlx::query(
+            "SELECT code_hash, expires_at, attempts FROM otp_codes WHERE tenant = ? AND email = ?",
+        )
+        .bind(tenant)
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            tx.rollback().await?;
+            return Ok(OtpCheck::Missing);
+        };
+        let stored: String = row.try_get("code_hash")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let attempts = u32::try_from(attempts)
+            .map_err(|e| StoreError::Corrupt(format!("otp attempts {attempts}: {e}")))?;
+
+        let outcome = if expires_at <= now {
+            OtpCheck::Expired
+        } else if attempts >= max_attempts {
+            OtpCheck::Exhausted
+        } else if bool::from(stored.as_bytes().ct_eq(code_hash.as_bytes())) {
+            OtpCheck::Valid
+        } else {
+            let attempts = attempts.saturating_add(1);
+            if attempts >= max_attempts {
+                OtpCheck::Exhausted
+            } else {
+                sqlx::query("UPDATE otp_codes SET attempts = ? WHERE tenant = ? AND email = ?")
+                    .bind(i64::from(attempts))
+                    .bind(tenant)
+                    .bind(&email)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(OtpCheck::Wrong {
+                    attempts_left: max_attempts - attempts,
+                });
+            }
+        };
+        sqlx::query("DELETE FROM otp_codes WHERE tenant = ? AND email = ?")
+            .bind(tenant)
+            .bind(&email)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn create_contact(&self, contact: &Contact) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&contact.id)
+        .bind(&contact.tenant)
+        .bind(&contact.email)
+        .bind(&contact.hash_hash)
+        .bind(&contact.path_prefix)
+        .bind(contact.created_at)
+        .bind(contact.expires_at)
+        .bind(contact.revoked)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_contact(&self, hash_hash: &str) -> Result<Option<Contact>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE hash_hash = ?"
+        ))
+        .bind(hash_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(contact_from_row)
+        .transpose()
+    }
+
+    async fn list_contacts(&self, tenant: Option<&str>) -> Result<Vec<Contact>, StoreError> {
+        let rows =
+            match tenant {
+                Some(tenant) => {
+                    sqlx::query(&format!(
+                        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE tenant = ? \
+                     ORDER BY created_at DESC, rowid DESC"
+                    ))
+                    .bind(tenant)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                None => sqlx::query(&format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY created_at DESC, rowid DESC"
+                ))
+                .fetch_all(&self.pool)
+                .await?,
+            };
+        rows.iter().map(contact_from_row).collect()
+    }
+
+    async fn revoke_contact(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE contacts SET revoked = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 #[cfg(test)]
@@ -706,6 +1023,48 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn api_token(id: &str, user_id: &str, tenant: &str, created_at: i64) -> ApiToken {
+        ApiToken {
+            id: id.into(),
+            user_id: user_id.into(),
+            tenant: tenant.into(),
+            name: format!("token {id}"),
+            token_hash: format!("hash-{id}"),
+            read_only: false,
+            created_at,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    fn otp(email: &str, code_hash: &str, expires_at: i64) -> OtpCode {
+        OtpCode {
+            tenant: "default".into(),
+            email: email.into(),
+            code_hash: code_hash.into(),
+            created_at: 100,
+            expires_at,
+            attempts: 0,
+        }
+    }
+
+    fn contact(id: &str, tenant: &str, created_at: i64, expires_at: i64) -> Contact {
+        Contact {
+            id: id.into(),
+            tenant: tenant.into(),
+            email: format!("{id}@partner.example"),
+            hash_hash: format!("hh-{id}"),
+            path_prefix: "/shared/".into(),
+            created_at,
+            expires_at,
+            revoked: false,
+        }
+    }
+
+    fn ids<T>(items: Vec<T>, id: fn(T) -> String) -> Vec<String> {
+        items.into_iter().map(id).collect()
     }
 
     #[tokio::test]
@@ -1232,6 +1591,26 @@ mod tests {
                 .save_consent("u1", "a1", &strings(&["openid"]))
                 .await
                 .unwrap();
+            store
+                .create_api_token(&api_token("t1", "u1", "default", 100))
+                .await
+                .unwrap();
+            store.touch_api_token("t1", 150).await.unwrap();
+            store
+                .put_otp(&otp("alice@example.com", "otp-1", 1_000))
+                .await
+                .unwrap();
+            assert_eq!(
+                store
+                    .check_otp("default", "alice@example.com", "wrong", 200, 5)
+                    .await
+                    .unwrap(),
+                OtpCheck::Wrong { attempts_left: 4 }
+            );
+            store
+                .create_contact(&contact("c1", "default", 100, 1_000))
+                .await
+                .unwrap();
             // Dropped without close(), as on an abrupt shutdown.
             drop(store);
         }
@@ -1250,11 +1629,735 @@ mod tests {
                 store.get_consent("u1", "a1").await.unwrap(),
                 strings(&["openid"])
             );
+            assert_eq!(
+                store.get_api_token("t1").await.unwrap().unwrap(),
+                ApiToken {
+                    last_used_at: Some(150),
+                    ..api_token("t1", "u1", "default", 100)
+                }
+            );
+            // The wrong attempt was counted before the restart.
+            assert_eq!(
+                store
+                    .check_otp("default", "alice@example.com", "wrong", 200, 5)
+                    .await
+                    .unwrap(),
+                OtpCheck::Wrong { attempts_left: 3 }
+            );
+            assert_eq!(
+                store.find_contact("hh-c1").await.unwrap().unwrap(),
+                contact("c1", "default", 100, 1_000)
+            );
             store.close().await;
         }
         // A third open after a clean close; migrations are a no-op.
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(store.list_users(None).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn update_app_roundtrip() {
+        let (_dir, store) = open_temp().await;
+        let original = app("a1", "t1", 100);
+        store.create_app(&original).await.unwrap();
+        store.create_app(&app("a2", "t1", 200)).await.unwrap();
+
+        let changed = App {
+            client_id: "a1".into(),
+            // Not editable: ignored by the update.
+            tenant: "elsewhere".into(),
+            created_at: 999,
+            name: "Renamed".into(),
+            description: "does other things".into(),
+            secret_hash: None,
+            redirect_uris: strings(&["https://new.example.com/cb", "http://localhost/cb"]),
+            post_logout_redirect_uris: vec![],
+            scopes: strings(&["openid"]),
+            grant_types: strings(&["authorization_code"]),
+            public: true,
+            first_party: false,
+            active: false,
+            owner: Some("u1".into()),
+        };
+        assert!(store.update_app(&changed).await.unwrap());
+        assert_eq!(
+            store.get_app("a1").await.unwrap().unwrap(),
+            App {
+                tenant: "t1".into(),
+                created_at: 100,
+                ..changed.clone()
+            }
+        );
+        // Back again, including a secret and an owner removed.
+        assert!(store.update_app(&original).await.unwrap());
+        assert_eq!(store.get_app("a1").await.unwrap().unwrap(), original);
+        // Other apps untouched; unknown apps report false and are not created.
+        assert_eq!(
+            store.get_app("a2").await.unwrap().unwrap(),
+            app("a2", "t1", 200)
+        );
+        let unknown = App {
+            client_id: "nope".into(),
+            ..changed
+        };
+        assert!(!store.update_app(&unknown).await.unwrap());
+        assert!(store.get_app("nope").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn set_user_active_toggles() {
+        let (_dir, store) = open_temp().await;
+        store
+            .create_user(&user("u1", "default", "alice@example.com"))
+            .await
+            .unwrap();
+        store
+            .create_user(&user("u2", "default", "bob@example.com"))
+            .await
+            .unwrap();
+        assert!(store.set_user_active("u1", false).await.unwrap());
+        assert!(!store.get_user("u1").await.unwrap().unwrap().active);
+        assert!(store.get_user("u2").await.unwrap().unwrap().active);
+        // Setting the same value again still finds the user.
+        assert!(store.set_user_active("u1", false).await.unwrap());
+        assert!(store.set_user_active("u1", true).await.unwrap());
+        assert!(store.get_user("u1").await.unwrap().unwrap().active);
+        assert!(!store.set_user_active("nope", false).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn delete_user_cascades() {
+        let (_dir, store) = open_temp().await;
+        store.create_app(&app("app", "default", 1)).await.unwrap();
+        for id in ["u1", "u2"] {
+            store
+                .create_user(&user(id, "default", &format!("{id}@example.com")))
+                .await
+                .unwrap();
+            store
+                .create_session(&SessionRecord {
+                    user_id: id.into(),
+                    ..session(&format!("s-{id}"), 1_000)
+                })
+                .await
+                .unwrap();
+            store
+                .create_api_token(&api_token(&format!("t-{id}"), id, "default", 100))
+                .await
+                .unwrap();
+            store
+                .create_grant(&Grant {
+                    user_id: id.into(),
+                    ..grant(&format!("g-{id}"), "app")
+                })
+                .await
+                .unwrap();
+            for n in 1..=2 {
+                store
+                    .create_refresh_token(&RefreshToken {
+                        user_id: id.into(),
+                        ..refresh(&format!("r{n}-{id}"), &format!("g-{id}"), "app", 1_000)
+                    })
+                    .await
+                    .unwrap();
+            }
+            store
+                .create_code(&AuthCode {
+                    user_id: id.into(),
+                    ..code(&format!("c-{id}"), "app", 1_000)
+                })
+                .await
+                .unwrap();
+            store
+                .save_consent(id, "app", &strings(&["openid"]))
+                .await
+                .unwrap();
+        }
+        // A refresh token of u1's grant recorded under another user id still goes with the grant.
+        store
+            .create_refresh_token(&RefreshToken {
+                user_id: "someone".into(),
+                ..refresh("r-odd", "g-u1", "app", 1_000)
+            })
+            .await
+            .unwrap();
+
+        assert!(store.delete_user("u1").await.unwrap());
+        assert!(store.get_user("u1").await.unwrap().is_none());
+        assert!(store.get_session("s-u1").await.unwrap().is_none());
+        assert!(store.get_api_token("t-u1").await.unwrap().is_none());
+        assert!(store.find_api_token("hash-t-u1").await.unwrap().is_none());
+        assert!(store.get_grant("g-u1").await.unwrap().is_none());
+        for token in ["r1-u1", "r2-u1", "r-odd"] {
+            assert!(
+                store.get_refresh_token(token).await.unwrap().is_none(),
+                "{token}"
+            );
+        }
+        assert!(store.get_consent("u1", "app").await.unwrap().is_empty());
+        assert_eq!(store.consume_code("c-u1").await.unwrap(), Consumed::Missing);
+
+        // The other user keeps everything.
+        assert!(store.get_user("u2").await.unwrap().is_some());
+        assert!(store.get_session("s-u2").await.unwrap().is_some());
+        assert!(store.get_api_token("t-u2").await.unwrap().is_some());
+        assert!(store.get_grant("g-u2").await.unwrap().is_some());
+        assert!(store.get_refresh_token("r1-u2").await.unwrap().is_some());
+        assert!(store.get_refresh_token("r2-u2").await.unwrap().is_some());
+        assert_eq!(
+            store.get_consent("u2", "app").await.unwrap(),
+            strings(&["openid"])
+        );
+        assert!(matches!(
+            store.consume_code("c-u2").await.unwrap(),
+            Consumed::Fresh(_)
+        ));
+        assert!(store.get_app("app").await.unwrap().is_some());
+
+        assert!(!store.delete_user("u1").await.unwrap());
+        assert!(!store.delete_user("nope").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn api_token_lifecycle() {
+        let (_dir, store) = open_temp().await;
+        let mut t1 = api_token("t1", "u1", "t1", 100);
+        t1.read_only = true;
+        store.create_api_token(&t1).await.unwrap();
+        store
+            .create_api_token(&api_token("t2", "u1", "t1", 200))
+            .await
+            .unwrap();
+        store
+            .create_api_token(&api_token("t3", "u2", "t2", 200))
+            .await
+            .unwrap();
+        // Same creation time as t2, created later: listed before it.
+        store
+            .create_api_token(&api_token("t4", "u2", "t1", 200))
+            .await
+            .unwrap();
+
+        assert_eq!(store.find_api_token("hash-t1").await.unwrap().unwrap(), t1);
+        assert_eq!(store.get_api_token("t1").await.unwrap().unwrap(), t1);
+        assert!(store.find_api_token("nope").await.unwrap().is_none());
+        assert!(store.get_api_token("nope").await.unwrap().is_none());
+        // Ids and hashes are unique.
+        let err = store
+            .create_api_token(&ApiToken {
+                token_hash: "other".into(),
+                ..t1.clone()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        let err = store
+            .create_api_token(&ApiToken {
+                id: "t5".into(),
+                ..t1.clone()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+        let id = |t: ApiToken| t.id;
+        assert_eq!(
+            ids(store.list_api_tokens(None, None).await.unwrap(), id),
+            strings(&["t4", "t3", "t2", "t1"])
+        );
+        assert_eq!(
+            ids(store.list_api_tokens(Some("u1"), None).await.unwrap(), id),
+            strings(&["t2", "t1"])
+        );
+        assert_eq!(
+            ids(store.list_api_tokens(None, Some("t1")).await.unwrap(), id),
+            strings(&["t4", "t2", "t1"])
+        );
+        assert_eq!(
+            ids(
+                store.list_api_tokens(Some("u2"), Some("t1")).await.unwrap(),
+                id
+            ),
+            strings(&["t4"])
+        );
+        assert!(
+            store
+                .list_api_tokens(Some("u1"), Some("t2"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .list_api_tokens(Some("nope"), None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        store.touch_api_token("t1", 500).await.unwrap();
+        store.touch_api_token("nope", 500).await.unwrap();
+        assert_eq!(
+            store
+                .get_api_token("t1")
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            Some(500)
+        );
+        assert_eq!(
+            store
+                .get_api_token("t2")
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            None
+        );
+
+        assert!(store.revoke_api_token("t1", 600).await.unwrap());
+        assert!(!store.revoke_api_token("t1", 700).await.unwrap());
+        assert!(!store.revoke_api_token("nope", 700).await.unwrap());
+        // Revoked tokens are still found, with the first revocation time.
+        assert_eq!(
+            store.find_api_token("hash-t1").await.unwrap().unwrap(),
+            ApiToken {
+                last_used_at: Some(500),
+                revoked_at: Some(600),
+                ..t1
+            }
+        );
+        assert_eq!(
+            store.get_api_token("t2").await.unwrap().unwrap().revoked_at,
+            None
+        );
+        assert_eq!(store.list_api_tokens(None, None).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn otp_right_code_is_valid_once() {
+        let (_dir, store) = open_temp().await;
+        store
+            .put_otp(&otp("Alice@Example.com", "right", 1_000))
+            .await
+            .unwrap();
+        // Other tenants and emails have no code.
+        assert_eq!(
+            store
+                .check_otp("other", "alice@example.com", "right", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Missing
+        );
+        assert_eq!(
+            store
+                .check_otp("default", "bob@example.com", "right", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Missing
+        );
+        // Emails are case-insensitive.
+        assert_eq!(
+            store
+                .check_otp("default", "ALICE@example.COM", "right", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Valid
+        );
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "right", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Missing
+        );
+    }
+
+    #[tokio::test]
+    async fn otp_wrong_codes_count_down_then_exhaust() {
+        let (_dir, store) = open_temp().await;
+        store
+            .put_otp(&otp("alice@example.com", "right", 1_000))
+            .await
+            .unwrap();
+        for left in [4, 3, 2, 1] {
+            assert_eq!(
+                store
+                    .check_otp("default", "alice@example.com", "wrong", 500, 5)
+                    .await
+                    .unwrap(),
+                OtpCheck::Wrong {
+                    attempts_left: left
+                }
+            );
+        }
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "wrong", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Exhausted
+        );
+        // The code is dead: even the right one is gone.
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "right", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Missing
+        );
+
+        // A right code after a few wrong ones is still valid.
+        store
+            .put_otp(&otp("alice@example.com", "right", 1_000))
+            .await
+            .unwrap();
+        for left in [4, 3] {
+            assert_eq!(
+                store
+                    .check_otp("default", "alice@example.com", "wrong", 500, 5)
+                    .await
+                    .unwrap(),
+                OtpCheck::Wrong {
+                    attempts_left: left
+                }
+            );
+        }
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "right", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Valid
+        );
+
+        // Attempts already at the limit (e.g. a lowered limit): exhausted, even for the right code.
+        store
+            .put_otp(&OtpCode {
+                attempts: 3,
+                ..otp("alice@example.com", "right", 1_000)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "right", 500, 3)
+                .await
+                .unwrap(),
+            OtpCheck::Exhausted
+        );
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "right", 500, 3)
+                .await
+                .unwrap(),
+            OtpCheck::Missing
+        );
+    }
+
+    #[tokio::test]
+    async fn otp_expired_is_deleted() {
+        let (_dir, store) = open_temp().await;
+        store
+            .put_otp(&otp("alice@example.com", "right", 1_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "right", 1_000, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Expired
+        );
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "right", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Missing
+        );
+        // A wrong code past expiry is expired too, not counted.
+        store
+            .put_otp(&otp("alice@example.com", "right", 1_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "wrong", 2_000, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Expired
+        );
+    }
+
+    #[tokio::test]
+    async fn put_otp_replaces_pending_code() {
+        let (_dir, store) = open_temp().await;
+        store
+            .put_otp(&otp("alice@example.com", "first", 1_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "wrong", 500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Wrong { attempts_left: 4 }
+        );
+        store
+            .put_otp(&otp("ALICE@example.com", "second", 2_000))
+            .await
+            .unwrap();
+        // The first code no longer works and the attempts start over.
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "first", 1_500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Wrong { attempts_left: 4 }
+        );
+        // The new expiry applies.
+        assert_eq!(
+            store
+                .check_otp("default", "alice@example.com", "second", 1_500, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Valid
+        );
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM otp_codes")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_otp_checks_yield_exactly_one_valid() {
+        let (_dir, store) = open_temp().await;
+        let store = Arc::new(store);
+        for round in 0..5 {
+            let email = format!("user{round}@example.com");
+            store.put_otp(&otp(&email, "right", 1_000)).await.unwrap();
+            let barrier = Arc::new(tokio::sync::Barrier::new(8));
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = Arc::clone(&store);
+                    let barrier = Arc::clone(&barrier);
+                    let email = email.clone();
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        store.check_otp("default", &email, "right", 500, 5).await
+                    })
+                })
+                .collect();
+            let mut valid = 0;
+            let mut missing = 0;
+            for task in tasks {
+                match task.await.unwrap().unwrap() {
+                    OtpCheck::Valid => valid += 1,
+                    OtpCheck::Missing => missing += 1,
+                    other => panic!("round {round}: {other:?}"),
+                }
+            }
+            assert_eq!((valid, missing), (1, 7), "round {round}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_wrong_otp_checks_are_all_counted() {
+        let (_dir, store) = open_temp().await;
+        let store = Arc::new(store);
+        store
+            .put_otp(&otp("alice@example.com", "right", 1_000))
+            .await
+            .unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .check_otp("default", "alice@example.com", "wrong", 500, 5)
+                        .await
+                })
+            })
+            .collect();
+        let mut left = Vec::new();
+        let mut exhausted = 0;
+        let mut missing = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                OtpCheck::Wrong { attempts_left } => left.push(attempts_left),
+                OtpCheck::Exhausted => exhausted += 1,
+                OtpCheck::Missing => missing += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        left.sort_unstable();
+        assert_eq!(left, vec![1, 2, 3, 4]);
+        assert_eq!((exhausted, missing), (1, 3));
+    }
+
+    #[tokio::test]
+    async fn contact_lifecycle() {
+        let (_dir, store) = open_temp().await;
+        let c1 = contact("c1", "t1", 100, 1_000);
+        store.create_contact(&c1).await.unwrap();
+        store
+            .create_contact(&contact("c2", "t1", 200, 1_000))
+            .await
+            .unwrap();
+        store
+            .create_contact(&contact("c3", "t2", 200, 1_000))
+            .await
+            .unwrap();
+
+        assert_eq!(store.find_contact("hh-c1").await.unwrap().unwrap(), c1);
+        assert!(store.find_contact("nope").await.unwrap().is_none());
+        let err = store
+            .create_contact(&Contact {
+                id: "c4".into(),
+                ..c1.clone()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        let err = store
+            .create_contact(&Contact {
+                hash_hash: "hh-other".into(),
+                ..c1.clone()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+        let id = |c: Contact| c.id;
+        assert_eq!(
+            ids(store.list_contacts(None).await.unwrap(), id),
+            strings(&["c3", "c2", "c1"])
+        );
+        assert_eq!(
+            ids(store.list_contacts(Some("t1")).await.unwrap(), id),
+            strings(&["c2", "c1"])
+        );
+        assert!(store.list_contacts(Some("nope")).await.unwrap().is_empty());
+
+        assert!(store.revoke_contact("c1").await.unwrap());
+        assert_eq!(
+            store.find_contact("hh-c1").await.unwrap().unwrap(),
+            Contact {
+                revoked: true,
+                ..c1
+            }
+        );
+        assert!(!store.find_contact("hh-c2").await.unwrap().unwrap().revoked);
+        // Revoking again still finds it; unknown contacts report false.
+        assert!(store.revoke_contact("c1").await.unwrap());
+        assert!(!store.revoke_contact("nope").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn purge_expired_removes_expired_otp_codes_and_contacts() {
+        let (_dir, store) = open_temp().await;
+        store.create_session(&session("s-old", 100)).await.unwrap();
+        store
+            .put_otp(&otp("old@example.com", "x", 100))
+            .await
+            .unwrap();
+        store
+            .put_otp(&otp("edge@example.com", "x", 200))
+            .await
+            .unwrap();
+        store
+            .put_otp(&otp("live@example.com", "x", 300))
+            .await
+            .unwrap();
+        store
+            .create_contact(&contact("c-old", "t", 1, 200))
+            .await
+            .unwrap();
+        store
+            .create_contact(&contact("c-live", "t", 1, 300))
+            .await
+            .unwrap();
+
+        // Only sessions are counted.
+        assert_eq!(store.purge_expired(200).await.unwrap(), 1);
+        for email in ["old@example.com", "edge@example.com"] {
+            assert_eq!(
+                store.check_otp("default", email, "x", 0, 5).await.unwrap(),
+                OtpCheck::Missing,
+                "{email}"
+            );
+        }
+        assert_eq!(
+            store
+                .check_otp("default", "live@example.com", "x", 0, 5)
+                .await
+                .unwrap(),
+            OtpCheck::Valid
+        );
+        assert!(store.find_contact("hh-c-old").await.unwrap().is_none());
+        assert!(store.find_contact("hh-c-live").await.unwrap().is_some());
+        assert_eq!(store.purge_expired(200).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn upgrade_from_schema_1_keeps_data() {
+        // A database created by a release that only had the first migration.
+        let migrations = TempDir::new().unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite/0001_initial.sql"),
+            migrations.path().join("0001_initial.sql"),
+        )
+        .unwrap();
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("frontdoor.db");
+        {
+            let pool = SqlitePool::connect_with(
+                SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+            sqlx::migrate::Migrator::new(migrations.path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO users (id, tenant, email, name, created_at) \
+                 VALUES ('u1', 'default', 'alice@example.com', 'Alice', 1)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.get_user("u1").await.unwrap().unwrap().email,
+            "alice@example.com"
+        );
+        store
+            .create_api_token(&api_token("t1", "u1", "default", 1))
+            .await
+            .unwrap();
+        assert!(store.find_api_token("hash-t1").await.unwrap().is_some());
+        store
+            .put_otp(&otp("alice@example.com", "x", 1_000))
+            .await
+            .unwrap();
+        store
+            .create_contact(&contact("c1", "default", 1, 1_000))
+            .await
+            .unwrap();
+        assert_eq!(store.list_contacts(None).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
