@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use crate::auth::Identity;
+use crate::auth::credentials::CredentialCache;
 use crate::config::Config;
 use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
@@ -30,16 +30,13 @@ pub struct State {
     pub routes: RouteTable,
     /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
     pub grant_status: Cache<String, bool>,
-    /// Verified bearer tokens: identity, expiry, grant id, client id.
-    pub bearer_cache: Cache<String, BearerEntry>,
+    /// Verified credentials (API tokens, bearer tokens, contact hashes).
+    pub credentials: CredentialCache,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted: TrustedProxies,
     /// Outgoing mail.
-    pub mailer: Mailer,
+    pub mailer: Arc<Mailer>,
 }
-
-/// A verified bearer token as cached: identity, expiry, grant id, client id.
-pub type BearerEntry = (Arc<Identity>, i64, String, String);
 
 impl State {
     /// Builds the state.
@@ -49,13 +46,9 @@ impl State {
             .max_capacity(100_000)
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
-        let bearer_cache = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
-            .build();
         State {
-            mailer,
-            bearer_cache,
+            mailer: Arc::new(mailer),
+            credentials: CredentialCache::new(&config),
             trusted: TrustedProxies::new(&config.trusted_proxies),
             issuer: config.issuer(),
             routes: RouteTable::new(&config),

@@ -1,5 +1,6 @@
 //! Who is calling: the `Identity` every credential resolves to.
 
+pub mod credentials;
 mod identity;
 
 pub use identity::{Access, CredentialKind, Identity};

@@ -16,10 +16,11 @@ use super::headers;
 use super::login;
 use super::path::canonical;
 use super::routes::Route;
-use crate::auth::{Access, CredentialKind, Identity};
+use crate::auth::credentials;
+use crate::auth::{Access, Identity};
 use crate::config::Policy;
 use crate::endpoint::{ApiError, Reply, Request};
-use crate::provider::{self, access};
+use crate::provider;
 use crate::state::State;
 use crate::web::csrf::CSRF_COOKIE;
 
@@ -131,7 +132,20 @@ impl ProxyHttp for Gateway {
             return Ok(false);
         }
 
-        let identity = match self.authenticate(session, &host).await {
+        let resolved = {
+            let headers = &session.req_header().headers;
+            let presented = credentials::presented(headers, state.sessions.cookie_name());
+            credentials::resolve(
+                state,
+                presented,
+                headers,
+                &host,
+                &path,
+                route.allow_contact_hash,
+            )
+            .await
+        };
+        let identity = match resolved {
             Ok(Some(id)) => id,
             Ok(None) => {
                 crate::metrics::auth_decision("none", "challenge");
@@ -318,98 +332,6 @@ impl ProxyHttp for Gateway {
             status,
             ctx.start.elapsed().as_secs_f64(),
         );
-    }
-}
-
-impl Gateway {
-    /// The caller's identity from the first credential present; `Ok(None)` when there is none.
-    async fn authenticate(
-        &self,
-        session: &Session,
-        host: &str,
-    ) -> std::result::Result<Option<Arc<Identity>>, (&'static str, ApiError)> {
-        let state = &*self.state;
-        let headers = &session.req_header().headers;
-        if let Some(token) = access::bearer(headers) {
-            return self
-                .bearer(token, host)
-                .await
-                .map(Some)
-                .map_err(|e| ("bearer", e));
-        }
-        if let Some(value) = crate::endpoint::cookie_value(headers, state.sessions.cookie_name())
-            && let Some(raw) = state.sessions.id_from_cookie_value(&value)
-        {
-            return match state.sessions.lookup(&raw).await {
-                Ok(crate::session::Lookup::Active(s))
-                    if s.identity.tenant == state.config.tenant_for_host(host) =>
-                {
-                    Ok(Some(s.identity.clone()))
-                }
-                Ok(_) => Ok(None),
-                Err(e) => Err(("session", ApiError::from(e))),
-            };
-        }
-        Ok(None)
-    }
-
-    async fn bearer(
-        &self,
-        token: &str,
-        host: &str,
-    ) -> std::result::Result<Arc<Identity>, ApiError> {
-        let state = &*self.state;
-        if let Some((identity, exp, gid, client_id)) = state.bearer_cache.get(token) {
-            if exp <= crate::clock::now() {
-                return Err(ApiError::unauthorized("invalid_token", "token expired"));
-            }
-            return match access::grant_active(state, &gid, &client_id).await {
-                Ok(true) => tenant_bound(identity, state, host),
-                Ok(false) => Err(ApiError::unauthorized("invalid_token", "token revoked")),
-                Err(e) => Err(e.into()),
-            };
-        }
-        let claims = access::verify(state, token).await.map_err(|e| match e {
-            access::AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
-            other => ApiError::unauthorized("invalid_token", other.to_string()),
-        })?;
-        let user = state
-            .store
-            .get_user(&claims.sub)
-            .await?
-            .filter(|u| u.active)
-            .ok_or_else(|| ApiError::unauthorized("invalid_token", "the user no longer exists"))?;
-        let identity = Arc::new(Identity::for_user(
-            &user,
-            CredentialKind::Bearer,
-            Access::ReadWrite,
-        ));
-        state.bearer_cache.insert(
-            token.to_string(),
-            (
-                identity.clone(),
-                claims.exp,
-                claims.gid.clone(),
-                claims.client_id.clone(),
-            ),
-        );
-        tenant_bound(identity, state, host)
-    }
-}
-
-/// A token of one tenant is not valid on another tenant's host.
-fn tenant_bound(
-    identity: Arc<Identity>,
-    state: &State,
-    host: &str,
-) -> std::result::Result<Arc<Identity>, ApiError> {
-    if identity.tenant == state.config.tenant_for_host(host) {
-        Ok(identity)
-    } else {
-        Err(ApiError::unauthorized(
-            "invalid_token",
-            "the token belongs to another tenant",
-        ))
     }
 }
 

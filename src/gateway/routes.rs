@@ -106,7 +106,7 @@ impl RouteTable {
 }
 
 /// `/wiki` matches `/wiki` and `/wiki/x` but not `/wikis`.
-fn prefix_matches(prefix: &str, path: &str) -> bool {
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     path.starts_with(prefix)
         && (prefix.ends_with('/')
             || path.len() == prefix.len()

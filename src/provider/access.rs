@@ -1,5 +1,6 @@
 //! Verifying access tokens where they are used: userinfo, introspection, proxied routes.
 
+use super::clients::OWN_CLIENT_ID;
 use super::issue::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::keys::JwtError;
 use crate::state::State;
@@ -43,7 +44,20 @@ pub async fn grant_active(state: &State, gid: &str, client_id: &str) -> Result<b
     if let Some(ok) = state.grant_status.get(gid) {
         return Ok(ok);
     }
+    if let Some(app_id) = gid.strip_prefix(APP_GRANT_PREFIX) {
+        // client_credentials tokens stand as long as their app is active.
+        let ok = app_id == client_id
+            && state
+                .store
+                .get_app(client_id)
+                .await?
+                .is_some_and(|a| a.active);
+        state.grant_status.insert(gid.to_string(), ok);
+        return Ok(ok);
+    }
     let ok = match state.store.get_grant(gid).await? {
+        // frontdoor's own grants (gateway, login API) have no app to check.
+        Some(g) if !g.revoked && g.client_id == client_id && client_id == OWN_CLIENT_ID => true,
         Some(g) if !g.revoked && g.client_id == client_id => {
             match state.store.get_app(client_id).await? {
                 Some(app) => app.active,
@@ -54,6 +68,14 @@ pub async fn grant_active(state: &State, gid: &str, client_id: &str) -> Result<b
     };
     state.grant_status.insert(gid.to_string(), ok);
     Ok(ok)
+}
+
+/// Grant id prefix of client_credentials tokens: `app:<client_id>`.
+pub const APP_GRANT_PREFIX: &str = "app:";
+
+/// Whether an access token was issued to an app for itself (client_credentials).
+pub fn is_app_token(claims: &AccessClaims) -> bool {
+    claims.gid.starts_with(APP_GRANT_PREFIX)
 }
 
 /// Revokes a grant in the store and forgets its cached status.

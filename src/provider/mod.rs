@@ -1,6 +1,7 @@
 //! The embedded OAuth 2.0 / OpenID Connect provider and frontdoor's own pages.
 
 pub mod access;
+pub mod api;
 pub mod authorize;
 pub mod clients;
 pub mod discovery;
@@ -40,6 +41,10 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/oauth/introspect" => introspect::introspect(state, req).await,
         "/oauth/revoke" => introspect::revoke(state, req).await,
         "/oauth/logout" if is_get(m) || m == Method::POST => logout::rp_logout(state, req).await,
+        "/api/v1/login-check" => api::login_check(state, req).await,
+        "/api/v1/token/refresh" => api::refresh(state, req).await,
+        "/api/v1/request-login-otp" => api::request_otp(state, req).await,
+        "/api/v1/verify-login-otp" => api::verify_otp(state, req).await,
         "/_frontdoor/login" if is_get(m) => crate::gateway::login::login_page(state, req),
         "/_frontdoor/login" if m == Method::POST => {
             crate::gateway::login::login_submit(state, req).await

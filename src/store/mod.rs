@@ -148,7 +148,11 @@ pub trait Store: Send + Sync + 'static {
     /// An API token by id.
     async fn get_api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError>;
     /// API tokens of a user, or of a tenant, or all; newest first.
-    async fn list_api_tokens(&self, user_id: Option<&str>, tenant: Option<&str>) -> Result<Vec<ApiToken>, StoreError>;
+    async fn list_api_tokens(
+        &self,
+        user_id: Option<&str>,
+        tenant: Option<&str>,
+    ) -> Result<Vec<ApiToken>, StoreError>;
     /// Revokes a token at `at`; false when unknown or already revoked.
     async fn revoke_api_token(&self, id: &str, at: i64) -> Result<bool, StoreError>;
     /// Records use of a token.
@@ -157,7 +161,14 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a one-time code, replacing any pending one for the same tenant and email.
     async fn put_otp(&self, code: &OtpCode) -> Result<(), StoreError>;
     /// Checks a code atomically: counts wrong attempts, deletes it when used, expired or dead.
-    async fn check_otp(&self, tenant: &str, email: &str, code_hash: &str, now: i64, max_attempts: u32) -> Result<OtpCheck, StoreError>;
+    async fn check_otp(
+        &self,
+        tenant: &str,
+        email: &str,
+        code_hash: &str,
+        now: i64,
+        max_attempts: u32,
+    ) -> Result<OtpCheck, StoreError>;
 
     /// Stores a contact.
     async fn create_contact(&self, contact: &Contact) -> Result<(), StoreError>;

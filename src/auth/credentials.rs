@@ -1,0 +1,361 @@
+//! From a request's credential to an `Identity`: Api-Token, Bearer JWT, X-Contact-Hash,
+//! session cookie. Each verified credential is cached (moka) for the configured bound, so a
+//! warm request makes no store round trip.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use http::HeaderMap;
+use moka::sync::Cache;
+
+use super::{Access, CredentialKind, Identity};
+use crate::clock::now;
+use crate::config::Config;
+use crate::endpoint::ApiError;
+use crate::provider::access::{self, AccessError};
+use crate::provider::clients::OWN_CLIENT_ID;
+use crate::secrets::hash_secret;
+use crate::session::Lookup;
+use crate::state::State;
+
+/// The credential a request carries, in order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// `Api-Token: <token>`.
+    ApiToken(&'a str),
+    /// `Authorization: Bearer <jwt>`.
+    Bearer(&'a str),
+    /// `X-Contact-Hash: <hash>`.
+    ContactHash(&'a str),
+    /// The session cookie's (still encrypted) value.
+    Session,
+    /// Nothing.
+    None,
+}
+
+/// The first credential present in the headers.
+pub fn presented<'a>(headers: &'a HeaderMap, session_cookie: &str) -> Presented<'a> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(t) = text("api-token") {
+        return Presented::ApiToken(t);
+    }
+    if let Some(t) = access::bearer(headers) {
+        return Presented::Bearer(t);
+    }
+    if let Some(h) = text("x-contact-hash") {
+        return Presented::ContactHash(h);
+    }
+    let has_cookie = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| {
+            c.split(';').any(|p| {
+                p.trim()
+                    .split_once('=')
+                    .is_some_and(|(k, _)| k == session_cookie)
+            })
+        });
+    if has_cookie {
+        Presented::Session
+    } else {
+        Presented::None
+    }
+}
+
+struct TokenEntry {
+    identity: Arc<Identity>,
+    token_id: String,
+    touched: AtomicI64,
+}
+
+struct BearerEntry {
+    identity: Arc<Identity>,
+    exp: i64,
+    gid: String,
+    client_id: String,
+}
+
+struct ContactEntry {
+    identity: Arc<Identity>,
+    path_prefix: String,
+    expires_at: i64,
+}
+
+/// Caches of verified credentials.
+pub struct CredentialCache {
+    api_tokens: Cache<String, Arc<TokenEntry>>,
+    bearer: Cache<String, Arc<BearerEntry>>,
+    contacts: Cache<String, Arc<ContactEntry>>,
+}
+
+impl CredentialCache {
+    /// Caches bounded by `session.cache_ttl`.
+    pub fn new(config: &Config) -> CredentialCache {
+        let ttl = config.session.cache_ttl.0.max(Duration::from_secs(1));
+        CredentialCache {
+            api_tokens: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            bearer: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            contacts: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    /// Forgets every cached API token (after a revocation on this node).
+    pub fn forget_api_tokens(&self) {
+        self.api_tokens.invalidate_all();
+    }
+}
+
+/// Why a presented credential was refused: metrics label and the answer.
+pub type Refusal = (&'static str, ApiError);
+
+/// Resolves a credential on a proxied route of `host`, for the canonical `path`.
+pub async fn resolve(
+    state: &State,
+    presented: Presented<'_>,
+    headers: &HeaderMap,
+    host: &str,
+    path: &str,
+    allow_contact_hash: bool,
+) -> Result<Option<Arc<Identity>>, Refusal> {
+    let tenant = state.config.tenant_for_host(host);
+    match presented {
+        Presented::None => Ok(None),
+        Presented::ApiToken(t) => api_token(state, t, tenant)
+            .await
+            .map(Some)
+            .map_err(|e| ("api_token", e)),
+        Presented::Bearer(t) => bearer(state, t, tenant)
+            .await
+            .map(Some)
+            .map_err(|e| ("bearer", e)),
+        Presented::ContactHash(h) if allow_contact_hash => contact(state, h, tenant, path)
+            .await
+            .map(Some)
+            .map_err(|e| ("contact_hash", e)),
+        Presented::ContactHash(_) => Err((
+            "contact_hash",
+            ApiError::unauthorized(
+                "invalid_token",
+                "contact hashes are not accepted on this route",
+            ),
+        )),
+        Presented::Session => {
+            let Some(value) = crate::endpoint::cookie_value(headers, state.sessions.cookie_name())
+            else {
+                return Ok(None);
+            };
+            let Some(raw) = state.sessions.id_from_cookie_value(&value) else {
+                return Ok(None);
+            };
+            match state.sessions.lookup(&raw).await {
+                Ok(Lookup::Active(s)) if s.identity.tenant == tenant => {
+                    Ok(Some(s.identity.clone()))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(("session", ApiError::from(e))),
+            }
+        }
+    }
+}
+
+async fn api_token(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity>, ApiError> {
+    let invalid = || ApiError::unauthorized("invalid_token", "unknown or revoked API token");
+    let cache = &state.credentials.api_tokens;
+    let entry = match cache.get(token) {
+        Some(e) => e,
+        None => {
+            let Some(t) = state.store.find_api_token(&hash_secret(token)).await? else {
+                return Err(invalid());
+            };
+            if t.revoked_at.is_some() {
+                return Err(invalid());
+            }
+            let user = state
+                .store
+                .get_user(&t.user_id)
+                .await?
+                .filter(|u| u.active)
+                .ok_or_else(invalid)?;
+            let access = if t.read_only {
+                Access::ReadOnly
+            } else {
+                Access::ReadWrite
+            };
+            let e = Arc::new(TokenEntry {
+                identity: Arc::new(Identity::for_user(&user, CredentialKind::ApiToken, access)),
+                token_id: t.id.clone(),
+                touched: AtomicI64::new(t.last_used_at.unwrap_or(0)),
+            });
+            cache.insert(token.to_string(), e.clone());
+            e
+        }
+    };
+    if entry.identity.tenant != tenant {
+        // A resource of another tenant.
+        return Err(ApiError::not_found("no such resource in this tenant"));
+    }
+    // Record last use at most once a minute, off the request path.
+    let now = now();
+    let last = entry.touched.load(Ordering::Relaxed);
+    if now - last >= 60
+        && entry
+            .touched
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let store = state.store.clone();
+        let id = entry.token_id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_api_token(&id, now).await {
+                tracing::warn!(error = %e, "could not record API token use");
+            }
+        });
+    }
+    Ok(entry.identity.clone())
+}
+
+async fn bearer(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity>, ApiError> {
+    let cache = &state.credentials.bearer;
+    let entry = match cache.get(token) {
+        Some(e) => {
+            if e.exp <= now() {
+                return Err(ApiError::unauthorized("invalid_token", "token expired"));
+            }
+            match access::grant_active(state, &e.gid, &e.client_id).await {
+                Ok(true) => e,
+                Ok(false) => return Err(ApiError::unauthorized("invalid_token", "token revoked")),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        None => {
+            let claims = access::verify(state, token).await.map_err(|e| match e {
+                AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
+                other => ApiError::unauthorized("invalid_token", other.to_string()),
+            })?;
+            let identity = if access::is_app_token(&claims) {
+                let app = state
+                    .store
+                    .get_app(&claims.client_id)
+                    .await?
+                    .filter(|a| a.active)
+                    .ok_or_else(|| {
+                        ApiError::unauthorized("invalid_token", "the application is not active")
+                    })?;
+                Identity::new(
+                    app.client_id.clone(),
+                    format!("app:{}", app.client_id),
+                    String::new(),
+                    app.name.clone(),
+                    Vec::new(),
+                    Vec::new(),
+                    claims.tnt.clone(),
+                    Access::ReadWrite,
+                    CredentialKind::Bearer,
+                )
+            } else {
+                let user = state
+                    .store
+                    .get_user(&claims.sub)
+                    .await?
+                    .filter(|u| u.active)
+                    .ok_or_else(|| {
+                        ApiError::unauthorized("invalid_token", "the user no longer exists")
+                    })?;
+                let mut id = Identity::for_user(&user, CredentialKind::Bearer, Access::ReadWrite);
+                // Bound to the tenant it was issued on, not the one the user is in now.
+                if id.tenant != claims.tnt {
+                    return Err(ApiError::unauthorized(
+                        "invalid_token",
+                        "the token belongs to another tenant",
+                    ));
+                }
+                id.kind = CredentialKind::Bearer;
+                id
+            };
+            let e = Arc::new(BearerEntry {
+                identity: Arc::new(identity),
+                exp: claims.exp,
+                gid: claims.gid.clone(),
+                client_id: claims.client_id.clone(),
+            });
+            cache.insert(token.to_string(), e.clone());
+            e
+        }
+    };
+    if entry.identity.tenant != tenant {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token belongs to another tenant",
+        ));
+    }
+    let _ = OWN_CLIENT_ID;
+    Ok(entry.identity.clone())
+}
+
+async fn contact(
+    state: &State,
+    hash: &str,
+    tenant: &str,
+    path: &str,
+) -> Result<Arc<Identity>, ApiError> {
+    let invalid =
+        || ApiError::unauthorized("invalid_token", "unknown, expired or revoked contact hash");
+    let cache = &state.credentials.contacts;
+    let entry = match cache.get(hash) {
+        Some(e) => e,
+        None => {
+            let c = state
+                .store
+                .find_contact(&hash_secret(hash))
+                .await?
+                .filter(|c| !c.revoked)
+                .ok_or_else(invalid)?;
+            let e = Arc::new(ContactEntry {
+                identity: Arc::new(Identity::new(
+                    c.id.clone(),
+                    format!("contact:{}", c.id),
+                    c.email.clone(),
+                    String::new(),
+                    Vec::new(),
+                    Vec::new(),
+                    c.tenant.clone(),
+                    Access::ReadWrite,
+                    CredentialKind::ContactHash,
+                )),
+                path_prefix: c.path_prefix.clone(),
+                expires_at: c.expires_at,
+            });
+            cache.insert(hash.to_string(), e.clone());
+            e
+        }
+    };
+    if entry.expires_at <= now() {
+        return Err(invalid());
+    }
+    if entry.identity.tenant != tenant {
+        return Err(ApiError::not_found("no such resource in this tenant"));
+    }
+    if !crate::gateway::routes::prefix_matches(&entry.path_prefix, path) {
+        return Err(ApiError::forbidden(
+            "this contact link is not valid for this page",
+        ));
+    }
+    Ok(entry.identity.clone())
+}

@@ -1,0 +1,332 @@
+//! The login API for mobile and single-page apps: `login-check` (email + password),
+//! emailed one-time codes, and `token/refresh`. Each answers a JWT access token bound to the
+//! tenant of the host it was called on, and a rotated refresh token.
+
+use rand::Rng;
+use serde::Deserialize;
+
+use super::access::revoke_grant;
+use super::clients::OWN_CLIENT_ID;
+use super::issue::{self, AccessClaims};
+use crate::clock::now;
+use crate::endpoint::{ApiError, Reply, Request};
+use crate::secrets::{self, hash_secret, random_token};
+use crate::state::State;
+use crate::store::{Consumed, Grant, OtpCheck, OtpCode, RefreshToken, User};
+
+/// Scopes of API tokens: the user's whole identity.
+const API_SCOPE: &str = "openid profile email groups roles";
+
+fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
+    if req.method != http::Method::POST {
+        return Err(ApiError::new(405, "method_not_allowed", "use POST"));
+    }
+    serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn reply(result: Result<serde_json::Value, ApiError>, status: u16) -> Reply {
+    match result {
+        Ok(v) => Reply::json(status, &v),
+        Err(e) => e.into_reply(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// `POST /api/v1/login-check`: `{"email","password"}` → `{"token","refresh_token"}`.
+pub async fn login_check(state: &State, req: &Request) -> Reply {
+    reply(login_check_inner(state, req).await, 200)
+}
+
+async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
+    let c: Credentials = json_body(req)?;
+    let tenant = state.config.tenant_for_host(&req.host);
+    let email = c.email.trim().to_lowercase();
+    let user = state
+        .store
+        .find_user_by_email(tenant, &email)
+        .await?
+        .filter(|u| u.active);
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| secrets::dummy_password_hash().to_string());
+    let password = c.password;
+    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    match user {
+        Some(u) if ok => {
+            crate::metrics::login("api_password", "success");
+            issue_pair(state, &u, now()).await
+        }
+        _ => {
+            crate::metrics::login("api_password", "failure");
+            Err(ApiError::unauthorized(
+                "invalid_credentials",
+                "wrong email or password",
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+/// `POST /api/v1/token/refresh`: `{"refresh_token"}` → a new pair; the old one stops working.
+pub async fn refresh(state: &State, req: &Request) -> Reply {
+    reply(refresh_inner(state, req).await, 200)
+}
+
+async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
+    let b: RefreshBody = json_body(req)?;
+    let invalid = |m: &str| ApiError::unauthorized("invalid_token", m.to_string());
+    let record = match state
+        .store
+        .use_refresh_token(&hash_secret(&b.refresh_token))
+        .await?
+    {
+        Consumed::Fresh(r) if r.client_id == OWN_CLIENT_ID => r,
+        Consumed::Replayed(r) if r.client_id == OWN_CLIENT_ID => {
+            revoke_grant(state, &r.grant_id).await?;
+            return Err(invalid(
+                "the refresh token was already used; the session is revoked",
+            ));
+        }
+        _ => return Err(invalid("unknown refresh token")),
+    };
+    if record.expires_at <= now() {
+        return Err(invalid("the refresh token expired"));
+    }
+    let grant = state
+        .store
+        .get_grant(&record.grant_id)
+        .await?
+        .filter(|g| !g.revoked)
+        .ok_or_else(|| invalid("the session was revoked"))?;
+    if grant.tenant != state.config.tenant_for_host(&req.host) {
+        return Err(invalid("the refresh token belongs to another tenant"));
+    }
+    let user = state
+        .store
+        .get_user(&record.user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| invalid("the user no longer exists"))?;
+    let body = pair_for_grant(state, &user, &grant.id, record.auth_time).await?;
+    crate::metrics::token_issued("api_refresh");
+    Ok(body)
+}
+
+#[derive(Deserialize)]
+struct OtpRequest {
+    email: String,
+}
+
+/// `POST /api/v1/request-login-otp`: `{"email"}` → 202, and a code by mail when the user
+/// exists. The answer and its timing are the same either way.
+pub async fn request_otp(state: &State, req: &Request) -> Reply {
+    match json_body::<OtpRequest>(req) {
+        Ok(b) => {
+            let tenant = state.config.tenant_for_host(&req.host).to_string();
+            send_otp(state, tenant, b.email.trim().to_lowercase());
+            Reply::json(
+                202,
+                &serde_json::json!({"status": "sent", "message": "if the address is known, a code is on its way"}),
+            )
+        }
+        Err(e) => e.into_reply(),
+    }
+}
+
+/// Creates and mails a code in the background (no timing difference for unknown emails).
+pub fn send_otp(state: &State, tenant: String, email: String) {
+    let store = state.store.clone();
+    let keys = state.keys.clone();
+    let ttl = state.config.otp.ttl.0;
+    let org = state.config.organization.clone();
+    let mailer = state.mailer.clone();
+    tokio::spawn(async move {
+        let user = match store.find_user_by_email(&tenant, &email).await {
+            Ok(Some(u)) if u.active => u,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "store error sending a one-time code");
+                return;
+            }
+        };
+        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+        let now = now();
+        let record = OtpCode {
+            tenant: tenant.clone(),
+            email: user.email.clone(),
+            code_hash: otp_hash(&keys, &tenant, &user.email, &code),
+            created_at: now,
+            expires_at: now + ttl.as_secs() as i64,
+            attempts: 0,
+        };
+        if let Err(e) = store.put_otp(&record).await {
+            tracing::error!(error = %e, "store error saving a one-time code");
+            return;
+        }
+        let minutes = ttl.as_secs().div_ceil(60);
+        let body = format!(
+            "Hello {},\n\nyour sign-in code for {org} is\n\n    {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask for it, ignore this message.\n",
+            user.name
+        );
+        if let Err(e) = mailer
+            .send(
+                &user.email,
+                &format!("Your {org} sign-in code: {code}"),
+                body,
+            )
+            .await
+        {
+            tracing::error!(error = %e, "could not send a one-time code");
+        }
+    });
+}
+
+/// The stored form of a code: keyed with the server key, so a leaked table reveals nothing.
+pub fn otp_hash(keys: &crate::keys::Keys, tenant: &str, email: &str, code: &str) -> String {
+    keys.mac("otp", &format!("{tenant}\n{email}\n{code}"))
+}
+
+#[derive(Deserialize)]
+struct OtpVerify {
+    email: String,
+    code: String,
+}
+
+/// `POST /api/v1/verify-login-otp`: `{"email","code"}` → the same pair as login-check.
+pub async fn verify_otp(state: &State, req: &Request) -> Reply {
+    reply(verify_otp_inner(state, req).await, 200)
+}
+
+async fn verify_otp_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
+    let b: OtpVerify = json_body(req)?;
+    let tenant = state.config.tenant_for_host(&req.host);
+    let email = b.email.trim().to_lowercase();
+    let user = check_code(state, tenant, &email, b.code.trim()).await?;
+    issue_pair(state, &user, now()).await
+}
+
+/// Checks an emailed code and answers the user it signs in; the error says why not.
+pub async fn check_code(
+    state: &State,
+    tenant: &str,
+    email: &str,
+    code: &str,
+) -> Result<User, ApiError> {
+    let fail = |m: &str| {
+        crate::metrics::login("otp", "failure");
+        ApiError::unauthorized("invalid_code", m.to_string())
+    };
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(fail("the code is 6 digits"));
+    }
+    let hash = otp_hash(&state.keys, tenant, email, code);
+    match state
+        .store
+        .check_otp(tenant, email, &hash, now(), state.config.otp.max_attempts)
+        .await?
+    {
+        OtpCheck::Valid => {}
+        OtpCheck::Wrong { attempts_left } => {
+            return Err(fail(&format!("wrong code; {attempts_left} attempts left")));
+        }
+        OtpCheck::Exhausted => return Err(fail("too many wrong attempts; ask for a new code")),
+        OtpCheck::Expired => return Err(fail("the code expired; ask for a new code")),
+        OtpCheck::Missing => {
+            return Err(fail(
+                "no code is pending for this address; ask for a new code",
+            ));
+        }
+    }
+    let user = state
+        .store
+        .find_user_by_email(tenant, email)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| fail("this account is not active"))?;
+    crate::metrics::login("otp", "success");
+    Ok(user)
+}
+
+/// A new API grant for the user and its first token pair.
+async fn issue_pair(
+    state: &State,
+    user: &User,
+    auth_time: i64,
+) -> Result<serde_json::Value, ApiError> {
+    if !state.keys.can_sign() {
+        return Err(ApiError::unavailable(crate::keys::KEYS_MISSING_MESSAGE));
+    }
+    let grant = Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: OWN_CLIENT_ID.to_string(),
+        user_id: user.id.clone(),
+        tenant: user.tenant.clone(),
+        scope: API_SCOPE.to_string(),
+        created_at: now(),
+        revoked: false,
+    };
+    state.store.create_grant(&grant).await?;
+    let body = pair_for_grant(state, user, &grant.id, auth_time).await?;
+    crate::metrics::token_issued("api_login");
+    Ok(body)
+}
+
+async fn pair_for_grant(
+    state: &State,
+    user: &User,
+    grant_id: &str,
+    auth_time: i64,
+) -> Result<serde_json::Value, ApiError> {
+    let now = now();
+    let ttl = state.config.tokens.access_token_ttl.0.as_secs() as i64;
+    let token = issue::access_token(
+        state,
+        &AccessClaims {
+            iss: state.issuer.clone(),
+            sub: user.id.clone(),
+            aud: state.issuer.clone(),
+            exp: now + ttl,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: OWN_CLIENT_ID.to_string(),
+            scope: API_SCOPE.to_string(),
+            gid: grant_id.to_string(),
+            tnt: user.tenant.clone(),
+            auth_time: Some(auth_time),
+        },
+    )
+    .map_err(|e| ApiError::new(e.status, "server_error", e.description))?;
+    let refresh = random_token();
+    state
+        .store
+        .create_refresh_token(&RefreshToken {
+            token_hash: hash_secret(&refresh),
+            grant_id: grant_id.to_string(),
+            client_id: OWN_CLIENT_ID.to_string(),
+            user_id: user.id.clone(),
+            scope: API_SCOPE.to_string(),
+            expires_at: now + state.config.tokens.refresh_token_ttl.0.as_secs() as i64,
+            auth_time,
+        })
+        .await?;
+    Ok(serde_json::json!({
+        "token": token,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+    }))
+}
