@@ -45,6 +45,89 @@ pub enum Command {
     /// Manage OAuth applications.
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// Manage Api-Tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Manage contact hashes (access for people without an account).
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+}
+
+/// `frontdoor tokens …`
+#[derive(Subcommand, Debug)]
+pub enum TokensCommand {
+    /// Create an Api-Token for a user; prints it once.
+    Create {
+        /// Owner's email.
+        #[arg(long)]
+        user: String,
+        /// Only GET, HEAD and OPTIONS.
+        #[arg(long)]
+        read_only: bool,
+        /// A label.
+        #[arg(long, default_value = "api token")]
+        name: String,
+        /// Tenant of the owner.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Print JSON: {"id", "token"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never their values).
+    List {
+        /// Only this owner's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id.
+        id: String,
+    },
+}
+
+/// `frontdoor contacts …`
+#[derive(Subcommand, Debug)]
+pub enum ContactsCommand {
+    /// Mint a contact hash for an email, valid under a path prefix.
+    Link {
+        /// The contact's email.
+        #[arg(long)]
+        email: String,
+        /// Path prefix the hash opens, e.g. /events/42.
+        #[arg(long)]
+        path: String,
+        /// Lifetime, e.g. 30d.
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+        /// Tenant.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Print JSON: {"id", "hash", "path"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List contacts.
+    List {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a contact hash by id.
+    Revoke {
+        /// Contact id.
+        id: String,
+    },
 }
 
 /// `frontdoor users …`
@@ -150,6 +233,9 @@ pub struct AppCreate {
     /// A first-party app: no consent page.
     #[arg(long)]
     pub first_party: bool,
+    /// Resource (`aud`) its client_credentials tokens may be issued for (repeatable; the first is the default).
+    #[arg(long = "audience")]
+    pub audiences: Vec<String>,
     /// Tenant.
     #[arg(long, default_value = "default")]
     pub tenant: String,
@@ -206,6 +292,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
             }
+        }),
+        Command::Tokens(cmd) => with_store(&cli.config, |_config, store| async move {
+            tokens(&store, cmd).await
+        }),
+        Command::Contacts(cmd) => with_store(&cli.config, |_config, store| async move {
+            contacts(&store, cmd).await
         }),
         Command::Apps(cmd) => with_store(&cli.config, |_config, store| async move {
             match cmd {
@@ -383,6 +475,7 @@ async fn apps_create(store: &crate::store::DynStore, a: AppCreate) -> anyhow::Re
         active: true,
         owner: None,
         created_at: now(),
+        audiences: a.audiences,
     };
     store.create_app(&app).await?;
     let mut out = std::io::stdout().lock();
@@ -411,4 +504,192 @@ async fn set_active(store: &crate::store::DynStore, id: &str, active: bool) -> a
     }
     println!("{} {id}", if active { "activated" } else { "deactivated" });
     Ok(())
+}
+
+async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokensCommand::Create {
+            user,
+            read_only,
+            name,
+            tenant,
+            json,
+        } => {
+            let owner = store
+                .find_user_by_email(&tenant, &user)
+                .await?
+                .with_context(|| format!("--user: no user {user} in tenant {tenant}"))?;
+            let token = format!("fdt_{}", random_token());
+            let record = crate::store::ApiToken {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                user_id: owner.id.clone(),
+                tenant: owner.tenant.clone(),
+                name,
+                token_hash: hash_secret(&token),
+                read_only,
+                created_at: now(),
+                last_used_at: None,
+                revoked_at: None,
+            };
+            store.create_api_token(&record).await?;
+            if json {
+                println!("{}", serde_json::json!({"id": record.id, "token": token}));
+            } else {
+                println!("id:    {}", record.id);
+                println!("token: {token}");
+                println!(
+                    "access: {}",
+                    if read_only { "read-only" } else { "read-write" }
+                );
+                println!("The token is shown only once; send it as the `Api-Token` header.");
+            }
+            Ok(())
+        }
+        TokensCommand::List { user, tenant, json } => {
+            let owner = match &user {
+                Some(email) => Some(
+                    store
+                        .find_user_by_email(tenant.as_deref().unwrap_or("default"), email)
+                        .await?
+                        .with_context(|| format!("--user: no user {email}"))?,
+                ),
+                None => None,
+            };
+            let list = store
+                .list_api_tokens(owner.as_ref().map(|u| u.id.as_str()), tenant.as_deref())
+                .await?;
+            let mut emails = std::collections::HashMap::new();
+            for t in &list {
+                if !emails.contains_key(&t.user_id) {
+                    let email = store
+                        .get_user(&t.user_id)
+                        .await?
+                        .map(|u| u.email)
+                        .unwrap_or_default();
+                    emails.insert(t.user_id.clone(), email);
+                }
+            }
+            let access = |t: &crate::store::ApiToken| {
+                if t.read_only {
+                    "read-only"
+                } else {
+                    "read-write"
+                }
+            };
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|t| serde_json::json!({
+                        "id": t.id, "name": t.name, "user": emails.get(&t.user_id), "tenant": t.tenant,
+                        "access": access(t), "created_at": t.created_at, "last_used_at": t.last_used_at,
+                        "revoked": t.revoked_at.is_some(), "revoked_at": t.revoked_at,
+                    }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for t in &list {
+                    println!(
+                        "{}\t{}\t{}\t{}\tcreated={}\tlast_used={}{}",
+                        t.id,
+                        t.name,
+                        emails.get(&t.user_id).map_or("", String::as_str),
+                        access(t),
+                        t.created_at,
+                        t.last_used_at
+                            .map_or("never".to_string(), |x| x.to_string()),
+                        if t.revoked_at.is_some() {
+                            "\trevoked"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        TokensCommand::Revoke { id } => {
+            if !store.revoke_api_token(&id, now()).await? {
+                bail!("no active token with id {id}");
+            }
+            println!("revoked {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn contacts(store: &crate::store::DynStore, cmd: ContactsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ContactsCommand::Link {
+            email,
+            path,
+            ttl,
+            tenant,
+            json,
+        } => {
+            let email = email.trim().to_lowercase();
+            if !email.contains('@') {
+                bail!("--email: `{email}` is not an email address");
+            }
+            if crate::gateway::path::canonical(&path).is_err() {
+                bail!("--path: `{path}` is not a plain absolute path");
+            }
+            let ttl = humantime::parse_duration(&ttl)
+                .with_context(|| format!("--ttl: `{ttl}` is not a duration"))?;
+            let hash = random_token();
+            let contact = crate::store::Contact {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                tenant,
+                email,
+                hash_hash: hash_secret(&hash),
+                path_prefix: path.clone(),
+                created_at: now(),
+                expires_at: now() + ttl.as_secs() as i64,
+                revoked: false,
+            };
+            store.create_contact(&contact).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": contact.id, "hash": hash, "path": path, "expires_at": contact.expires_at})
+                );
+            } else {
+                println!("id:   {}", contact.id);
+                println!("hash: {hash}");
+                println!(
+                    "Send it as `X-Contact-Hash: {hash}` under {path}; it is shown only once."
+                );
+            }
+            Ok(())
+        }
+        ContactsCommand::List { tenant, json } => {
+            let list = store.list_contacts(tenant.as_deref()).await?;
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|c| serde_json::json!({"id": c.id, "tenant": c.tenant, "email": c.email, "path": c.path_prefix, "created_at": c.created_at, "expires_at": c.expires_at, "revoked": c.revoked}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for c in list {
+                    println!(
+                        "{}\t{}\t{}\t{}\texpires={}{}",
+                        c.id,
+                        c.tenant,
+                        c.email,
+                        c.path_prefix,
+                        c.expires_at,
+                        if c.revoked { "\trevoked" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        ContactsCommand::Revoke { id } => {
+            if !store.revoke_contact(&id).await? {
+                bail!("no contact with id {id}");
+            }
+            println!("revoked {id}");
+            Ok(())
+        }
+    }
 }

@@ -13,8 +13,8 @@ use super::{Access, CredentialKind, Identity};
 use crate::clock::now;
 use crate::config::Config;
 use crate::endpoint::ApiError;
+use crate::gateway::routes::Route;
 use crate::provider::access::{self, AccessError};
-use crate::provider::clients::OWN_CLIENT_ID;
 use crate::secrets::hash_secret;
 use crate::session::Lookup;
 use crate::state::State;
@@ -78,6 +78,7 @@ struct TokenEntry {
 
 struct BearerEntry {
     identity: Arc<Identity>,
+    aud: String,
     exp: i64,
     gid: String,
     client_id: String,
@@ -132,7 +133,7 @@ pub async fn resolve(
     headers: &HeaderMap,
     host: &str,
     path: &str,
-    allow_contact_hash: bool,
+    route: &Route,
 ) -> Result<Option<Arc<Identity>>, Refusal> {
     let tenant = state.config.tenant_for_host(host);
     match presented {
@@ -141,11 +142,16 @@ pub async fn resolve(
             .await
             .map(Some)
             .map_err(|e| ("api_token", e)),
-        Presented::Bearer(t) => bearer(state, t, tenant)
-            .await
-            .map(Some)
-            .map_err(|e| ("bearer", e)),
-        Presented::ContactHash(h) if allow_contact_hash => contact(state, h, tenant, path)
+        Presented::Bearer(t) => bearer(
+            state,
+            t,
+            tenant,
+            route.audience.as_deref().unwrap_or(&state.issuer),
+        )
+        .await
+        .map(Some)
+        .map_err(|e| ("bearer", e)),
+        Presented::ContactHash(h) if route.allow_contact_hash => contact(state, h, tenant, path)
             .await
             .map(Some)
             .map_err(|e| ("contact_hash", e)),
@@ -231,7 +237,12 @@ async fn api_token(state: &State, token: &str, tenant: &str) -> Result<Arc<Ident
     Ok(entry.identity.clone())
 }
 
-async fn bearer(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity>, ApiError> {
+async fn bearer(
+    state: &State,
+    token: &str,
+    tenant: &str,
+    audience: &str,
+) -> Result<Arc<Identity>, ApiError> {
     let cache = &state.credentials.bearer;
     let entry = match cache.get(token) {
         Some(e) => {
@@ -245,10 +256,12 @@ async fn bearer(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity
             }
         }
         None => {
-            let claims = access::verify(state, token).await.map_err(|e| match e {
-                AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
-                other => ApiError::unauthorized("invalid_token", other.to_string()),
-            })?;
+            let claims = access::verify(state, token, None)
+                .await
+                .map_err(|e| match e {
+                    AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
+                    other => ApiError::unauthorized("invalid_token", other.to_string()),
+                })?;
             let identity = if access::is_app_token(&claims) {
                 let app = state
                     .store
@@ -291,6 +304,7 @@ async fn bearer(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity
             };
             let e = Arc::new(BearerEntry {
                 identity: Arc::new(identity),
+                aud: claims.aud.clone(),
                 exp: claims.exp,
                 gid: claims.gid.clone(),
                 client_id: claims.client_id.clone(),
@@ -299,13 +313,18 @@ async fn bearer(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity
             e
         }
     };
+    if entry.aud != audience {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token was issued for another audience",
+        ));
+    }
     if entry.identity.tenant != tenant {
         return Err(ApiError::unauthorized(
             "invalid_token",
             "the token belongs to another tenant",
         ));
     }
-    let _ = OWN_CLIENT_ID;
     Ok(entry.identity.clone())
 }
 

@@ -350,6 +350,9 @@ pub struct RouteConfig {
     /// X-Contact-Hash accepted here.
     #[serde(default)]
     pub allow_contact_hash: bool,
+    /// Bearer tokens must carry this `aud`; without it, tokens issued for frontdoor itself (the issuer).
+    #[serde(default)]
+    pub audience: Option<String>,
     /// Renamed identity headers, e.g. `{ user: X-WEBAUTH-USER }`.
     #[serde(default)]
     pub headers: BTreeMap<HeaderField, String>,

@@ -135,15 +135,7 @@ impl ProxyHttp for Gateway {
         let resolved = {
             let headers = &session.req_header().headers;
             let presented = credentials::presented(headers, state.sessions.cookie_name());
-            credentials::resolve(
-                state,
-                presented,
-                headers,
-                &host,
-                &path,
-                route.allow_contact_hash,
-            )
-            .await
+            credentials::resolve(state, presented, headers, &host, &path, &route).await
         };
         let identity = match resolved {
             Ok(Some(id)) => id,

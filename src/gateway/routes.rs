@@ -28,6 +28,8 @@ pub struct Route {
     pub roles: Vec<String>,
     /// Whether X-Contact-Hash is accepted.
     pub allow_contact_hash: bool,
+    /// Required `aud` of bearer tokens (the issuer when unset).
+    pub audience: Option<String>,
     /// Injected header names, indexed by `HeaderField`.
     pub header_names: [HeaderName; 7],
     /// Upstream connect timeout.
@@ -70,6 +72,7 @@ impl RouteTable {
                     groups: r.groups.clone(),
                     roles: r.roles.clone(),
                     allow_contact_hash: r.allow_contact_hash,
+                    audience: r.audience.clone(),
                     header_names,
                     connect_timeout: r.connect_timeout.0,
                     read_timeout: r.read_timeout.0,

@@ -15,6 +15,9 @@ pub enum AccessError {
     /// Past its expiry.
     #[error("token expired")]
     Expired,
+    /// Issued for another audience (resource).
+    #[error("token not meant for this audience")]
+    WrongAudience,
     /// Its grant was revoked or its app deactivated.
     #[error("token revoked")]
     Revoked,
@@ -23,13 +26,19 @@ pub enum AccessError {
     Unavailable,
 }
 
-/// Verifies signature, type, issuer, audience, expiry, and that the grant still stands.
-pub async fn verify(state: &State, token: &str) -> Result<AccessClaims, AccessError> {
+/// Verifies signature, type, issuer, expiry, the audience when given, and that the grant
+/// still stands.
+pub async fn verify(
+    state: &State,
+    token: &str,
+    audience: Option<&str>,
+) -> Result<AccessClaims, AccessError> {
     let claims: AccessClaims = state
         .keys
-        .verify(token, ACCESS_TOKEN_TYP, &state.issuer, Some(&state.issuer))
+        .verify(token, ACCESS_TOKEN_TYP, &state.issuer, audience)
         .map_err(|e| match e {
             JwtError::Expired => AccessError::Expired,
+            JwtError::WrongAudience => AccessError::WrongAudience,
             _ => AccessError::Invalid,
         })?;
     match grant_active(state, &claims.gid, &claims.client_id).await {

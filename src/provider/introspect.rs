@@ -23,7 +23,7 @@ async fn run_introspect(state: &State, req: &Request) -> Result<serde_json::Valu
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let inactive = serde_json::json!({ "active": false });
-    if let Ok(c) = access::verify(state, token).await {
+    if let Ok(c) = access::verify(state, token, None).await {
         if c.client_id != app.client_id {
             return Ok(inactive);
         }
@@ -69,7 +69,7 @@ async fn run_revoke(state: &State, req: &Request) -> Result<(), OAuthError> {
         }
         return Ok(());
     }
-    if let Ok(c) = access::verify(state, token).await
+    if let Ok(c) = access::verify(state, token, None).await
         && c.client_id == app.client_id
     {
         revoke_grant(state, &c.gid).await?;

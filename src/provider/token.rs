@@ -58,6 +58,9 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
             authorization_code(state, &app, &form).await
         }
         "refresh_token" if allowed("refresh_token") => refresh_token(state, &app, &form).await,
+        "client_credentials" if allowed("client_credentials") => {
+            client_credentials(state, &app, &form)
+        }
         "authorization_code" | "refresh_token" | "client_credentials" => Err(OAuthError::new(
             "unauthorized_client",
             format!("this application may not use the {grant_type} grant"),
@@ -200,6 +203,78 @@ async fn authorization_code(
     )
     .await?;
     crate::metrics::token_issued("authorization_code");
+    Ok(body)
+}
+
+/// The machine-to-machine grant: a token for the app itself, for one of its audiences.
+fn client_credentials(
+    state: &State,
+    app: &App,
+    form: &HashMap<String, String>,
+) -> Result<serde_json::Value, OAuthError> {
+    let user_only = |s: &str| s == "openid" || s == "offline_access";
+    let scopes = match form.get("scope").or_else(|| form.get("scopes")) {
+        Some(asked) => {
+            let asked = scopes::parse(asked);
+            if let Some(bad) = asked
+                .iter()
+                .find(|s| user_only(s) || !app.scopes.contains(s))
+            {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    format!("the application was not granted `{bad}`"),
+                ));
+            }
+            asked
+        }
+        None => app
+            .scopes
+            .iter()
+            .filter(|s| !user_only(s))
+            .cloned()
+            .collect(),
+    };
+    // RFC 8707 `resource` (or `audience`) picks one of the app's registered audiences.
+    let audience = match form.get("resource").or_else(|| form.get("audience")) {
+        Some(r) if app.audiences.iter().any(|a| a == r) => r.clone(),
+        Some(r) => {
+            return Err(OAuthError::new(
+                "invalid_target",
+                format!("the application may not get tokens for `{r}`"),
+            ));
+        }
+        None => app
+            .audiences
+            .first()
+            .cloned()
+            .unwrap_or_else(|| state.issuer.clone()),
+    };
+    let now = now();
+    let ttl = state.config.tokens.access_token_ttl.0.as_secs() as i64;
+    let scope = scopes.join(" ");
+    let token = issue::access_token(
+        state,
+        &issue::AccessClaims {
+            iss: state.issuer.clone(),
+            sub: app.client_id.clone(),
+            aud: audience,
+            exp: now + ttl,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: app.client_id.clone(),
+            scope: scope.clone(),
+            gid: format!("{}{}", super::access::APP_GRANT_PREFIX, app.client_id),
+            tnt: app.tenant.clone(),
+            auth_time: None,
+        },
+    )?;
+    crate::metrics::token_issued("client_credentials");
+    let mut body =
+        serde_json::json!({"token_type": "Bearer", "expires_in": ttl, "access_token": token});
+    if !scope.is_empty() {
+        body["scope"] = scope.into();
+    }
     Ok(body)
 }
 

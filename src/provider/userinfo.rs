@@ -28,10 +28,12 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
         (Some(_), Some(_)) => return Err(OAuthError::invalid_request("send the token once")),
         (None, None) => return Err(OAuthError::invalid_token("an access token is required")),
     };
-    let claims = access::verify(state, token).await.map_err(|e| match e {
-        AccessError::Unavailable => OAuthError::server_error(503, "the store is unavailable"),
-        other => OAuthError::invalid_token(other.to_string()),
-    })?;
+    let claims = access::verify(state, token, Some(&state.issuer))
+        .await
+        .map_err(|e| match e {
+            AccessError::Unavailable => OAuthError::server_error(503, "the store is unavailable"),
+            other => OAuthError::invalid_token(other.to_string()),
+        })?;
     let user = state
         .store
         .get_user(&claims.sub)

@@ -56,6 +56,8 @@ pub struct App {
     pub owner: Option<String>,
     /// Creation time.
     pub created_at: i64,
+    /// Resources (`aud`) its client_credentials tokens may be issued for; the first is the default.
+    pub audiences: Vec<String>,
 }
 
 /// A browser session.

@@ -32,7 +32,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const USER_COLUMNS: &str =
     "id, tenant, email, name, picture, member_groups, roles, password_hash, active, created_at";
 const APP_COLUMNS: &str = "client_id, tenant, name, description, secret_hash, redirect_uris, \
-     post_logout_redirect_uris, scopes, grant_types, public, first_party, active, owner, created_at";
+     post_logout_redirect_uris, scopes, grant_types, public, first_party, active, owner, created_at, \
+     audiences";
 const SESSION_COLUMNS: &str =
     "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id_hash, redirect_uri, scope, \
@@ -125,6 +126,7 @@ fn app_from_row(row: &SqliteRow) -> Result<App, StoreError> {
         active: row.try_get("active")?,
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
+        audiences: list(row, "audiences")?,
     })
 }
 
@@ -318,7 +320,7 @@ impl Store for SqliteStore {
 
     async fn create_app(&self, app: &App) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&app.client_id)
         .bind(&app.tenant)
@@ -334,6 +336,7 @@ impl Store for SqliteStore {
         .bind(app.active)
         .bind(&app.owner)
         .bind(app.created_at)
+        .bind(to_json(&app.audiences)?)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -643,7 +646,7 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE apps SET name = ?, description = ?, secret_hash = ?, redirect_uris = ?, \
              post_logout_redirect_uris = ?, scopes = ?, grant_types = ?, public = ?, \
-             first_party = ?, active = ?, owner = ? WHERE client_id = ?",
+             first_party = ?, active = ?, owner = ?, audiences = ? WHERE client_id = ?",
         )
         .bind(&app.name)
         .bind(&app.description)
@@ -656,6 +659,7 @@ impl Store for SqliteStore {
         .bind(app.first_party)
         .bind(app.active)
         .bind(&app.owner)
+        .bind(to_json(&app.audiences)?)
         .bind(&app.client_id)
         .execute(&self.pool)
         .await?;
@@ -966,6 +970,7 @@ mod tests {
             active: true,
             owner: None,
             created_at,
+            audiences: vec!["https://api.example.com".into()],
         }
     }
 
@@ -1678,6 +1683,7 @@ mod tests {
             first_party: false,
             active: false,
             owner: Some("u1".into()),
+            audiences: strings(&["backend", "frontend"]),
         };
         assert!(store.update_app(&changed).await.unwrap());
         assert_eq!(
