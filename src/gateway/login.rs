@@ -140,6 +140,107 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
     }
 }
 
+/// `POST /_frontdoor/login/code`: "email me a code" (with `email`) sends a one-time code and
+/// asks for it; with `code` as well, checks it and signs in.
+pub async fn code_submit(state: &State, req: &Request) -> Reply {
+    let form: std::collections::HashMap<String, String> = req.form_pairs().into_iter().collect();
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let target = return_to::sanitize(form.get("return_to").map(String::as_str));
+    let email = field("email").trim().to_lowercase();
+    if !csrf::verify(
+        req,
+        &state.keys,
+        form.get(csrf::CSRF_FIELD).map(String::as_str),
+    ) {
+        return render_login(
+            state,
+            req,
+            403,
+            Some("The form expired. Please try again."),
+            &target,
+            &email,
+        );
+    }
+    if !email.contains('@') {
+        return render_login(
+            state,
+            req,
+            400,
+            Some("Enter your email address to get a code."),
+            &target,
+            "",
+        );
+    }
+    let tenant = state.config.tenant_for_host(&req.host);
+    let Some(code) = form.get("code") else {
+        crate::provider::api::send_otp(state, tenant.to_string(), email.clone());
+        return render_code(state, req, 200, None, &target, &email);
+    };
+    match crate::provider::api::check_code(state, tenant, &email, code.trim()).await {
+        Ok(user) => match state.sessions.create(&user, "otp").await {
+            Ok(raw) => {
+                tracing::info!(user = %user.id, "one-time code login");
+                let mut r = Reply::redirect(&target);
+                r.status = 303;
+                r.cookie(&state.sessions.cookie(&raw))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store error creating session");
+                render_code(
+                    state,
+                    req,
+                    503,
+                    Some("Sign-in is unavailable right now; try again in a moment."),
+                    &target,
+                    &email,
+                )
+            }
+        },
+        Err(e) => {
+            let message = match e.status {
+                503 => "Sign-in is unavailable right now; try again in a moment.".to_string(),
+                _ => sentence(&e.message),
+            };
+            render_code(state, req, e.status, Some(&message), &target, &email)
+        }
+    }
+}
+
+/// "wrong code; 4 attempts left" → "Wrong code; 4 attempts left."
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+fn render_code(
+    state: &State,
+    req: &Request,
+    status: u16,
+    error: Option<&str>,
+    target: &str,
+    email: &str,
+) -> Reply {
+    let form = csrf::issue(req, &state.keys, state.secure_cookies());
+    let reply = pages::render(
+        status,
+        &pages::LoginCodePage {
+            org: state.org(),
+            error,
+            csrf_token: &form.token,
+            return_to: target,
+            email,
+            minutes: state.config.otp.ttl.0.as_secs().div_ceil(60),
+        },
+    );
+    match &form.set_cookie {
+        Some(c) => reply.cookie(c),
+        None => reply,
+    }
+}
+
 fn callback_uri(state: &State, req: &Request) -> String {
     format!(
         "{}://{}/_frontdoor/callback",

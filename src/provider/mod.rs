@@ -49,6 +49,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/_frontdoor/login" if m == Method::POST => {
             crate::gateway::login::login_submit(state, req).await
         }
+        "/_frontdoor/login/code" if m == Method::POST => {
+            crate::gateway::login::code_submit(state, req).await
+        }
         "/_frontdoor/callback" if is_get(m) => crate::gateway::login::callback(state, req).await,
         "/_frontdoor/logout" if is_get(m) || m == Method::POST => {
             logout::frontdoor_logout(state, req).await

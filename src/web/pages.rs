@@ -20,6 +20,24 @@ pub struct LoginPage<'a> {
     pub email: &'a str,
 }
 
+/// The page asking for an emailed one-time code.
+#[derive(Template)]
+#[template(path = "login_code.html")]
+pub struct LoginCodePage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// Error to show, if any.
+    pub error: Option<&'a str>,
+    /// CSRF token for the form.
+    pub csrf_token: &'a str,
+    /// Where to go after signing in.
+    pub return_to: &'a str,
+    /// The address the code was sent to.
+    pub email: &'a str,
+    /// Code lifetime in minutes.
+    pub minutes: u64,
+}
+
 /// The consent page of a third-party app.
 #[derive(Template)]
 #[template(path = "consent.html")]

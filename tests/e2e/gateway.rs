@@ -600,3 +600,92 @@ async fn forwarded_headers_from_untrusted_clients_are_replaced() {
     assert_eq!(got.header("x-forwarded-proto").as_deref(), Some("http"));
     assert!(got.header("x-forwarded-host").is_none());
 }
+
+/// The newest message in the outbox that mentions `to`, waiting briefly for it.
+pub async fn outbox_code(fd: &Frontdoor, to: &str) -> String {
+    let dir = fd.data_dir().join("outbox");
+    for _ in 0..50 {
+        let mut newest: Option<(std::time::SystemTime, String)> = None;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            if text.contains(to)
+                && let Some(m) = modified
+                && newest.as_ref().is_none_or(|(t, _)| m >= *t)
+            {
+                newest = Some((m, text));
+            }
+        }
+        if let Some((_, text)) = newest {
+            let code = text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .expect("a 6-digit code in the message")
+                .to_string();
+            return code;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} in {}", dir.display());
+}
+
+#[tokio::test]
+async fn the_login_page_can_email_a_code_and_sign_in_with_it() {
+    let (upstream, fd) = setup().await;
+    let client = browser();
+    let first = navigate(&client, &fd.url("/docs/page?x=1")).await;
+    let page = follow(&client, first, None).await;
+    let url = page.url().clone();
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Email me a code"), "{html}");
+    let csrf = form_field(&html, "csrf_token").expect("csrf");
+    let return_to = form_field(&html, "return_to").expect("return_to");
+    let asked = client
+        .post(url.join("/_frontdoor/login/code").expect("url"))
+        .form(&[
+            ("email", "ann@example.com"),
+            ("csrf_token", &csrf),
+            ("return_to", &return_to),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(asked.status(), 200);
+    let code_page = asked.text().await.expect("html");
+    let csrf = form_field(&code_page, "csrf_token").expect("csrf on the code page");
+    let code = outbox_code(&fd, "ann@example.com").await;
+    // A wrong code first: the page says so and how many tries remain.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let resp = client
+        .post(url.join("/_frontdoor/login/code").expect("url"))
+        .form(&[
+            ("email", "ann@example.com"),
+            ("code", wrong),
+            ("csrf_token", &csrf),
+            ("return_to", &return_to),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+    assert!(resp.text().await.expect("html").contains("4 attempts left"));
+    let resp = client
+        .post(url.join("/_frontdoor/login/code").expect("url"))
+        .form(&[
+            ("email", "ann@example.com"),
+            ("code", &code),
+            ("csrf_token", &csrf),
+            ("return_to", &return_to),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 303);
+    let done = follow(&client, resp, None).await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(done.url().as_str(), fd.url("/docs/page?x=1"));
+    assert_eq!(
+        upstream.last().header("x-auth-request-user").as_deref(),
+        Some("ann@example.com")
+    );
+}
