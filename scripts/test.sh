@@ -14,8 +14,12 @@ apt_install() {
   $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
 }
-# cmake: pingora's compression dependency builds zlib-ng with it.
-apt_install cmake pkg-config
+# cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates.
+apt_install cmake pkg-config openssl python3-pip
+# A real SMTP server (STARTTLS + AUTH) for the mail tests.
+python3 -c "import aiosmtpd" 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
+  || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -3,6 +3,7 @@
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{Config, SmtpTls};
@@ -49,17 +50,28 @@ impl Mailer {
                 Transport::Outbox(AsyncFileTransport::new(dir))
             }
             Some(smtp) => {
-                let builder = match smtp.tls {
-                    SmtpTls::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+                let send_err =
+                    |e: lettre::transport::smtp::Error| MailError::Send(format!("mail.smtp: {e}"));
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                        .port(smtp.port);
+                if smtp.tls != SmtpTls::None {
+                    let mut params = TlsParameters::builder(smtp.host.clone());
+                    if let Some(ca) = &smtp.ca_file {
+                        let pem = std::fs::read(ca).map_err(|e| {
+                            MailError::Send(format!("mail.smtp.ca_file: {}: {e}", ca.display()))
+                        })?;
+                        let cert = Certificate::from_pem(&pem).map_err(|e| {
+                            MailError::Send(format!("mail.smtp.ca_file: {}: {e}", ca.display()))
+                        })?;
+                        params = params.add_root_certificate(cert);
                     }
-                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-                    SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                        &smtp.host,
-                    )),
+                    let params = params.build_rustls().map_err(send_err)?;
+                    builder = builder.tls(match smtp.tls {
+                        SmtpTls::Tls => Tls::Wrapper(params),
+                        _ => Tls::Required(params),
+                    });
                 }
-                .map_err(|e| MailError::Send(format!("mail.smtp: {e}")))?;
-                let mut builder = builder.port(smtp.port);
                 if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
                     builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
                 }

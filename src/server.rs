@@ -70,7 +70,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let rt = background_runtime()?;
     let store = rt.block_on(open_store(&config))?;
     let config = Arc::new(config);
-    let mailer = crate::mail::Mailer::new(&config).context("mail")?;
+    // The SMTP pool keeps its tasks on the background runtime.
+    let mailer = {
+        let _runtime = rt.enter();
+        crate::mail::Mailer::new(&config).context("mail")?
+    };
     let state = Arc::new(State::new(config.clone(), store, keys, mailer));
     crate::metrics::init();
     rt.spawn(housekeeping(state.clone()));

@@ -136,6 +136,10 @@ pub struct SmtpConfig {
     /// Password for AUTH (use `${VAR}`).
     #[serde(default)]
     pub password: Option<String>,
+    /// PEM file of a CA to trust for the server's certificate (an internal CA), besides the
+    /// usual public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_smtp_port() -> u16 {

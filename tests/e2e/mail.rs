@@ -1,0 +1,256 @@
+//! One-time codes through a real SMTP server (aiosmtpd from PyPI) with STARTTLS and AUTH.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl command.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=frontdoor test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.pem",
+    ]);
+}
+
+struct Smtp {
+    child: std::process::Child,
+    port: u16,
+    outdir: std::path::PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_smtp(dir: &std::path::Path) -> Smtp {
+    use std::io::BufRead;
+    let port = free_port();
+    let outdir = dir.join("received");
+    std::fs::create_dir_all(&outdir).expect("outdir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--user",
+            "mailer",
+            "--password",
+            "s3cret-pass",
+        ])
+        .arg("--cert")
+        .arg(dir.join("server.pem"))
+        .arg("--key")
+        .arg(dir.join("server.key"))
+        .arg("--outdir")
+        .arg(&outdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "the SMTP server did not start (is aiosmtpd installed?)"
+    );
+    Smtp {
+        child,
+        port,
+        outdir,
+    }
+}
+
+#[tokio::test]
+async fn one_time_codes_go_through_smtp_with_starttls_and_auth() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_certs(certs.path());
+    let smtp = start_smtp(certs.path());
+    let upstream = Upstream::start().await;
+    let extra = format!(
+        "mail:\n  from: \"frontdoor <noreply@example.com>\"\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: starttls\n    username: mailer\n    password: s3cret-pass\n    ca_file: {}\n",
+        smtp.port,
+        certs.path().join("ca.pem").display()
+    );
+    let fd = Frontdoor::start(
+        &format!(
+            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
+            upstream.port
+        ),
+        &extra,
+    )
+    .await;
+    fd.add_user(
+        "otp@example.com",
+        "Otto",
+        "wiki",
+        "ROLE_USER",
+        "a long password",
+    );
+    let client = plain_client();
+    let resp = client
+        .post(fd.url("/api/v1/request-login-otp"))
+        .json(&serde_json::json!({"email": "otp@example.com"}))
+        .send()
+        .await
+        .expect("request otp");
+    assert_eq!(resp.status(), 202);
+    let mut record = None;
+    for _ in 0..100 {
+        if let Some(entry) = std::fs::read_dir(&smtp.outdir)
+            .expect("outdir")
+            .flatten()
+            .next()
+        {
+            record = Some(std::fs::read_to_string(entry.path()).expect("read"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let record: serde_json::Value =
+        serde_json::from_str(&record.unwrap_or_else(|| panic!("no mail arrived:\n{}", fd.log())))
+            .expect("json");
+    assert_eq!(record["auth_user"], "mailer", "frontdoor authenticated");
+    assert_eq!(record["encrypted"], true, "after STARTTLS");
+    assert_eq!(record["rcpt_tos"], serde_json::json!(["otp@example.com"]));
+    let content = record["content"].as_str().expect("content");
+    assert!(
+        !fd.data_dir()
+            .join("outbox")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "nothing in the outbox"
+    );
+    let code = content
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_string();
+    let resp = client
+        .post(fd.url("/api/v1/verify-login-otp"))
+        .json(&serde_json::json!({"email": "otp@example.com", "code": code}))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(resp.status(), 200);
+    let pair: serde_json::Value = resp.json().await.expect("json");
+    let token = pair["token"].as_str().expect("token");
+    let resp = client
+        .get(fd.url("/x"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        upstream.last().header("x-auth-request-user").as_deref(),
+        Some("otp@example.com")
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_smtp_password_delivers_nothing_and_the_answer_is_unchanged() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_certs(certs.path());
+    let smtp = start_smtp(certs.path());
+    let extra = format!(
+        "mail:\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    username: mailer\n    password: wrong\n    ca_file: {}\n",
+        smtp.port,
+        certs.path().join("ca.pem").display()
+    );
+    let fd = Frontdoor::start(
+        "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:1' }\n",
+        &extra,
+    )
+    .await;
+    fd.add_user(
+        "otp@example.com",
+        "Otto",
+        "wiki",
+        "ROLE_USER",
+        "a long password",
+    );
+    let resp = plain_client()
+        .post(fd.url("/api/v1/request-login-otp"))
+        .json(&serde_json::json!({"email": "otp@example.com"}))
+        .send()
+        .await
+        .expect("request otp");
+    assert_eq!(resp.status(), 202);
+    for _ in 0..30 {
+        if fd.log().contains("could not send a one-time code") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        fd.log().contains("could not send a one-time code"),
+        "{}",
+        fd.log()
+    );
+    assert_eq!(std::fs::read_dir(&smtp.outdir).expect("outdir").count(), 0);
+}
