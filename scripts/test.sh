@@ -15,7 +15,7 @@ apt_install() {
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
 }
 # cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates.
-apt_install cmake pkg-config openssl python3-pip
+apt_install cmake pkg-config openssl
 # A real SMTP server (STARTTLS + AUTH) for the mail tests.
 python3 -c "import aiosmtpd" 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
