@@ -3,4 +3,5 @@
 
 mod gateway;
 mod harness;
+mod mail;
 mod oauth;
