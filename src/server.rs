@@ -32,8 +32,7 @@ pub fn background_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     match config.store.as_deref() {
         None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+            create_data_dir(&config.data_dir)?;
             let path = config.data_dir.join("frontdoor.db");
             let s = store::SqliteStore::open(&path)
                 .await
@@ -56,6 +55,22 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     }
 }
 
+/// Creates the data directory readable only by its owner (it holds the store and keys).
+fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("data_dir: cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("data_dir: cannot restrict {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// `frontdoor serve`: runs until stopped.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     for (key, addr) in [
@@ -64,8 +79,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     ] {
         TcpListener::bind(addr).with_context(|| format!("{key}: cannot listen on {addr}"))?;
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
+    create_data_dir(&config.data_dir)?;
     let keys = Arc::new(Keys::load(&config.data_dir, config.keys.generate).context("keys")?);
     let rt = background_runtime()?;
     let store = rt.block_on(open_store(&config))?;

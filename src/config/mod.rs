@@ -662,9 +662,25 @@ fn strip_yaml_path(message: &str) -> String {
 }
 
 /// Replaces `${VAR}` with the environment's value; a missing variable is an error.
+/// Comment lines are left alone.
 fn expand_env(text: &str) -> Result<String, Vec<Problem>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            expand_line(line, &mut out, &mut problems);
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn expand_line(text: &str, out: &mut String, problems: &mut Vec<Problem>) {
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
@@ -688,11 +704,6 @@ fn expand_env(text: &str) -> Result<String, Vec<Problem>> {
         }
     }
     out.push_str(rest);
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
 }
 
 #[cfg(test)]
@@ -778,6 +789,9 @@ mod tests {
             "{MINIMAL}organization: ${{FRONTDOOR_NOT_SET_XYZ}}\n"
         ));
         assert!(msg.contains("FRONTDOOR_NOT_SET_XYZ"), "{msg}");
+        // Comment lines are not expanded.
+        Config::from_yaml(&format!("{MINIMAL}# secret: ${{FRONTDOOR_NOT_SET_XYZ}}\n"))
+            .expect("valid");
     }
 
     #[test]

@@ -34,6 +34,11 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
             AccessError::Unavailable => OAuthError::server_error(503, "the store is unavailable"),
             other => OAuthError::invalid_token(other.to_string()),
         })?;
+    if access::is_app_token(&claims) {
+        return Err(OAuthError::invalid_token(
+            "a client_credentials token speaks for an application, not a user",
+        ));
+    }
     let user = state
         .store
         .get_user(&claims.sub)
