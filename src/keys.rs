@@ -18,6 +18,9 @@ use thiserror::Error;
 /// The message Oro shows when OAuth keys are missing; frontdoor answers OAuth requests with it.
 pub const KEYS_MISSING_MESSAGE: &str = "OAuth authorization is not available as encryption keys configuration was not complete. Please contact your administrator.";
 
+/// Seconds of clock skew allowed on `exp` and `nbf` (nodes' clocks differ slightly).
+pub const LEEWAY: i64 = 5;
+
 /// Problems loading or using keys.
 #[derive(Debug, Error)]
 pub enum KeyError {
@@ -191,7 +194,7 @@ impl Keys {
             return Err(JwtError::Invalid);
         }
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY as u64;
         validation.validate_nbf = check_exp;
         validation.validate_exp = check_exp;
         validation.set_issuer(&[issuer]);

@@ -246,7 +246,7 @@ async fn bearer(
     let cache = &state.credentials.bearer;
     let entry = match cache.get(token) {
         Some(e) => {
-            if e.exp <= now() {
+            if e.exp + crate::keys::LEEWAY <= now() {
                 return Err(ApiError::unauthorized("invalid_token", "token expired"));
             }
             match access::grant_active(state, &e.gid, &e.client_id).await {

@@ -88,8 +88,7 @@ impl Sessions {
             auth_method: auth_method.to_string(),
         };
         self.store.create_session(&record).await?;
-        self.cache
-            .insert(raw.clone(), Arc::new(active(&record, user)));
+        self.cache.insert(record.id_hash.clone(), Arc::new(active(&record, user)));
         Ok(raw)
     }
 
@@ -131,12 +130,13 @@ impl Sessions {
     /// Resolves a raw session id: from the cache when warm, else from the store.
     pub async fn lookup(&self, raw_id: &str) -> Result<Lookup, StoreError> {
         let now = now();
-        if let Some(s) = self.cache.get(raw_id) {
+        // Keyed by the hash, so that a session can be ended knowing only its hash.
+        let hash = hash_secret(raw_id);
+        if let Some(s) = self.cache.get(&hash) {
             crate::metrics::session_cache(true);
-            return Ok(self.check_live(raw_id, s, now));
+            return Ok(self.check_live(s, now));
         }
         crate::metrics::session_cache(false);
-        let hash = hash_secret(raw_id);
         let Some(record) = self.store.get_session(&hash).await? else {
             return Ok(Lookup::None);
         };
@@ -147,14 +147,14 @@ impl Sessions {
             return Ok(Lookup::None);
         }
         let s = Arc::new(active(&record, &user));
-        self.cache.insert(raw_id.to_string(), s.clone());
-        Ok(self.check_live(raw_id, s, now))
+        self.cache.insert(hash, s.clone());
+        Ok(self.check_live(s, now))
     }
 
-    fn check_live(&self, raw_id: &str, s: Arc<ActiveSession>, now: i64) -> Lookup {
+    fn check_live(&self, s: Arc<ActiveSession>, now: i64) -> Lookup {
         let last = s.last_seen.load(Ordering::Relaxed);
         if now >= s.expires_at || now - last > self.idle {
-            self.cache.invalidate(raw_id);
+            self.cache.invalidate(&s.id_hash);
             return Lookup::None;
         }
         if now > last {
@@ -196,8 +196,16 @@ impl Sessions {
 
     /// Ends a session in the store and the cache.
     pub async fn end(&self, raw_id: &str) -> Result<bool, StoreError> {
-        self.cache.invalidate(raw_id);
-        self.store.delete_session(&hash_secret(raw_id)).await
+        let hash = hash_secret(raw_id);
+        self.cache.invalidate(&hash);
+        self.store.delete_session(&hash).await
+    }
+
+    /// Forgets sessions already ended in the store, by hash.
+    pub fn forget(&self, hashes: &[String]) {
+        for h in hashes {
+            self.cache.invalidate(h);
+        }
     }
 
     /// Number of sessions in this node's cache.

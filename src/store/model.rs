@@ -222,3 +222,20 @@ pub struct Contact {
     /// Revoked contacts are refused.
     pub revoked: bool,
 }
+
+/// A browser session that came from an upstream identity provider, for logout across the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpSession {
+    /// Hash of frontdoor's session id.
+    pub session_hash: String,
+    /// The identity provider's id in the config.
+    pub idp: String,
+    /// The provider's session id (`sid`), when it sent one.
+    pub sid: Option<String>,
+    /// The provider's subject.
+    pub subject: String,
+    /// The provider's ID token, sent back as `id_token_hint` at logout.
+    pub id_token: String,
+    /// Expiry (the frontdoor session's).
+    pub expires_at: i64,
+}

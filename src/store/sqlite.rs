@@ -20,6 +20,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use subtle::ConstantTimeEq;
 
 use super::{
+    IdpSession,
     ApiToken, App, AuthCode, Consumed, Contact, Grant, OtpCheck, OtpCode, RefreshToken,
     SessionRecord, Store, StoreError, User,
 };
@@ -465,6 +466,7 @@ impl Store for SqliteStore {
             "DELETE FROM refresh_tokens WHERE expires_at <= ?",
             "DELETE FROM otp_codes WHERE expires_at <= ?",
             "DELETE FROM contacts WHERE expires_at <= ?",
+            "DELETE FROM idp_sessions WHERE expires_at <= ?",
         ] {
             sqlx::query(statement).bind(now).execute(&mut *tx).await?;
         }
@@ -920,6 +922,108 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET name = ?, picture = ?, member_groups = ?, roles = ?, \
+             password_hash = ?, active = ? WHERE id = ?",
+        )
+        .bind(&user.name)
+        .bind(&user.picture)
+        .bind(to_json(&user.groups)?)
+        .bind(to_json(&user.roles)?)
+        .bind(&user.password_hash)
+        .bind(user.active)
+        .bind(&user.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_identity_link(&self, idp: &str, subject: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT user_id FROM identity_links WHERE idp = ? AND subject = ?")
+            .bind(idp)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn link_identity(&self, idp: &str, subject: &str, user_id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO identity_links (idp, subject, user_id, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (idp, subject) DO UPDATE SET user_id = excluded.user_id",
+        )
+        .bind(idp)
+        .bind(subject)
+        .bind(user_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_idp_session(&self, session: &IdpSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO idp_sessions (session_hash, idp, sid, subject, id_token, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&session.session_hash)
+        .bind(&session.idp)
+        .bind(&session.sid)
+        .bind(&session.subject)
+        .bind(&session.id_token)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_idp_session(&self, session_hash: &str) -> Result<Option<IdpSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT session_hash, idp, sid, subject, id_token, expires_at FROM idp_sessions WHERE session_hash = ?",
+        )
+        .bind(session_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(IdpSession {
+                session_hash: r.try_get("session_hash")?,
+                idp: r.try_get("idp")?,
+                sid: r.try_get("sid")?,
+                subject: r.try_get("subject")?,
+                id_token: r.try_get("id_token")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn end_idp_sessions(&self, idp: &str, sid: Option<&str>, subject: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let hashes: Vec<String> = match (sid, subject) {
+            (Some(sid), _) => {
+                sqlx::query_scalar("SELECT session_hash FROM idp_sessions WHERE idp = ? AND sid = ?")
+                    .bind(idp)
+                    .bind(sid)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            (None, Some(sub)) => {
+                sqlx::query_scalar("SELECT session_hash FROM idp_sessions WHERE idp = ? AND subject = ?")
+                    .bind(idp)
+                    .bind(sub)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            (None, None) => Vec::new(),
+        };
+        for h in &hashes {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(h).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM idp_sessions WHERE session_hash = ?").bind(h).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(hashes)
     }
 }
 
