@@ -20,6 +20,14 @@ apt_install cmake pkg-config openssl
 python3 -c "import aiosmtpd" 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
   || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+# A real OpenID Connect provider (the npm package oidc-provider, run by Node.js) for the
+# federation tests; its packages are installed from the committed package-lock.json.
+command -v node >/dev/null 2>&1 || apt_install nodejs npm
+OIDC_PROVIDER_DIR=tests/support/oidc-provider
+if [ ! -f "$OIDC_PROVIDER_DIR/node_modules/.package-lock.json" ] \
+  || [ "$OIDC_PROVIDER_DIR/package-lock.json" -nt "$OIDC_PROVIDER_DIR/node_modules/.package-lock.json" ]; then
+  (cd "$OIDC_PROVIDER_DIR" && npm ci --no-audit --no-fund)
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
