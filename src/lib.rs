@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod endpoint;
+pub mod federation;
 pub mod gateway;
 pub mod keys;
 pub mod mail;

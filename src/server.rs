@@ -92,6 +92,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(State::new(config.clone(), store, keys, mailer));
     crate::metrics::init();
     rt.spawn(housekeeping(state.clone()));
+    rt.spawn(state.federation.clone().keep_discovered());
 
     let conf = ServerConf {
         threads: config.threads,

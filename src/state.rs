@@ -7,6 +7,7 @@ use moka::sync::Cache;
 
 use crate::auth::credentials::CredentialCache;
 use crate::config::Config;
+use crate::federation::Federation;
 use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
@@ -36,6 +37,10 @@ pub struct State {
     pub trusted: TrustedProxies,
     /// Outgoing mail.
     pub mailer: Arc<Mailer>,
+    /// Upstream identity providers.
+    pub federation: Arc<Federation>,
+    /// Upstream sign-in states and logout token ids already used (replay protection).
+    pub federation_used_states: Cache<String, ()>,
 }
 
 impl State {
@@ -47,6 +52,11 @@ impl State {
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
         State {
+            federation: Arc::new(Federation::new(&config)),
+            federation_used_states: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(900))
+                .build(),
             mailer: Arc::new(mailer),
             credentials: CredentialCache::new(&config),
             trusted: TrustedProxies::new(&config.trusted_proxies),

@@ -295,30 +295,61 @@ pub struct TenantConfig {
     pub hosts: Vec<String>,
 }
 
-/// An upstream OpenID Connect identity provider.
+/// An upstream OpenID Connect identity provider (Google, Microsoft Entra ID, Keycloak, …).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityProviderConfig {
-    /// Short id, used in URLs.
+    /// Short id, used in URLs: the redirect URI is `<public_url>/_frontdoor/idp/<id>/callback`.
     pub id: String,
     /// Display name on the login page.
     pub name: String,
-    /// Issuer URL (discovery).
+    /// Issuer URL (discovery at `<issuer>/.well-known/openid-configuration`).
     pub issuer: String,
     /// Client id registered at the provider.
     pub client_id: String,
-    /// Client secret registered at the provider.
+    /// Client secret registered at the provider (use `${VAR}`).
     #[serde(default)]
     pub client_secret: Option<String>,
     /// Scopes to ask for.
-    #[serde(default)]
+    #[serde(default = "default_idp_scopes")]
     pub scopes: Vec<String>,
-    /// Claim that holds groups.
+    /// Claim that holds groups (an array or a string), e.g. `groups`.
     #[serde(default)]
     pub groups_claim: Option<String>,
-    /// Create unknown users on first login.
+    /// Claim that holds roles, e.g. `roles`.
+    #[serde(default)]
+    pub roles_claim: Option<String>,
+    /// Prefix added to every group taken from the provider.
+    #[serde(default)]
+    pub group_prefix: String,
+    /// Provider group → frontdoor group; when set, unmapped groups are dropped.
+    #[serde(default)]
+    pub group_map: BTreeMap<String, String>,
+    /// Provider role → frontdoor role; when set, unmapped roles are dropped.
+    #[serde(default)]
+    pub role_map: BTreeMap<String, String>,
+    /// Roles of users created on first login.
+    #[serde(default = "default_roles")]
+    pub default_roles: Vec<String>,
+    /// Only emails of these domains may sign in (empty: any).
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// Create unknown users on first login (just-in-time provisioning).
     #[serde(default)]
     pub provision: bool,
+    /// Tenant of users of this provider (default: the tenant of the public URL's host).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Where the provider sends people after logging out there (must be registered with it).
+    #[serde(default)]
+    pub post_logout_redirect_uri: Option<String>,
+}
+
+fn default_idp_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
+}
+fn default_roles() -> Vec<String> {
+    vec!["ROLE_USER".into()]
 }
 
 /// Who may pass a route.
@@ -542,10 +573,33 @@ impl Config {
             }
         }
         for (i, idp) in self.identity_providers.iter().enumerate() {
-            if Url::parse(&idp.issuer).is_err() {
+            if idp.id.is_empty()
+                || !idp
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                bad(
+                    format!("identity_providers[{i}].id"),
+                    "must be lowercase letters, digits, `-` or `_`".into(),
+                );
+            }
+            if self.identity_providers[..i].iter().any(|o| o.id == idp.id) {
+                bad(
+                    format!("identity_providers[{i}].id"),
+                    format!("`{}` is used twice", idp.id),
+                );
+            }
+            if !matches!(Url::parse(&idp.issuer), Ok(u) if matches!(u.scheme(), "http" | "https")) {
                 bad(
                     format!("identity_providers[{i}].issuer"),
-                    format!("`{}` is not a URL", idp.issuer),
+                    format!("`{}` is not an http(s) URL", idp.issuer),
+                );
+            }
+            if !idp.scopes.iter().any(|s| s == "openid") {
+                bad(
+                    format!("identity_providers[{i}].scopes"),
+                    "must include openid".into(),
                 );
             }
         }

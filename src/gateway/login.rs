@@ -51,6 +51,17 @@ fn render_login(
             csrf_token: &form.token,
             return_to: target,
             email,
+            providers: state
+                .federation
+                .all()
+                .iter()
+                .map(|p| pages::IdpButton {
+                    id: p.config.id.clone(),
+                    name: p.config.name.clone(),
+                    href: crate::federation::login::start_href(state, &p.config.id, target),
+                    available: p.available(),
+                })
+                .collect(),
         },
     );
     match &form.set_cookie {

@@ -29,8 +29,38 @@ pub async fn frontdoor_logout(state: &State, req: &Request) -> Reply {
             "The form expired or did not come from this site. Go back and try again.",
         );
     }
+    let upstream = upstream_logout(state, req).await;
     end_session(state, req).await;
-    signed_out(state)
+    match upstream {
+        // Log out at the upstream identity provider too (RP-initiated logout).
+        Some(url) => Reply::redirect(&url).cookie(&state.sessions.removal_cookie()),
+        None => signed_out(state),
+    }
+}
+
+/// The upstream provider's logout URL when this session came from one that advertises it.
+async fn upstream_logout(state: &State, req: &Request) -> Option<String> {
+    let raw = req
+        .cookie(state.sessions.cookie_name())
+        .and_then(|v| state.sessions.id_from_cookie_value(&v))?;
+    let record = state
+        .store
+        .get_idp_session(&crate::secrets::hash_secret(&raw))
+        .await
+        .ok()
+        .flatten()?;
+    let provider = state.federation.get(&record.idp)?;
+    let endpoint = provider.current()?.end_session_endpoint.clone()?;
+    let mut url = Url::parse(&endpoint).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("id_token_hint", &record.id_token);
+        q.append_pair("client_id", &provider.config.client_id);
+        if let Some(after) = &provider.config.post_logout_redirect_uri {
+            q.append_pair("post_logout_redirect_uri", after);
+        }
+    }
+    Some(url.to_string())
 }
 
 /// `GET|POST /oauth/logout`: `id_token_hint`, `post_logout_redirect_uri`, `state`, `client_id`.

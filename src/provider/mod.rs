@@ -57,6 +57,22 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
             logout::frontdoor_logout(state, req).await
         }
         "/_frontdoor/static/style.css" if is_get(m) => crate::web::style(),
+        p if p.starts_with("/_frontdoor/idp/") => idp_endpoint(state, req, m).await,
+        _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),
+    }
+}
+
+/// `/_frontdoor/idp/<id>/{start,callback,backchannel-logout}`.
+async fn idp_endpoint(state: &State, req: &Request, m: &Method) -> Reply {
+    let rest = req.path.trim_start_matches("/_frontdoor/idp/");
+    match rest.split_once('/') {
+        Some((id, "start")) if is_get(m) => crate::federation::login::start(state, req, id),
+        Some((id, "callback")) if is_get(m) => {
+            crate::federation::login::callback(state, req, id).await
+        }
+        Some((id, "backchannel-logout")) if m == Method::POST => {
+            crate::federation::backchannel::backchannel_logout(state, req, id).await
+        }
         _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),
     }
 }

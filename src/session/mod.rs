@@ -88,7 +88,8 @@ impl Sessions {
             auth_method: auth_method.to_string(),
         };
         self.store.create_session(&record).await?;
-        self.cache.insert(record.id_hash.clone(), Arc::new(active(&record, user)));
+        self.cache
+            .insert(record.id_hash.clone(), Arc::new(active(&record, user)));
         Ok(raw)
     }
 

@@ -182,14 +182,29 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a user's editable fields (name, picture, groups, roles, password hash, active); false when unknown.
     async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
     /// The user linked to an identity provider's subject.
-    async fn find_identity_link(&self, idp: &str, subject: &str) -> Result<Option<String>, StoreError>;
+    async fn find_identity_link(
+        &self,
+        idp: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError>;
     /// Links an identity provider's subject to a user (replacing an earlier link of that subject).
-    async fn link_identity(&self, idp: &str, subject: &str, user_id: &str, at: i64) -> Result<(), StoreError>;
+    async fn link_identity(
+        &self,
+        idp: &str,
+        subject: &str,
+        user_id: &str,
+        at: i64,
+    ) -> Result<(), StoreError>;
     /// Records which provider session a frontdoor session came from.
     async fn create_idp_session(&self, session: &IdpSession) -> Result<(), StoreError>;
     /// The provider session of a frontdoor session.
     async fn get_idp_session(&self, session_hash: &str) -> Result<Option<IdpSession>, StoreError>;
     /// Ends every frontdoor session of a provider's `sid` (or, without one, of its subject);
     /// returns the session hashes ended.
-    async fn end_idp_sessions(&self, idp: &str, sid: Option<&str>, subject: Option<&str>) -> Result<Vec<String>, StoreError>;
+    async fn end_idp_sessions(
+        &self,
+        idp: &str,
+        sid: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<Vec<String>, StoreError>;
 }

@@ -20,8 +20,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use subtle::ConstantTimeEq;
 
 use super::{
-    IdpSession,
-    ApiToken, App, AuthCode, Consumed, Contact, Grant, OtpCheck, OtpCode, RefreshToken,
+    ApiToken, App, AuthCode, Consumed, Contact, Grant, IdpSession, OtpCheck, OtpCode, RefreshToken,
     SessionRecord, Store, StoreError, User,
 };
 
@@ -941,15 +940,27 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn find_identity_link(&self, idp: &str, subject: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT user_id FROM identity_links WHERE idp = ? AND subject = ?")
-            .bind(idp)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await?)
+    async fn find_identity_link(
+        &self,
+        idp: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM identity_links WHERE idp = ? AND subject = ?")
+                .bind(idp)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
-    async fn link_identity(&self, idp: &str, subject: &str, user_id: &str, at: i64) -> Result<(), StoreError> {
+    async fn link_identity(
+        &self,
+        idp: &str,
+        subject: &str,
+        user_id: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO identity_links (idp, subject, user_id, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (idp, subject) DO UPDATE SET user_id = excluded.user_id",
@@ -999,28 +1010,43 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn end_idp_sessions(&self, idp: &str, sid: Option<&str>, subject: Option<&str>) -> Result<Vec<String>, StoreError> {
+    async fn end_idp_sessions(
+        &self,
+        idp: &str,
+        sid: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let hashes: Vec<String> = match (sid, subject) {
             (Some(sid), _) => {
-                sqlx::query_scalar("SELECT session_hash FROM idp_sessions WHERE idp = ? AND sid = ?")
-                    .bind(idp)
-                    .bind(sid)
-                    .fetch_all(&mut *tx)
-                    .await?
+                sqlx::query_scalar(
+                    "SELECT session_hash FROM idp_sessions WHERE idp = ? AND sid = ?",
+                )
+                .bind(idp)
+                .bind(sid)
+                .fetch_all(&mut *tx)
+                .await?
             }
             (None, Some(sub)) => {
-                sqlx::query_scalar("SELECT session_hash FROM idp_sessions WHERE idp = ? AND subject = ?")
-                    .bind(idp)
-                    .bind(sub)
-                    .fetch_all(&mut *tx)
-                    .await?
+                sqlx::query_scalar(
+                    "SELECT session_hash FROM idp_sessions WHERE idp = ? AND subject = ?",
+                )
+                .bind(idp)
+                .bind(sub)
+                .fetch_all(&mut *tx)
+                .await?
             }
             (None, None) => Vec::new(),
         };
         for h in &hashes {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(h).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM idp_sessions WHERE session_hash = ?").bind(h).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM idp_sessions WHERE session_hash = ?")
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(hashes)

@@ -18,6 +18,20 @@ pub struct LoginPage<'a> {
     pub return_to: &'a str,
     /// Email to pre-fill.
     pub email: &'a str,
+    /// Buttons of the upstream identity providers.
+    pub providers: Vec<IdpButton>,
+}
+
+/// A login button for an upstream identity provider.
+pub struct IdpButton {
+    /// Provider id (the button's id is `idp-<id>`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Where the button goes.
+    pub href: String,
+    /// False while the provider cannot be reached.
+    pub available: bool,
 }
 
 /// The page asking for an emailed one-time code.

@@ -1,0 +1,446 @@
+//! `/_frontdoor/idp/<id>/start` and `/_frontdoor/idp/<id>/callback`: the authorization code
+//! flow with PKCE, state and nonce against the upstream provider, then a frontdoor session.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use cookie::{Cookie, CookieJar, SameSite};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AccessToken, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+};
+use serde::{Deserialize, Serialize};
+
+use super::mapping::{self, ProviderClaims, Refused};
+use super::{Discovered, IdentityProvider, error_chain};
+use crate::endpoint::{Reply, Request};
+use crate::secrets::ct_eq;
+use crate::state::State;
+use crate::store::IdpSession;
+use crate::web::{pages, return_to};
+
+/// Cookie holding the pending upstream login (encrypted).
+const PENDING_COOKIE: &str = "frontdoor_idp";
+
+/// Every claim beyond the standard ones (groups, roles, sid, …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraClaims(serde_json::Map<String, serde_json::Value>);
+impl AdditionalClaims for ExtraClaims {}
+
+/// The client type after discovery: auth URL set, token and userinfo URLs as discovered.
+type FedClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+type ExtraIdToken = IdToken<
+    ExtraClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    idp: String,
+    state: String,
+    nonce: String,
+    verifier: String,
+    return_to: String,
+}
+
+/// The redirect URI registered at the provider.
+pub fn redirect_uri(state: &State, idp: &str) -> String {
+    format!("{}/_frontdoor/idp/{idp}/callback", state.issuer)
+}
+
+/// The start link of a provider's login button.
+pub fn start_href(state: &State, idp: &str, target: &str) -> String {
+    format!(
+        "{}/_frontdoor/idp/{idp}/start?{}",
+        state.issuer,
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", target)
+            .finish()
+    )
+}
+
+fn page(state: &State, status: u16, title: &str, message: &str) -> Reply {
+    pages::render(
+        status,
+        &pages::MessagePage {
+            org: state.org(),
+            title,
+            message,
+            link: Some(("/_frontdoor/login", "Back to sign-in")),
+        },
+    )
+}
+
+fn client(
+    provider: &IdentityProvider,
+    d: &Discovered,
+    redirect: &str,
+) -> Result<FedClient, String> {
+    let redirect = RedirectUrl::new(redirect.to_string()).map_err(|e| e.to_string())?;
+    Ok(CoreClient::from_provider_metadata(
+        d.metadata.clone(),
+        ClientId::new(provider.config.client_id.clone()),
+        provider.config.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect))
+}
+
+/// `GET /_frontdoor/idp/<id>/start?return_to=…`.
+pub fn start(state: &State, req: &Request, id: &str) -> Reply {
+    let Some(provider) = state.federation.get(id) else {
+        return page(
+            state,
+            404,
+            "Unknown sign-in option",
+            "This sign-in option does not exist.",
+        );
+    };
+    let name = &provider.config.name;
+    let Some(d) = provider.current() else {
+        return page(
+            state,
+            503,
+            "Sign-in unavailable",
+            &format!(
+                "{name} cannot be reached right now. Try again in a moment, or sign in another way."
+            ),
+        );
+    };
+    let target = return_to::sanitize(
+        req.query_pairs()
+            .iter()
+            .find(|(k, _)| k == "return_to")
+            .map(|(_, v)| v.as_str()),
+    );
+    let client = match client(provider, &d, &redirect_uri(state, id)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(idp = id, error = %e, "bad identity provider setup");
+            return page(
+                state,
+                500,
+                "Sign-in unavailable",
+                &format!("{name} is not set up correctly."),
+            );
+        }
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for s in provider.config.scopes.iter().filter(|s| *s != "openid") {
+        request = request.add_scope(Scope::new(s.clone()));
+    }
+    let (url, csrf, nonce) = request.url();
+    let pending = Pending {
+        idp: id.to_string(),
+        state: csrf.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+        return_to: target,
+    };
+    let mut jar = CookieJar::new();
+    jar.private_mut(&state.keys.cookie).add(Cookie::new(
+        PENDING_COOKIE,
+        serde_json::to_string(&pending).unwrap_or_default(),
+    ));
+    let mut c = jar
+        .get(PENDING_COOKIE)
+        .cloned()
+        .unwrap_or_else(|| Cookie::new(PENDING_COOKIE, ""));
+    c.set_path(format!("/_frontdoor/idp/{id}/"));
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_secure(state.secure_cookies());
+    c.set_max_age(cookie::time::Duration::minutes(10));
+    Reply::redirect(url.as_str()).cookie(&c)
+}
+
+fn provider_error_words(error: &str) -> &'static str {
+    match error {
+        "access_denied" => "you declined, or the provider refused the sign-in",
+        "login_required" | "interaction_required" | "consent_required" => {
+            "the provider needs you to sign in there first"
+        }
+        "invalid_request"
+        | "invalid_scope"
+        | "unauthorized_client"
+        | "unsupported_response_type" => {
+            "frontdoor's registration at the provider does not match its settings"
+        }
+        "server_error" | "temporarily_unavailable" => "the provider had a problem",
+        _ => "the provider refused the sign-in",
+    }
+}
+
+/// `GET /_frontdoor/idp/<id>/callback`.
+pub async fn callback(state: &State, req: &Request, id: &str) -> Reply {
+    let Some(provider) = state.federation.get(id).cloned() else {
+        return page(
+            state,
+            404,
+            "Unknown sign-in option",
+            "This sign-in option does not exist.",
+        );
+    };
+    let name = provider.config.name.clone();
+    let mut removal = Cookie::new(PENDING_COOKIE, "");
+    removal.set_path(format!("/_frontdoor/idp/{id}/"));
+    removal.make_removal();
+    match finish(state, req, &provider).await {
+        Ok(reply) => reply.cookie(&removal),
+        Err((status, message)) => {
+            crate::metrics::login(&format!("idp:{id}"), "failure");
+            tracing::info!(idp = id, status, reason = %message, "upstream sign-in refused");
+            page(
+                state,
+                status,
+                &format!("Sign-in with {name} did not complete"),
+                &message,
+            )
+            .cookie(&removal)
+        }
+    }
+}
+
+async fn finish(
+    state: &State,
+    req: &Request,
+    provider: &Arc<IdentityProvider>,
+) -> Result<Reply, (u16, String)> {
+    let id = provider.config.id.as_str();
+    let name = provider.config.name.as_str();
+    let params: std::collections::HashMap<String, String> = req.query_pairs().into_iter().collect();
+    let pending = req
+        .cookie(PENDING_COOKIE)
+        .and_then(|v| {
+            CookieJar::new()
+                .private(&state.keys.cookie)
+                .decrypt(Cookie::new(PENDING_COOKIE, v))
+        })
+        .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok())
+        .filter(|p| p.idp == id)
+        .ok_or((
+            400,
+            "The sign-in took too long or was started in another browser. Start again.".to_string(),
+        ))?;
+    if !params
+        .get("state")
+        .is_some_and(|s| ct_eq(s, &pending.state))
+    {
+        return Err((
+            400,
+            "The answer from the provider does not belong to this sign-in (state mismatch).".into(),
+        ));
+    }
+    // A state is good for one callback only.
+    if state.federation_used_states.get(&pending.state).is_some() {
+        return Err((400, "This sign-in answer was already used.".into()));
+    }
+    state
+        .federation_used_states
+        .insert(pending.state.clone(), ());
+    if let Some(error) = params.get("error") {
+        let detail = params
+            .get("error_description")
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        return Err((
+            400,
+            format!("{name} says: {}{detail}.", provider_error_words(error)),
+        ));
+    }
+    let code = params
+        .get("code")
+        .ok_or((400, "The provider sent no code.".to_string()))?;
+    let d = provider
+        .current()
+        .ok_or((503, format!("{name} cannot be reached right now.")))?;
+    let client = client(provider, &d, &redirect_uri(state, id)).map_err(|e| (500, e))?;
+    let unreachable = |e: String| {
+        tracing::warn!(idp = id, error = %e, "identity provider token exchange failed");
+        (
+            502,
+            format!("{name} could not be reached or refused the code. Try again."),
+        )
+    };
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .map_err(|e| unreachable(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+        .request_async(provider.http())
+        .await
+        .map_err(|e| unreachable(error_chain(&e)))?;
+    let raw_id_token = tokens
+        .id_token()
+        .map(|t| t.to_string())
+        .ok_or((502, format!("{name} sent no ID token.")))?;
+    let id_token = ExtraIdToken::from_str(&raw_id_token)
+        .map_err(|_| (502, format!("{name} sent an unreadable ID token.")))?;
+    let nonce = Nonce::new(pending.nonce.clone());
+    let mut claims = match verify_id_token(&client, &id_token, &nonce) {
+        Ok(c) => c,
+        Err(first) => {
+            // Keys may have rotated: fetch them again once.
+            let fresh = provider
+                .discover()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let client = client_for(provider, &fresh, state)?;
+            verify_id_token(&client, &id_token, &nonce).map_err(|e| {
+                tracing::warn!(idp = id, error = %first, retry = %e, "ID token refused");
+                (400, format!("The ID token from {name} is not valid ({e})."))
+            })?
+        }
+    };
+    let wants = |c: &Option<String>| c.as_ref().is_some_and(|k| !claims.extra.contains_key(k));
+    if (claims.email.is_none()
+        || wants(&provider.config.groups_claim)
+        || wants(&provider.config.roles_claim))
+        && d.metadata.userinfo_endpoint().is_some()
+    {
+        merge_userinfo(&client, provider, tokens.access_token(), &mut claims).await;
+    }
+    let tenant = provider
+        .config
+        .tenant
+        .clone()
+        .unwrap_or_else(|| state.config.tenant_for_host(&req.host).to_string());
+    let user = mapping::resolve_user(&state.store, &provider.config, &tenant, &claims)
+        .await
+        .map_err(|e| match e {
+            Refused::Store(err) => {
+                tracing::error!(error = %err, "store error at upstream sign-in");
+                (
+                    503,
+                    "Sign-in is unavailable right now; try again in a moment.".to_string(),
+                )
+            }
+            other => (403, other.to_string()),
+        })?;
+    let raw = state
+        .sessions
+        .create(&user, &format!("idp:{id}"))
+        .await
+        .map_err(|_| {
+            (
+                503,
+                "Sign-in is unavailable right now; try again in a moment.".to_string(),
+            )
+        })?;
+    let session_hash = crate::secrets::hash_secret(&raw);
+    let sid = claims
+        .extra
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let record = IdpSession {
+        session_hash,
+        idp: id.to_string(),
+        sid,
+        subject: claims.subject.clone(),
+        id_token: raw_id_token,
+        expires_at: crate::clock::now() + state.config.session.ttl.0.as_secs() as i64,
+    };
+    if let Err(e) = state.store.create_idp_session(&record).await {
+        tracing::warn!(error = %e, "could not record the provider session (logout across the chain)");
+    }
+    crate::metrics::login(&format!("idp:{id}"), "success");
+    tracing::info!(idp = id, user = %user.id, "upstream sign-in");
+    let mut reply = Reply::redirect(&pending.return_to);
+    reply.status = 303;
+    Ok(reply.cookie(&state.sessions.cookie(&raw)))
+}
+
+fn client_for(
+    provider: &IdentityProvider,
+    d: &Discovered,
+    state: &State,
+) -> Result<FedClient, (u16, String)> {
+    client(provider, d, &redirect_uri(state, &provider.config.id)).map_err(|e| (500, e))
+}
+
+/// Signature (provider JWKS), `iss`, `aud`, `exp`, nonce — by the openidconnect crate.
+fn verify_id_token(
+    client: &FedClient,
+    token: &ExtraIdToken,
+    nonce: &Nonce,
+) -> Result<ProviderClaims, String> {
+    let verifier = client.id_token_verifier();
+    let c = token.claims(&verifier, nonce).map_err(|e| e.to_string())?;
+    Ok(ProviderClaims {
+        subject: c.subject().as_str().to_string(),
+        email: c.email().map(|e| e.as_str().to_string()),
+        email_verified: c.email_verified().unwrap_or(false),
+        name: c
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_string()),
+        picture: c
+            .picture()
+            .and_then(|p| p.get(None))
+            .map(|p| p.as_str().to_string()),
+        extra: c.additional_claims().0.clone(),
+    })
+}
+
+async fn merge_userinfo(
+    client: &FedClient,
+    provider: &IdentityProvider,
+    access_token: &AccessToken,
+    claims: &mut ProviderClaims,
+) {
+    let request = match client.user_info(
+        access_token.clone(),
+        Some(openidconnect::SubjectIdentifier::new(
+            claims.subject.clone(),
+        )),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(idp = %provider.config.id, error = %e, "no userinfo endpoint");
+            return;
+        }
+    };
+    let info: Result<UserInfoClaims<ExtraClaims, CoreGenderClaim>, _> =
+        request.request_async(provider.http()).await;
+    match info {
+        Ok(info) => {
+            if claims.email.is_none() {
+                claims.email = info.email().map(|e| e.as_str().to_string());
+                claims.email_verified = info.email_verified().unwrap_or(false);
+            }
+            if claims.name.is_none() {
+                claims.name = info
+                    .name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_string());
+            }
+            for (k, v) in &info.additional_claims().0 {
+                claims.extra.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        Err(e) => {
+            tracing::warn!(idp = %provider.config.id, error = %error_chain(&e), "userinfo failed")
+        }
+    }
+}
