@@ -33,6 +33,15 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/.well-known/openid-configuration" if is_get(m) => discovery::openid_configuration(state),
         "/.well-known/oauth-authorization-server" if is_get(m) => discovery::oauth_metadata(state),
         "/oauth/jwks" if is_get(m) => discovery::jwks(state),
+        "/oauth/docs" if is_get(m) => crate::web::pages::render(
+            200,
+            &crate::web::pages::DocsPage {
+                org: state.org(),
+                issuer: &state.issuer,
+                code_ttl: state.config.tokens.code_ttl.0.as_secs(),
+                access_ttl: state.config.tokens.access_token_ttl.0.as_secs(),
+            },
+        ),
         "/oauth/authorize" if is_get(m) || m == Method::POST => {
             authorize::authorize(state, req).await
         }

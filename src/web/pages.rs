@@ -100,6 +100,20 @@ pub struct LogoutPage<'a> {
     pub params: Vec<(String, String)>,
 }
 
+/// The built-in developer documentation (`/oauth/docs`).
+#[derive(Template)]
+#[template(path = "docs.html")]
+pub struct DocsPage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// This instance's issuer.
+    pub issuer: &'a str,
+    /// Authorization code lifetime, seconds.
+    pub code_ttl: u64,
+    /// Access token lifetime, seconds.
+    pub access_ttl: u64,
+}
+
 /// Renders a template into an HTML reply.
 pub fn render(status: u16, page: &impl Template) -> Reply {
     match page.render() {
