@@ -38,6 +38,9 @@ pub enum Refused {
     /// The linked account is disabled.
     #[error("{0}")]
     Disabled(String),
+    /// An account has this email, but the provider does not vouch for the address.
+    #[error("{0}")]
+    Unverified(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -159,6 +162,15 @@ pub async fn resolve_user(
                     "The provider did not tell us your email address.".into(),
                 ));
             };
+            // Reached with an existing account's address only when the provider has not
+            // verified it (a verified one links above): neither link nor duplicate it.
+            if store.find_user_by_email(tenant, &email).await?.is_some() {
+                return Err(Refused::Unverified(format!(
+                    "An account with {email} exists here, but the provider has not verified \
+                     that this address is yours, so it cannot be linked. Verify it there, or \
+                     ask an administrator."
+                )));
+            }
             let user = User {
                 id: uuid::Uuid::new_v4().to_string(),
                 tenant: tenant.to_string(),

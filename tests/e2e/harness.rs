@@ -112,9 +112,14 @@ impl Frontdoor {
     /// Starts frontdoor with these routes (YAML list items, indented by two spaces) and
     /// extra top-level config.
     pub async fn start(routes: &str, extra: &str) -> Frontdoor {
+        Frontdoor::start_on(free_port(), free_port(), routes, extra).await
+    }
+
+    /// Like [`Frontdoor::start`], on ports chosen beforehand (with [`free_port`]): for a peer
+    /// that must know frontdoor's URLs before frontdoor starts, such as an upstream identity
+    /// provider with frontdoor's redirect URI registered.
+    pub async fn start_on(port: u16, admin_port: u16, routes: &str, extra: &str) -> Frontdoor {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let admin_port = free_port();
         let config = format!(
             "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
             data = dir.path().join("data").display()

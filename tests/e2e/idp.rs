@@ -50,6 +50,29 @@ impl Idp {
         post_logout_redirect_uris: &[String],
         users: serde_json::Value,
     ) -> Idp {
+        Idp::start_on(
+            free_port(),
+            client_id,
+            client_secret,
+            redirect_uris,
+            backchannel_logout_uri,
+            post_logout_redirect_uris,
+            users,
+        )
+        .await
+    }
+
+    /// Like [`Idp::start`], on a port chosen beforehand (with `free_port`): for a relying
+    /// party configured with the provider's issuer before the provider runs.
+    pub async fn start_on(
+        port: u16,
+        client_id: &str,
+        client_secret: &str,
+        redirect_uris: &[String],
+        backchannel_logout_uri: Option<String>,
+        post_logout_redirect_uris: &[String],
+        users: serde_json::Value,
+    ) -> Idp {
         let provider_js = Path::new(PROVIDER_DIR).join("provider.js");
         assert!(
             Path::new(PROVIDER_DIR)
@@ -67,7 +90,6 @@ impl Idp {
         .expect("write users");
         let log = std::fs::File::create(dir.path().join("idp.log")).expect("idp log");
 
-        let port = free_port();
         let mut cmd = Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()));
         cmd.arg(&provider_js)
             .arg("--port")

@@ -2,7 +2,9 @@
 //! (each test file would otherwise link Pingora again).
 
 mod credentials;
+mod federation;
 mod gateway;
 mod harness;
+mod idp;
 mod mail;
 mod oauth;
