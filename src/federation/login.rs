@@ -51,6 +51,9 @@ type ExtraIdToken = IdToken<
 
 #[derive(Serialize, Deserialize)]
 struct Pending {
+    /// When the login started; a pending login is good for 10 minutes.
+    #[serde(default)]
+    started: i64,
     idp: String,
     state: String,
     nonce: String,
@@ -152,6 +155,7 @@ pub fn start(state: &State, req: &Request, id: &str) -> Reply {
     }
     let (url, csrf, nonce) = request.url();
     let pending = Pending {
+        started: crate::clock::now(),
         idp: id.to_string(),
         state: csrf.secret().clone(),
         nonce: nonce.secret().clone(),
@@ -238,7 +242,10 @@ async fn finish(
                 .decrypt(Cookie::new(PENDING_COOKIE, v))
         })
         .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok())
-        .filter(|p| p.idp == id)
+        .filter(|p| {
+            p.idp == id
+                && crate::clock::now() - p.started <= crate::gateway::login::PENDING_LIFETIME
+        })
         .ok_or((
             400,
             "The sign-in took too long or was started in another browser. Start again.".to_string(),

@@ -14,11 +14,17 @@ use crate::state::State;
 use crate::store::Consumed;
 use crate::web::{csrf, pages, return_to};
 
+/// How long a started login may take, in seconds.
+pub const PENDING_LIFETIME: i64 = 600;
+
 /// Cookie carrying the pending gateway login (state, PKCE verifier, return URL), encrypted.
 pub const LOGIN_COOKIE: &str = "frontdoor_login";
 
 #[derive(Serialize, Deserialize)]
 struct Pending {
+    /// When the login started; a pending login is good for 10 minutes.
+    #[serde(default)]
+    started: i64,
     state: String,
     verifier: String,
     return_to: String,
@@ -264,6 +270,7 @@ fn callback_uri(state: &State, req: &Request) -> String {
 /// exactly `original` (path and query on this host).
 pub fn start(state: &State, req: &Request, original: &str) -> Reply {
     let pending = Pending {
+        started: crate::clock::now(),
         state: random_token(),
         verifier: random_token(),
         return_to: return_to::sanitize(Some(original)),
@@ -323,7 +330,8 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
                 .private(&state.keys.cookie)
                 .decrypt(Cookie::new(LOGIN_COOKIE, v))
         })
-        .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok());
+        .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok())
+        .filter(|p| crate::clock::now() - p.started <= PENDING_LIFETIME);
     let Some(pending) = pending else {
         return fail(
             400,

@@ -4,6 +4,7 @@ pub mod forwarded;
 pub mod headers;
 pub mod login;
 pub mod path;
+pub mod policy;
 pub mod proxy;
 pub mod routes;
 

@@ -16,8 +16,8 @@ use super::headers;
 use super::login;
 use super::path::canonical;
 use super::routes::Route;
+use crate::auth::Identity;
 use crate::auth::credentials;
-use crate::auth::{Access, Identity};
 use crate::config::Policy;
 use crate::endpoint::{ApiError, Reply, Request};
 use crate::provider;
@@ -175,32 +175,13 @@ impl ProxyHttp for Gateway {
                 return respond(session, e.into_reply()).await;
             }
         };
-        let kind = identity.kind.label();
-        if !identity.in_any_group(&route.groups) || !identity.has_any_role(&route.roles) {
-            crate::metrics::auth_decision(kind, "forbidden");
-            return respond(
-                session,
-                ApiError::forbidden("you are not allowed to use this resource").into_reply(),
-            )
-            .await;
-        }
-        if identity.access == Access::ReadOnly {
+        let allowed = {
             let req = session.req_header();
-            let safe = matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS);
-            let override_header = req.headers.keys().any(|k| {
-                let n = k.as_str();
-                n.starts_with("x-http-method") || n == "x-method-override"
-            });
-            if !safe || override_header {
-                crate::metrics::auth_decision(kind, "read_only");
-                return respond(
-                    session,
-                    ApiError::forbidden("this credential is read-only").into_reply(),
-                )
-                .await;
-            }
+            super::policy::allow(&identity, &route, &req.method, &req.headers)
+        };
+        if let Err(e) = allowed {
+            return respond(session, e.into_reply()).await;
         }
-        crate::metrics::auth_decision(kind, "allowed");
         ctx.identity = Some(identity);
         Ok(false)
     }
