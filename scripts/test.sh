@@ -14,8 +14,11 @@ apt_install() {
   $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
 }
-# cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates.
-apt_install cmake pkg-config openssl
+# cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates;
+# nginx and caddy: the forward-auth tests run frontdoor behind the real servers.
+apt_install cmake pkg-config openssl nginx caddy
+# Debian starts the packaged services; the tests run their own instances on free ports.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop nginx caddy >/dev/null 2>&1 || true; fi
 # A real SMTP server (STARTTLS + AUTH) for the mail tests.
 python3 -c "import aiosmtpd" 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \

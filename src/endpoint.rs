@@ -25,8 +25,10 @@ pub struct Request {
     pub host: String,
     /// Host with port, as the client addressed it.
     pub authority: String,
-    /// The client's address.
+    /// The client's address (from `X-Forwarded-For` when the peer is a trusted proxy).
     pub client_ip: Option<IpAddr>,
+    /// The address of the connection's peer.
+    pub peer_ip: Option<IpAddr>,
 }
 
 impl Request {

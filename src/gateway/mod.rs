@@ -1,5 +1,6 @@
 //! The proxy: route matching, the credential and policy decision, identity headers.
 
+pub mod forward_auth;
 pub mod forwarded;
 pub mod headers;
 pub mod login;

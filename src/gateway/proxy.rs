@@ -115,6 +115,7 @@ impl ProxyHttp for Gateway {
                 host,
                 authority,
                 client_ip: ctx.client_ip,
+                peer_ip: ctx.peer_ip,
             };
             let reply = provider::handle(state, &request).await;
             return respond(session, reply).await;
@@ -157,6 +158,7 @@ impl ProxyHttp for Gateway {
                         host,
                         authority,
                         client_ip: ctx.client_ip,
+                        peer_ip: ctx.peer_ip,
                     };
                     return respond(session, login::start(state, &request, &original)).await;
                 }

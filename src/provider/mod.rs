@@ -66,6 +66,7 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
             logout::frontdoor_logout(state, req).await
         }
         "/_frontdoor/static/style.css" if is_get(m) => crate::web::style(),
+        "/_frontdoor/auth" if is_get(m) => crate::gateway::forward_auth::check(state, req).await,
         p if p.starts_with("/_frontdoor/idp/") => idp_endpoint(state, req, m).await,
         _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),
     }

@@ -3,6 +3,7 @@
 
 mod credentials;
 mod federation;
+mod forward_auth;
 mod gateway;
 mod harness;
 mod idp;
