@@ -9,11 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::clock::now;
 use crate::config::Config;
-use crate::provider::clients::OWN_CLIENT_ID;
-use crate::provider::scopes;
 use crate::secrets::{hash_password, hash_secret, random_token};
 use crate::server::{background_runtime, open_store};
-use crate::store::{App, User};
+use crate::store::User;
 
 /// frontdoor: an SSO front door for internal tools.
 #[derive(Parser, Debug)]
@@ -413,70 +411,31 @@ async fn users_add(store: &crate::store::DynStore, a: UserAdd) -> anyhow::Result
     }
 }
 
+/// The `apps create` flag of a spec field.
+fn flag_of(field: &str) -> &str {
+    match field {
+        "redirect_uris" => "redirect-uri",
+        "post_logout_redirect_uris" => "post-logout-redirect-uri",
+        "grant_types" => "grant",
+        other => other,
+    }
+}
+
 async fn apps_create(store: &crate::store::DynStore, a: AppCreate) -> anyhow::Result<()> {
-    if a.name.trim().is_empty() {
-        bail!("--name must not be empty");
-    }
-    for uri in a.redirect_uris.iter().chain(&a.post_logout_redirect_uris) {
-        let u = url::Url::parse(uri)
-            .with_context(|| format!("--redirect-uri: `{uri}` is not an absolute URL"))?;
-        if u.fragment().is_some() {
-            bail!("--redirect-uri: `{uri}` must not have a fragment");
-        }
-    }
-    let requested = scopes::parse(&a.scopes);
-    if let Some(bad) = requested.iter().find(|s| !scopes::is_supported(s)) {
-        bail!(
-            "--scopes: unknown scope `{bad}` (known: {})",
-            scopes::SUPPORTED.join(" ")
-        );
-    }
-    let mut grants = if a.grants.is_empty() {
-        vec![
-            "authorization_code".to_string(),
-            "refresh_token".to_string(),
-        ]
-    } else {
-        a.grants.clone()
-    };
-    for g in &grants {
-        if !["authorization_code", "refresh_token", "client_credentials"].contains(&g.as_str()) {
-            bail!("--grant: `{g}` is not authorization_code, refresh_token or client_credentials");
-        }
-    }
-    if grants.iter().any(|g| g == "authorization_code")
-        && !grants.iter().any(|g| g == "refresh_token")
-    {
-        grants.push("refresh_token".into());
-    }
-    if grants.iter().any(|g| g == "authorization_code") && a.redirect_uris.is_empty() {
-        bail!("--redirect-uri is required for the authorization_code grant");
-    }
-    if a.public && grants.iter().any(|g| g == "client_credentials") {
-        bail!("a public client cannot use client_credentials");
-    }
-    let client_id = uuid::Uuid::new_v4().simple().to_string();
-    if client_id == OWN_CLIENT_ID {
-        bail!("client id collision");
-    }
-    let secret = (!a.public).then(random_token);
-    let app = App {
-        client_id: client_id.clone(),
-        tenant: a.tenant,
-        name: a.name.trim().to_string(),
+    let spec = crate::manage::AppSpec {
+        name: a.name,
         description: a.description,
-        secret_hash: secret.as_deref().map(hash_secret),
         redirect_uris: a.redirect_uris,
         post_logout_redirect_uris: a.post_logout_redirect_uris,
-        scopes: requested,
-        grant_types: grants,
+        scopes: a.scopes,
+        grant_types: a.grants,
         public: a.public,
         first_party: a.first_party,
-        active: true,
-        owner: None,
-        created_at: now(),
         audiences: a.audiences,
     };
+    let (app, secret) = crate::manage::new_app(&spec, &a.tenant, None)
+        .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(e.field), e.message))?;
+    let client_id = app.client_id.clone();
     store.create_app(&app).await?;
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -519,18 +478,9 @@ async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::R
                 .find_user_by_email(&tenant, &user)
                 .await?
                 .with_context(|| format!("--user: no user {user} in tenant {tenant}"))?;
-            let token = format!("fdt_{}", random_token());
-            let record = crate::store::ApiToken {
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                user_id: owner.id.clone(),
-                tenant: owner.tenant.clone(),
-                name,
-                token_hash: hash_secret(&token),
-                read_only,
-                created_at: now(),
-                last_used_at: None,
-                revoked_at: None,
-            };
+            let (record, token) =
+                crate::manage::new_api_token(&owner.id, &owner.tenant, &name, read_only)
+                    .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
             store.create_api_token(&record).await?;
             if json {
                 println!("{}", serde_json::json!({"id": record.id, "token": token}));

@@ -11,6 +11,7 @@ pub mod federation;
 pub mod gateway;
 pub mod keys;
 pub mod mail;
+pub mod manage;
 pub mod metrics;
 pub mod provider;
 pub mod secrets;
