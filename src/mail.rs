@@ -107,3 +107,16 @@ impl Mailer {
         }
     }
 }
+
+/// The built-in template of the "application created" message.
+pub const APP_CREATED_TEMPLATE: &str = include_str!("../config/templates/app_created.txt");
+
+/// Renders a minijinja text template with the given values.
+pub fn render(template: &str, values: &serde_json::Value) -> Result<String, MailError> {
+    let mut env = minijinja::Environment::new();
+    env.add_template("message", template)
+        .map_err(|e| MailError::Build(format!("template: {e}")))?;
+    env.get_template("message")
+        .and_then(|t| t.render(values))
+        .map_err(|e| MailError::Build(format!("template: {e}")))
+}

@@ -135,6 +135,39 @@ pub async fn resolve(
     path: &str,
     route: &Route,
 ) -> Result<Option<Arc<Identity>>, Refusal> {
+    let audience = route.audience.as_deref().unwrap_or(&state.issuer);
+    resolve_with(
+        state,
+        presented,
+        headers,
+        host,
+        path,
+        audience,
+        route.allow_contact_hash,
+    )
+    .await
+}
+
+/// Resolves a credential for frontdoor's own JSON API: tokens issued for frontdoor itself, no
+/// contact hashes.
+pub async fn resolve_for_api(
+    state: &State,
+    headers: &HeaderMap,
+    host: &str,
+) -> Result<Option<Arc<Identity>>, Refusal> {
+    let presented = presented(headers, state.sessions.cookie_name());
+    resolve_with(state, presented, headers, host, "/", &state.issuer, false).await
+}
+
+async fn resolve_with(
+    state: &State,
+    presented: Presented<'_>,
+    headers: &HeaderMap,
+    host: &str,
+    path: &str,
+    audience: &str,
+    allow_contact_hash: bool,
+) -> Result<Option<Arc<Identity>>, Refusal> {
     let tenant = state.config.tenant_for_host(host);
     match presented {
         Presented::None => Ok(None),
@@ -142,16 +175,11 @@ pub async fn resolve(
             .await
             .map(Some)
             .map_err(|e| ("api_token", e)),
-        Presented::Bearer(t) => bearer(
-            state,
-            t,
-            tenant,
-            route.audience.as_deref().unwrap_or(&state.issuer),
-        )
-        .await
-        .map(Some)
-        .map_err(|e| ("bearer", e)),
-        Presented::ContactHash(h) if route.allow_contact_hash => contact(state, h, tenant, path)
+        Presented::Bearer(t) => bearer(state, t, tenant, audience)
+            .await
+            .map(Some)
+            .map_err(|e| ("bearer", e)),
+        Presented::ContactHash(h) if allow_contact_hash => contact(state, h, tenant, path)
             .await
             .map(Some)
             .map_err(|e| ("contact_hash", e)),

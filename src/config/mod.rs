@@ -107,6 +107,9 @@ pub struct MailConfig {
     pub from: String,
     /// SMTP server; without it mail goes to `data_dir/outbox/`, one .eml per message.
     pub smtp: Option<SmtpConfig>,
+    /// Template (minijinja) of the message sent to an app's owner when it is created;
+    /// the built-in one is `config/templates/app_created.txt`.
+    pub app_created_template: Option<PathBuf>,
 }
 
 impl Default for MailConfig {
@@ -114,6 +117,7 @@ impl Default for MailConfig {
         Self {
             from: "frontdoor <noreply@localhost>".into(),
             smtp: None,
+            app_created_template: None,
         }
     }
 }

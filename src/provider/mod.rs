@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod introspect;
 pub mod issue;
 pub mod logout;
+pub mod manage_api;
 pub mod scopes;
 pub mod token;
 pub mod userinfo;
@@ -29,6 +30,9 @@ pub fn is_own_path(path: &str) -> bool {
 /// Answers a request to one of frontdoor's own endpoints.
 pub async fn handle(state: &State, req: &Request) -> Reply {
     let m = &req.method;
+    if let Some(reply) = manage_api::handle(state, req).await {
+        return reply;
+    }
     match req.path.as_str() {
         "/.well-known/openid-configuration" if is_get(m) => discovery::openid_configuration(state),
         "/.well-known/oauth-authorization-server" if is_get(m) => discovery::oauth_metadata(state),

@@ -8,4 +8,5 @@ mod gateway;
 mod harness;
 mod idp;
 mod mail;
+mod manage_api;
 mod oauth;
