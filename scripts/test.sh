@@ -32,6 +32,12 @@ if [ ! -f "$OIDC_PROVIDER_DIR/node_modules/.package-lock.json" ] \
   (cd "$OIDC_PROVIDER_DIR" && npm ci --no-audit --no-fund)
 fi
 
+# A PostgreSQL server for the PostgreSQL store's tests (each test creates and drops its own database).
+if [ -z "${FRONTDOOR_TEST_POSTGRES_URL:-}" ]; then
+  FRONTDOOR_TEST_POSTGRES_URL="$(scripts/postgres.sh)"
+fi
+export FRONTDOOR_TEST_POSTGRES_URL
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

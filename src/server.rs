@@ -28,7 +28,8 @@ pub fn background_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the background runtime")
 }
 
-/// Opens the configured store (SQLite under data_dir by default).
+/// Opens the configured store: SQLite under data_dir by default, or the `store` URL
+/// (`sqlite:PATH`, `postgres://…`). Called on the background runtime, which keeps the pool.
 pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     match config.store.as_deref() {
         None => {
@@ -49,9 +50,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
                 .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
             Ok(Arc::new(s))
         }
-        Some(_) => anyhow::bail!(
-            "store: PostgreSQL is not available in this build yet; remove `store` to use the embedded SQLite store"
-        ),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let s = store::PostgresStore::open(url).await.with_context(|| {
+                format!(
+                    "cannot open the PostgreSQL store {}",
+                    store::redact_url(url)
+                )
+            })?;
+            Ok(Arc::new(s))
+        }
+        Some(_) => anyhow::bail!("store: must be a postgres:// or sqlite: URL"),
     }
 }
 

@@ -4,7 +4,10 @@
 //! `secrets::hash_secret` of the value the client holds.
 
 mod model;
+mod postgres;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 pub use model::*;
+pub use postgres::{PostgresStore, redact_url};
 pub use sqlite::SqliteStore;
 
 /// A store failure.
