@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Writes the benchmark's report from the measurements bench/run.sh collected.
+
+    report.py --results results.jsonl --machine JSON --out docs/bench [--readme README.md]
+
+Writes OUT/results.md, OUT/results.json, OUT/proxy.svg and OUT/provider.svg (with gnuplot), and,
+with --readme, replaces the block between `<!-- bench:begin -->` and `<!-- bench:end -->` in
+that file with the latest summary. Every figure comes from the results file; nothing is typed in.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+p = argparse.ArgumentParser()
+p.add_argument("--results", required=True)
+p.add_argument("--machine", required=True)
+p.add_argument("--out", required=True)
+p.add_argument("--readme")
+args = p.parse_args()
+
+machine = json.loads(args.machine)
+records = [json.loads(line) for line in open(args.results, encoding="utf-8") if line.strip()]
+proxy = [r for r in records if r.get("section") == "proxy"]
+provider = {r["id"]: r for r in records if r.get("section") == "provider"}
+memory = [r for r in records if r.get("section") == "memory"]
+cold_latency = next((r for r in records if r.get("section") == "cold_latency"), None)
+by_id = {r["id"]: r for r in proxy}
+nginx_rps = by_id.get("nginx_proxy", {}).get("rps")
+
+
+def ms(us):
+    return f"{us / 1000:.2f}"
+
+
+def rate(x):
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+
+def machine_line():
+    m = machine
+    s = (f"{m['cpu']}, {m['nproc']} cores (`nproc`), {m['memory']}, {m['kernel']}; "
+         f"{m['date']}; frontdoor {m['commit']}")
+    if m.get("dirty"):
+        s += " (with uncommitted changes in the working tree)"
+    return s
+
+
+def smoke_banner():
+    if machine.get("smoke"):
+        return (f"> **Smoke run**: {machine['duration_s']} s per measurement on a machine that was "
+                "busy with other work (builds, tests) at the same time. These numbers prove that "
+                "the bench runs end to end; they are not the published figures.\n\n")
+    return ""
+
+
+def proxy_table():
+    rows = ["| scenario | req/s | p50 ms | p99 ms | p99.9 ms | ÷ nginx proxy | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in proxy:
+        ratio = f"{r['rps'] / nginx_rps:.2f}" if nginx_rps else "–"
+        errors = r["err_status"] + r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"]
+        label = r["label"]
+        if r["id"] == "fd_cold":
+            share = r["misses"] / max(1, r["misses"] + r["hits"])
+            label += f" — {share:.0%} of lookups missed"
+        rows.append(f"| {label} | {rate(r['rps'])} | {ms(r['p50_us'])} | {ms(r['p99_us'])} | "
+                    f"{ms(r['p999_us'])} | {ratio} | {errors} |")
+    return "\n".join(rows)
+
+
+PROVIDER_OPS = [
+    ("cc", "`client_credentials` grants/s"),
+    ("refresh", "refresh grants/s"),
+    ("introspect", "introspections/s"),
+    ("login", "password logins/s (form → code → tokens)"),
+]
+
+
+def provider_table():
+    rows = ["| operation | frontdoor /s | oidc-provider /s | frontdoor ÷ oidc-provider | "
+            "frontdoor p50 / p99 ms | oidc-provider p50 / p99 ms | load |",
+            "|---|---:|---:|---:|---:|---:|---|"]
+    for op, label in PROVIDER_OPS:
+        f, o = provider.get(f"fd_{op}"), provider.get(f"oidc_{op}")
+        if not f or not o:
+            continue
+
+        def lat(r):
+            if r["tool"] == "wrk":
+                return f"{ms(r['p50_us'])} / {ms(r['p99_us'])}"
+            return f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f}"
+
+        def errs(r):
+            return r.get("err_status", 0) + r.get("errors", 0)
+
+        load = (f"wrk, {machine['connections']} connections" if f["tool"] == "wrk"
+                else f"{f['concurrency']} workers, closed loop")
+        if errs(f) or errs(o):
+            load += f"; errors: frontdoor {errs(f)}, oidc-provider {errs(o)}"
+        rows.append(f"| {label} | {rate(f['rps'])} | {rate(o['rps'])} | {f['rps'] / o['rps']:.2f} | "
+                    f"{lat(f)} | {lat(o)} | {load} |")
+    return "\n".join(rows)
+
+
+def memory_table():
+    if not memory:
+        return "(not measured)"
+    base = memory[0]["rss_kib"]
+    rows = ["| sessions in the cache | RSS MiB | growth over 0, MiB | bytes per session (vs 0) | "
+            "bytes per session (vs previous row) | requests that missed the cache |",
+            "|---:|---:|---:|---:|---:|---:|"]
+    prev = None
+    for r in memory:
+        n = r["sessions"]
+        grow = (r["rss_kib"] - base) * 1024
+        per = f"{grow / n:,.0f}" if n else "–"
+        marg = "–"
+        if prev is not None and n > prev["sessions"] and prev["sessions"] > 0:
+            marg = f"{(r['rss_kib'] - prev['rss_kib']) * 1024 / (n - prev['sessions']):,.0f}"
+        rows.append(f"| {n:,} | {r['rss_kib'] / 1024:,.1f} | {grow / 1048576:,.1f} | {per} | {marg} | "
+                    f"{r['misses']:,} |")
+        prev = r
+    top = max(r["sessions"] for r in memory)
+    if top < 1_000_000:
+        rows += ["", f"This run stopped at {top:,} sessions (`--mem-counts`); the full run "
+                 "(`bench/run.sh` without `--smoke`) measures 100,000 and 1,000,000."]
+    return "\n".join(rows)
+
+
+def cold_table():
+    if not cold_latency:
+        return "(not measured)"
+    c, w = cold_latency["cold"], cold_latency["warm"]
+    return "\n".join([
+        "| one request at a time, one connection | requests | p50 ms | p90 ms | p99 ms | mean ms |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| session in the store, not in the cache (miss) | {c['n']:,} | {c['p50_ms']:.3f} | "
+        f"{c['p90_ms']:.3f} | {c['p99_ms']:.3f} | {c['mean_ms']:.3f} |",
+        f"| the same sessions again (cache hit) | {w['n']:,} | {w['p50_ms']:.3f} | {w['p90_ms']:.3f} | "
+        f"{w['p99_ms']:.3f} | {w['mean_ms']:.3f} |",
+        "",
+        f"Cache misses counted by frontdoor's metrics during the cold pass: {cold_latency['misses']:,} "
+        f"(expected {c['n']:,}).",
+    ])
+
+
+def gnuplot(script):
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def plots(out):
+    dat = os.path.join(out, ".proxy.dat")
+    with open(dat, "w", encoding="utf-8") as f:
+        for i, r in enumerate(proxy):
+            label = r["label"].replace('"', "'")
+            f.write(f'{i} {r["rps"]:.1f} "{label}"\n')
+    n = len(proxy)
+    xmax = max((r["rps"] for r in proxy), default=1) * 1.15
+    title = f"Proxy path, req/s (wrk -c{machine['connections']}, {machine['duration_s']} s each"
+    title += ", smoke run)" if machine.get("smoke") else ")"
+    gnuplot(f"""
+set terminal svg size 1000,{120 + 38 * n} dynamic font "sans,12" background rgb "white"
+set termoption noenhanced
+set output "{os.path.join(out, 'proxy.svg')}"
+set title "{title}\\n{machine['cpu']}, {machine['nproc']} cores, {machine['date']}"
+set style fill solid 0.85 border -1
+set yrange [{n - 0.4}:-0.6]
+set xrange [0:{xmax:.0f}]
+set xlabel "requests per second"
+set grid xtics
+set format x "%.0f"
+set lmargin 58
+unset key
+plot "{dat}" using (0):1:(0):2:($1-0.38):($1+0.38):ytic(3) with boxxyerror lc rgb "#3b75af", \\
+     "{dat}" using 2:1:(sprintf(" %.0f", $2)) with labels left offset 0.6,0 font "sans,10"
+""")
+    os.remove(dat)
+
+    pdat = os.path.join(out, ".provider.dat")
+    have = [(op, label) for op, label in PROVIDER_OPS if f"fd_{op}" in provider and f"oidc_{op}" in provider]
+    with open(pdat, "w", encoding="utf-8") as f:
+        for op, label in have:
+            short = {"cc": "client_credentials", "refresh": "refresh", "introspect": "introspection",
+                     "login": "password login"}[op]
+            f.write(f'"{short}" {provider["fd_" + op]["rps"]:.1f} {provider["oidc_" + op]["rps"]:.1f}\n')
+    title = "Provider path, operations per second (log scale"
+    title += ", smoke run)" if machine.get("smoke") else ")"
+    gnuplot(f"""
+set terminal svg size 900,480 dynamic font "sans,12" background rgb "white"
+set termoption noenhanced
+set xrange [-0.6:{len(have) - 0.4}]
+set output "{os.path.join(out, 'provider.svg')}"
+set title "{title}\\n{machine['cpu']}, {machine['nproc']} cores, {machine['date']}"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [1:*]
+set grid ytics
+set ylabel "per second"
+set key top right
+plot "{pdat}" using 2:xtic(1) title "frontdoor" lc rgb "#3b75af", \\
+     "" using 3 title "oidc-provider {machine['oidc_provider']}" lc rgb "#e1812c"
+""")
+    os.remove(pdat)
+
+
+def method_notes():
+    m = machine
+    return f"""## How it was measured
+
+`bench/run.sh` (see the README's Benchmarks section) starts everything on 127.0.0.1 of one
+machine; the load generator shares the {m['nproc']} cores with the servers. Versions: nginx
+{m['nginx']}, wrk {m['wrk']}, Node.js {m['node']}, oidc-provider {m['oidc_provider']}.
+
+**Proxy path.** `wrk -t{m['wrk_threads']} -c{m['connections']} -d{m['duration_s']}s --latency` with
+`bench/wrk/bench.lua` (its `done` prints p99.9), after a short warm-up run, for each row; the
+upstream is nginx serving a 512-byte file. Both nginx proxies keep 64 idle upstream
+connections (`keepalive 64`); Pingora pools upstream connections by default. frontdoor and the
+bare proxy run with one worker thread per CPU. The ratio column divides each row's req/s by
+nginx's plain reverse proxy. The warm-cookie row uses a session created through the real
+sign-in form; the Api-Token comes from `frontdoor tokens create`, the Bearer JWT from
+`/api/v1/login-check`. Rows with errors (non-2xx/3xx answers, socket errors) are not valid.
+
+**Cold path.** Sessions are written straight into frontdoor's SQLite store, in its schema, by
+`bench/tools/sessions.mjs`: a random 256-bit id, stored as base64url(SHA-256(id)), and a cookie
+sealed the way the `cookie` crate's private jar seals it (AES-256-GCM with frontdoor's
+`keys/cookie.key`). A request with such a cookie finds nothing in the cache and reads the store
+(session, then user), exactly as after a restart or once `session.cache_ttl` has passed. The
+wrk row gives every request a new session; the share of lookups that really missed is read
+from `frontdoor_session_cache_requests_total`. The sequential table sends each of
+{cold_latency['cold']['n'] if cold_latency else 0:,} new sessions once (miss) and then again (hit), one
+request at a time on one connection, timed by the Node.js client.
+
+**Provider path.** The same clients drive both providers. `client_credentials` and
+introspection: wrk POSTing the form with `client_secret_basic`. Refresh: {m['refresh_concurrency']}
+workers, each signs in once (not timed), then repeats the refresh grant with the rotated token
+it got back. Password logins: {m['login_concurrency']} workers, each iteration a new cookie jar: the
+authorization request (PKCE S256), the sign-in form (GET, then POST with the hidden fields it
+carries), the redirects to the redirect URI, and the code exchange; counted when the token
+response holds an access token. Both check passwords with Argon2id at frontdoor's parameters
+(m=19456 KiB, t=2, p=1) off the event loop (frontdoor: tokio's blocking pool; oidc-provider:
+the `argon2` package on libuv's pool).
+
+What is comparable and what is not:
+- Storage: frontdoor writes to SQLite in WAL mode with `synchronous=FULL` (a durable commit per
+  grant that writes); oidc-provider keeps its models in a JavaScript `Map` in memory, as its
+  development setup does, and loses them on restart. This favours oidc-provider on every grant
+  that stores something (refresh, login, authorization codes).
+- Tokens: both sign RS256 access tokens as JWTs (oidc-provider through a default resource
+  indicator, `accessTokenFormat: 'jwt'`) and an ID token on the code exchange and on refresh.
+  Both rotate refresh tokens on every use. bench-web is first party on both (no consent page).
+- Introspection: oidc-provider refuses to introspect JWT access tokens, so its row introspects
+  an opaque `client_credentials` token (a lookup in its in-memory store); frontdoor's row
+  introspects its JWT `client_credentials` token (signature check and grant state).
+- oidc-provider runs on one Node.js thread (plus libuv's pool for Argon2); frontdoor uses both
+  cores. oidc-provider {m['oidc_provider']} prints that Node.js {m['node']} is not a supported runtime
+  (it wants 22 LTS or later).
+
+**Memory.** A second frontdoor with `session.cache_ttl: 24h` (so that nothing expires during the
+run) and a cache capacity above the largest count. The 0 row is taken after one real login and a
+second of wrk traffic. For each count, the missing sessions are written into its store as above
+and each is requested once through the proxy (`sessions.mjs load`, 32 connections), which puts
+it in the cache; then VmRSS is read from `/proc`. Bytes per session divides the growth by the
+number of sessions; it includes everything that grew (SQLite's page cache, which is bounded at
+about 2 MiB per pooled connection, and the allocator's slack), so the column against the
+previous row is the better estimate of the marginal cost.
+"""
+
+
+def results_md():
+    out = [
+        "# frontdoor benchmark results",
+        "",
+        smoke_banner() + f"Machine: {machine_line()}.",
+        "",
+        f"Produced by `bench/run.sh` with {machine['duration_s']} s per measurement. "
+        "All raw figures are in [results.json](results.json).",
+        "",
+        "## Proxy path",
+        "",
+        f"![Proxy path, requests per second](proxy.svg)",
+        "",
+        proxy_table(),
+        "",
+        "## Cold path: a session that is in the store but not in the cache",
+        "",
+        cold_table(),
+        "",
+        "## Provider path: frontdoor and oidc-provider",
+        "",
+        "![Provider path, operations per second](provider.svg)",
+        "",
+        provider_table(),
+        "",
+        "## Memory: frontdoor's RSS with sessions in the cache",
+        "",
+        memory_table(),
+        "",
+        method_notes(),
+    ]
+    return "\n".join(out)
+
+
+def readme_block():
+    lines = [
+        "<!-- bench:begin (written by bench/run.sh; do not edit by hand) -->",
+        smoke_banner().rstrip("\n"),
+        "",
+        f"Latest run — {machine_line()}; {machine['duration_s']} s per measurement.",
+        "",
+        "![Proxy path, requests per second](docs/bench/proxy.svg)",
+        "",
+        proxy_table(),
+        "",
+        provider_table(),
+        "",
+        "Cold path, memory and the method: [docs/bench/results.md](docs/bench/results.md).",
+        "<!-- bench:end -->",
+    ]
+    return "\n".join(line for line in lines)
+
+
+os.makedirs(args.out, exist_ok=True)
+with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
+    json.dump({"machine": machine, "results": records}, f, indent=1)
+    f.write("\n")
+with open(os.path.join(args.out, "results.md"), "w", encoding="utf-8") as f:
+    f.write(results_md())
+plots(args.out)
+
+if args.readme:
+    text = open(args.readme, encoding="utf-8").read()
+    begin = text.find("<!-- bench:begin")
+    end = text.find("<!-- bench:end -->")
+    if begin < 0 or end < 0:
+        print(f"{args.readme}: no bench:begin/bench:end markers; not updated", file=sys.stderr)
+    else:
+        end += len("<!-- bench:end -->")
+        with open(args.readme, "w", encoding="utf-8") as f:
+            f.write(text[:begin] + readme_block() + text[end:])

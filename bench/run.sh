@@ -1,0 +1,549 @@
+#!/usr/bin/env bash
+# frontdoor's benchmark, in one command: builds the release binary, starts everything on
+# 127.0.0.1, measures side by side, and writes docs/bench/results.md, results.json,
+# proxy.svg and provider.svg, and the summary block of README.md.
+#
+#   bench/run.sh [--duration SECONDS] [--smoke] [--skip-build] [--out DIR]
+#                [--mem-counts "100000 1000000"]
+#
+# What runs (all on 127.0.0.1, ports from BENCH_PORT_BASE, default 18000):
+#   nginx serving a small static file (the upstream, :+1); nginx as a plain reverse proxy (:+2)
+#   and nginx with auth_request to frontdoor's /_frontdoor/auth (:+3), both in one second nginx;
+#   examples/bare_proxy (:+4); frontdoor (:+10, admin :+11); a second frontdoor for the
+#   memory figures (:+20, admin :+21); oidc-provider (bench/oidc, :+30).
+#
+# Options (and their environment variables):
+#   --duration S   seconds per measurement, BENCH_DURATION (default 10). While developing use 1-2.
+#   --smoke        short run: duration 2 unless given, memory counts "10000 100000" unless given,
+#                  and results.md says that these are smoke-run numbers. BENCH_SMOKE=1.
+#   --skip-build   use the binaries already in target/release. BENCH_SKIP_BUILD=1.
+#   --out DIR      where the results go, BENCH_OUT (default docs/bench); README.md is updated
+#                  only when DIR is docs/bench.
+#   --mem-counts   session counts for the memory rows, BENCH_MEM_COUNTS (default
+#                  "100000 1000000"; the 0 row is always measured).
+# More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
+# BENCH_LOGIN_CONCURRENCY (8), BENCH_REFRESH_CONCURRENCY (32), BENCH_COLD_LATENCY_SESSIONS
+# (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
+# end unless BENCH_KEEP=1).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+DURATION="${BENCH_DURATION:-}"
+SMOKE="${BENCH_SMOKE:-0}"
+SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
+OUT="${BENCH_OUT:-docs/bench}"
+MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION="$2"; shift 2 ;;
+    --smoke) SMOKE=1; shift ;;
+    --skip-build) SKIP_BUILD=1; shift ;;
+    --out) OUT="$2"; shift 2 ;;
+    --mem-counts) MEM_COUNTS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ "$SMOKE" = 1 ]; then
+  DURATION="${DURATION:-2}"
+  MEM_COUNTS="${MEM_COUNTS:-10000 100000}"
+fi
+DURATION="${DURATION:-10}"
+MEM_COUNTS="${MEM_COUNTS:-100000 1000000}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+WRK_THREADS="${BENCH_WRK_THREADS:-2}"
+WARMUP="${BENCH_WARMUP:-1}"
+LOGIN_CONCURRENCY="${BENCH_LOGIN_CONCURRENCY:-8}"
+REFRESH_CONCURRENCY="${BENCH_REFRESH_CONCURRENCY:-32}"
+COLD_LATENCY_SESSIONS="${BENCH_COLD_LATENCY_SESSIONS:-2000}"
+PORT_BASE="${BENCH_PORT_BASE:-18000}"
+case "$DURATION" in ''|*[!0-9]*) echo "--duration takes whole seconds" >&2; exit 2 ;; esac
+
+P_UPSTREAM=$((PORT_BASE + 1))
+P_NGINX_PROXY=$((PORT_BASE + 2))
+P_NGINX_AUTH=$((PORT_BASE + 3))
+P_BARE=$((PORT_BASE + 4))
+P_FD=$((PORT_BASE + 10))
+P_FD_ADMIN=$((PORT_BASE + 11))
+P_MEM=$((PORT_BASE + 20))
+P_MEM_ADMIN=$((PORT_BASE + 21))
+P_OIDC=$((PORT_BASE + 30))
+
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+BIN="$ROOT/$TARGET_DIR/release/frontdoor"
+BARE_BIN="$ROOT/$TARGET_DIR/release/examples/bare_proxy"
+case "$TARGET_DIR" in /*) BIN="$TARGET_DIR/release/frontdoor"; BARE_BIN="$TARGET_DIR/release/examples/bare_proxy" ;; esac
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Tools
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing: ${missing[*]}"
+  if [ "$APT_UPDATED" = 0 ]; then $SUDO apt-get update >/dev/null; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+}
+command -v cargo >/dev/null 2>&1 || die "cargo is not installed: install Rust from https://rustup.rs"
+if command -v dpkg >/dev/null 2>&1; then
+  want=()
+  command -v nginx >/dev/null 2>&1 || want+=(nginx)
+  command -v wrk >/dev/null 2>&1 || want+=(wrk)
+  command -v gnuplot >/dev/null 2>&1 || want+=(gnuplot-nox)
+  command -v sqlite3 >/dev/null 2>&1 || want+=(sqlite3)
+  command -v node >/dev/null 2>&1 || want+=(nodejs npm)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
+  command -v curl >/dev/null 2>&1 || want+=(curl)
+  command -v jq >/dev/null 2>&1 || want+=(jq)
+  command -v python3 >/dev/null 2>&1 || want+=(python3)
+  command -v cmake >/dev/null 2>&1 || want+=(cmake pkg-config)
+  [ ${#want[@]} -eq 0 ] || apt_install "${want[@]}"
+fi
+for t in nginx wrk gnuplot sqlite3 node npm curl jq python3; do
+  command -v "$t" >/dev/null 2>&1 || die "$t is missing (Debian: apt-get install it)"
+done
+NGINX_BIN="$(command -v nginx)"
+
+OIDC_DIR="$ROOT/bench/oidc"
+if [ ! -f "$OIDC_DIR/node_modules/.package-lock.json" ] \
+  || [ "$OIDC_DIR/package-lock.json" -nt "$OIDC_DIR/node_modules/.package-lock.json" ]; then
+  log "npm ci in bench/oidc"
+  (cd "$OIDC_DIR" && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+if [ "$SKIP_BUILD" != 1 ]; then
+  log "cargo build --release --bin frontdoor --example bare_proxy"
+  cargo build --release --bin frontdoor --example bare_proxy
+fi
+[ -x "$BIN" ] || die "$BIN is missing (run without --skip-build)"
+[ -x "$BARE_BIN" ] || die "$BARE_BIN is missing (run without --skip-build)"
+
+for p in $P_UPSTREAM $P_NGINX_PROXY $P_NGINX_AUTH $P_BARE $P_FD $P_FD_ADMIN $P_MEM $P_MEM_ADMIN $P_OIDC; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    die "port $p on 127.0.0.1 is in use; set BENCH_PORT_BASE to another base"
+  fi
+done
+
+# ---------------------------------------------------------------------------------------------
+# Scratch directory and process management
+if [ -n "${BENCH_WORK:-}" ]; then WORK="$BENCH_WORK"; mkdir -p "$WORK"; else WORK="$(mktemp -d /tmp/frontdoor-bench.XXXXXX)"; fi
+chmod 755 "$WORK"
+mkdir -p "$WORK/raw" "$WORK/logs"
+RESULTS="$WORK/results.jsonl"
+: > "$RESULTS"
+PIDS=()
+NGINX_PIDFILES=()
+cleanup() {
+  local rc=$?
+  for pf in "${NGINX_PIDFILES[@]}"; do
+    [ -f "$pf" ] && kill -QUIT "$(cat "$pf")" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    kill -INT "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
+    echo "bench: scratch files kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+wait_http() { # URL [seconds]
+  local i
+  for i in $(seq 1 $(( ${2:-30} * 10 ))); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.1
+  done
+  die "nothing answers at $1"
+}
+expect() { # STATUS CURL-ARGS…: run curl, fail unless the status is STATUS
+  local want="$1"; shift
+  local got
+  got="$(curl -s -o "$WORK/last-body" -w '%{http_code}' "$@")"
+  [ "$got" = "$want" ] || die "expected $want, got $got from curl $* ($(head -c 300 "$WORK/last-body"))"
+}
+record() { # JSON object
+  printf '%s\n' "$1" >> "$RESULTS"
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+metric() { # ADMIN_PORT NAME{LABELS}: the value, 0 when absent
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {v=$2} END {print (v == "" ? 0 : v)}'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Upstream and nginx
+mkdir -p "$WORK/www/public" "$WORK/nginx-tmp"
+head -c 512 /dev/zero | tr '\0' 'x' > "$WORK/www/bench.txt"
+cp "$WORK/www/bench.txt" "$WORK/www/public/bench.txt"
+chmod -R a+rX "$WORK/www"
+NGINX_COMMON="worker_processes auto;
+worker_rlimit_nofile 65536;
+events { worker_connections 4096; }"
+NGINX_HTTP_COMMON="access_log off;
+  client_body_temp_path $WORK/nginx-tmp/body;
+  proxy_temp_path $WORK/nginx-tmp/proxy;
+  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
+  scgi_temp_path $WORK/nginx-tmp/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;"
+
+cat > "$WORK/nginx-upstream.conf" <<EOF
+$NGINX_COMMON
+pid $WORK/nginx-upstream.pid;
+error_log $WORK/logs/nginx-upstream.err warn;
+http {
+  $NGINX_HTTP_COMMON
+  sendfile on;
+  server {
+    listen 127.0.0.1:$P_UPSTREAM;
+    root $WORK/www;
+    default_type text/plain;
+  }
+}
+EOF
+cat > "$WORK/nginx-front.conf" <<EOF
+$NGINX_COMMON
+pid $WORK/nginx-front.pid;
+error_log $WORK/logs/nginx-front.err warn;
+http {
+  $NGINX_HTTP_COMMON
+  upstream static { server 127.0.0.1:$P_UPSTREAM; keepalive 64; }
+  upstream frontdoor { server 127.0.0.1:$P_FD; keepalive 64; }
+  # nginx as a plain reverse proxy.
+  server {
+    listen 127.0.0.1:$P_NGINX_PROXY;
+    location / {
+      proxy_pass http://static;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+  # nginx with auth_request to frontdoor's forward-auth endpoint (README: Forward-auth).
+  server {
+    listen 127.0.0.1:$P_NGINX_AUTH;
+    location = /_frontdoor_auth {
+      internal;
+      proxy_pass http://frontdoor/_frontdoor/auth;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Host \$http_host;
+      proxy_set_header X-Original-URL \$scheme://\$http_host\$request_uri;
+      proxy_set_header X-Original-Method \$request_method;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location /_frontdoor/ {
+      proxy_pass http://frontdoor;
+      proxy_set_header Host \$http_host;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location / {
+      auth_request /_frontdoor_auth;
+      auth_request_set \$fd_user \$upstream_http_x_auth_request_user;
+      auth_request_set \$fd_email \$upstream_http_x_auth_request_email;
+      auth_request_set \$fd_groups \$upstream_http_x_auth_request_groups;
+      auth_request_set \$fd_roles \$upstream_http_x_auth_request_roles;
+      proxy_set_header X-Auth-Request-User \$fd_user;
+      proxy_set_header X-Auth-Request-Email \$fd_email;
+      proxy_set_header X-Auth-Request-Groups \$fd_groups;
+      proxy_set_header X-Auth-Request-Roles \$fd_roles;
+      proxy_pass http://static;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+log "starting nginx (upstream :$P_UPSTREAM, proxy :$P_NGINX_PROXY, auth_request :$P_NGINX_AUTH)"
+"$NGINX_BIN" -p "$WORK" -e "$WORK/logs/nginx-upstream.err" -c "$WORK/nginx-upstream.conf"
+NGINX_PIDFILES+=("$WORK/nginx-upstream.pid")
+"$NGINX_BIN" -p "$WORK" -e "$WORK/logs/nginx-front.err" -c "$WORK/nginx-front.conf"
+NGINX_PIDFILES+=("$WORK/nginx-front.pid")
+wait_http "http://127.0.0.1:$P_UPSTREAM/bench.txt"
+
+log "starting bare_proxy :$P_BARE"
+"$BARE_BIN" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UPSTREAM" > "$WORK/logs/bare_proxy.log" 2>&1 &
+PIDS+=($!)
+
+# ---------------------------------------------------------------------------------------------
+# frontdoor
+fd_config() { # PORT ADMIN DATA_DIR EXTRA_SESSION_YAML
+  cat <<EOF
+listen: 127.0.0.1:$1
+admin_listen: 127.0.0.1:$2
+public_url: http://127.0.0.1:$1
+data_dir: $3
+organization: frontdoor bench
+trusted_proxies: [127.0.0.1]
+$4
+routes:
+  - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:$P_UPSTREAM", policy: authenticated }
+  - { host: "*", path_prefix: /public, upstream: "http://127.0.0.1:$P_UPSTREAM", policy: public }
+EOF
+}
+FD_CONF="$WORK/frontdoor.yaml"
+fd_config "$P_FD" "$P_FD_ADMIN" "$WORK/fd-data" "" > "$FD_CONF"
+FD_URL="http://127.0.0.1:$P_FD"
+FD="$BIN --config $FD_CONF"
+EMAIL=bench@example.com
+PASSWORD="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+REDIRECT_URI=http://127.0.0.1:9999/callback
+
+log "starting frontdoor :$P_FD"
+"$BIN" --config "$FD_CONF" serve > "$WORK/logs/frontdoor.log" 2>&1 &
+FD_PID=$!
+PIDS+=("$FD_PID")
+wait_http "http://127.0.0.1:$P_FD_ADMIN/healthz"
+wait_http "http://127.0.0.1:$P_BARE/bench.txt"
+
+printf '%s\n' "$PASSWORD" | $FD users add --email "$EMAIL" --name "Bench User" --groups bench --password-stdin >/dev/null
+USER_ID="$($FD users list --json | jq -r --arg e "$EMAIL" '.[] | select(.email == $e) | .id')"
+read -r CC_ID CC_SECRET < <($FD apps create --name bench-cc --grant client_credentials --json | jq -r '"\(.client_id) \(.client_secret)"')
+read -r WEB_ID WEB_SECRET < <($FD apps create --name bench-web --redirect-uri "$REDIRECT_URI" --first-party --json | jq -r '"\(.client_id) \(.client_secret)"')
+API_TOKEN="$($FD tokens create --user "$EMAIL" --name bench --json | jq -r .token)"
+
+# A session cookie, through the real sign-in form.
+JAR="$WORK/jar.txt"
+CSRF="$(curl -s -c "$JAR" -b "$JAR" "$FD_URL/_frontdoor/login" | grep -o 'name="csrf_token" value="[^"]*"' | head -n1 | cut -d'"' -f4)"
+expect 303 -c "$JAR" -b "$JAR" "$FD_URL/_frontdoor/login" --data-urlencode "email=$EMAIL" \
+  --data-urlencode "password=$PASSWORD" --data-urlencode "csrf_token=$CSRF" --data-urlencode return_to=/
+SESSION="$(awk '$6 == "frontdoor_session" {print $7}' "$JAR")"
+[ -n "$SESSION" ] || die "no session cookie after signing in"
+COOKIE="frontdoor_session=$SESSION"
+# A Bearer JWT from the login API.
+JWT="$(curl -s "$FD_URL/api/v1/login-check" -H 'Content-Type: application/json' \
+  -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" | jq -r .token)"
+[ -n "$JWT" ] && [ "$JWT" != null ] || die "login-check answered no token"
+
+# Every scenario answers 200 with the file before it is measured (and this warms the caches).
+expect 200 "http://127.0.0.1:$P_UPSTREAM/bench.txt"
+expect 200 "http://127.0.0.1:$P_NGINX_PROXY/bench.txt"
+expect 200 "http://127.0.0.1:$P_BARE/bench.txt"
+expect 401 "$FD_URL/bench.txt"
+expect 401 "http://127.0.0.1:$P_NGINX_AUTH/bench.txt"
+expect 200 -H "Cookie: $COOKIE" "http://127.0.0.1:$P_NGINX_AUTH/bench.txt"
+expect 200 -H "Cookie: $COOKIE" "$FD_URL/bench.txt"
+expect 200 -H "Api-Token: $API_TOKEN" "$FD_URL/bench.txt"
+expect 200 -H "Authorization: Bearer $JWT" "$FD_URL/bench.txt"
+expect 200 "$FD_URL/public/bench.txt"
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+WRK_LUA="$ROOT/bench/wrk/bench.lua"
+# run_wrk SECTION ID LABEL URL [ENV=VALUE …]: a warm-up, then the measured run.
+run_wrk() {
+  local section="$1" id="$2" label="$3" url="$4"; shift 4
+  log "$label: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency $url"
+  env BENCH_THREADS="$WRK_THREADS" "$@" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$WRK_LUA" "$url" > /dev/null
+  env BENCH_THREADS="$WRK_THREADS" "$@" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WRK_LUA" "$url" > "$WORK/raw/$id.txt"
+  local json
+  json="$(grep '^BENCH_JSON ' "$WORK/raw/$id.txt" | cut -c12-)"
+  [ -n "$json" ] || die "no result from wrk for $id (see $WORK/raw/$id.txt)"
+  record "$(jq -c --arg s "$section" --arg id "$id" --arg l "$label" '. + {section: $s, id: $id, label: $l, tool: "wrk"}' <<< "$json")"
+  jq -r '"   \(.rps|floor) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, non-2xx/3xx \(.err_status)"' <<< "$json" >&2
+}
+
+log "proxy path"
+run_wrk proxy upstream "upstream direct (nginx static)" "http://127.0.0.1:$P_UPSTREAM/bench.txt"
+run_wrk proxy nginx_proxy "nginx reverse proxy" "http://127.0.0.1:$P_NGINX_PROXY/bench.txt"
+run_wrk proxy bare_pingora "bare Pingora proxy" "http://127.0.0.1:$P_BARE/bench.txt"
+run_wrk proxy nginx_auth_request "nginx auth_request to frontdoor forward-auth (session cookie)" \
+  "http://127.0.0.1:$P_NGINX_AUTH/bench.txt" BENCH_HEADERS="Cookie: $COOKIE"
+run_wrk proxy fd_cookie "frontdoor inline, session cookie (warm)" "$FD_URL/bench.txt" BENCH_HEADERS="Cookie: $COOKIE"
+run_wrk proxy fd_api_token "frontdoor inline, read-write Api-Token" "$FD_URL/bench.txt" BENCH_HEADERS="Api-Token: $API_TOKEN"
+run_wrk proxy fd_bearer "frontdoor inline, Bearer JWT" "$FD_URL/bench.txt" BENCH_HEADERS="Authorization: Bearer $JWT"
+run_wrk proxy fd_public "frontdoor inline, public route (no auth)" "$FD_URL/public/bench.txt"
+
+# Cold path under load: every request carries a session that is in the store but not in the
+# cache. Sessions are written into the store (bench/tools/sessions.mjs mint); enough for the
+# run, and the share of requests that really missed is read from frontdoor's metrics.
+DB="$WORK/fd-data/frontdoor.db"
+import_sessions() { # DB CSV
+  sqlite3 "$1" <<EOF
+.timeout 10000
+.mode csv
+.import $2 sessions
+EOF
+}
+ROWS_PER_SEC_GUESS=15000
+COLD_N=$(( ROWS_PER_SEC_GUESS * (DURATION + WARMUP) ))
+[ "$COLD_N" -ge 20000 ] || COLD_N=20000
+log "minting $COLD_N sessions for the cold path"
+node bench/tools/sessions.mjs mint --data-dir "$WORK/fd-data" --user-id "$USER_ID" --count "$COLD_N" \
+  --csv "$WORK/cold.csv" --cookies "$WORK/cold-cookies.txt" > /dev/null
+import_sessions "$DB" "$WORK/cold.csv"
+expect 200 -H "Cookie: $(head -n1 "$WORK/cold-cookies.txt")" "$FD_URL/bench.txt"
+tail -n +2 "$WORK/cold-cookies.txt" > "$WORK/cold-cookies-rest.txt"
+MISS0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+HIT0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="hit"}')"
+WARMUP_SAVED="$WARMUP"; WARMUP=0
+log "cold path: wrk with a new session on every request"
+env BENCH_THREADS="$WRK_THREADS" BENCH_COOKIES="$WORK/cold-cookies-rest.txt" \
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WRK_LUA" "$FD_URL/bench.txt" > "$WORK/raw/fd_cold.txt"
+WARMUP="$WARMUP_SAVED"
+MISS1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+HIT1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="hit"}')"
+json="$(grep '^BENCH_JSON ' "$WORK/raw/fd_cold.txt" | cut -c12-)"
+record "$(jq -c --argjson m "$(( ${MISS1%.*} - ${MISS0%.*} ))" --argjson h "$(( ${HIT1%.*} - ${HIT0%.*} ))" \
+  '. + {section: "proxy", id: "fd_cold", label: "frontdoor inline, session cookie, cache miss on every request (cold)", tool: "wrk", misses: $m, hits: $h}' <<< "$json")"
+jq -r '"   \(.rps|floor) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, misses \(.misses), hits \(.hits)"' <<< "$(tail -n1 "$RESULTS")" >&2
+
+log "cold path: one request at a time, $COLD_LATENCY_SESSIONS new sessions, then the same again (warm)"
+node bench/tools/sessions.mjs mint --data-dir "$WORK/fd-data" --user-id "$USER_ID" --count "$COLD_LATENCY_SESSIONS" \
+  --csv "$WORK/lat.csv" --cookies "$WORK/lat-cookies.txt" > /dev/null
+import_sessions "$DB" "$WORK/lat.csv"
+MISS0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+json="$(node bench/tools/sessions.mjs latency --url "$FD_URL/bench.txt" --cookies "$WORK/lat-cookies.txt")"
+MISS1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+record "$(jq -c --argjson m "$(( ${MISS1%.*} - ${MISS0%.*} ))" '. + {section: "cold_latency", misses: $m}' <<< "$json")"
+jq -r '"   cold p50 \(.cold.p50_ms) ms p99 \(.cold.p99_ms) ms; warm p50 \(.warm.p50_ms) ms p99 \(.warm.p99_ms) ms; misses \(.misses)"' <<< "$(tail -n1 "$RESULTS")" >&2
+
+# ---------------------------------------------------------------------------------------------
+# Provider path: frontdoor and oidc-provider
+log "starting oidc-provider :$P_OIDC"
+OIDC_SECRET="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+node "$OIDC_DIR/provider.mjs" --port "$P_OIDC" --secret "$OIDC_SECRET" --redirect-uri "$REDIRECT_URI" \
+  --email "$EMAIL" --password "$PASSWORD" > "$WORK/logs/oidc.out" 2> "$WORK/logs/oidc.err" &
+PIDS+=($!)
+OIDC_URL="http://127.0.0.1:$P_OIDC"
+wait_http "$OIDC_URL/.well-known/openid-configuration"
+OIDC_VERSION="$(node -p "require('$OIDC_DIR/node_modules/oidc-provider/package.json').version")"
+
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+FD_CC_AUTH="$(basic "$CC_ID" "$CC_SECRET")"
+OIDC_CC_AUTH="$(basic bench-cc "$OIDC_SECRET")"
+OIDC_IN_AUTH="$(basic bench-introspect "$OIDC_SECRET")"
+FORM='Content-Type: application/x-www-form-urlencoded'
+
+expect 200 -H "Authorization: $FD_CC_AUTH" "$FD_URL/oauth/token" -d grant_type=client_credentials
+FD_CC_TOKEN="$(jq -r .access_token "$WORK/last-body")"
+expect 200 -H "Authorization: $OIDC_CC_AUTH" "$OIDC_URL/token" -d grant_type=client_credentials
+expect 200 -H "Authorization: $OIDC_IN_AUTH" "$OIDC_URL/token" -d grant_type=client_credentials
+OIDC_IN_TOKEN="$(jq -r .access_token "$WORK/last-body")"
+expect 200 -H "Authorization: $FD_CC_AUTH" "$FD_URL/oauth/introspect" -d "token=$FD_CC_TOKEN"
+[ "$(jq -r .active "$WORK/last-body")" = true ] || die "frontdoor introspection: $(cat "$WORK/last-body")"
+expect 200 -H "Authorization: $OIDC_IN_AUTH" "$OIDC_URL/token/introspection" -d "token=$OIDC_IN_TOKEN"
+[ "$(jq -r .active "$WORK/last-body")" = true ] || die "oidc-provider introspection: $(cat "$WORK/last-body")"
+
+run_wrk provider fd_cc "frontdoor: client_credentials grant" "$FD_URL/oauth/token" BENCH_METHOD=POST \
+  BENCH_BODY=grant_type=client_credentials BENCH_HEADERS="Authorization: $FD_CC_AUTH
+$FORM"
+run_wrk provider oidc_cc "oidc-provider: client_credentials grant" "$OIDC_URL/token" BENCH_METHOD=POST \
+  BENCH_BODY=grant_type=client_credentials BENCH_HEADERS="Authorization: $OIDC_CC_AUTH
+$FORM"
+run_wrk provider fd_introspect "frontdoor: introspection" "$FD_URL/oauth/introspect" BENCH_METHOD=POST \
+  BENCH_BODY="token=$FD_CC_TOKEN" BENCH_HEADERS="Authorization: $FD_CC_AUTH
+$FORM"
+run_wrk provider oidc_introspect "oidc-provider: introspection" "$OIDC_URL/token/introspection" BENCH_METHOD=POST \
+  BENCH_BODY="token=$OIDC_IN_TOKEN" BENCH_HEADERS="Authorization: $OIDC_IN_AUTH
+$FORM"
+
+run_node() { # ID LABEL OP CONCURRENCY ISSUER CLIENT SECRET SCOPE
+  local id="$1" label="$2" op="$3" conc="$4" issuer="$5" client="$6" secret="$7" scope="$8"
+  log "$label: $conc workers for ${DURATION}s"
+  # warm-up, then the measured run
+  node bench/tools/oauth_load.mjs "$op" --issuer "$issuer" --client-id "$client" --client-secret "$secret" \
+    --redirect-uri "$REDIRECT_URI" --scope "$scope" --email "$EMAIL" --password "$PASSWORD" \
+    --concurrency "$conc" --duration "$WARMUP" > /dev/null
+  local json
+  json="$(node bench/tools/oauth_load.mjs "$op" --issuer "$issuer" --client-id "$client" --client-secret "$secret" \
+    --redirect-uri "$REDIRECT_URI" --scope "$scope" --email "$EMAIL" --password "$PASSWORD" \
+    --concurrency "$conc" --duration "$DURATION")" || die "$label failed: $json"
+  record "$(jq -c --arg id "$id" --arg l "$label" --argjson c "$conc" '. + {section: "provider", id: $id, label: $l, tool: "node", concurrency: $c, rps: .rate}' <<< "$json")"
+  jq -r '"   \(.rate) /s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, errors \(.errors)"' <<< "$json" >&2
+}
+run_node fd_refresh "frontdoor: refresh_token grant" refresh "$REFRESH_CONCURRENCY" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
+run_node oidc_refresh "oidc-provider: refresh_token grant" refresh "$REFRESH_CONCURRENCY" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
+run_node fd_login "frontdoor: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
+run_node oidc_login "oidc-provider: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
+
+# ---------------------------------------------------------------------------------------------
+# Memory: a second frontdoor whose cache keeps every session for the whole run.
+log "memory: a second frontdoor :$P_MEM with a cache that keeps sessions"
+MAX_COUNT=0
+for n in $MEM_COUNTS; do [ "$n" -gt "$MAX_COUNT" ] && MAX_COUNT="$n"; done
+MEM_CONF="$WORK/frontdoor-mem.yaml"
+fd_config "$P_MEM" "$P_MEM_ADMIN" "$WORK/mem-data" \
+  "session: { ttl: 24h, idle_timeout: 24h, cache_ttl: 24h, cache_capacity: $(( MAX_COUNT * 2 + 1000 )) }" > "$MEM_CONF"
+MEM_URL="http://127.0.0.1:$P_MEM"
+MEMFD="$BIN --config $MEM_CONF"
+"$BIN" --config "$MEM_CONF" serve > "$WORK/logs/frontdoor-mem.log" 2>&1 &
+MEM_PID=$!
+PIDS+=("$MEM_PID")
+wait_http "http://127.0.0.1:$P_MEM_ADMIN/healthz"
+printf '%s\n' "$PASSWORD" | $MEMFD users add --email "$EMAIL" --name "Bench User" --groups bench --password-stdin >/dev/null
+MEM_USER_ID="$($MEMFD users list --json | jq -r --arg e "$EMAIL" '.[] | select(.email == $e) | .id')"
+# The 0 row: after the same kind of traffic (one real session, requests on 64 connections), so
+# that buffers and thread-local allocator caches exist before the first reading.
+JAR2="$WORK/jar2.txt"
+CSRF="$(curl -s -c "$JAR2" -b "$JAR2" "$MEM_URL/_frontdoor/login" | grep -o 'name="csrf_token" value="[^"]*"' | head -n1 | cut -d'"' -f4)"
+expect 303 -c "$JAR2" -b "$JAR2" "$MEM_URL/_frontdoor/login" --data-urlencode "email=$EMAIL" \
+  --data-urlencode "password=$PASSWORD" --data-urlencode "csrf_token=$CSRF" --data-urlencode return_to=/
+MEM_COOKIE="frontdoor_session=$(awk '$6 == "frontdoor_session" {print $7}' "$JAR2")"
+env BENCH_THREADS="$WRK_THREADS" BENCH_HEADERS="Cookie: $MEM_COOKIE" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s -s "$WRK_LUA" "$MEM_URL/bench.txt" > /dev/null
+sleep 1
+RSS0="$(rss_kib "$MEM_PID")"
+record "{\"section\":\"memory\",\"sessions\":0,\"rss_kib\":$RSS0,\"misses\":0}"
+log "   0 sessions: RSS $RSS0 KiB"
+LOADED=0
+MEM_DB="$WORK/mem-data/frontdoor.db"
+for n in $MEM_COUNTS; do
+  add=$(( n - LOADED ))
+  [ "$add" -gt 0 ] || continue
+  log "memory: $add more sessions (to $n): mint, import, request each once"
+  node bench/tools/sessions.mjs mint --data-dir "$WORK/mem-data" --user-id "$MEM_USER_ID" --count "$add" \
+    --ttl 86400 --csv "$WORK/mem.csv" --cookies "$WORK/mem-cookies.txt" > /dev/null
+  import_sessions "$MEM_DB" "$WORK/mem.csv"
+  MISS0="$(metric "$P_MEM_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+  loadjson="$(node bench/tools/sessions.mjs load --url "$MEM_URL/bench.txt" --cookies "$WORK/mem-cookies.txt" --concurrency 32)" \
+    || die "loading sessions failed: $loadjson"
+  MISS1="$(metric "$P_MEM_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+  LOADED="$n"
+  sleep 2
+  RSS="$(rss_kib "$MEM_PID")"
+  record "$(jq -c --argjson n "$n" --argjson r "$RSS" --argjson m "$(( ${MISS1%.*} - ${MISS0%.*} ))" \
+    '{section: "memory", sessions: $n, rss_kib: $r, misses: $m, load_rate: .rate, load_seconds: .seconds}' <<< "$loadjson")"
+  log "   $n sessions: RSS $RSS KiB (loaded at $(jq -r .rate <<< "$loadjson")/s)"
+  rm -f "$WORK/mem.csv" "$WORK/mem-cookies.txt"
+done
+
+# ---------------------------------------------------------------------------------------------
+# Report
+log "writing $OUT"
+MACHINE="$(jq -n \
+  --arg nproc "$(nproc)" \
+  --arg cpu "$(lscpu | awk -F: '/^Model name/ {gsub(/^[ \t]+/, "", $2); print $2; exit}')" \
+  --arg mem "$(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
+  --arg kernel "$(uname -sr)" \
+  --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+  --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --arg nginx "$("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///')" \
+  --arg wrk "$(wrk -v 2>&1 | head -n1 | awk '{print $2}')" \
+  --arg node "$(node --version)" \
+  --arg oidc "$OIDC_VERSION" \
+  --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
+  --arg login_c "$LOGIN_CONCURRENCY" --arg refresh_c "$REFRESH_CONCURRENCY" \
+  --arg smoke "$SMOKE" \
+  --arg dirty "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null && echo 0 || echo 1)" \
+  '{nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel, date: $date, commit: $commit,
+    nginx: $nginx, wrk: $wrk, node: $node, oidc_provider: $oidc, duration_s: ($duration|tonumber),
+    connections: ($connections|tonumber), wrk_threads: ($threads|tonumber),
+    login_concurrency: ($login_c|tonumber), refresh_concurrency: ($refresh_c|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
+mkdir -p "$OUT"
+README_ARG=()
+if [ "$(cd "$OUT" && pwd -P)" = "$(cd "$ROOT/docs/bench" 2>/dev/null && pwd -P)" ]; then README_ARG=(--readme README.md); fi
+python3 bench/report.py --results "$RESULTS" --machine "$MACHINE" --out "$OUT" "${README_ARG[@]}"
+log "done: $OUT/results.md"
