@@ -84,11 +84,12 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// Loads keys from `data_dir/keys`, generating missing ones when `generate` is set.
+    /// Loads keys from `dir` (normally `data_dir/keys`), generating missing ones when
+    /// `generate` is set.
     ///
     /// The cookie key is always generated when missing: sessions do not depend on OAuth keys.
-    pub fn load(data_dir: &Path, generate: bool) -> Result<Keys, KeyError> {
-        let dir = data_dir.join("keys");
+    pub fn load(dir: &Path, generate: bool) -> Result<Keys, KeyError> {
+        let dir = dir.to_path_buf();
         create_private_dir(&dir)?;
         let signing_path = dir.join("signing-key.pem");
         let signing = if signing_path.exists() {
@@ -336,7 +337,7 @@ mod tests {
     #[test]
     fn generated_keys_persist_with_mode_0600_and_sign() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = Keys::load(dir.path(), true).expect("generate");
+        let keys = Keys::load(&dir.path().join("keys"), true).expect("generate");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -360,7 +361,7 @@ mod tests {
             .expect("verify");
         assert_eq!(back, claims);
         // Reloaded from disk: same kid, verifies the old token.
-        let again = Keys::load(dir.path(), false).expect("load");
+        let again = Keys::load(&dir.path().join("keys"), false).expect("load");
         let back: Claims = again
             .verify(&jwt, "at+jwt", "https://fd", Some("c1"))
             .expect("verify");
@@ -383,9 +384,9 @@ mod tests {
     #[test]
     fn forged_tokens_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = Keys::load(dir.path(), true).expect("generate");
+        let keys = Keys::load(&dir.path().join("keys"), true).expect("generate");
         let other_dir = tempfile::tempdir().expect("tempdir");
-        let other = Keys::load(other_dir.path(), true).expect("generate");
+        let other = Keys::load(&other_dir.path().join("keys"), true).expect("generate");
         let claims = Claims {
             iss: "i".into(),
             sub: "s".into(),
@@ -437,7 +438,7 @@ mod tests {
     #[test]
     fn without_generation_oauth_is_off_but_cookies_work() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = Keys::load(dir.path(), false).expect("load");
+        let keys = Keys::load(&dir.path().join("keys"), false).expect("load");
         assert!(!keys.can_sign());
         assert!(matches!(
             keys.sign("JWT", &serde_json::json!({})),

@@ -88,7 +88,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         TcpListener::bind(addr).with_context(|| format!("{key}: cannot listen on {addr}"))?;
     }
     create_data_dir(&config.data_dir)?;
-    let keys = Arc::new(Keys::load(&config.data_dir, config.keys.generate).context("keys")?);
+    let keys = Arc::new(Keys::load(&config.keys_dir(), config.keys.generate).context("keys")?);
     let rt = background_runtime()?;
     let store = rt.block_on(open_store(&config))?;
     let config = Arc::new(config);

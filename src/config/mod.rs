@@ -281,11 +281,27 @@ impl Default for TokenConfig {
 pub struct KeysConfig {
     /// Generate RS256 signing keys into data_dir when none exist.
     pub generate: bool,
+    /// Where the signing and cookie keys live (default `data_dir/keys`). Nodes sharing one
+    /// PostgreSQL store point this at the same files.
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        Self { generate: true }
+        Self {
+            generate: true,
+            dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// The directory of the signing and cookie keys.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.keys
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys"))
     }
 }
 

@@ -121,7 +121,13 @@ impl Frontdoor {
     pub async fn start_on(port: u16, admin_port: u16, routes: &str, extra: &str) -> Frontdoor {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = format!(
-            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
+            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\n{public}data_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
+            // Nodes of one cluster share a public URL (the load balancer's): `extra` may set it.
+            public = if extra.contains("public_url:") {
+                String::new()
+            } else {
+                format!("public_url: http://127.0.0.1:{port}\n")
+            },
             data = dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("frontdoor.yaml"), config).expect("write config");

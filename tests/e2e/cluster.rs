@@ -1,0 +1,221 @@
+//! Two frontdoor nodes on one PostgreSQL store (Debian's server, started by
+//! scripts/postgres.sh; its URL in FRONTDOOR_TEST_POSTGRES_URL), sharing their key files.
+
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+use crate::harness::*;
+
+const PW: &str = "a long enough password";
+
+/// A fresh database on the test server, dropped when the guard goes.
+struct Database {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create() -> Database {
+        let admin_url = std::env::var("FRONTDOOR_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!("set FRONTDOOR_TEST_POSTGRES_URL, e.g. export FRONTDOOR_TEST_POSTGRES_URL=\"$(scripts/postgres.sh)\" (scripts/test.sh does)")
+        });
+        let name = format!("fd_e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b)
+            .to_string();
+        Database {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop from a thread with its own runtime: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Retries `check` until it holds or `bound` passes; returns how long it took.
+async fn within<F, Fut>(bound: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < bound, "not within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_share_sessions_logouts_and_revocations() {
+    let db = Database::create().await;
+    let upstream = Upstream::start().await;
+    let keys = tempfile::tempdir().expect("keys dir");
+    let routes = format!(
+        "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
+        upstream.port
+    );
+    let extra = format!(
+        "store: {}\nkeys: {{ dir: {} }}\nsession: {{ cache_ttl: 1s }}\n",
+        db.url,
+        keys.path().display()
+    );
+    // Node A generates the shared keys; node B starts on the same files and store. Both
+    // answer for one public URL, as behind a load balancer (here: node A's address).
+    let a = Frontdoor::start(&routes, &extra).await;
+    let b = Frontdoor::start(&routes, &format!("{extra}public_url: {}\n", a.url(""))).await;
+    a.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
+
+    // Log in on node A; the same cookie works on node B.
+    let (client, jar) = browser_with_jar();
+    browser_login(&client, &a.url("/start"), "ann@example.com", PW).await;
+    let cookie = jar_cookie(&jar, &a.url("/"), "frontdoor_session").expect("session cookie");
+    let on = |node: &Frontdoor| {
+        plain_client()
+            .get(node.url("/x"))
+            .header("Cookie", format!("frontdoor_session={cookie}"))
+    };
+    let resp = on(&b).send().await.expect("get on B");
+    assert_eq!(resp.status(), 200, "a session made on A works on B");
+    assert_eq!(
+        upstream.last().header("x-auth-request-user").as_deref(),
+        Some("ann@example.com")
+    );
+    assert_eq!(
+        on(&a).send().await.expect("get on A").status(),
+        200,
+        "A has it warm in its cache"
+    );
+
+    // Log out on node B; node A refuses the cookie within the configured bound (cache_ttl 1 s).
+    let page = plain_client()
+        .get(b.url("/_frontdoor/logout"))
+        .header("Cookie", format!("frontdoor_session={cookie}"))
+        .send()
+        .await
+        .expect("logout page");
+    let csrf_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("frontdoor_csrf="))
+        .map(|c| c.split(';').next().unwrap_or("").to_string())
+        .expect("csrf cookie");
+    let html = page.text().await.expect("html");
+    let csrf = form_field(&html, "csrf_token").expect("csrf");
+    let out = plain_client()
+        .post(b.url("/_frontdoor/logout"))
+        .header(
+            "Cookie",
+            format!("frontdoor_session={cookie}; {csrf_cookie}"),
+        )
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout on B");
+    assert_eq!(out.status(), 200);
+    assert_eq!(
+        on(&b).send().await.expect("get").status(),
+        401,
+        "refused at once on B"
+    );
+    let took = within(Duration::from_secs(3), || async {
+        on(&a)
+            .send()
+            .await
+            .map(|r| r.status() == 401)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(
+        took <= Duration::from_secs(3),
+        "refused on A after {took:?}"
+    );
+
+    // An API token created through node A's API, used on B, revoked via A: refused on B.
+    let login = plain_client()
+        .post(a.url("/api/v1/login-check"))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": PW}))
+        .send()
+        .await
+        .expect("login-check");
+    let jwt = login.json::<serde_json::Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let created: serde_json::Value = plain_client()
+        .post(a.url("/api/v1/tokens"))
+        .bearer_auth(&jwt)
+        .json(&serde_json::json!({"name": "cron"}))
+        .send()
+        .await
+        .expect("create token")
+        .json()
+        .await
+        .expect("json");
+    let token = created["token"].as_str().expect("token").to_string();
+    let id = created["id"].as_str().expect("id").to_string();
+    let with_token = |node: &Frontdoor| {
+        plain_client()
+            .get(node.url("/cron"))
+            .header("Api-Token", token.clone())
+    };
+    assert_eq!(with_token(&b).send().await.expect("get").status(), 200);
+    // The JWT from A works on B as well (shared signing key).
+    let jwt_on_b = plain_client()
+        .get(b.url("/y"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(jwt_on_b.status(), 200);
+    let revoked = plain_client()
+        .delete(a.url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    within(Duration::from_secs(3), || async {
+        with_token(&b)
+            .send()
+            .await
+            .map(|r| r.status() == 401)
+            .unwrap_or(false)
+    })
+    .await;
+}
