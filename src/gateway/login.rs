@@ -70,10 +70,7 @@ fn render_login(
                 .collect(),
         },
     );
-    match &form.set_cookie {
-        Some(c) => reply.cookie(c),
-        None => reply,
-    }
+    form.attach(reply)
 }
 
 /// `POST /_frontdoor/login`: email and password.
@@ -252,10 +249,7 @@ fn render_code(
             minutes: state.config.otp.ttl.0.as_secs().div_ceil(60),
         },
     );
-    match &form.set_cookie {
-        Some(c) => reply.cookie(c),
-        None => reply,
-    }
+    form.attach(reply)
 }
 
 fn callback_uri(state: &State, req: &Request) -> String {

@@ -355,10 +355,7 @@ fn consent_page(
             params,
         },
     );
-    match &form.set_cookie {
-        Some(c) => reply.cookie(c),
-        None => reply,
-    }
+    form.attach(reply)
 }
 
 async fn issue_code(

@@ -180,10 +180,7 @@ fn confirm(state: &State, req: &Request, action: &str, params: Vec<(String, Stri
             params,
         },
     );
-    match &form.set_cookie {
-        Some(c) => reply.cookie(c),
-        None => reply,
-    }
+    form.attach(reply)
 }
 
 async fn end_session(state: &State, req: &Request) {

@@ -23,6 +23,16 @@ pub struct FormToken {
     pub set_cookie: Option<Cookie<'static>>,
 }
 
+impl FormToken {
+    /// Sets the CSRF cookie on the reply that carries the form, when the browser has none yet.
+    pub fn attach(&self, reply: crate::endpoint::Reply) -> crate::endpoint::Reply {
+        match &self.set_cookie {
+            Some(c) => reply.cookie(c),
+            None => reply,
+        }
+    }
+}
+
 /// The token for forms rendered in reply to `req`.
 pub fn issue(req: &Request, keys: &Keys, secure: bool) -> FormToken {
     match req.cookie(CSRF_COOKIE).filter(|v| v.len() >= 32) {
