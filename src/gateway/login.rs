@@ -374,7 +374,7 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
     removal.make_removal();
     // Same host as the provider: the browser already holds the session that authorized.
     if let Ok(Some((_, s))) = state.sessions.from_headers(&req.headers).await
-        && record.session_id_hash.as_deref() == Some(s.id_hash.as_str())
+        && record.session_id_hash.as_deref() == Some(&*s.id_hash)
     {
         return Reply::redirect(&pending.return_to).cookie(&removal);
     }

@@ -390,7 +390,7 @@ async fn issue_code(
             code_hash: hash_secret(&code),
             client_id: client.id().to_string(),
             user_id: session.identity.subject.clone(),
-            session_id_hash: Some(session.id_hash.clone()),
+            session_id_hash: Some(session.id_hash.to_string()),
             redirect_uri: redirect_uri.to_string(),
             scope,
             nonce: params.nonce.clone(),

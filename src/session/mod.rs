@@ -21,7 +21,7 @@ use crate::store::{DynStore, SessionRecord, StoreError, User};
 #[derive(Debug)]
 pub struct ActiveSession {
     /// Hash of the session id (the store key).
-    pub id_hash: String,
+    pub id_hash: Arc<str>,
     /// The user's identity, headers pre-rendered.
     pub identity: Arc<Identity>,
     /// Authentication time.
@@ -35,7 +35,9 @@ pub struct ActiveSession {
 /// Session lookups and lifecycle.
 pub struct Sessions {
     store: DynStore,
-    cache: Cache<String, Arc<ActiveSession>>,
+    cache: Cache<Arc<str>, Arc<ActiveSession>>,
+    /// One identity per user, shared by all of that user's cached sessions.
+    identities: Cache<String, Arc<Identity>>,
     key: cookie::Key,
     cookie_name: String,
     secure: bool,
@@ -58,15 +60,31 @@ impl Sessions {
             .max_capacity(config.session.cache_capacity)
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
+        let identities = Cache::builder()
+            .max_capacity(config.session.cache_capacity)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
         Sessions {
             store,
             cache,
+            identities,
             key,
             cookie_name: config.session.cookie_name.clone(),
             secure: config.secure_cookies(),
             ttl: config.session.ttl.0.as_secs() as i64,
             idle: config.session.idle_timeout.0.as_secs() as i64,
         }
+    }
+
+    /// The user's identity as it is now (after a login), replacing the shared cached one.
+    fn fresh_identity(&self, user: &User) -> Arc<Identity> {
+        let identity = Arc::new(Identity::for_user(
+            user,
+            CredentialKind::Session,
+            Access::ReadWrite,
+        ));
+        self.identities.insert(user.id.clone(), identity.clone());
+        identity
     }
 
     /// The session cookie's name.
@@ -88,8 +106,8 @@ impl Sessions {
             auth_method: auth_method.to_string(),
         };
         self.store.create_session(&record).await?;
-        self.cache
-            .insert(record.id_hash.clone(), Arc::new(active(&record, user)));
+        let s = active(&record, self.fresh_identity(user));
+        self.cache.insert(s.id_hash.clone(), Arc::new(s));
         Ok(raw)
     }
 
@@ -133,7 +151,7 @@ impl Sessions {
         let now = now();
         // Keyed by the hash, so that a session can be ended knowing only its hash.
         let hash = hash_secret(raw_id);
-        if let Some(s) = self.cache.get(&hash) {
+        if let Some(s) = self.cache.get(hash.as_str()) {
             crate::metrics::session_cache(true);
             return Ok(self.check_live(s, now));
         }
@@ -147,15 +165,22 @@ impl Sessions {
         if !user.active {
             return Ok(Lookup::None);
         }
-        let s = Arc::new(active(&record, &user));
-        self.cache.insert(hash, s.clone());
+        let identity = self.identities.get_with_by_ref(&user.id, || {
+            Arc::new(Identity::for_user(
+                &user,
+                CredentialKind::Session,
+                Access::ReadWrite,
+            ))
+        });
+        let s = Arc::new(active(&record, identity));
+        self.cache.insert(s.id_hash.clone(), s.clone());
         Ok(self.check_live(s, now))
     }
 
     fn check_live(&self, s: Arc<ActiveSession>, now: i64) -> Lookup {
         let last = s.last_seen.load(Ordering::Relaxed);
         if now >= s.expires_at || now - last > self.idle {
-            self.cache.invalidate(&s.id_hash);
+            self.cache.invalidate(&*s.id_hash);
             return Lookup::None;
         }
         if now > last {
@@ -167,7 +192,7 @@ impl Sessions {
                     .is_ok()
             {
                 let store = self.store.clone();
-                let hash = s.id_hash.clone();
+                let hash = s.id_hash.to_string();
                 tokio::spawn(async move {
                     if let Err(e) = store.touch_session(&hash, now).await {
                         tracing::warn!(error = %e, "could not record session activity");
@@ -198,14 +223,14 @@ impl Sessions {
     /// Ends a session in the store and the cache.
     pub async fn end(&self, raw_id: &str) -> Result<bool, StoreError> {
         let hash = hash_secret(raw_id);
-        self.cache.invalidate(&hash);
+        self.cache.invalidate(hash.as_str());
         self.store.delete_session(&hash).await
     }
 
     /// Forgets sessions already ended in the store, by hash.
     pub fn forget(&self, hashes: &[String]) {
         for h in hashes {
-            self.cache.invalidate(h);
+            self.cache.invalidate(h.as_str());
         }
     }
 
@@ -215,14 +240,11 @@ impl Sessions {
     }
 }
 
-fn active(record: &SessionRecord, user: &User) -> ActiveSession {
+fn active(record: &SessionRecord, identity: Arc<Identity>) -> ActiveSession {
     ActiveSession {
-        id_hash: record.id_hash.clone(),
-        identity: Arc::new(Identity::for_user(
-            user,
-            CredentialKind::Session,
-            Access::ReadWrite,
-        )),
+        // The cache key and this field share one allocation.
+        id_hash: Arc::from(record.id_hash.as_str()),
+        identity,
         created_at: record.created_at,
         expires_at: record.expires_at,
         last_seen: AtomicI64::new(record.last_seen),
