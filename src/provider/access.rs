@@ -4,7 +4,7 @@ use super::clients::OWN_CLIENT_ID;
 use super::issue::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::keys::JwtError;
 use crate::state::State;
-use crate::store::StoreError;
+use crate::store::{Consumed, Grant, RefreshToken, StoreError};
 
 /// Why an access token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,4 +99,54 @@ pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// Why a refresh token could not be redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedeemError {
+    /// Unknown token.
+    Unknown,
+    /// Used before: its whole grant is now revoked.
+    Reused,
+    /// Issued to another client (it is spent all the same).
+    OtherClient,
+    /// Past its expiry.
+    Expired,
+    /// Its grant was revoked.
+    Revoked,
+}
+
+/// Redeems a refresh token for `client_id`: single use (rotation), and a reused token revokes
+/// its family. Shared by the token endpoint and the login API so both follow one rule.
+pub async fn redeem_refresh_token(
+    state: &State,
+    presented: &str,
+    client_id: &str,
+) -> Result<Result<(RefreshToken, Grant), RedeemError>, StoreError> {
+    let record = match state
+        .store
+        .use_refresh_token(&crate::secrets::hash_secret(presented))
+        .await?
+    {
+        Consumed::Fresh(r) => r,
+        Consumed::Replayed(r) => {
+            if r.client_id == client_id {
+                revoke_grant(state, &r.grant_id).await?;
+                tracing::warn!(client_id, "refresh token reused; its grant is revoked");
+                return Ok(Err(RedeemError::Reused));
+            }
+            return Ok(Err(RedeemError::Unknown));
+        }
+        Consumed::Missing => return Ok(Err(RedeemError::Unknown)),
+    };
+    if record.client_id != client_id {
+        return Ok(Err(RedeemError::OtherClient));
+    }
+    if record.expires_at <= crate::clock::now() {
+        return Ok(Err(RedeemError::Expired));
+    }
+    match state.store.get_grant(&record.grant_id).await? {
+        Some(g) if !g.revoked => Ok(Ok((record, g))),
+        _ => Ok(Err(RedeemError::Revoked)),
+    }
 }

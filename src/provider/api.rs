@@ -5,14 +5,14 @@
 use rand::Rng;
 use serde::Deserialize;
 
-use super::access::revoke_grant;
+use super::access::RedeemError;
 use super::clients::OWN_CLIENT_ID;
 use super::issue::{self, AccessClaims};
 use crate::clock::now;
 use crate::endpoint::{ApiError, Reply, Request};
 use crate::secrets::{self, hash_secret, random_token};
 use crate::state::State;
-use crate::store::{Consumed, Grant, OtpCheck, OtpCode, RefreshToken, User};
+use crate::store::{Grant, OtpCheck, OtpCode, RefreshToken, User};
 
 /// Scopes of API tokens: the user's whole identity.
 const API_SCOPE: &str = "openid profile email groups roles";
@@ -88,29 +88,19 @@ pub async fn refresh(state: &State, req: &Request) -> Reply {
 async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
     let b: RefreshBody = json_body(req)?;
     let invalid = |m: &str| ApiError::unauthorized("invalid_token", m.to_string());
-    let record = match state
-        .store
-        .use_refresh_token(&hash_secret(&b.refresh_token))
-        .await?
-    {
-        Consumed::Fresh(r) if r.client_id == OWN_CLIENT_ID => r,
-        Consumed::Replayed(r) if r.client_id == OWN_CLIENT_ID => {
-            revoke_grant(state, &r.grant_id).await?;
-            return Err(invalid(
-                "the refresh token was already used; the session is revoked",
-            ));
-        }
-        _ => return Err(invalid("unknown refresh token")),
-    };
-    if record.expires_at <= now() {
-        return Err(invalid("the refresh token expired"));
-    }
-    let grant = state
-        .store
-        .get_grant(&record.grant_id)
-        .await?
-        .filter(|g| !g.revoked)
-        .ok_or_else(|| invalid("the session was revoked"))?;
+    let (record, grant) =
+        super::access::redeem_refresh_token(state, &b.refresh_token, OWN_CLIENT_ID)
+            .await?
+            .map_err(|e| {
+                invalid(match e {
+                    RedeemError::Reused => {
+                        "the refresh token was already used; the session is revoked"
+                    }
+                    RedeemError::Expired => "the refresh token expired",
+                    RedeemError::Revoked => "the session was revoked",
+                    RedeemError::Unknown | RedeemError::OtherClient => "unknown refresh token",
+                })
+            })?;
     if grant.tenant != state.config.tenant_for_host(&req.host) {
         return Err(invalid("the refresh token belongs to another tenant"));
     }

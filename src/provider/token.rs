@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::access::revoke_grant;
+use super::access::{RedeemError, revoke_grant};
 use super::issue::{self, UserGrant};
 use super::scopes;
 use crate::clock::now;
@@ -301,37 +301,19 @@ async fn refresh_token(
     let presented = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-    let record = match state
-        .store
-        .use_refresh_token(&hash_secret(presented))
+    let (record, grant) = super::access::redeem_refresh_token(state, presented, &app.client_id)
         .await?
-    {
-        Consumed::Fresh(r) => r,
-        Consumed::Replayed(r) => {
-            if r.client_id == app.client_id {
-                revoke_grant(state, &r.grant_id).await?;
-                tracing::warn!(client_id = %app.client_id, "refresh token reused; its grant is revoked");
-            }
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used; the whole grant is revoked",
-            ));
-        }
-        Consumed::Missing => return Err(OAuthError::invalid_grant("unknown refresh token")),
-    };
-    if record.client_id != app.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token belongs to another client",
-        ));
-    }
-    if record.expires_at <= now() {
-        return Err(OAuthError::invalid_grant("the refresh token expired"));
-    }
-    let grant = state
-        .store
-        .get_grant(&record.grant_id)
-        .await?
-        .filter(|g| !g.revoked)
-        .ok_or_else(|| OAuthError::invalid_grant("the authorization was revoked"))?;
+        .map_err(|e| {
+            OAuthError::invalid_grant(match e {
+                RedeemError::Unknown => "unknown refresh token",
+                RedeemError::Reused => {
+                    "the refresh token was already used; the whole grant is revoked"
+                }
+                RedeemError::OtherClient => "the refresh token belongs to another client",
+                RedeemError::Expired => "the refresh token expired",
+                RedeemError::Revoked => "the authorization was revoked",
+            })
+        })?;
     let scope = match form.get("scope").or_else(|| form.get("scopes")) {
         Some(s) => {
             let asked = scopes::parse(s);
