@@ -121,32 +121,7 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
     );
 
     // Log out on node B; node A refuses the cookie within the configured bound (cache_ttl 1 s).
-    let page = plain_client()
-        .get(b.url("/_frontdoor/logout"))
-        .header("Cookie", format!("frontdoor_session={cookie}"))
-        .send()
-        .await
-        .expect("logout page");
-    let csrf_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_csrf="))
-        .map(|c| c.split(';').next().unwrap_or("").to_string())
-        .expect("csrf cookie");
-    let html = page.text().await.expect("html");
-    let csrf = form_field(&html, "csrf_token").expect("csrf");
-    let out = plain_client()
-        .post(b.url("/_frontdoor/logout"))
-        .header(
-            "Cookie",
-            format!("frontdoor_session={cookie}; {csrf_cookie}"),
-        )
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .expect("logout on B");
+    let out = logout_with_cookie(&b, &cookie).await;
     assert_eq!(out.status(), 200);
     assert_eq!(
         on(&b).send().await.expect("get").status(),

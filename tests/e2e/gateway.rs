@@ -337,32 +337,7 @@ async fn a_logged_out_cookie_from_a_second_login_is_refused_after_its_logout() {
     };
     assert_eq!(with_cookie().send().await.expect("get").status(), 200);
     // Log out with that cookie (CSRF cookie + token from the logout page).
-    let page = plain_client()
-        .get(fd.url("/_frontdoor/logout"))
-        .header("Cookie", format!("frontdoor_session={cookie}"))
-        .send()
-        .await
-        .expect("logout page");
-    let csrf_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_csrf="))
-        .map(|c| c.split(';').next().unwrap_or("").to_string())
-        .expect("csrf cookie");
-    let html = page.text().await.expect("html");
-    let csrf = form_field(&html, "csrf_token").expect("csrf");
-    let out = plain_client()
-        .post(fd.url("/_frontdoor/logout"))
-        .header(
-            "Cookie",
-            format!("frontdoor_session={cookie}; {csrf_cookie}"),
-        )
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .expect("logout");
+    let out = logout_with_cookie(&fd, &cookie).await;
     assert_eq!(out.status(), 200);
     assert_eq!(with_cookie().send().await.expect("get").status(), 401);
 }

@@ -474,3 +474,34 @@ pub async fn browser_login(
     );
     follow(client, posted, None).await
 }
+
+/// Signs a session out the way a browser does, without a cookie jar: GET the logout page with
+/// the session cookie, then POST its form with the CSRF cookie and token. Returns the POST's answer.
+pub async fn logout_with_cookie(fd: &Frontdoor, session_cookie: &str) -> reqwest::Response {
+    let page = plain_client()
+        .get(fd.url("/_frontdoor/logout"))
+        .header("Cookie", format!("frontdoor_session={session_cookie}"))
+        .send()
+        .await
+        .expect("logout page");
+    let csrf_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("frontdoor_csrf="))
+        .map(|c| c.split(';').next().unwrap_or("").to_string())
+        .expect("csrf cookie");
+    let html = page.text().await.expect("html");
+    let csrf = form_field(&html, "csrf_token").expect("csrf");
+    plain_client()
+        .post(fd.url("/_frontdoor/logout"))
+        .header(
+            "Cookie",
+            format!("frontdoor_session={session_cookie}; {csrf_cookie}"),
+        )
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout")
+}
