@@ -95,8 +95,12 @@ pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str
         }
         doomed.push(http::header::CONNECTION);
     }
-    doomed.push(HeaderName::from_static("keep-alive"));
-    doomed.push(HeaderName::from_static("proxy-connection"));
+    // Only when present: a clean request allocates nothing here.
+    for hop in ["keep-alive", "proxy-connection"] {
+        if req.headers.contains_key(hop) {
+            doomed.push(HeaderName::from_static(hop));
+        }
+    }
     for name in &doomed {
         req.remove_header(name);
     }
