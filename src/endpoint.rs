@@ -95,7 +95,7 @@ pub struct Reply {
 }
 
 /// Content-Security-Policy of every page frontdoor renders: no scripts but our own, no framing.
-pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
 
 impl Reply {
     /// A reply with a body and content type.

@@ -52,6 +52,7 @@ fn render_login(
     let reply = pages::render(
         status,
         &pages::LoginPage {
+            design: design_of(req, target),
             org: state.org(),
             error,
             csrf_token: &form.token,
@@ -71,6 +72,25 @@ fn render_login(
         },
     );
     form.attach(reply)
+}
+
+/// The login design: the `form` parameter of this request (query or form body), or else of
+/// the authorization request the login was started from (Vorg's `form` parameter).
+fn design_of(req: &Request, target: &str) -> &'static str {
+    let from_request = req
+        .query_pairs()
+        .into_iter()
+        .chain(req.form_pairs())
+        .find(|(k, _)| k == "form")
+        .map(|(_, v)| v);
+    let from_target = || {
+        target.strip_prefix("/oauth/authorize?").and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "form")
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    pages::login_design(from_request.or_else(from_target).as_deref())
 }
 
 /// `POST /_frontdoor/login`: email and password.

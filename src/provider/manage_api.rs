@@ -1,46 +1,17 @@
 //! `/api/v1/apps` and `/api/v1/tokens`: the JSON API behind Settings → Developers.
 //!
-//! Rules: everyone sees and changes their own applications and tokens; a `ROLE_ADMIN` of the
-//! tenant sees and changes all of the tenant's; nothing of another tenant exists (404).
-//! Only admins register first-party apps (they skip consent). With a session cookie, changes
-//! need `X-Requested-With` (a header no cross-site form can send).
-
-use std::sync::Arc;
+//! The permission rules are `manage::owned`'s. With a session cookie, changes need
+//! `X-Requested-With` (a header no cross-site form can send); the pages use CSRF tokens.
 
 use serde::Deserialize;
 
 use crate::auth::credentials::resolve_for_api;
-use crate::auth::{Access, CredentialKind, Identity};
+use crate::auth::{Access, CredentialKind};
 use crate::endpoint::{ApiError, Reply, Request};
-use crate::manage::{self, AppSpec};
+use crate::manage::AppSpec;
+use crate::manage::owned::{self, Caller};
 use crate::state::State;
 use crate::store::{ApiToken, App};
-
-/// The role that administers a tenant.
-pub const ADMIN_ROLE: &str = "ROLE_ADMIN";
-
-/// A verified user calling the API.
-pub struct Caller {
-    /// Their identity.
-    pub identity: Arc<Identity>,
-}
-
-impl Caller {
-    /// Whether they administer their tenant.
-    pub fn is_admin(&self) -> bool {
-        self.identity.roles.iter().any(|r| r == ADMIN_ROLE)
-    }
-
-    /// The user id.
-    pub fn user_id(&self) -> &str {
-        &self.identity.subject
-    }
-
-    /// Whether they may see and change an app (of their tenant).
-    pub fn may_manage(&self, app: &App) -> bool {
-        self.is_admin() || app.owner.as_deref() == Some(self.user_id())
-    }
-}
 
 /// The user behind a request, or why not.
 pub async fn caller(state: &State, req: &Request) -> Result<Caller, ApiError> {
@@ -78,10 +49,6 @@ pub async fn caller(state: &State, req: &Request) -> Result<Caller, ApiError> {
 fn json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
     serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
-}
-
-fn invalid(e: manage::Invalid) -> ApiError {
-    ApiError::new(422, "invalid_field", e.to_string())
 }
 
 /// An app as the API shows it (never its secret or its hash).
@@ -132,46 +99,10 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     })
 }
 
-async fn visible_app(state: &State, caller: &Caller, id: &str) -> Result<App, ApiError> {
-    let app = state
-        .store
-        .get_app(id)
-        .await?
-        .filter(|a| a.tenant == caller.identity.tenant)
-        .ok_or_else(|| ApiError::not_found("no such application"))?;
-    if !caller.may_manage(&app) {
-        return Err(ApiError::forbidden(
-            "this application belongs to someone else",
-        ));
-    }
-    Ok(app)
-}
-
-/// The apps a caller may see, filtered by `name` (substring), `status` (active/inactive).
-pub async fn visible_apps(
-    state: &State,
-    caller: &Caller,
-    name: Option<&str>,
-    status: Option<&str>,
-) -> Result<Vec<App>, ApiError> {
-    let mut apps = state.store.list_apps(Some(&caller.identity.tenant)).await?;
-    apps.retain(|a| caller.may_manage(a));
-    if let Some(n) = name.filter(|n| !n.is_empty()) {
-        let n = n.to_lowercase();
-        apps.retain(|a| a.name.to_lowercase().contains(&n));
-    }
-    match status {
-        Some("active") => apps.retain(|a| a.active),
-        Some("inactive") => apps.retain(|a| !a.active),
-        _ => {}
-    }
-    Ok(apps)
-}
-
 async fn list_apps(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     let q: std::collections::HashMap<String, String> = req.query_pairs().into_iter().collect();
-    let apps = visible_apps(
+    let apps = owned::visible_apps(
         state,
         &caller,
         q.get("name").map(String::as_str),
@@ -199,28 +130,6 @@ struct AppBody {
     active: Option<bool>,
 }
 
-/// Registers an app for the caller, mails its owner, and answers the secret once.
-pub async fn register(
-    state: &State,
-    caller: &Caller,
-    spec: &AppSpec,
-) -> Result<(App, Option<String>), ApiError> {
-    if spec.first_party && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "only administrators register first-party applications",
-        ));
-    }
-    let (app, secret) = manage::new_app(
-        spec,
-        &caller.identity.tenant,
-        Some(caller.user_id().to_string()),
-    )
-    .map_err(invalid)?;
-    state.store.create_app(&app).await?;
-    notify_owner(state, caller, &app);
-    Ok((app, secret))
-}
-
 async fn create_app(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     let b: AppBody = json(req)?;
@@ -235,90 +144,44 @@ async fn create_app(state: &State, req: &Request) -> Result<Reply, ApiError> {
         first_party: b.first_party.unwrap_or(false),
         audiences: b.audiences.unwrap_or_default(),
     };
-    let (app, secret) = register(state, &caller, &spec).await?;
+    let (app, secret) = owned::register(state, &caller, &spec).await?;
     let mut body = app_json(&app);
     body["client_secret"] = secret.into();
     Ok(Reply::json(201, &body))
-}
-
-/// Mails the owner that an app was created (name and client id, never the secret).
-fn notify_owner(state: &State, caller: &Caller, app: &App) {
-    let template = match &state.config.mail.app_created_template {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "cannot read mail.app_created_template");
-                return;
-            }
-        },
-        None => crate::mail::APP_CREATED_TEMPLATE.to_string(),
-    };
-    let values = serde_json::json!({
-        "owner_name": caller.identity.name, "owner_email": caller.identity.email, "name": app.name,
-        "client_id": app.client_id, "tenant": app.tenant, "org": state.org(),
-        "kind": if app.public { "public (PKCE, no secret)" } else { "confidential" },
-        "grants": app.grant_types.join(", "), "description": app.description,
-    });
-    let body = match crate::mail::render(&template, &values) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "app-created message not sent");
-            return;
-        }
-    };
-    let mailer = state.mailer.clone();
-    let to = caller.identity.email.clone();
-    let subject = format!("OAuth application created: {}", app.name);
-    tokio::spawn(async move {
-        if let Err(e) = mailer.send(&to, &subject, body).await {
-            tracing::error!(error = %e, "could not send the app-created message");
-        }
-    });
 }
 
 async fn get_app(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     Ok(Reply::json(
         200,
-        &app_json(&visible_app(state, &caller, id).await?),
+        &app_json(&owned::visible_app(state, &caller, id).await?),
     ))
 }
 
 async fn update_app(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
-    let mut app = visible_app(state, &caller, id).await?;
     let b: AppBody = json(req)?;
-    if b.first_party == Some(true) && !app.first_party && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "only administrators make applications first-party",
-        ));
-    }
-    let spec = AppSpec {
-        name: b.name.unwrap_or_else(|| app.name.clone()),
-        description: b.description.unwrap_or_else(|| app.description.clone()),
-        redirect_uris: b.redirect_uris.unwrap_or_else(|| app.redirect_uris.clone()),
-        post_logout_redirect_uris: b
-            .post_logout_redirect_uris
-            .unwrap_or_else(|| app.post_logout_redirect_uris.clone()),
-        scopes: b.scopes.unwrap_or_else(|| app.scopes.join(" ")),
-        grant_types: b.grant_types.unwrap_or_else(|| app.grant_types.clone()),
-        public: b.public.unwrap_or(app.public),
-        first_party: b.first_party.unwrap_or(app.first_party),
-        audiences: b.audiences.unwrap_or_else(|| app.audiences.clone()),
-    };
-    let becomes_confidential = app.public && !spec.public;
-    manage::apply(&spec, &mut app).map_err(invalid)?;
-    // A client that becomes confidential needs a secret, shown once.
-    let secret = if becomes_confidential {
-        Some(manage::regenerate_secret(&mut app).map_err(invalid)?)
-    } else {
-        None
-    };
-    if let Some(active) = b.active {
-        app.active = active;
-    }
-    state.store.update_app(&app).await?;
-    state.grant_status.invalidate_all();
+    let active = b.active;
+    let (app, secret) = owned::update(
+        state,
+        &caller,
+        id,
+        |app| AppSpec {
+            name: b.name.unwrap_or_else(|| app.name.clone()),
+            description: b.description.unwrap_or_else(|| app.description.clone()),
+            redirect_uris: b.redirect_uris.unwrap_or_else(|| app.redirect_uris.clone()),
+            post_logout_redirect_uris: b
+                .post_logout_redirect_uris
+                .unwrap_or_else(|| app.post_logout_redirect_uris.clone()),
+            scopes: b.scopes.unwrap_or_else(|| app.scopes.join(" ")),
+            grant_types: b.grant_types.unwrap_or_else(|| app.grant_types.clone()),
+            public: b.public.unwrap_or(app.public),
+            first_party: b.first_party.unwrap_or(app.first_party),
+            audiences: b.audiences.unwrap_or_else(|| app.audiences.clone()),
+        },
+        active,
+    )
+    .await?;
     let mut body = app_json(&app);
     if let Some(s) = secret {
         body["client_secret"] = s.into();
@@ -328,17 +191,13 @@ async fn update_app(state: &State, req: &Request, id: &str) -> Result<Reply, Api
 
 async fn delete_app(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
-    let app = visible_app(state, &caller, id).await?;
-    state.store.delete_app(&app.client_id).await?;
-    state.grant_status.invalidate_all();
+    owned::delete(state, &caller, id).await?;
     Ok(Reply::new(204, "application/json", ""))
 }
 
 async fn regenerate(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
-    let mut app = visible_app(state, &caller, id).await?;
-    let secret = manage::regenerate_secret(&mut app).map_err(invalid)?;
-    state.store.update_app(&app).await?;
+    let (app, secret) = owned::regenerate_secret(state, &caller, id).await?;
     Ok(Reply::json(
         200,
         &serde_json::json!({"client_id": app.client_id, "client_secret": secret}),
@@ -347,10 +206,7 @@ async fn regenerate(state: &State, req: &Request, id: &str) -> Result<Reply, Api
 
 async fn list_tokens(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
-    let tokens = state
-        .store
-        .list_api_tokens(Some(caller.user_id()), Some(&caller.identity.tenant))
-        .await?;
+    let tokens = owned::tokens(state, &caller).await?;
     Ok(Reply::json(
         200,
         &tokens.iter().map(token_json).collect::<Vec<_>>(),
@@ -368,14 +224,7 @@ struct TokenBody {
 async fn create_token(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     let b: TokenBody = json(req)?;
-    let (record, token) = manage::new_api_token(
-        caller.user_id(),
-        &caller.identity.tenant,
-        &b.name,
-        b.read_only,
-    )
-    .map_err(invalid)?;
-    state.store.create_api_token(&record).await?;
+    let (record, token) = owned::create_token(state, &caller, &b.name, b.read_only).await?;
     let mut body = token_json(&record);
     body["token"] = token.into();
     Ok(Reply::json(201, &body))
@@ -383,20 +232,6 @@ async fn create_token(state: &State, req: &Request) -> Result<Reply, ApiError> {
 
 async fn revoke_token(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
-    let token = state
-        .store
-        .get_api_token(id)
-        .await?
-        .filter(|t| t.tenant == caller.identity.tenant)
-        .ok_or_else(|| ApiError::not_found("no such token"))?;
-    if token.user_id != caller.user_id() && !caller.is_admin() {
-        return Err(ApiError::forbidden("this token belongs to someone else"));
-    }
-    state
-        .store
-        .revoke_api_token(&token.id, crate::clock::now())
-        .await?;
-    // Refused on the next request on this node.
-    state.credentials.forget_api_tokens();
+    owned::revoke_token(state, &caller, id).await?;
     Ok(Reply::new(204, "application/json", ""))
 }

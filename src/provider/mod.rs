@@ -33,6 +33,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
     if let Some(reply) = manage_api::handle(state, req).await {
         return reply;
     }
+    if let Some(reply) = crate::web::settings::handle(state, req).await {
+        return reply;
+    }
     match req.path.as_str() {
         "/.well-known/openid-configuration" if is_get(m) => discovery::openid_configuration(state),
         "/.well-known/oauth-authorization-server" if is_get(m) => discovery::oauth_metadata(state),
@@ -70,6 +73,7 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
             logout::frontdoor_logout(state, req).await
         }
         "/_frontdoor/static/style.css" if is_get(m) => crate::web::style(),
+        "/_frontdoor/static/settings.js" if is_get(m) => crate::web::settings_script(),
         "/_frontdoor/auth" if is_get(m) => crate::gateway::forward_auth::check(state, req).await,
         p if p.starts_with("/_frontdoor/idp/") => idp_endpoint(state, req, m).await,
         _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),

@@ -2,8 +2,10 @@
 //! and the validation of return URLs.
 
 pub mod csrf;
+pub mod flash;
 pub mod pages;
 pub mod return_to;
+pub mod settings;
 
 use crate::endpoint::Reply;
 
@@ -13,6 +15,17 @@ pub const STYLE_CSS: &str = include_str!("../../static/style.css");
 /// `GET /_frontdoor/static/style.css`.
 pub fn style() -> Reply {
     Reply::new(200, "text/css; charset=utf-8", STYLE_CSS).header(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=3600"),
+    )
+}
+
+/// The one script of the settings pages (copy buttons).
+pub const SETTINGS_JS: &str = include_str!("../../static/settings.js");
+
+/// `GET /_frontdoor/static/settings.js`.
+pub fn settings_script() -> Reply {
+    Reply::new(200, "text/javascript; charset=utf-8", SETTINGS_JS).header(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("public, max-age=3600"),
     )

@@ -20,6 +20,22 @@ pub struct LoginPage<'a> {
     pub email: &'a str,
     /// Buttons of the upstream identity providers.
     pub providers: Vec<IdpButton>,
+    /// The login design (`card` or `split`), chosen by the `form` parameter.
+    pub design: &'a str,
+}
+
+/// Login designs the `form` parameter selects between; the first is the default.
+pub const LOGIN_DESIGNS: [&str; 2] = ["card", "split"];
+
+/// The design a `form` value asks for (any case); unknown or absent values get the default.
+pub fn login_design(form: Option<&str>) -> &'static str {
+    form.and_then(|f| {
+        LOGIN_DESIGNS
+            .iter()
+            .find(|d| d.eq_ignore_ascii_case(f.trim()))
+            .copied()
+    })
+    .unwrap_or(LOGIN_DESIGNS[0])
 }
 
 /// A login button for an upstream identity provider.

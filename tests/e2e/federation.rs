@@ -52,7 +52,10 @@ struct Ports {
 impl Ports {
     fn new() -> Ports {
         let held: Vec<std::net::TcpListener> = (0..2)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("reserve a port"))
+            .map(|_| {
+                std::net::TcpListener::bind(("127.0.0.1", crate::harness::free_port()))
+                    .expect("reserve a port")
+            })
             .collect();
         let port = |i: usize| held[i].local_addr().expect("addr").port();
         Ports {

@@ -1,6 +1,7 @@
 //! Integration tests against the real `frontdoor` binary: one test binary for the whole suite
 //! (each test file would otherwise link Pingora again).
 
+mod chromium;
 mod cluster;
 mod credentials;
 mod federation;
@@ -11,3 +12,4 @@ mod idp;
 mod mail;
 mod manage_api;
 mod oauth;
+mod pages;

@@ -1,6 +1,8 @@
 //! The rules for registering OAuth applications and issuing API tokens, shared by the CLI,
 //! the JSON API and the settings pages.
 
+pub mod owned;
+
 use crate::clock::now;
 use crate::provider::clients::OWN_CLIENT_ID;
 use crate::provider::scopes;

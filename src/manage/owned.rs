@@ -1,0 +1,250 @@
+//! Applications and API tokens as a signed-in user manages them: who may see and change
+//! what. The JSON API (`/api/v1/apps|tokens`) and the settings pages are two faces of these
+//! operations, so the permission rules live here once.
+//!
+//! Rules: everyone sees and changes their own applications and tokens; a `ROLE_ADMIN` of the
+//! tenant sees and changes all of the tenant's; nothing of another tenant exists (404).
+//! Only admins register first-party apps (they skip consent).
+
+use std::sync::Arc;
+
+use crate::auth::Identity;
+use crate::endpoint::ApiError;
+use crate::manage::{self, AppSpec};
+use crate::state::State;
+use crate::store::{ApiToken, App};
+
+/// The role that administers a tenant.
+pub const ADMIN_ROLE: &str = "ROLE_ADMIN";
+
+/// A verified user managing apps and tokens.
+pub struct Caller {
+    /// Their identity.
+    pub identity: Arc<Identity>,
+}
+
+impl Caller {
+    /// Whether they administer their tenant.
+    pub fn is_admin(&self) -> bool {
+        self.identity.roles.iter().any(|r| r == ADMIN_ROLE)
+    }
+
+    /// The user id.
+    pub fn user_id(&self) -> &str {
+        &self.identity.subject
+    }
+
+    /// Whether they may see and change an app (of their tenant).
+    pub fn may_manage(&self, app: &App) -> bool {
+        self.is_admin() || app.owner.as_deref() == Some(self.user_id())
+    }
+}
+
+/// A rule broken by a submitted field, as a 422.
+pub fn invalid(e: manage::Invalid) -> ApiError {
+    ApiError::new(422, "invalid_field", e.to_string())
+}
+
+/// An app the caller may manage: 404 for another tenant's or a missing one, 403 for
+/// someone else's.
+pub async fn visible_app(state: &State, caller: &Caller, id: &str) -> Result<App, ApiError> {
+    let app = state
+        .store
+        .get_app(id)
+        .await?
+        .filter(|a| a.tenant == caller.identity.tenant)
+        .ok_or_else(|| ApiError::not_found("no such application"))?;
+    if !caller.may_manage(&app) {
+        return Err(ApiError::forbidden(
+            "this application belongs to someone else",
+        ));
+    }
+    Ok(app)
+}
+
+/// The apps a caller may see, filtered by `name` (substring, any case) and `status`
+/// (`active`/`inactive`).
+pub async fn visible_apps(
+    state: &State,
+    caller: &Caller,
+    name: Option<&str>,
+    status: Option<&str>,
+) -> Result<Vec<App>, ApiError> {
+    let mut apps = state.store.list_apps(Some(&caller.identity.tenant)).await?;
+    apps.retain(|a| caller.may_manage(a));
+    if let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) {
+        let n = n.to_lowercase();
+        apps.retain(|a| a.name.to_lowercase().contains(&n));
+    }
+    match status {
+        Some("active") => apps.retain(|a| a.active),
+        Some("inactive") => apps.retain(|a| !a.active),
+        _ => {}
+    }
+    Ok(apps)
+}
+
+/// Registers an app for the caller and mails its owner; the secret (if any) is returned once.
+pub async fn register(
+    state: &State,
+    caller: &Caller,
+    spec: &AppSpec,
+) -> Result<(App, Option<String>), ApiError> {
+    if spec.first_party && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "only administrators register first-party applications",
+        ));
+    }
+    let (app, secret) = manage::new_app(
+        spec,
+        &caller.identity.tenant,
+        Some(caller.user_id().to_string()),
+    )
+    .map_err(invalid)?;
+    state.store.create_app(&app).await?;
+    notify_owner(state, caller, &app);
+    Ok((app, secret))
+}
+
+/// Re-registers an app with a new spec (and optionally a new active flag). A public client
+/// that becomes confidential gets a secret, returned once.
+pub async fn update(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+    spec: impl FnOnce(&App) -> AppSpec,
+    active: Option<bool>,
+) -> Result<(App, Option<String>), ApiError> {
+    let mut app = visible_app(state, caller, id).await?;
+    let spec = spec(&app);
+    if spec.first_party && !app.first_party && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "only administrators make applications first-party",
+        ));
+    }
+    let becomes_confidential = app.public && !spec.public;
+    manage::apply(&spec, &mut app).map_err(invalid)?;
+    let secret = if becomes_confidential {
+        Some(manage::regenerate_secret(&mut app).map_err(invalid)?)
+    } else {
+        None
+    };
+    if let Some(active) = active {
+        app.active = active;
+    }
+    state.store.update_app(&app).await?;
+    // Grants of a deactivated app stop working on this node at once.
+    state.grant_status.invalidate_all();
+    Ok((app, secret))
+}
+
+/// Activates or deactivates an app; a deactivated app's grants and tokens are refused.
+pub async fn set_active(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+    active: bool,
+) -> Result<App, ApiError> {
+    let mut app = visible_app(state, caller, id).await?;
+    app.active = active;
+    state.store.update_app(&app).await?;
+    state.grant_status.invalidate_all();
+    Ok(app)
+}
+
+/// Deletes an app and everything issued to it.
+pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<App, ApiError> {
+    let app = visible_app(state, caller, id).await?;
+    state.store.delete_app(&app.client_id).await?;
+    state.grant_status.invalidate_all();
+    Ok(app)
+}
+
+/// Issues a new client secret (returned once); the old one stops working.
+pub async fn regenerate_secret(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+) -> Result<(App, String), ApiError> {
+    let mut app = visible_app(state, caller, id).await?;
+    let secret = manage::regenerate_secret(&mut app).map_err(invalid)?;
+    state.store.update_app(&app).await?;
+    Ok((app, secret))
+}
+
+/// The caller's own API tokens (admins too: a token is personal).
+pub async fn tokens(state: &State, caller: &Caller) -> Result<Vec<ApiToken>, ApiError> {
+    Ok(state
+        .store
+        .list_api_tokens(Some(caller.user_id()), Some(&caller.identity.tenant))
+        .await?)
+}
+
+/// Creates an API token for the caller; its value is returned once.
+pub async fn create_token(
+    state: &State,
+    caller: &Caller,
+    name: &str,
+    read_only: bool,
+) -> Result<(ApiToken, String), ApiError> {
+    let (record, token) =
+        manage::new_api_token(caller.user_id(), &caller.identity.tenant, name, read_only)
+            .map_err(invalid)?;
+    state.store.create_api_token(&record).await?;
+    Ok((record, token))
+}
+
+/// Revokes a token of the caller's (or, for an admin, of the tenant's).
+pub async fn revoke_token(state: &State, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let token = state
+        .store
+        .get_api_token(id)
+        .await?
+        .filter(|t| t.tenant == caller.identity.tenant)
+        .ok_or_else(|| ApiError::not_found("no such token"))?;
+    if token.user_id != caller.user_id() && !caller.is_admin() {
+        return Err(ApiError::forbidden("this token belongs to someone else"));
+    }
+    state
+        .store
+        .revoke_api_token(&token.id, crate::clock::now())
+        .await?;
+    // Refused on the next request on this node.
+    state.credentials.forget_api_tokens();
+    Ok(())
+}
+
+/// Mails the owner that an app was created (name and client id, never the secret).
+fn notify_owner(state: &State, caller: &Caller, app: &App) {
+    let template = match &state.config.mail.app_created_template {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot read mail.app_created_template");
+                return;
+            }
+        },
+        None => crate::mail::APP_CREATED_TEMPLATE.to_string(),
+    };
+    let values = serde_json::json!({
+        "owner_name": caller.identity.name, "owner_email": caller.identity.email, "name": app.name,
+        "client_id": app.client_id, "tenant": app.tenant, "org": state.org(),
+        "kind": if app.public { "public (PKCE, no secret)" } else { "confidential" },
+        "grants": app.grant_types.join(", "), "description": app.description,
+    });
+    let body = match crate::mail::render(&template, &values) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "app-created message not sent");
+            return;
+        }
+    };
+    let mailer = state.mailer.clone();
+    let to = caller.identity.email.clone();
+    let subject = format!("OAuth application created: {}", app.name);
+    tokio::spawn(async move {
+        if let Err(e) = mailer.send(&to, &subject, body).await {
+            tracing::error!(error = %e, "could not send the app-created message");
+        }
+    });
+}

@@ -1,0 +1,219 @@
+//! Settings → Developers: the pages where people manage their OAuth applications and API
+//! tokens, behind a frontdoor session. Every change is a POST carrying a CSRF token, and
+//! answers with a redirect (post/redirect/get), so a reload never repeats it. The rules of
+//! who may do what are `manage::owned`'s, shared with the JSON API.
+
+mod apps;
+mod tokens;
+
+use std::collections::HashMap;
+
+use http::Method;
+
+use crate::endpoint::{ApiError, Reply, Request};
+use crate::manage::owned::Caller;
+use crate::state::State;
+use crate::web::{csrf, pages};
+
+/// Where the settings live.
+pub const PREFIX: &str = "/_frontdoor/settings";
+/// The OAuth applications grid.
+pub const APPS: &str = "/_frontdoor/settings/developers/apps";
+/// The API tokens page.
+pub const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
+
+/// Answers `/_frontdoor/settings…` and `/_frontdoor/admin`; `None` for other paths.
+pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
+    let path = req.path.as_str();
+    if path == "/_frontdoor/admin" || path == PREFIX || path == "/_frontdoor/settings/" {
+        return Some(see_other(APPS));
+    }
+    let rest = path.strip_prefix("/_frontdoor/settings/developers/")?;
+    let page = match signed_in(state, req).await {
+        Ok(Some(caller)) => Page { state, req, caller },
+        Ok(None) => return Some(to_login(req)),
+        Err(e) => return Some(error_page(state, &e)),
+    };
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    let post = req.method == Method::POST;
+    if post && let Err(reply) = page.check_csrf() {
+        return Some(reply);
+    }
+    let reply = match (parts.as_slice(), get, post) {
+        (["apps"], true, _) => apps::list(&page).await,
+        (["apps"], _, true) => apps::create(&page).await,
+        (["apps", "new"], true, _) => apps::new_form(&page),
+        (["apps", id], true, _) => apps::show(&page, id).await,
+        (["apps", id], _, true) => apps::update(&page, id).await,
+        (["apps", id, "edit"], true, _) => apps::edit_form(&page, id).await,
+        (["apps", id, "delete"], true, _) => apps::confirm_delete(&page, id).await,
+        (["apps", id, "delete"], _, true) => apps::delete(&page, id).await,
+        (["apps", id, "activate"], _, true) => apps::set_active(&page, id, true).await,
+        (["apps", id, "deactivate"], _, true) => apps::set_active(&page, id, false).await,
+        (["apps", id, "secret"], _, true) => apps::regenerate(&page, id).await,
+        (["tokens"], true, _) => tokens::list(&page).await,
+        (["tokens"], _, true) => tokens::create(&page).await,
+        (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
+        _ => Err(ApiError::not_found("There is no such page.")),
+    };
+    Some(reply.unwrap_or_else(|e| error_page(state, &e)))
+}
+
+/// One request to a settings page, by a signed-in user.
+pub struct Page<'a> {
+    state: &'a State,
+    req: &'a Request,
+    caller: Caller,
+}
+
+impl Page<'_> {
+    /// The submitted form, first value of each field.
+    fn form(&self) -> HashMap<String, String> {
+        let mut map = HashMap::new();
+        for (k, v) in self.req.form_pairs() {
+            map.entry(k).or_insert(v);
+        }
+        map
+    }
+
+    /// Every value of a repeated form field (checkboxes).
+    fn form_all(&self, name: &str) -> Vec<String> {
+        self.req
+            .form_pairs()
+            .into_iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    fn check_csrf(&self) -> Result<(), Reply> {
+        let form = self.form();
+        if self.req.is_form()
+            && csrf::verify(
+                self.req,
+                &self.state.keys,
+                form.get(csrf::CSRF_FIELD).map(String::as_str),
+            )
+        {
+            return Ok(());
+        }
+        tracing::warn!(path = %self.req.path, "settings form without a valid CSRF token");
+        Err(pages::render(
+            403,
+            &pages::MessagePage {
+                org: self.state.org(),
+                title: "The form expired",
+                message: "The form expired or did not come from this site. Nothing was changed. Go back, reload the page and try again.",
+                link: Some((APPS, "Back to settings")),
+            },
+        ))
+    }
+
+    /// A CSRF token for the forms of the page being rendered.
+    fn csrf(&self) -> csrf::FormToken {
+        csrf::issue(self.req, &self.state.keys, self.state.secure_cookies())
+    }
+
+    /// Header of every settings page.
+    fn chrome(&self, section: &'static str) -> Chrome<'_> {
+        Chrome {
+            org: self.state.org(),
+            user_email: &self.caller.identity.email,
+            is_admin: self.caller.is_admin(),
+            tenant: &self.caller.identity.tenant,
+            section,
+        }
+    }
+}
+
+/// What the layout of every settings page shows.
+pub struct Chrome<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// Who is signed in.
+    pub user_email: &'a str,
+    /// Whether they administer the tenant (they see all of its apps).
+    pub is_admin: bool,
+    /// Their tenant.
+    pub tenant: &'a str,
+    /// `apps` or `tokens`: the highlighted tab.
+    pub section: &'static str,
+}
+
+/// The signed-in user of this host's tenant, if any.
+async fn signed_in(state: &State, req: &Request) -> Result<Option<Caller>, ApiError> {
+    let session = state.sessions.from_headers(&req.headers).await?;
+    Ok(session
+        .filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host))
+        .map(|(_, s)| Caller {
+            identity: s.identity.clone(),
+        }))
+}
+
+/// To the login page, coming back here afterwards (GET only: a POST cannot be resumed).
+fn to_login(req: &Request) -> Reply {
+    let back = if req.method == Method::GET && crate::web::return_to::is_safe(&req.path) {
+        if req.query.is_empty() {
+            req.path.clone()
+        } else {
+            format!("{}?{}", req.path, req.query)
+        }
+    } else {
+        APPS.to_string()
+    };
+    let login = format!(
+        "/_frontdoor/login?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &back)
+            .finish()
+    );
+    Reply::redirect(&login)
+}
+
+/// 303 to a page of ours.
+fn see_other(location: &str) -> Reply {
+    let mut r = Reply::redirect(location);
+    r.status = 303;
+    r
+}
+
+/// An error as a page with the error's status.
+fn error_page(state: &State, e: &ApiError) -> Reply {
+    let title = match e.status {
+        403 => "Not yours",
+        404 => "Not found",
+        503 => "Unavailable",
+        _ => "Something went wrong",
+    };
+    let message = match e.status {
+        403 => "You cannot see or change this: it belongs to someone else.".to_string(),
+        404 => "There is nothing here. It may have been deleted.".to_string(),
+        _ => e.message.clone(),
+    };
+    pages::render(
+        e.status,
+        &pages::MessagePage {
+            org: state.org(),
+            title,
+            message: &message,
+            link: Some((APPS, "Back to your applications")),
+        },
+    )
+}
+
+/// Plain words for a Unix time, UTC.
+pub fn when(ts: i64) -> String {
+    use cookie::time::OffsetDateTime;
+    match OffsetDateTime::from_unix_timestamp(ts) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => "—".to_string(),
+    }
+}
