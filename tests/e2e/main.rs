@@ -13,3 +13,4 @@ mod mail;
 mod manage_api;
 mod oauth;
 mod pages;
+mod resilience;
