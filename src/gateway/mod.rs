@@ -2,6 +2,7 @@
 
 pub mod forward_auth;
 pub mod forwarded;
+pub mod framing;
 pub mod headers;
 pub mod login;
 pub mod path;

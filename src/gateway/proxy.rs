@@ -74,6 +74,11 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let state = &*self.state;
+        if let Err(e) = super::framing::check(&session.req_header().headers) {
+            // The connection is not reused after a request framed two ways.
+            session.set_keepalive(None);
+            return respond(session, e.into_reply()).await;
+        }
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())

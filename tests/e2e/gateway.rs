@@ -552,10 +552,6 @@ async fn check_config_names_the_key_of_each_problem() {
     );
 }
 
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 #[tokio::test]
 async fn forwarded_headers_from_untrusted_clients_are_replaced() {
     let (upstream, fd) = setup().await;

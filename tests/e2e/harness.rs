@@ -524,3 +524,8 @@ pub async fn logout_with_cookie(fd: &Frontdoor, session_cookie: &str) -> reqwest
         .await
         .expect("logout")
 }
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
