@@ -51,6 +51,24 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
+/// Checks a password on the blocking pool, at most one check per core at a time.
+///
+/// Each Argon2id check holds 19 MiB for its duration: without a bound, a flood of sign-in
+/// attempts would spawn up to tokio's 512 blocking threads and hundreds of those buffers at
+/// once (memory exhaustion), and starve everything else of CPU. Queued checks wait their turn.
+pub async fn check_password(password: String, phc: String) -> bool {
+    static LIMIT: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    });
+    let Ok(_permit) = LIMIT.acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
 /// A PHC string for a password nobody knows, so that unknown users cost as much as known ones.
 pub fn dummy_password_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -134,9 +134,7 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| secrets::dummy_password_hash().to_string());
     // Argon2 runs on the blocking pool, never on the proxy's workers.
-    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = secrets::check_password(password, hash).await;
     let user = match user {
         Some(u) if ok => u,
         _ => {

@@ -57,9 +57,7 @@ async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::V
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| secrets::dummy_password_hash().to_string());
     let password = c.password;
-    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = secrets::check_password(password, hash).await;
     match user {
         Some(u) if ok => {
             crate::metrics::login("api_password", "success");
