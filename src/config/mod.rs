@@ -97,10 +97,29 @@ pub struct Config {
     /// Emailed one-time login codes.
     #[serde(default)]
     pub otp: OtpConfig,
+    /// Draining on `SIGTERM`.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// How `SIGTERM` ends the process.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Longest wait for in-flight requests after `SIGTERM` before the process exits anyway.
+    pub grace_period: Dur,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: Dur(Duration::from_secs(30)),
+        }
+    }
 }
 
 /// Outgoing mail: the outbox directory by default, SMTP when `smtp` is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailConfig {
     /// Sender, e.g. `frontdoor <noreply@example.com>`.
@@ -123,7 +142,7 @@ impl Default for MailConfig {
 }
 
 /// An SMTP relay.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// Host name.
@@ -276,7 +295,7 @@ impl Default for TokenConfig {
 }
 
 /// Signing keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     /// Generate RS256 signing keys into data_dir when none exist.
@@ -316,7 +335,7 @@ pub struct TenantConfig {
 }
 
 /// An upstream OpenID Connect identity provider (Google, Microsoft Entra ID, Keycloak, …).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityProviderConfig {
     /// Short id, used in URLs: the redirect URI is `<public_url>/_frontdoor/idp/<id>/callback`.
@@ -488,6 +507,23 @@ impl Config {
         Self::from_yaml(&text)
     }
 
+    /// Where a running server of the file at `path` keeps its pid file and admin listener,
+    /// read leniently (other keys may be invalid): what `frontdoor reload` needs to reach it.
+    pub fn locate(path: &Path) -> Result<Location, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // A variable missing elsewhere in the file is the server's to report.
+        let expanded = expand_env(&text).unwrap_or(text);
+        serde_yaml::from_str::<Location>(&expanded).map_err(|e| {
+            ConfigError::Invalid(vec![Problem {
+                key: String::new(),
+                message: e.to_string(),
+            }])
+        })
+    }
+
     /// Parses and validates configuration text.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         let expanded = expand_env(text).map_err(ConfigError::Invalid)?;
@@ -572,6 +608,9 @@ impl Config {
         }
         if self.threads == 0 {
             bad("threads".into(), "must be at least 1".into());
+        }
+        if self.shutdown.grace_period.0 > Duration::from_secs(3600) {
+            bad("shutdown.grace_period".into(), "must be at most 1h".into());
         }
         for (i, t) in self.tenants.iter().enumerate() {
             if t.id.is_empty() {
@@ -679,6 +718,26 @@ impl Config {
             .map_or("default", |t| t.id.as_str())
     }
 }
+
+/// The keys that locate a running server; every other key is ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Location {
+    /// The admin listener.
+    pub admin_listen: String,
+    /// The data directory (holds `frontdoor.pid`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+impl Location {
+    /// The pid file a running server writes.
+    pub fn pid_file(&self) -> PathBuf {
+        self.data_dir.join(PID_FILE)
+    }
+}
+
+/// Name of the pid file in `data_dir`.
+pub const PID_FILE: &str = "frontdoor.pid";
 
 /// An upstream address: host, port and whether it uses TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]

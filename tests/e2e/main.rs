@@ -14,4 +14,5 @@ mod mail;
 mod manage_api;
 mod oauth;
 mod pages;
+mod reload;
 mod resilience;
