@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::harness::*;
+use crate::idp::Idp;
 
 /// An upstream whose answers wait until the test releases them: a request that is
 /// deterministically in flight for as long as the test needs.
@@ -376,4 +377,59 @@ async fn sigterm_exits_after_the_grace_period_when_a_request_never_ends() {
     assert!(fd.log().contains("grace period over"));
     // The request that never finished is cut, not answered.
     assert_eq!(held.await.expect("held request"), None);
+}
+
+#[tokio::test]
+async fn a_reload_adds_and_removes_identity_providers() {
+    let idp = Idp::start(
+        "rp",
+        "rp-secret",
+        &["http://127.0.0.1:1/callback".to_string()],
+        None,
+        &[],
+        serde_json::json!([]),
+    )
+    .await;
+    let a = Upstream::start().await;
+    let fd = Frontdoor::start(&public_route("/app", a.port), "").await;
+    let login_page = || async {
+        navigate(&plain_client(), &fd.url("/_frontdoor/login"))
+            .await
+            .text()
+            .await
+            .expect("login page")
+    };
+    assert!(!login_page().await.contains("idp-corp"));
+    let without = std::fs::read_to_string(fd.config_path()).expect("config");
+    std::fs::write(
+        fd.config_path(),
+        without.replace(
+            "\nroutes:\n",
+            &format!(
+                "\nidentity_providers:\n  - {{ id: corp, name: Corp SSO, issuer: \"{}\", client_id: rp, client_secret: rp-secret }}\nroutes:\n",
+                idp.issuer
+            ),
+        ),
+    )
+    .expect("write config");
+    let out = fd.cli(&["reload"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The new provider is discovered by itself: its button becomes a link.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let html = login_page().await;
+        if html.contains("<a class=\"button idp\" id=\"idp-corp\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Corp SSO never became available:\n{html}\n{}",
+            fd.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::write(fd.config_path(), without).expect("write config");
+    let out = fd.cli(&["reload"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!login_page().await.contains("idp-corp"));
 }
