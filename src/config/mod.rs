@@ -928,6 +928,17 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_grace_period_defaults_and_is_bounded() {
+        let c = Config::from_yaml(MINIMAL).expect("valid");
+        assert_eq!(c.shutdown.grace_period.0, Duration::from_secs(30));
+        let msg = problems(&format!("{MINIMAL}shutdown:\n  grace_period: 2h\n"));
+        assert!(
+            msg.starts_with("shutdown.grace_period: must be at most 1h"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn tenants_map_hosts() {
         let c = Config::from_yaml(&format!(
             "{MINIMAL}tenants:\n  - {{ id: acme, hosts: [acme.localhost] }}\n"
