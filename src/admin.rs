@@ -1,4 +1,4 @@
-//! The admin listener: `/metrics`, `/healthz`, `/readyz`.
+//! The admin listener: `/metrics`, `/healthz`, `/readyz`, `/reload` (the last reload's status).
 
 use std::sync::Arc;
 
@@ -7,17 +7,19 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::state::State;
+use crate::reload::Reloader;
+use crate::state::Live;
 
 /// The admin HTTP app.
 pub struct AdminApp {
-    state: Arc<State>,
+    live: Arc<Live>,
+    reloader: Arc<Reloader>,
 }
 
 impl AdminApp {
-    /// An admin app over shared state.
-    pub fn new(state: Arc<State>) -> AdminApp {
-        AdminApp { state }
+    /// An admin app over the state in effect.
+    pub fn new(live: Arc<Live>, reloader: Arc<Reloader>) -> AdminApp {
+        AdminApp { live, reloader }
     }
 }
 
@@ -41,7 +43,12 @@ impl ServeHttp for AdminApp {
                 crate::metrics::render(),
             ),
             "/healthz" => reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-            "/readyz" => match self.state.store.ping().await {
+            "/reload" => reply(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_vec(&self.reloader.status()).unwrap_or_default(),
+            ),
+            "/readyz" => match self.live.current().store.ping().await {
                 Ok(()) => reply(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
                 Err(e) => {
                     tracing::warn!(error = %e, "not ready: store unreachable");

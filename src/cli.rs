@@ -37,6 +37,13 @@ pub enum Command {
     Serve,
     /// Validate the configuration and print what is wrong, with the key.
     CheckConfig,
+    /// Make the running server re-read its configuration file (sends it SIGHUP) and report
+    /// whether it applied or refused it.
+    Reload {
+        /// How long to wait for the server's answer.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -258,9 +265,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::Reload { timeout } => crate::reload::client::run(&cli.config, timeout),
         Command::Serve => {
             let config = load(&cli.config)?;
-            crate::server::serve(config)
+            crate::server::serve(config, &cli.config)
         }
         Command::Users(cmd) => with_store(&cli.config, |config, store| async move {
             let _ = config;

@@ -100,6 +100,22 @@ static ACTIVE_SESSIONS: LazyLock<IntGauge> = LazyLock::new(|| {
     let _ = REGISTRY.register(Box::new(g.clone()));
     g
 });
+static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_config_reloads_total",
+        "Configuration reloads (SIGHUP or `frontdoor reload`), by outcome (applied or refused).",
+        &["outcome"],
+    )
+});
+static CONFIG_RELOAD_OK: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "frontdoor_config_last_reload_successful",
+        "1 when the last configuration reload was applied (or none was tried), 0 when it was refused.",
+    )
+    .unwrap_or_else(|e| unreachable!("static metric: {e}"));
+    let _ = REGISTRY.register(Box::new(g.clone()));
+    g
+});
 static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let g = IntGaugeVec::new(
         Opts::new("frontdoor_build_info", "Build information; always 1."),
@@ -131,6 +147,10 @@ pub fn init() {
         RATE_LIMITED.with_label_values(&[endpoint]);
     }
     LazyLock::force(&ACTIVE_SESSIONS);
+    for o in ["applied", "refused"] {
+        CONFIG_RELOADS.with_label_values(&[o]);
+    }
+    CONFIG_RELOAD_OK.set(1);
 }
 
 /// Bounded label for a method.
@@ -198,6 +218,14 @@ pub fn session_cache(hit: bool) {
 /// Sets the number of live sessions.
 pub fn set_active_sessions(n: u64) {
     ACTIVE_SESSIONS.set(n as i64);
+}
+
+/// A configuration reload, applied or refused.
+pub fn config_reload(applied: bool) {
+    CONFIG_RELOADS
+        .with_label_values(&[if applied { "applied" } else { "refused" }])
+        .inc();
+    CONFIG_RELOAD_OK.set(i64::from(applied));
 }
 
 /// The text exposition of every metric.

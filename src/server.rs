@@ -7,15 +7,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pingora::apps::http_app::HttpServer;
-use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
-use crate::config::Config;
+use crate::config::{Config, PID_FILE};
+use crate::federation::Federation;
 use crate::gateway::Gateway;
 use crate::keys::Keys;
-use crate::state::State;
+use crate::reload::Reloader;
+use crate::shutdown::DrainOnTerm;
+use crate::state::{Live, State};
 use crate::store::{self, DynStore};
 
 /// A runtime for the store and background work, alive for the whole process.
@@ -79,8 +82,9 @@ fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `frontdoor serve`: runs until stopped.
-pub fn serve(config: Config) -> anyhow::Result<()> {
+/// `frontdoor serve`: runs until stopped. `config` was read from `path`, which `SIGHUP`
+/// reads again.
+pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     for (key, addr) in [
         ("listen", &config.listen),
         ("admin_listen", &config.admin_listen),
@@ -97,59 +101,75 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         let _runtime = rt.enter();
         crate::mail::Mailer::new(&config).context("mail")?
     };
-    let state = Arc::new(State::new(config.clone(), store, keys, mailer));
+    let state = Arc::new(State::new(config.clone(), store.clone(), keys, mailer));
     crate::metrics::init();
-    rt.spawn(housekeeping(state.clone()));
-    rt.spawn(state.federation.clone().keep_discovered());
+    rt.spawn(housekeeping(store));
+    rt.spawn(Federation::keep_discovered(Arc::downgrade(
+        &state.federation,
+    )));
+    let live = Arc::new(Live::new(state.clone()));
+    let reloader = Arc::new(Reloader::new(path.to_path_buf(), live.clone()));
+    crate::reload::reload_on_sighup(&rt, reloader.clone()).context("cannot handle SIGHUP")?;
+    // Written once SIGHUP is handled: `frontdoor reload` signals the pid it finds here.
+    let pid_file = config.data_dir.join(PID_FILE);
+    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+        .with_context(|| format!("data_dir: cannot write {}", pid_file.display()))?;
 
+    let grace = config.shutdown.grace_period.0;
     let conf = ServerConf {
         threads: config.threads,
-        pid_file: config
-            .data_dir
-            .join("frontdoor.pid")
-            .to_string_lossy()
-            .into_owned(),
+        pid_file: pid_file.to_string_lossy().into_owned(),
         upgrade_sock: config
             .data_dir
             .join("frontdoor-upgrade.sock")
             .to_string_lossy()
             .into_owned(),
-        grace_period_seconds: Some(5),
-        graceful_shutdown_timeout_seconds: Some(5),
+        // The drain (crate::shutdown) exits as soon as nothing is in flight; Pingora's own
+        // wait is the fallback, a second later.
+        grace_period_seconds: Some(grace.as_secs() + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
     let mut proxy =
-        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(state.clone()));
+        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(live.clone()));
     proxy.add_tcp(&config.listen);
     let mut admin = Service::new(
         "frontdoor admin".to_string(),
-        HttpServer::new_app(AdminApp::new(state.clone())),
+        HttpServer::new_app(AdminApp::new(live, reloader)),
     );
     admin.add_tcp(&config.admin_listen);
     server.add_service(proxy);
     server.add_service(admin);
     tracing::info!(listen = %config.listen, admin = %config.admin_listen, issuer = %state.issuer, "frontdoor is serving");
-    // Keep the background runtime (store pool, housekeeping) alive while Pingora runs.
-    let _rt = rt;
-    server.run_forever()
+    drop(state);
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainOnTerm {
+            grace,
+            pid_file: pid_file.clone(),
+        }),
+    });
+    crate::shutdown::remove_pid_file(&pid_file);
+    // Keep the background runtime (store pool, housekeeping) alive while Pingora runs; leave
+    // without waiting for its tasks.
+    std::process::exit(0)
 }
 
 /// Purges expired rows and refreshes the active-sessions gauge.
-async fn housekeeping(state: Arc<State>) {
+async fn housekeeping(store: DynStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     let mut rounds: u64 = 0;
     loop {
         tick.tick().await;
         let now = crate::clock::now();
         if rounds.is_multiple_of(20)
-            && let Err(e) = state.store.purge_expired(now).await
+            && let Err(e) = store.purge_expired(now).await
         {
             tracing::warn!(error = %e, "could not purge expired rows");
         }
-        match state.store.count_sessions(now).await {
+        match store.count_sessions(now).await {
             Ok(n) => crate::metrics::set_active_sessions(n),
             Err(e) => tracing::warn!(error = %e, "could not count sessions"),
         }

@@ -1,8 +1,11 @@
-//! Everything a request handler needs, built once at start.
+//! Everything a request handler needs: built at start, and again from a reloaded
+//! configuration (keeping the store, keys and caches). Each request takes the state in effect
+//! when it starts and keeps it to its end.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use moka::sync::Cache;
 
 use crate::auth::credentials::CredentialCache;
@@ -11,7 +14,7 @@ use crate::federation::Federation;
 use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
-use crate::mail::Mailer;
+use crate::mail::{MailError, Mailer};
 use crate::regulation::Regulation;
 use crate::session::Sessions;
 use crate::store::DynStore;
@@ -43,7 +46,7 @@ pub struct State {
     /// Upstream sign-in states and logout token ids already used (replay protection).
     pub federation_used_states: Cache<String, ()>,
     /// Failed sign-in counting, bans and per-address request rates.
-    pub regulation: Regulation,
+    pub regulation: Arc<Regulation>,
 }
 
 impl State {
@@ -63,7 +66,7 @@ impl State {
             mailer: Arc::new(mailer),
             credentials: CredentialCache::new(&config),
             trusted: TrustedProxies::new(&config.trusted_proxies),
-            regulation: Regulation::new(&config.regulation),
+            regulation: Arc::new(Regulation::new(&config.regulation)),
             issuer: config.issuer(),
             routes: RouteTable::new(&config),
             sessions,
@@ -74,6 +77,38 @@ impl State {
         }
     }
 
+    /// The state of a reloaded configuration. Kept: the store, the keys, the session and
+    /// credential caches, replay protection, and providers whose settings did not change.
+    /// Rebuilt: routes, trusted proxies, providers, tenants, lifetimes, and the mailer when
+    /// `mail` changed (which needs a runtime context, as at start).
+    pub fn reconfigured(&self, config: Arc<Config>) -> Result<State, MailError> {
+        let mailer = if config.mail == self.config.mail {
+            self.mailer.clone()
+        } else {
+            Arc::new(Mailer::new(&config)?)
+        };
+        Ok(State {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            sessions: self.sessions.reconfigured(&config),
+            issuer: config.issuer(),
+            routes: RouteTable::new(&config),
+            grant_status: self.grant_status.clone(),
+            credentials: self.credentials.clone(),
+            trusted: TrustedProxies::new(&config.trusted_proxies),
+            mailer,
+            federation: Arc::new(self.federation.reconfigured(&config)),
+            federation_used_states: self.federation_used_states.clone(),
+            // Rate buckets survive a reload that leaves their settings alone.
+            regulation: if config.regulation == self.config.regulation {
+                self.regulation.clone()
+            } else {
+                Arc::new(Regulation::new(&config.regulation))
+            },
+            config,
+        })
+    }
+
     /// Organisation name for pages.
     pub fn org(&self) -> &str {
         &self.config.organization
@@ -82,5 +117,25 @@ impl State {
     /// Whether cookies carry `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.config.secure_cookies()
+    }
+}
+
+/// The state in effect, replaced whole by a reload.
+pub struct Live(ArcSwap<State>);
+
+impl Live {
+    /// Starts with this state.
+    pub fn new(state: Arc<State>) -> Live {
+        Live(ArcSwap::new(state))
+    }
+
+    /// The state in effect now (one atomic load and reference count).
+    pub fn current(&self) -> Arc<State> {
+        self.0.load_full()
+    }
+
+    /// Puts a new state in effect; requests already running keep the one they took.
+    pub fn replace(&self, state: Arc<State>) {
+        self.0.store(state);
     }
 }

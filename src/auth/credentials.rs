@@ -90,7 +90,8 @@ struct ContactEntry {
     expires_at: i64,
 }
 
-/// Caches of verified credentials.
+/// Caches of verified credentials; clones share the entries (a reload keeps them).
+#[derive(Clone)]
 pub struct CredentialCache {
     api_tokens: Cache<String, Arc<TokenEntry>>,
     bearer: Cache<String, Arc<BearerEntry>>,

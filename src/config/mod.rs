@@ -101,10 +101,13 @@ pub struct Config {
     /// per-address request rates of the token and sign-in endpoints.
     #[serde(default)]
     pub regulation: RegulationConfig,
+    /// Draining on `SIGTERM`.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
 }
 
 /// Brute-force regulation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegulationConfig {
     /// How long a failed sign-in counts (a window from the first failure in it).
@@ -145,7 +148,7 @@ impl Default for RegulationConfig {
 }
 
 /// A request rate per client address: a token bucket refilled at `per_second`, holding `burst`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateConfig {
     /// Sustained requests per second; 0 turns the limit off.
@@ -163,8 +166,24 @@ impl RateConfig {
     }
 }
 
+/// How `SIGTERM` ends the process.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Longest wait for in-flight requests after `SIGTERM` before the process exits anyway.
+    pub grace_period: Dur,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: Dur(Duration::from_secs(30)),
+        }
+    }
+}
+
 /// Outgoing mail: the outbox directory by default, SMTP when `smtp` is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailConfig {
     /// Sender, e.g. `frontdoor <noreply@example.com>`.
@@ -187,7 +206,7 @@ impl Default for MailConfig {
 }
 
 /// An SMTP relay.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// Host name.
@@ -340,7 +359,7 @@ impl Default for TokenConfig {
 }
 
 /// Signing keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     /// Generate RS256 signing keys into data_dir when none exist.
@@ -380,7 +399,7 @@ pub struct TenantConfig {
 }
 
 /// An upstream OpenID Connect identity provider (Google, Microsoft Entra ID, Keycloak, …).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityProviderConfig {
     /// Short id, used in URLs: the redirect URI is `<public_url>/_frontdoor/idp/<id>/callback`.
@@ -552,6 +571,23 @@ impl Config {
         Self::from_yaml(&text)
     }
 
+    /// Where a running server of the file at `path` keeps its pid file and admin listener,
+    /// read leniently (other keys may be invalid): what `frontdoor reload` needs to reach it.
+    pub fn locate(path: &Path) -> Result<Location, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // A variable missing elsewhere in the file is the server's to report.
+        let expanded = expand_env(&text).unwrap_or(text);
+        serde_yaml::from_str::<Location>(&expanded).map_err(|e| {
+            ConfigError::Invalid(vec![Problem {
+                key: String::new(),
+                message: e.to_string(),
+            }])
+        })
+    }
+
     /// Parses and validates configuration text.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         let expanded = expand_env(text).map_err(ConfigError::Invalid)?;
@@ -653,6 +689,9 @@ impl Config {
             if rate.per_second > 0 && rate.burst() == 0 {
                 bad(key.into(), "must be at least 1".into());
             }
+        }
+        if self.shutdown.grace_period.0 > Duration::from_secs(3600) {
+            bad("shutdown.grace_period".into(), "must be at most 1h".into());
         }
         for (i, t) in self.tenants.iter().enumerate() {
             if t.id.is_empty() {
@@ -760,6 +799,26 @@ impl Config {
             .map_or("default", |t| t.id.as_str())
     }
 }
+
+/// The keys that locate a running server; every other key is ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Location {
+    /// The admin listener.
+    pub admin_listen: String,
+    /// The data directory (holds `frontdoor.pid`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+impl Location {
+    /// The pid file a running server writes.
+    pub fn pid_file(&self) -> PathBuf {
+        self.data_dir.join(PID_FILE)
+    }
+}
+
+/// Name of the pid file in `data_dir`.
+pub const PID_FILE: &str = "frontdoor.pid";
 
 /// An upstream address: host, port and whether it uses TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -970,6 +1029,17 @@ mod tests {
             "{MINIMAL}regulation:\n  login_rate: {{ per_second: 5, burst: 0 }}\n"
         ));
         assert!(msg.contains("regulation.login_rate.burst"), "{msg}");
+    }
+
+    #[test]
+    fn shutdown_grace_period_defaults_and_is_bounded() {
+        let c = Config::from_yaml(MINIMAL).expect("valid");
+        assert_eq!(c.shutdown.grace_period.0, Duration::from_secs(30));
+        let msg = problems(&format!("{MINIMAL}shutdown:\n  grace_period: 2h\n"));
+        assert!(
+            msg.starts_with("shutdown.grace_period: must be at most 1h"),
+            "{msg}"
+        );
     }
 
     #[test]

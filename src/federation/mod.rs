@@ -6,7 +6,7 @@ pub mod backchannel;
 pub mod login;
 pub mod mapping;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use openidconnect::core::CoreProviderMetadata;
@@ -102,6 +102,7 @@ impl IdentityProvider {
 /// All configured providers.
 pub struct Federation {
     providers: Vec<Arc<IdentityProvider>>,
+    http: reqwest::Client,
 }
 
 impl Federation {
@@ -116,14 +117,28 @@ impl Federation {
             providers: config
                 .identity_providers
                 .iter()
+                .map(|c| provider(c, &http))
+                .collect(),
+            http,
+        }
+    }
+
+    /// The providers of a reloaded configuration: one whose settings did not change is kept
+    /// as it is, with its discovered metadata and keys; new or changed ones start undiscovered.
+    pub fn reconfigured(&self, config: &Config) -> Federation {
+        Federation {
+            providers: config
+                .identity_providers
+                .iter()
                 .map(|c| {
-                    Arc::new(IdentityProvider {
-                        config: c.clone(),
-                        discovered: RwLock::new(None),
-                        http: http.clone(),
-                    })
+                    self.providers
+                        .iter()
+                        .find(|p| p.config == *c)
+                        .cloned()
+                        .unwrap_or_else(|| provider(c, &self.http))
                 })
                 .collect(),
+            http: self.http.clone(),
         }
     }
 
@@ -138,12 +153,16 @@ impl Federation {
     }
 
     /// Discovers every provider, retrying those that are down, and refreshes keys hourly.
-    /// Runs for the life of the process; a provider that is down never stops frontdoor.
-    pub async fn keep_discovered(self: Arc<Self>) {
+    /// Runs as long as the federation is in use (a reload replaces it and starts another);
+    /// a provider that is down never stops frontdoor.
+    pub async fn keep_discovered(federation: Weak<Federation>) {
         let mut since_refresh = Duration::ZERO;
         loop {
+            let Some(this) = federation.upgrade() else {
+                return;
+            };
             let refresh_all = since_refresh >= Duration::from_secs(3600);
-            for p in &self.providers {
+            for p in &this.providers {
                 if p.available() && !refresh_all {
                     continue;
                 }
@@ -157,15 +176,24 @@ impl Federation {
             if refresh_all {
                 since_refresh = Duration::ZERO;
             }
-            let pause = if self.providers.iter().all(|p| p.available()) {
+            let pause = if this.providers.iter().all(|p| p.available()) {
                 60
             } else {
                 2
             };
+            drop(this);
             tokio::time::sleep(Duration::from_secs(pause)).await;
             since_refresh += Duration::from_secs(pause);
         }
     }
+}
+
+fn provider(config: &IdentityProviderConfig, http: &reqwest::Client) -> Arc<IdentityProvider> {
+    Arc::new(IdentityProvider {
+        config: config.clone(),
+        discovered: RwLock::new(None),
+        http: http.clone(),
+    })
 }
 
 /// An error and its sources, for logs and pages.
@@ -178,4 +206,37 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(providers: &str) -> Config {
+        Config::from_yaml(&format!(
+            "listen: 127.0.0.1:1\nadmin_listen: 127.0.0.1:2\npublic_url: http://localhost\nidentity_providers:\n{providers}"
+        ))
+        .expect("config")
+    }
+
+    #[test]
+    fn a_reload_keeps_unchanged_providers_and_replaces_changed_ones() {
+        let a = "  - { id: a, name: A, issuer: 'http://127.0.0.1:1', client_id: x }\n";
+        let b = "  - { id: b, name: B, issuer: 'http://127.0.0.1:2', client_id: x }\n";
+        let b2 = "  - { id: b, name: B, issuer: 'http://127.0.0.1:3', client_id: x }\n";
+        let old = Federation::new(&config(&format!("{a}{b}")));
+        let new = old.reconfigured(&config(&format!(
+            "{a}{b2}  - {{ id: c, name: C, issuer: 'http://127.0.0.1:4', client_id: x }}\n"
+        )));
+        assert_eq!(new.all().len(), 3);
+        let same = |id: &str| {
+            Arc::ptr_eq(
+                old.get(id).expect("old provider"),
+                new.get(id).expect("new provider"),
+            )
+        };
+        assert!(same("a"), "an unchanged provider keeps its discovery");
+        assert!(!same("b"), "a changed provider starts afresh");
+        assert_eq!(new.get("b").expect("b").config.issuer, "http://127.0.0.1:3");
+    }
 }

@@ -21,7 +21,8 @@ use crate::auth::credentials;
 use crate::config::Policy;
 use crate::endpoint::{ApiError, Reply, Request};
 use crate::provider;
-use crate::state::State;
+use crate::shutdown::InFlight;
+use crate::state::{Live, State};
 use crate::web::csrf::CSRF_COOKIE;
 
 /// Largest body accepted by frontdoor's own endpoints.
@@ -32,17 +33,22 @@ const MAX_DISCARD: usize = 16 << 20;
 
 /// The gateway.
 pub struct Gateway {
-    state: Arc<State>,
+    live: Arc<Live>,
     own_cookies: Vec<&'static str>,
 }
 
 impl Gateway {
-    /// A gateway over shared state.
-    pub fn new(state: Arc<State>) -> Gateway {
-        let session_cookie: &'static str =
-            Box::leak(state.sessions.cookie_name().to_string().into_boxed_str());
+    /// A gateway over the state in effect (the session cookie's name never changes on reload).
+    pub fn new(live: Arc<Live>) -> Gateway {
+        let session_cookie: &'static str = Box::leak(
+            live.current()
+                .sessions
+                .cookie_name()
+                .to_string()
+                .into_boxed_str(),
+        );
         Gateway {
-            state,
+            live,
             own_cookies: vec![session_cookie, CSRF_COOKIE, login::LOGIN_COOKIE],
         }
     }
@@ -50,6 +56,11 @@ impl Gateway {
 
 /// Per-request context.
 pub struct Ctx {
+    /// The state in effect when the request started, used to its end (a reload does not
+    /// change the route or the settings of a request already running).
+    state: Arc<State>,
+    /// Counts the request as in flight, for draining on shutdown.
+    _in_flight: InFlight,
     start: Instant,
     route: Option<Arc<Route>>,
     identity: Option<Arc<Identity>>,
@@ -65,6 +76,8 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
+            state: self.live.current(),
+            _in_flight: InFlight::start(),
             start: Instant::now(),
             route: None,
             identity: None,
@@ -76,7 +89,8 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let state = &*self.state;
+        let state = ctx.state.clone();
+        let state = &*state;
         if let Err(e) = super::framing::check(&session.req_header().headers) {
             // The connection is not reused after a request framed two ways.
             session.set_keepalive(None);
@@ -223,7 +237,7 @@ impl ProxyHttp for Gateway {
         headers::strip(upstream_request, route, &self.own_cookies);
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         if let Some(peer) = ctx.peer_ip {
-            let trusted = self.state.trusted.contains(peer);
+            let trusted = ctx.state.trusted.contains(peer);
             let xff = match upstream_request
                 .headers
                 .get("x-forwarded-for")
@@ -238,7 +252,7 @@ impl ProxyHttp for Gateway {
             }
             if !trusted {
                 upstream_request
-                    .insert_header("x-forwarded-proto", self.state.config.public_url().scheme())?;
+                    .insert_header("x-forwarded-proto", ctx.state.config.public_url().scheme())?;
                 upstream_request.remove_header("x-forwarded-host");
             }
         }

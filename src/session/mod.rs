@@ -76,6 +76,22 @@ impl Sessions {
         }
     }
 
+    /// The same sessions and caches under a reloaded configuration: new lifetimes and the
+    /// `Secure` flag apply to sessions created from now on and to idle checks. The cookie name
+    /// and the cache sizes need a restart.
+    pub fn reconfigured(&self, config: &Config) -> Sessions {
+        Sessions {
+            store: self.store.clone(),
+            cache: self.cache.clone(),
+            identities: self.identities.clone(),
+            key: self.key.clone(),
+            cookie_name: self.cookie_name.clone(),
+            secure: config.secure_cookies(),
+            ttl: config.session.ttl.0.as_secs() as i64,
+            idle: config.session.idle_timeout.0.as_secs() as i64,
+        }
+    }
+
     /// The user's identity as it is now (after a login), replacing the shared cached one.
     fn fresh_identity(&self, user: &User) -> Arc<Identity> {
         let identity = Arc::new(Identity::for_user(

@@ -15,4 +15,5 @@ mod manage_api;
 mod oauth;
 mod pages;
 mod regulation;
+mod reload;
 mod resilience;
