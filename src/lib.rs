@@ -19,4 +19,5 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod web;

@@ -1,6 +1,7 @@
 //! The YAML configuration: schema, `${VAR}` expansion and validation with key paths.
 
 mod duration;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +13,7 @@ use thiserror::Error;
 use url::Url;
 
 pub use duration::Dur;
+pub use tls::{HstsConfig, TlsConfig};
 
 /// A configuration that could not be loaded; each problem names its key path.
 #[derive(Debug, Error)]
@@ -97,6 +99,9 @@ pub struct Config {
     /// Emailed one-time login codes.
     #[serde(default)]
     pub otp: OtpConfig,
+    /// HTTPS on `listen`, the redirect listener and HSTS.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 /// Outgoing mail: the outbox directory by default, SMTP when `smtp` is set.
@@ -202,7 +207,7 @@ pub struct SessionConfig {
     pub idle_timeout: Dur,
     /// Name of the session cookie.
     pub cookie_name: String,
-    /// `auto` (Secure when public_url is https), `true` or `false`.
+    /// `auto` (Secure when public_url is https or `tls` is set), `true` or `false`.
     pub secure: SecureMode,
     /// How long a node may serve a session from its cache before re-reading the store.
     pub cache_ttl: Dur,
@@ -226,7 +231,7 @@ impl Default for SessionConfig {
 /// Whether cookies carry the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecureMode {
-    /// Secure when `public_url` is https.
+    /// Secure when `public_url` is https or frontdoor serves TLS itself.
     Auto,
     /// Always Secure.
     Always,
@@ -648,6 +653,9 @@ impl Config {
                 }
             }
         }
+        if let Some(tls) = &self.tls {
+            tls.validate(&mut p);
+        }
         p
     }
 
@@ -667,7 +675,7 @@ impl Config {
         match self.session.secure {
             SecureMode::Always => true,
             SecureMode::Never => false,
-            SecureMode::Auto => self.public_url.starts_with("https://"),
+            SecureMode::Auto => self.public_url.starts_with("https://") || self.tls.is_some(),
         }
     }
 

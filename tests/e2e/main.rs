@@ -15,3 +15,4 @@ mod manage_api;
 mod oauth;
 mod pages;
 mod resilience;
+mod tls;
