@@ -87,7 +87,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     ] {
         TcpListener::bind(addr).with_context(|| format!("{key}: cannot listen on {addr}"))?;
     }
-    if let Some(addr) = config.tls.as_ref().and_then(|t| t.redirect_http_listen.as_ref()) {
+    if let Some(addr) = config
+        .tls
+        .as_ref()
+        .and_then(|t| t.redirect_http_listen.as_ref())
+    {
         TcpListener::bind(addr)
             .with_context(|| format!("tls.redirect_http_listen: cannot listen on {addr}"))?;
     }

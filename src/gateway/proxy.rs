@@ -244,13 +244,11 @@ impl ProxyHttp for Gateway {
                 upstream_request.insert_header("x-real-ip", client.to_string())?;
             }
             if !trusted {
-                let over_tls = session
-                    .digest()
-                    .is_some_and(|d| d.ssl_digest.is_some());
+                let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
                 let proto = if over_tls {
-                    "https"
+                    "https".to_string()
                 } else {
-                    self.state.config.public_url().scheme()
+                    self.state.config.public_url().scheme().to_string()
                 };
                 upstream_request.insert_header("x-forwarded-proto", proto)?;
                 upstream_request.remove_header("x-forwarded-host");

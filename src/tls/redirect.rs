@@ -60,7 +60,9 @@ fn valid_host(value: &str) -> Option<String> {
     if authority.as_str().contains('@') {
         return None;
     }
-    url::Host::parse(authority.host()).ok().map(|h| h.to_string())
+    url::Host::parse(authority.host())
+        .ok()
+        .map(|h| h.to_string())
 }
 
 #[async_trait]
@@ -127,6 +129,9 @@ mod tests {
     fn http_public_url_uses_the_listen_port() {
         let a = app("http://localhost:8080");
         let uri: Uri = "/x".parse().expect("uri");
-        assert_eq!(a.location(Some("localhost"), &uri), "https://localhost:8443/x");
+        assert_eq!(
+            a.location(Some("localhost"), &uri),
+            "https://localhost:8443/x"
+        );
     }
 }
