@@ -91,3 +91,60 @@ impl TlsConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const MINIMAL: &str =
+        "listen: 127.0.0.1:8443\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost:8443\n";
+
+    #[test]
+    fn auto_secure_cookies_follow_tls() {
+        let mut c = Config::from_yaml(MINIMAL).expect("valid");
+        assert!(!c.secure_cookies());
+        // Set directly: loading a `tls` section reads the certificate files.
+        c.tls = Some(TlsConfig {
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+            reload_interval: default_reload_interval(),
+            redirect_http_listen: None,
+            hsts: None,
+        });
+        assert!(
+            c.secure_cookies(),
+            "auto means Secure when frontdoor serves TLS"
+        );
+    }
+
+    #[test]
+    fn hsts_header_value() {
+        let h = HstsConfig {
+            max_age: default_max_age(),
+            include_subdomains: true,
+            preload: true,
+        };
+        assert_eq!(
+            h.header_value(),
+            "max-age=31536000; includeSubDomains; preload"
+        );
+    }
+
+    #[test]
+    fn tls_keys_are_named() {
+        let e = Config::from_yaml(&format!("{MINIMAL}tls: {{ cert: /nonexistent/c.pem }}\n"))
+            .expect_err("no key");
+        assert!(e.to_string().contains("tls: missing field `key`"), "{e}");
+        let e = Config::from_yaml(&format!(
+            "{MINIMAL}tls: {{ cert: /nonexistent/c.pem, key: /nonexistent/k.pem, redirect_http_listen: nowhere }}\n"
+        ))
+        .expect_err("bad files and address");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("tls.cert: cannot read /nonexistent/c.pem"),
+            "{msg}"
+        );
+        assert!(msg.contains("tls.redirect_http_listen: `nowhere`"), "{msg}");
+    }
+}

@@ -116,9 +116,15 @@ pub struct Certificates {
     cert_path: PathBuf,
     key_path: PathBuf,
     current: ArcSwap<CertifiedKey>,
-    /// The file contents last looked at (served or refused), so that a refused pair is
-    /// logged once rather than at every check.
-    seen: Mutex<(Vec<u8>, Vec<u8>)>,
+    /// What the last look found (served, refused or unreadable), so that a refused pair or
+    /// a missing file is logged once rather than at every check.
+    seen: Mutex<Seen>,
+}
+
+#[derive(PartialEq, Eq)]
+enum Seen {
+    Files { cert: Vec<u8>, key: Vec<u8> },
+    Unreadable(String),
 }
 
 impl std::fmt::Debug for Certificates {
@@ -149,7 +155,10 @@ impl Certificates {
             cert_path: cert.to_path_buf(),
             key_path: key.to_path_buf(),
             current: ArcSwap::from_pointee(certified),
-            seen: Mutex::new((cert_pem, key_pem)),
+            seen: Mutex::new(Seen::Files {
+                cert: cert_pem,
+                key: key_pem,
+            }),
         })
     }
 
@@ -166,14 +175,30 @@ impl Certificates {
     }
 
     fn reload(&self, force: bool) -> Result<Reloaded, TlsError> {
-        let cert_pem = read("tls.cert", &self.cert_path)?;
-        let key_pem = read("tls.key", &self.key_path)?;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if !force && seen.0 == cert_pem && seen.1 == key_pem {
-            return Ok(Reloaded::Unchanged);
-        }
-        let parsed = parse(&self.cert_path, &cert_pem, &self.key_path, &key_pem);
-        *seen = (cert_pem, key_pem);
+        let files = read("tls.cert", &self.cert_path)
+            .and_then(|cert| Ok((cert, read("tls.key", &self.key_path)?)));
+        let (cert_pem, key_pem) = match files {
+            Ok(files) => files,
+            Err(e) => {
+                let now = Seen::Unreadable(e.to_string());
+                if !force && *seen == now {
+                    return Ok(Reloaded::Unchanged);
+                }
+                *seen = now;
+                return Err(e);
+            }
+        };
+        let parsed = match &*seen {
+            Seen::Files { cert, key } if !force && *cert == cert_pem && *key == key_pem => {
+                return Ok(Reloaded::Unchanged);
+            }
+            _ => parse(&self.cert_path, &cert_pem, &self.key_path, &key_pem),
+        };
+        *seen = Seen::Files {
+            cert: cert_pem,
+            key: key_pem,
+        };
         let certified = parsed?;
         if certified.cert == self.current.load().cert {
             // Rewritten or touched, but the same chain (and so the same key pair).

@@ -412,6 +412,11 @@ async fn replaced_certificate_files_serve_new_handshakes_without_a_restart() {
     // A good replacement serves the next handshakes, in the same process.
     fd.replace_files(&crt_two, &std::fs::read(&two_key).expect("key two"));
     wait_for_reloads(&fd, "loaded", 1).await;
+    assert_eq!(
+        fd.reloads("refused").await,
+        2,
+        "each refused pair is reported once, not at every check"
+    );
     assert!(
         handshake_trusted(&fd, &ca_two).await,
         "the new certificate serves"
