@@ -289,6 +289,8 @@ data_dir: $3
 organization: frontdoor bench
 trusted_proxies: [127.0.0.1]
 $4
+# The load comes from one address (127.0.0.1): no per-address rate limits here.
+regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
 routes:
   - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:$P_UPSTREAM", policy: authenticated }
   - { host: "*", path_prefix: /public, upstream: "http://127.0.0.1:$P_UPSTREAM", policy: public }

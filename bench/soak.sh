@@ -71,6 +71,8 @@ public_url: http://127.0.0.1:$1
 data_dir: $WORK/$3
 store: $STORE
 keys: { dir: $WORK/keys }
+# The load comes from one address (127.0.0.1): no per-address rate limits here.
+regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
 routes:
   - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:$P_UP", policy: authenticated }
 CONF

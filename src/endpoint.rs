@@ -151,6 +151,11 @@ impl Reply {
         self
     }
 
+    /// Adds `Retry-After` in seconds.
+    pub fn retry_after(self, seconds: u64) -> Reply {
+        self.header(http::header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
     /// Adds `Cache-Control: no-store`.
     pub fn no_store(self) -> Reply {
         self.header(CACHE_CONTROL, HeaderValue::from_static("no-store"))
@@ -177,6 +182,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable message.
     pub message: String,
+    /// Seconds to send in `Retry-After` (429s).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -186,6 +193,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 429 with `Retry-After`, e.g. `too_many_attempts` while a sign-in ban lasts.
+    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(429, code, message)
         }
     }
     /// 400 invalid_request.
@@ -218,9 +233,12 @@ impl ApiError {
         serde_json::json!({"error": {"status": self.status, "code": self.code, "message": self.message}})
     }
 
-    /// The reply; 401s carry `WWW-Authenticate`.
+    /// The reply; 401s carry `WWW-Authenticate`, 429s `Retry-After`.
     pub fn into_reply(self) -> Reply {
         let mut reply = Reply::json(self.status, &self.body());
+        if let Some(seconds) = self.retry_after {
+            reply = reply.retry_after(seconds);
+        }
         if self.status == 401 {
             let challenge = format!(
                 "Bearer realm=\"frontdoor\", error=\"{}\"",
@@ -307,6 +325,17 @@ impl OAuthError {
             },
             description: description.into(),
         }
+    }
+
+    /// 429 `too_many_requests` with `Retry-After` (an extension error code, RFC 6749 §8.5).
+    pub fn too_many_requests(retry_after: u64) -> Reply {
+        OAuthError {
+            status: 429,
+            error: "too_many_requests",
+            description: "too many requests from this address; slow down".into(),
+        }
+        .into_reply()
+        .retry_after(retry_after)
     }
 
     /// The reply.

@@ -70,6 +70,20 @@ static TOKENS_ISSUED: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["grant"],
     )
 });
+static REGULATION_BANS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_regulation_bans_total",
+        "Sign-in bans started by too many failed sign-ins, by scope (account or ip).",
+        &["scope"],
+    )
+});
+static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_rate_limited_total",
+        "Requests refused by a per-address rate limit, by endpoint group (token or login).",
+        &["endpoint"],
+    )
+});
 static SESSION_CACHE: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "frontdoor_session_cache_requests_total",
@@ -109,6 +123,12 @@ pub fn init() {
     LazyLock::force(&TOKENS_ISSUED);
     for r in ["hit", "miss"] {
         SESSION_CACHE.with_label_values(&[r]);
+    }
+    for scope in ["account", "ip"] {
+        REGULATION_BANS.with_label_values(&[scope]);
+    }
+    for endpoint in ["token", "login"] {
+        RATE_LIMITED.with_label_values(&[endpoint]);
     }
     LazyLock::force(&ACTIVE_SESSIONS);
 }
@@ -156,6 +176,16 @@ pub fn login(method: &str, outcome: &'static str) {
 /// A token issued.
 pub fn token_issued(grant: &'static str) {
     TOKENS_ISSUED.with_label_values(&[grant]).inc();
+}
+
+/// A sign-in ban started.
+pub fn regulation_ban(scope: &'static str) {
+    REGULATION_BANS.with_label_values(&[scope]).inc();
+}
+
+/// A request refused by a per-address rate limit.
+pub fn rate_limited(endpoint: &'static str) {
+    RATE_LIMITED.with_label_values(&[endpoint]).inc();
 }
 
 /// A session cache lookup.

@@ -12,6 +12,7 @@ use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
 use crate::mail::Mailer;
+use crate::regulation::Regulation;
 use crate::session::Sessions;
 use crate::store::DynStore;
 
@@ -41,6 +42,8 @@ pub struct State {
     pub federation: Arc<Federation>,
     /// Upstream sign-in states and logout token ids already used (replay protection).
     pub federation_used_states: Cache<String, ()>,
+    /// Failed sign-in counting, bans and per-address request rates.
+    pub regulation: Regulation,
 }
 
 impl State {
@@ -60,6 +63,7 @@ impl State {
             mailer: Arc::new(mailer),
             credentials: CredentialCache::new(&config),
             trusted: TrustedProxies::new(&config.trusted_proxies),
+            regulation: Regulation::new(&config.regulation),
             issuer: config.issuer(),
             routes: RouteTable::new(&config),
             sessions,

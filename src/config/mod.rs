@@ -99,9 +99,73 @@ pub struct Config {
     /// Emailed one-time login codes.
     #[serde(default)]
     pub otp: OtpConfig,
+    /// Brute-force regulation: failed sign-ins per account and per client address, and
+    /// per-address request rates of the token and sign-in endpoints.
+    #[serde(default)]
+    pub regulation: RegulationConfig,
     /// HTTPS on `listen`, the redirect listener and HSTS.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+}
+
+/// Brute-force regulation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegulationConfig {
+    /// How long a failed sign-in counts (a window from the first failure in it).
+    pub window: Dur,
+    /// Failed sign-ins (password or one-time code) on one account within the window that ban
+    /// the account; 0 turns this off.
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins from one client address within the window that ban the address;
+    /// 0 turns this off.
+    pub max_failures_per_ip: u32,
+    /// How long a ban lasts.
+    pub ban: Dur,
+    /// Requests per client address to the token endpoints (`/oauth/token`,
+    /// `/api/v1/token/refresh`), on each node.
+    pub token_rate: RateConfig,
+    /// Requests per client address to the sign-in endpoints (login form, login API, one-time
+    /// codes), on each node.
+    pub login_rate: RateConfig,
+}
+
+impl Default for RegulationConfig {
+    fn default() -> Self {
+        Self {
+            window: Dur(Duration::from_secs(600)),
+            max_failures_per_account: 20,
+            max_failures_per_ip: 100,
+            ban: Dur(Duration::from_secs(900)),
+            token_rate: RateConfig {
+                per_second: 500,
+                burst: None,
+            },
+            login_rate: RateConfig {
+                per_second: 50,
+                burst: None,
+            },
+        }
+    }
+}
+
+/// A request rate per client address: a token bucket refilled at `per_second`, holding `burst`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// Sustained requests per second; 0 turns the limit off.
+    pub per_second: u32,
+    /// Requests allowed at once (default: twice `per_second`).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl RateConfig {
+    /// The bucket size.
+    pub fn burst(&self) -> u32 {
+        self.burst
+            .unwrap_or_else(|| self.per_second.saturating_mul(2))
+    }
 }
 
 /// Outgoing mail: the outbox directory by default, SMTP when `smtp` is set.
@@ -578,6 +642,23 @@ impl Config {
         if self.threads == 0 {
             bad("threads".into(), "must be at least 1".into());
         }
+        let reg = &self.regulation;
+        for (key, d) in [
+            ("regulation.window", reg.window),
+            ("regulation.ban", reg.ban),
+        ] {
+            if d.0 < Duration::from_secs(1) {
+                bad(key.into(), "must be at least 1s".into());
+            }
+        }
+        for (key, rate) in [
+            ("regulation.token_rate.burst", reg.token_rate),
+            ("regulation.login_rate.burst", reg.login_rate),
+        ] {
+            if rate.per_second > 0 && rate.burst() == 0 {
+                bad(key.into(), "must be at least 1".into());
+            }
+        }
         for (i, t) in self.tenants.iter().enumerate() {
             if t.id.is_empty() {
                 bad(format!("tenants[{i}].id"), "must not be empty".into());
@@ -874,6 +955,29 @@ mod tests {
         // Comment lines are not expanded.
         Config::from_yaml(&format!("{MINIMAL}# secret: ${{FRONTDOOR_NOT_SET_XYZ}}\n"))
             .expect("valid");
+    }
+
+    #[test]
+    fn regulation_defaults_and_problems_are_named() {
+        let c = Config::from_yaml(MINIMAL).expect("valid");
+        assert_eq!(c.regulation.max_failures_per_account, 20);
+        assert_eq!(c.regulation.ban.0, Duration::from_secs(900));
+        assert_eq!(c.regulation.login_rate.burst(), 100);
+        let c = Config::from_yaml(&format!(
+            "{MINIMAL}regulation:\n  ban: 3s\n  token_rate: {{ per_second: 0 }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.regulation.window.0, Duration::from_secs(600));
+        assert_eq!(c.regulation.token_rate.per_second, 0);
+        let msg = problems(&format!("{MINIMAL}regulation:\n  bann: 3s\n"));
+        assert!(
+            msg.starts_with("regulation.bann: unknown field `bann`"),
+            "{msg}"
+        );
+        let msg = problems(&format!(
+            "{MINIMAL}regulation:\n  login_rate: {{ per_second: 5, burst: 0 }}\n"
+        ));
+        assert!(msg.contains("regulation.login_rate.burst"), "{msg}");
     }
 
     #[test]

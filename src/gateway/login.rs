@@ -9,6 +9,7 @@ use crate::endpoint::{Reply, Request};
 use crate::provider::clients::OWN_CLIENT_ID;
 use crate::provider::scopes::OWN_CLIENT_SCOPE;
 use crate::provider::token::check_pkce;
+use crate::regulation::{Banned, Refused};
 use crate::secrets::{self, ct_eq, hash_secret, pkce_s256, random_token};
 use crate::state::State;
 use crate::store::Consumed;
@@ -93,11 +94,29 @@ fn design_of(req: &Request, target: &str) -> &'static str {
     pages::login_design(from_request.or_else(from_target).as_deref())
 }
 
+/// The login page answering 429 while a sign-in ban lasts ("locked").
+fn locked(state: &State, req: &Request, b: Banned, target: &str, email: &str) -> Reply {
+    render_login(state, req, 429, Some(&b.message()), target, email).retry_after(b.retry_after)
+}
+
+/// The login page answering 429 past the per-address rate of sign-in requests.
+fn slow_down(state: &State, req: &Request, wait: u64, target: &str, email: &str) -> Reply {
+    crate::metrics::rate_limited("login");
+    let message = format!(
+        "Too many sign-in requests from your network. Try again in {wait} second{}.",
+        if wait == 1 { "" } else { "s" }
+    );
+    render_login(state, req, 429, Some(&message), target, email).retry_after(wait)
+}
+
 /// `POST /_frontdoor/login`: email and password.
 pub async fn login_submit(state: &State, req: &Request) -> Reply {
     let form: std::collections::HashMap<String, String> = req.form_pairs().into_iter().collect();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let target = return_to::sanitize(form.get("return_to").map(String::as_str));
+    if let Some(wait) = state.regulation.login_rate.check(req.client_ip) {
+        return slow_down(state, req, wait, &target, field("email"));
+    }
     if !csrf::verify(
         req,
         &state.keys,
@@ -115,6 +134,25 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
     let email = field("email").trim().to_lowercase();
     let password = field("password").to_string();
     let tenant = state.config.tenant_for_host(&req.host);
+    let attempt = match state
+        .regulation
+        .admit(&*state.store, tenant, &email, req.client_ip)
+        .await
+    {
+        Ok(a) => a,
+        Err(Refused::Banned(b)) => return locked(state, req, b, &target, &email),
+        Err(Refused::Store(e)) => {
+            tracing::error!(error = %e, "store error at login");
+            return render_login(
+                state,
+                req,
+                503,
+                Some("Sign-in is unavailable right now; try again in a moment."),
+                &target,
+                &email,
+            );
+        }
+    };
     let user = match state.store.find_user_by_email(tenant, &email).await {
         Ok(u) => u.filter(|u| u.active),
         Err(e) => {
@@ -140,6 +178,9 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
         _ => {
             crate::metrics::login("password", "failure");
             tracing::info!(tenant, "failed password login");
+            if let Some(b) = state.regulation.failed(&*state.store, &attempt).await {
+                return locked(state, req, b, &target, &email);
+            }
             return render_login(
                 state,
                 req,
@@ -150,6 +191,7 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
             );
         }
     };
+    state.regulation.succeeded(&*state.store, &attempt).await;
     match state.sessions.create(&user, "password").await {
         Ok(raw) => {
             crate::metrics::login("password", "success");
@@ -179,6 +221,9 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let target = return_to::sanitize(form.get("return_to").map(String::as_str));
     let email = field("email").trim().to_lowercase();
+    if let Some(wait) = state.regulation.login_rate.check(req.client_ip) {
+        return slow_down(state, req, wait, &target, &email);
+    }
     if !csrf::verify(
         req,
         &state.keys,
@@ -208,7 +253,7 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
         crate::provider::api::send_otp(state, tenant.to_string(), email.clone());
         return render_code(state, req, 200, None, &target, &email);
     };
-    match crate::provider::api::check_code(state, tenant, &email, code.trim()).await {
+    match crate::provider::api::check_code(state, req, tenant, &email, code.trim()).await {
         Ok(user) => match state.sessions.create(&user, "otp").await {
             Ok(raw) => {
                 tracing::info!(user = %user.id, "one-time code login");
@@ -229,11 +274,16 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
             }
         },
         Err(e) => {
-            let message = match e.status {
-                503 => "Sign-in is unavailable right now; try again in a moment.".to_string(),
+            let message = match (e.status, e.retry_after) {
+                (503, _) => "Sign-in is unavailable right now; try again in a moment.".to_string(),
+                (429, Some(retry_after)) => Banned { retry_after }.message(),
                 _ => sentence(&e.message),
             };
-            render_code(state, req, e.status, Some(&message), &target, &email)
+            let reply = render_code(state, req, e.status, Some(&message), &target, &email);
+            match e.retry_after {
+                Some(seconds) => reply.retry_after(seconds),
+                None => reply,
+            }
         }
     }
 }

@@ -28,6 +28,9 @@ use crate::web::csrf::CSRF_COOKIE;
 
 /// Largest body accepted by frontdoor's own endpoints.
 const MAX_OWN_BODY: usize = 1 << 20;
+/// How much of a too-large body is read and thrown away before answering 413: a client that
+/// is still writing when the connection closes sees a reset instead of the answer.
+const MAX_DISCARD: usize = 16 << 20;
 
 /// The gateway.
 pub struct Gateway {
@@ -364,10 +367,20 @@ fn is_browser_navigation(req: &RequestHeader) -> bool {
 }
 
 /// Reads the whole body up to the limit; `None` when it is larger.
+/// The body of a request to frontdoor's own endpoints, or `None` when it is over the limit
+/// (the connection is then not reused).
 async fn read_body(session: &mut Session) -> Result<Option<Bytes>> {
     let mut buf = BytesMut::new();
     while let Some(chunk) = session.read_request_body().await? {
         if buf.len() + chunk.len() > MAX_OWN_BODY {
+            session.set_keepalive(None);
+            let mut seen = buf.len() + chunk.len();
+            while seen <= MAX_DISCARD {
+                match session.read_request_body().await {
+                    Ok(Some(more)) => seen += more.len(),
+                    Ok(None) | Err(_) => break,
+                }
+            }
             return Ok(None);
         }
         buf.extend_from_slice(&chunk);

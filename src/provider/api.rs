@@ -10,6 +10,7 @@ use super::clients::OWN_CLIENT_ID;
 use super::issue::{self, AccessClaims};
 use crate::clock::now;
 use crate::endpoint::{ApiError, Reply, Request};
+use crate::regulation::{Attempt, Refused};
 use crate::secrets::{self, hash_secret, random_token};
 use crate::state::State;
 use crate::store::{Grant, OtpCheck, OtpCode, RefreshToken, User};
@@ -47,6 +48,7 @@ async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::V
     let c: Credentials = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
     let email = c.email.trim().to_lowercase();
+    let attempt = admit(state, tenant, &email, req).await?;
     let user = state
         .store
         .find_user_by_email(tenant, &email)
@@ -61,16 +63,37 @@ async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::V
     match user {
         Some(u) if ok => {
             crate::metrics::login("api_password", "success");
+            state.regulation.succeeded(&*state.store, &attempt).await;
             issue_pair(state, &u, now()).await
         }
         _ => {
             crate::metrics::login("api_password", "failure");
+            if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
+                return Err(banned.api_error());
+            }
             Err(ApiError::unauthorized(
                 "invalid_credentials",
                 "wrong email or password",
             ))
         }
     }
+}
+
+/// The regulation's admission of a sign-in attempt, as the API answers it.
+async fn admit(
+    state: &State,
+    tenant: &str,
+    email: &str,
+    req: &Request,
+) -> Result<Attempt, ApiError> {
+    state
+        .regulation
+        .admit(&*state.store, tenant, email, req.client_ip)
+        .await
+        .map_err(|refused| match refused {
+            Refused::Banned(b) => b.api_error(),
+            Refused::Store(e) => ApiError::from(e),
+        })
 }
 
 #[derive(Deserialize)]
@@ -202,50 +225,69 @@ async fn verify_otp_inner(state: &State, req: &Request) -> Result<serde_json::Va
     let b: OtpVerify = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
     let email = b.email.trim().to_lowercase();
-    let user = check_code(state, tenant, &email, b.code.trim()).await?;
+    let user = check_code(state, req, tenant, &email, b.code.trim()).await?;
     issue_pair(state, &user, now()).await
 }
 
-/// Checks an emailed code and answers the user it signs in; the error says why not.
+/// Checks an emailed code and answers the user it signs in; the error says why not (429
+/// `too_many_attempts` while the account or the client's address is banned).
 pub async fn check_code(
     state: &State,
+    req: &Request,
     tenant: &str,
     email: &str,
     code: &str,
 ) -> Result<User, ApiError> {
-    let fail = |m: &str| {
+    let attempt = admit(state, tenant, email, req).await?;
+    if let Err(message) = verify_code(state, tenant, email, code).await? {
         crate::metrics::login("otp", "failure");
-        ApiError::unauthorized("invalid_code", m.to_string())
-    };
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(fail("the code is 6 digits"));
-    }
-    let hash = otp_hash(&state.keys, tenant, email, code);
-    match state
-        .store
-        .check_otp(tenant, email, &hash, now(), state.config.otp.max_attempts)
-        .await?
-    {
-        OtpCheck::Valid => {}
-        OtpCheck::Wrong { attempts_left } => {
-            return Err(fail(&format!("wrong code; {attempts_left} attempts left")));
+        if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
+            return Err(banned.api_error());
         }
-        OtpCheck::Exhausted => return Err(fail("too many wrong attempts; ask for a new code")),
-        OtpCheck::Expired => return Err(fail("the code expired; ask for a new code")),
-        OtpCheck::Missing => {
-            return Err(fail(
-                "no code is pending for this address; ask for a new code",
-            ));
-        }
+        return Err(ApiError::unauthorized("invalid_code", message));
     }
     let user = state
         .store
         .find_user_by_email(tenant, email)
         .await?
         .filter(|u| u.active)
-        .ok_or_else(|| fail("this account is not active"))?;
+        .ok_or_else(|| {
+            crate::metrics::login("otp", "failure");
+            ApiError::unauthorized("invalid_code", "this account is not active")
+        })?;
     crate::metrics::login("otp", "success");
+    state.regulation.succeeded(&*state.store, &attempt).await;
     Ok(user)
+}
+
+/// The code against the pending one: `Ok(Err(why))` when it is not right.
+async fn verify_code(
+    state: &State,
+    tenant: &str,
+    email: &str,
+    code: &str,
+) -> Result<Result<(), String>, ApiError> {
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Err("the code is 6 digits".into()));
+    }
+    let hash = otp_hash(&state.keys, tenant, email, code);
+    Ok(
+        match state
+            .store
+            .check_otp(tenant, email, &hash, now(), state.config.otp.max_attempts)
+            .await?
+        {
+            OtpCheck::Valid => Ok(()),
+            OtpCheck::Wrong { attempts_left } => {
+                Err(format!("wrong code; {attempts_left} attempts left"))
+            }
+            OtpCheck::Exhausted => Err("too many wrong attempts; ask for a new code".into()),
+            OtpCheck::Expired => Err("the code expired; ask for a new code".into()),
+            OtpCheck::Missing => {
+                Err("no code is pending for this address; ask for a new code".into())
+            }
+        },
+    )
 }
 
 /// A new API grant for the user and its first token pair.

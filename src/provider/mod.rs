@@ -30,6 +30,9 @@ pub fn is_own_path(path: &str) -> bool {
 /// Answers a request to one of frontdoor's own endpoints.
 pub async fn handle(state: &State, req: &Request) -> Reply {
     let m = &req.method;
+    if let Some(reply) = rate_limited(state, req) {
+        return reply;
+    }
     if let Some(reply) = manage_api::handle(state, req).await {
         return reply;
     }
@@ -78,6 +81,39 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         p if p.starts_with("/_frontdoor/idp/") => idp_endpoint(state, req, m).await,
         _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),
     }
+}
+
+/// The per-address rate limits of the token endpoints and the sign-in API (the login forms
+/// check theirs themselves, to answer with the page): 429 with `Retry-After` past them.
+fn rate_limited(state: &State, req: &Request) -> Option<Reply> {
+    let regulation = &state.regulation;
+    match req.path.as_str() {
+        "/oauth/token" | "/oauth2-token" => {
+            let wait = regulation.token_rate.check(req.client_ip)?;
+            crate::metrics::rate_limited("token");
+            Some(crate::endpoint::OAuthError::too_many_requests(wait))
+        }
+        "/api/v1/token/refresh" => {
+            let wait = regulation.token_rate.check(req.client_ip)?;
+            crate::metrics::rate_limited("token");
+            Some(too_many_requests(wait))
+        }
+        "/api/v1/login-check" | "/api/v1/request-login-otp" | "/api/v1/verify-login-otp" => {
+            let wait = regulation.login_rate.check(req.client_ip)?;
+            crate::metrics::rate_limited("login");
+            Some(too_many_requests(wait))
+        }
+        _ => None,
+    }
+}
+
+fn too_many_requests(wait: u64) -> Reply {
+    ApiError::too_many(
+        "too_many_requests",
+        "too many requests from this address; slow down",
+        wait,
+    )
+    .into_reply()
 }
 
 /// `/_frontdoor/idp/<id>/{start,callback,backchannel-logout}`.

@@ -98,7 +98,8 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_session(&self, id_hash: &str, last_seen: i64) -> Result<(), StoreError>;
     /// Ends a session; false when unknown.
     async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
-    /// Removes sessions, codes and refresh tokens that expired before `now`; returns sessions removed.
+    /// Removes sessions, codes, refresh tokens and login failures that expired before `now`;
+    /// returns sessions removed.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
     /// Number of sessions not yet expired at `now`.
     async fn count_sessions(&self, now: i64) -> Result<u64, StoreError>;
@@ -211,4 +212,18 @@ pub trait Store: Send + Sync + 'static {
         sid: Option<&str>,
         subject: Option<&str>,
     ) -> Result<Vec<String>, StoreError>;
+
+    /// The failure counts and bans of these subjects (those with none are left out).
+    async fn login_failures(&self, subjects: &[String]) -> Result<Vec<LoginFailures>, StoreError>;
+    /// Counts one failed sign-in against `subject` at `now`, atomically across nodes; answers
+    /// the end of the ban this failure started, if it reached the policy's limit.
+    async fn record_login_failure(
+        &self,
+        subject: &str,
+        now: i64,
+        policy: &FailurePolicy,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Forgets the failures of `subject` (after a successful sign-in); a ban in force at `now`
+    /// stays.
+    async fn clear_login_failures(&self, subject: &str, now: i64) -> Result<(), StoreError>;
 }

@@ -239,3 +239,71 @@ pub struct IdpSession {
     /// Expiry (the frontdoor session's).
     pub expires_at: i64,
 }
+
+/// Failed sign-in attempts counted against one subject (an account or a client address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// What is counted: `account:…` or `ip:…`.
+    pub subject: String,
+    /// Start of the current counting window.
+    pub window_start: i64,
+    /// Failures counted in that window (reset when a ban starts).
+    pub failures: u32,
+    /// While later than now, the subject is refused without checking its credentials.
+    pub banned_until: Option<i64>,
+}
+
+impl LoginFailures {
+    /// When the row stops mattering: the end of its window or of its ban.
+    pub fn expires_at(&self, window: i64) -> i64 {
+        (self.window_start + window).max(self.banned_until.unwrap_or(0))
+    }
+
+    /// Whether a ban is in force at `now`.
+    pub fn banned_at(&self, now: i64) -> bool {
+        self.banned_until.is_some_and(|t| t > now)
+    }
+}
+
+/// How failures are counted for one kind of subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicy {
+    /// Seconds a failure counts (a fixed window from the first failure in it).
+    pub window: i64,
+    /// Failures in a window that start a ban.
+    pub limit: u32,
+    /// Seconds a ban lasts.
+    pub ban: i64,
+}
+
+impl FailurePolicy {
+    /// The row after one more failure at `now`, and the end of the ban it starts, if it does.
+    /// Both stores apply this inside one transaction, so that nodes counting at once never
+    /// lose a failure and only one of them starts the ban.
+    pub fn after_failure(
+        &self,
+        subject: &str,
+        current: Option<LoginFailures>,
+        now: i64,
+    ) -> (LoginFailures, Option<i64>) {
+        let mut row = match current {
+            Some(r) if r.window_start + self.window > now => r,
+            other => LoginFailures {
+                subject: subject.to_string(),
+                window_start: now,
+                failures: 0,
+                banned_until: other.and_then(|r| r.banned_until),
+            },
+        };
+        row.failures = row.failures.saturating_add(1);
+        if row.failures >= self.limit && !row.banned_at(now) {
+            // A ban starts a fresh count: after it, the subject has the full limit again.
+            let until = now + self.ban;
+            row.window_start = now;
+            row.failures = 0;
+            row.banned_until = Some(until);
+            return (row, Some(until));
+        }
+        (row, None)
+    }
+}

@@ -25,8 +25,8 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use subtle::ConstantTimeEq;
 
 use super::{
-    ApiToken, App, AuthCode, Consumed, Contact, Grant, IdpSession, OtpCheck, OtpCode, RefreshToken,
-    SessionRecord, Store, StoreError, User,
+    ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession, LoginFailures,
+    OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, User,
 };
 
 /// Connections kept by each node's pool.
@@ -526,7 +526,8 @@ impl Store for PostgresStore {
     }
 
     /// Expired means `expires_at <= now`, matching `count_sessions`. Also removes expired
-    /// one-time codes, contacts and provider sessions; only sessions are counted in the result.
+    /// one-time codes, contacts, provider sessions and login failures; only sessions are
+    /// counted in the result.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
@@ -540,6 +541,7 @@ impl Store for PostgresStore {
             "DELETE FROM otp_codes WHERE expires_at <= $1",
             "DELETE FROM contacts WHERE expires_at <= $1",
             "DELETE FROM idp_sessions WHERE expires_at <= $1",
+            "DELETE FROM login_failures WHERE expires_at <= $1",
         ] {
             sqlx::query(statement).bind(now).execute(&mut *tx).await?;
         }
@@ -1178,6 +1180,97 @@ impl Store for PostgresStore {
         tx.commit().await?;
         Ok(hashes)
     }
+
+    async fn login_failures(&self, subjects: &[String]) -> Result<Vec<LoginFailures>, StoreError> {
+        let subjects: Vec<&str> = subjects
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !has_nul(&[s]))
+            .collect();
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT subject, window_start, failures, banned_until FROM login_failures \
+             WHERE subject = ANY($1)",
+        )
+        .bind(&subjects)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(login_failures_from_row).collect()
+    }
+
+    /// One transaction: the row is created if missing, then locked (`SELECT … FOR UPDATE`), so
+    /// failures counted at once on several nodes are serialized, each is counted and exactly
+    /// one of them starts the ban.
+    async fn record_login_failure(
+        &self,
+        subject: &str,
+        now: i64,
+        policy: &FailurePolicy,
+    ) -> Result<Option<i64>, StoreError> {
+        if has_nul(&[subject]) {
+            return Err(StoreError::Corrupt("a subject cannot hold NUL".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO login_failures (subject, window_start, failures, banned_until, expires_at) \
+             VALUES ($1, $2, 0, NULL, $3) ON CONFLICT (subject) DO NOTHING",
+        )
+        .bind(subject)
+        .bind(now)
+        .bind(now + policy.window)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "SELECT subject, window_start, failures, banned_until FROM login_failures \
+             WHERE subject = $1 FOR UPDATE",
+        )
+        .bind(subject)
+        .fetch_one(&mut *tx)
+        .await?;
+        let current = login_failures_from_row(&row)?;
+        let (row, banned) = policy.after_failure(subject, Some(current), now);
+        sqlx::query(
+            "UPDATE login_failures SET window_start = $2, failures = $3, banned_until = $4, \
+             expires_at = $5 WHERE subject = $1",
+        )
+        .bind(&row.subject)
+        .bind(row.window_start)
+        .bind(i64::from(row.failures))
+        .bind(row.banned_until)
+        .bind(row.expires_at(policy.window))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(banned)
+    }
+
+    async fn clear_login_failures(&self, subject: &str, now: i64) -> Result<(), StoreError> {
+        if has_nul(&[subject]) {
+            return Ok(());
+        }
+        sqlx::query(
+            "DELETE FROM login_failures WHERE subject = $1 \
+             AND (banned_until IS NULL OR banned_until <= $2)",
+        )
+        .bind(subject)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn login_failures_from_row(row: &PgRow) -> Result<LoginFailures, StoreError> {
+    let failures: i64 = row.try_get("failures")?;
+    Ok(LoginFailures {
+        subject: row.try_get("subject")?,
+        window_start: row.try_get("window_start")?,
+        failures: u32::try_from(failures)
+            .map_err(|e| StoreError::Corrupt(format!("login failures {failures}: {e}")))?,
+        banned_until: row.try_get("banned_until")?,
+    })
 }
 
 #[cfg(test)]

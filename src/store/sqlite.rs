@@ -20,8 +20,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use subtle::ConstantTimeEq;
 
 use super::{
-    ApiToken, App, AuthCode, Consumed, Contact, Grant, IdpSession, OtpCheck, OtpCode, RefreshToken,
-    SessionRecord, Store, StoreError, User,
+    ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession, LoginFailures,
+    OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, User,
 };
 
 /// Connections kept by the pool.
@@ -452,7 +452,7 @@ impl Store for SqliteStore {
     }
 
     /// Expired means `expires_at <= now`, matching `count_sessions`. Also removes expired
-    /// one-time codes and contacts; only sessions are counted in the result.
+    /// one-time codes, contacts and login failures; only sessions are counted in the result.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
@@ -466,6 +466,7 @@ impl Store for SqliteStore {
             "DELETE FROM otp_codes WHERE expires_at <= ?",
             "DELETE FROM contacts WHERE expires_at <= ?",
             "DELETE FROM idp_sessions WHERE expires_at <= ?",
+            "DELETE FROM login_failures WHERE expires_at <= ?",
         ] {
             sqlx::query(statement).bind(now).execute(&mut *tx).await?;
         }
@@ -1051,6 +1052,81 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(hashes)
     }
+
+    async fn login_failures(&self, subjects: &[String]) -> Result<Vec<LoginFailures>, StoreError> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT subject, window_start, failures, banned_until FROM login_failures \
+             WHERE subject IN (",
+        );
+        let mut list = query.separated(", ");
+        for s in subjects {
+            list.push_bind(s);
+        }
+        query.push(")");
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(login_failures_from_row).collect()
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction: concurrent failures are serialized, so each is
+    /// counted and exactly one of them starts the ban.
+    async fn record_login_failure(
+        &self,
+        subject: &str,
+        now: i64,
+        policy: &FailurePolicy,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let current = sqlx::query(
+            "SELECT subject, window_start, failures, banned_until FROM login_failures \
+             WHERE subject = ?",
+        )
+        .bind(subject)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(login_failures_from_row)
+        .transpose()?;
+        let (row, banned) = policy.after_failure(subject, current, now);
+        sqlx::query(
+            "INSERT OR REPLACE INTO login_failures \
+             (subject, window_start, failures, banned_until, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&row.subject)
+        .bind(row.window_start)
+        .bind(i64::from(row.failures))
+        .bind(row.banned_until)
+        .bind(row.expires_at(policy.window))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(banned)
+    }
+
+    async fn clear_login_failures(&self, subject: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM login_failures WHERE subject = ? \
+             AND (banned_until IS NULL OR banned_until <= ?)",
+        )
+        .bind(subject)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn login_failures_from_row(row: &SqliteRow) -> Result<LoginFailures, StoreError> {
+    let failures: i64 = row.try_get("failures")?;
+    Ok(LoginFailures {
+        subject: row.try_get("subject")?,
+        window_start: row.try_get("window_start")?,
+        failures: u32::try_from(failures)
+            .map_err(|e| StoreError::Corrupt(format!("login failures {failures}: {e}")))?,
+        banned_until: row.try_get("banned_until")?,
+    })
 }
 
 #[cfg(test)]

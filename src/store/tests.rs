@@ -16,8 +16,9 @@ use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 use tempfile::TempDir;
 
 use super::{
-    ApiToken, App, AuthCode, Consumed, Contact, DynStore, Grant, IdpSession, OtpCheck, OtpCode,
-    PostgresStore, RefreshToken, SessionRecord, SqliteStore, Store, StoreError, User,
+    ApiToken, App, AuthCode, Consumed, Contact, DynStore, FailurePolicy, Grant, IdpSession,
+    LoginFailures, OtpCheck, OtpCode, PostgresStore, RefreshToken, SessionRecord, SqliteStore,
+    Store, StoreError, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -87,6 +88,11 @@ store_tests!(
     idp_sessions_end_by_sid_or_subject,
     keys_with_nul_find_nothing,
     corrupt_list_is_reported,
+    login_failures_count_up_to_a_ban,
+    login_failures_window_restarts_the_count,
+    clearing_login_failures_keeps_a_ban_in_force,
+    concurrent_login_failures_are_all_counted_and_ban_once,
+    purge_expired_removes_stale_login_failures,
 );
 
 /// A fresh store for one test, and the database behind it.
@@ -2052,4 +2058,216 @@ async fn keys_with_nul_find_nothing(db: &TestDb) {
             .unwrap(),
         OtpCheck::Valid
     );
+}
+
+const FAILURES: FailurePolicy = FailurePolicy {
+    window: 600,
+    limit: 3,
+    ban: 60,
+};
+
+/// The stored row of one subject, if any.
+async fn failures_of(store: &dyn Store, subject: &str) -> Option<LoginFailures> {
+    let mut rows = store.login_failures(&[subject.to_string()]).await.unwrap();
+    assert!(rows.len() <= 1);
+    rows.pop()
+}
+
+async fn login_failures_count_up_to_a_ban(db: &TestDb) {
+    let store = &db.store;
+    assert!(
+        store
+            .login_failures(&["account:a".into(), "ip:1".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .record_login_failure("account:a", 100, &FAILURES)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .record_login_failure("ip:1", 100, &FAILURES)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .record_login_failure("account:a", 101, &FAILURES)
+            .await
+            .unwrap(),
+        None
+    );
+    let a = failures_of(&**store, "account:a").await.unwrap();
+    assert_eq!((a.failures, a.window_start, a.banned_until), (2, 100, None));
+    assert!(!a.banned_at(101));
+
+    // The third failure in the window starts the ban and a fresh count.
+    assert_eq!(
+        store
+            .record_login_failure("account:a", 102, &FAILURES)
+            .await
+            .unwrap(),
+        Some(162)
+    );
+    let a = failures_of(&**store, "account:a").await.unwrap();
+    assert_eq!((a.failures, a.banned_until), (0, Some(162)));
+    assert!(a.banned_at(161) && !a.banned_at(162));
+
+    // Failures during the ban are counted but do not start another one.
+    for t in 103..110 {
+        assert_eq!(
+            store
+                .record_login_failure("account:a", t, &FAILURES)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        failures_of(&**store, "account:a")
+            .await
+            .unwrap()
+            .banned_until,
+        Some(162)
+    );
+
+    // Both subjects in one read; the other one is untouched.
+    let mut both = store
+        .login_failures(&["ip:1".into(), "account:a".into(), "account:b".into()])
+        .await
+        .unwrap();
+    both.sort_by(|x, y| x.subject.cmp(&y.subject));
+    assert_eq!(
+        both.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>(),
+        ["account:a", "ip:1"]
+    );
+    assert_eq!((both[1].failures, both[1].banned_until), (1, None));
+}
+
+async fn login_failures_window_restarts_the_count(db: &TestDb) {
+    let store = &db.store;
+    for t in [100, 200] {
+        store
+            .record_login_failure("account:a", t, &FAILURES)
+            .await
+            .unwrap();
+    }
+    // 700 is past the window that started at 100: this failure starts a new window.
+    assert_eq!(
+        store
+            .record_login_failure("account:a", 700, &FAILURES)
+            .await
+            .unwrap(),
+        None
+    );
+    let a = failures_of(&**store, "account:a").await.unwrap();
+    assert_eq!((a.failures, a.window_start), (1, 700));
+    store
+        .record_login_failure("account:a", 701, &FAILURES)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .record_login_failure("account:a", 702, &FAILURES)
+            .await
+            .unwrap(),
+        Some(762)
+    );
+}
+
+async fn clearing_login_failures_keeps_a_ban_in_force(db: &TestDb) {
+    let store = &db.store;
+    store
+        .record_login_failure("account:a", 100, &FAILURES)
+        .await
+        .unwrap();
+    store.clear_login_failures("account:a", 101).await.unwrap();
+    assert_eq!(failures_of(&**store, "account:a").await, None);
+
+    for t in 100..103 {
+        store
+            .record_login_failure("account:b", t, &FAILURES)
+            .await
+            .unwrap();
+    }
+    store.clear_login_failures("account:b", 150).await.unwrap();
+    assert_eq!(
+        failures_of(&**store, "account:b")
+            .await
+            .unwrap()
+            .banned_until,
+        Some(162),
+        "a ban in force is not lifted"
+    );
+    store.clear_login_failures("account:b", 162).await.unwrap();
+    assert_eq!(failures_of(&**store, "account:b").await, None);
+    // Clearing what is not there is fine.
+    store.clear_login_failures("account:c", 1).await.unwrap();
+}
+
+async fn concurrent_login_failures_are_all_counted_and_ban_once(db: &TestDb) {
+    let store = Arc::clone(&db.store);
+    let policy = FailurePolicy {
+        window: 600,
+        limit: 10,
+        ban: 60,
+    };
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.record_login_failure("ip:9", 500, &policy).await
+            })
+        })
+        .collect();
+    let mut bans = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap().is_some() {
+            bans += 1;
+        }
+    }
+    assert_eq!(bans, 1, "exactly one failure starts the ban");
+    let row = failures_of(&*store, "ip:9").await.unwrap();
+    // Ten led to the ban (which restarts the count); the other six were counted after it.
+    assert_eq!((row.failures, row.banned_until), (6, Some(560)));
+}
+
+async fn purge_expired_removes_stale_login_failures(db: &TestDb) {
+    let store = &db.store;
+    // Window ends at 700.
+    store
+        .record_login_failure("ip:window", 100, &FAILURES)
+        .await
+        .unwrap();
+    // Banned until 1_060, window ends at 1_600.
+    for _ in 0..3 {
+        store
+            .record_login_failure("ip:banned", 1_000, &FAILURES)
+            .await
+            .unwrap();
+    }
+    let short = FailurePolicy {
+        window: 10,
+        limit: 1,
+        ban: 2_000,
+    };
+    // Window ends at 1_010, banned until 3_000: the ban keeps it.
+    store
+        .record_login_failure("ip:long-ban", 1_000, &short)
+        .await
+        .unwrap();
+    store.purge_expired(700).await.unwrap();
+    assert_eq!(failures_of(&**store, "ip:window").await, None);
+    assert!(failures_of(&**store, "ip:banned").await.is_some());
+    store.purge_expired(1_600).await.unwrap();
+    assert_eq!(failures_of(&**store, "ip:banned").await, None);
+    assert!(failures_of(&**store, "ip:long-ban").await.is_some());
+    store.purge_expired(3_000).await.unwrap();
+    assert_eq!(failures_of(&**store, "ip:long-ban").await, None);
 }

@@ -14,5 +14,6 @@ mod mail;
 mod manage_api;
 mod oauth;
 mod pages;
+mod regulation;
 mod resilience;
 mod tls;
