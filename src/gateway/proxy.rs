@@ -248,11 +248,8 @@ impl ProxyHttp for Gateway {
             }
             if !trusted {
                 let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-                let proto = if over_tls {
-                    "https".to_string()
-                } else {
-                    self.state.config.public_url().scheme().to_string()
-                };
+                let public = self.state.config.public_url();
+                let proto = if over_tls { "https" } else { public.scheme() };
                 upstream_request.insert_header("x-forwarded-proto", proto)?;
                 upstream_request.remove_header("x-forwarded-host");
             }
