@@ -22,4 +22,5 @@ pub mod session;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod web;

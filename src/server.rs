@@ -91,6 +91,14 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     ] {
         TcpListener::bind(addr).with_context(|| format!("{key}: cannot listen on {addr}"))?;
     }
+    if let Some(addr) = config
+        .tls
+        .as_ref()
+        .and_then(|t| t.redirect_http_listen.as_ref())
+    {
+        TcpListener::bind(addr)
+            .with_context(|| format!("tls.redirect_http_listen: cannot listen on {addr}"))?;
+    }
     create_data_dir(&config.data_dir)?;
     let keys = Arc::new(Keys::load(&config.keys_dir(), config.keys.generate).context("keys")?);
     let rt = background_runtime()?;
@@ -135,7 +143,7 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
 
     let mut proxy =
         pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(live.clone()));
-    proxy.add_tcp(&config.listen);
+    crate::tls::add_listeners(&mut server, &mut proxy, &config, rt.handle()).context("tls")?;
     let mut admin = Service::new(
         "frontdoor admin".to_string(),
         HttpServer::new_app(AdminApp::new(live, reloader)),
@@ -143,7 +151,7 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     admin.add_tcp(&config.admin_listen);
     server.add_service(proxy);
     server.add_service(admin);
-    tracing::info!(listen = %config.listen, admin = %config.admin_listen, issuer = %state.issuer, "frontdoor is serving");
+    tracing::info!(listen = %config.listen, tls = config.tls.is_some(), admin = %config.admin_listen, issuer = %state.issuer, "frontdoor is serving");
     drop(state);
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainOnTerm {

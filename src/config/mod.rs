@@ -1,6 +1,7 @@
 //! The YAML configuration: schema, `${VAR}` expansion and validation with key paths.
 
 mod duration;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +13,7 @@ use thiserror::Error;
 use url::Url;
 
 pub use duration::Dur;
+pub use tls::{HstsConfig, TlsConfig};
 
 /// A configuration that could not be loaded; each problem names its key path.
 #[derive(Debug, Error)]
@@ -104,6 +106,9 @@ pub struct Config {
     /// Draining on `SIGTERM`.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// HTTPS on `listen`, the redirect listener and HSTS.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 /// Brute-force regulation.
@@ -285,7 +290,7 @@ pub struct SessionConfig {
     pub idle_timeout: Dur,
     /// Name of the session cookie.
     pub cookie_name: String,
-    /// `auto` (Secure when public_url is https), `true` or `false`.
+    /// `auto` (Secure when public_url is https or `tls` is set), `true` or `false`.
     pub secure: SecureMode,
     /// How long a node may serve a session from its cache before re-reading the store.
     pub cache_ttl: Dur,
@@ -309,7 +314,7 @@ impl Default for SessionConfig {
 /// Whether cookies carry the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecureMode {
-    /// Secure when `public_url` is https.
+    /// Secure when `public_url` is https or frontdoor serves TLS itself.
     Auto,
     /// Always Secure.
     Always,
@@ -768,6 +773,9 @@ impl Config {
                 }
             }
         }
+        if let Some(tls) = &self.tls {
+            tls.validate(&mut p);
+        }
         p
     }
 
@@ -787,7 +795,7 @@ impl Config {
         match self.session.secure {
             SecureMode::Always => true,
             SecureMode::Never => false,
-            SecureMode::Auto => self.public_url.starts_with("https://"),
+            SecureMode::Auto => self.public_url.starts_with("https://") || self.tls.is_some(),
         }
     }
 

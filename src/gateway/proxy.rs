@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method};
 use pingora::http::ResponseHeader;
+use pingora::modules::http::HttpModules;
+use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
@@ -85,6 +87,14 @@ impl ProxyHttp for Gateway {
             peer_ip: None,
             client_ip: None,
             upstream_start: None,
+        }
+    }
+
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        // Pingora's default: the compression module, disabled.
+        modules.add_module(ResponseCompressionBuilder::enable(0));
+        if let Some(hsts) = crate::tls::hsts::HstsBuilder::for_config(&self.live.current().config) {
+            modules.add_module(Box::new(hsts));
         }
     }
 
@@ -229,7 +239,7 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
@@ -251,8 +261,10 @@ impl ProxyHttp for Gateway {
                 upstream_request.insert_header("x-real-ip", client.to_string())?;
             }
             if !trusted {
-                upstream_request
-                    .insert_header("x-forwarded-proto", ctx.state.config.public_url().scheme())?;
+                let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+                let public = ctx.state.config.public_url();
+                let proto = if over_tls { "https" } else { public.scheme() };
+                upstream_request.insert_header("x-forwarded-proto", proto)?;
                 upstream_request.remove_header("x-forwarded-host");
             }
         }

@@ -99,6 +99,10 @@ impl Reloader {
                     identity_providers = state.federation.all().len(),
                     "configuration reloaded"
                 );
+                // The certificate files are polled anyway; a reload need not wait for that.
+                if let Err(e) = crate::tls::reload_certificates() {
+                    tracing::warn!(error = %e, "TLS certificate not reloaded");
+                }
                 if !restart_required.is_empty() {
                     tracing::warn!(
                         keys = %restart_required.join(", "),
@@ -168,6 +172,7 @@ fn keep_bound_at_start(running: &Config, new: &mut Config) -> Vec<String> {
         "session.cache_ttl" => session.cache_ttl;
         "session.cache_capacity" => session.cache_capacity;
         "shutdown.grace_period" => shutdown.grace_period;
+        "tls" => tls;
     }
     changed
 }

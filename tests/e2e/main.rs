@@ -17,3 +17,4 @@ mod pages;
 mod regulation;
 mod reload;
 mod resilience;
+mod tls;

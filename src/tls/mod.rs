@@ -1,0 +1,73 @@
+//! TLS on the listener: `listen` served over HTTPS with certificates reloaded from disk,
+//! the HTTP→HTTPS redirect listener, and HSTS.
+
+mod certificates;
+pub mod hsts;
+mod metrics;
+pub mod redirect;
+
+use std::sync::{Arc, OnceLock};
+
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::protocols::ALPN;
+use pingora::server::Server;
+use pingora::services::listening::Service;
+
+pub use certificates::{Certificates, Reloaded, TlsError, load_certified_key};
+
+use crate::config::Config;
+
+/// The certificates of the running HTTPS listener, for [`reload_certificates`].
+static ACTIVE: OnceLock<Arc<Certificates>> = OnceLock::new();
+
+/// Serves `listen` on `service` over TLS (when `tls` is configured; plain TCP otherwise),
+/// starts watching the certificate files on `runtime`, and adds the redirect listener.
+pub fn add_listeners<A: Send + Sync + 'static>(
+    server: &mut Server,
+    service: &mut Service<A>,
+    config: &Config,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(), TlsError> {
+    let Some(tls) = &config.tls else {
+        service.add_tcp(&config.listen);
+        return Ok(());
+    };
+    metrics::init();
+    let certs = Arc::new(Certificates::load(&tls.cert, &tls.key)?);
+    // Every handshake asks the resolver, so a swapped certificate serves the next handshake.
+    // With a resolver set, Pingora ignores the (empty) certificate paths.
+    let mut settings = TlsSettings::intermediate("", "").map_err(|e| TlsError::Invalid {
+        key: "tls",
+        path: tls.cert.clone(),
+        message: e.to_string(),
+    })?;
+    settings.set_cert_resolver(certs.clone());
+    // HTTP/1.1 only: upgrades (WebSocket) and request framing are handled as on plain HTTP.
+    settings.set_alpn(ALPN::H1);
+    service.add_tls_with_settings(&config.listen, None, settings);
+    let _ = ACTIVE.set(certs.clone());
+    runtime.spawn(certs.watch(tls.reload_interval.0));
+
+    if let Some(addr) = &tls.redirect_http_listen {
+        let mut redirect = Service::new(
+            "frontdoor http redirect".to_string(),
+            HttpServer::new_app(redirect::RedirectApp::new(config)),
+        );
+        redirect.add_tcp(addr);
+        server.add_service(redirect);
+    }
+    Ok(())
+}
+
+/// Re-reads the certificate files now and serves them if they changed (for a config reload);
+/// `Ok(Unchanged)` without TLS. A pair that cannot be served is refused and the current
+/// certificate stays.
+pub fn reload_certificates() -> Result<Reloaded, TlsError> {
+    let Some(certs) = ACTIVE.get() else {
+        return Ok(Reloaded::Unchanged);
+    };
+    let outcome = certs.reload_now();
+    certs.report(&outcome);
+    outcome
+}
