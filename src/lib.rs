@@ -14,6 +14,7 @@ pub mod mail;
 pub mod manage;
 pub mod metrics;
 pub mod provider;
+pub mod revocation;
 pub mod secrets;
 pub mod server;
 pub mod session;

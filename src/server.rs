@@ -50,7 +50,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
                 .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
             Ok(Arc::new(s))
         }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+        Some(url) if is_postgres_url(url) => {
             let s = store::PostgresStore::open(url).await.with_context(|| {
                 format!(
                     "cannot open the PostgreSQL store {}",
@@ -61,6 +61,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
         }
         Some(_) => anyhow::bail!("store: must be a postgres:// or sqlite: URL"),
     }
+}
+
+/// Whether a `store` URL names a PostgreSQL database.
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Creates the data directory readable only by its owner (it holds the store and keys).
@@ -101,6 +106,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     crate::metrics::init();
     rt.spawn(housekeeping(state.clone()));
     rt.spawn(state.federation.clone().keep_discovered());
+    if let Some(url) = config.store.as_deref().filter(|u| is_postgres_url(u)) {
+        rt.spawn(crate::revocation::listen(state.clone(), url.to_string()));
+    }
 
     let conf = ServerConf {
         threads: config.threads,

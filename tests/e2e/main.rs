@@ -4,6 +4,7 @@
 mod attacks;
 mod chromium;
 mod cluster;
+mod cluster_notify;
 mod credentials;
 mod federation;
 mod forward_auth;
