@@ -15,4 +15,5 @@ mod mail;
 mod manage_api;
 mod oauth;
 mod pages;
+mod proxying;
 mod resilience;
