@@ -149,6 +149,23 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Deactivate a user: their sessions, tokens and grants are refused until reactivated.
+    Deactivate(UserRef),
+    /// Reactivate a deactivated user.
+    Activate(UserRef),
+    /// Remove a user with their sessions, API tokens, grants and consents.
+    Remove(UserRef),
+}
+
+/// A user named by email within a tenant.
+#[derive(Args, Debug)]
+pub struct UserRef {
+    /// Email address.
+    #[arg(long)]
+    pub email: String,
+    /// Tenant.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
 }
 
 /// `frontdoor users add`
@@ -274,6 +291,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = config;
             match cmd {
                 UsersCommand::Add(a) => users_add(&store, a).await,
+                UsersCommand::Deactivate(u) => {
+                    users_change(&store, u, UserChange::Deactivate).await
+                }
+                UsersCommand::Activate(u) => users_change(&store, u, UserChange::Activate).await,
+                UsersCommand::Remove(u) => users_change(&store, u, UserChange::Remove).await,
                 UsersCommand::List { tenant, json } => {
                     let users = store.list_users(tenant.as_deref()).await?;
                     if json {
@@ -417,6 +439,36 @@ async fn users_add(store: &crate::store::DynStore, a: UserAdd) -> anyhow::Result
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// What `users deactivate|activate|remove` does.
+enum UserChange {
+    Deactivate,
+    Activate,
+    Remove,
+}
+
+async fn users_change(
+    store: &crate::store::DynStore,
+    u: UserRef,
+    change: UserChange,
+) -> anyhow::Result<()> {
+    let user = store
+        .find_user_by_email(&u.tenant, u.email.trim())
+        .await?
+        .with_context(|| format!("--email: no user {} in tenant {}", u.email, u.tenant))?;
+    // On PostgreSQL the store tells every node at once (LISTEN/NOTIFY); otherwise running
+    // nodes notice within `session.cache_ttl`.
+    let (done, verb) = match change {
+        UserChange::Deactivate => (store.set_user_active(&user.id, false).await?, "deactivated"),
+        UserChange::Activate => (store.set_user_active(&user.id, true).await?, "activated"),
+        UserChange::Remove => (store.delete_user(&user.id).await?, "removed"),
+    };
+    if !done {
+        bail!("no user {} in tenant {}", user.email, user.tenant);
+    }
+    println!("{verb} {} ({})", user.email, user.id);
+    Ok(())
 }
 
 /// The `apps create` flag of a spec field.

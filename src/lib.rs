@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod provider;
 pub mod regulation;
 pub mod reload;
+pub mod revocation;
 pub mod secrets;
 pub mod server;
 pub mod session;

@@ -53,7 +53,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
                 .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
             Ok(Arc::new(s))
         }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+        Some(url) if is_postgres_url(url) => {
             let s = store::PostgresStore::open(url).await.with_context(|| {
                 format!(
                     "cannot open the PostgreSQL store {}",
@@ -64,6 +64,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
         }
         Some(_) => anyhow::bail!("store: must be a postgres:// or sqlite: URL"),
     }
+}
+
+/// Whether a `store` URL names a PostgreSQL database.
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Creates the data directory readable only by its owner (it holds the store and keys).
@@ -116,6 +121,9 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
         &state.federation,
     )));
     let live = Arc::new(Live::new(state.clone()));
+    if let Some(url) = config.store.as_deref().filter(|u| is_postgres_url(u)) {
+        rt.spawn(crate::revocation::listen(live.clone(), url.to_string()));
+    }
     let reloader = Arc::new(Reloader::new(path.to_path_buf(), live.clone()));
     crate::reload::reload_on_sighup(&rt, reloader.clone()).context("cannot handle SIGHUP")?;
     // Written once SIGHUP is handled: `frontdoor reload` signals the pid it finds here.

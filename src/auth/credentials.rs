@@ -122,6 +122,47 @@ impl CredentialCache {
     pub fn forget_api_tokens(&self) {
         self.api_tokens.invalidate_all();
     }
+
+    /// Forgets the cached API token with this id (revoked on another node).
+    pub fn forget_api_token(&self, id: &str) {
+        forget_where(&self.api_tokens, |e| e.token_id == id);
+    }
+
+    /// Forgets every cached credential of a user (deactivated or deleted).
+    pub fn forget_user(&self, user_id: &str) {
+        forget_where(&self.api_tokens, |e| e.identity.subject == user_id);
+        forget_where(&self.bearer, |e| e.identity.subject == user_id);
+    }
+
+    /// Forgets the cached access tokens issued to an app (deactivated, changed or deleted).
+    pub fn forget_app(&self, client_id: &str) {
+        forget_where(&self.bearer, |e| e.client_id == client_id);
+    }
+
+    /// Forgets a cached contact hash, by contact id (revoked).
+    pub fn forget_contact(&self, id: &str) {
+        forget_where(&self.contacts, |e| e.identity.subject == id);
+    }
+
+    /// Forgets everything (after notifications may have been missed).
+    pub fn forget_all(&self) {
+        self.api_tokens.invalidate_all();
+        self.bearer.invalidate_all();
+        self.contacts.invalidate_all();
+    }
+}
+
+/// Invalidates the entries matching `doomed`. A full scan: revocations are rare, and the
+/// caches are keyed by what the client presents, which a revocation does not know.
+fn forget_where<V>(cache: &Cache<String, Arc<V>>, doomed: impl Fn(&V) -> bool)
+where
+    V: Send + Sync + 'static,
+{
+    for (key, value) in cache.iter() {
+        if doomed(&value) {
+            cache.invalidate(key.as_str());
+        }
+    }
 }
 
 /// Why a presented credential was refused: metrics label and the answer.

@@ -315,6 +315,16 @@ impl ProxyHttp for Gateway {
                 _ => (502, "bad_gateway", "the upstream is unreachable or failed"),
             },
         };
+        if status > 0 && session.response_written().is_some() {
+            // The upstream failed mid-response: the status line and part of the body have gone
+            // out. Closing the connection shows the client a cut-short body; an envelope written
+            // now would be appended to the body as if the upstream had sent it.
+            tracing::warn!(error = %e, "the upstream failed mid-response; closing the connection");
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         if status > 0 {
             tracing::warn!(error = %e, status, "proxying failed");
             // The connection is not reused after a failed proxy attempt: say so.

@@ -250,6 +250,23 @@ impl Sessions {
         }
     }
 
+    /// Forgets every cached session and the identity of a user (deactivated or deleted).
+    pub fn forget_user(&self, user_id: &str) {
+        self.identities.invalidate(user_id);
+        // A full scan: rare, and cheaper than keeping a per-user index on every login.
+        for (hash, s) in self.cache.iter() {
+            if s.identity.subject == user_id {
+                self.cache.invalidate(&**hash);
+            }
+        }
+    }
+
+    /// Forgets every cached session (after revocations may have been missed).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+        self.identities.invalidate_all();
+    }
+
     /// Number of sessions in this node's cache.
     pub fn cached(&self) -> u64 {
         self.cache.entry_count()

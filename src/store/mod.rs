@@ -4,6 +4,7 @@
 //! `secrets::hash_secret` of the value the client holds.
 
 mod model;
+pub mod notify;
 mod postgres;
 mod sqlite;
 #[cfg(test)]

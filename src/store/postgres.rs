@@ -24,6 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 use subtle::ConstantTimeEq;
 
+use super::notify::{CHANNEL, Revoked};
 use super::{
     ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession, LoginFailures,
     OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, User,
@@ -106,6 +107,17 @@ pub fn redact_url(url: &str) -> String {
 /// can match such a key.
 fn has_nul(keys: &[&str]) -> bool {
     keys.iter().any(|k| k.contains('\0'))
+}
+
+/// Tells every node what the current transaction revokes (`crate::revocation` listens);
+/// PostgreSQL delivers it only when the transaction commits.
+async fn notify(conn: &mut sqlx::PgConnection, revoked: &Revoked) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(revoked.payload())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Lowercases an email for storage and lookup.
@@ -438,11 +450,16 @@ impl Store for PostgresStore {
         if has_nul(&[client_id]) {
             return Ok(false);
         }
-        let done = sqlx::query("UPDATE apps SET active = $1 WHERE client_id = $2")
-            .bind(active)
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
+        // `RETURNING pg_notify(…)`: the notification goes out with the change, once per row.
+        let done = sqlx::query(
+            "UPDATE apps SET active = $1 WHERE client_id = $2 RETURNING pg_notify($3, $4)",
+        )
+        .bind(active)
+        .bind(client_id)
+        .bind(CHANNEL)
+        .bind(Revoked::App(client_id.to_string()).payload())
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -466,6 +483,9 @@ impl Store for PostgresStore {
                 .bind(client_id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if deleted > 0 {
+            notify(&mut tx, &Revoked::App(client_id.to_string())).await?;
         }
         tx.commit().await?;
         Ok(deleted > 0)
@@ -518,10 +538,13 @@ impl Store for PostgresStore {
         if has_nul(&[id_hash]) {
             return Ok(false);
         }
-        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1 RETURNING pg_notify($2, $3)")
+                .bind(id_hash)
+                .bind(CHANNEL)
+                .bind(Revoked::Session(id_hash.to_string()).payload())
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -632,6 +655,7 @@ impl Store for PostgresStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        notify(&mut tx, &Revoked::Grant(id.to_string())).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -740,7 +764,8 @@ impl Store for PostgresStore {
         let done = sqlx::query(
             "UPDATE apps SET name = $1, description = $2, secret_hash = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, scopes = $6, grant_types = $7, public = $8, \
-             first_party = $9, active = $10, owner = $11, audiences = $12 WHERE client_id = $13",
+             first_party = $9, active = $10, owner = $11, audiences = $12 WHERE client_id = $13 \
+             RETURNING pg_notify($14, $15)",
         )
         .bind(&app.name)
         .bind(&app.description)
@@ -755,6 +780,8 @@ impl Store for PostgresStore {
         .bind(&app.owner)
         .bind(to_json(&app.audiences)?)
         .bind(&app.client_id)
+        .bind(CHANNEL)
+        .bind(Revoked::App(app.client_id.clone()).payload())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -764,11 +791,14 @@ impl Store for PostgresStore {
         if has_nul(&[id]) {
             return Ok(false);
         }
-        let done = sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
-            .bind(active)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE users SET active = $1 WHERE id = $2 RETURNING pg_notify($3, $4)")
+                .bind(active)
+                .bind(id)
+                .bind(CHANNEL)
+                .bind(Revoked::User(id.to_string()).payload())
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -799,6 +829,9 @@ impl Store for PostgresStore {
             "DELETE FROM consents WHERE user_id = $1",
         ] {
             sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
+        if deleted > 0 {
+            notify(&mut tx, &Revoked::User(id.to_string())).await?;
         }
         tx.commit().await?;
         Ok(deleted > 0)
@@ -881,10 +914,13 @@ impl Store for PostgresStore {
             return Ok(false);
         }
         let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+             RETURNING pg_notify($3, $4)",
         )
         .bind(at)
         .bind(id)
+        .bind(CHANNEL)
+        .bind(Revoked::ApiToken(id.to_string()).payload())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -1046,10 +1082,14 @@ impl Store for PostgresStore {
         if has_nul(&[id]) {
             return Ok(false);
         }
-        let done = sqlx::query("UPDATE contacts SET revoked = TRUE WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE contacts SET revoked = TRUE WHERE id = $1 RETURNING pg_notify($2, $3)",
+        )
+        .bind(id)
+        .bind(CHANNEL)
+        .bind(Revoked::Contact(id.to_string()).payload())
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1057,19 +1097,31 @@ impl Store for PostgresStore {
         if has_nul(&[user.id.as_str()]) {
             return Ok(false);
         }
-        let done = sqlx::query(
+        // Only a deactivation is told to the other nodes: an active user's other changes (a
+        // federated sign-in updates the user each time) reach them within `session.cache_ttl`.
+        let sql = format!(
             "UPDATE users SET name = $1, picture = $2, member_groups = $3, roles = $4, \
-             password_hash = $5, active = $6 WHERE id = $7",
-        )
-        .bind(&user.name)
-        .bind(&user.picture)
-        .bind(to_json(&user.groups)?)
-        .bind(to_json(&user.roles)?)
-        .bind(&user.password_hash)
-        .bind(user.active)
-        .bind(&user.id)
-        .execute(&self.pool)
-        .await?;
+             password_hash = $5, active = $6 WHERE id = $7{}",
+            if user.active {
+                ""
+            } else {
+                " RETURNING pg_notify($8, $9)"
+            }
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&user.name)
+            .bind(&user.picture)
+            .bind(to_json(&user.groups)?)
+            .bind(to_json(&user.roles)?)
+            .bind(&user.password_hash)
+            .bind(user.active)
+            .bind(&user.id);
+        if !user.active {
+            query = query
+                .bind(CHANNEL)
+                .bind(Revoked::User(user.id.clone()).payload());
+        }
+        let done = query.execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1176,6 +1228,9 @@ impl Store for PostgresStore {
                 .bind(&hashes)
                 .execute(&mut *tx)
                 .await?;
+            for hash in &hashes {
+                notify(&mut tx, &Revoked::Session(hash.clone())).await?;
+            }
         }
         tx.commit().await?;
         Ok(hashes)

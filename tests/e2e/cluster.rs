@@ -10,14 +10,14 @@ use crate::harness::*;
 const PW: &str = "a long enough password";
 
 /// A fresh database on the test server, dropped when the guard goes.
-struct Database {
+pub(crate) struct Database {
     admin_url: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Database {
-    async fn create() -> Database {
+    pub(crate) async fn create() -> Database {
         let admin_url = std::env::var("FRONTDOOR_TEST_POSTGRES_URL").unwrap_or_else(|_| {
             panic!("set FRONTDOOR_TEST_POSTGRES_URL, e.g. export FRONTDOOR_TEST_POSTGRES_URL=\"$(scripts/postgres.sh)\" (scripts/test.sh does)")
         });
@@ -64,7 +64,7 @@ impl Drop for Database {
 }
 
 /// Retries `check` until it holds or `bound` passes; returns how long it took.
-async fn within<F, Fut>(bound: Duration, mut check: F) -> Duration
+pub(crate) async fn within<F, Fut>(bound: Duration, mut check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -4,6 +4,7 @@
 mod attacks;
 mod chromium;
 mod cluster;
+mod cluster_notify;
 mod credentials;
 mod federation;
 mod forward_auth;
@@ -14,6 +15,7 @@ mod mail;
 mod manage_api;
 mod oauth;
 mod pages;
+mod proxying;
 mod regulation;
 mod reload;
 mod resilience;
