@@ -80,18 +80,24 @@ pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str
         }
     }
     let mut keep_upgrade = false;
-    if let Some(conn) = req
-        .headers
-        .get(http::header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-    {
-        for token in conn.split(',').map(|t| t.trim().to_ascii_lowercase()) {
-            if token == "upgrade" {
-                keep_upgrade = true;
-            } else if let Ok(h) = HeaderName::from_bytes(token.as_bytes())
-                && h != http::header::UPGRADE
-            {
-                doomed.push(h);
+    if req.headers.contains_key(http::header::CONNECTION) {
+        // Every Connection header, and always removed: one that is not text (obs-text bytes)
+        // names nothing we can act on, but passed on it could make a proxy behind us drop our
+        // identity headers.
+        for conn in req
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            for token in conn.split(',').map(|t| t.trim().to_ascii_lowercase()) {
+                if token == "upgrade" {
+                    keep_upgrade = true;
+                } else if let Ok(h) = HeaderName::from_bytes(token.as_bytes())
+                    && h != http::header::UPGRADE
+                {
+                    doomed.push(h);
+                }
             }
         }
         doomed.push(http::header::CONNECTION);
@@ -193,7 +199,24 @@ mod tests {
         assert!(is_reserved("x_grafana_login", Some(&renamed)));
     }
 
-    /// Found by the `gateway_headers` fuzz target: a route header named with `_` or `.`
+    /// Found by the `gateway_headers` fuzz target: a Connection header with a non-ASCII byte
+    /// was passed upstream untouched, and a second Connection header's names were ignored.
+    #[test]
+    fn every_connection_header_goes() {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+        req.append_header(
+            "connection",
+            HeaderValue::from_bytes(b"x-auth-request-user, x-a\x81").expect("obs-text"),
+        )
+        .expect("h");
+        req.append_header("connection", "x-custom").expect("h");
+        req.insert_header("x-custom", "1").expect("h");
+        strip(&mut req, None, &[]);
+        assert!(req.headers.get("connection").is_none());
+        assert!(req.headers.get("x-custom").is_none());
+    }
+
+    /// Found writing the `gateway_headers` fuzz target: a route header named with `_` or `.`
     /// (`X_Wiki_User`) let the client's `x-wiki-user` through beside the injected one, and
     /// CGI-style upstreams read both as `HTTP_X_WIKI_USER`.
     #[test]
