@@ -45,3 +45,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets -- --test-threads="${FRONTDOOR_TEST_THREADS:-4}"
+# Every fuzz target for FRONTDOOR_FUZZ_SECONDS each (default 60; 0 skips); libFuzzer is C++.
+apt_install g++
+echo "== fuzz (${FRONTDOOR_FUZZ_SECONDS:-60}s per target)"
+scripts/fuzz.sh

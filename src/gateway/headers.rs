@@ -35,18 +35,19 @@ const RESERVED_NAMES: [&str; 10] = [
 /// Credentials of frontdoor's that must never reach an upstream.
 const CREDENTIAL_HEADERS: [&str; 2] = ["api-token", "x-contact-hash"];
 
-/// Compares a header name with `target` as if `_` and `.` were `-` (names are lowercase).
+/// Compares a header name with `target` as if `_` and `.` were `-` on both sides: a route may
+/// name its headers with either, and upstreams (CGI, PHP) read all three alike.
 fn normalised_starts_with(name: &[u8], target: &[u8], exact: bool) -> bool {
     if name.len() < target.len() || (exact && name.len() != target.len()) {
         return false;
     }
-    name.iter().zip(target).all(|(&a, &b)| {
-        let a = match a {
-            b'_' | b'.' => b'-',
-            other => other.to_ascii_lowercase(),
-        };
-        a == b
-    })
+    let normal = |b: u8| match b {
+        b'_' | b'.' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    name.iter()
+        .zip(target)
+        .all(|(&a, &b)| normal(a) == normal(b))
 }
 
 /// Whether a client-sent header could be mistaken for an identity header of this route.
@@ -79,18 +80,24 @@ pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str
         }
     }
     let mut keep_upgrade = false;
-    if let Some(conn) = req
-        .headers
-        .get(http::header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-    {
-        for token in conn.split(',').map(|t| t.trim().to_ascii_lowercase()) {
-            if token == "upgrade" {
-                keep_upgrade = true;
-            } else if let Ok(h) = HeaderName::from_bytes(token.as_bytes())
-                && h != http::header::UPGRADE
-            {
-                doomed.push(h);
+    if req.headers.contains_key(http::header::CONNECTION) {
+        // Every Connection header, and always removed: one that is not text (obs-text bytes)
+        // names nothing we can act on, but passed on it could make a proxy behind us drop our
+        // identity headers.
+        for conn in req
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            for token in conn.split(',').map(|t| t.trim().to_ascii_lowercase()) {
+                if token == "upgrade" {
+                    keep_upgrade = true;
+                } else if let Ok(h) = HeaderName::from_bytes(token.as_bytes())
+                    && h != http::header::UPGRADE
+                {
+                    doomed.push(h);
+                }
             }
         }
         doomed.push(http::header::CONNECTION);
@@ -190,6 +197,44 @@ mod tests {
         let renamed: [HeaderName; 7] =
             std::array::from_fn(|_| HeaderName::from_static("x-grafana-login"));
         assert!(is_reserved("x_grafana_login", Some(&renamed)));
+    }
+
+    /// Found by the `gateway_headers` fuzz target: a Connection header with a non-ASCII byte
+    /// was passed upstream untouched, and a second Connection header's names were ignored.
+    #[test]
+    fn every_connection_header_goes() {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+        req.append_header(
+            "connection",
+            HeaderValue::from_bytes(b"x-auth-request-user, x-a\x81").expect("obs-text"),
+        )
+        .expect("h");
+        req.append_header("connection", "x-custom").expect("h");
+        req.insert_header("x-custom", "1").expect("h");
+        strip(&mut req, None, &[]);
+        assert!(req.headers.get("connection").is_none());
+        assert!(req.headers.get("x-custom").is_none());
+    }
+
+    /// Found writing the `gateway_headers` fuzz target: a route header named with `_` or `.`
+    /// (`X_Wiki_User`) let the client's `x-wiki-user` through beside the injected one, and
+    /// CGI-style upstreams read both as `HTTP_X_WIKI_USER`.
+    #[test]
+    fn renamed_headers_with_underscores_or_dots_reserve_every_spelling() {
+        let mut renamed: [HeaderName; 7] =
+            std::array::from_fn(|_| HeaderName::from_static("x-unused"));
+        renamed[0] = HeaderName::from_static("x_wiki_user");
+        renamed[1] = HeaderName::from_static("x.wiki.email");
+        for n in [
+            "x-wiki-user",
+            "x_wiki_user",
+            "x.wiki.user",
+            "x-wiki-email",
+            "x_wiki.email",
+        ] {
+            assert!(is_reserved(n, Some(&renamed)), "{n}");
+        }
+        assert!(!is_reserved("x-wiki-users", Some(&renamed)));
     }
 
     #[test]

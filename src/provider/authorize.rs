@@ -19,8 +19,8 @@ use crate::store::{AuthCode, Grant};
 use crate::web::{csrf, pages};
 
 /// Parameters of an authorization request, aliases resolved.
-#[derive(Debug, Clone, Default)]
-struct Params {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
     client_id: String,
     redirect_uri: Option<String>,
     response_type: Option<String>,
@@ -33,7 +33,47 @@ struct Params {
     form: Option<String>,
 }
 
+/// An authorization request as received: its parameters and the consent form's own fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The OAuth parameters.
+    pub params: Params,
+    /// The consent form's `decision`.
+    pub decision: Option<String>,
+    /// The consent form's CSRF token.
+    pub csrf_token: Option<String>,
+}
+
+/// Parses the decoded query or form pairs of an authorization request (repeated parameters,
+/// disagreeing aliases and a missing `client_id` are refused). The endpoint's parser of network
+/// input; public for the fuzz targets.
+pub fn parse(raw: Vec<(String, String)>) -> Result<Received, String> {
+    let mut map = super::unique_params(raw)?;
+    let decision = map.remove("decision");
+    let csrf_token = map.remove(csrf::CSRF_FIELD);
+    Ok(Received {
+        params: Params::from_map(map)?,
+        decision,
+        csrf_token,
+    })
+}
+
 impl Params {
+    /// The client asking.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The redirect URI asked for, if any.
+    pub fn redirect_uri(&self) -> Option<&str> {
+        self.redirect_uri.as_deref()
+    }
+
+    /// The `prompt` values asked for.
+    pub fn prompt(&self) -> Option<&str> {
+        self.prompt.as_deref()
+    }
+
     fn from_map(mut m: HashMap<String, String>) -> Result<Params, String> {
         let alias =
             |m: &mut HashMap<String, String>, a: &str, b: &str| -> Result<Option<String>, String> {
@@ -63,7 +103,7 @@ impl Params {
     }
 
     /// The request as canonical parameters, for the login round trip and the consent form.
-    fn pairs(&self, redirect_uri: &str, drop_login_prompt: bool) -> Vec<(String, String)> {
+    pub fn pairs(&self, redirect_uri: &str, drop_login_prompt: bool) -> Vec<(String, String)> {
         let mut v = vec![
             ("client_id".to_string(), self.client_id.clone()),
             ("redirect_uri".to_string(), redirect_uri.to_string()),
@@ -139,14 +179,12 @@ pub async fn authorize(state: &State, req: &Request) -> Reply {
     } else {
         req.query_pairs()
     };
-    let mut map = match super::unique_params(raw) {
-        Ok(m) => m,
-        Err(m) => return page_error(400, &m),
-    };
-    let decision = map.remove("decision");
-    let csrf_token = map.remove(csrf::CSRF_FIELD);
-    let params = match Params::from_map(map) {
-        Ok(p) => p,
+    let Received {
+        params,
+        decision,
+        csrf_token,
+    } = match parse(raw) {
+        Ok(r) => r,
         Err(m) => return page_error(400, &m),
     };
     let client = match clients::find_for_authorize(state, req, &params.client_id).await {

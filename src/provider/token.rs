@@ -79,12 +79,7 @@ pub async fn authenticate_client(
     req: &Request,
     form: &HashMap<String, String>,
 ) -> Result<App, OAuthError> {
-    let basic = match req.header(http::header::AUTHORIZATION) {
-        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
-            Some(parse_basic(&h[6..])?)
-        }
-        _ => None,
-    };
+    let basic = basic_credentials(req)?;
     let post_secret = form.get("client_secret");
     let (client_id, secret) = match (basic, form.get("client_id")) {
         (Some(_), _) if post_secret.is_some() => {
@@ -120,8 +115,19 @@ pub async fn authenticate_client(
     }
 }
 
-/// RFC 6749 §2.3.1: base64 of `urlencode(id):urlencode(secret)`.
-fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
+/// The client id and secret of an `Authorization: Basic` header, when the request has one.
+pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, OAuthError> {
+    match req.header(http::header::AUTHORIZATION) {
+        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
+            parse_basic(&h[6..]).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// RFC 6749 §2.3.1: base64 of `urlencode(id):urlencode(secret)` (the part after `Basic `);
+/// public for the fuzz targets.
+pub fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
     let bad = || OAuthError::invalid_client("malformed Basic credentials");
     let raw = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;

@@ -129,21 +129,12 @@ impl Sessions {
 
     /// The raw session id inside a request's cookie, if it decrypts.
     pub fn id_from_cookie_value(&self, value: &str) -> Option<String> {
-        let jar = CookieJar::new();
-        jar.private(&self.key)
-            .decrypt(Cookie::new(self.cookie_name.clone(), value.to_string()))
-            .map(|c| c.value().to_string())
+        open_cookie_value(&self.key, &self.cookie_name, value)
     }
 
     /// The `Set-Cookie` for a session id (encrypted and authenticated).
     pub fn cookie(&self, raw_id: &str) -> Cookie<'static> {
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key)
-            .add(Cookie::new(self.cookie_name.clone(), raw_id.to_string()));
-        let mut c = jar
-            .get(&self.cookie_name)
-            .cloned()
-            .unwrap_or_else(|| Cookie::new(self.cookie_name.clone(), ""));
+        let mut c = sealed_cookie(&self.key, &self.cookie_name, raw_id);
         c.set_path("/");
         c.set_http_only(true);
         c.set_same_site(SameSite::Lax);
@@ -271,6 +262,26 @@ impl Sessions {
     pub fn cached(&self) -> u64 {
         self.cache.entry_count()
     }
+}
+
+/// The raw session id inside a session cookie's value, if it was sealed with `key` under
+/// `cookie_name` (AES-GCM, the name bound as associated data). The parser of the cookie a
+/// browser sends; public for the fuzz targets.
+pub fn open_cookie_value(key: &cookie::Key, cookie_name: &str, value: &str) -> Option<String> {
+    let jar = CookieJar::new();
+    jar.private(key)
+        .decrypt(Cookie::new(cookie_name.to_string(), value.to_string()))
+        .map(|c| c.value().to_string())
+}
+
+/// A bare cookie `cookie_name` carrying `raw_id` encrypted and authenticated with `key`.
+pub fn sealed_cookie(key: &cookie::Key, cookie_name: &str, raw_id: &str) -> Cookie<'static> {
+    let mut jar = CookieJar::new();
+    jar.private_mut(key)
+        .add(Cookie::new(cookie_name.to_string(), raw_id.to_string()));
+    jar.get(cookie_name)
+        .cloned()
+        .unwrap_or_else(|| Cookie::new(cookie_name.to_string(), ""))
 }
 
 fn active(record: &SessionRecord, identity: Arc<Identity>) -> ActiveSession {

@@ -1,0 +1,59 @@
+//! The session cookie: a browser's `Cookie` header, the value frontdoor finds in it, and its
+//! decryption. A cookie that decrypts was sealed with our key (one of the seeds); every raw id
+//! sealed with our key opens back to itself.
+#![no_main]
+
+use frontdoor::endpoint::cookie_value;
+use frontdoor::session::{open_cookie_value, sealed_cookie};
+use frontdoor_fuzz::{SEED_SESSION_IDS, SESSION_COOKIE, keys};
+use http::{HeaderMap, HeaderValue};
+use libfuzzer_sys::fuzz_target;
+
+fn check_opened(raw: Option<String>) {
+    if let Some(raw) = raw {
+        assert!(
+            SEED_SESSION_IDS.contains(&raw.as_str()),
+            "a cookie not sealed with our key decrypted to {raw:?}"
+        );
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let key = &keys().cookie;
+    // As the gateway sees it: every Cookie header, then the session cookie's value.
+    let mut headers = HeaderMap::new();
+    for line in data.split(|&b| b == b'\n') {
+        if let Ok(v) = HeaderValue::from_bytes(line) {
+            headers.append(http::header::COOKIE, v);
+        }
+    }
+    if let Some(value) = cookie_value(&headers, SESSION_COOKIE) {
+        check_opened(open_cookie_value(key, SESSION_COOKIE, &value));
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // The bare value too, and under another cookie name (the name is bound to the value).
+    check_opened(open_cookie_value(key, SESSION_COOKIE, text));
+    if let Some(raw) = open_cookie_value(key, "frontdoor_csrf", text) {
+        panic!("a session cookie opened under another name: {raw:?}");
+    }
+    // Round trip: whatever id we seal opens back to itself, also after the browser's
+    // percent-encoded round trip through a Cookie header.
+    let sealed = sealed_cookie(key, SESSION_COOKIE, text);
+    assert_eq!(
+        open_cookie_value(key, SESSION_COOKIE, sealed.value()).as_deref(),
+        Some(text)
+    );
+    let mut headers = HeaderMap::new();
+    let header = format!("other=1; {}", sealed.encoded());
+    headers.append(
+        http::header::COOKIE,
+        HeaderValue::from_str(&header).expect("an encoded cookie is a valid header value"),
+    );
+    let value = cookie_value(&headers, SESSION_COOKIE).expect("cookie found");
+    assert_eq!(
+        open_cookie_value(key, SESSION_COOKIE, &value).as_deref(),
+        Some(text)
+    );
+});
