@@ -14,6 +14,10 @@ use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
 
+/// The same allocator as frontdoor's binary, so the comparison is of the proxy path alone.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Bare {
     upstream: String,
 }

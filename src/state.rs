@@ -31,6 +31,9 @@ pub struct State {
     pub sessions: Sessions,
     /// Issuer (public_url without trailing slash).
     pub issuer: String,
+    /// `public_url`'s scheme, the `X-Forwarded-Proto` sent upstream for a client that did not
+    /// come over frontdoor's TLS (parsed once: it is on every proxied request).
+    pub public_scheme: &'static str,
     /// Proxied routes.
     pub routes: RouteTable,
     /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
@@ -68,6 +71,7 @@ impl State {
             trusted: TrustedProxies::new(&config.trusted_proxies),
             regulation: Arc::new(Regulation::new(&config.regulation)),
             issuer: config.issuer(),
+            public_scheme: public_scheme(&config),
             routes: RouteTable::new(&config),
             sessions,
             grant_status,
@@ -92,6 +96,7 @@ impl State {
             keys: self.keys.clone(),
             sessions: self.sessions.reconfigured(&config),
             issuer: config.issuer(),
+            public_scheme: public_scheme(&config),
             routes: RouteTable::new(&config),
             grant_status: self.grant_status.clone(),
             credentials: self.credentials.clone(),
@@ -137,5 +142,14 @@ impl Live {
     /// Puts a new state in effect; requests already running keep the one they took.
     pub fn replace(&self, state: Arc<State>) {
         self.0.store(state);
+    }
+}
+
+/// `public_url`'s scheme as a static string.
+fn public_scheme(config: &Config) -> &'static str {
+    if config.public_url().scheme() == "https" {
+        "https"
+    } else {
+        "http"
     }
 }

@@ -248,22 +248,31 @@ impl ProxyHttp for Gateway {
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         if let Some(peer) = ctx.peer_ip {
             let trusted = ctx.state.trusted.contains(peer);
+            let peer_text = peer.to_string();
+            let real_ip = match ctx.client_ip {
+                Some(client) if client == peer => Some(peer_text.clone()),
+                Some(client) => Some(client.to_string()),
+                None => None,
+            };
             let xff = match upstream_request
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
             {
-                Some(prev) if trusted => format!("{prev}, {peer}"),
-                _ => peer.to_string(),
+                Some(prev) if trusted => format!("{prev}, {peer_text}"),
+                _ => peer_text,
             };
             upstream_request.insert_header("x-forwarded-for", xff)?;
-            if let Some(client) = ctx.client_ip {
-                upstream_request.insert_header("x-real-ip", client.to_string())?;
+            if let Some(real_ip) = real_ip {
+                upstream_request.insert_header("x-real-ip", real_ip)?;
             }
             if !trusted {
                 let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-                let public = ctx.state.config.public_url();
-                let proto = if over_tls { "https" } else { public.scheme() };
+                let proto = if over_tls {
+                    "https"
+                } else {
+                    ctx.state.public_scheme
+                };
                 upstream_request.insert_header("x-forwarded-proto", proto)?;
                 upstream_request.remove_header("x-forwarded-host");
             }
