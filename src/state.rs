@@ -17,7 +17,7 @@ use crate::keys::Keys;
 use crate::mail::{MailError, Mailer};
 use crate::regulation::Regulation;
 use crate::session::Sessions;
-use crate::store::DynStore;
+use crate::store::{App, DynStore, StoreError};
 
 /// Shared state of one frontdoor process.
 pub struct State {
@@ -35,6 +35,9 @@ pub struct State {
     pub routes: RouteTable,
     /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
     pub grant_status: Cache<String, bool>,
+    /// Registered apps by client id, as the token endpoints authenticate them; bounded
+    /// staleness, forgotten at once when changed through this node (`State::forget_app`).
+    pub apps: Cache<String, Arc<App>>,
     /// Verified credentials (API tokens, bearer tokens, contact hashes).
     pub credentials: CredentialCache,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -57,6 +60,10 @@ impl State {
             .max_capacity(100_000)
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
+        let apps = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
         State {
             federation: Arc::new(Federation::new(&config)),
             federation_used_states: Cache::builder()
@@ -71,6 +78,7 @@ impl State {
             routes: RouteTable::new(&config),
             sessions,
             grant_status,
+            apps,
             keys,
             store,
             config,
@@ -94,6 +102,7 @@ impl State {
             issuer: config.issuer(),
             routes: RouteTable::new(&config),
             grant_status: self.grant_status.clone(),
+            apps: self.apps.clone(),
             credentials: self.credentials.clone(),
             trusted: TrustedProxies::new(&config.trusted_proxies),
             mailer,
@@ -107,6 +116,27 @@ impl State {
             },
             config,
         })
+    }
+
+    /// A registered app, from the cache or the store (then cached); `None` when unknown
+    /// (not cached, so that a client registered on another node is found at once).
+    pub async fn app(&self, client_id: &str) -> Result<Option<Arc<App>>, StoreError> {
+        if let Some(app) = self.apps.get(client_id) {
+            return Ok(Some(app));
+        }
+        let Some(app) = self.store.get_app(client_id).await? else {
+            return Ok(None);
+        };
+        let app = Arc::new(app);
+        self.apps.insert(client_id.to_string(), app.clone());
+        Ok(Some(app))
+    }
+
+    /// Forgets what this node cached about an app it just changed (deactivated, deleted, new
+    /// secret, new settings), so that the change applies here at once.
+    pub fn forget_app(&self, client_id: &str) {
+        self.apps.invalidate(client_id);
+        self.grant_status.invalidate_all();
     }
 
     /// Organisation name for pages.

@@ -1,6 +1,7 @@
 //! `POST /oauth/token` (alias `/oauth2-token`): client authentication and the grants.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -78,7 +79,7 @@ pub async fn authenticate_client(
     state: &State,
     req: &Request,
     form: &HashMap<String, String>,
-) -> Result<App, OAuthError> {
+) -> Result<Arc<App>, OAuthError> {
     let basic = match req.header(http::header::AUTHORIZATION) {
         Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
             Some(parse_basic(&h[6..])?)
@@ -107,8 +108,7 @@ pub async fn authenticate_client(
         }
     };
     let app = state
-        .store
-        .get_app(&client_id)
+        .app(&client_id)
         .await?
         .filter(|a| a.active)
         .ok_or_else(|| OAuthError::invalid_client("unknown or inactive client"))?;
