@@ -15,6 +15,7 @@ use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
 use crate::mail::{MailError, Mailer};
+use crate::provider::issue::AccessClaims;
 use crate::regulation::Regulation;
 use crate::session::Sessions;
 use crate::store::{App, DynStore, StoreError};
@@ -35,6 +36,9 @@ pub struct State {
     pub routes: RouteTable,
     /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
     pub grant_status: Cache<String, bool>,
+    /// Access tokens whose signature was verified, by SHA-256 of the token (see
+    /// `provider::access::verify`); bounded staleness is harmless: a token never changes.
+    pub verified_access: Cache<[u8; 32], Arc<AccessClaims>>,
     /// Registered apps by client id, as the token endpoints authenticate them; bounded
     /// staleness, forgotten at once when changed through this node (`State::forget_app`).
     pub apps: Cache<String, Arc<App>>,
@@ -64,6 +68,10 @@ impl State {
             .max_capacity(10_000)
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
+        let verified_access = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
         State {
             federation: Arc::new(Federation::new(&config)),
             federation_used_states: Cache::builder()
@@ -78,6 +86,7 @@ impl State {
             routes: RouteTable::new(&config),
             sessions,
             grant_status,
+            verified_access,
             apps,
             keys,
             store,
@@ -103,6 +112,7 @@ impl State {
             routes: RouteTable::new(&config),
             grant_status: self.grant_status.clone(),
             apps: self.apps.clone(),
+            verified_access: self.verified_access.clone(),
             credentials: self.credentials.clone(),
             trusted: TrustedProxies::new(&config.trusted_proxies),
             mailer,
