@@ -145,14 +145,17 @@ pub enum RedeemError {
 
 /// Redeems a refresh token for `client_id`: single use (rotation), and a reused token revokes
 /// its family. Shared by the token endpoint and the login API so both follow one rule.
+/// `successor`, given the used token, may build its successor, which is then stored in the
+/// same commit that spends the used one.
 pub async fn redeem_refresh_token(
     state: &State,
     presented: &str,
     client_id: &str,
+    successor: &(dyn for<'r> Fn(&'r RefreshToken) -> Option<RefreshToken> + Send + Sync),
 ) -> Result<Result<(RefreshToken, Grant), RedeemError>, StoreError> {
     let record = match state
         .store
-        .use_refresh_token(&crate::secrets::hash_secret(presented))
+        .rotate_refresh_token(&crate::secrets::hash_secret(presented), successor)
         .await?
     {
         Consumed::Fresh(r) => r,

@@ -596,6 +596,43 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: &(dyn for<'r> Fn(&'r RefreshToken) -> Option<RefreshToken> + Send + Sync),
+    ) -> Result<Consumed<RefreshToken>, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(&format!(
+            "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0 \
+             RETURNING {REFRESH_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            // Replayed or unknown: what `use_refresh_token` answers.
+            return self.use_refresh_token(token_hash).await;
+        };
+        let old = refresh_from_row(&row)?;
+        if let Some(next) = successor(&old) {
+            sqlx::query(&format!(
+                "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(&next.token_hash)
+            .bind(&next.grant_id)
+            .bind(&next.client_id)
+            .bind(&next.user_id)
+            .bind(&next.scope)
+            .bind(next.expires_at)
+            .bind(next.auth_time)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Consumed::Fresh(old))
+    }
+
     async fn get_refresh_token(
         &self,
         token_hash: &str,
