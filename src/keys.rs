@@ -3,10 +3,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -69,7 +71,10 @@ pub enum JwtError {
 pub struct SigningKey {
     /// RFC 7638 thumbprint, used as `kid`.
     pub kid: String,
-    encoding: EncodingKey,
+    /// The private key, parsed once: `jsonwebtoken::encode` parses and validates the DER key
+    /// and builds its Montgomery and blinding values again on every signature, which costs
+    /// more instructions than the signature itself.
+    private: RsaKeyPair,
     decoding: DecodingKey,
     /// The public key as a JWK (for `/oauth/jwks`).
     pub jwk: serde_json::Value,
@@ -149,8 +154,27 @@ impl Keys {
         let mut header = Header::new(Algorithm::RS256);
         header.typ = Some(typ.to_string());
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|e| KeyError::Sign(e.to_string()))
+        let json = |v: serde_json::Result<Vec<u8>>| v.map_err(|e| KeyError::Sign(e.to_string()));
+        let header = json(serde_json::to_vec(&header))?;
+        let claims = json(serde_json::to_vec(claims))?;
+        let mut signature = vec![0; key.private.public_modulus_len()];
+        // JWS compact serialization (RFC 7515 §7.1): the signature covers `header.claims`.
+        let mut jwt =
+            String::with_capacity((header.len() + claims.len() + signature.len()) * 4 / 3 + 6);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut jwt);
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut jwt);
+        key.private
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                jwt.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
+        Ok(jwt)
     }
 
     /// Verifies an RS256 JWT of the given `typ`, issuer and audience.
@@ -274,7 +298,7 @@ fn generate_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| KeyError::Generate(e.to_string()))?;
     write_private(path, pem.as_bytes())?;
-    signing_key_from(&private, pem.as_bytes(), path)
+    signing_key_from(&private, path)
 }
 
 fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
@@ -283,14 +307,10 @@ fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
         path: path.to_path_buf(),
         message: format!("not a PKCS#8 RSA private key: {e}"),
     })?;
-    signing_key_from(&private, pem.as_bytes(), path)
+    signing_key_from(&private, path)
 }
 
-fn signing_key_from(
-    private: &RsaPrivateKey,
-    pem: &[u8],
-    path: &Path,
-) -> Result<SigningKey, KeyError> {
+fn signing_key_from(private: &RsaPrivateKey, path: &Path) -> Result<SigningKey, KeyError> {
     let public = RsaPublicKey::from(private);
     let n = URL_SAFE_NO_PAD.encode(public.n().to_bytes_be());
     let e = URL_SAFE_NO_PAD.encode(public.e().to_bytes_be());
@@ -301,14 +321,17 @@ fn signing_key_from(
         path: path.to_path_buf(),
         message,
     };
-    let encoding = EncodingKey::from_rsa_pem(pem).map_err(|e| invalid(e.to_string()))?;
+    let der = private
+        .to_pkcs8_der()
+        .map_err(|e| invalid(format!("not encodable as PKCS#8: {e}")))?;
+    let private = RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| invalid(e.to_string()))?;
     let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|e| invalid(e.to_string()))?;
     let jwk = serde_json::json!({
         "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e,
     });
     Ok(SigningKey {
         kid,
-        encoding,
+        private,
         decoding,
         jwk,
     })
@@ -413,8 +436,12 @@ mod tests {
         h.typ = Some("at+jwt".into());
         h.kid = Some(keys.signing.as_ref().expect("key").kid.clone());
         let secret = serde_json::to_vec(&keys.jwks()).expect("json");
-        let hs =
-            jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(&secret)).expect("sign");
+        let hs = jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .expect("sign");
         assert_eq!(
             keys.verify::<Claims>(&hs, "at+jwt", "i", Some("a")),
             Err(JwtError::Invalid)

@@ -25,8 +25,9 @@ pub fn apply(state: &State, revoked: &Revoked) {
         Revoked::ApiToken(id) => state.credentials.forget_api_token(id),
         Revoked::Grant(gid) => state.grant_status.invalidate(gid),
         Revoked::App(client_id) => {
-            // Grant statuses are keyed by grant id, which does not name the app.
-            state.grant_status.invalidate_all();
+            // The app cache of the token endpoint, and grant statuses (keyed by grant id,
+            // which does not name the app).
+            state.forget_app(client_id);
             state.credentials.forget_app(client_id);
         }
         Revoked::User(id) => {
@@ -42,6 +43,7 @@ fn forget_all(state: &State) {
     state.sessions.forget_all();
     state.credentials.forget_all();
     state.grant_status.invalidate_all();
+    state.apps.invalidate_all();
 }
 
 /// Listens for revocations on the PostgreSQL database at `url` for as long as the process

@@ -15,9 +15,10 @@ use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
 use crate::mail::{MailError, Mailer};
+use crate::provider::issue::AccessClaims;
 use crate::regulation::Regulation;
 use crate::session::Sessions;
-use crate::store::DynStore;
+use crate::store::{App, DynStore, StoreError};
 
 /// Shared state of one frontdoor process.
 pub struct State {
@@ -38,6 +39,12 @@ pub struct State {
     pub routes: RouteTable,
     /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
     pub grant_status: Cache<String, bool>,
+    /// Access tokens whose signature was verified, by SHA-256 of the token (see
+    /// `provider::access::verify`); bounded staleness is harmless: a token never changes.
+    pub verified_access: Cache<[u8; 32], Arc<AccessClaims>>,
+    /// Registered apps by client id, as the token endpoints authenticate them; bounded
+    /// staleness, forgotten at once when changed through this node (`State::forget_app`).
+    pub apps: Cache<String, Arc<App>>,
     /// Verified credentials (API tokens, bearer tokens, contact hashes).
     pub credentials: CredentialCache,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -60,6 +67,14 @@ impl State {
             .max_capacity(100_000)
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
+        let apps = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
+        let verified_access = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
         State {
             federation: Arc::new(Federation::new(&config)),
             federation_used_states: Cache::builder()
@@ -75,6 +90,8 @@ impl State {
             routes: RouteTable::new(&config),
             sessions,
             grant_status,
+            verified_access,
+            apps,
             keys,
             store,
             config,
@@ -99,6 +116,8 @@ impl State {
             public_scheme: public_scheme(&config),
             routes: RouteTable::new(&config),
             grant_status: self.grant_status.clone(),
+            apps: self.apps.clone(),
+            verified_access: self.verified_access.clone(),
             credentials: self.credentials.clone(),
             trusted: TrustedProxies::new(&config.trusted_proxies),
             mailer,
@@ -112,6 +131,27 @@ impl State {
             },
             config,
         })
+    }
+
+    /// A registered app, from the cache or the store (then cached); `None` when unknown
+    /// (not cached, so that a client registered on another node is found at once).
+    pub async fn app(&self, client_id: &str) -> Result<Option<Arc<App>>, StoreError> {
+        if let Some(app) = self.apps.get(client_id) {
+            return Ok(Some(app));
+        }
+        let Some(app) = self.store.get_app(client_id).await? else {
+            return Ok(None);
+        };
+        let app = Arc::new(app);
+        self.apps.insert(client_id.to_string(), app.clone());
+        Ok(Some(app))
+    }
+
+    /// Forgets what this node cached about an app it just changed (deactivated, deleted, new
+    /// secret, new settings), so that the change applies here at once.
+    pub fn forget_app(&self, client_id: &str) {
+        self.apps.invalidate(client_id);
+        self.grant_status.invalidate_all();
     }
 
     /// Organisation name for pages.

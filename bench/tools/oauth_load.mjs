@@ -7,6 +7,11 @@
 //        --scope "openid offline_access" --email E --password P --concurrency K --duration T
 //   node oauth_load.mjs refresh (same options)
 //
+// With --count N the run ends after N operations in all instead of after --duration; --before
+// and --after name shell commands run just before and just after the measured operations
+// (after the refresh workers have signed in), e.g. to zero and dump a profiler's counters
+// (bench/callgrind.sh).
+//
 // login:   one complete password login per operation, as a browser does it with a fresh cookie
 //          jar: GET the authorization endpoint (PKCE S256) and follow redirects to the sign-in
 //          form, POST the form (email and password; hidden fields such as the CSRF token are
@@ -19,6 +24,7 @@
 // Prints one JSON line: {"op","completed","errors","seconds","rate","p50_ms","p99_ms",
 // "first_error"}. Exits 1 when nothing completed.
 
+import { execSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -35,6 +41,9 @@ const { positionals, values: o } = parseArgs({
     password: { type: 'string' },
     concurrency: { type: 'string', default: '8' },
     duration: { type: 'string', default: '2' },
+    count: { type: 'string' },
+    before: { type: 'string' },
+    after: { type: 'string' },
   },
 });
 const op = positionals[0];
@@ -184,10 +193,14 @@ async function main() {
   const latencies = [];
   let errors = 0;
   let firstError;
+  // Operations left to start when bounded by --count.
+  let left = o.count === undefined ? Infinity : Number(o.count);
+  if (o.before) execSync(o.before, { stdio: 'inherit' });
   const started = process.hrtime.bigint();
-  const deadline = Date.now() + duration * 1000;
+  const deadline = o.count === undefined ? Date.now() + duration * 1000 : Infinity;
   async function worker(i) {
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && left > 0) {
+      left -= 1;
       const t0 = process.hrtime.bigint();
       try {
         if (op === 'login') await login();
@@ -206,6 +219,7 @@ async function main() {
   }
   await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (o.after) execSync(o.after, { stdio: 'inherit' });
   latencies.sort((a, b) => a - b);
   const out = {
     op, completed: latencies.length, errors, seconds: Number(seconds.toFixed(3)),

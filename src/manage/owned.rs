@@ -133,8 +133,8 @@ pub async fn update(
         app.active = active;
     }
     state.store.update_app(&app).await?;
-    // Grants of a deactivated app stop working on this node at once.
-    state.grant_status.invalidate_all();
+    // A deactivated app and its grants stop working on this node at once.
+    state.forget_app(&app.client_id);
     Ok((app, secret))
 }
 
@@ -148,7 +148,7 @@ pub async fn set_active(
     let mut app = visible_app(state, caller, id).await?;
     app.active = active;
     state.store.update_app(&app).await?;
-    state.grant_status.invalidate_all();
+    state.forget_app(&app.client_id);
     Ok(app)
 }
 
@@ -156,7 +156,7 @@ pub async fn set_active(
 pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<App, ApiError> {
     let app = visible_app(state, caller, id).await?;
     state.store.delete_app(&app.client_id).await?;
-    state.grant_status.invalidate_all();
+    state.forget_app(&app.client_id);
     Ok(app)
 }
 
@@ -169,6 +169,8 @@ pub async fn regenerate_secret(
     let mut app = visible_app(state, caller, id).await?;
     let secret = manage::regenerate_secret(&mut app).map_err(invalid)?;
     state.store.update_app(&app).await?;
+    // The old secret stops working on this node at once.
+    state.forget_app(&app.client_id);
     Ok((app, secret))
 }
 

@@ -89,6 +89,9 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// A refresh token already stored (rotated in the commit that spent its predecessor), to
+    /// hand out instead of storing a new one.
+    pub rotated_refresh: Option<&'a str>,
 }
 
 /// Mints an access token.
@@ -151,7 +154,9 @@ pub async fn user_tokens(
         };
         body["id_token"] = state.keys.sign(ID_TOKEN_TYP, &id)?.into();
     }
-    if scopes::contains(g.refresh_scope, "offline_access")
+    if let Some(refresh) = g.rotated_refresh {
+        body["refresh_token"] = refresh.into();
+    } else if scopes::contains(g.refresh_scope, "offline_access")
         && g.app.grant_types.iter().any(|t| t == "refresh_token")
     {
         let refresh = random_token();

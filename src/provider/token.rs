@@ -1,6 +1,7 @@
 //! `POST /oauth/token` (alias `/oauth2-token`): client authentication and the grants.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -10,9 +11,11 @@ use super::issue::{self, UserGrant};
 use super::scopes;
 use crate::clock::now;
 use crate::endpoint::{OAuthError, Reply, Request};
-use crate::secrets::{ct_eq, hash_secret, is_valid_pkce_verifier, pkce_s256, verify_secret};
+use crate::secrets::{
+    ct_eq, hash_secret, is_valid_pkce_verifier, pkce_s256, random_token, verify_secret,
+};
 use crate::state::State;
-use crate::store::{App, Consumed};
+use crate::store::{App, Consumed, RefreshToken};
 
 /// `POST /oauth/token`.
 pub async fn token(state: &State, req: &Request) -> Reply {
@@ -78,7 +81,7 @@ pub async fn authenticate_client(
     state: &State,
     req: &Request,
     form: &HashMap<String, String>,
-) -> Result<App, OAuthError> {
+) -> Result<Arc<App>, OAuthError> {
     let basic = basic_credentials(req)?;
     let post_secret = form.get("client_secret");
     let (client_id, secret) = match (basic, form.get("client_id")) {
@@ -102,8 +105,7 @@ pub async fn authenticate_client(
         }
     };
     let app = state
-        .store
-        .get_app(&client_id)
+        .app(&client_id)
         .await?
         .filter(|a| a.active)
         .ok_or_else(|| OAuthError::invalid_client("unknown or inactive client"))?;
@@ -205,6 +207,7 @@ async fn authorization_code(
             refresh_scope: &record.scope,
             nonce: record.nonce.as_deref(),
             auth_time: record.auth_time,
+            rotated_refresh: None,
         },
     )
     .await?;
@@ -307,19 +310,37 @@ async fn refresh_token(
     let presented = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-    let (record, grant) = super::access::redeem_refresh_token(state, presented, &app.client_id)
-        .await?
-        .map_err(|e| {
-            OAuthError::invalid_grant(match e {
-                RedeemError::Unknown => "unknown refresh token",
-                RedeemError::Reused => {
-                    "the refresh token was already used; the whole grant is revoked"
-                }
-                RedeemError::OtherClient => "the refresh token belongs to another client",
-                RedeemError::Expired => "the refresh token expired",
-                RedeemError::Revoked => "the authorization was revoked",
-            })
-        })?;
+    // The successor is stored in the commit that spends the presented token (one durable
+    // write per rotation). It keeps the family's grant, user, full scope and auth_time.
+    let next = random_token();
+    let next_hash = hash_secret(&next);
+    let now = now();
+    let refresh_ttl = state.config.tokens.refresh_token_ttl.0.as_secs() as i64;
+    let successor = |old: &RefreshToken| {
+        (old.client_id == app.client_id && old.expires_at > now).then(|| RefreshToken {
+            token_hash: next_hash.clone(),
+            grant_id: old.grant_id.clone(),
+            client_id: old.client_id.clone(),
+            user_id: old.user_id.clone(),
+            scope: old.scope.clone(),
+            expires_at: now + refresh_ttl,
+            auth_time: old.auth_time,
+        })
+    };
+    let (record, grant) =
+        super::access::redeem_refresh_token(state, presented, &app.client_id, &successor)
+            .await?
+            .map_err(|e| {
+                OAuthError::invalid_grant(match e {
+                    RedeemError::Unknown => "unknown refresh token",
+                    RedeemError::Reused => {
+                        "the refresh token was already used; the whole grant is revoked"
+                    }
+                    RedeemError::OtherClient => "the refresh token belongs to another client",
+                    RedeemError::Expired => "the refresh token expired",
+                    RedeemError::Revoked => "the authorization was revoked",
+                })
+            })?;
     let scope = match form.get("scope").or_else(|| form.get("scopes")) {
         Some(s) => {
             let asked = scopes::parse(s);
@@ -350,6 +371,7 @@ async fn refresh_token(
             refresh_scope: &record.scope,
             nonce: None,
             auth_time: record.auth_time,
+            rotated_refresh: Some(&next),
         },
     )
     .await?;

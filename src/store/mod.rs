@@ -124,6 +124,22 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> Result<Consumed<RefreshToken>, StoreError>;
+    /// Uses a refresh token like `use_refresh_token` and, when it was fresh and `successor`
+    /// builds one from it, stores that successor in the same durable commit (a rotation is
+    /// then one commit instead of two). This default takes two; SQLite overrides it.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: &(dyn for<'r> Fn(&'r RefreshToken) -> Option<RefreshToken> + Send + Sync),
+    ) -> Result<Consumed<RefreshToken>, StoreError> {
+        let used = self.use_refresh_token(token_hash).await?;
+        if let Consumed::Fresh(old) = &used
+            && let Some(next) = successor(old)
+        {
+            self.create_refresh_token(&next).await?;
+        }
+        Ok(used)
+    }
     /// A refresh token without using it (introspection, revocation).
     async fn get_refresh_token(&self, token_hash: &str)
     -> Result<Option<RefreshToken>, StoreError>;

@@ -65,6 +65,7 @@ store_tests!(
     concurrent_refresh_use_on_threads_yields_exactly_one_fresh,
     grant_roundtrip,
     refresh_token_reuse_is_detected,
+    rotation_spends_and_stores_the_successor_once,
     revoke_grant_kills_its_refresh_tokens,
     delete_app_cascades,
     consent_is_a_union,
@@ -729,6 +730,56 @@ async fn refresh_token_reuse_is_detected(db: &TestDb) {
     );
     assert_eq!(
         store.use_refresh_token("nope").await.unwrap(),
+        Consumed::Missing
+    );
+}
+
+async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
+    let store = Arc::clone(&db.store);
+    store.create_grant(&grant("g1", "app")).await.unwrap();
+    let r1 = refresh("r1", "g1", "app", 1_000);
+    store.create_refresh_token(&r1).await.unwrap();
+    // Eight concurrent rotations of r1, each with its own successor: one wins.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let next = |old: &RefreshToken| {
+                    Some(RefreshToken {
+                        token_hash: format!("r2-{i}"),
+                        ..old.clone()
+                    })
+                };
+                (i, store.rotate_refresh_token("r1", &next).await)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (i, Ok(Consumed::Fresh(old))) => {
+                assert_eq!(old, r1);
+                winners.push(i);
+            }
+            (_, Ok(Consumed::Replayed(old))) => assert_eq!(old, r1),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    for i in 0..8 {
+        let stored = store.get_refresh_token(&format!("r2-{i}")).await.unwrap();
+        assert_eq!(stored.is_some(), winners == [i], "successor r2-{i}");
+    }
+    // A successor the callback declines is not stored; unknown tokens are Missing.
+    let r3 = refresh("r3", "g1", "app", 1_000);
+    store.create_refresh_token(&r3).await.unwrap();
+    assert_eq!(
+        store.rotate_refresh_token("r3", &|_| None).await.unwrap(),
+        Consumed::Fresh(r3)
+    );
+    assert!(store.refresh_token_used("r3").await.unwrap());
+    assert_eq!(
+        store.rotate_refresh_token("nope", &|_| None).await.unwrap(),
         Consumed::Missing
     );
 }

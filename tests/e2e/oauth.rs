@@ -930,15 +930,16 @@ async fn deactivated_app_can_neither_start_nor_finish_nor_use_its_tokens() {
         ],
     );
     assert_error_page(navigate(&browser, &url).await, 400, "not active").await;
+
+    // The CLI is another process: past the cache bound (session.cache_ttl: 1s) the token
+    // endpoint refuses the client, and its access tokens are refused.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     exchange(&fd, auth, &pending_code, &pending_verifier)
         .await
         .assert_oauth_error(401, "invalid_client");
     refresh(&fd, auth, &refresh_token)
         .await
         .assert_oauth_error(401, "invalid_client");
-
-    // Past the cache bound (session.cache_ttl: 1s), its access tokens are refused.
-    tokio::time::sleep(Duration::from_secs(2)).await;
     userinfo(&fd, &access)
         .await
         .assert_oauth_error(401, "invalid_token");
