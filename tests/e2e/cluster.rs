@@ -79,24 +79,46 @@ where
     }
 }
 
+/// Two nodes on one fresh database, sharing key files and a public URL (node A's, as behind a
+/// load balancer), each caching credentials for `cache_ttl`.
+pub(crate) struct Cluster {
+    pub(crate) a: Frontdoor,
+    pub(crate) b: Frontdoor,
+    pub(crate) upstream: Upstream,
+    _keys: tempfile::TempDir,
+    pub(crate) db: Database,
+}
+
+impl Cluster {
+    pub(crate) async fn start(cache_ttl: &str) -> Cluster {
+        let db = Database::create().await;
+        let upstream = Upstream::start().await;
+        let keys = tempfile::tempdir().expect("keys dir");
+        let routes = format!(
+            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
+            upstream.port
+        );
+        let extra = format!(
+            "store: {}\nkeys: {{ dir: {} }}\nsession: {{ cache_ttl: {cache_ttl} }}\n",
+            db.url,
+            keys.path().display()
+        );
+        let a = Frontdoor::start(&routes, &extra).await;
+        let b = Frontdoor::start(&routes, &format!("{extra}public_url: {}\n", a.url(""))).await;
+        Cluster {
+            a,
+            b,
+            upstream,
+            _keys: keys,
+            db,
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_nodes_share_sessions_logouts_and_revocations() {
-    let db = Database::create().await;
-    let upstream = Upstream::start().await;
-    let keys = tempfile::tempdir().expect("keys dir");
-    let routes = format!(
-        "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-        upstream.port
-    );
-    let extra = format!(
-        "store: {}\nkeys: {{ dir: {} }}\nsession: {{ cache_ttl: 1s }}\n",
-        db.url,
-        keys.path().display()
-    );
-    // Node A generates the shared keys; node B starts on the same files and store. Both
-    // answer for one public URL, as behind a load balancer (here: node A's address).
-    let a = Frontdoor::start(&routes, &extra).await;
-    let b = Frontdoor::start(&routes, &format!("{extra}public_url: {}\n", a.url(""))).await;
+    // Node A generates the shared keys; node B starts on the same files and store.
+    let Cluster { a, b, upstream, .. } = &Cluster::start("1s").await;
     a.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
 
     // Log in on node A; the same cookie works on node B.
@@ -108,14 +130,14 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
             .get(node.url("/x"))
             .header("Cookie", format!("frontdoor_session={cookie}"))
     };
-    let resp = on(&b).send().await.expect("get on B");
+    let resp = on(b).send().await.expect("get on B");
     assert_eq!(resp.status(), 200, "a session made on A works on B");
     assert_eq!(
         upstream.last().header("x-auth-request-user").as_deref(),
         Some("ann@example.com")
     );
     assert_eq!(
-        on(&a).send().await.expect("get on A").status(),
+        on(a).send().await.expect("get on A").status(),
         200,
         "A has it warm in its cache"
     );
@@ -124,12 +146,12 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
     let out = logout_with_cookie(&b, &cookie).await;
     assert_eq!(out.status(), 200);
     assert_eq!(
-        on(&b).send().await.expect("get").status(),
+        on(b).send().await.expect("get").status(),
         401,
         "refused at once on B"
     );
     let took = within(Duration::from_secs(3), || async {
-        on(&a)
+        on(a)
             .send()
             .await
             .map(|r| r.status() == 401)

@@ -6,47 +6,14 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use crate::cluster::{Database, within};
+use crate::cluster::{Cluster, within};
 use crate::harness::*;
 
 const PW: &str = "a long enough password";
 /// How fast a revocation must reach the other node.
 const AT_ONCE: Duration = Duration::from_secs(1);
 
-/// Two nodes on one fresh database, sharing keys and a public URL, with a long cache.
-struct Cluster {
-    a: Frontdoor,
-    b: Frontdoor,
-    _upstream: Upstream,
-    _keys: tempfile::TempDir,
-    db: Database,
-}
-
 impl Cluster {
-    async fn start() -> Cluster {
-        let db = Database::create().await;
-        let upstream = Upstream::start().await;
-        let keys = tempfile::tempdir().expect("keys dir");
-        let routes = format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            upstream.port
-        );
-        let extra = format!(
-            "store: {}\nkeys: {{ dir: {} }}\nsession: {{ cache_ttl: 60s }}\n",
-            db.url,
-            keys.path().display()
-        );
-        let a = Frontdoor::start(&routes, &extra).await;
-        let b = Frontdoor::start(&routes, &format!("{extra}public_url: {}\n", a.url(""))).await;
-        Cluster {
-            a,
-            b,
-            _upstream: upstream,
-            _keys: keys,
-            db,
-        }
-    }
-
     /// Signs `email` in on node A; returns the session cookie's value.
     async fn login_on_a(&self, email: &str) -> String {
         let (client, jar) = browser_with_jar();
@@ -93,7 +60,7 @@ fn cli_ok(node: &Frontdoor, args: &[&str]) {
 
 #[tokio::test]
 async fn logouts_revocations_deactivations_and_removals_reach_the_other_node_at_once() {
-    let c = Cluster::start().await;
+    let c = Cluster::start("60s").await;
     let (a, b) = (&c.a, &c.b);
     for (email, name) in [
         ("ann@example.com", "Ann"),
@@ -189,7 +156,7 @@ async fn logouts_revocations_deactivations_and_removals_reach_the_other_node_at_
 
 #[tokio::test]
 async fn the_listener_reconnects_after_losing_its_connection() {
-    let c = Cluster::start().await;
+    let c = Cluster::start("60s").await;
     let (a, b) = (&c.a, &c.b);
     a.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
     let mut admin = sqlx::PgConnection::connect(&c.db.url)

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::Connection;
 
+use crate::cluster::Database;
 use crate::gateway::outbox_code;
 use crate::harness::*;
 
@@ -387,60 +387,6 @@ async fn the_token_and_sign_in_endpoints_limit_each_address() {
             .await
             .expect("discovery");
         assert_eq!(resp.status(), 200);
-    }
-}
-
-/// A fresh database on the test PostgreSQL server, dropped when the guard goes.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create() -> Database {
-        let admin_url = std::env::var("FRONTDOOR_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-            panic!("set FRONTDOOR_TEST_POSTGRES_URL, e.g. export FRONTDOOR_TEST_POSTGRES_URL=\"$(scripts/postgres.sh)\" (scripts/test.sh does)")
-        });
-        let name = format!("fd_e2e_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to the test PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b)
-            .to_string();
-        Database {
-            url: format!("{base}/{name}"),
-            admin_url,
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop from a thread with its own runtime: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
     }
 }
 
