@@ -143,7 +143,7 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
     );
 
     // Log out on node B; node A refuses the cookie within the configured bound (cache_ttl 1 s).
-    let out = logout_with_cookie(&b, &cookie).await;
+    let out = logout_with_cookie(b, &cookie).await;
     assert_eq!(out.status(), 200);
     assert_eq!(
         on(b).send().await.expect("get").status(),
@@ -191,7 +191,7 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
             .get(node.url("/cron"))
             .header("Api-Token", token.clone())
     };
-    assert_eq!(with_token(&b).send().await.expect("get").status(), 200);
+    assert_eq!(with_token(b).send().await.expect("get").status(), 200);
     // The JWT from A works on B as well (shared signing key).
     let jwt_on_b = plain_client()
         .get(b.url("/y"))
@@ -208,7 +208,7 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
         .expect("revoke");
     assert_eq!(revoked.status(), 204);
     within(Duration::from_secs(3), || async {
-        with_token(&b)
+        with_token(b)
             .send()
             .await
             .map(|r| r.status() == 401)
