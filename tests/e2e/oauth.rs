@@ -1456,3 +1456,48 @@ async fn oauth_errors_are_rfc6749_json_and_never_cached() {
         .await
         .assert_oauth_error(401, "invalid_token");
 }
+
+/// Codes live in the shared store: on two nodes over one PostgreSQL, an authorization code
+/// issued by node A is redeemed on node B, the refresh token B gave rotates on A (and is then
+/// spent on both), and a one-time code emailed through A signs in on B.
+#[tokio::test(flavor = "multi_thread")]
+async fn codes_made_on_one_node_are_redeemed_on_the_other() {
+    let cluster = crate::cluster::Cluster::start("1s").await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    a.add_user(EMAIL, NAME, "wiki", "ROLE_USER", PASSWORD);
+    let (client_id, secret) = third_party_app(a);
+    let auth = Auth::Basic(&client_id, &secret);
+
+    let (code, verifier) = get_code(&browser(), a, &client_id, "openid offline_access").await;
+    let (access, first) = tokens_of(&exchange(b, auth, &code, &verifier).await);
+    let first = first.expect("a refresh token");
+    assert_eq!(userinfo(a, &access).await.status, 200, "B's token on A");
+    let (_, second) = tokens_of(&refresh(a, auth, &first).await);
+    assert!(second.is_some_and(|s| s != first), "rotated on A");
+    refresh(b, auth, &first)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+
+    let asked = plain_client()
+        .post(a.url("/api/v1/request-login-otp"))
+        .json(&serde_json::json!({ "email": EMAIL }))
+        .send()
+        .await
+        .expect("request a code on A");
+    assert_eq!(asked.status(), 202);
+    let otp = crate::gateway::outbox_code(a, EMAIL).await;
+    let verified = plain_client()
+        .post(b.url("/api/v1/verify-login-otp"))
+        .json(&serde_json::json!({ "email": EMAIL, "code": otp }))
+        .send()
+        .await
+        .expect("verify the code on B");
+    assert_eq!(verified.status(), 200, "A's emailed code signs in on B");
+    let pair: Value = verified.json().await.expect("token pair");
+    assert!(pair["token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        pair["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+}
