@@ -608,3 +608,46 @@ async fn another_user_cannot_see_edit_or_delete_an_app_and_forms_need_their_csrf
             .contains("id=\"app-status\">Active")
     );
 }
+
+/// The login page's "locked" state in a real browser: wrong passwords up to the account's
+/// limit, then even the right one is refused with the wait in words, until the ban ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_too_many_wrong_passwords_lock_the_sign_in_until_the_ban_ends() {
+    let upstream = Upstream::start().await;
+    let fd = Frontdoor::start(
+        &format!(
+            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
+            upstream.port
+        ),
+        "organization: Acme Corp\nregulation: { max_failures_per_account: 3, ban: 5s }\n",
+    )
+    .await;
+    fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
+    let b = Chromium::start().await;
+    b.goto(&fd.url("/wiki/Home")).await;
+    for _ in 0..3 {
+        b.sign_in("ann@example.com", "wrong password").await;
+        assert_eq!(b.path().await, "/_frontdoor/login");
+    }
+    let started = Instant::now();
+    b.sign_in("ann@example.com", PW).await;
+    assert_eq!(b.path().await, "/_frontdoor/login", "refused while banned");
+    assert_eq!(
+        b.text("#error").await,
+        "Too many failed sign-ins. Try again in 1 minute."
+    );
+    b.screenshot("login-locked").await;
+    // After the ban the right password signs in and lands on the page asked for.
+    let wait = Duration::from_secs(6).saturating_sub(started.elapsed());
+    tokio::time::sleep(wait).await;
+    b.sign_in("ann@example.com", PW).await;
+    assert_eq!(
+        b.path().await,
+        "/wiki/Home",
+        "signed in once the ban is over"
+    );
+    assert_eq!(
+        upstream.last().header("x-auth-request-user").as_deref(),
+        Some("ann@example.com")
+    );
+}
