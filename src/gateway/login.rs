@@ -94,6 +94,14 @@ fn design_of(req: &Request, target: &str) -> &'static str {
     pages::login_design(from_request.or_else(from_target).as_deref())
 }
 
+/// What the sign-in pages say when the store cannot answer.
+const UNAVAILABLE: &str = "Sign-in is unavailable right now; try again in a moment.";
+
+/// The login page answering 503 because the store cannot answer.
+fn unavailable(state: &State, req: &Request, target: &str, email: &str) -> Reply {
+    render_login(state, req, 503, Some(UNAVAILABLE), target, email)
+}
+
 /// The login page answering 429 while a sign-in ban lasts ("locked").
 fn locked(state: &State, req: &Request, b: Banned, target: &str, email: &str) -> Reply {
     render_login(state, req, 429, Some(&b.message()), target, email).retry_after(b.retry_after)
@@ -143,28 +151,14 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
         Err(Refused::Banned(b)) => return locked(state, req, b, &target, &email),
         Err(Refused::Store(e)) => {
             tracing::error!(error = %e, "store error at login");
-            return render_login(
-                state,
-                req,
-                503,
-                Some("Sign-in is unavailable right now; try again in a moment."),
-                &target,
-                &email,
-            );
+            return unavailable(state, req, &target, &email);
         }
     };
     let user = match state.store.find_user_by_email(tenant, &email).await {
         Ok(u) => u.filter(|u| u.active),
         Err(e) => {
             tracing::error!(error = %e, "store error at login");
-            return render_login(
-                state,
-                req,
-                503,
-                Some("Sign-in is unavailable right now; try again in a moment."),
-                &target,
-                &email,
-            );
+            return unavailable(state, req, &target, &email);
         }
     };
     let hash = user
@@ -202,14 +196,7 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
         }
         Err(e) => {
             tracing::error!(error = %e, "store error creating session");
-            render_login(
-                state,
-                req,
-                503,
-                Some("Sign-in is unavailable right now; try again in a moment."),
-                &target,
-                &email,
-            )
+            unavailable(state, req, &target, &email)
         }
     }
 }
@@ -263,19 +250,12 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
             }
             Err(e) => {
                 tracing::error!(error = %e, "store error creating session");
-                render_code(
-                    state,
-                    req,
-                    503,
-                    Some("Sign-in is unavailable right now; try again in a moment."),
-                    &target,
-                    &email,
-                )
+                render_code(state, req, 503, Some(UNAVAILABLE), &target, &email)
             }
         },
         Err(e) => {
             let message = match (e.status, e.retry_after) {
-                (503, _) => "Sign-in is unavailable right now; try again in a moment.".to_string(),
+                (503, _) => UNAVAILABLE.to_string(),
                 (429, Some(retry_after)) => Banned { retry_after }.message(),
                 _ => sentence(&e.message),
             };
@@ -424,10 +404,7 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
         Ok(_) => return fail(400, "This sign-in link was already used."),
         Err(e) => {
             tracing::error!(error = %e, "store error at callback");
-            return fail(
-                503,
-                "Sign-in is unavailable right now; try again in a moment.",
-            );
+            return fail(503, UNAVAILABLE);
         }
     };
     if record.client_id != OWN_CLIENT_ID
@@ -451,10 +428,7 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
         Ok(_) => return fail(403, "This account is not active."),
         Err(e) => {
             tracing::error!(error = %e, "store error at callback");
-            return fail(
-                503,
-                "Sign-in is unavailable right now; try again in a moment.",
-            );
+            return fail(503, UNAVAILABLE);
         }
     };
     match state.sessions.create(&user, "sso").await {
@@ -463,10 +437,7 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
             .cookie(&state.sessions.cookie(&raw)),
         Err(e) => {
             tracing::error!(error = %e, "store error creating session");
-            fail(
-                503,
-                "Sign-in is unavailable right now; try again in a moment.",
-            )
+            fail(503, UNAVAILABLE)
         }
     }
 }
