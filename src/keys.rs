@@ -1,19 +1,22 @@
-//! Signing keys (RS256, JWKS) and the cookie/CSRF key, kept under `data_dir/keys`.
+//! Signing keys (RS256 or ES256, JWKS) and the cookie/CSRF key, kept under `data_dir/keys`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use rsa::pkcs8::der::SecretDocument;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -67,14 +70,50 @@ pub enum JwtError {
     WrongAudience,
 }
 
-/// One RS256 signing key and its public JWK.
+/// The algorithm of a newly generated signing key. A key file that already exists keeps its
+/// own (and must match it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with a 2048-bit key: what every client accepts (OIDC's default).
+    #[default]
+    RS256,
+    /// ECDSA on P-256: the same clients' libraries verify it, and signing costs a small
+    /// fraction of RS256's (a grant spends most of its CPU signing under RS256).
+    ES256,
+}
+
+impl SigningAlgorithm {
+    fn jwt(self) -> Algorithm {
+        match self {
+            SigningAlgorithm::RS256 => Algorithm::RS256,
+            SigningAlgorithm::ES256 => Algorithm::ES256,
+        }
+    }
+
+    /// The JWA name (`RS256`, `ES256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::RS256 => "RS256",
+            SigningAlgorithm::ES256 => "ES256",
+        }
+    }
+}
+
+/// A private key, parsed once: `jsonwebtoken::encode` parses and validates the DER key (and
+/// for RSA builds its Montgomery and blinding values) again on every signature, which costs
+/// more instructions than the signature itself.
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+/// One signing key and its public JWK.
 pub struct SigningKey {
     /// RFC 7638 thumbprint, used as `kid`.
     pub kid: String,
-    /// The private key, parsed once: `jsonwebtoken::encode` parses and validates the DER key
-    /// and builds its Montgomery and blinding values again on every signature, which costs
-    /// more instructions than the signature itself.
-    private: RsaKeyPair,
+    /// Its algorithm.
+    pub algorithm: SigningAlgorithm,
+    private: Signer,
     decoding: DecodingKey,
     /// The public key as a JWK (for `/oauth/jwks`).
     pub jwk: serde_json::Value,
@@ -90,18 +129,30 @@ pub struct Keys {
 
 impl Keys {
     /// Loads keys from `dir` (normally `data_dir/keys`), generating missing ones when
-    /// `generate` is set.
+    /// `generate` is set; a new signing key uses `algorithm`, an existing one must be of it.
     ///
     /// The cookie key is always generated when missing: sessions do not depend on OAuth keys.
-    pub fn load(dir: &Path, generate: bool) -> Result<Keys, KeyError> {
+    pub fn load(dir: &Path, generate: bool, algorithm: SigningAlgorithm) -> Result<Keys, KeyError> {
         let dir = dir.to_path_buf();
         create_private_dir(&dir)?;
         let signing_path = dir.join("signing-key.pem");
         let signing = if signing_path.exists() {
-            Some(load_signing_key(&signing_path)?)
+            let key = load_signing_key(&signing_path)?;
+            if key.algorithm != algorithm {
+                return Err(KeyError::Invalid {
+                    path: signing_path,
+                    message: format!(
+                        "holds an {} key but keys.algorithm is {}: remove the file to generate a new key, or set keys.algorithm: {}",
+                        key.algorithm.name(),
+                        algorithm.name(),
+                        key.algorithm.name()
+                    ),
+                });
+            }
+            Some(key)
         } else if generate {
-            let key = generate_signing_key(&signing_path)?;
-            tracing::info!(path = %signing_path.display(), kid = %key.kid, "generated a new RS256 signing key");
+            let key = generate_signing_key(&signing_path, algorithm)?;
+            tracing::info!(path = %signing_path.display(), kid = %key.kid, algorithm = algorithm.name(), "generated a new signing key");
             Some(key)
         } else {
             tracing::warn!(path = %signing_path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
@@ -142,42 +193,55 @@ impl Keys {
         self.signing.is_some()
     }
 
+    /// The algorithm tokens are signed with (RS256 when there is no key).
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.signing
+            .as_ref()
+            .map_or(SigningAlgorithm::RS256, |k| k.algorithm)
+    }
+
     /// The JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<_> = self.signing.iter().map(|k| k.jwk.clone()).collect();
         serde_json::json!({ "keys": keys })
     }
 
-    /// Signs claims as an RS256 JWT with the given `typ` header.
+    /// Signs claims as a JWT with the given `typ` header.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
         let key = self.signing.as_ref().ok_or(KeyError::NoSigningKey)?;
-        let mut header = Header::new(Algorithm::RS256);
+        let mut header = Header::new(key.algorithm.jwt());
         header.typ = Some(typ.to_string());
         header.kid = Some(key.kid.clone());
         let json = |v: serde_json::Result<Vec<u8>>| v.map_err(|e| KeyError::Sign(e.to_string()));
         let header = json(serde_json::to_vec(&header))?;
         let claims = json(serde_json::to_vec(claims))?;
-        let mut signature = vec![0; key.private.public_modulus_len()];
         // JWS compact serialization (RFC 7515 §7.1): the signature covers `header.claims`.
-        let mut jwt =
-            String::with_capacity((header.len() + claims.len() + signature.len()) * 4 / 3 + 6);
+        let mut jwt = String::with_capacity((header.len() + claims.len() + 256) * 4 / 3 + 6);
         URL_SAFE_NO_PAD.encode_string(&header, &mut jwt);
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(&claims, &mut jwt);
-        key.private
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                jwt.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|e| KeyError::Sign(e.to_string()))?;
-        jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
+        let failed = |e: aws_lc_rs::error::Unspecified| KeyError::Sign(e.to_string());
+        let rng = SystemRandom::new();
+        match &key.private {
+            Signer::Rsa(private) => {
+                let mut signature = vec![0; private.public_modulus_len()];
+                private
+                    .sign(&RSA_PKCS1_SHA256, &rng, jwt.as_bytes(), &mut signature)
+                    .map_err(failed)?;
+                jwt.push('.');
+                URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
+            }
+            Signer::Ec(private) => {
+                // The FIXED variant gives r || s, 64 bytes, as JWS wants (RFC 7518 §3.4).
+                let signature = private.sign(&rng, jwt.as_bytes()).map_err(failed)?;
+                jwt.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jwt);
+            }
+        }
         Ok(jwt)
     }
 
-    /// Verifies an RS256 JWT of the given `typ`, issuer and audience.
+    /// Verifies a JWT of this key's algorithm and `typ`, issuer and audience.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -209,7 +273,7 @@ impl Keys {
         let key = self.signing.as_ref().ok_or(JwtError::Invalid)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
         // Only our algorithm and our key: refuses `none`, HS256-with-the-public-key and foreign keys.
-        if header.alg != Algorithm::RS256
+        if header.alg != key.algorithm.jwt()
             || header.kid.as_deref() != Some(key.kid.as_str())
             || !header
                 .typ
@@ -218,7 +282,7 @@ impl Keys {
         {
             return Err(JwtError::Invalid);
         }
-        let mut validation = Validation::new(Algorithm::RS256);
+        let mut validation = Validation::new(key.algorithm.jwt());
         validation.leeway = LEEWAY as u64;
         validation.validate_nbf = check_exp;
         validation.validate_exp = check_exp;
@@ -291,32 +355,63 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-fn generate_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let pem = private
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
+fn generate_signing_key(path: &Path, algorithm: SigningAlgorithm) -> Result<SigningKey, KeyError> {
+    let generate = |e: String| KeyError::Generate(e);
+    let pem = match algorithm {
+        SigningAlgorithm::RS256 => RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+            .map_err(|e| generate(e.to_string()))?
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| generate(e.to_string()))?,
+        SigningAlgorithm::ES256 => {
+            let der = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .map_err(|e| generate(e.to_string()))?;
+            SecretDocument::try_from(der.as_ref())
+                .and_then(|doc| doc.to_pem("PRIVATE KEY", LineEnding::LF))
+                .map_err(|e| generate(e.to_string()))?
+        }
+    };
     write_private(path, pem.as_bytes())?;
-    signing_key_from(&private, path)
+    load_signing_key(path)
 }
 
+/// Reads a PKCS#8 PEM file holding an RSA or a P-256 private key.
 fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let pem = read(path)?;
-    let private = RsaPrivateKey::from_pkcs8_pem(&pem).map_err(|e| KeyError::Invalid {
+    let invalid = |message: String| KeyError::Invalid {
         path: path.to_path_buf(),
-        message: format!("not a PKCS#8 RSA private key: {e}"),
-    })?;
-    signing_key_from(&private, path)
+        message,
+    };
+    let pem = read(path)?;
+    let (label, der) = SecretDocument::from_pem(&pem)
+        .map_err(|e| invalid(format!("not a PEM private key: {e}")))?;
+    if label != "PRIVATE KEY" {
+        return Err(invalid(format!(
+            "holds a `{label}`; a PKCS#8 `PRIVATE KEY` (RSA or P-256) is expected"
+        )));
+    }
+    if let Ok(private) = RsaPrivateKey::from_pkcs8_der(der.as_bytes()) {
+        return rsa_signing_key(&private, path);
+    }
+    match EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_bytes()) {
+        Ok(private) => ec_signing_key(private, path),
+        Err(_) => Err(invalid(
+            "not a PKCS#8 RSA or P-256 (ES256) private key".into(),
+        )),
+    }
 }
 
-fn signing_key_from(private: &RsaPrivateKey, path: &Path) -> Result<SigningKey, KeyError> {
+/// RFC 7638 thumbprint of a JWK's required members, given in lexicographic order.
+fn thumbprint(members: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{{{members}}}").as_bytes()))
+}
+
+fn rsa_signing_key(private: &RsaPrivateKey, path: &Path) -> Result<SigningKey, KeyError> {
     let public = RsaPublicKey::from(private);
     let n = URL_SAFE_NO_PAD.encode(public.n().to_bytes_be());
     let e = URL_SAFE_NO_PAD.encode(public.e().to_bytes_be());
-    // RFC 7638: members in lexicographic order, no whitespace.
-    let thumbprint_input = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+    let kid = thumbprint(&format!(r#""e":"{e}","kty":"RSA","n":"{n}""#));
     let invalid = |message: String| KeyError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -331,7 +426,35 @@ fn signing_key_from(private: &RsaPrivateKey, path: &Path) -> Result<SigningKey, 
     });
     Ok(SigningKey {
         kid,
-        private,
+        algorithm: SigningAlgorithm::RS256,
+        private: Signer::Rsa(private),
+        decoding,
+        jwk,
+    })
+}
+
+fn ec_signing_key(private: EcdsaKeyPair, path: &Path) -> Result<SigningKey, KeyError> {
+    let invalid = |message: String| KeyError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    // An uncompressed SEC1 point: 0x04 || X || Y, 32 bytes each on P-256.
+    let point = private.public_key().as_ref();
+    let (x, y) = match point {
+        [4, rest @ ..] if rest.len() == 64 => rest.split_at(32),
+        _ => return Err(invalid("unexpected P-256 public key encoding".into())),
+    };
+    let x = URL_SAFE_NO_PAD.encode(x);
+    let y = URL_SAFE_NO_PAD.encode(y);
+    let kid = thumbprint(&format!(r#""crv":"P-256","kty":"EC","x":"{x}","y":"{y}""#));
+    let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|e| invalid(e.to_string()))?;
+    let jwk = serde_json::json!({
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid, "x": x, "y": y,
+    });
+    Ok(SigningKey {
+        kid,
+        algorithm: SigningAlgorithm::ES256,
+        private: Signer::Ec(private),
         decoding,
         jwk,
     })
@@ -360,7 +483,8 @@ mod tests {
     #[test]
     fn generated_keys_persist_with_mode_0600_and_sign() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = Keys::load(&dir.path().join("keys"), true).expect("generate");
+        let keys =
+            Keys::load(&dir.path().join("keys"), true, SigningAlgorithm::RS256).expect("generate");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -384,7 +508,8 @@ mod tests {
             .expect("verify");
         assert_eq!(back, claims);
         // Reloaded from disk: same kid, verifies the old token.
-        let again = Keys::load(&dir.path().join("keys"), false).expect("load");
+        let again =
+            Keys::load(&dir.path().join("keys"), false, SigningAlgorithm::RS256).expect("load");
         let back: Claims = again
             .verify(&jwt, "at+jwt", "https://fd", Some("c1"))
             .expect("verify");
@@ -407,9 +532,15 @@ mod tests {
     #[test]
     fn forged_tokens_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = Keys::load(&dir.path().join("keys"), true).expect("generate");
+        let keys =
+            Keys::load(&dir.path().join("keys"), true, SigningAlgorithm::RS256).expect("generate");
         let other_dir = tempfile::tempdir().expect("tempdir");
-        let other = Keys::load(&other_dir.path().join("keys"), true).expect("generate");
+        let other = Keys::load(
+            &other_dir.path().join("keys"),
+            true,
+            SigningAlgorithm::RS256,
+        )
+        .expect("generate");
         let claims = Claims {
             iss: "i".into(),
             sub: "s".into(),
@@ -463,9 +594,80 @@ mod tests {
     }
 
     #[test]
+    fn es256_keys_sign_verify_persist_and_publish_a_p256_jwk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys");
+        let keys = Keys::load(&path, true, SigningAlgorithm::ES256).expect("generate");
+        assert_eq!(keys.algorithm(), SigningAlgorithm::ES256);
+        let claims = Claims {
+            iss: "https://fd".into(),
+            sub: "u1".into(),
+            aud: "c1".into(),
+            exp: now() + 60,
+        };
+        let jwt = keys.sign("at+jwt", &claims).expect("sign");
+        let header = jsonwebtoken::decode_header(&jwt).expect("header");
+        assert_eq!(header.alg, Algorithm::ES256);
+        // Checked by another implementation, from the published JWK alone.
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_value(keys.jwks()).expect("a JWK set");
+        let jwk = &jwks.keys[0];
+        assert_eq!(jwk.common.key_id.as_deref(), header.kid.as_deref());
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_audience(&["c1"]);
+        let from_jwk = jsonwebtoken::decode::<Claims>(
+            &jwt,
+            &DecodingKey::from_jwk(jwk).expect("EC JWK"),
+            &validation,
+        )
+        .expect("verifies with the JWK");
+        assert_eq!(from_jwk.claims, claims);
+        // The same key after a restart; an RS256 token of another instance is refused.
+        let again = Keys::load(&path, false, SigningAlgorithm::ES256).expect("load");
+        let back: Claims = again
+            .verify(&jwt, "at+jwt", "https://fd", Some("c1"))
+            .expect("verify");
+        assert_eq!(back, claims);
+        let rsa_dir = tempfile::tempdir().expect("tempdir");
+        let rsa = Keys::load(&rsa_dir.path().join("keys"), true, SigningAlgorithm::RS256)
+            .expect("generate");
+        let rs256 = rsa.sign("at+jwt", &claims).expect("sign");
+        assert_eq!(
+            again.verify::<Claims>(&rs256, "at+jwt", "https://fd", Some("c1")),
+            Err(JwtError::Invalid)
+        );
+        // A configured algorithm that disagrees with the key file is named, not ignored.
+        let mismatch = Keys::load(&path, true, SigningAlgorithm::RS256)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            mismatch.contains("ES256") && mismatch.contains("keys.algorithm"),
+            "{mismatch}"
+        );
+    }
+
+    #[test]
+    fn a_key_file_that_is_not_a_key_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys");
+        std::fs::create_dir_all(&path).expect("dir");
+        std::fs::write(path.join("signing-key.pem"), "hello").expect("write");
+        let err = Keys::load(&path, true, SigningAlgorithm::RS256)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("signing-key.pem") && err.contains("PEM"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn without_generation_oauth_is_off_but_cookies_work() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = Keys::load(&dir.path().join("keys"), false).expect("load");
+        let keys =
+            Keys::load(&dir.path().join("keys"), false, SigningAlgorithm::RS256).expect("load");
         assert!(!keys.can_sign());
         assert!(matches!(
             keys.sign("JWT", &serde_json::json!({})),

@@ -105,7 +105,14 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("tls.redirect_http_listen: cannot listen on {addr}"))?;
     }
     create_data_dir(&config.data_dir)?;
-    let keys = Arc::new(Keys::load(&config.keys_dir(), config.keys.generate).context("keys")?);
+    let keys = Arc::new(
+        Keys::load(
+            &config.keys_dir(),
+            config.keys.generate,
+            config.keys.algorithm,
+        )
+        .context("keys")?,
+    );
     let rt = background_runtime()?;
     let store = rt.block_on(open_store(&config))?;
     let config = Arc::new(config);

@@ -367,8 +367,11 @@ impl Default for TokenConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
-    /// Generate RS256 signing keys into data_dir when none exist.
+    /// Generate a signing key into the keys directory when none exists.
     pub generate: bool,
+    /// Algorithm of a generated signing key, `RS256` (default) or `ES256`; an existing key
+    /// file must hold a key of this algorithm.
+    pub algorithm: crate::keys::SigningAlgorithm,
     /// Where the signing and cookie keys live (default `data_dir/keys`). Nodes sharing one
     /// PostgreSQL store point this at the same files.
     pub dir: Option<PathBuf>,
@@ -378,6 +381,7 @@ impl Default for KeysConfig {
     fn default() -> Self {
         Self {
             generate: true,
+            algorithm: crate::keys::SigningAlgorithm::RS256,
             dir: None,
         }
     }

@@ -9,7 +9,7 @@ use super::issue::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::clock::now;
 use crate::keys::{JwtError, LEEWAY};
 use crate::state::State;
-use crate::store::{Consumed, Grant, RefreshToken, StoreError};
+use crate::store::{Consumed, Grant, RefreshToken, StoreError, Successor};
 
 /// Why an access token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,13 +145,12 @@ pub enum RedeemError {
 
 /// Redeems a refresh token for `client_id`: single use (rotation), and a reused token revokes
 /// its family. Shared by the token endpoint and the login API so both follow one rule.
-/// `successor`, given the used token, may build its successor, which is then stored in the
-/// same commit that spends the used one.
+/// `successor`, when the used token accepts it, is stored in the same commit that spends it.
 pub async fn redeem_refresh_token(
     state: &State,
     presented: &str,
     client_id: &str,
-    successor: &(dyn for<'r> Fn(&'r RefreshToken) -> Option<RefreshToken> + Send + Sync),
+    successor: Option<Successor>,
 ) -> Result<Result<(RefreshToken, Grant), RedeemError>, StoreError> {
     let record = match state
         .store

@@ -110,7 +110,7 @@ async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value
     let b: RefreshBody = json_body(req)?;
     let invalid = |m: &str| ApiError::unauthorized("invalid_token", m.to_string());
     let (record, grant) =
-        super::access::redeem_refresh_token(state, &b.refresh_token, OWN_CLIENT_ID, &|_| None)
+        super::access::redeem_refresh_token(state, &b.refresh_token, OWN_CLIENT_ID, None)
             .await?
             .map_err(|e| {
                 invalid(match e {

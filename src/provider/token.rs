@@ -15,7 +15,7 @@ use crate::secrets::{
     ct_eq, hash_secret, is_valid_pkce_verifier, pkce_s256, random_token, verify_secret,
 };
 use crate::state::State;
-use crate::store::{App, Consumed, RefreshToken};
+use crate::store::{App, Consumed, Successor};
 
 /// `POST /oauth/token`.
 pub async fn token(state: &State, req: &Request) -> Reply {
@@ -316,19 +316,14 @@ async fn refresh_token(
     let next_hash = hash_secret(&next);
     let now = now();
     let refresh_ttl = state.config.tokens.refresh_token_ttl.0.as_secs() as i64;
-    let successor = |old: &RefreshToken| {
-        (old.client_id == app.client_id && old.expires_at > now).then(|| RefreshToken {
-            token_hash: next_hash.clone(),
-            grant_id: old.grant_id.clone(),
-            client_id: old.client_id.clone(),
-            user_id: old.user_id.clone(),
-            scope: old.scope.clone(),
-            expires_at: now + refresh_ttl,
-            auth_time: old.auth_time,
-        })
+    let successor = Successor {
+        token_hash: next_hash,
+        client_id: app.client_id.clone(),
+        now,
+        expires_at: now + refresh_ttl,
     };
     let (record, grant) =
-        super::access::redeem_refresh_token(state, presented, &app.client_id, &successor)
+        super::access::redeem_refresh_token(state, presented, &app.client_id, Some(successor))
             .await?
             .map_err(|e| {
                 OAuthError::invalid_grant(match e {

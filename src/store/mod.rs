@@ -6,6 +6,7 @@
 mod model;
 pub mod notify;
 mod postgres;
+mod rotation_batch;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -125,16 +126,16 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
     ) -> Result<Consumed<RefreshToken>, StoreError>;
     /// Uses a refresh token like `use_refresh_token` and, when it was fresh and `successor`
-    /// builds one from it, stores that successor in the same durable commit (a rotation is
-    /// then one commit instead of two). This default takes two; SQLite overrides it.
+    /// accepts it, stores its successor in the same durable commit (a rotation is then one
+    /// commit instead of two). This default takes two; SQLite overrides it.
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
-        successor: &(dyn for<'r> Fn(&'r RefreshToken) -> Option<RefreshToken> + Send + Sync),
+        successor: Option<Successor>,
     ) -> Result<Consumed<RefreshToken>, StoreError> {
         let used = self.use_refresh_token(token_hash).await?;
         if let Consumed::Fresh(old) = &used
-            && let Some(next) = successor(old)
+            && let Some(next) = successor.as_ref().and_then(|s| s.of(old))
         {
             self.create_refresh_token(&next).await?;
         }

@@ -9,6 +9,7 @@
 //! a deferred read transaction has to be upgraded under contention.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,9 +20,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 use subtle::ConstantTimeEq;
 
+use super::rotation_batch::RotationBatcher;
 use super::{
     ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession, LoginFailures,
-    OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, User,
+    OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, Successor, User,
 };
 
 /// Connections kept by the read pool.
@@ -39,7 +41,7 @@ const SESSION_COLUMNS: &str =
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id_hash, redirect_uri, scope, \
      nonce, code_challenge, auth_time, expires_at, grant_id";
 const GRANT_COLUMNS: &str = "id, client_id, user_id, tenant, scope, created_at, revoked";
-const REFRESH_COLUMNS: &str =
+pub(super) const REFRESH_COLUMNS: &str =
     "token_hash, grant_id, client_id, user_id, scope, expires_at, auth_time";
 const API_TOKEN_COLUMNS: &str =
     "id, user_id, tenant, name, token_hash, read_only, created_at, last_used_at, revoked_at";
@@ -57,6 +59,8 @@ pub struct SqliteStore {
     /// that cost about six sleeps per rotation. Waiting for this pool's connection is a FIFO
     /// queue without sleeps.
     writer: SqlitePool,
+    /// Refresh-token rotations share commits on the writer.
+    rotations: Arc<RotationBatcher>,
 }
 
 impl SqliteStore {
@@ -81,7 +85,11 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, writer })
+        Ok(SqliteStore {
+            pool,
+            writer,
+            rotations: Arc::default(),
+        })
     }
 
     /// Closes every connection of the pool, waiting for those in use to be returned.
@@ -182,7 +190,7 @@ fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
     })
 }
 
-fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreError> {
+pub(super) fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreError> {
     Ok(RefreshToken {
         token_hash: row.try_get("token_hash")?,
         grant_id: row.try_get("grant_id")?,
@@ -192,6 +200,29 @@ fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreError> {
         expires_at: row.try_get("expires_at")?,
         auth_time: row.try_get("auth_time")?,
     })
+}
+
+/// Inserts a refresh token through `executor` (the writer, or a transaction on it).
+pub(super) async fn insert_refresh_token<'e, E>(
+    executor: E,
+    token: &RefreshToken,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query(&format!(
+        "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&token.token_hash)
+    .bind(&token.grant_id)
+    .bind(&token.client_id)
+    .bind(&token.user_id)
+    .bind(&token.scope)
+    .bind(token.expires_at)
+    .bind(token.auth_time)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 fn api_token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
@@ -567,19 +598,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&token.token_hash)
-        .bind(&token.grant_id)
-        .bind(&token.client_id)
-        .bind(&token.user_id)
-        .bind(&token.scope)
-        .bind(token.expires_at)
-        .bind(token.auth_time)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        insert_refresh_token(&self.writer, token).await
     }
 
     async fn use_refresh_token(
@@ -599,38 +618,17 @@ impl Store for SqliteStore {
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
-        successor: &(dyn for<'r> Fn(&'r RefreshToken) -> Option<RefreshToken> + Send + Sync),
+        successor: Option<Successor>,
     ) -> Result<Consumed<RefreshToken>, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(&format!(
-            "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0 \
-             RETURNING {REFRESH_COLUMNS}"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
+        match self
+            .rotations
+            .rotate(&self.writer, token_hash, successor)
+            .await?
+        {
+            Some(old) => Ok(Consumed::Fresh(old)),
             // Replayed or unknown: what `use_refresh_token` answers.
-            return self.use_refresh_token(token_hash).await;
-        };
-        let old = refresh_from_row(&row)?;
-        if let Some(next) = successor(&old) {
-            sqlx::query(&format!(
-                "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(&next.token_hash)
-            .bind(&next.grant_id)
-            .bind(&next.client_id)
-            .bind(&next.user_id)
-            .bind(&next.scope)
-            .bind(next.expires_at)
-            .bind(next.auth_time)
-            .execute(&mut *tx)
-            .await?;
+            None => self.use_refresh_token(token_hash).await,
         }
-        tx.commit().await?;
-        Ok(Consumed::Fresh(old))
     }
 
     async fn get_refresh_token(

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use super::{
     ApiToken, App, AuthCode, Consumed, Contact, DynStore, FailurePolicy, Grant, IdpSession,
     LoginFailures, OtpCheck, OtpCode, PostgresStore, RefreshToken, SessionRecord, SqliteStore,
-    Store, StoreError, User,
+    Store, StoreError, Successor, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -744,13 +744,13 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
         .map(|i| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                let next = |old: &RefreshToken| {
-                    Some(RefreshToken {
-                        token_hash: format!("r2-{i}"),
-                        ..old.clone()
-                    })
+                let next = Successor {
+                    token_hash: format!("r2-{i}"),
+                    client_id: "app".into(),
+                    now: 0,
+                    expires_at: 2_000,
                 };
-                (i, store.rotate_refresh_token("r1", &next).await)
+                (i, store.rotate_refresh_token("r1", Some(next)).await)
             })
         })
         .collect();
@@ -774,14 +774,65 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
     let r3 = refresh("r3", "g1", "app", 1_000);
     store.create_refresh_token(&r3).await.unwrap();
     assert_eq!(
-        store.rotate_refresh_token("r3", &|_| None).await.unwrap(),
+        store.rotate_refresh_token("r3", None).await.unwrap(),
         Consumed::Fresh(r3)
     );
     assert!(store.refresh_token_used("r3").await.unwrap());
     assert_eq!(
-        store.rotate_refresh_token("nope", &|_| None).await.unwrap(),
+        store.rotate_refresh_token("nope", None).await.unwrap(),
         Consumed::Missing
     );
+    // A token of another client, or an expired one, is spent without a successor.
+    for (hash, client, now) in [("r4", "other", 0), ("r5", "app", 1_000)] {
+        store
+            .create_refresh_token(&refresh(hash, "g1", "app", 1_000))
+            .await
+            .unwrap();
+        let next = Successor {
+            token_hash: format!("{hash}-next"),
+            client_id: client.into(),
+            now,
+            expires_at: 2_000,
+        };
+        assert!(matches!(
+            store.rotate_refresh_token(hash, Some(next)).await.unwrap(),
+            Consumed::Fresh(_)
+        ));
+        let stored = store.get_refresh_token(&format!("{hash}-next")).await;
+        assert_eq!(stored.unwrap(), None, "{hash}");
+    }
+    // Many rotations at once (SQLite gathers them into shared commits): each is answered
+    // with its own token and its own successor is stored.
+    for i in 0..64 {
+        store
+            .create_refresh_token(&refresh(&format!("m{i}"), "g1", "app", 1_000))
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let next = Successor {
+                    token_hash: format!("m{i}-next"),
+                    client_id: "app".into(),
+                    now: 0,
+                    expires_at: 2_000,
+                };
+                store
+                    .rotate_refresh_token(&format!("m{i}"), Some(next))
+                    .await
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap().unwrap() {
+            Consumed::Fresh(old) => assert_eq!(old.token_hash, format!("m{i}")),
+            other => panic!("m{i}: {other:?}"),
+        }
+        let next = store.get_refresh_token(&format!("m{i}-next")).await;
+        assert_eq!(next.unwrap().map(|t| t.expires_at), Some(2_000));
+    }
 }
 
 async fn revoke_grant_kills_its_refresh_tokens(db: &TestDb) {
