@@ -544,6 +544,38 @@ async fn confidential_app_signs_in_with_code_and_pkce_using_openidconnect() {
 }
 
 #[tokio::test]
+async fn with_an_es256_key_a_relying_party_verifies_id_tokens_from_the_jwks() {
+    let fd = start("keys: { algorithm: ES256 }").await;
+    let jwks: Value = plain_client()
+        .get(fd.url("/oauth/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jwks["keys"][0]["kty"], "EC", "{jwks}");
+    assert_eq!(jwks["keys"][0]["crv"], "P-256");
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    let discovery: Value = plain_client()
+        .get(fd.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    // The openidconnect crate checks the ID token's ES256 signature against the JWKS, and
+    // at_hash with SHA-256; the access token works at userinfo and the refresh rotates.
+    let (client_id, secret) = third_party_app(&fd);
+    relying_party_flow(&fd, &client_id, Some(&secret)).await;
+}
+
+#[tokio::test]
 async fn public_app_signs_in_with_pkce_and_no_secret_using_openidconnect() {
     let fd = start("").await;
     let (client_id, secret) = fd.create_app(&[
