@@ -72,8 +72,10 @@ def proxy_table():
 
 
 PROVIDER_OPS = [
-    ("cc", "`client_credentials` grants/s"),
-    ("refresh", "refresh grants/s"),
+    ("cc", "`client_credentials` grants/s, RS256 keys on both"),
+    ("cc_es256", "`client_credentials` grants/s, ES256 keys on both"),
+    ("refresh", "refresh grants/s, RS256 keys on both"),
+    ("refresh_es256", "refresh grants/s, ES256 keys on both"),
     ("introspect", "introspections/s"),
     ("login", "password logins/s (form → code → tokens)"),
 ]
@@ -147,6 +149,124 @@ def cold_table():
     ])
 
 
+def errors_of(r):
+    return sum(r.get(k, 0) for k in ("err_status", "err_connect", "err_read", "err_write", "err_timeout", "errors"))
+
+
+def targets():
+    """The targets of issue 6, each computed from this run's rows: (target, figure, required, met)
+    tuples, and the targets this run has no rows for."""
+    rows, missing = [], []
+
+    def add(target, figure, required, ok, used):
+        bad = [r for r in used if errors_of(r)]
+        if bad:
+            figure += f" — not valid: {sum(errors_of(r) for r in bad):,} errors"
+            ok = False
+        rows.append((target, figure, required, "yes" if ok else "no"))
+
+    fd = by_id.get("fd_cookie")
+
+    def vs_warm(target, rid, what, need):
+        r = by_id.get(rid)
+        if not fd or not r:
+            missing.append(target)
+            return
+        x = fd["rps"] / r["rps"]
+        add(target, f"{x:.2f}× ({rate(fd['rps'])} vs {rate(r['rps'])} req/s)", f"≥ {need:.2f}× {what}",
+            x >= need, [fd, r])
+
+    vs_warm("Warm session (fd_cookie) vs bare Pingora", "bare_pingora", "bare Pingora", 0.95)
+    vs_warm("Warm session vs nginx auth_request to a do-nothing 204 endpoint", "nginx_auth_204",
+            "nginx auth_request (204)", 1.0)
+    vs_warm("Warm session vs nginx reverse proxy (stretch)", "nginx_proxy", "nginx proxy", 0.9)
+
+    up = by_id.get("upstream")
+    target = f"p99 added latency over direct (fd_cookie p99 − upstream p99), {machine['connections']} connections"
+    if fd and up:
+        added = (fd["p99_us"] - up["p99_us"]) / 1000
+        add(target, f"{added:.2f} ms ({ms(fd['p99_us'])} − {ms(up['p99_us'])})",
+            "< 1 ms at 64 connections", added < 1.0 and machine["connections"] == 64, [fd, up])
+    else:
+        missing.append(target)
+
+    for rid, what in (("fd_api_token", "Api-Token"), ("fd_bearer", "Bearer JWT")):
+        r = by_id.get(rid)
+        target = f"{what} ({rid}) vs warm session"
+        if not fd or not r:
+            missing.append(target)
+            continue
+        x = r["rps"] / fd["rps"]
+        add(target, f"{x:.2f}× ({rate(r['rps'])} vs {rate(fd['rps'])} req/s)", "≥ 0.90× warm session",
+            x >= 0.9, [r, fd])
+
+    for op, what in (("cc", "`client_credentials`"), ("refresh", "refresh")):
+        for suffix, alg in (("", "RS256"), ("_es256", "ES256")):
+            f, o = provider.get(f"fd_{op}{suffix}"), provider.get(f"oidc_{op}{suffix}")
+            if not f:
+                missing.append(f"{what} grants/s, {alg}")
+                continue
+            add(f"{what} grants/s, {alg}", f"{rate(f['rps'])}/s", "≥ 2,000/s", f["rps"] >= 2000, [f])
+            if not o:
+                missing.append(f"{what}, frontdoor vs oidc-provider, {alg} on both")
+                continue
+            x = f["rps"] / o["rps"]
+            add(f"{what}, frontdoor vs oidc-provider, {alg} on both",
+                f"{x:.2f}× ({rate(f['rps'])} vs {rate(o['rps'])}/s)", "≥ 3.00×", x >= 3.0, [f, o])
+
+    r = provider.get("fd_introspect")
+    if r:
+        add("Introspections/s", f"{rate(r['rps'])}/s", "≥ 10,000/s", r["rps"] >= 10000, [r])
+    else:
+        missing.append("Introspections/s")
+
+    r = provider.get("fd_login")
+    cores = int(machine["nproc"])
+    if r:
+        per = r["rps"] / cores
+        add("Password logins per core (form → code → tokens)",
+            f"{per:.1f}/s per core ({rate(r['rps'])}/s on {cores} cores)", "≥ 15/s per core", per >= 15, [r])
+    else:
+        missing.append("Password logins per core")
+
+    counted = [m for m in memory if m["sessions"] > 0]
+    target = "Memory per cached session"
+    if memory and memory[0]["sessions"] == 0 and counted:
+        base, top = memory[0], counted[-1]
+        vs0 = (top["rss_kib"] - base["rss_kib"]) * 1024 / top["sessions"]
+        if len(counted) >= 2:
+            prev = counted[-2]
+            marg = (top["rss_kib"] - prev["rss_kib"]) * 1024 / (top["sessions"] - prev["sessions"])
+            add(target, f"{marg:,.0f} B from {prev['sessions']:,} to {top['sessions']:,} sessions "
+                f"(vs 0: {vs0:,.0f} B at {top['sessions']:,})", "≤ 1,024 B (vs previous row, largest count)",
+                marg <= 1024, [])
+        else:
+            add(target, f"{vs0:,.0f} B at {top['sessions']:,} sessions, vs 0 (no previous row)",
+                "≤ 1,024 B", vs0 <= 1024, [])
+    else:
+        missing.append(target)
+    m1 = next((m for m in memory if m["sessions"] == 1_000_000), None)
+    if m1:
+        gib = m1["rss_kib"] / 1048576
+        add("RSS with 1,000,000 sessions in the cache", f"{gib:.2f} GiB ({m1['rss_kib'] / 1024:,.0f} MiB)",
+            "< 1.5 GiB", gib < 1.5, [])
+    else:
+        largest = max((m["sessions"] for m in memory), default=0)
+        missing.append(f"RSS with 1,000,000 sessions (this run's largest count: {largest:,})")
+    return rows, missing
+
+
+def targets_table():
+    rows, missing = targets()
+    out = ["| target | figure this run | required | met? |", "|---|---|---|---|"]
+    out += [f"| {t} | {f} | {r} | {m} |" for t, f, r, m in rows]
+    met = sum(1 for row in rows if row[3] == "yes")
+    out += ["", f"{met} of {len(rows)} targets met in this run."]
+    if missing:
+        out[-1] += " Not measured in this run: " + "; ".join(missing) + "."
+    return "\n".join(out)
+
+
 def gnuplot(script):
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
@@ -183,13 +303,14 @@ plot "{dat}" using (0):1:(0):2:($1-0.38):($1+0.38):ytic(3) with boxxyerror lc rg
     have = [(op, label) for op, label in PROVIDER_OPS if f"fd_{op}" in provider and f"oidc_{op}" in provider]
     with open(pdat, "w", encoding="utf-8") as f:
         for op, label in have:
-            short = {"cc": "client_credentials", "refresh": "refresh", "introspect": "introspection",
-                     "login": "password login"}[op]
+            short = {"cc": "client_credentials RS256", "cc_es256": "client_credentials ES256",
+                     "refresh": "refresh RS256", "refresh_es256": "refresh ES256",
+                     "introspect": "introspection", "login": "password login"}[op]
             f.write(f'"{short}" {provider["fd_" + op]["rps"]:.1f} {provider["oidc_" + op]["rps"]:.1f}\n')
     title = "Provider path, operations per second (log scale"
     title += ", smoke run)" if machine.get("smoke") else ")"
     gnuplot(f"""
-set terminal svg size 900,480 dynamic font "sans,12" background rgb "white"
+set terminal svg size {max(900, 150 * len(have))},480 dynamic font "sans,12" background rgb "white"
 set termoption noenhanced
 set xrange [-0.6:{len(have) - 0.4}]
 set output "{os.path.join(out, 'provider.svg')}"
@@ -218,11 +339,14 @@ machine; the load generator shares the {m['nproc']} cores with the servers. Vers
 
 **Proxy path.** `wrk -t{m['wrk_threads']} -c{m['connections']} -d{m['duration_s']}s --latency` with
 `bench/wrk/bench.lua` (its `done` prints p99.9), after a short warm-up run, for each row; the
-upstream is nginx serving a 512-byte file. Both nginx proxies keep 64 idle upstream
+upstream is nginx serving a 512-byte file. The nginx proxies keep 64 idle upstream
 connections (`keepalive 64`); Pingora pools upstream connections by default. frontdoor and the
 bare proxy run with one worker thread per CPU. The ratio column divides each row's req/s by
-nginx's plain reverse proxy. The warm-cookie row uses a session created through the real
-sign-in form; the Api-Token comes from `frontdoor tokens create`, the Bearer JWT from
+nginx's plain reverse proxy. The row "nginx auth_request to a do-nothing 204 endpoint" sends
+every request through `auth_request` to a location of the upstream nginx that answers 204
+(over the same keep-alive pool): the cost of the forward-auth mechanism with an authorizer
+that does no work, which frontdoor inline is compared against. The warm-cookie row uses a
+session created through the real sign-in form; the Api-Token comes from `frontdoor tokens create`, the Bearer JWT from
 `/api/v1/login-check`. Rows with errors (non-2xx/3xx answers, socket errors) are not valid.
 
 **Cold path.** Sessions are written straight into frontdoor's SQLite store, in its schema, by
@@ -250,9 +374,16 @@ What is comparable and what is not:
   grant that writes); oidc-provider keeps its models in a JavaScript `Map` in memory, as its
   development setup does, and loses them on restart. This favours oidc-provider on every grant
   that stores something (refresh, login, authorization codes).
-- Tokens: both sign RS256 access tokens as JWTs (oidc-provider through a default resource
+- Tokens: both sign access tokens as JWTs (oidc-provider through a default resource
   indicator, `accessTokenFormat: 'jwt'`) and an ID token on the code exchange and on refresh.
-  Both rotate refresh tokens on every use. bench-web is first party on both (no consent page).
+  Both algorithms are measured: the `client_credentials` and refresh rows run once with RS256
+  keys (RSA 2048, frontdoor's default) and once with ES256 keys (ECDSA P-256; frontdoor's
+  `keys.algorithm: ES256`, oidc-provider's `provider.mjs --alg ES256`), on a second instance of
+  each, and each pair uses the same algorithm on both providers; before measuring, the bench
+  decodes the JWS header of the tokens each instance issues (`client_credentials`, code
+  exchange and refresh) and stops unless it names the expected algorithm. The introspection and
+  login rows use the RS256 instances. Both rotate refresh tokens on every use. bench-web is
+  first party on both (no consent page).
 - Introspection: oidc-provider refuses to introspect JWT access tokens, so its row introspects
   an opaque `client_credentials` token (a lookup in its in-memory store); frontdoor's row
   introspects its JWT `client_credentials` token (signature check and grant state).
@@ -279,6 +410,10 @@ def results_md():
         "",
         f"Produced by `bench/run.sh` with {machine['duration_s']} s per measurement. "
         "All raw figures are in [results.json](results.json).",
+        "",
+        "## Targets (issue 6)",
+        "",
+        targets_table(),
         "",
         "## Proxy path",
         "",
@@ -317,6 +452,10 @@ def readme_block():
         proxy_table(),
         "",
         provider_table(),
+        "",
+        "### Targets (issue 6)",
+        "",
+        targets_table(),
         "",
         "Cold path, memory and the method: [docs/bench/results.md](docs/bench/results.md).",
         "<!-- bench:end -->",

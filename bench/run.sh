@@ -7,10 +7,12 @@
 #                [--mem-counts "100000 1000000"]
 #
 # What runs (all on 127.0.0.1, ports from BENCH_PORT_BASE, default 18000):
-#   nginx serving a small static file (the upstream, :+1); nginx as a plain reverse proxy (:+2)
-#   and nginx with auth_request to frontdoor's /_frontdoor/auth (:+3), both in one second nginx;
-#   examples/bare_proxy (:+4); frontdoor (:+10, admin :+11); a second frontdoor for the
-#   memory figures (:+20, admin :+21); oidc-provider (bench/oidc, :+30).
+#   nginx serving a small static file (the upstream, :+1); nginx as a plain reverse proxy (:+2),
+#   nginx with auth_request to frontdoor's /_frontdoor/auth (:+3) and nginx with auth_request
+#   to a do-nothing 204 endpoint of the upstream (:+5), all three in one second nginx;
+#   examples/bare_proxy (:+4); frontdoor (:+10, admin :+11); a frontdoor with an ES256
+#   signing key for the provider rows (:+12, admin :+13); a frontdoor for the memory figures
+#   (:+20, admin :+21); oidc-provider (bench/oidc, :+30) and one with an ES256 key (:+31).
 #
 # Options (and their environment variables):
 #   --duration S   seconds per measurement, BENCH_DURATION (default 10). While developing use 1-2.
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
     --skip-build) SKIP_BUILD=1; shift ;;
     --out) OUT="$2"; shift 2 ;;
     --mem-counts) MEM_COUNTS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,11 +66,15 @@ P_UPSTREAM=$((PORT_BASE + 1))
 P_NGINX_PROXY=$((PORT_BASE + 2))
 P_NGINX_AUTH=$((PORT_BASE + 3))
 P_BARE=$((PORT_BASE + 4))
+P_NGINX_AUTH204=$((PORT_BASE + 5))
 P_FD=$((PORT_BASE + 10))
 P_FD_ADMIN=$((PORT_BASE + 11))
+P_FD_ES=$((PORT_BASE + 12))
+P_FD_ES_ADMIN=$((PORT_BASE + 13))
 P_MEM=$((PORT_BASE + 20))
 P_MEM_ADMIN=$((PORT_BASE + 21))
 P_OIDC=$((PORT_BASE + 30))
+P_OIDC_ES=$((PORT_BASE + 31))
 
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BIN="$ROOT/$TARGET_DIR/release/frontdoor"
@@ -125,7 +131,8 @@ fi
 [ -x "$BIN" ] || die "$BIN is missing (run without --skip-build)"
 [ -x "$BARE_BIN" ] || die "$BARE_BIN is missing (run without --skip-build)"
 
-for p in $P_UPSTREAM $P_NGINX_PROXY $P_NGINX_AUTH $P_BARE $P_FD $P_FD_ADMIN $P_MEM $P_MEM_ADMIN $P_OIDC; do
+for p in $P_UPSTREAM $P_NGINX_PROXY $P_NGINX_AUTH $P_BARE $P_NGINX_AUTH204 $P_FD $P_FD_ADMIN \
+  $P_FD_ES $P_FD_ES_ADMIN $P_MEM $P_MEM_ADMIN $P_OIDC $P_OIDC_ES; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p on 127.0.0.1 is in use; set BENCH_PORT_BASE to another base"
   fi
@@ -210,6 +217,8 @@ http {
     listen 127.0.0.1:$P_UPSTREAM;
     root $WORK/www;
     default_type text/plain;
+    # The do-nothing auth endpoint of the nginx_auth_204 row.
+    location = /auth-204 { return 204; }
   }
 }
 EOF
@@ -265,9 +274,28 @@ http {
       proxy_set_header Connection "";
     }
   }
+  # nginx with auth_request to a do-nothing endpoint (the upstream answers 204): what
+  # auth_request itself costs, the floor of any forward-auth setup.
+  server {
+    listen 127.0.0.1:$P_NGINX_AUTH204;
+    location = /_auth_204 {
+      internal;
+      proxy_pass http://static/auth-204;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location / {
+      auth_request /_auth_204;
+      proxy_pass http://static;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
 }
 EOF
-log "starting nginx (upstream :$P_UPSTREAM, proxy :$P_NGINX_PROXY, auth_request :$P_NGINX_AUTH)"
+log "starting nginx (upstream :$P_UPSTREAM, proxy :$P_NGINX_PROXY, auth_request :$P_NGINX_AUTH, auth_request 204 :$P_NGINX_AUTH204)"
 "$NGINX_BIN" -p "$WORK" -e "$WORK/logs/nginx-upstream.err" -c "$WORK/nginx-upstream.conf"
 NGINX_PIDFILES+=("$WORK/nginx-upstream.pid")
 "$NGINX_BIN" -p "$WORK" -e "$WORK/logs/nginx-front.err" -c "$WORK/nginx-front.conf"
@@ -337,6 +365,8 @@ expect 200 "http://127.0.0.1:$P_BARE/bench.txt"
 expect 401 "$FD_URL/bench.txt"
 expect 401 "http://127.0.0.1:$P_NGINX_AUTH/bench.txt"
 expect 200 -H "Cookie: $COOKIE" "http://127.0.0.1:$P_NGINX_AUTH/bench.txt"
+expect 204 "http://127.0.0.1:$P_UPSTREAM/auth-204"
+expect 200 "http://127.0.0.1:$P_NGINX_AUTH204/bench.txt"
 expect 200 -H "Cookie: $COOKIE" "$FD_URL/bench.txt"
 expect 200 -H "Api-Token: $API_TOKEN" "$FD_URL/bench.txt"
 expect 200 -H "Authorization: Bearer $JWT" "$FD_URL/bench.txt"
@@ -364,6 +394,7 @@ run_wrk proxy nginx_proxy "nginx reverse proxy" "http://127.0.0.1:$P_NGINX_PROXY
 run_wrk proxy bare_pingora "bare Pingora proxy" "http://127.0.0.1:$P_BARE/bench.txt"
 run_wrk proxy nginx_auth_request "nginx auth_request to frontdoor forward-auth (session cookie)" \
   "http://127.0.0.1:$P_NGINX_AUTH/bench.txt" BENCH_HEADERS="Cookie: $COOKIE"
+run_wrk proxy nginx_auth_204 "nginx auth_request to a do-nothing 204 endpoint" "http://127.0.0.1:$P_NGINX_AUTH204/bench.txt"
 run_wrk proxy fd_cookie "frontdoor inline, session cookie (warm)" "$FD_URL/bench.txt" BENCH_HEADERS="Cookie: $COOKIE"
 run_wrk proxy fd_api_token "frontdoor inline, read-write Api-Token" "$FD_URL/bench.txt" BENCH_HEADERS="Api-Token: $API_TOKEN"
 run_wrk proxy fd_bearer "frontdoor inline, Bearer JWT" "$FD_URL/bench.txt" BENCH_HEADERS="Authorization: Bearer $JWT"
@@ -415,14 +446,34 @@ jq -r '"   cold p50 \(.cold.p50_ms) ms p99 \(.cold.p99_ms) ms; warm p50 \(.warm.
 
 # ---------------------------------------------------------------------------------------------
 # Provider path: frontdoor and oidc-provider
-log "starting oidc-provider :$P_OIDC"
+# Each pair of rows uses the same signing algorithm on both providers: RS256 (frontdoor's
+# default) on frontdoor :$P_FD and oidc-provider :$P_OIDC, ES256 on a second frontdoor and a
+# second oidc-provider, each created the same way.
 OIDC_SECRET="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-node "$OIDC_DIR/provider.mjs" --port "$P_OIDC" --secret "$OIDC_SECRET" --redirect-uri "$REDIRECT_URI" \
-  --email "$EMAIL" --password "$PASSWORD" > "$WORK/logs/oidc.out" 2> "$WORK/logs/oidc.err" &
-PIDS+=($!)
+start_oidc() { # PORT ALG LOG-NAME
+  log "starting oidc-provider :$1 ($2)"
+  node "$OIDC_DIR/provider.mjs" --port "$1" --alg "$2" --secret "$OIDC_SECRET" --redirect-uri "$REDIRECT_URI" \
+    --email "$EMAIL" --password "$PASSWORD" > "$WORK/logs/$3.out" 2> "$WORK/logs/$3.err" &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$1/.well-known/openid-configuration"
+}
+start_oidc "$P_OIDC" RS256 oidc
+start_oidc "$P_OIDC_ES" ES256 oidc-es256
 OIDC_URL="http://127.0.0.1:$P_OIDC"
-wait_http "$OIDC_URL/.well-known/openid-configuration"
+OIDC_ES_URL="http://127.0.0.1:$P_OIDC_ES"
 OIDC_VERSION="$(node -p "require('$OIDC_DIR/node_modules/oidc-provider/package.json').version")"
+
+log "starting frontdoor :$P_FD_ES with an ES256 signing key"
+FDES_CONF="$WORK/frontdoor-es256.yaml"
+fd_config "$P_FD_ES" "$P_FD_ES_ADMIN" "$WORK/fd-es256-data" "keys: { algorithm: ES256 }" > "$FDES_CONF"
+FDES_URL="http://127.0.0.1:$P_FD_ES"
+FDES="$BIN --config $FDES_CONF"
+"$BIN" --config "$FDES_CONF" serve > "$WORK/logs/frontdoor-es256.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$P_FD_ES_ADMIN/healthz"
+printf '%s\n' "$PASSWORD" | $FDES users add --email "$EMAIL" --name "Bench User" --groups bench --password-stdin >/dev/null
+read -r CC_ES_ID CC_ES_SECRET < <($FDES apps create --name bench-cc --grant client_credentials --json | jq -r '"\(.client_id) \(.client_secret)"')
+read -r WEB_ES_ID WEB_ES_SECRET < <($FDES apps create --name bench-web --redirect-uri "$REDIRECT_URI" --first-party --json | jq -r '"\(.client_id) \(.client_secret)"')
 
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 FD_CC_AUTH="$(basic "$CC_ID" "$CC_SECRET")"
@@ -430,9 +481,44 @@ OIDC_CC_AUTH="$(basic bench-cc "$OIDC_SECRET")"
 OIDC_IN_AUTH="$(basic bench-introspect "$OIDC_SECRET")"
 FORM='Content-Type: application/x-www-form-urlencoded'
 
+FDES_CC_AUTH="$(basic "$CC_ES_ID" "$CC_ES_SECRET")"
+
+jwt_alg() { # JWT: the alg of its JWS header
+  local h="${1%%.*}"
+  h="$(printf '%s' "$h" | tr '_-' '/+')"
+  while [ $(( ${#h} % 4 )) -ne 0 ]; do h="$h="; done
+  printf '%s' "$h" | base64 -d 2>/dev/null | jq -r '.alg // "none"' 2>/dev/null || echo "not a JWT"
+}
+expect_alg() { # WHAT WANT: the access token in last-body is a JWT signed with WANT
+  local got
+  got="$(jwt_alg "$(jq -r .access_token "$WORK/last-body")")"
+  [ "$got" = "$2" ] || die "$1: the access token is signed with $got, not $2 ($(head -c 300 "$WORK/last-body"))"
+  log "   $1: $got access token"
+}
+expect_token_algs() { # WHAT WANT ISSUER CLIENT SECRET SCOPE: a login and a refresh sign with WANT
+  local json
+  json="$(node bench/tools/token_algs.mjs --issuer "$3" --client-id "$4" --client-secret "$5" \
+    --redirect-uri "$REDIRECT_URI" --scope "$6" --email "$EMAIL" --password "$PASSWORD")" \
+    || die "$1: a login and a refresh for the token check failed"
+  jq -e --arg a "$2" '.code.access_token == $a and .code.id_token == $a and ([.code[], .refresh[]] | all(. == $a))' \
+    <<< "$json" > /dev/null || die "$1: tokens are not all signed with $2: $json"
+  log "   $1: $json"
+}
+
+log "token signing algorithms"
 expect 200 -H "Authorization: $FD_CC_AUTH" "$FD_URL/oauth/token" -d grant_type=client_credentials
+expect_alg "frontdoor client_credentials" RS256
 FD_CC_TOKEN="$(jq -r .access_token "$WORK/last-body")"
 expect 200 -H "Authorization: $OIDC_CC_AUTH" "$OIDC_URL/token" -d grant_type=client_credentials
+expect_alg "oidc-provider client_credentials" RS256
+expect 200 -H "Authorization: $FDES_CC_AUTH" "$FDES_URL/oauth/token" -d grant_type=client_credentials
+expect_alg "frontdoor (ES256) client_credentials" ES256
+expect 200 -H "Authorization: $OIDC_CC_AUTH" "$OIDC_ES_URL/token" -d grant_type=client_credentials
+expect_alg "oidc-provider (ES256) client_credentials" ES256
+expect_token_algs "frontdoor login and refresh" RS256 "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
+expect_token_algs "oidc-provider login and refresh" RS256 "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
+expect_token_algs "frontdoor (ES256) login and refresh" ES256 "$FDES_URL" "$WEB_ES_ID" "$WEB_ES_SECRET" "openid offline_access"
+expect_token_algs "oidc-provider (ES256) login and refresh" ES256 "$OIDC_ES_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
 expect 200 -H "Authorization: $OIDC_IN_AUTH" "$OIDC_URL/token" -d grant_type=client_credentials
 OIDC_IN_TOKEN="$(jq -r .access_token "$WORK/last-body")"
 expect 200 -H "Authorization: $FD_CC_AUTH" "$FD_URL/oauth/introspect" -d "token=$FD_CC_TOKEN"
@@ -444,6 +530,12 @@ run_wrk provider fd_cc "frontdoor: client_credentials grant" "$FD_URL/oauth/toke
   BENCH_BODY=grant_type=client_credentials BENCH_HEADERS="Authorization: $FD_CC_AUTH
 $FORM"
 run_wrk provider oidc_cc "oidc-provider: client_credentials grant" "$OIDC_URL/token" BENCH_METHOD=POST \
+  BENCH_BODY=grant_type=client_credentials BENCH_HEADERS="Authorization: $OIDC_CC_AUTH
+$FORM"
+run_wrk provider fd_cc_es256 "frontdoor: client_credentials grant, ES256 key" "$FDES_URL/oauth/token" BENCH_METHOD=POST \
+  BENCH_BODY=grant_type=client_credentials BENCH_HEADERS="Authorization: $FDES_CC_AUTH
+$FORM"
+run_wrk provider oidc_cc_es256 "oidc-provider: client_credentials grant, ES256 key" "$OIDC_ES_URL/token" BENCH_METHOD=POST \
   BENCH_BODY=grant_type=client_credentials BENCH_HEADERS="Authorization: $OIDC_CC_AUTH
 $FORM"
 run_wrk provider fd_introspect "frontdoor: introspection" "$FD_URL/oauth/introspect" BENCH_METHOD=POST \
@@ -469,6 +561,8 @@ run_node() { # ID LABEL OP CONCURRENCY ISSUER CLIENT SECRET SCOPE
 }
 run_node fd_refresh "frontdoor: refresh_token grant" refresh "$REFRESH_CONCURRENCY" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
 run_node oidc_refresh "oidc-provider: refresh_token grant" refresh "$REFRESH_CONCURRENCY" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
+run_node fd_refresh_es256 "frontdoor: refresh_token grant, ES256 key" refresh "$REFRESH_CONCURRENCY" "$FDES_URL" "$WEB_ES_ID" "$WEB_ES_SECRET" "openid offline_access"
+run_node oidc_refresh_es256 "oidc-provider: refresh_token grant, ES256 key" refresh "$REFRESH_CONCURRENCY" "$OIDC_ES_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
 run_node fd_login "frontdoor: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
 run_node oidc_login "oidc-provider: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
 

@@ -3,17 +3,21 @@
 // `oidc-provider`, set up with the grants the bench measures on frontdoor, on 127.0.0.1.
 //
 //   node provider.mjs --port 18200 --secret S --redirect-uri http://127.0.0.1:9999/callback \
-//     --email bench@example.com --password P
+//     --email bench@example.com --password P [--alg RS256|ES256]
+//
+// --alg picks the signing key and the algorithm of every token it signs (ID tokens and JWT
+// access tokens): RS256 (default) is an RSA 2048 key, ES256 an ECDSA P-256 key, as frontdoor's
+// `keys.algorithm` does.
 //
 // Prints exactly `ready` on stdout once listening; notices go to stderr. No request logging.
 //
 // Clients (all confidential, client_secret_basic, the same secret S):
-//   bench-cc          client_credentials; access tokens are RS256 JWTs (RFC 9068 shape, via a
+//   bench-cc          client_credentials; access tokens are JWTs signed with --alg (RFC 9068 shape, via a
 //                     default resource indicator), as frontdoor's are
 //   bench-web         authorization_code (PKCE S256) + refresh_token, redirect URI as given;
 //                     treated as first party: no consent page (as frontdoor's --first-party);
 //                     refresh tokens rotate on every use (as frontdoor's); access tokens are
-//                     RS256 JWTs, plus an ID token
+//                     JWTs signed with --alg, plus an ID token signed with --alg
 //   bench-introspect  client_credentials with oidc-provider's default opaque access tokens:
 //                     oidc-provider refuses to introspect JWT access tokens, so introspection is
 //                     measured on these
@@ -44,6 +48,7 @@ const { values: opts } = parseArgs({
     'redirect-uri': { type: 'string' },
     email: { type: 'string' },
     password: { type: 'string' },
+    alg: { type: 'string', default: 'RS256' },
   },
   strict: true,
 });
@@ -51,6 +56,8 @@ const fail = (msg) => { log(msg); process.exit(2); };
 const port = Number(opts.port);
 if (!Number.isInteger(port) || port <= 0 || port > 65535) fail('--port PORT is required');
 for (const k of ['secret', 'redirect-uri', 'email', 'password']) if (!opts[k]) fail(`--${k} is required`);
+const ALG = opts.alg;
+if (!['RS256', 'ES256'].includes(ALG)) fail('--alg takes RS256 or ES256');
 
 const issuer = `http://127.0.0.1:${port}`;
 const RESOURCE = 'urn:frontdoor-bench:api';
@@ -101,8 +108,11 @@ setInterval(() => {
   for (const s of stores.values()) for (const [id, e] of s) if (e.expiresAt <= t) s.delete(id);
 }, 30_000).unref();
 
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
+const { privateKey } = ALG === 'ES256'
+  ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+// The only key in the keystore, so nothing can be signed with another algorithm.
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomBytes(8).toString('hex'), use: 'sig', alg: ALG };
 
 const clients = [
   {
@@ -116,7 +126,7 @@ const clients = [
   {
     client_id: 'bench-web', client_secret: opts.secret, grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'], redirect_uris: [opts['redirect-uri']], token_endpoint_auth_method: 'client_secret_basic',
-    id_token_signed_response_alg: 'RS256',
+    id_token_signed_response_alg: ALG,
   },
 ];
 
@@ -128,6 +138,8 @@ ${body}
 const configuration = {
   adapter: MemoryAdapter,
   clients,
+  // Also the default of a resource server's `jwt.sign.alg` in oidc-provider 9.
+  clientDefaults: { id_token_signed_response_alg: ALG },
   jwks: { keys: [signingKey] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   scopes: ['openid', 'offline_access', 'email', 'profile', 'api'],
@@ -172,7 +184,7 @@ const configuration = {
       },
       getResourceServerInfo(ctx, resource) {
         if (resource !== RESOURCE) throw new Error('unknown resource');
-        return { scope: 'api', audience: RESOURCE, accessTokenTTL: 3600, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+        return { scope: 'api', audience: RESOURCE, accessTokenTTL: 3600, accessTokenFormat: 'jwt', jwt: { sign: { alg: ALG } } };
       },
       useGrantedResource() { return true; },
     },
@@ -241,7 +253,7 @@ provider.use(async (ctx, next) => {
 const server = http.createServer({ keepAliveTimeout: 60_000 }, provider.callback());
 server.on('error', (err) => fail(`listen on 127.0.0.1:${port}: ${err.message}`));
 server.listen(port, '127.0.0.1', () => {
-  log(`issuer ${issuer}`);
+  log(`issuer ${issuer}, ${ALG} signing key`);
   process.stdout.write('ready\n');
 });
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
