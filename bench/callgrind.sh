@@ -7,7 +7,8 @@
 #
 #   cargo build --profile profiling --bin frontdoor && bench/callgrind.sh [N]
 #
-# N operations per kind (default 2000), CONCURRENCY clients at once (default 8). BIN overrides
+# N operations per kind (default 2000), CONCURRENCY clients at once (default 8), ALGORITHM the
+# signing key's (`keys.algorithm`: RS256, the default, or ES256). BIN overrides
 # the binary (default: the profiling build under $CARGO_TARGET_DIR or target/). Needs valgrind,
 # ab (Debian: apache2-utils), node, curl, jq. Counts include every thread of frontdoor (SQLite's
 # worker threads too), not the load generator's; startup and sign-ins are not counted.
@@ -16,6 +17,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 N="${1:-2000}"
 CONC="${CONCURRENCY:-8}"
+ALGORITHM="${ALGORITHM:-RS256}"
 OUT="${OUT:-/tmp/frontdoor-callgrind}"
 BIN="${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/profiling/frontdoor}"
 BASE="${BENCH_PORT_BASE:-19400}"
@@ -34,6 +36,7 @@ listen: 127.0.0.1:$P_FD
 admin_listen: 127.0.0.1:$P_ADMIN
 public_url: $FD_URL
 data_dir: $OUT/data
+keys: { algorithm: $ALGORITHM }
 regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
 routes:
   - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:9", policy: authenticated }

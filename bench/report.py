@@ -360,9 +360,11 @@ from `frontdoor_session_cache_requests_total`. The sequential table sends each o
 request at a time on one connection, timed by the Node.js client.
 
 **Provider path.** The same clients drive both providers. `client_credentials` and
-introspection: wrk POSTing the form with `client_secret_basic`. Refresh: {m['refresh_concurrency']}
-workers, each signs in once (not timed), then repeats the refresh grant with the rotated token
-it got back. Password logins: {m['login_concurrency']} workers, each iteration a new cookie jar: the
+introspection: wrk POSTing the form with `client_secret_basic`. Refresh: wrk too, with
+refresh tokens from real logins (not timed), one per connection and a few spare; each request spends one and the
+rotated token in its answer is used by a later request (`bench/wrk/bench.lua`), so every grant
+is a real rotation. (A Node.js client used before capped both providers at the rate one
+JavaScript thread could drive while sharing the cores.) Password logins: {m['login_concurrency']} workers, each iteration a new cookie jar: the
 authorization request (PKCE S256), the sign-in form (GET, then POST with the hidden fields it
 carries), the redirects to the redirect URI, and the code exchange; counted when the token
 response holds an access token. Both check passwords with Argon2id at frontdoor's parameters

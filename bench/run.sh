@@ -24,7 +24,7 @@
 #   --mem-counts   session counts for the memory rows, BENCH_MEM_COUNTS (default
 #                  "100000 1000000"; the 0 row is always measured).
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
-# BENCH_LOGIN_CONCURRENCY (8), BENCH_REFRESH_CONCURRENCY (32), BENCH_COLD_LATENCY_SESSIONS
+# BENCH_LOGIN_CONCURRENCY (8), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
 # end unless BENCH_KEEP=1).
 set -euo pipefail
@@ -57,7 +57,6 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 WRK_THREADS="${BENCH_WRK_THREADS:-2}"
 WARMUP="${BENCH_WARMUP:-1}"
 LOGIN_CONCURRENCY="${BENCH_LOGIN_CONCURRENCY:-8}"
-REFRESH_CONCURRENCY="${BENCH_REFRESH_CONCURRENCY:-32}"
 COLD_LATENCY_SESSIONS="${BENCH_COLD_LATENCY_SESSIONS:-2000}"
 PORT_BASE="${BENCH_PORT_BASE:-18000}"
 case "$DURATION" in ''|*[!0-9]*) echo "--duration takes whole seconds" >&2; exit 2 ;; esac
@@ -559,10 +558,36 @@ run_node() { # ID LABEL OP CONCURRENCY ISSUER CLIENT SECRET SCOPE
   record "$(jq -c --arg id "$id" --arg l "$label" --argjson c "$conc" '. + {section: "provider", id: $id, label: $l, tool: "node", concurrency: $c, rps: .rate}' <<< "$json")"
   jq -r '"   \(.rate) /s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, errors \(.errors)"' <<< "$json" >&2
 }
-run_node fd_refresh "frontdoor: refresh_token grant" refresh "$REFRESH_CONCURRENCY" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
-run_node oidc_refresh "oidc-provider: refresh_token grant" refresh "$REFRESH_CONCURRENCY" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
-run_node fd_refresh_es256 "frontdoor: refresh_token grant, ES256 key" refresh "$REFRESH_CONCURRENCY" "$FDES_URL" "$WEB_ES_ID" "$WEB_ES_SECRET" "openid offline_access"
-run_node oidc_refresh_es256 "oidc-provider: refresh_token grant, ES256 key" refresh "$REFRESH_CONCURRENCY" "$OIDC_ES_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
+# Refresh grants with wrk: each connection's request carries a refresh token from its thread's
+# pool and the rotated token in the answer goes back into it (bench/wrk/bench.lua). The tokens
+# come from real logins (oauth_load.mjs tokens), one set for the warm-up and one for the run,
+# since a warm-up spends the tokens it starts with.
+run_wrk_refresh() { # ID LABEL TOKEN_URL ISSUER CLIENT SECRET SCOPE
+  local id="$1" label="$2" url="$3" issuer="$4" client="$5" secret="$6" scope="$7" phase
+  # A few spare tokens per wrk thread: wrk asks the script for a request once more than it has
+  # connections before the first answer arrives.
+  local count=$(( CONNECTIONS + 4 * WRK_THREADS ))
+  for phase in warmup run; do
+    node bench/tools/oauth_load.mjs tokens --issuer "$issuer" --client-id "$client" --client-secret "$secret" \
+      --redirect-uri "$REDIRECT_URI" --scope "$scope" --email "$EMAIL" --password "$PASSWORD" \
+      --count "$count" > "$WORK/refresh-$id-$phase.txt" || die "$label: signing in for refresh tokens failed"
+    [ "$(grep -c . "$WORK/refresh-$id-$phase.txt")" = "$count" ] || die "$label: fewer refresh tokens than asked for"
+  done
+  log "$label: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency, one rotating refresh token per connection"
+  env BENCH_THREADS="$WRK_THREADS" BENCH_REFRESH_TOKENS="$WORK/refresh-$id-warmup.txt" BENCH_HEADERS="Authorization: $(basic "$client" "$secret")
+$FORM" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$WRK_LUA" "$url" > /dev/null
+  env BENCH_THREADS="$WRK_THREADS" BENCH_REFRESH_TOKENS="$WORK/refresh-$id-run.txt" BENCH_HEADERS="Authorization: $(basic "$client" "$secret")
+$FORM" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WRK_LUA" "$url" > "$WORK/raw/$id.txt"
+  local json
+  json="$(grep '^BENCH_JSON ' "$WORK/raw/$id.txt" | cut -c12-)"
+  [ -n "$json" ] || die "no result from wrk for $id (see $WORK/raw/$id.txt)"
+  record "$(jq -c --arg id "$id" --arg l "$label" '. + {section: "provider", id: $id, label: $l, tool: "wrk"}' <<< "$json")"
+  jq -r '"   \(.rps|floor) /s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, non-2xx \(.err_status)"' <<< "$json" >&2
+}
+run_wrk_refresh fd_refresh "frontdoor: refresh_token grant" "$FD_URL/oauth/token" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
+run_wrk_refresh oidc_refresh "oidc-provider: refresh_token grant" "$OIDC_URL/token" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
+run_wrk_refresh fd_refresh_es256 "frontdoor: refresh_token grant, ES256 key" "$FDES_URL/oauth/token" "$FDES_URL" "$WEB_ES_ID" "$WEB_ES_SECRET" "openid offline_access"
+run_wrk_refresh oidc_refresh_es256 "oidc-provider: refresh_token grant, ES256 key" "$OIDC_ES_URL/token" "$OIDC_ES_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
 run_node fd_login "frontdoor: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
 run_node oidc_login "oidc-provider: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
 
@@ -631,13 +656,13 @@ MACHINE="$(jq -n \
   --arg node "$(node --version)" \
   --arg oidc "$OIDC_VERSION" \
   --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
-  --arg login_c "$LOGIN_CONCURRENCY" --arg refresh_c "$REFRESH_CONCURRENCY" \
+  --arg login_c "$LOGIN_CONCURRENCY" \
   --arg smoke "$SMOKE" \
   --arg dirty "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null && echo 0 || echo 1)" \
   '{nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel, date: $date, commit: $commit,
     nginx: $nginx, wrk: $wrk, node: $node, oidc_provider: $oidc, duration_s: ($duration|tonumber),
     connections: ($connections|tonumber), wrk_threads: ($threads|tonumber),
-    login_concurrency: ($login_c|tonumber), refresh_concurrency: ($refresh_c|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
+    login_concurrency: ($login_c|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
 mkdir -p "$OUT"
 README_ARG=()
 if [ "$(cd "$OUT" && pwd -P)" = "$(cd "$ROOT/docs/bench" 2>/dev/null && pwd -P)" ]; then README_ARG=(--readme README.md); fi

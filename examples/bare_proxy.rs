@@ -66,6 +66,9 @@ fn main() {
             .join(format!("bare_proxy-{port}-upgrade.sock"))
             .to_string_lossy()
             .into_owned(),
+        // BARE_WORK_STEALING=0 runs one single-threaded runtime per thread, as frontdoor's
+        // `work_stealing: false` does, to compare like with like.
+        work_stealing: std::env::var("BARE_WORK_STEALING").map_or(true, |v| v != "0"),
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()

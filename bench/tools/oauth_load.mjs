@@ -6,6 +6,8 @@
 //   node oauth_load.mjs login   --issuer URL --client-id ID --client-secret S --redirect-uri U \
 //        --scope "openid offline_access" --email E --password P --concurrency K --duration T
 //   node oauth_load.mjs refresh (same options)
+//   node oauth_load.mjs tokens  (same options; --count N): N logins, then prints the N refresh
+//        tokens, one per line, for a wrk-driven refresh run (bench/wrk/bench.lua)
 //
 // With --count N the run ends after N operations in all instead of after --duration; --before
 // and --after name shell commands run just before and just after the measured operations
@@ -47,8 +49,8 @@ const { positionals, values: o } = parseArgs({
   },
 });
 const op = positionals[0];
-if (!['login', 'refresh'].includes(op)) {
-  console.error('usage: oauth_load.mjs login|refresh --issuer URL …');
+if (!['login', 'refresh', 'tokens'].includes(op)) {
+  console.error('usage: oauth_load.mjs login|refresh|tokens --issuer URL …');
   process.exit(2);
 }
 const concurrency = Number(o.concurrency);
@@ -182,6 +184,18 @@ function percentile(sorted, p) {
 
 async function main() {
   await discover();
+  if (op === 'tokens') {
+    const n = Number(o.count ?? concurrency);
+    const tokens = [];
+    for (let i = 0; i < n; i += 1) {
+      const t = await login();
+      if (!t.refresh_token) throw new Error('the login answered no refresh token');
+      tokens.push(t.refresh_token);
+    }
+    process.stdout.write(`${tokens.join('\n')}\n`);
+    agent.destroy();
+    return;
+  }
   const refreshTokens = [];
   if (op === 'refresh') {
     for (let i = 0; i < concurrency; i += 1) {

@@ -9,6 +9,12 @@
 --                  request a session-cache miss. When the file runs out, it starts over, so
 --                  compare the run's request count with the number of lines.
 --   BENCH_THREADS  wrk's -t, for the stride above
+--   BENCH_REFRESH_TOKENS  a file of refresh tokens, one per line (one per connection and a few
+--                  spare: wrk asks for one request more than it has connections at the start):
+--                  every request is a refresh_token grant (BENCH_BODY's fields are sent too,
+--                  e.g. client credentials), and the rotated token in each answer goes back into
+--                  the thread's pool for a later request. A thread whose pool is empty sends an
+--                  unknown token, which the provider refuses: it shows as a non-2xx answer.
 
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY")
@@ -42,6 +48,29 @@ if cookies_file and cookies_file ~= "" then
     if pos > #cookies then pos = ((tid or 0) % nthreads) + 1 end
     wrk.headers["Cookie"] = c
     return wrk.format()
+  end
+end
+
+local refresh_file = os.getenv("BENCH_REFRESH_TOKENS")
+if refresh_file and refresh_file ~= "" then
+  local pool = {}
+  local extra = (body and body ~= "") and ("&" .. body) or ""
+  function init(args)
+    local i = 0
+    for line in io.lines(refresh_file) do
+      if line ~= "" then
+        if i % nthreads == (tid or 0) then pool[#pool + 1] = line end
+        i = i + 1
+      end
+    end
+  end
+  function request()
+    local t = table.remove(pool) or "pool-exhausted"
+    return wrk.format("POST", nil, nil, "grant_type=refresh_token&refresh_token=" .. t .. extra)
+  end
+  function response(status, headers, answer)
+    local t = answer:match('"refresh_token"%s*:%s*"([^"]+)"')
+    if t then pool[#pool + 1] = t end
   end
 end
 
