@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use frontdoor::keys::Keys;
+use frontdoor::keys::{Keys, SigningAlgorithm};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Issuer (and audience) of the seed JWTs.
@@ -31,7 +31,7 @@ pub fn keys() -> &'static Keys {
         for f in ["signing-key.pem", "cookie.key"] {
             std::fs::copy(src.join(f), dir.join(f)).expect("copy fuzz key");
         }
-        let keys = Keys::load(&dir, false).expect("fuzz keys load");
+        let keys = Keys::load(&dir, false, SigningAlgorithm::RS256).expect("fuzz keys load");
         let _ = std::fs::remove_dir_all(&dir);
         assert!(keys.can_sign(), "fuzz signing key missing");
         keys

@@ -295,7 +295,7 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, code, message) = match e.etype() {
             ErrorType::ConnectTimedout
             | ErrorType::ReadTimedout
@@ -321,6 +321,15 @@ impl ProxyHttp for Gateway {
                     }
                     _ => (400, "invalid_request", "malformed request"),
                 },
+                // Writing frontdoor's own answer to a client that went away carries no source:
+                // nothing to answer, and nothing the upstream did.
+                _ if matches!(
+                    e.etype(),
+                    ErrorType::WriteError | ErrorType::ConnectionClosed
+                ) && ctx.own =>
+                {
+                    (0, "", "")
+                }
                 _ => (502, "bad_gateway", "the upstream is unreachable or failed"),
             },
         };
