@@ -152,7 +152,7 @@ impl Keys {
             Some(key)
         } else if generate {
             let key = generate_signing_key(&signing_path, algorithm)?;
-            tracing::info!(path = %signing_path.display(), kid = %key.kid, algorithm = algorithm.name(), "generated a new signing key");
+            tracing::info!(path = %signing_path.display(), kid = %key.kid, "generated a new {} signing key", algorithm.name());
             Some(key)
         } else {
             tracing::warn!(path = %signing_path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");

@@ -23,7 +23,7 @@ pub fn apply(state: &State, revoked: &Revoked) {
     match revoked {
         Revoked::Session(hash) => state.sessions.forget(std::slice::from_ref(hash)),
         Revoked::ApiToken(id) => state.credentials.forget_api_token(id),
-        Revoked::Grant(gid) => state.grant_status.invalidate(gid),
+        Revoked::Grant(gid) => state.forget_grant(gid),
         Revoked::App(client_id) => {
             // The app cache of the token endpoint, and grant statuses (keyed by grant id,
             // which does not name the app).
@@ -43,6 +43,7 @@ fn forget_all(state: &State) {
     state.sessions.forget_all();
     state.credentials.forget_all();
     state.grant_status.invalidate_all();
+    state.grants.invalidate_all();
     state.apps.invalidate_all();
 }
 

@@ -18,7 +18,7 @@ use crate::mail::{MailError, Mailer};
 use crate::provider::issue::AccessClaims;
 use crate::regulation::Regulation;
 use crate::session::Sessions;
-use crate::store::{App, DynStore, StoreError};
+use crate::store::{App, DynStore, Grant, StoreError};
 
 /// Shared state of one frontdoor process.
 pub struct State {
@@ -39,6 +39,10 @@ pub struct State {
     pub routes: RouteTable,
     /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
     pub grant_status: Cache<String, bool>,
+    /// Grants that were not revoked when read, by id, for the refresh grant; bounded staleness,
+    /// forgotten with `grant_status` (`State::forget_grant`). A revoked grant's refresh tokens
+    /// are spent in the store as well, so a stale entry cannot revive one.
+    pub grants: Cache<String, Arc<Grant>>,
     /// Access tokens whose signature was verified, by SHA-256 of the token (see
     /// `provider::access::verify`); bounded staleness is harmless: a token never changes.
     pub verified_access: Cache<[u8; 32], Arc<AccessClaims>>,
@@ -67,6 +71,10 @@ impl State {
             .max_capacity(100_000)
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
             .build();
+        let grants = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
+            .build();
         let apps = Cache::builder()
             .max_capacity(10_000)
             .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
@@ -90,6 +98,7 @@ impl State {
             routes: RouteTable::new(&config),
             sessions,
             grant_status,
+            grants,
             verified_access,
             apps,
             keys,
@@ -116,6 +125,7 @@ impl State {
             public_scheme: public_scheme(&config),
             routes: RouteTable::new(&config),
             grant_status: self.grant_status.clone(),
+            grants: self.grants.clone(),
             apps: self.apps.clone(),
             verified_access: self.verified_access.clone(),
             credentials: self.credentials.clone(),
@@ -152,6 +162,12 @@ impl State {
     pub fn forget_app(&self, client_id: &str) {
         self.apps.invalidate(client_id);
         self.grant_status.invalidate_all();
+    }
+
+    /// Forgets what this node cached about a grant (revoked here, or announced revoked).
+    pub fn forget_grant(&self, gid: &str) {
+        self.grant_status.invalidate(gid);
+        self.grants.invalidate(gid);
     }
 
     /// Organisation name for pages.

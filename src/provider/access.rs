@@ -117,8 +117,23 @@ pub fn is_app_token(claims: &AccessClaims) -> bool {
 /// Revokes a grant in the store and forgets its cached status.
 pub async fn revoke_grant(state: &State, gid: &str) -> Result<(), StoreError> {
     state.store.revoke_grant(gid).await?;
-    state.grant_status.invalidate(gid);
+    state.forget_grant(gid);
     Ok(())
+}
+
+/// A grant that was not revoked when last read, from the cache or the store.
+async fn live_grant(state: &State, gid: &str) -> Result<Option<Arc<Grant>>, StoreError> {
+    if let Some(g) = state.grants.get(gid) {
+        return Ok(Some(g));
+    }
+    match state.store.get_grant(gid).await? {
+        Some(g) if !g.revoked => {
+            let g = Arc::new(g);
+            state.grants.insert(gid.to_string(), g.clone());
+            Ok(Some(g))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The bearer token of an `Authorization: Bearer` header.
@@ -151,7 +166,7 @@ pub async fn redeem_refresh_token(
     presented: &str,
     client_id: &str,
     successor: Option<Successor>,
-) -> Result<Result<(RefreshToken, Grant), RedeemError>, StoreError> {
+) -> Result<Result<(RefreshToken, Arc<Grant>), RedeemError>, StoreError> {
     let record = match state
         .store
         .rotate_refresh_token(&crate::secrets::hash_secret(presented), successor)
@@ -174,8 +189,8 @@ pub async fn redeem_refresh_token(
     if record.expires_at <= crate::clock::now() {
         return Ok(Err(RedeemError::Expired));
     }
-    match state.store.get_grant(&record.grant_id).await? {
-        Some(g) if !g.revoked => Ok(Ok((record, g))),
-        _ => Ok(Err(RedeemError::Revoked)),
+    match live_grant(state, &record.grant_id).await? {
+        Some(g) => Ok(Ok((record, g))),
+        None => Ok(Err(RedeemError::Revoked)),
     }
 }

@@ -4,13 +4,14 @@
 //! each paid a whole transaction of its own: BEGIN, UPDATE, INSERT and COMMIT each a round trip
 //! to sqlx's connection thread, plus the commit's fsync. Under 32 concurrent refresh grants
 //! that serial section, not the CPU, bounded the rate. Here one writer task takes every
-//! rotation waiting in its queue and runs them in one transaction: the round trips per
-//! rotation stay, the transaction and the fsync are shared. A rotation is still answered only
+//! rotation waiting in its queue and runs them in one transaction of four statements: the
+//! statements, the round trips and the fsync are shared. A rotation is still answered only
 //! after the commit that holds it is durable.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use sqlx::SqlitePool;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RefreshToken, StoreError, Successor};
@@ -108,31 +109,55 @@ async fn run(writer: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// Runs every job of `batch` in one transaction; all or none are committed.
+/// Runs every job of `batch` in one transaction of four statements whatever its size (BEGIN,
+/// one UPDATE spending every token, one INSERT of every successor, COMMIT): each statement is
+/// a round trip to sqlx's connection thread, so per-job statements would cost a thread hand-off
+/// per rotation. All or none are committed.
 async fn commit(
     writer: &SqlitePool,
     batch: &[Job],
 ) -> Result<Vec<Option<RefreshToken>>, StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut spend = QueryBuilder::<Sqlite>::new(
+        "UPDATE refresh_tokens SET used = 1 WHERE used = 0 AND token_hash IN (",
+    );
+    let mut hashes = spend.separated(", ");
     for job in batch {
-        let row = sqlx::query(&format!(
-            "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0 \
-             RETURNING {}",
+        hashes.push_bind(&job.token_hash);
+    }
+    spend.push(format!(") RETURNING {}", super::sqlite::REFRESH_COLUMNS));
+    let rows = spend.build().fetch_all(&mut *tx).await?;
+    let mut spent: HashMap<String, RefreshToken> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let old = super::sqlite::refresh_from_row(row)?;
+        spent.insert(old.token_hash.clone(), old);
+    }
+    // A token named twice in one batch is fresh for the first job only: `remove` hands it out
+    // once, as two separate commits would have.
+    let outcomes: Vec<Option<RefreshToken>> = batch
+        .iter()
+        .map(|job| spent.remove(&job.token_hash))
+        .collect();
+    let successors: Vec<RefreshToken> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(job, old)| job.successor.as_ref()?.of(old.as_ref()?))
+        .collect();
+    if !successors.is_empty() {
+        let mut insert = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO refresh_tokens ({}) ",
             super::sqlite::REFRESH_COLUMNS
-        ))
-        .bind(&job.token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            outcomes.push(None);
-            continue;
-        };
-        let old = super::sqlite::refresh_from_row(&row)?;
-        if let Some(next) = job.successor.as_ref().and_then(|s| s.of(&old)) {
-            super::sqlite::insert_refresh_token(&mut *tx, &next).await?;
-        }
-        outcomes.push(Some(old));
+        ));
+        insert.push_values(&successors, |mut row, t| {
+            row.push_bind(&t.token_hash)
+                .push_bind(&t.grant_id)
+                .push_bind(&t.client_id)
+                .push_bind(&t.user_id)
+                .push_bind(&t.scope)
+                .push_bind(t.expires_at)
+                .push_bind(t.auth_time);
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(outcomes)

@@ -203,10 +203,7 @@ pub(super) fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreErr
 }
 
 /// Inserts a refresh token through `executor` (the writer, or a transaction on it).
-pub(super) async fn insert_refresh_token<'e, E>(
-    executor: E,
-    token: &RefreshToken,
-) -> Result<(), StoreError>
+async fn insert_refresh_token<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
