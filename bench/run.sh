@@ -24,7 +24,7 @@
 #   --mem-counts   session counts for the memory rows, BENCH_MEM_COUNTS (default
 #                  "100000 1000000"; the 0 row is always measured).
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
-# BENCH_LOGIN_CONCURRENCY (8), BENCH_COLD_LATENCY_SESSIONS
+# BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
 # end unless BENCH_KEEP=1).
 set -euo pipefail
@@ -57,6 +57,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 WRK_THREADS="${BENCH_WRK_THREADS:-2}"
 WARMUP="${BENCH_WARMUP:-1}"
 LOGIN_CONCURRENCY="${BENCH_LOGIN_CONCURRENCY:-8}"
+PAIR_ROUNDS="${BENCH_PAIR_ROUNDS:-3}"
 COLD_LATENCY_SESSIONS="${BENCH_COLD_LATENCY_SESSIONS:-2000}"
 PORT_BASE="${BENCH_PORT_BASE:-18000}"
 case "$DURATION" in ''|*[!0-9]*) echo "--duration takes whole seconds" >&2; exit 2 ;; esac
@@ -399,6 +400,26 @@ run_wrk proxy fd_api_token "frontdoor inline, read-write Api-Token" "$FD_URL/ben
 run_wrk proxy fd_bearer "frontdoor inline, Bearer JWT" "$FD_URL/bench.txt" BENCH_HEADERS="Authorization: Bearer $JWT"
 run_wrk proxy fd_public "frontdoor inline, public route (no auth)" "$FD_URL/public/bench.txt"
 
+# Paired rounds for the ratios the targets name. This machine's speed drifts by 10-30 % within
+# minutes (other tenants of the host), so two rows measured minutes apart compare badly: here
+# the rows a target compares run back to back, PAIR_ROUNDS times in turn, and the report
+# divides their medians.
+log "paired rounds: bare Pingora, frontdoor (session cookie, Bearer JWT) and nginx auth_request 204, $PAIR_ROUNDS rounds"
+for round in $(seq 1 "$PAIR_ROUNDS"); do
+  for spec in "bare_pingora|http://127.0.0.1:$P_BARE/bench.txt|" \
+    "fd_cookie|$FD_URL/bench.txt|Cookie: $COOKIE" \
+    "fd_bearer|$FD_URL/bench.txt|Authorization: Bearer $JWT" \
+    "nginx_auth_204|http://127.0.0.1:$P_NGINX_AUTH204/bench.txt|"; do
+    IFS='|' read -r pid url hdr <<< "$spec"
+    env BENCH_THREADS="$WRK_THREADS" BENCH_HEADERS="$hdr" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+      -s "$WRK_LUA" "$url" > "$WORK/raw/paired-$pid-$round.txt"
+    json="$(grep '^BENCH_JSON ' "$WORK/raw/paired-$pid-$round.txt" | cut -c12-)"
+    [ -n "$json" ] || die "no result from wrk for paired $pid round $round"
+    record "$(jq -c --arg id "$pid" --argjson r "$round" '. + {section: "paired", id: $id, round: $r, tool: "wrk"}' <<< "$json")"
+    jq -r --arg id "$pid" --arg r "$round" '"   round \($r) \($id): \(.rps|floor) req/s"' <<< "$json" >&2
+  done
+done
+
 # Cold path under load: every request carries a session that is in the store but not in the
 # cache. Sessions are written into the store (bench/tools/sessions.mjs mint); enough for the
 # run, and the share of requests that really missed is read from frontdoor's metrics.
@@ -656,13 +677,13 @@ MACHINE="$(jq -n \
   --arg node "$(node --version)" \
   --arg oidc "$OIDC_VERSION" \
   --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
-  --arg login_c "$LOGIN_CONCURRENCY" \
+  --arg login_c "$LOGIN_CONCURRENCY" --arg pair_rounds "$PAIR_ROUNDS" \
   --arg smoke "$SMOKE" \
   --arg dirty "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null && echo 0 || echo 1)" \
   '{nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel, date: $date, commit: $commit,
     nginx: $nginx, wrk: $wrk, node: $node, oidc_provider: $oidc, duration_s: ($duration|tonumber),
     connections: ($connections|tonumber), wrk_threads: ($threads|tonumber),
-    login_concurrency: ($login_c|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
+    login_concurrency: ($login_c|tonumber), pair_rounds: ($pair_rounds|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
 mkdir -p "$OUT"
 README_ARG=()
 if [ "$(cd "$OUT" && pwd -P)" = "$(cd "$ROOT/docs/bench" 2>/dev/null && pwd -P)" ]; then README_ARG=(--readme README.md); fi
