@@ -878,6 +878,72 @@ async fn reused_refresh_token_revokes_the_whole_family() {
 }
 
 #[tokio::test]
+async fn concurrent_refreshes_each_rotate_their_own_chain_and_a_race_on_one_token_wins_at_most_once()
+ {
+    // SQLite gathers concurrent rotations into shared commits: each chain must still get its
+    // own successor, and a token spent by several requests at once must still be single-use.
+    let fd = start("").await;
+    let (client_id, secret) = third_party_app(&fd);
+    let auth = Auth::Basic(&client_id, &secret);
+    let b = browser();
+    let mut chains = Vec::new();
+    for _ in 0..8 {
+        let (code, verifier) = get_code(&b, &fd, &client_id, "openid offline_access").await;
+        let (_, r) = tokens_of(&exchange(&fd, auth, &code, &verifier).await);
+        chains.push(r.expect("a refresh token"));
+    }
+    let mut seen: std::collections::HashSet<String> = chains.iter().cloned().collect();
+    for round in 0..5 {
+        let answers =
+            futures_util::future::join_all(chains.iter().map(|t| refresh(&fd, auth, t))).await;
+        let mut next = Vec::new();
+        for (i, a) in answers.iter().enumerate() {
+            assert_eq!(a.status, 200, "round {round}, chain {i}: {}", a.body);
+            let (access, r) = tokens_of(a);
+            assert_eq!(
+                userinfo(&fd, &access).await.status,
+                200,
+                "round {round}, chain {i}"
+            );
+            let r = r.expect("a rotated refresh token");
+            assert!(
+                seen.insert(r.clone()),
+                "round {round}, chain {i}: a refresh token came back twice"
+            );
+            next.push(r);
+        }
+        chains = next;
+    }
+    // Six requests spend chain 0's token at once: at most one is answered with tokens (none
+    // when a replay revokes the family before the winner's grant check), the others are
+    // invalid_grant, and the replay revokes that family only.
+    let raced = chains[0].clone();
+    let answers = futures_util::future::join_all((0..6).map(|_| refresh(&fd, auth, &raced))).await;
+    let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    assert!(
+        winners.len() <= 1,
+        "{} requests spent one token",
+        winners.len()
+    );
+    for a in answers.iter().filter(|a| a.status != 200) {
+        a.assert_oauth_error(400, "invalid_grant");
+    }
+    if let Some(w) = winners.first() {
+        let (_, next) = tokens_of(w);
+        refresh(&fd, auth, &next.expect("the winner's successor"))
+            .await
+            .assert_oauth_error(400, "invalid_grant");
+    }
+    for (i, t) in chains.iter().enumerate().skip(1) {
+        assert_eq!(
+            refresh(&fd, auth, t).await.status,
+            200,
+            "chain {i} is untouched"
+        );
+    }
+}
+
+#[tokio::test]
 async fn narrowed_refresh_narrows_the_access_token_but_not_the_refresh_token() {
     let fd = start("").await;
     let (client_id, secret) = third_party_app(&fd);
