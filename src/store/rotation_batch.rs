@@ -1,12 +1,11 @@
 //! Refresh-token rotations of concurrent requests gathered into one SQLite commit.
 //!
 //! Every write goes through one SQLite connection, so rotations queue behind each other, and
-//! each paid a whole transaction of its own: BEGIN, UPDATE, INSERT and COMMIT each a round trip
-//! to sqlx's connection thread, plus the commit's fsync. Under 32 concurrent refresh grants
-//! that serial section, not the CPU, bounded the rate. Here one writer task takes every
-//! rotation waiting in its queue and runs them in one transaction of four statements: the
-//! statements, the round trips and the fsync are shared. A rotation is still answered only
-//! after the commit that holds it is durable.
+//! each paid a whole transaction of its own: BEGIN, UPDATE, INSERT and COMMIT, each a round
+//! trip to sqlx's connection thread (a thread hand-off and a wake-up), plus the commit's fsync.
+//! Here one writer task takes every rotation waiting in its queue and runs them in one
+//! transaction of four statements: the statements, the round trips and the fsync are shared.
+//! A rotation is still answered only after the commit that holds it is durable.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
