@@ -107,16 +107,31 @@ async fn in_chromium_an_app_is_created_its_secret_shown_once_and_deactivation_st
     b.screenshot("app-secret-once").await;
     // The copy button copies it (or, without clipboard access, selects it for Ctrl+C).
     b.click("#copy-secret").await;
-    let outcome = b
-        .client
-        .execute(
-            "return [document.getElementById('copy-secret').getAttribute('data-copied'), String(window.getSelection())];",
-            vec![],
-        )
-        .await
-        .expect("script");
-    let copied = outcome[0].as_str().unwrap_or("");
-    let selected = outcome[1].as_str().unwrap_or("");
+    // The clipboard API answers with a promise: the button records the outcome when it settles.
+    let mut outcome = Vec::new();
+    for _ in 0..50 {
+        outcome = b
+            .client
+            .execute(
+                "return [document.getElementById('copy-secret').getAttribute('data-copied'), String(window.getSelection())];",
+                vec![],
+            )
+            .await
+            .expect("script")
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if outcome
+            .first()
+            .and_then(|v| v.as_str())
+            .is_some_and(|c| !c.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let copied = outcome.first().and_then(|v| v.as_str()).unwrap_or("");
+    let selected = outcome.get(1).and_then(|v| v.as_str()).unwrap_or("");
     assert!(
         copied == "yes" || (copied == "no" && selected == secret),
         "copy button: copied={copied:?} selected={selected:?}"
