@@ -27,13 +27,16 @@ fn normalised(name: &str) -> String {
 }
 
 fn route(names_line: &[u8]) -> Route {
-    let mut custom = names_line
-        .split(|&b| b == b',')
-        .filter_map(|n| HeaderName::from_bytes(n.trim_ascii()).ok());
-    let header_names = HeaderField::ALL.map(|f| {
-        custom.next().unwrap_or_else(|| {
-            HeaderName::from_bytes(f.default_name().as_bytes()).expect("default header name")
-        })
+    // Comma-separated names for the route's headers; an empty one turns that header off, as
+    // an empty name in `routes[].headers` does.
+    let mut custom = names_line.split(|&b| b == b',').map(<[u8]>::trim_ascii);
+    let default = |f: HeaderField| {
+        HeaderName::from_bytes(f.default_name().as_bytes()).expect("default header name")
+    };
+    let header_names = HeaderField::ALL.map(|f| match custom.next() {
+        Some([]) => None,
+        Some(n) => Some(HeaderName::from_bytes(n).unwrap_or_else(|_| default(f))),
+        None => Some(default(f)),
     });
     Route {
         label: "fuzz/".into(),
@@ -80,7 +83,13 @@ fuzz_target!(|data: &[u8]| {
     .map(|s| s.to_string())
     .collect();
     if with_route {
-        identity.extend(route.header_names.iter().map(|n| normalised(n.as_str())));
+        identity.extend(
+            route
+                .header_names
+                .iter()
+                .flatten()
+                .map(|n| normalised(n.as_str())),
+        );
     }
     for name in req.headers.keys() {
         let n = normalised(name.as_str());

@@ -500,7 +500,7 @@ pub struct RouteConfig {
     /// Bearer tokens must carry this `aud`; without it, tokens issued for frontdoor itself (the issuer).
     #[serde(default)]
     pub audience: Option<String>,
-    /// Renamed identity headers, e.g. `{ user: X-WEBAUTH-USER }`.
+    /// Renamed identity headers, e.g. `{ user: X-WEBAUTH-USER }`; an empty name sends none.
     #[serde(default)]
     pub headers: BTreeMap<HeaderField, String>,
     /// Upstream connect timeout.
@@ -766,7 +766,8 @@ impl Config {
                 bad(format!("routes[{i}].upstream"), m);
             }
             for (field, name) in &r.headers {
-                if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                // An empty name turns the header off for this route.
+                if !name.is_empty() && http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                     bad(
                         format!(
                             "routes[{i}].headers.{}",

@@ -129,13 +129,14 @@ pub async fn check(state: &State, req: &Request) -> Reply {
 fn with_identity(route: &super::routes::Route, identity: Option<&crate::auth::Identity>) -> Reply {
     let mut reply = Reply::new(200, "text/plain; charset=utf-8", "").no_store();
     for field in HeaderField::ALL {
+        let Some(name) = &route.header_names[field as usize] else {
+            continue;
+        };
         let value = identity
             .and_then(|i| i.header_value(field))
             .cloned()
             .unwrap_or_else(|| http::HeaderValue::from_static(""));
-        reply
-            .headers
-            .push((route.header_names[field as usize].clone(), value));
+        reply.headers.push((name.clone(), value));
     }
     reply
 }

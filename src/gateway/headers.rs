@@ -51,7 +51,7 @@ fn normalised_starts_with(name: &[u8], target: &[u8], exact: bool) -> bool {
 }
 
 /// Whether a client-sent header could be mistaken for an identity header of this route.
-pub fn is_reserved(name: &str, route_names: Option<&[HeaderName; 7]>) -> bool {
+pub fn is_reserved(name: &str, route_names: Option<&[Option<HeaderName>; 7]>) -> bool {
     let n = name.as_bytes();
     RESERVED_PREFIXES
         .iter()
@@ -65,6 +65,7 @@ pub fn is_reserved(name: &str, route_names: Option<&[HeaderName; 7]>) -> bool {
         || route_names.is_some_and(|names| {
             names
                 .iter()
+                .flatten()
                 .any(|r| normalised_starts_with(n, r.as_str().as_bytes(), true))
         })
 }
@@ -156,8 +157,11 @@ fn strip_cookies(req: &mut RequestHeader, own: &[&str]) {
 /// Adds the identity headers under the route's names.
 pub fn inject(req: &mut RequestHeader, route: &Route, identity: &Identity) {
     for field in HeaderField::ALL {
-        if let Some(v) = identity.header_value(field) {
-            let _ = req.insert_header(route.header_names[field as usize].clone(), v.clone());
+        if let (Some(name), Some(v)) = (
+            &route.header_names[field as usize],
+            identity.header_value(field),
+        ) {
+            let _ = req.insert_header(name.clone(), v.clone());
         }
     }
 }
@@ -194,8 +198,8 @@ mod tests {
         ] {
             assert!(!is_reserved(n, None), "{n}");
         }
-        let renamed: [HeaderName; 7] =
-            std::array::from_fn(|_| HeaderName::from_static("x-grafana-login"));
+        let renamed: [Option<HeaderName>; 7] =
+            std::array::from_fn(|_| Some(HeaderName::from_static("x-grafana-login")));
         assert!(is_reserved("x_grafana_login", Some(&renamed)));
     }
 
@@ -221,10 +225,11 @@ mod tests {
     /// CGI-style upstreams read both as `HTTP_X_WIKI_USER`.
     #[test]
     fn renamed_headers_with_underscores_or_dots_reserve_every_spelling() {
-        let mut renamed: [HeaderName; 7] =
-            std::array::from_fn(|_| HeaderName::from_static("x-unused"));
-        renamed[0] = HeaderName::from_static("x_wiki_user");
-        renamed[1] = HeaderName::from_static("x.wiki.email");
+        let mut renamed: [Option<HeaderName>; 7] =
+            std::array::from_fn(|_| Some(HeaderName::from_static("x-unused")));
+        renamed[0] = Some(HeaderName::from_static("x_wiki_user"));
+        renamed[1] = Some(HeaderName::from_static("x.wiki.email"));
+        renamed[2] = None;
         for n in [
             "x-wiki-user",
             "x_wiki_user",

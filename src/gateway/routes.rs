@@ -30,8 +30,9 @@ pub struct Route {
     pub allow_contact_hash: bool,
     /// Required `aud` of bearer tokens (the issuer when unset).
     pub audience: Option<String>,
-    /// Injected header names, indexed by `HeaderField`.
-    pub header_names: [HeaderName; 7],
+    /// Injected header names, indexed by `HeaderField`; `None` for a header this route does
+    /// not send (configured with an empty name).
+    pub header_names: [Option<HeaderName>; 7],
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
     /// Upstream read timeout.
@@ -52,11 +53,10 @@ impl RouteTable {
             .iter()
             .filter_map(|r| {
                 let upstream = parse_upstream(&r.upstream).ok()?;
-                let header_names = HeaderField::ALL.map(|f| {
-                    r.headers
-                        .get(&f)
-                        .and_then(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-                        .unwrap_or_else(|| HeaderName::from_static(lower(f.default_name())))
+                let header_names = HeaderField::ALL.map(|f| match r.headers.get(&f) {
+                    Some(n) if n.is_empty() => None,
+                    Some(n) => HeaderName::from_bytes(n.as_bytes()).ok(),
+                    None => Some(HeaderName::from_static(lower(f.default_name()))),
                 });
                 Some(Arc::new(Route {
                     label: format!("{}{}", r.host, r.path_prefix),
@@ -158,13 +158,20 @@ mod tests {
             "  - { host: g, upstream: 'http://127.0.0.1:1', headers: { user: X-WEBAUTH-USER } }\n",
         );
         let r = t.find("g", "/").expect("route");
-        assert_eq!(
-            r.header_names[HeaderField::User as usize].as_str(),
-            "x-webauth-user"
+        let name = |f: HeaderField| r.header_names[f as usize].as_ref().map(|n| n.as_str());
+        assert_eq!(name(HeaderField::User), Some("x-webauth-user"));
+        assert_eq!(name(HeaderField::Email), Some("x-auth-request-email"));
+        let t = table(
+            "  - { host: g, upstream: 'http://127.0.0.1:1', headers: { tenant: '', access: '' } }\n",
         );
+        let r = t.find("g", "/").expect("route");
+        let name = |f: HeaderField| r.header_names[f as usize].as_ref().map(|n| n.as_str());
         assert_eq!(
-            r.header_names[HeaderField::Email as usize].as_str(),
-            "x-auth-request-email"
+            name(HeaderField::Tenant),
+            None,
+            "an empty name sends no header"
         );
+        assert_eq!(name(HeaderField::Access), None);
+        assert_eq!(name(HeaderField::User), Some("x-auth-request-user"));
     }
 }

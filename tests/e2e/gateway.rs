@@ -73,6 +73,57 @@ async fn browser_login_reaches_the_upstream_with_identity_headers() {
 }
 
 #[tokio::test]
+async fn a_route_renames_identity_headers_and_sends_none_for_an_empty_name() {
+    let upstream = Upstream::start().await;
+    let u = upstream.port;
+    let fd = Frontdoor::start(
+        &format!(
+            "  - {{ host: '*', path_prefix: /grafana, upstream: 'http://127.0.0.1:{u}', headers: {{ user: X-WEBAUTH-USER, tenant: '', access: '' }} }}\n"
+        ),
+        "",
+    )
+    .await;
+    fd.add_user("ann@example.com", "Ann Example", "wiki", "", PASSWORD);
+    let client = browser();
+    let done = browser_login(&client, &fd.url("/grafana/"), "ann@example.com", PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    // The client tries the renamed header, the turned-off ones and a variant spelling.
+    let r = client
+        .get(fd.url("/grafana/api/user"))
+        .header("X-WEBAUTH-USER", "mallory")
+        .header("X_WEBAUTH_USER", "mallory")
+        .header("X-Auth-Request-Tenant", "other")
+        .header("X-Auth-Request-Access", "read-write")
+        .header("X-Auth-Request-User", "mallory")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let got = upstream.last();
+    assert_eq!(
+        got.header("x-webauth-user").as_deref(),
+        Some("ann@example.com")
+    );
+    assert_eq!(
+        got.header("x-auth-request-email").as_deref(),
+        Some("ann@example.com"),
+        "fields not listed keep their name"
+    );
+    let mut names = got.names_containing("auth");
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "x-auth-request-email",
+            "x-auth-request-groups",
+            "x-auth-request-name",
+            "x-webauth-user"
+        ],
+        "no user under its old name, no tenant or access, none of the client's copies"
+    );
+}
+
+#[tokio::test]
 async fn wrong_password_shows_the_form_again_and_sets_no_session() {
     let (upstream, fd) = setup().await;
     let client = browser();
