@@ -517,7 +517,7 @@ expect_alg() { # WHAT WANT: the access token in last-body is a JWT signed with W
 }
 expect_token_algs() { # WHAT WANT ISSUER CLIENT SECRET SCOPE: a login and a refresh sign with WANT
   local json
-  json="$(node bench/tools/token_algs.mjs --issuer "$3" --client-id "$4" --client-secret "$5" \
+  json="$(node bench/tools/oauth_load.mjs algs --issuer "$3" --client-id "$4" --client-secret "$5" \
     --redirect-uri "$REDIRECT_URI" --scope "$6" --email "$EMAIL" --password "$PASSWORD")" \
     || die "$1: a login and a refresh for the token check failed"
   jq -e --arg a "$2" '.code.access_token == $a and .code.id_token == $a and ([.code[], .refresh[]] | all(. == $a))' \

@@ -8,6 +8,10 @@
 //   node oauth_load.mjs refresh (same options)
 //   node oauth_load.mjs tokens  (same options; --count N): N logins, then prints the N refresh
 //        tokens, one per line, for a wrk-driven refresh run (bench/wrk/bench.lua)
+//   node oauth_load.mjs algs    (same options): one login and one refresh, then prints the
+//        `alg` of the JWS header of each token in both answers, as one JSON line
+//        {"code": {"access_token": ALG, "id_token": ALG}, "refresh": {…}} (null for a token
+//        that is not a JWT), so that bench/run.sh can check what each row really signs with
 //
 // With --count N the run ends after N operations in all instead of after --duration; --before
 // and --after name shell commands run just before and just after the measured operations
@@ -49,8 +53,8 @@ const { positionals, values: o } = parseArgs({
   },
 });
 const op = positionals[0];
-if (!['login', 'refresh', 'tokens'].includes(op)) {
-  console.error('usage: oauth_load.mjs login|refresh|tokens --issuer URL …');
+if (!['login', 'refresh', 'tokens', 'algs'].includes(op)) {
+  console.error('usage: oauth_load.mjs login|refresh|tokens|algs --issuer URL …');
   process.exit(2);
 }
 const concurrency = Number(o.concurrency);
@@ -182,8 +186,29 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+/** The `alg` of a JWT's header, or null when `jwt` is not a JWT. */
+function headerAlg(jwt) {
+  const parts = String(jwt).split('.');
+  if (parts.length !== 3) return null;
+  try { return JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')).alg ?? null; } catch { return null; }
+}
+
+function algs(answer) {
+  const out = {};
+  for (const k of ['access_token', 'id_token']) if (answer[k] !== undefined) out[k] = headerAlg(answer[k]);
+  return out;
+}
+
 async function main() {
   await discover();
+  if (op === 'algs') {
+    const first = await login();
+    if (!first.refresh_token) throw new Error('the code exchange answered no refresh token');
+    const second = await token(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token }));
+    process.stdout.write(`${JSON.stringify({ code: algs(first), refresh: algs(second) })}\n`);
+    agent.destroy();
+    return;
+  }
   if (op === 'tokens') {
     const n = Number(o.count ?? concurrency);
     const tokens = [];
