@@ -295,7 +295,7 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let (status, code, message) = match e.etype() {
             ErrorType::ConnectTimedout
             | ErrorType::ReadTimedout
@@ -321,15 +321,6 @@ impl ProxyHttp for Gateway {
                     }
                     _ => (400, "invalid_request", "malformed request"),
                 },
-                // Writing frontdoor's own answer to a client that went away carries no source:
-                // nothing to answer, and nothing the upstream did.
-                _ if matches!(
-                    e.etype(),
-                    ErrorType::WriteError | ErrorType::ConnectionClosed
-                ) && ctx.own =>
-                {
-                    (0, "", "")
-                }
                 _ => (502, "bad_gateway", "the upstream is unreachable or failed"),
             },
         };
@@ -443,11 +434,17 @@ async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
     )?;
     let head = session.req_header().method == Method::HEAD;
     let body_empty = reply.body.is_empty() || head;
+    // A write that fails here failed towards the client (Pingora leaves the source unset):
+    // marked so, `fail_to_proxy` neither answers again nor blames the upstream.
     session
         .write_response_header(Box::new(header), body_empty)
-        .await?;
+        .await
+        .map_err(|e| e.into_down())?;
     if !body_empty {
-        session.write_response_body(Some(reply.body), true).await?;
+        session
+            .write_response_body(Some(reply.body), true)
+            .await
+            .map_err(|e| e.into_down())?;
     }
     Ok(())
 }
