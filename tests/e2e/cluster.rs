@@ -79,6 +79,38 @@ where
     }
 }
 
+/// Signs in through `node`'s login API and creates an Api-Token named `cron` with the JWT it
+/// answered: (the JWT, the token, the token's id).
+pub(crate) async fn api_token_through_the_api(
+    node: &Frontdoor,
+    email: &str,
+    password: &str,
+) -> (String, String, String) {
+    let login: serde_json::Value = plain_client()
+        .post(node.url("/api/v1/login-check"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login-check")
+        .json()
+        .await
+        .expect("json");
+    let jwt = login["token"].as_str().expect("token").to_string();
+    let created: serde_json::Value = plain_client()
+        .post(node.url("/api/v1/tokens"))
+        .bearer_auth(&jwt)
+        .json(&serde_json::json!({"name": "cron"}))
+        .send()
+        .await
+        .expect("create token")
+        .json()
+        .await
+        .expect("json");
+    let token = created["token"].as_str().expect("token").to_string();
+    let id = created["id"].as_str().expect("id").to_string();
+    (jwt, token, id)
+}
+
 /// Two nodes on one fresh database, sharing key files and a public URL (node A's, as behind a
 /// load balancer), each caching credentials for `cache_ttl`.
 pub(crate) struct Cluster {
@@ -164,28 +196,7 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
     );
 
     // An API token created through node A's API, used on B, revoked via A: refused on B.
-    let login = plain_client()
-        .post(a.url("/api/v1/login-check"))
-        .json(&serde_json::json!({"email": "ann@example.com", "password": PW}))
-        .send()
-        .await
-        .expect("login-check");
-    let jwt = login.json::<serde_json::Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
-    let created: serde_json::Value = plain_client()
-        .post(a.url("/api/v1/tokens"))
-        .bearer_auth(&jwt)
-        .json(&serde_json::json!({"name": "cron"}))
-        .send()
-        .await
-        .expect("create token")
-        .json()
-        .await
-        .expect("json");
-    let token = created["token"].as_str().expect("token").to_string();
-    let id = created["id"].as_str().expect("id").to_string();
+    let (jwt, token, id) = api_token_through_the_api(a, "ann@example.com", PW).await;
     let with_token = |node: &Frontdoor| {
         plain_client()
             .get(node.url("/cron"))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use crate::cluster::{Cluster, within};
+use crate::cluster::{Cluster, api_token_through_the_api, within};
 use crate::harness::*;
 
 const PW: &str = "a long enough password";
@@ -79,28 +79,7 @@ async fn logouts_revocations_deactivations_and_removals_reach_the_other_node_at_
     eprintln!("logout on B refused on A after {took:?}");
 
     // An API token revoked through A's API: refused on B, which has it cached.
-    let login: serde_json::Value = plain_client()
-        .post(a.url("/api/v1/login-check"))
-        .json(&serde_json::json!({"email": "ann@example.com", "password": PW}))
-        .send()
-        .await
-        .expect("login-check")
-        .json()
-        .await
-        .expect("json");
-    let jwt = login["token"].as_str().expect("token").to_string();
-    let created: serde_json::Value = plain_client()
-        .post(a.url("/api/v1/tokens"))
-        .bearer_auth(&jwt)
-        .json(&serde_json::json!({"name": "cron"}))
-        .send()
-        .await
-        .expect("create token")
-        .json()
-        .await
-        .expect("json");
-    let token = created["token"].as_str().expect("token").to_string();
-    let id = created["id"].as_str().expect("id").to_string();
+    let (jwt, token, id) = api_token_through_the_api(a, "ann@example.com", PW).await;
     assert_eq!(with_header(b, "Api-Token", &token).await, 200);
     let revoked = plain_client()
         .delete(a.url(&format!("/api/v1/tokens/{id}")))
