@@ -202,19 +202,21 @@ def targets():
         rows.append((target, figure, required, "yes" if ok else "no"))
 
     fd = by_id.get("fd_cookie")
-    # Ratios between proxy rows come from the paired rounds when the run has them (rows
-    # measured back to back, medians), else from the single rows.
-    pfd = paired_median("fd_cookie")
+
+    def with_warm(rid):
+        """(row, warm-session row, how measured): from the paired rounds when the run has both
+        (rows measured back to back, medians), else from the single rows."""
+        r, warm = paired_median(rid), paired_median("fd_cookie")
+        if r and warm:
+            return r, warm, f"medians of {r['rounds']} paired rounds"
+        return by_id.get(rid), fd, "single rows"
 
     def vs_warm(target, rid, what, need):
-        r, warm, how = paired_median(rid), pfd, "medians of {n} paired rounds"
-        if not r or not warm:
-            r, warm, how = by_id.get(rid), fd, "single rows"
+        r, warm, how = with_warm(rid)
         if not warm or not r:
             missing.append(target)
             return
         x = warm["rps"] / r["rps"]
-        how = how.format(n=r.get("rounds", 1))
         add(target, f"{x:.2f}× ({rate(warm['rps'])} vs {rate(r['rps'])} req/s, {how})",
             f"≥ {need:.2f}× {what}", x >= need, [warm, r])
 
@@ -233,9 +235,7 @@ def targets():
         missing.append(target)
 
     for rid, what in (("fd_api_token", "Api-Token"), ("fd_bearer", "Bearer JWT")):
-        r, warm, how = paired_median(rid), pfd, "medians of paired rounds"
-        if not r or not warm:
-            r, warm, how = by_id.get(rid), fd, "single rows"
+        r, warm, how = with_warm(rid)
         target = f"{what} ({rid}) vs warm session"
         if not warm or not r:
             missing.append(target)
