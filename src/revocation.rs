@@ -38,15 +38,6 @@ pub fn apply(state: &State, revoked: &Revoked) {
     }
 }
 
-/// Forgets everything this node caches about credentials.
-fn forget_all(state: &State) {
-    state.sessions.forget_all();
-    state.credentials.forget_all();
-    state.grant_status.invalidate_all();
-    state.grants.invalidate_all();
-    state.apps.invalidate_all();
-}
-
 /// Listens for revocations on the PostgreSQL database at `url` for as long as the process
 /// runs, reconnecting with backoff when the connection is lost. Run it on the background
 /// runtime. The caches live on across reloads, so the state in effect at each notification
@@ -61,7 +52,7 @@ pub async fn listen(live: Arc<Live>, url: String) {
                     tracing::info!(
                         "revocation listener reconnected; forgetting cached credentials"
                     );
-                    forget_all(&live.current());
+                    live.current().forget_all_credentials();
                 } else {
                     tracing::info!(channel = CHANNEL, "listening for revocations");
                 }
@@ -86,7 +77,7 @@ async fn subscribe(url: &str) -> Result<PgListener, sqlx::Error> {
 
 /// Applies notifications until the connection is lost.
 async fn receive(live: &Live, listener: &mut PgListener) {
-    // Reconnection is ours (in `listen`), so that it is followed by `forget_all`.
+    // Reconnection is ours (in `listen`), so that it is followed by `State::forget_all_credentials`.
     listener.eager_reconnect(false);
     loop {
         match listener.try_recv().await {

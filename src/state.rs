@@ -170,6 +170,17 @@ impl State {
         self.grants.invalidate(gid);
     }
 
+    /// Forgets everything this node caches about credentials, grants and apps (after the
+    /// revocation listener lost its connection: announcements may have been missed). Verified
+    /// access-token signatures are kept: their grant is checked on every use.
+    pub fn forget_all_credentials(&self) {
+        self.sessions.forget_all();
+        self.credentials.forget_all();
+        self.grant_status.invalidate_all();
+        self.grants.invalidate_all();
+        self.apps.invalidate_all();
+    }
+
     /// Organisation name for pages.
     pub fn org(&self) -> &str {
         &self.config.organization
