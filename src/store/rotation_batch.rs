@@ -77,12 +77,6 @@ impl RotationBatcher {
     }
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").finish_non_exhaustive()
-    }
-}
-
 /// The writer task: one commit per batch of whatever is waiting.
 async fn run(writer: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);

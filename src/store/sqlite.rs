@@ -202,26 +202,6 @@ pub(super) fn refresh_from_row(row: &SqliteRow) -> Result<RefreshToken, StoreErr
     })
 }
 
-/// Inserts a refresh token through `executor` (the writer, or a transaction on it).
-async fn insert_refresh_token<'e, E>(executor: E, token: &RefreshToken) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    sqlx::query(&format!(
-        "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(&token.token_hash)
-    .bind(&token.grant_id)
-    .bind(&token.client_id)
-    .bind(&token.user_id)
-    .bind(&token.scope)
-    .bind(token.expires_at)
-    .bind(token.auth_time)
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
 fn api_token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
     Ok(ApiToken {
         id: row.try_get("id")?,
@@ -595,7 +575,19 @@ impl Store for SqliteStore {
     }
 
     async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
-        insert_refresh_token(&self.writer, token).await
+        sqlx::query(&format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&token.token_hash)
+        .bind(&token.grant_id)
+        .bind(&token.client_id)
+        .bind(&token.user_id)
+        .bind(&token.scope)
+        .bind(token.expires_at)
+        .bind(token.auth_time)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn use_refresh_token(
