@@ -15,6 +15,7 @@ use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
 use crate::mail::{MailError, Mailer};
+use crate::provider::clients::OwnRedirects;
 use crate::provider::issue::AccessClaims;
 use crate::regulation::Regulation;
 use crate::session::Sessions;
@@ -37,6 +38,8 @@ pub struct State {
     pub public_scheme: &'static str,
     /// Proxied routes.
     pub routes: RouteTable,
+    /// The redirect URIs of frontdoor's own sign-in client, fixed by the configuration.
+    pub own_redirects: OwnRedirects,
     /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
     pub grant_status: Cache<String, bool>,
     /// Grants that were not revoked when read, by id, for the refresh grant; bounded staleness,
@@ -96,6 +99,7 @@ impl State {
             issuer: config.issuer(),
             public_scheme: public_scheme(&config),
             routes: RouteTable::new(&config),
+            own_redirects: OwnRedirects::from_config(&config),
             sessions,
             grant_status,
             grants,
@@ -124,6 +128,7 @@ impl State {
             issuer: config.issuer(),
             public_scheme: public_scheme(&config),
             routes: RouteTable::new(&config),
+            own_redirects: OwnRedirects::from_config(&config),
             grant_status: self.grant_status.clone(),
             grants: self.grants.clone(),
             apps: self.apps.clone(),

@@ -300,17 +300,29 @@ fn render_code(
     form.attach(reply)
 }
 
-fn callback_uri(state: &State, req: &Request) -> String {
-    format!(
-        "{}://{}/_frontdoor/callback",
-        state.config.public_url().scheme(),
-        req.authority
+/// The own client's registered callback for the request's host; `None` on a host that frontdoor
+/// serves (through a `*` route) but does not sign people into.
+fn callback_uri<'a>(state: &'a State, req: &Request) -> Option<&'a str> {
+    state.own_redirects.for_host(&req.host)
+}
+
+/// What a browser sees on a host that no setting names: frontdoor cannot sign anyone in there.
+fn unknown_host(state: &State) -> Reply {
+    pages::error_page(
+        state.org(),
+        400,
+        "Sign-in is not available on this address",
+        "This address is not one that frontdoor signs people into. Use the address your administrator gave you.",
     )
 }
 
 /// Sends a browser without a session through the embedded authorize flow; it comes back to
 /// exactly `original` (path and query on this host).
 pub fn start(state: &State, req: &Request, original: &str) -> Reply {
+    let Some(callback) = callback_uri(state, req) else {
+        tracing::info!(host = %req.host, "sign-in refused on a host that no setting names");
+        return unknown_host(state);
+    };
     let pending = Pending {
         started: crate::clock::now(),
         state: random_token(),
@@ -322,7 +334,7 @@ pub fn start(state: &State, req: &Request, original: &str) -> Reply {
         state.issuer,
         form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", OWN_CLIENT_ID)
-            .append_pair("redirect_uri", &callback_uri(state, req))
+            .append_pair("redirect_uri", callback)
             .append_pair("response_type", "code")
             .append_pair("scope", OWN_CLIENT_SCOPE)
             .append_pair("state", &pending.state)
@@ -409,7 +421,7 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
     };
     if record.client_id != OWN_CLIENT_ID
         || record.expires_at <= now()
-        || record.redirect_uri != callback_uri(state, req)
+        || callback_uri(state, req).is_none_or(|uri| record.redirect_uri != uri)
         || check_pkce(record.code_challenge.as_deref(), Some(&pending.verifier)).is_err()
     {
         return fail(400, "The sign-in response is not valid.");

@@ -129,28 +129,83 @@ fn is_loopback_literal(u: &Url) -> bool {
     }
 }
 
-/// The gateway's callback: `<public scheme>://<a host frontdoor serves>/_frontdoor/callback`.
-fn own_redirect_allowed(state: &State, presented: &str) -> bool {
-    let Ok(u) = Url::parse(presented) else {
-        return false;
-    };
-    let public = state.config.public_url();
-    if u.scheme() != public.scheme()
-        || u.path() != "/_frontdoor/callback"
-        || u.query().is_some()
-        || u.fragment().is_some()
-        || !u.username().is_empty()
-        || u.password().is_some()
-    {
-        return false;
+/// Path of the gateway's sign-in callback on every host it signs people into.
+pub const OWN_CALLBACK_PATH: &str = "/_frontdoor/callback";
+
+/// The redirect URIs of frontdoor's own sign-in client: fixed when the configuration is
+/// loaded, one per host that frontdoor signs people into (the host of `public_url`, every
+/// tenant host, every route host named exactly), each with `public_url`'s scheme and port.
+///
+/// Never derived from a request: a code for the own client is only ever sent to a host the
+/// operator named, so a `Host` header (or a `*` route) cannot make frontdoor mail a victim's
+/// code to a host an attacker controls.
+#[derive(Debug, Clone, Default)]
+pub struct OwnRedirects {
+    /// Normalised host → its callback URI.
+    by_host: Vec<(String, String)>,
+}
+
+impl OwnRedirects {
+    /// The set for a configuration.
+    pub fn from_config(config: &crate::config::Config) -> OwnRedirects {
+        let public = config.public_url();
+        let hosts = public
+            .host_str()
+            .map(str::to_string)
+            .into_iter()
+            .chain(config.tenants.iter().flat_map(|t| t.hosts.iter().cloned()))
+            .chain(
+                config
+                    .routes
+                    .iter()
+                    .filter(|r| r.host != "*")
+                    .map(|r| r.host.clone()),
+            );
+        let mut by_host: Vec<(String, String)> = Vec::new();
+        for host in hosts {
+            let host = normal_host(&host);
+            if host.is_empty() || by_host.iter().any(|(h, _)| *h == host) {
+                continue;
+            }
+            let mut uri = public.clone();
+            if uri.set_host(Some(&host)).is_err() {
+                continue;
+            }
+            uri.set_path(OWN_CALLBACK_PATH);
+            uri.set_query(None);
+            uri.set_fragment(None);
+            by_host.push((host, uri.into()));
+        }
+        OwnRedirects { by_host }
     }
-    let Some(host) = u.host_str() else {
-        return false;
-    };
-    public
-        .host_str()
-        .is_some_and(|h| h.eq_ignore_ascii_case(host))
-        || state.routes.serves_host(host)
+
+    /// The callback URI for a request on `host` (no port), when frontdoor signs people in there.
+    pub fn for_host(&self, host: &str) -> Option<&str> {
+        let host = normal_host(host);
+        self.by_host
+            .iter()
+            .find(|(h, _)| *h == host)
+            .map(|(_, uri)| uri.as_str())
+    }
+
+    /// Whether `presented` is exactly one of the URIs (scheme, host, port and path).
+    pub fn contains(&self, presented: &str) -> bool {
+        self.by_host.iter().any(|(_, uri)| uri == presented)
+    }
+
+    /// Every URI, for logs and tests.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        self.by_host.iter().map(|(_, uri)| uri.as_str())
+    }
+}
+
+/// A host as configured or received, compared case-insensitively and without a trailing dot.
+fn normal_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn own_redirect_allowed(state: &State, presented: &str) -> bool {
+    state.own_redirects.contains(presented)
 }
 
 #[cfg(test)]
@@ -172,5 +227,44 @@ mod tests {
         assert!(registered_match(&reg, "http://127.0.0.1:53124/cb"));
         assert!(!registered_match(&reg, "http://127.0.0.1:53124/other"));
         assert!(!registered_match(&reg, "http://localhost:53124/cb"));
+    }
+
+    fn config(yaml: &str) -> crate::config::Config {
+        crate::config::Config::from_yaml(yaml).expect("valid config")
+    }
+
+    #[test]
+    fn own_redirects_are_the_named_hosts_with_the_public_scheme_and_port() {
+        let c = config(
+            "listen: 127.0.0.1:8080\n\
+             admin_listen: 127.0.0.1:9090\n\
+             public_url: https://sso.example.com:8443/\n\
+             tenants: [{ id: acme, hosts: [Acme.Example.com] }]\n\
+             routes:\n\
+             - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:1' }\n\
+             - { host: wiki.example.com, path_prefix: /, upstream: 'http://127.0.0.1:1' }\n",
+        );
+        let own = OwnRedirects::from_config(&c);
+        let all: Vec<&str> = own.all().collect();
+        assert_eq!(
+            all,
+            [
+                "https://sso.example.com:8443/_frontdoor/callback",
+                "https://acme.example.com:8443/_frontdoor/callback",
+                "https://wiki.example.com:8443/_frontdoor/callback",
+            ]
+        );
+        assert_eq!(
+            own.for_host("ACME.example.com."),
+            Some("https://acme.example.com:8443/_frontdoor/callback")
+        );
+        // A `*` route serves evil.example but does not sign anyone in there.
+        assert_eq!(own.for_host("evil.example"), None);
+        assert!(!own.contains("https://evil.example:8443/_frontdoor/callback"));
+        // Scheme, port and path compared exactly.
+        assert!(!own.contains("http://sso.example.com:8443/_frontdoor/callback"));
+        assert!(!own.contains("https://sso.example.com:1/_frontdoor/callback"));
+        assert!(!own.contains("https://sso.example.com/_frontdoor/callback"));
+        assert!(!own.contains("https://sso.example.com:8443/_frontdoor/callback?x=1"));
     }
 }

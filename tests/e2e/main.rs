@@ -19,4 +19,5 @@ mod proxying;
 mod regulation;
 mod reload;
 mod resilience;
+mod takeover;
 mod tls;
