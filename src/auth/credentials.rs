@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::endpoint::ApiError;
 use crate::gateway::routes::Route;
 use crate::provider::access::{self, AccessError};
+use crate::provider::clients::OWN_CLIENT_ID;
 use crate::secrets::hash_secret;
 use crate::session::Lookup;
 use crate::state::State;
@@ -79,6 +80,8 @@ struct TokenEntry {
 struct BearerEntry {
     identity: Arc<Identity>,
     aud: String,
+    /// Issued by frontdoor to itself (login API, own sign-in client), not to an app.
+    first_party: bool,
     exp: i64,
     gid: String,
     client_id: String,
@@ -168,7 +171,9 @@ where
 /// Why a presented credential was refused: metrics label and the answer.
 pub type Refusal = (&'static str, ApiError);
 
-/// Resolves a credential on a proxied route of `host`, for the canonical `path`.
+/// Resolves a credential on a proxied route of `host`, for the canonical `path`. A route without
+/// an `audience` takes frontdoor's own first-party tokens; one with an `audience` takes the
+/// tokens issued for it.
 pub async fn resolve(
     state: &State,
     presented: Presented<'_>,
@@ -190,8 +195,8 @@ pub async fn resolve(
     .await
 }
 
-/// Resolves a credential for frontdoor's own JSON API: tokens issued for frontdoor itself, no
-/// contact hashes.
+/// Resolves a credential for frontdoor's own JSON API: first-party tokens issued for frontdoor
+/// itself (never an app's), no contact hashes.
 pub async fn resolve_for_api(
     state: &State,
     headers: &HeaderMap,
@@ -332,6 +337,7 @@ async fn bearer(
                     AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
                     other => ApiError::unauthorized("invalid_token", other.to_string()),
                 })?;
+            let first_party = claims.client_id == OWN_CLIENT_ID && !access::is_app_token(&claims);
             let identity = if access::is_app_token(&claims) {
                 let app = state
                     .store
@@ -361,20 +367,23 @@ async fn bearer(
                     .ok_or_else(|| {
                         ApiError::unauthorized("invalid_token", "the user no longer exists")
                     })?;
-                let mut id = Identity::for_user(&user, CredentialKind::Bearer, Access::ReadWrite);
                 // Bound to the tenant it was issued on, not the one the user is in now.
-                if id.tenant != claims.tnt {
+                if user.tenant != claims.tnt {
                     return Err(ApiError::unauthorized(
                         "invalid_token",
                         "the token belongs to another tenant",
                     ));
                 }
-                id.kind = CredentialKind::Bearer;
-                id
+                if first_party {
+                    Identity::for_user(&user, CredentialKind::Bearer, Access::ReadWrite)
+                } else {
+                    scoped_identity(&user, &claims.scope)
+                }
             };
             let e = Arc::new(BearerEntry {
                 identity: Arc::new(identity),
                 aud: claims.aud.clone(),
+                first_party,
                 exp: claims.exp,
                 gid: claims.gid.clone(),
                 client_id: claims.client_id.clone(),
@@ -383,7 +392,9 @@ async fn bearer(
             e
         }
     };
-    if entry.aud != audience {
+    // frontdoor's own audience is for its own tokens only: an app's token never speaks for
+    // the user at frontdoor's API or on a route that names no audience.
+    if entry.aud != audience || (audience == state.issuer && !entry.first_party) {
         return Err(ApiError::unauthorized(
             "invalid_token",
             "the token was issued for another audience",
@@ -396,6 +407,45 @@ async fn bearer(
         ));
     }
     Ok(entry.identity.clone())
+}
+
+/// The identity an app's user token shows: only what its scopes reveal (`email` the address,
+/// which is also the login; `profile` the name; `groups`, `roles`). Without `email` the login
+/// is the user's id.
+fn scoped_identity(user: &crate::store::User, scope: &str) -> Identity {
+    let has = |s| crate::provider::scopes::contains(scope, s);
+    let email = if has("email") {
+        user.email.clone()
+    } else {
+        String::new()
+    };
+    Identity::new(
+        user.id.clone(),
+        if has("email") {
+            user.email.clone()
+        } else {
+            user.id.clone()
+        },
+        email,
+        if has("profile") {
+            user.name.clone()
+        } else {
+            String::new()
+        },
+        if has("groups") {
+            user.groups.clone()
+        } else {
+            Vec::new()
+        },
+        if has("roles") {
+            user.roles.clone()
+        } else {
+            Vec::new()
+        },
+        user.tenant.clone(),
+        Access::ReadWrite,
+        CredentialKind::Bearer,
+    )
 }
 
 async fn contact(

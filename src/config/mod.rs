@@ -87,6 +87,11 @@ pub struct Config {
     /// Addresses whose `X-Forwarded-*` headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Origins (`scheme://host[:port]`) of app hosts that a proxy in front of frontdoor serves on
+    /// another scheme or port than `public_url`'s (forward-auth behind nginx, Caddy, Traefik):
+    /// frontdoor's sign-in round trip may also end at `<origin>/_frontdoor/callback`.
+    #[serde(default)]
+    pub sign_in_origins: Vec<String>,
     /// Proxied routes.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -644,6 +649,22 @@ impl Config {
                 "public_url".into(),
                 format!("`{}` is not an http(s) URL", self.public_url),
             ),
+        }
+        for (i, origin) in self.sign_in_origins.iter().enumerate() {
+            match Url::parse(origin) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.path() == "/"
+                        && u.query().is_none()
+                        && u.fragment().is_none()
+                        && u.username().is_empty()
+                        && u.password().is_none() => {}
+                _ => bad(
+                    format!("sign_in_origins[{i}]"),
+                    format!("`{origin}` is not an origin such as https://wiki.example.com:8443"),
+                ),
+            }
         }
         if let Some(store) = &self.store
             && !store.starts_with("postgres://")

@@ -303,7 +303,7 @@ fn render_code(
 /// The own client's registered callback for the request's host; `None` on a host that frontdoor
 /// serves (through a `*` route) but does not sign people into.
 fn callback_uri<'a>(state: &'a State, req: &Request) -> Option<&'a str> {
-    state.own_redirects.for_host(&req.host)
+    state.own_redirects.for_host(&req.host, &req.authority)
 }
 
 /// What a browser sees on a host that no setting names: frontdoor cannot sign anyone in there.

@@ -245,6 +245,11 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let route = ctx.route.as_deref();
         headers::strip(upstream_request, route, &self.own_cookies);
+        if crate::provider::access::bearer(&upstream_request.headers)
+            .is_some_and(|t| crate::provider::access::is_for_frontdoor(t, &ctx.state.issuer))
+        {
+            upstream_request.remove_header(&http::header::AUTHORIZATION);
+        }
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         if let Some(peer) = ctx.peer_ip {
             let trusted = ctx.state.trusted.contains(peer);

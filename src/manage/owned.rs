@@ -4,7 +4,9 @@
 //!
 //! Rules: everyone sees and changes their own applications and tokens; a `ROLE_ADMIN` of the
 //! tenant sees and changes all of the tenant's; nothing of another tenant exists (404).
-//! Only admins register first-party apps (they skip consent).
+//! Only admins register first-party apps (they skip consent), and only admins grant an app
+//! audiences: an audience is a route's (`routes[].audience`), so granting one lets the app's
+//! tokens through that route.
 
 use std::sync::Arc;
 
@@ -95,6 +97,11 @@ pub async fn register(
             "only administrators register first-party applications",
         ));
     }
+    if !spec.audiences.is_empty() && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "only administrators grant applications audiences",
+        ));
+    }
     let (app, secret) = manage::new_app(
         spec,
         &caller.identity.tenant,
@@ -120,6 +127,11 @@ pub async fn update(
     if spec.first_party && !app.first_party && !caller.is_admin() {
         return Err(ApiError::forbidden(
             "only administrators make applications first-party",
+        ));
+    }
+    if spec.audiences != app.audiences && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "only administrators grant applications audiences",
         ));
     }
     let becomes_confidential = app.public && !spec.public;

@@ -143,6 +143,35 @@ pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
+/// Whether a bearer token names frontdoor as its issuer and its audience (read without checking
+/// the signature: it only decides that the header is not passed on). Such a token is a key to
+/// the user's account at frontdoor's own API, so it never reaches an upstream; a token issued
+/// for a route's `audience` is that upstream's to verify and is passed on.
+pub fn is_for_frontdoor(token: &str, issuer: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: Option<String>,
+        aud: Option<serde_json::Value>,
+    }
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(json) =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+    else {
+        return false;
+    };
+    let Ok(c) = serde_json::from_slice::<Claims>(&json) else {
+        return false;
+    };
+    let aud_is_issuer = match c.aud {
+        Some(serde_json::Value::String(a)) => a == issuer,
+        Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
+        _ => false,
+    };
+    c.iss.as_deref() == Some(issuer) && aud_is_issuer
+}
+
 /// Why a refresh token could not be redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedeemError {

@@ -24,7 +24,8 @@ pub struct AccessClaims {
     pub iss: String,
     /// User id, or the client id for client_credentials.
     pub sub: String,
-    /// Audience: the resource (this frontdoor).
+    /// Audience: where the token works. frontdoor's issuer for its own first-party tokens
+    /// (login API, own client); for an app, its client id or a resource an admin granted it.
     pub aud: String,
     /// Expiry.
     pub exp: i64,
@@ -77,6 +78,8 @@ struct IdClaims<'a> {
 pub struct UserGrant<'a> {
     /// The client.
     pub app: &'a App,
+    /// The access token's audience (see `token::audience`).
+    pub audience: &'a str,
     /// The user.
     pub user: &'a User,
     /// Grant family id.
@@ -111,7 +114,7 @@ pub async fn user_tokens(
         &AccessClaims {
             iss: state.issuer.clone(),
             sub: g.user.id.clone(),
-            aud: state.issuer.clone(),
+            aud: g.audience.to_string(),
             exp: now + ttl,
             iat: now,
             nbf: now,

@@ -197,10 +197,12 @@ async fn authorization_code(
         .await?
         .filter(|u| u.active)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let audience = audience(state, app, form)?;
     let body = issue::user_tokens(
         state,
         &UserGrant {
             app,
+            audience: &audience,
             user: &user,
             grant_id: &grant.id,
             scope: &record.scope,
@@ -243,21 +245,7 @@ fn client_credentials(
             .cloned()
             .collect(),
     };
-    // RFC 8707 `resource` (or `audience`) picks one of the app's registered audiences.
-    let audience = match form.get("resource").or_else(|| form.get("audience")) {
-        Some(r) if app.audiences.iter().any(|a| a == r) => r.clone(),
-        Some(r) => {
-            return Err(OAuthError::new(
-                "invalid_target",
-                format!("the application may not get tokens for `{r}`"),
-            ));
-        }
-        None => app
-            .audiences
-            .first()
-            .cloned()
-            .unwrap_or_else(|| state.issuer.clone()),
-    };
+    let audience = audience(state, app, form)?;
     let now = now();
     let ttl = state.config.tokens.access_token_ttl.0.as_secs() as i64;
     let scope = scopes.join(" ");
@@ -285,6 +273,30 @@ fn client_credentials(
         body["scope"] = scope.into();
     }
     Ok(body)
+}
+
+/// The audience of an app's access token: RFC 8707 `resource` (or `audience`) picks one of the
+/// audiences an administrator granted the app; without one, the app's first granted audience,
+/// else its own client id. Never frontdoor's issuer: that audience is for frontdoor's own
+/// first-party tokens, which its management API and audience-less routes take, so an app's
+/// token never works there.
+fn audience(
+    state: &State,
+    app: &App,
+    form: &HashMap<String, String>,
+) -> Result<String, OAuthError> {
+    let mut granted = app.audiences.iter().filter(|a| **a != state.issuer);
+    match form.get("resource").or_else(|| form.get("audience")) {
+        Some(r) if granted.any(|a| a == r) => Ok(r.clone()),
+        Some(r) => Err(OAuthError::new(
+            "invalid_target",
+            format!("the application may not get tokens for `{r}`"),
+        )),
+        None => Ok(granted
+            .next()
+            .cloned()
+            .unwrap_or_else(|| app.client_id.clone())),
+    }
 }
 
 /// PKCE (RFC 7636): S256 only; a verifier is required iff a challenge was sent.
@@ -355,11 +367,13 @@ async fn refresh_token(
         .await?
         .filter(|u| u.active)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let audience = audience(state, app, form)?;
     // The new refresh token keeps the family's full scope, so narrowing is per access token.
     let body = issue::user_tokens(
         state,
         &UserGrant {
             app,
+            audience: &audience,
             user: &user,
             grant_id: &grant.id,
             scope: &scope,

@@ -126,11 +126,12 @@ async fn caddy(port: u16, frontdoor: u16, upstream: u16) -> Server {
     s
 }
 
-async fn setup() -> (Upstream, Frontdoor, String, String) {
+/// frontdoor behind a proxy listening on `front`: the proxy's origin is where sign-ins end.
+async fn setup_for(front: u16) -> (Upstream, Frontdoor, String, String) {
     let upstream = Upstream::start().await;
     let fd = Frontdoor::start(
         "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:1' }\n  - { host: '*', path_prefix: /open, upstream: 'http://127.0.0.1:1', policy: public }\n  - { host: '*', path_prefix: /ops, upstream: 'http://127.0.0.1:1', groups: [ops] }\n",
-        "trusted_proxies: [127.0.0.1]\n",
+        &format!("trusted_proxies: [127.0.0.1]\nsign_in_origins: ['http://127.0.0.1:{front}']\n"),
     )
     .await;
     fd.add_user(
@@ -229,16 +230,16 @@ async fn exercise(front: u16, upstream: &Upstream, rw: &str, ro: &str) {
 
 #[tokio::test]
 async fn nginx_auth_request_decides_with_frontdoor() {
-    let (upstream, fd, rw, ro) = setup().await;
     let port = free_port();
+    let (upstream, fd, rw, ro) = setup_for(port).await;
     let _nginx = nginx(port, fd.port, upstream.port).await;
     exercise(port, &upstream, &rw, &ro).await;
 }
 
 #[tokio::test]
 async fn caddy_forward_auth_decides_with_frontdoor_and_sends_browsers_to_sign_in() {
-    let (upstream, fd, rw, ro) = setup().await;
     let port = free_port();
+    let (upstream, fd, rw, ro) = setup_for(port).await;
     let _caddy = caddy(port, fd.port, upstream.port).await;
     exercise(port, &upstream, &rw, &ro).await;
     // A browser without a session is sent to sign in, and comes back through Caddy.

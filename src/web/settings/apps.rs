@@ -348,7 +348,15 @@ pub async fn edit_form(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
 /// `POST …/apps/<id>`: saves the edit form.
 pub async fn update(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
     let v = FormValues::submitted(page);
-    match owned::update(page.state, &page.caller, id, |_| v.spec(), None).await {
+    // Audiences are an administrator's to grant; others' forms do not show them.
+    let spec = |app: &crate::store::App| {
+        let mut spec = v.spec();
+        if !page.caller.is_admin() {
+            spec.audiences = app.audiences.clone();
+        }
+        spec
+    };
+    match owned::update(page.state, &page.caller, id, spec, None).await {
         Ok((app, secret)) => {
             let reply = see_other(&format!("{APPS}/{}?done=updated", app.client_id));
             Ok(match secret {
