@@ -255,7 +255,8 @@ pub struct AppCreate {
     /// A first-party app: no consent page.
     #[arg(long)]
     pub first_party: bool,
-    /// Resource (`aud`) its client_credentials tokens may be issued for (repeatable; the first is the default).
+    /// Audience (`aud`) its tokens may be issued for, a route's `audience` (repeatable; the first is the
+    /// default). Without one, its tokens carry its client id and pass no route.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
     /// Tenant.

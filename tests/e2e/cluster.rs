@@ -126,8 +126,9 @@ impl Cluster {
         let db = Database::create().await;
         let upstream = Upstream::start().await;
         let keys = tempfile::tempdir().expect("keys dir");
+        // `/reports` takes the tokens of apps granted the `reports` audience.
         let routes = format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
+            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{0}' }}\n  - {{ host: '*', path_prefix: /reports, upstream: 'http://127.0.0.1:{0}', audience: reports }}\n",
             upstream.port
         );
         let extra = format!(

@@ -95,8 +95,14 @@ async fn logouts_revocations_deactivations_and_removals_reach_the_other_node_at_
 
     // An app deactivated with the CLI against A's config: its client_credentials token,
     // cached on B, is refused there.
-    let (client_id, secret) =
-        a.create_app(&["--name", "Reporter", "--grant", "client_credentials"]);
+    let (client_id, secret) = a.create_app(&[
+        "--name",
+        "Reporter",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        "reports",
+    ]);
     let secret = secret.expect("a confidential app has a secret");
     let issued: serde_json::Value = plain_client()
         .post(a.url("/oauth/token"))
@@ -112,13 +118,19 @@ async fn logouts_revocations_deactivations_and_removals_reach_the_other_node_at_
         .as_str()
         .expect("access_token")
         .to_string();
-    let bearer = format!("Bearer {app_jwt}");
-    assert_eq!(with_header(b, "Authorization", &bearer).await, 200);
+    let on_reports = || async {
+        plain_client()
+            .get(b.url("/reports/weekly"))
+            .bearer_auth(&app_jwt)
+            .send()
+            .await
+            .expect("get")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(on_reports().await, 200);
     cli_ok(a, &["apps", "deactivate", &client_id]);
-    within(AT_ONCE, || async {
-        with_header(b, "Authorization", &bearer).await == 401
-    })
-    .await;
+    within(AT_ONCE, || async { on_reports().await == 401 }).await;
 
     // A user deactivated, another removed: their sessions, warm on B, are refused there.
     let bob = c.login_on_a("bob@example.com").await;

@@ -1468,7 +1468,8 @@ async fn contact_hash_revoked_or_of_another_tenant_is_refused() {
 async fn client_credentials_tokens_verify_independently_and_reach_the_upstream_as_the_app() {
     let env = start("").await;
     let fd = &env.fd;
-    let (id, secret) = service_app(fd, &["--scopes", "profile email"]);
+    // An app's machine token passes only routes of an audience an administrator granted it.
+    let (id, secret) = service_app(fd, &["--scopes", "profile email", "--audience", "backend"]);
     let (kid, public, _) = published_key(fd).await;
     // (endpoint, client authentication, scope parameter, the scope granted)
     type Case<'a> = (&'a str, Client<'a>, &'a [(&'a str, &'a str)], &'a str);
@@ -1533,7 +1534,7 @@ async fn client_credentials_tokens_verify_independently_and_reach_the_upstream_a
         let (header, _, _) = jwt_parts(&token);
         assert_eq!(header["alg"], "RS256", "{what}");
         assert_eq!(header["kid"], kid.as_str(), "{what}");
-        let claims = verify_access_token(&public, &token, &fd.issuer(), &fd.issuer())
+        let claims = verify_access_token(&public, &token, &fd.issuer(), "backend")
             .unwrap_or_else(|e| panic!("{what}: jwt-simple verifies against /oauth/jwks: {e}"));
         let iat = claims.issued_at.expect("iat").as_secs();
         let exp = claims.expires_at.expect("exp").as_secs();
@@ -1547,11 +1548,11 @@ async fn client_credentials_tokens_verify_independently_and_reach_the_upstream_a
         let mut bad = token.clone();
         let last = bad.pop().expect("char");
         bad.push(if last == 'A' { 'B' } else { 'A' });
-        assert!(verify_access_token(&public, &bad, &fd.issuer(), &fd.issuer()).is_err());
-        assert!(verify_access_token(&public, &token, &fd.issuer(), "backend").is_err());
+        assert!(verify_access_token(&public, &bad, &fd.issuer(), "backend").is_err());
+        assert!(verify_access_token(&public, &token, &fd.issuer(), &fd.issuer()).is_err());
 
         let got = env
-            .pass(req("POST", "/reports/run", Cred::Bearer(&token)))
+            .pass(req("POST", "/backend/reports/run", Cred::Bearer(&token)))
             .await;
         assert_identity(&got, &format!("app:{id}"), None, "default", "read-write");
         assert!(got.header("x-auth-request-groups").is_none());
@@ -1700,26 +1701,36 @@ async fn client_credentials_token_of_a_deactivated_app_or_another_tenant_is_refu
     let env = start("").await;
     let fd = &env.fd;
     // Another tenant's app: its token is bound to acme.
-    let (acme_app, s) = service_app(fd, &["--scopes", "profile", "--tenant", "acme"]);
+    let (acme_app, s) = service_app(
+        fd,
+        &[
+            "--scopes",
+            "profile",
+            "--tenant",
+            "acme",
+            "--audience",
+            "backend",
+        ],
+    );
     let acme_token = cc_token(fd, Client::Basic(&acme_app, &s), &[]).await;
     env.refused(
-        get("/wiki", Cred::Bearer(&acme_token)),
+        get("/backend/jobs", Cred::Bearer(&acme_token)),
         401,
         Some("invalid_token"),
     )
     .await;
     let got = env
-        .pass(get("/wiki", Cred::Bearer(&acme_token)).on(ACME))
+        .pass(get("/backend/jobs", Cred::Bearer(&acme_token)).on(ACME))
         .await;
     assert_identity(&got, &format!("app:{acme_app}"), None, "acme", "read-write");
 
     // Deactivated while its token is cached: refused within the bound; so are new grants.
-    let (id, secret) = service_app(fd, &["--scopes", "profile"]);
+    let (id, secret) = service_app(fd, &["--scopes", "profile", "--audience", "backend"]);
     let token = cc_token(fd, Client::Basic(&id, &secret), &[]).await;
-    env.pass(get("/wiki", Cred::Bearer(&token))).await;
+    env.pass(get("/backend/jobs", Cred::Bearer(&token))).await;
     cli_ok(fd, &["apps", "deactivate", &id]);
     env.refused_within(
-        get("/wiki", Cred::Bearer(&token)),
+        get("/backend/jobs", Cred::Bearer(&token)),
         REVOCATION_BOUND,
         401,
         Some("invalid_token"),
@@ -1743,7 +1754,7 @@ async fn short_lived_credentials_expire() {
     let env = start("tokens: { access_token_ttl: 2s }\n").await;
     let fd = &env.fd;
     // The slow steps (CLI, mail) first, so every credential is fresh when first used.
-    let (app, secret) = service_app(fd, &["--scopes", "profile"]);
+    let (app, secret) = service_app(fd, &["--scopes", "profile", "--audience", "backend"]);
     let code = mailed_code(fd, None, CARL).await;
     let a = login_check(fd, None, ANN, PASSWORD).await;
     assert_eq!(a.body["expires_in"], 2, "{}", a.text);
@@ -1772,9 +1783,13 @@ async fn short_lived_credentials_expire() {
     let hash = c["hash"].as_str().expect("hash");
     let contact_expires = c["expires_at"].as_i64().expect("expires_at");
 
-    // Good now.
-    for t in [&password_jwt, &otp_jwt, &app_jwt] {
-        env.pass(get("/wiki", Cred::Bearer(t))).await;
+    // Good now (the app's token on the route of its audience).
+    for (path, t) in [
+        ("/wiki", &password_jwt),
+        ("/wiki", &otp_jwt),
+        ("/backend/jobs", &app_jwt),
+    ] {
+        env.pass(get(path, Cred::Bearer(t))).await;
     }
     env.pass(get("/events/1", Cred::Contact(hash))).await;
 
@@ -1788,16 +1803,16 @@ async fn short_lived_credentials_expire() {
         Some("invalid_token"),
     )
     .await;
-    for (what, t) in [
-        ("login-check", &password_jwt),
-        ("otp", &otp_jwt),
-        ("client_credentials", &app_jwt),
+    for (what, path, t) in [
+        ("login-check", "/wiki", &password_jwt),
+        ("otp", "/wiki", &otp_jwt),
+        ("client_credentials", "/backend/jobs", &app_jwt),
     ] {
         let exp = jwt_parts(t).1["exp"].as_i64().expect("exp");
         let left = Duration::from_secs((exp - now_secs()).max(0) as u64);
         let a = env
             .refused_within(
-                get("/wiki", Cred::Bearer(t)),
+                get(path, Cred::Bearer(t)),
                 left + EXP_LEEWAY + slack,
                 401,
                 Some("invalid_token"),
