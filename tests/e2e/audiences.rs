@@ -114,16 +114,7 @@ async fn with_bearer(method: reqwest::Method, url: &str, token: &str, body: Opti
 }
 
 async fn login_check(fd: &Frontdoor, email: &str) -> String {
-    let v: Value = plain_client()
-        .post(fd.url("/api/v1/login-check"))
-        .json(&json!({"email": email, "password": PW}))
-        .send()
-        .await
-        .expect("login-check")
-        .json()
-        .await
-        .expect("json");
-    v["token"].as_str().expect("token").to_string()
+    login_check_token(fd, email, PW).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

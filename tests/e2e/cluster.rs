@@ -86,16 +86,7 @@ pub(crate) async fn api_token_through_the_api(
     email: &str,
     password: &str,
 ) -> (String, String, String) {
-    let login: serde_json::Value = plain_client()
-        .post(node.url("/api/v1/login-check"))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("login-check")
-        .json()
-        .await
-        .expect("json");
-    let jwt = login["token"].as_str().expect("token").to_string();
+    let jwt = login_check_token(node, email, password).await;
     let created: serde_json::Value = plain_client()
         .post(node.url("/api/v1/tokens"))
         .bearer_auth(&jwt)

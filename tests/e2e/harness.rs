@@ -497,10 +497,27 @@ pub async fn browser_login(
         "/_frontdoor/login",
         "ends on the login page"
     );
+    let posted = submit_login(client, login_page, email, password).await;
+    assert!(
+        posted.status().is_redirection(),
+        "login POST redirects, got {}",
+        posted.status()
+    );
+    follow(client, posted, None).await
+}
+
+/// Fills and posts the sign-in form of `login_page` (a response showing it); the POST's answer.
+pub async fn submit_login(
+    client: &reqwest::Client,
+    login_page: reqwest::Response,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page_url = login_page.url().clone();
     let html = login_page.text().await.expect("login html");
     let csrf = form_field(&html, "csrf_token").expect("the login form has a csrf_token");
     let return_to = form_field(&html, "return_to").expect("the login form has return_to");
-    let posted = client
+    client
         .post(page_url.join("/_frontdoor/login").expect("url"))
         .form(&[
             ("email", email),
@@ -510,13 +527,24 @@ pub async fn browser_login(
         ])
         .send()
         .await
-        .expect("post login");
-    assert!(
-        posted.status().is_redirection(),
-        "login POST redirects, got {}",
-        posted.status()
-    );
-    follow(client, posted, None).await
+        .expect("post login")
+}
+
+/// The access token that `POST /api/v1/login-check` answers for these credentials.
+pub async fn login_check_token(fd: &Frontdoor, email: &str, password: &str) -> String {
+    let answer: serde_json::Value = plain_client()
+        .post(fd.url("/api/v1/login-check"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login-check")
+        .json()
+        .await
+        .expect("json");
+    answer["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login-check answered a token: {answer}"))
+        .to_string()
 }
 
 /// Signs a session out the way a browser does, without a cookie jar: GET the logout page with

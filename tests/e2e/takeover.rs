@@ -131,24 +131,7 @@ async fn the_callback_on_an_unnamed_host_is_refused_even_with_a_valid_code_and_p
     let first = navigate(&mallory, &fd.url("/admin/secret")).await;
     assert_eq!(first.status(), 302);
     let login_page = follow(&mallory, first, None).await;
-    let html = login_page.text().await.expect("html");
-    let posted = mallory
-        .post(fd.url("/_frontdoor/login"))
-        .form(&[
-            ("email", "mallory@example.com"),
-            ("password", PW),
-            (
-                "csrf_token",
-                &form_field(&html, "csrf_token").expect("csrf"),
-            ),
-            (
-                "return_to",
-                &form_field(&html, "return_to").expect("return_to"),
-            ),
-        ])
-        .send()
-        .await
-        .expect("login");
+    let posted = submit_login(&mallory, login_page, "mallory@example.com", PW).await;
     let callback = follow(&mallory, posted, Some(&fd.url("/_frontdoor/callback"))).await;
     let callback_url = location(&callback);
     assert!(callback_url.starts_with(&fd.url("/_frontdoor/callback?code=")));
