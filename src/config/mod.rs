@@ -1138,6 +1138,29 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(c.tenant_for_host("ACME.localhost"), "acme");
+        assert_eq!(c.tenant_for_host("acme.localhost."), "acme");
         assert_eq!(c.tenant_for_host("other"), "default");
+    }
+
+    #[test]
+    fn hosts_prefixes_and_client_timeouts_are_checked() {
+        let msg = problems(&format!(
+            "{MINIMAL}tenants:\n  - {{ id: acme, hosts: ['a b', 'acme:80'] }}\nroutes:\n  - {{ host: 'x/y', upstream: 'http://127.0.0.1:1' }}\n  - {{ host: '*', path_prefix: '/admin;x', upstream: 'http://127.0.0.1:1' }}\n  - {{ host: '*', path_prefix: '/a%2Fb', upstream: 'http://127.0.0.1:1' }}\nclient_timeouts: {{ header: 0s }}\n"
+        ));
+        for key in [
+            "tenants[0].hosts[0]",
+            "tenants[0].hosts[1]",
+            "routes[0].host",
+            "routes[1].path_prefix",
+            "routes[2].path_prefix",
+            "client_timeouts.header",
+        ] {
+            assert!(msg.contains(key), "{key}: {msg}");
+        }
+        let c = Config::from_yaml(&format!(
+            "{MINIMAL}routes:\n  - {{ host: Wiki.Localhost., upstream: 'http://127.0.0.1:1' }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.client_timeouts, ClientTimeouts::default());
     }
 }

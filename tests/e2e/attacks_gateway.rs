@@ -526,7 +526,11 @@ async fn forwarding_and_rewrite_headers_from_untrusted_clients_never_reach_the_u
         "True-Client-IP",
         "Front-End-Https",
     ];
-    let mut b = plain_client().get(fd.url("/public/x"));
+    // frontdoor's own cookies, all of them, stay with frontdoor too.
+    let mut b = plain_client().get(fd.url("/public/x")).header(
+        "Cookie",
+        "frontdoor_session=s; frontdoor_csrf=c; frontdoor_login=l; frontdoor_flash=f; frontdoor_idp=i; app=1",
+    );
     for n in spoofed {
         b = b.header(n, "/admin;for=6.6.6.6");
     }
@@ -547,6 +551,7 @@ async fn forwarding_and_rewrite_headers_from_untrusted_clients_never_reach_the_u
             "{name} reached the upstream"
         );
     }
+    assert_eq!(got.header("cookie").as_deref(), Some("app=1"));
     assert_eq!(got.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
     assert_eq!(got.header("x-forwarded-proto").as_deref(), Some("http"));
 }
