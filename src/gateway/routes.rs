@@ -150,6 +150,13 @@ mod tests {
         assert_eq!(port("wiki.localhost", "/api"), Some(3));
         assert_eq!(port("wiki.localhost", "/apis"), Some(2));
         assert_eq!(port("other", "/api"), Some(1));
+        // Configured hosts are normalised like request hosts (gateway::host).
+        let t = table("  - { host: Wiki.Localhost., upstream: 'http://127.0.0.1:4' }\n");
+        assert_eq!(
+            t.find("wiki.localhost", "/").map(|r| r.upstream.port),
+            Some(4)
+        );
+        assert!(t.serves_host("WIKI.localhost."));
     }
 
     #[test]
