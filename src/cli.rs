@@ -641,7 +641,8 @@ async fn contacts(store: &crate::store::DynStore, cmd: ContactsCommand) -> anyho
             if !email.contains('@') {
                 bail!("--email: `{email}` is not an email address");
             }
-            if crate::gateway::path::canonical(&path).is_err() {
+            // The canonical form itself: a link is compared with canonical request paths.
+            if crate::gateway::path::canonical(&path).as_deref() != Ok(path.as_str()) {
                 bail!("--path: `{path}` is not a plain absolute path");
             }
             let ttl = humantime::parse_duration(&ttl)

@@ -158,6 +158,9 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
 
     let mut proxy =
         pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(live.clone()));
+    if let Some(app) = proxy.app_logic_mut() {
+        app.header_read_timeout = Some(config.client_timeouts.header.0);
+    }
     crate::tls::add_listeners(&mut server, &mut proxy, &config, rt.handle()).context("tls")?;
     let mut admin = Service::new(
         "frontdoor admin".to_string(),

@@ -111,6 +111,9 @@ pub struct Config {
     /// Draining on `SIGTERM`.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// How slowly a client may send a request (slow-header and slow-body attacks).
+    #[serde(default)]
+    pub client_timeouts: ClientTimeouts,
     /// HTTPS on `listen`, the redirect listener and HSTS.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -173,6 +176,44 @@ impl RateConfig {
     pub fn burst(&self) -> u32 {
         self.burst
             .unwrap_or_else(|| self.per_second.saturating_mul(2))
+    }
+}
+
+/// Bounds on how slowly a client may send a request, like Apache's `mod_reqtimeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTimeouts {
+    /// The whole request header, counted from the end of the previous request on a kept-alive
+    /// connection (so also the longest idle time of one, as Apache's `KeepAliveTimeout`).
+    /// Read at start: a change needs a restart.
+    pub header: Dur,
+    /// A request body: the longest pause between two reads, and the time a body gets before
+    /// `body_min_rate` applies.
+    pub body: Dur,
+    /// After `body`, every `body_min_rate` bytes received buy one more second; 0 turns the
+    /// rate off (the pause bound stays).
+    pub body_min_rate: u32,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        Self {
+            header: Dur(Duration::from_secs(10)),
+            body: Dur(Duration::from_secs(20)),
+            body_min_rate: 500,
+        }
+    }
+}
+
+impl ClientTimeouts {
+    /// Whether a body that started at `start` and has brought `received` bytes so far is
+    /// behind its allowance.
+    pub fn body_too_slow(&self, start: std::time::Instant, received: u64) -> bool {
+        if self.body_min_rate == 0 {
+            return false;
+        }
+        let earned = Duration::from_secs_f64(received as f64 / f64::from(self.body_min_rate));
+        start.elapsed() > self.body.0 + earned
     }
 }
 
@@ -720,6 +761,14 @@ impl Config {
                 bad(key.into(), "must be at least 1".into());
             }
         }
+        for (key, d) in [
+            ("client_timeouts.header", self.client_timeouts.header.0),
+            ("client_timeouts.body", self.client_timeouts.body.0),
+        ] {
+            if d.is_zero() || d > Duration::from_secs(3600) {
+                bad(key.into(), "must be between 1s and 1h".into());
+            }
+        }
         if self.shutdown.grace_period.0 > Duration::from_secs(3600) {
             bad("shutdown.grace_period".into(), "must be at most 1h".into());
         }
@@ -732,6 +781,14 @@ impl Config {
                     format!("tenants[{i}].hosts"),
                     "must list at least one host".into(),
                 );
+            }
+            for (j, h) in t.hosts.iter().enumerate() {
+                if !matches!(crate::gateway::host::parse(h), Ok(p) if p.port.is_none()) {
+                    bad(
+                        format!("tenants[{i}].hosts[{j}]"),
+                        format!("`{h}` is not a host name (without port)"),
+                    );
+                }
             }
         }
         for (i, t) in self.trusted_proxies.iter().enumerate() {
@@ -776,11 +833,28 @@ impl Config {
         for (i, r) in self.routes.iter().enumerate() {
             if r.host.is_empty() {
                 bad(format!("routes[{i}].host"), "must not be empty".into());
+            } else if r.host != "*"
+                && !matches!(crate::gateway::host::parse(&r.host), Ok(p) if p.port.is_none())
+            {
+                bad(
+                    format!("routes[{i}].host"),
+                    format!("`{}` is not `*` or a host name (without port)", r.host),
+                );
             }
             if !r.path_prefix.starts_with('/') {
                 bad(
                     format!("routes[{i}].path_prefix"),
                     "must start with `/`".into(),
+                );
+            } else if crate::gateway::path::canonical(&r.path_prefix).as_deref()
+                != Ok(r.path_prefix.as_str())
+            {
+                // Requests are matched on their canonical path (decoded, `;` parameters
+                // removed): a prefix in any other form would never match, or match unexpectedly.
+                bad(
+                    format!("routes[{i}].path_prefix"),
+                    "must be a plain decoded path (no `;`, `%`-escapes, `\\` or dot segments)"
+                        .into(),
                 );
             }
             if let Err(m) = parse_upstream(&r.upstream) {
@@ -825,11 +899,13 @@ impl Config {
         }
     }
 
-    /// The tenant a host (without port) belongs to.
+    /// The tenant a host (without port) belongs to: every spelling of a tenant's host (any
+    /// case, with or without the trailing dot) is that tenant; a host no tenant claims is the
+    /// default tenant's.
     pub fn tenant_for_host(&self, host: &str) -> &str {
         self.tenants
             .iter()
-            .find(|t| t.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+            .find(|t| t.hosts.iter().any(|h| crate::gateway::host::same(h, host)))
             .map_or("default", |t| t.id.as_str())
     }
 }
@@ -1083,6 +1159,29 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(c.tenant_for_host("ACME.localhost"), "acme");
+        assert_eq!(c.tenant_for_host("acme.localhost."), "acme");
         assert_eq!(c.tenant_for_host("other"), "default");
+    }
+
+    #[test]
+    fn hosts_prefixes_and_client_timeouts_are_checked() {
+        let msg = problems(&format!(
+            "{MINIMAL}tenants:\n  - {{ id: acme, hosts: ['a b', 'acme:80'] }}\nroutes:\n  - {{ host: 'x/y', upstream: 'http://127.0.0.1:1' }}\n  - {{ host: '*', path_prefix: '/admin;x', upstream: 'http://127.0.0.1:1' }}\n  - {{ host: '*', path_prefix: '/a%2Fb', upstream: 'http://127.0.0.1:1' }}\nclient_timeouts: {{ header: 0s }}\n"
+        ));
+        for key in [
+            "tenants[0].hosts[0]",
+            "tenants[0].hosts[1]",
+            "routes[0].host",
+            "routes[1].path_prefix",
+            "routes[2].path_prefix",
+            "client_timeouts.header",
+        ] {
+            assert!(msg.contains(key), "{key}: {msg}");
+        }
+        let c = Config::from_yaml(&format!(
+            "{MINIMAL}routes:\n  - {{ host: Wiki.Localhost., upstream: 'http://127.0.0.1:1' }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.client_timeouts, ClientTimeouts::default());
     }
 }

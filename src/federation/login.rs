@@ -25,7 +25,7 @@ use crate::store::IdpSession;
 use crate::web::{pages, return_to};
 
 /// Cookie holding the pending upstream login (encrypted).
-const PENDING_COOKIE: &str = "frontdoor_idp";
+pub const PENDING_COOKIE: &str = "frontdoor_idp";
 
 /// Every claim beyond the standard ones (groups, roles, sid, …).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -55,11 +55,10 @@ fn original(req: &Request) -> Result<Original, ApiError> {
     };
     let raw_path = path_and_query.split(['?', '#']).next().unwrap_or("/");
     let path = canonical(raw_path).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let host = match authority.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or("").to_string(),
-        None => authority.split(':').next().unwrap_or("").to_string(),
-    }
-    .to_ascii_lowercase();
+    // The same host rules as the inline proxy: a host it would refuse is refused here.
+    let host = super::host::parse(&authority).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let authority = host.authority();
+    let host = host.name;
     Ok(Original {
         method,
         host,

@@ -2,7 +2,7 @@
 //! identity header, drop hop-by-hop headers and frontdoor's own credentials, inject ours.
 
 use http::{HeaderName, HeaderValue};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 
 use super::routes::Route;
 use crate::auth::Identity;
@@ -37,7 +37,7 @@ const CREDENTIAL_HEADERS: [&str; 2] = ["api-token", "x-contact-hash"];
 
 /// Compares a header name with `target` as if `_` and `.` were `-` on both sides: a route may
 /// name its headers with either, and upstreams (CGI, PHP) read all three alike.
-fn normalised_starts_with(name: &[u8], target: &[u8], exact: bool) -> bool {
+pub(crate) fn normalised_starts_with(name: &[u8], target: &[u8], exact: bool) -> bool {
     if name.len() < target.len() || (exact && name.len() != target.len()) {
         return false;
     }
@@ -154,6 +154,74 @@ fn strip_cookies(req: &mut RequestHeader, own: &[&str]) {
     }
 }
 
+/// Prefixes (normalised) of headers by which a proxy tells the next hop who the client is,
+/// which host, scheme, port or path it asked for (`X-Forwarded-*` with `-Prefix` and `-Port`,
+/// ASP.NET's `X-Original-*`, IIS's `X-Original-URL`).
+const FORWARDING_PREFIXES: [&str; 2] = ["x-forwarded-", "x-original-"];
+
+/// Exact names (normalised) of the same kind: RFC 7239, IIS, CDNs and frameworks.
+const FORWARDING_NAMES: [&str; 13] = [
+    "forwarded",
+    "x-rewrite-url",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-host",
+    "x-http-host-override",
+    "front-end-https",
+    "x-url-scheme",
+];
+
+/// Removes forwarding headers. From a trusted proxy, the ones it sent under their usual name
+/// stay; a `_` or `.` spelling of one (`X_Forwarded_For`, read by CGI and PHP as the real one)
+/// never comes from a proxy and always goes. From anyone else all go: frontdoor sets
+/// `X-Forwarded-For`, `-Proto` and `X-Real-IP` itself afterwards.
+pub fn strip_forwarding(req: &mut RequestHeader, trusted: bool) {
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in req.headers.keys() {
+        let n = name.as_str();
+        let forwarding = FORWARDING_PREFIXES
+            .iter()
+            .any(|p| normalised_starts_with(n.as_bytes(), p.as_bytes(), false))
+            || FORWARDING_NAMES
+                .iter()
+                .any(|p| normalised_starts_with(n.as_bytes(), p.as_bytes(), true));
+        if forwarding && (!trusted || n.contains(['_', '.'])) {
+            doomed.push(name.clone());
+        }
+    }
+    for name in &doomed {
+        req.remove_header(name);
+    }
+}
+
+/// Removes an upstream's `Set-Cookie` for any of frontdoor's cookies (compared without regard
+/// to case: some servers and old browsers fold it), and nameless ones (`=frontdoor_session=x`
+/// or a bare value), which browsers send back as `name=value` text that reads as ours.
+pub fn strip_set_cookies(resp: &mut ResponseHeader, own: &[&str]) {
+    let doomed = |v: &HeaderValue| {
+        let bytes = v.as_bytes();
+        let name = match bytes.iter().position(|&b| b == b'=') {
+            Some(i) => bytes[..i].trim_ascii(),
+            None => return true,
+        };
+        name.is_empty() || own.iter().any(|o| name.eq_ignore_ascii_case(o.as_bytes()))
+    };
+    let all = resp.headers.get_all(http::header::SET_COOKIE);
+    if !all.iter().any(doomed) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = all.iter().filter(|v| !doomed(v)).cloned().collect();
+    resp.remove_header(&http::header::SET_COOKIE);
+    for v in kept {
+        let _ = resp.append_header(http::header::SET_COOKIE, v);
+    }
+}
+
 /// Adds the identity headers under the route's names.
 pub fn inject(req: &mut RequestHeader, route: &Route, identity: &Identity) {
     for field in HeaderField::ALL {
@@ -201,6 +269,65 @@ mod tests {
         let renamed: [Option<HeaderName>; 7] =
             std::array::from_fn(|_| Some(HeaderName::from_static("x-grafana-login")));
         assert!(is_reserved("x_grafana_login", Some(&renamed)));
+    }
+
+    #[test]
+    fn forwarding_headers_go_unless_a_trusted_proxy_sent_them_plainly() {
+        let build = || {
+            let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+            for n in [
+                "forwarded",
+                "x-forwarded-prefix",
+                "x_forwarded_port",
+                "x.original.url",
+                "x-rewrite-url",
+                "x-real-ip",
+                "accept",
+            ] {
+                req.insert_header(n, "1").expect("h");
+            }
+            req
+        };
+        let mut req = build();
+        strip_forwarding(&mut req, false);
+        let left: Vec<&str> = req.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["accept"]);
+        let mut req = build();
+        strip_forwarding(&mut req, true);
+        for gone in ["x_forwarded_port", "x.original.url"] {
+            assert!(req.headers.get(gone).is_none(), "{gone}");
+        }
+        for kept in [
+            "forwarded",
+            "x-forwarded-prefix",
+            "x-rewrite-url",
+            "x-real-ip",
+        ] {
+            assert!(req.headers.get(kept).is_some(), "{kept}");
+        }
+    }
+
+    #[test]
+    fn upstream_cookies_named_like_frontdoors_are_dropped() {
+        let mut resp = ResponseHeader::build(200, None).expect("resp");
+        for c in [
+            "FD=1",
+            "fd_csrf=2; Path=/",
+            "=fd=3",
+            "bare",
+            "app=4",
+            " app2 =5",
+        ] {
+            resp.append_header("set-cookie", c).expect("h");
+        }
+        strip_set_cookies(&mut resp, &["fd", "fd_csrf"]);
+        let left: Vec<&[u8]> = resp
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(left, [&b"app=4"[..], &b" app2 =5"[..]]);
     }
 
     /// Found by the `gateway_headers` fuzz target: a Connection header with a non-ASCII byte

@@ -4,6 +4,7 @@ pub mod forward_auth;
 pub mod forwarded;
 pub mod framing;
 pub mod headers;
+pub mod host;
 pub mod login;
 pub mod path;
 pub mod policy;

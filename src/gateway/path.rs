@@ -1,8 +1,13 @@
 //! The one canonical path that routing and policy decide on.
 //!
 //! Decoded once; anything a server behind us could read differently is refused rather than
-//! guessed: encoded `/` or `\`, backslashes, NUL and control characters, dot segments and
+//! guessed: encoded `/`, `\` or `;`, backslashes, NUL and control characters, dot segments and
 //! empty segments.
+//!
+//! Path parameters (`/admin;jsessionid=1/x`) are removed from each segment before routing, as
+//! Tomcat, Jetty and Spring remove them before dispatching: routes, rules and contact links
+//! then judge the path such an upstream serves. A segment that is a dot segment once its
+//! parameters are gone (`..;`, `..;x`, `.;`) or empty (`/;x/admin`) is refused like a plain one.
 
 /// Why a path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +33,8 @@ pub fn canonical(raw: &str) -> Result<String, AmbiguousPath> {
             match hex {
                 b'/' => return Err(AmbiguousPath("encoded / in a segment")),
                 b'\\' => return Err(AmbiguousPath("encoded \\ in a segment")),
+                // Tomcat keeps an encoded `;` in the segment, Jetty and Spring differ: no guess.
+                b';' => return Err(AmbiguousPath("encoded ; in a segment")),
                 0 => return Err(AmbiguousPath("NUL byte")),
                 _ => out.push(hex),
             }
@@ -44,7 +51,10 @@ pub fn canonical(raw: &str) -> Result<String, AmbiguousPath> {
     if path.chars().any(char::is_control) {
         return Err(AmbiguousPath("control character"));
     }
-    let segments: Vec<&str> = path[1..].split('/').collect();
+    let segments: Vec<&str> = path[1..]
+        .split('/')
+        .map(|s| s.split_once(';').map_or(s, |(name, _params)| name))
+        .collect();
     let last = segments.len() - 1;
     for (n, s) in segments.iter().enumerate() {
         if *s == "." || *s == ".." {
@@ -54,7 +64,10 @@ pub fn canonical(raw: &str) -> Result<String, AmbiguousPath> {
             return Err(AmbiguousPath("empty segment"));
         }
     }
-    Ok(path)
+    if !path.contains(';') {
+        return Ok(path);
+    }
+    Ok(format!("/{}", segments.join("/")))
 }
 
 #[cfg(test)]
@@ -71,6 +84,15 @@ mod tests {
         assert_eq!(canonical("/a/b/").as_deref(), Ok("/a/b/"));
         // Decoded once only: %2525 is a literal %25.
         assert_eq!(canonical("/x%2525").as_deref(), Ok("/x%25"));
+    }
+
+    #[test]
+    fn path_parameters_are_removed_as_tomcat_removes_them() {
+        assert_eq!(canonical("/admin;x/secret").as_deref(), Ok("/admin/secret"));
+        assert_eq!(canonical("/admin;").as_deref(), Ok("/admin"));
+        assert_eq!(canonical("/a;x=1;y/b;c/").as_deref(), Ok("/a/b/"));
+        assert_eq!(canonical("/a/;x").as_deref(), Ok("/a/"));
+        assert_eq!(canonical("/a%20b;v").as_deref(), Ok("/a b"));
     }
 
     #[test]
@@ -91,6 +113,14 @@ mod tests {
             "/a%0d%0a",
             "relative",
             "/%ff",
+            "/public/..;/admin",
+            "/public/..;x=1/admin",
+            "/public/.;/x",
+            "/public/%2e%2e;/admin",
+            "/a;x/../admin",
+            "/;x/admin",
+            "/admin%3bx/secret",
+            "/admin%3Bx",
         ] {
             assert!(canonical(bad).is_err(), "{bad}");
         }

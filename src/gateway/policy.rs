@@ -2,9 +2,14 @@
 
 use http::{HeaderMap, Method};
 
+use super::headers::normalised_starts_with;
 use super::routes::Route;
 use crate::auth::{Access, Identity};
 use crate::endpoint::ApiError;
+
+/// Prefixes (normalised) of the headers frameworks read as the real method:
+/// `X-HTTP-Method-Override`, `X-HTTP-Method` (OData, Microsoft), `X-Method-Override`.
+const METHOD_OVERRIDES: [&str; 2] = ["x-http-method", "x-method-override"];
 
 /// Whether the caller may send `method` to `route`; counts the decision in the metrics.
 pub fn allow(
@@ -21,13 +26,18 @@ pub fn allow(
         ));
     }
     if identity.access == Access::ReadOnly {
-        // An allowlist of safe methods, and no method override for read-only credentials.
+        // An allowlist of safe methods, and no method override for read-only credentials:
+        // named in any spelling an upstream may read as one (`_` and `.` for `-`, as CGI and
+        // PHP do). An upgrade turns a GET into a two-way channel: a write too.
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         let override_header = headers.keys().any(|k| {
-            let n = k.as_str();
-            n.starts_with("x-http-method") || n == "x-method-override"
+            let n = k.as_str().as_bytes();
+            METHOD_OVERRIDES
+                .iter()
+                .any(|o| normalised_starts_with(n, o.as_bytes(), false))
         });
-        if !safe || override_header {
+        let upgrade = headers.contains_key(http::header::UPGRADE);
+        if !safe || override_header || upgrade {
             crate::metrics::auth_decision(kind, "read_only");
             return Err(ApiError::forbidden("this credential is read-only"));
         }

@@ -26,6 +26,7 @@ use crate::provider;
 use crate::shutdown::InFlight;
 use crate::state::{Live, State};
 use crate::web::csrf::CSRF_COOKIE;
+use crate::web::flash::FLASH_COOKIE;
 
 /// Largest body accepted by frontdoor's own endpoints.
 const MAX_OWN_BODY: usize = 1 << 20;
@@ -51,7 +52,14 @@ impl Gateway {
         );
         Gateway {
             live,
-            own_cookies: vec![session_cookie, CSRF_COOKIE, login::LOGIN_COOKIE],
+            // Every cookie frontdoor sets: never sent upstream, never set by an upstream.
+            own_cookies: vec![
+                session_cookie,
+                CSRF_COOKIE,
+                login::LOGIN_COOKIE,
+                FLASH_COOKIE,
+                crate::federation::login::PENDING_COOKIE,
+            ],
         }
     }
 }
@@ -70,6 +78,8 @@ pub struct Ctx {
     peer_ip: Option<IpAddr>,
     client_ip: Option<IpAddr>,
     upstream_start: Option<Instant>,
+    /// When the first byte of a proxied request body arrived, and how many have since.
+    body: Option<(Instant, u64)>,
 }
 
 #[async_trait]
@@ -87,6 +97,7 @@ impl ProxyHttp for Gateway {
             peer_ip: None,
             client_ip: None,
             upstream_start: None,
+            body: None,
         }
     }
 
@@ -101,6 +112,11 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let state = ctx.state.clone();
         let state = &*state;
+        // Pingora's read timeout bounds each read of the body; the rate is checked as chunks
+        // arrive. An upgraded connection is a tunnel whose silences belong to the application.
+        if !session.is_upgrade_req() {
+            session.set_read_timeout(Some(state.config.client_timeouts.body.0));
+        }
         if let Err(e) = super::framing::check(&session.req_header().headers) {
             // The connection is not reused after a request framed two ways.
             session.set_keepalive(None);
@@ -119,7 +135,17 @@ impl ProxyHttp for Gateway {
                 .and_then(|v| v.to_str().ok());
             state.trusted.client_ip(p, xff)
         });
-        let (host, authority) = host_of(session.req_header());
+        let (host, authority) = match super::host::of_request(session.req_header()) {
+            Ok(h) => {
+                let authority = h.authority();
+                (h.name, authority)
+            }
+            Err(e) => {
+                // Nothing after this request can be trusted to be for the same host either.
+                session.set_keepalive(None);
+                return respond(session, ApiError::bad_request(e.to_string()).into_reply()).await;
+            }
+        };
         let path = match canonical(session.req_header().uri.path()) {
             Ok(p) => p,
             Err(e) => {
@@ -129,7 +155,7 @@ impl ProxyHttp for Gateway {
 
         if provider::is_own_path(&path) {
             ctx.own = true;
-            let body = match read_body(session).await? {
+            let body = match read_body(session, &state.config.client_timeouts).await? {
                 Some(b) => b,
                 None => {
                     let e =
@@ -220,6 +246,29 @@ impl ProxyHttp for Gateway {
         Ok(false)
     }
 
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if session.is_upgrade_req() {
+            return Ok(());
+        }
+        let (start, received) = ctx.body.get_or_insert_with(|| (Instant::now(), 0));
+        *received += body.as_ref().map_or(0, |b| b.len() as u64);
+        if ctx
+            .state
+            .config
+            .client_timeouts
+            .body_too_slow(*start, *received)
+        {
+            return Err(too_slow());
+        }
+        Ok(())
+    }
+
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let route = ctx
             .route
@@ -251,8 +300,9 @@ impl ProxyHttp for Gateway {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
         }
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
+        let trusted = ctx.peer_ip.is_some_and(|p| ctx.state.trusted.contains(p));
+        headers::strip_forwarding(upstream_request, trusted);
         if let Some(peer) = ctx.peer_ip {
-            let trusted = ctx.state.trusted.contains(peer);
             let peer_text = peer.to_string();
             let real_ip = match ctx.client_ip {
                 Some(client) if client == peer => Some(peer_text.clone()),
@@ -279,7 +329,6 @@ impl ProxyHttp for Gateway {
                     ctx.state.public_scheme
                 };
                 upstream_request.insert_header("x-forwarded-proto", proto)?;
-                upstream_request.remove_header("x-forwarded-host");
             }
         }
         if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {
@@ -291,9 +340,10 @@ impl ProxyHttp for Gateway {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        headers::strip_set_cookies(upstream_response, &self.own_cookies);
         if let (Some(start), Some(route)) = (ctx.upstream_start.take(), ctx.route.as_ref()) {
             crate::metrics::upstream(&route.label, start.elapsed().as_secs_f64());
         }
@@ -315,6 +365,7 @@ impl ProxyHttp for Gateway {
                     "the upstream did not answer in time",
                 )
             }
+            ErrorType::ReadTimedout => (408, "request_timeout", "the request was sent too slowly"),
             ErrorType::HTTPStatus(s) => (*s, "error", "request failed"),
             _ => match e.esource() {
                 ErrorSource::Upstream => {
@@ -368,22 +419,6 @@ impl ProxyHttp for Gateway {
     }
 }
 
-/// Host (lowercase, no port) and authority (as sent) of a request.
-fn host_of(req: &RequestHeader) -> (String, String) {
-    let authority = req
-        .headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri.authority().map(|a| a.as_str().to_string()))
-        .unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or("").to_string(),
-        None => authority.split(':').next().unwrap_or("").to_string(),
-    };
-    (host.to_ascii_lowercase(), authority)
-}
-
 /// A top-level browser navigation (as opposed to an API or XHR call).
 fn is_browser_navigation(req: &RequestHeader) -> bool {
     if !matches!(req.method, Method::GET | Method::HEAD) {
@@ -404,9 +439,16 @@ fn is_browser_navigation(req: &RequestHeader) -> bool {
 /// Reads the whole body up to the limit; `None` when it is larger.
 /// The body of a request to frontdoor's own endpoints, or `None` when it is over the limit
 /// (the connection is then not reused).
-async fn read_body(session: &mut Session) -> Result<Option<Bytes>> {
+async fn read_body(
+    session: &mut Session,
+    timeouts: &crate::config::ClientTimeouts,
+) -> Result<Option<Bytes>> {
     let mut buf = BytesMut::new();
+    let start = Instant::now();
     while let Some(chunk) = session.read_request_body().await? {
+        if timeouts.body_too_slow(start, (buf.len() + chunk.len()) as u64) {
+            return Err(too_slow());
+        }
         if buf.len() + chunk.len() > MAX_OWN_BODY {
             session.set_keepalive(None);
             let mut seen = buf.len() + chunk.len();
@@ -421,6 +463,15 @@ async fn read_body(session: &mut Session) -> Result<Option<Bytes>> {
         buf.extend_from_slice(&chunk);
     }
     Ok(Some(buf.freeze()))
+}
+
+/// A body sent below the minimum rate (`client_timeouts`): answered 408 by `fail_to_proxy`.
+fn too_slow() -> Box<Error> {
+    Error::explain(
+        ErrorType::ReadTimedout,
+        "the request body is sent too slowly",
+    )
+    .into_down()
 }
 
 async fn respond(session: &mut Session, reply: Reply) -> Result<bool> {

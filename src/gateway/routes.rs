@@ -60,7 +60,7 @@ impl RouteTable {
                 });
                 Some(Arc::new(Route {
                     label: format!("{}{}", r.host, r.path_prefix),
-                    host: r.host.to_ascii_lowercase(),
+                    host: super::host::normalise(&r.host),
                     path_prefix: r.path_prefix.clone(),
                     addr: upstream
                         .host
@@ -88,7 +88,7 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// The route for a host (lowercase, without port) and canonical path.
+    /// The route for a host (normalised by `gateway::host`) and canonical path.
     pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
         self.routes
             .iter()
@@ -99,7 +99,7 @@ impl RouteTable {
     pub fn serves_host(&self, host: &str) -> bool {
         self.routes
             .iter()
-            .any(|r| r.host == "*" || r.host.eq_ignore_ascii_case(host))
+            .any(|r| r.host == "*" || super::host::same(&r.host, host))
     }
 
     /// Every route.
@@ -150,6 +150,13 @@ mod tests {
         assert_eq!(port("wiki.localhost", "/api"), Some(3));
         assert_eq!(port("wiki.localhost", "/apis"), Some(2));
         assert_eq!(port("other", "/api"), Some(1));
+        // Configured hosts are normalised like request hosts (gateway::host).
+        let t = table("  - { host: Wiki.Localhost., upstream: 'http://127.0.0.1:4' }\n");
+        assert_eq!(
+            t.find("wiki.localhost", "/").map(|r| r.upstream.port),
+            Some(4)
+        );
+        assert!(t.serves_host("WIKI.localhost."));
     }
 
     #[test]

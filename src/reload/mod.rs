@@ -172,6 +172,7 @@ fn keep_bound_at_start(running: &Config, new: &mut Config) -> Vec<String> {
         "session.cache_ttl" => session.cache_ttl;
         "session.cache_capacity" => session.cache_capacity;
         "shutdown.grace_period" => shutdown.grace_period;
+        "client_timeouts.header" => client_timeouts.header;
         "tls" => tls;
     }
     changed

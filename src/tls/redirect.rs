@@ -56,13 +56,8 @@ impl RedirectApp {
 /// The host part of a `Host` header, when it is a valid host name or address (so that
 /// nothing but a host can end up before the path in `Location`).
 fn valid_host(value: &str) -> Option<String> {
-    let authority: http::uri::Authority = value.parse().ok()?;
-    if authority.as_str().contains('@') {
-        return None;
-    }
-    url::Host::parse(authority.host())
-        .ok()
-        .map(|h| h.to_string())
+    let host = crate::gateway::host::parse(value).ok()?;
+    Some(crate::gateway::host::Host { port: None, ..host }.authority())
 }
 
 #[async_trait]

@@ -2,6 +2,7 @@
 //! (each test file would otherwise link Pingora again).
 
 mod attacks;
+mod attacks_gateway;
 mod audiences;
 mod chromium;
 mod cluster;

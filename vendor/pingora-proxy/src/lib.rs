@@ -193,6 +193,10 @@ where
     pub upstream_modules: HttpModules,
     max_retries: usize,
     process_custom_session: Option<ProcessCustomSession<SV, C>>,
+    /// frontdoor patch: the longest wait for a whole request header, idle time before it on a
+    /// kept-alive connection included. Pingora's own timeouts bound each read, not the header:
+    /// a client sending a byte every few seconds would hold the connection for ever.
+    pub header_read_timeout: Option<Duration>,
 }
 
 impl<SV> HttpProxy<SV, ()> {
@@ -229,6 +233,7 @@ impl<SV> HttpProxy<SV, ()> {
             upstream_modules: HttpModules::new(),
             max_retries: conf.max_retries,
             process_custom_session: None,
+            header_read_timeout: None,
         }
     }
 }
@@ -265,6 +270,7 @@ where
             max_retries: conf.max_retries,
             process_custom_session: on_custom,
             h2_options: None,
+            header_read_timeout: None,
         }
     }
 
@@ -329,13 +335,29 @@ where
     {
         // phase 1 read request header
 
+        // frontdoor patch: a bound on the whole header (see `header_read_timeout`).
+        let bound = self.header_read_timeout;
+        let read = async {
+            match bound {
+                Some(t) => match tokio::time::timeout(t, downstream_session.read_request()).await {
+                    Ok(res) => Some(res),
+                    Err(_) => None,
+                },
+                None => Some(downstream_session.read_request().await),
+            }
+        };
         let res = tokio::select! {
             biased; // biased select is cheaper, and we don't want to drop already buffered requests
-            res = downstream_session.read_request() => { res }
+            res = read => { res }
             _ = self.await_shutdown() => {
                 // service shutting down, dropping the connection to stop more req from coming in
                 return None;
             }
+        };
+        let Some(res) = res else {
+            debug!("request header not complete within {bound:?}, closing the connection");
+            downstream_session.shutdown().await;
+            return None;
         };
         match res {
             Ok(true) => {
