@@ -2,6 +2,7 @@
 //! (each test file would otherwise link Pingora again).
 
 mod attacks;
+mod attacks_provider;
 mod chromium;
 mod cluster;
 mod cluster_notify;

@@ -17,7 +17,7 @@ const WRONG: &str = "not the password at all";
 const ROUTES: &str = "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:9' }\n";
 
 /// Posts the sign-in form as a browser: the page (for its CSRF cookie and token), then the form.
-async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
     let client = browser();
     let page = client
         .get(fd.url("/_frontdoor/login"))
