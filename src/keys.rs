@@ -326,13 +326,7 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
         path: dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-    }
-    Ok(())
+    crate::private_fs::ensure_dir(dir).map_err(io)
 }
 
 /// Writes a file readable only by its owner (mode 0600), atomically.

@@ -268,7 +268,7 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
     }
 }
 
-/// "wrong code; 4 attempts left" → "Wrong code; 4 attempts left."
+/// "the code is 6 digits" → "The code is 6 digits."
 fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     match chars.next() {

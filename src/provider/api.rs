@@ -260,6 +260,11 @@ pub async fn check_code(
     Ok(user)
 }
 
+/// The one answer to every code that does not sign in, whatever the store found: a pending code
+/// (wrong, used up or expired) must not read differently from no code at all, or the answer
+/// tells which addresses have an account (ask for a code, then guess once).
+const CODE_REFUSED: &str = "the code is wrong or expired; ask for a new code";
+
 /// The code against the pending one: `Ok(Err(why))` when it is not right.
 async fn verify_code(
     state: &State,
@@ -267,6 +272,7 @@ async fn verify_code(
     email: &str,
     code: &str,
 ) -> Result<Result<(), String>, ApiError> {
+    // The format is the caller's own input: saying it is wrong reveals nothing about accounts.
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(Err("the code is 6 digits".into()));
     }
@@ -278,14 +284,10 @@ async fn verify_code(
             .await?
         {
             OtpCheck::Valid => Ok(()),
-            OtpCheck::Wrong { attempts_left } => {
-                Err(format!("wrong code; {attempts_left} attempts left"))
-            }
-            OtpCheck::Exhausted => Err("too many wrong attempts; ask for a new code".into()),
-            OtpCheck::Expired => Err("the code expired; ask for a new code".into()),
-            OtpCheck::Missing => {
-                Err("no code is pending for this address; ask for a new code".into())
-            }
+            OtpCheck::Wrong { .. }
+            | OtpCheck::Exhausted
+            | OtpCheck::Expired
+            | OtpCheck::Missing => Err(CODE_REFUSED.into()),
         },
     )
 }

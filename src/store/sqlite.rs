@@ -66,6 +66,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        // New files are private through the umask; files an older version left readable by
+        // others are tightened before the store is read.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            crate::private_fs::tighten_file(Path::new(&name)).map_err(|e| {
+                StoreError::Unavailable(format!("cannot restrict {}: {e}", path.display()))
+            })?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -16,7 +16,8 @@ use crate::oauth::{
 };
 
 /// A route nothing listens behind: proxying to it fails, and the failure is logged.
-const DEAD_ROUTE: &str = "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:9', policy: public }\n";
+const DEAD_ROUTE: &str =
+    "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:9', policy: public }\n";
 const UNKNOWN: &str = "nobody-here@example.com";
 
 /// A JSON call: (status, body).
@@ -110,7 +111,10 @@ async fn verify_login_otp_answers_a_known_and_an_unknown_address_alike() {
     let asked_unknown =
         post_json(&fd, "/api/v1/request-login-otp", json!({"email": UNKNOWN})).await;
     assert_eq!(asked_known.0, 202);
-    assert_eq!(asked_known, asked_unknown, "request-login-otp: the same answer");
+    assert_eq!(
+        asked_known, asked_unknown,
+        "request-login-otp: the same answer"
+    );
     let real = outbox_code(&fd, EMAIL).await;
     let wrong = if real == "000000" { "000001" } else { "000000" };
     let known = post_json(
@@ -353,7 +357,13 @@ async fn wrong_passwords_from_elsewhere_do_not_lock_the_owner_out_at_their_usual
     // The attacker spreads over addresses: each is banned in turn, none locks the account.
     for host in 1..=3 {
         for _ in 0..5 {
-            login_from(&fd, EMAIL, "guess guess guess", &format!("198.51.100.{host}")).await;
+            login_from(
+                &fd,
+                EMAIL,
+                "guess guess guess",
+                &format!("198.51.100.{host}"),
+            )
+            .await;
         }
         assert_eq!(
             login_from(&fd, EMAIL, "guess", &format!("198.51.100.{host}")).await,
@@ -415,11 +425,18 @@ async fn code_mails_are_throttled_per_account_and_per_address_without_telling() 
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(mails_to(&fd, EMAIL), 3, "three mails per account and window");
+    assert_eq!(
+        mails_to(&fd, EMAIL),
+        3,
+        "three mails per account and window"
+    );
 
     // One address asking for many accounts: five mails at most.
     for _ in 0..3 {
-        assert_eq!(ask("bob@example.com", "203.0.113.5".into()).await.status(), 202);
+        assert_eq!(
+            ask("bob@example.com", "203.0.113.5".into()).await.status(),
+            202
+        );
     }
     for i in 0..6 {
         let email: &'static str = Box::leak(format!("x{i}@example.com").into_boxed_str());
@@ -448,7 +465,11 @@ fn without_pkce<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'
 async fn a_confidential_app_must_send_pkce_unless_registered_without_it() {
     let fd = start("").await;
     let (id, _) = third_party_app(&fd);
-    let resp = navigate(&plain_client(), &authorize_url(&fd, &without_pkce(&id, &[]))).await;
+    let resp = navigate(
+        &plain_client(),
+        &authorize_url(&fd, &without_pkce(&id, &[])),
+    )
+    .await;
     let p = callback_params(&resp, CALLBACK);
     assert_eq!(p["error"], "invalid_request", "{p:?}");
     assert!(p["error_description"].contains("PKCE"), "{p:?}");
@@ -579,7 +600,12 @@ async fn request_objects_are_refused_with_request_not_supported() {
             *v = "https://evil.example/cb".into();
         }
     }
-    assert_error_page(navigate(&plain_client(), &url(pairs)).await, 400, "redirect_uri").await;
+    assert_error_page(
+        navigate(&plain_client(), &url(pairs)).await,
+        400,
+        "redirect_uri",
+    )
+    .await;
 
     // Discovery says so.
     let d: Value = plain_client()
@@ -628,8 +654,14 @@ async fn app_registrations_are_limited_in_size() {
         .collect();
     let long = format!("https://app.example/{}", "a".repeat(3000));
     let cases = [
-        (json!({"name": "Many", "redirect_uris": many}), "redirect_uris"),
-        (json!({"name": "Long", "redirect_uris": [long]}), "redirect_uris"),
+        (
+            json!({"name": "Many", "redirect_uris": many}),
+            "redirect_uris",
+        ),
+        (
+            json!({"name": "Long", "redirect_uris": [long]}),
+            "redirect_uris",
+        ),
         (
             json!({"name": "Logout", "redirect_uris": [CALLBACK], "post_logout_redirect_uris": many}),
             "post_logout_redirect_uris",
@@ -667,7 +699,9 @@ async fn app_registrations_are_limited_in_size() {
 
     // The CLI applies the same rules.
     let mut args = vec!["apps", "create", "--name", "Many"];
-    let uris: Vec<String> = (0..21).map(|i| format!("https://app.example/{i}")).collect();
+    let uris: Vec<String> = (0..21)
+        .map(|i| format!("https://app.example/{i}"))
+        .collect();
     for u in &uris {
         args.extend_from_slice(&["--redirect-uri", u]);
     }

@@ -307,7 +307,10 @@ async fn submit_consent(
 }
 
 /// The query of a redirect back to the app; asserts it goes exactly to `redirect_uri`.
-pub(crate) fn callback_params(resp: &reqwest::Response, redirect_uri: &str) -> HashMap<String, String> {
+pub(crate) fn callback_params(
+    resp: &reqwest::Response,
+    redirect_uri: &str,
+) -> HashMap<String, String> {
     assert_eq!(resp.status(), 302, "a redirect back to the app");
     let loc = location(resp);
     let url = Url::parse(&loc).expect("absolute Location");
