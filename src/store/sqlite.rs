@@ -35,7 +35,7 @@ const USER_COLUMNS: &str =
     "id, tenant, email, name, picture, member_groups, roles, password_hash, active, created_at";
 const APP_COLUMNS: &str = "client_id, tenant, name, description, secret_hash, redirect_uris, \
      post_logout_redirect_uris, scopes, grant_types, public, first_party, active, owner, created_at, \
-     audiences";
+     audiences, pkce_optional";
 const SESSION_COLUMNS: &str =
     "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id_hash, redirect_uri, scope, \
@@ -156,6 +156,7 @@ fn app_from_row(row: &SqliteRow) -> Result<App, StoreError> {
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
         audiences: list(row, "audiences")?,
+        pkce_optional: row.try_get("pkce_optional")?,
     })
 }
 
@@ -349,7 +350,7 @@ impl Store for SqliteStore {
 
     async fn create_app(&self, app: &App) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&app.client_id)
         .bind(&app.tenant)
@@ -366,6 +367,7 @@ impl Store for SqliteStore {
         .bind(&app.owner)
         .bind(app.created_at)
         .bind(to_json(&app.audiences)?)
+        .bind(app.pkce_optional)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -693,7 +695,8 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE apps SET name = ?, description = ?, secret_hash = ?, redirect_uris = ?, \
              post_logout_redirect_uris = ?, scopes = ?, grant_types = ?, public = ?, \
-             first_party = ?, active = ?, owner = ?, audiences = ? WHERE client_id = ?",
+             first_party = ?, active = ?, owner = ?, audiences = ?, pkce_optional = ? \
+             WHERE client_id = ?",
         )
         .bind(&app.name)
         .bind(&app.description)
@@ -707,6 +710,7 @@ impl Store for SqliteStore {
         .bind(app.active)
         .bind(&app.owner)
         .bind(to_json(&app.audiences)?)
+        .bind(app.pkce_optional)
         .bind(&app.client_id)
         .execute(&self.writer)
         .await?;

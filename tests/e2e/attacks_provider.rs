@@ -708,7 +708,7 @@ async fn app_registrations_are_limited_in_size() {
     let out = fd.cli(&args, None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("redirect_uris"), "{err}");
+    assert!(err.contains("--redirect-uri: at most 20"), "{err}");
     let long = format!("https://app.example/{}", "a".repeat(3000));
     let out = fd.cli(
         &["apps", "create", "--name", "Long", "--redirect-uri", &long],
