@@ -2,6 +2,8 @@
 //! emailed one-time codes, and `token/refresh`. Each answers a JWT access token bound to the
 //! tenant of the host it was called on, and a rotated refresh token.
 
+use std::net::IpAddr;
+
 use rand::Rng;
 use serde::Deserialize;
 
@@ -147,7 +149,7 @@ pub async fn request_otp(state: &State, req: &Request) -> Reply {
     match json_body::<OtpRequest>(req) {
         Ok(b) => {
             let tenant = state.config.tenant_for_host(&req.host).to_string();
-            send_otp(state, tenant, b.email.trim().to_lowercase());
+            send_otp(state, tenant, b.email.trim().to_lowercase(), req.client_ip).await;
             Reply::json(
                 202,
                 &serde_json::json!({"status": "sent", "message": "if the address is known, a code is on its way"}),
@@ -157,8 +159,25 @@ pub async fn request_otp(state: &State, req: &Request) -> Reply {
     }
 }
 
-/// Creates and mails a code in the background (no timing difference for unknown emails).
-pub fn send_otp(state: &State, tenant: String, email: String) {
+/// Creates and mails a code in the background (no timing difference for unknown emails), unless
+/// the account or the asking address had its share of code mails for now (counted alike for
+/// unknown emails, so the throttle says nothing about accounts either).
+pub async fn send_otp(state: &State, tenant: String, email: String, client_ip: Option<IpAddr>) {
+    match state
+        .regulation
+        .code_mail_allowed(&*state.store, &tenant, &email, client_ip)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(tenant, "one-time code mail throttled");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store error throttling one-time code mails");
+            return;
+        }
+    }
     let store = state.store.clone();
     let keys = state.keys.clone();
     let ttl = state.config.otp.ttl.0;
