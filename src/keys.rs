@@ -136,6 +136,13 @@ impl Keys {
         let dir = dir.to_path_buf();
         create_private_dir(&dir)?;
         let signing_path = dir.join("signing-key.pem");
+        let cookie_path = dir.join("cookie.key");
+        for path in [&signing_path, &cookie_path] {
+            crate::private_fs::tighten_file(path).map_err(|source| KeyError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
         let signing = if signing_path.exists() {
             let key = load_signing_key(&signing_path)?;
             if key.algorithm != algorithm {
@@ -158,7 +165,6 @@ impl Keys {
             tracing::warn!(path = %signing_path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
             None
         };
-        let cookie_path = dir.join("cookie.key");
         let cookie = if cookie_path.exists() {
             let text = read(&cookie_path)?;
             let bytes = STANDARD

@@ -2,7 +2,9 @@
 //! signing and cookie keys and the outbox of one-time codes. Everything the process creates is
 //! private through its umask (one rule for the SQLite files and their `-wal`/`-shm`, the mails,
 //! the keys, the pid file and whatever a future feature writes); folders and files left looser
-//! by an older version or an operator's copy are tightened at start, with a warning.
+//! by an older version or an operator's copy are tightened at start, with a warning. Where the
+//! mode cannot be changed (a read-only mount of shared keys, a folder owned by another user),
+//! frontdoor warns and goes on: refusing to start would not make the files any less readable.
 
 use std::io;
 use std::path::Path;
@@ -65,7 +67,15 @@ fn tighten(path: &Path, mode: u32) -> io::Result<()> {
     if current & 0o077 == 0 {
         return Ok(());
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{current:o}"),
+            error = %e,
+            "a data path is readable by others and its mode cannot be tightened"
+        );
+        return Ok(());
+    }
     tracing::warn!(
         path = %path.display(),
         was = format!("{current:o}"),

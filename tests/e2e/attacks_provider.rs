@@ -231,9 +231,11 @@ async fn data_files_are_0600_and_data_folders_0700_even_when_they_were_looser() 
     for dir in [data.clone(), data.join("outbox"), data.join("keys")] {
         loosen(&dir, 0o755);
     }
-    for entry in std::fs::read_dir(&data).expect("dir").flatten() {
-        if entry.file_type().expect("type").is_file() {
-            loosen(&entry.path(), 0o644);
+    for dir in [data.clone(), data.join("keys")] {
+        for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+            if entry.file_type().expect("type").is_file() {
+                loosen(&entry.path(), 0o644);
+            }
         }
     }
     fd.restart().await;
@@ -248,6 +250,7 @@ async fn data_files_are_0600_and_data_folders_0700_even_when_they_were_looser() 
             assert_eq!(mode(&data.join(name)), 0o600, "{name}");
         }
     }
+    assert_private_tree(&data);
     assert!(
         fd.log().contains("tightened"),
         "the tightening is logged:\n{}",
