@@ -23,6 +23,19 @@ static CREDENTIAL_PAIR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("a valid pattern")
 });
 
+/// A credential-bearing header and its value, as a header line or a debug-printed header map
+/// (`api-token: fdt_…`, `"cookie": "…"`, `X-Contact-Hash: …`).
+static CREDENTIAL_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)\b(api[-_]token|x[-_]contact[-_]hash|(?:proxy-)?authorization|cookie|set-cookie)("?\s*:\s*"?)[^"\r\n,;]+"#,
+    )
+    .expect("a valid pattern")
+});
+
+/// An API token by its prefix, wherever it appears.
+static API_TOKEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bfdt_[A-Za-z0-9_\-]+").expect("a valid pattern"));
+
 /// An HTTP authentication scheme and its credentials (`Bearer eyJ…`, `Basic dXNlcjpw…`).
 static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+").expect("a valid pattern")
@@ -30,14 +43,18 @@ static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A log line with every credential it quotes replaced.
 pub fn line(text: &str) -> Cow<'_, str> {
-    match CREDENTIAL_PAIR.replace_all(text, format!("$1={REDACTED}")) {
-        Cow::Borrowed(t) => AUTH_SCHEME.replace_all(t, format!("$1 {REDACTED}")),
-        Cow::Owned(t) => Cow::Owned(
-            AUTH_SCHEME
-                .replace_all(&t, format!("$1 {REDACTED}"))
-                .into_owned(),
-        ),
+    let mut out = Cow::Borrowed(text);
+    for (pattern, replacement) in [
+        (&*CREDENTIAL_PAIR, format!("$1={REDACTED}")),
+        (&*CREDENTIAL_HEADER, format!("$1$2{REDACTED}")),
+        (&*AUTH_SCHEME, format!("$1 {REDACTED}")),
+        (&*API_TOKEN, REDACTED.to_string()),
+    ] {
+        if let Cow::Owned(changed) = pattern.replace_all(&out, replacement.as_str()) {
+            out = Cow::Owned(changed);
+        }
     }
+    out
 }
 
 /// A request target for a log line: the path, and the query's parameter names without any
@@ -91,7 +108,15 @@ mod tests {
         }
         assert!(l.contains("page=2"), "{l}");
         assert!(l.contains("code=[redacted]"), "{l}");
-        assert!(l.contains("Bearer [redacted]"), "{l}");
+        assert!(l.contains("Authorization: [redacted]"), "{l}");
+        assert!(line("token: Bearer abc.def").contains("Bearer [redacted]"));
+        let h = line(
+            r#"Request header: {"host": "a", "api-token": "abc", "x-contact-hash": "h1"} Api-Token: fdt_zzz"#,
+        );
+        for secret in ["abc", "h1", "fdt_zzz"] {
+            assert!(!h.contains(secret), "{secret} in {h}");
+        }
+        assert!(h.contains(r#""host": "a""#), "{h}");
         // Nothing to redact: the line is not copied.
         assert!(matches!(
             line("listening on 127.0.0.1:8080"),
