@@ -728,3 +728,85 @@ async fn app_registrations_are_limited_in_size() {
     );
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn the_settings_page_applies_the_same_limits_and_the_pkce_opt_out() {
+    const APPS: &str = "/_frontdoor/settings/developers/apps";
+    let fd = start("").await;
+    let client = browser();
+    let page = client
+        .get(fd.url("/_frontdoor/login"))
+        .send()
+        .await
+        .expect("login page");
+    let csrf = form_field(&page.text().await.expect("html"), "csrf_token").expect("csrf");
+    let signed_in = client
+        .post(fd.url("/_frontdoor/login"))
+        .form(&[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf_token", csrf.as_str()),
+            ("return_to", "/"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(signed_in.status(), 303);
+    let submit = |uris: String| {
+        let client = &client;
+        let fd = &fd;
+        async move {
+            let form = client
+                .get(fd.url(&format!("{APPS}/new")))
+                .send()
+                .await
+                .expect("form");
+            assert_eq!(form.status(), 200);
+            let csrf = form_field(&form.text().await.expect("html"), "csrf_token").expect("csrf");
+            client
+                .post(fd.url(APPS))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("name", "Legacy CRM"),
+                    ("redirect_uris", uris.as_str()),
+                    ("scopes", "openid"),
+                    ("grant_types", "authorization_code"),
+                    ("client_type", "confidential"),
+                    ("pkce_optional", "1"),
+                ])
+                .send()
+                .await
+                .expect("create")
+        }
+    };
+    let many: Vec<String> = (0..21)
+        .map(|i| format!("https://crm.example/{i}"))
+        .collect();
+    let refused = submit(many.join("\n")).await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("redirect_uris: at most 20 entries"), "{html}");
+
+    let created = submit(CALLBACK.to_string()).await;
+    assert_eq!(created.status(), 303, "{:?}", created.text().await);
+    let shown = navigate(&client, &location(&created)).await;
+    assert!(
+        shown.text().await.expect("html").contains("PKCE optional"),
+        "the app page says so"
+    );
+    let client_id = location(&created)
+        .split('/')
+        .next_back()
+        .and_then(|s| s.split('?').next())
+        .expect("client id")
+        .to_string();
+    let resp = navigate(
+        &plain_client(),
+        &authorize_url(&fd, &without_pkce(&client_id, &[])),
+    )
+    .await;
+    assert!(
+        location(&resp).starts_with(&fd.url("/_frontdoor/login")),
+        "opted out: no PKCE needed"
+    );
+}
