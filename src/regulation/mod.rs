@@ -232,9 +232,7 @@ impl Regulation {
             tracing::error!(error = %e, "store error clearing failed sign-ins");
         }
     }
-}
 
-impl Regulation {
     /// Whether a one-time code may be mailed for this account, asked from this address: at
     /// most `max_code_mails_per_account` and `max_code_mails_per_ip` per window, so that nobody
     /// floods a mailbox or the outbox. Counted whether or not the account exists, so that the
