@@ -177,6 +177,25 @@ async fn the_sign_in_pages_code_form_answers_a_known_and_an_unknown_address_alik
     let unknown = code_form(&fd, UNKNOWN, Some(wrong)).await;
     assert_eq!(known.0, 401, "{known:?}");
     assert_eq!(known, unknown, "a wrong guess: the same page");
+
+    // The password form beside it: a wrong password and an unknown address read alike.
+    let page_error = |resp: reqwest::Response| async move {
+        let status = resp.status().as_u16();
+        let html = resp.text().await.expect("html");
+        let doc = scraper::Html::parse_document(&html);
+        let sel = scraper::Selector::parse("#error").expect("selector");
+        let error: String = doc
+            .select(&sel)
+            .next()
+            .map(|e| e.text().collect())
+            .unwrap_or_default();
+        (status, error)
+    };
+    let known = page_error(crate::regulation::form_login(&fd, EMAIL, "not it at all").await).await;
+    let unknown =
+        page_error(crate::regulation::form_login(&fd, UNKNOWN, "not it at all").await).await;
+    assert_eq!(known.0, 401, "{known:?}");
+    assert_eq!(known, unknown, "the password form: the same page");
 }
 
 // ---------------------------------------------------------------------------------------------
