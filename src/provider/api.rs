@@ -185,8 +185,7 @@ pub async fn send_otp(state: &State, tenant: String, email: String, client_ip: O
     let mailer = state.mailer.clone();
     tokio::spawn(async move {
         let user = match store.find_user_by_email(&tenant, &email).await {
-            Ok(Some(u)) if u.active => u,
-            Ok(_) => return,
+            Ok(u) => u.filter(|u| u.active),
             Err(e) => {
                 tracing::error!(error = %e, "store error sending a one-time code");
                 return;
@@ -194,10 +193,19 @@ pub async fn send_otp(state: &State, tenant: String, email: String, client_ip: O
         };
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let now = now();
+        // Without an account, a decoy is pending: a random hash that no code matches. Guesses
+        // then take the same path in the store (an attempt counted and committed) as for a real
+        // account, so that neither the answer nor its timing says which one has an account.
+        let code_hash = match &user {
+            Some(u) => otp_hash(&keys, &tenant, &u.email, &code),
+            None => random_token(),
+        };
         let record = OtpCode {
             tenant: tenant.clone(),
-            email: user.email.clone(),
-            code_hash: otp_hash(&keys, &tenant, &user.email, &code),
+            email: user
+                .as_ref()
+                .map_or_else(|| email.clone(), |u| u.email.clone()),
+            code_hash,
             created_at: now,
             expires_at: now + ttl.as_secs() as i64,
             attempts: 0,
@@ -206,6 +214,9 @@ pub async fn send_otp(state: &State, tenant: String, email: String, client_ip: O
             tracing::error!(error = %e, "store error saving a one-time code");
             return;
         }
+        let Some(user) = user else {
+            return;
+        };
         let minutes = ttl.as_secs().div_ceil(60);
         let body = format!(
             "Hello {},\n\nyour sign-in code for {org} is\n\n    {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask for it, ignore this message.\n",
