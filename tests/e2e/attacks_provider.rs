@@ -727,6 +727,19 @@ async fn app_registrations_are_limited_in_size() {
     )
     .await;
     assert_eq!(status, 201, "{answer}");
+    // An update is held to the same limits.
+    let id = answer["client_id"].as_str().expect("client id");
+    let resp = plain_client()
+        .patch(fd.url(&format!("/api/v1/apps/{id}")))
+        .bearer_auth(&token)
+        .json(&json!({"redirect_uris": many}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.expect("json");
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.starts_with("redirect_uris:"), "{body}");
 
     // The CLI applies the same rules.
     let mut args = vec!["apps", "create", "--name", "Many"];
