@@ -15,10 +15,11 @@ const REDACTED: &str = "[redacted]";
 
 /// `name=value` where the name says it carries a credential: query strings and form bodies
 /// (`access_token`, `code`, `client_secret`, `refresh_token`, `id_token_hint`, `password`,
-/// `state`, `apikey`, …) and cookies (`frontdoor_session=`).
+/// `state`, `apikey`, …), cookies (`frontdoor_session=`) and log fields of such names (on a
+/// terminal the `=` of a field comes wrapped in colour codes).
 static CREDENTIAL_PAIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?i)\b([a-z0-9_.\-]*(?:token|secret|passw(?:or)?d|pwd|session|key|sig|signature|code|verifier|hint|assertion|state|otp|nonce|csrf|hash))=([^&\s"'<>;,]+)"#,
+        r#"(?i)\b([a-z0-9_.\-]*(?:token|secret|passw(?:or)?d|pwd|session|key|sig|signature|code|verifier|hint|assertion|state|otp|nonce|csrf|hash)(?:\x1b\[[0-9;]*m)*=(?:\x1b\[[0-9;]*m)*)([^&\s"'<>;,\x1b]+)"#,
     )
     .expect("a valid pattern")
 });
@@ -45,7 +46,7 @@ static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
 pub fn line(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     for (pattern, replacement) in [
-        (&*CREDENTIAL_PAIR, format!("$1={REDACTED}")),
+        (&*CREDENTIAL_PAIR, format!("$1{REDACTED}")),
         (&*CREDENTIAL_HEADER, format!("$1$2{REDACTED}")),
         (&*AUTH_SCHEME, format!("$1 {REDACTED}")),
         (&*API_TOKEN, REDACTED.to_string()),
@@ -117,6 +118,10 @@ mod tests {
             assert!(!h.contains(secret), "{secret} in {h}");
         }
         assert!(h.contains(r#""host": "a""#), "{h}");
+        // A field as a terminal shows it: name in italics, `=` dimmed.
+        let t = line("\x1b[3mrefresh_token\x1b[0m\x1b[2m=\x1b[0mSECRET1 next");
+        assert!(!t.contains("SECRET1"), "{t:?}");
+        assert!(t.contains("next"), "{t:?}");
         // Nothing to redact: the line is not copied.
         assert!(matches!(
             line("listening on 127.0.0.1:8080"),
