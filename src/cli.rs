@@ -255,6 +255,10 @@ pub struct AppCreate {
     /// A first-party app: no consent page.
     #[arg(long)]
     pub first_party: bool,
+    /// A confidential app that may leave PKCE out (required by default, RFC 9700): for a
+    /// client that cannot send it.
+    #[arg(long, alias = "no-pkce")]
+    pub pkce_optional: bool,
     /// Audience (`aud`) its tokens may be issued for, a route's `audience` (repeatable; the first is the
     /// default). Without one, its tokens carry its client id and pass no route.
     #[arg(long = "audience")]
@@ -336,7 +340,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     if json {
                         let rows: Vec<_> = apps
                             .iter()
-                            .map(|a| serde_json::json!({"client_id": a.client_id, "tenant": a.tenant, "name": a.name, "active": a.active, "public": a.public, "redirect_uris": a.redirect_uris, "scopes": a.scopes, "grant_types": a.grant_types}))
+                            .map(|a| serde_json::json!({"client_id": a.client_id, "tenant": a.tenant, "name": a.name, "active": a.active, "public": a.public, "redirect_uris": a.redirect_uris, "scopes": a.scopes, "grant_types": a.grant_types, "pkce_optional": a.pkce_optional}))
                             .collect();
                         println!("{}", serde_json::to_string_pretty(&rows)?);
                     } else {
@@ -478,6 +482,8 @@ fn flag_of(field: &str) -> &str {
         "redirect_uris" => "redirect-uri",
         "post_logout_redirect_uris" => "post-logout-redirect-uri",
         "grant_types" => "grant",
+        "audiences" => "audience",
+        "pkce_optional" => "pkce-optional",
         other => other,
     }
 }
@@ -493,6 +499,7 @@ async fn apps_create(store: &crate::store::DynStore, a: AppCreate) -> anyhow::Re
         public: a.public,
         first_party: a.first_party,
         audiences: a.audiences,
+        pkce_optional: a.pkce_optional,
     };
     let (app, secret) = crate::manage::new_app(&spec, &a.tenant, None)
         .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(e.field), e.message))?;

@@ -136,6 +136,13 @@ impl Keys {
         let dir = dir.to_path_buf();
         create_private_dir(&dir)?;
         let signing_path = dir.join("signing-key.pem");
+        let cookie_path = dir.join("cookie.key");
+        for path in [&signing_path, &cookie_path] {
+            crate::private_fs::tighten_file(path).map_err(|source| KeyError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
         let signing = if signing_path.exists() {
             let key = load_signing_key(&signing_path)?;
             if key.algorithm != algorithm {
@@ -158,7 +165,6 @@ impl Keys {
             tracing::warn!(path = %signing_path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
             None
         };
-        let cookie_path = dir.join("cookie.key");
         let cookie = if cookie_path.exists() {
             let text = read(&cookie_path)?;
             let bytes = STANDARD
@@ -326,13 +332,7 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
         path: dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-    }
-    Ok(())
+    crate::private_fs::ensure_dir(dir).map_err(io)
 }
 
 /// Writes a file readable only by its owner (mode 0600), atomically.

@@ -44,8 +44,8 @@ impl Mailer {
         let transport = match &config.mail.smtp {
             None => {
                 let dir = config.data_dir.join("outbox");
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    MailError::Send(format!("cannot create {}: {e}", dir.display()))
+                crate::private_fs::ensure_dir(&dir).map_err(|e| {
+                    MailError::Send(format!("cannot create or restrict {}: {e}", dir.display()))
                 })?;
                 Transport::Outbox(AsyncFileTransport::new(dir))
             }

@@ -71,20 +71,11 @@ fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// Creates the data directory readable only by its owner (it holds the store and keys).
+/// Creates the data directory readable only by its owner (it holds the store and keys), or
+/// tightens it.
 fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("data_dir: cannot create {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("data_dir: cannot restrict {}", dir.display()))?;
-    }
-    Ok(())
+    crate::private_fs::ensure_dir(dir)
+        .with_context(|| format!("data_dir: cannot create or restrict {}", dir.display()))
 }
 
 /// `frontdoor serve`: runs until stopped. `config` was read from `path`, which `SIGHUP`
@@ -135,6 +126,10 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     crate::reload::reload_on_sighup(&rt, reloader.clone()).context("cannot handle SIGHUP")?;
     // Written once SIGHUP is handled: `frontdoor reload` signals the pid it finds here.
     let pid_file = config.data_dir.join(PID_FILE);
+    // Writing keeps the mode of a file that exists: one an older version left looser is
+    // tightened first.
+    crate::private_fs::tighten_file(&pid_file)
+        .with_context(|| format!("data_dir: cannot restrict {}", pid_file.display()))?;
     std::fs::write(&pid_file, format!("{}\n", std::process::id()))
         .with_context(|| format!("data_dir: cannot write {}", pid_file.display()))?;
 

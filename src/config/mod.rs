@@ -125,14 +125,20 @@ pub struct Config {
 pub struct RegulationConfig {
     /// How long a failed sign-in counts (a window from the first failure in it).
     pub window: Dur,
-    /// Failed sign-ins (password or one-time code) on one account within the window that ban
-    /// the account; 0 turns this off.
+    /// Failed sign-ins (password or one-time code) on one account from one client address
+    /// within the window that ban that address from that account (never the account itself,
+    /// so that nobody can lock its owner out); 0 turns this off.
     pub max_failures_per_account: u32,
     /// Failed sign-ins from one client address within the window that ban the address;
     /// 0 turns this off.
     pub max_failures_per_ip: u32,
     /// How long a ban lasts.
     pub ban: Dur,
+    /// One-time code mails per account within the window (more asks get the same answer and
+    /// no mail); 0 turns this off.
+    pub max_code_mails_per_account: u32,
+    /// One-time code mails asked from one client address within the window; 0 turns this off.
+    pub max_code_mails_per_ip: u32,
     /// Requests per client address to the token endpoints (`/oauth/token`,
     /// `/api/v1/token/refresh`), on each node.
     pub token_rate: RateConfig,
@@ -148,6 +154,8 @@ impl Default for RegulationConfig {
             max_failures_per_account: 20,
             max_failures_per_ip: 100,
             ban: Dur(Duration::from_secs(900)),
+            max_code_mails_per_account: 5,
+            max_code_mails_per_ip: 20,
             token_rate: RateConfig {
                 per_second: 500,
                 burst: None,

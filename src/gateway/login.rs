@@ -237,7 +237,8 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
     }
     let tenant = state.config.tenant_for_host(&req.host);
     let Some(code) = form.get("code") else {
-        crate::provider::api::send_otp(state, tenant.to_string(), email.clone());
+        crate::provider::api::send_otp(state, tenant.to_string(), email.clone(), req.client_ip)
+            .await;
         return render_code(state, req, 200, None, &target, &email);
     };
     match crate::provider::api::check_code(state, req, tenant, &email, code.trim()).await {
@@ -268,7 +269,7 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
     }
 }
 
-/// "wrong code; 4 attempts left" → "Wrong code; 4 attempts left."
+/// "the code is 6 digits" → "The code is 6 digits."
 fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     match chars.next() {

@@ -403,6 +403,22 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    /// The request as Pingora's error lines quote it: the query's values left out, since any
+    /// of them may be a credential (`?access_token=…`, `code=`, `client_secret=`).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!(
+            "{} {}, Host: {}",
+            req.method,
+            crate::redact::target(req.uri.path_and_query().map_or("", |p| p.as_str())),
+            req.headers
+                .get(http::header::HOST)
+                .map_or(Default::default(), |h| String::from_utf8_lossy(
+                    h.as_bytes()
+                ))
+        )
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let label = match (&ctx.route, ctx.own) {

@@ -26,6 +26,23 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
     }
 }
 
+/// Size limits of a registration: an app is a row every authorization reads, and a list of
+/// 20,000 redirect URIs (or a 1 MB name) is a denial of service on the store and the pages.
+pub mod limits {
+    /// Characters of a name.
+    pub const NAME: usize = 200;
+    /// Characters of a description.
+    pub const DESCRIPTION: usize = 2_000;
+    /// Redirect URIs, and post-logout redirect URIs, each.
+    pub const REDIRECT_URIS: usize = 20;
+    /// Characters of one URI (redirect, post-logout, audience).
+    pub const URI: usize = 2_000;
+    /// Scopes asked for (the supported ones are fewer; repeats count).
+    pub const SCOPES: usize = 20;
+    /// Audiences.
+    pub const AUDIENCES: usize = 20;
+}
+
 /// Grant types an application may be registered with.
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
@@ -50,16 +67,43 @@ pub struct AppSpec {
     pub first_party: bool,
     /// client_credentials audiences.
     pub audiences: Vec<String>,
+    /// A confidential client that may leave PKCE out (it is required by default).
+    pub pkce_optional: bool,
 }
 
 /// Checks a spec and fills in the app's registrable fields (not id, tenant, owner, secret).
 pub fn apply(spec: &AppSpec, app: &mut App) -> Result<(), Invalid> {
     let name = spec.name.trim();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || name.chars().count() > limits::NAME {
         return Err(invalid(
             "name",
-            "must not be empty (at most 200 characters)",
+            format!("must not be empty (at most {} characters)", limits::NAME),
         ));
+    }
+    if spec.description.trim().chars().count() > limits::DESCRIPTION {
+        return Err(invalid(
+            "description",
+            format!("at most {} characters", limits::DESCRIPTION),
+        ));
+    }
+    for (field, list, most) in [
+        ("redirect_uris", &spec.redirect_uris, limits::REDIRECT_URIS),
+        (
+            "post_logout_redirect_uris",
+            &spec.post_logout_redirect_uris,
+            limits::REDIRECT_URIS,
+        ),
+        ("audiences", &spec.audiences, limits::AUDIENCES),
+    ] {
+        if list.len() > most {
+            return Err(invalid(field, format!("at most {most} entries")));
+        }
+        if list.iter().any(|u| u.len() > limits::URI) {
+            return Err(invalid(
+                field,
+                format!("an entry is longer than {} characters", limits::URI),
+            ));
+        }
     }
     for (field, list) in [
         ("redirect_uris", &spec.redirect_uris),
@@ -75,6 +119,13 @@ pub fn apply(spec: &AppSpec, app: &mut App) -> Result<(), Invalid> {
                 return Err(invalid(field, format!("`{uri}` has a forbidden scheme")));
             }
         }
+    }
+    // Counted before duplicates are dropped: the string as sent is what gets parsed and kept.
+    if spec.scopes.split_whitespace().count() > limits::SCOPES {
+        return Err(invalid(
+            "scopes",
+            format!("at most {} scopes", limits::SCOPES),
+        ));
     }
     let requested = scopes::parse(&spec.scopes);
     if let Some(bad) = requested.iter().find(|s| !scopes::is_supported(s)) {
@@ -108,6 +159,12 @@ pub fn apply(spec: &AppSpec, app: &mut App) -> Result<(), Invalid> {
             "required for the authorization_code grant",
         ));
     }
+    if spec.public && spec.pkce_optional {
+        return Err(invalid(
+            "pkce_optional",
+            "a public client must always use PKCE",
+        ));
+    }
     if spec.public && grants.iter().any(|g| g == "client_credentials") {
         return Err(invalid(
             "grant_types",
@@ -123,6 +180,7 @@ pub fn apply(spec: &AppSpec, app: &mut App) -> Result<(), Invalid> {
     app.public = spec.public;
     app.first_party = spec.first_party;
     app.audiences = spec.audiences.clone();
+    app.pkce_optional = spec.pkce_optional;
     if spec.public {
         app.secret_hash = None;
     }
@@ -151,6 +209,7 @@ pub fn new_app(
         owner,
         created_at: now(),
         audiences: Vec::new(),
+        pkce_optional: false,
     };
     apply(spec, &mut app)?;
     debug_assert_ne!(app.client_id, OWN_CLIENT_ID);
@@ -250,6 +309,48 @@ mod tests {
         let mut s = spec();
         s.redirect_uris = vec!["javascript:alert(1)".into()];
         assert!(new_app(&s, "t", None).is_err());
+        let mut s = spec();
+        s.public = true;
+        s.pkce_optional = true;
+        assert_eq!(
+            new_app(&s, "t", None).map(|_| ()).unwrap_err().field,
+            "pkce_optional"
+        );
+    }
+
+    #[test]
+    fn sizes_are_bounded_at_the_limit() {
+        let field = |s: &AppSpec| new_app(s, "t", None).map(|_| ()).err().map(|e| e.field);
+        let uris = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("https://wiki.example/cb/{i}"))
+                .collect()
+        };
+        let mut s = spec();
+        s.redirect_uris = uris(limits::REDIRECT_URIS);
+        assert_eq!(field(&s), None);
+        s.redirect_uris = uris(limits::REDIRECT_URIS + 1);
+        assert_eq!(field(&s), Some("redirect_uris"));
+        let mut s = spec();
+        s.post_logout_redirect_uris = uris(limits::REDIRECT_URIS + 1);
+        assert_eq!(field(&s), Some("post_logout_redirect_uris"));
+        let mut s = spec();
+        s.redirect_uris = vec![format!("https://w.example/{}", "a".repeat(limits::URI))];
+        assert_eq!(field(&s), Some("redirect_uris"));
+        let mut s = spec();
+        s.audiences = uris(limits::AUDIENCES + 1);
+        assert_eq!(field(&s), Some("audiences"));
+        let mut s = spec();
+        s.name = "n".repeat(limits::NAME);
+        assert_eq!(field(&s), None);
+        s.name = "n".repeat(limits::NAME + 1);
+        assert_eq!(field(&s), Some("name"));
+        let mut s = spec();
+        s.description = "d".repeat(limits::DESCRIPTION + 1);
+        assert_eq!(field(&s), Some("description"));
+        let mut s = spec();
+        s.scopes = "openid ".repeat(limits::SCOPES + 1);
+        assert_eq!(field(&s), Some("scopes"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! emailed one-time codes, and `token/refresh`. Each answers a JWT access token bound to the
 //! tenant of the host it was called on, and a rotated refresh token.
 
+use std::net::IpAddr;
+
 use rand::Rng;
 use serde::Deserialize;
 
@@ -147,7 +149,7 @@ pub async fn request_otp(state: &State, req: &Request) -> Reply {
     match json_body::<OtpRequest>(req) {
         Ok(b) => {
             let tenant = state.config.tenant_for_host(&req.host).to_string();
-            send_otp(state, tenant, b.email.trim().to_lowercase());
+            send_otp(state, tenant, b.email.trim().to_lowercase(), req.client_ip).await;
             Reply::json(
                 202,
                 &serde_json::json!({"status": "sent", "message": "if the address is known, a code is on its way"}),
@@ -157,8 +159,25 @@ pub async fn request_otp(state: &State, req: &Request) -> Reply {
     }
 }
 
-/// Creates and mails a code in the background (no timing difference for unknown emails).
-pub fn send_otp(state: &State, tenant: String, email: String) {
+/// Creates and mails a code in the background (no timing difference for unknown emails), unless
+/// the account or the asking address had its share of code mails for now (counted alike for
+/// unknown emails, so the throttle says nothing about accounts either).
+pub async fn send_otp(state: &State, tenant: String, email: String, client_ip: Option<IpAddr>) {
+    match state
+        .regulation
+        .code_mail_allowed(&*state.store, &tenant, &email, client_ip)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(tenant, "one-time code mail throttled");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store error throttling one-time code mails");
+            return;
+        }
+    }
     let store = state.store.clone();
     let keys = state.keys.clone();
     let ttl = state.config.otp.ttl.0;
@@ -166,8 +185,7 @@ pub fn send_otp(state: &State, tenant: String, email: String) {
     let mailer = state.mailer.clone();
     tokio::spawn(async move {
         let user = match store.find_user_by_email(&tenant, &email).await {
-            Ok(Some(u)) if u.active => u,
-            Ok(_) => return,
+            Ok(u) => u.filter(|u| u.active),
             Err(e) => {
                 tracing::error!(error = %e, "store error sending a one-time code");
                 return;
@@ -175,10 +193,19 @@ pub fn send_otp(state: &State, tenant: String, email: String) {
         };
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let now = now();
+        // Without an account, a decoy is pending: a random hash that no code matches. Guesses
+        // then take the same path in the store (an attempt counted and committed) as for a real
+        // account, so that neither the answer nor its timing says which one has an account.
+        let code_hash = match &user {
+            Some(u) => otp_hash(&keys, &tenant, &u.email, &code),
+            None => random_token(),
+        };
         let record = OtpCode {
             tenant: tenant.clone(),
-            email: user.email.clone(),
-            code_hash: otp_hash(&keys, &tenant, &user.email, &code),
+            email: user
+                .as_ref()
+                .map_or_else(|| email.clone(), |u| u.email.clone()),
+            code_hash,
             created_at: now,
             expires_at: now + ttl.as_secs() as i64,
             attempts: 0,
@@ -187,6 +214,9 @@ pub fn send_otp(state: &State, tenant: String, email: String) {
             tracing::error!(error = %e, "store error saving a one-time code");
             return;
         }
+        let Some(user) = user else {
+            return;
+        };
         let minutes = ttl.as_secs().div_ceil(60);
         let body = format!(
             "Hello {},\n\nyour sign-in code for {org} is\n\n    {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask for it, ignore this message.\n",
@@ -260,6 +290,11 @@ pub async fn check_code(
     Ok(user)
 }
 
+/// The one answer to every code that does not sign in, whatever the store found: a pending code
+/// (wrong, used up or expired) must not read differently from no code at all, or the answer
+/// tells which addresses have an account (ask for a code, then guess once).
+const CODE_REFUSED: &str = "the code is wrong or expired; ask for a new code";
+
 /// The code against the pending one: `Ok(Err(why))` when it is not right.
 async fn verify_code(
     state: &State,
@@ -267,6 +302,7 @@ async fn verify_code(
     email: &str,
     code: &str,
 ) -> Result<Result<(), String>, ApiError> {
+    // The format is the caller's own input: saying it is wrong reveals nothing about accounts.
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(Err("the code is 6 digits".into()));
     }
@@ -278,14 +314,10 @@ async fn verify_code(
             .await?
         {
             OtpCheck::Valid => Ok(()),
-            OtpCheck::Wrong { attempts_left } => {
-                Err(format!("wrong code; {attempts_left} attempts left"))
-            }
-            OtpCheck::Exhausted => Err("too many wrong attempts; ask for a new code".into()),
-            OtpCheck::Expired => Err("the code expired; ask for a new code".into()),
-            OtpCheck::Missing => {
-                Err("no code is pending for this address; ask for a new code".into())
-            }
+            OtpCheck::Wrong { .. }
+            | OtpCheck::Exhausted
+            | OtpCheck::Expired
+            | OtpCheck::Missing => Err(CODE_REFUSED.into()),
         },
     )
 }

@@ -31,6 +31,10 @@ pub struct Params {
     code_challenge_method: Option<String>,
     prompt: Option<String>,
     form: Option<String>,
+    /// A request object (OIDC Core §6.1), refused: kept only to say so.
+    request: Option<String>,
+    /// A request object by reference (§6.2), refused likewise.
+    request_uri: Option<String>,
 }
 
 /// An authorization request as received: its parameters and the consent form's own fields.
@@ -99,6 +103,8 @@ impl Params {
             code_challenge_method: m.remove("code_challenge_method"),
             prompt: m.remove("prompt"),
             form: m.remove("form"),
+            request: m.remove("request"),
+            request_uri: m.remove("request_uri"),
         })
     }
 
@@ -216,6 +222,20 @@ pub async fn authorize(state: &State, req: &Request) -> Reply {
         issuer: &state.issuer,
     };
 
+    // A request object could carry parameters other than those checked here (scope, redirect
+    // URI, claims); ignoring it silently would let the client believe they applied.
+    if params.request.is_some() {
+        return back.error(
+            "request_not_supported",
+            "request objects are not supported; send the parameters in the query",
+        );
+    }
+    if params.request_uri.is_some() {
+        return back.error(
+            "request_uri_not_supported",
+            "request_uri is not supported; send the parameters in the query",
+        );
+    }
     if params.response_type.as_deref() != Some("code") {
         return back.error("unsupported_response_type", "response_type must be code");
     }
@@ -258,8 +278,11 @@ pub async fn authorize(state: &State, req: &Request) -> Reply {
                 "code_challenge_method without code_challenge",
             );
         }
-        (None, None) if client.is_public() => {
-            return back.error("invalid_request", "PKCE is required for public clients: send code_challenge with code_challenge_method=S256");
+        (None, None) if client.requires_pkce() => {
+            return back.error(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            );
         }
         (None, None) => {}
     }

@@ -37,11 +37,13 @@ impl Client {
         }
     }
 
-    /// Public clients must use PKCE.
-    pub fn is_public(&self) -> bool {
+    /// Whether an authorization request must carry a PKCE challenge: for every client (RFC
+    /// 9700 §2.1.1), frontdoor's own included, unless a confidential app was registered with
+    /// the opt-out.
+    pub fn requires_pkce(&self) -> bool {
         match self {
-            Client::Own => false,
-            Client::App(a) => a.public,
+            Client::Own => true,
+            Client::App(a) => a.public || !a.pkce_optional,
         }
     }
 

@@ -31,6 +31,8 @@ fn metadata(state: &State) -> serde_json::Value {
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
+        // Its default is true (OIDC Discovery §3): said explicitly, as the endpoint refuses it.
+        "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
     })
 }

@@ -58,7 +58,7 @@ pub fn app_json(app: &App) -> serde_json::Value {
         "redirect_uris": app.redirect_uris, "post_logout_redirect_uris": app.post_logout_redirect_uris,
         "scopes": app.scopes, "grant_types": app.grant_types, "public": app.public,
         "first_party": app.first_party, "active": app.active, "owner": app.owner,
-        "audiences": app.audiences, "created_at": app.created_at,
+        "audiences": app.audiences, "pkce_optional": app.pkce_optional, "created_at": app.created_at,
     })
 }
 
@@ -127,6 +127,7 @@ struct AppBody {
     public: Option<bool>,
     first_party: Option<bool>,
     audiences: Option<Vec<String>>,
+    pkce_optional: Option<bool>,
     active: Option<bool>,
 }
 
@@ -143,6 +144,7 @@ async fn create_app(state: &State, req: &Request) -> Result<Reply, ApiError> {
         public: b.public.unwrap_or(false),
         first_party: b.first_party.unwrap_or(false),
         audiences: b.audiences.unwrap_or_default(),
+        pkce_optional: b.pkce_optional.unwrap_or(false),
     };
     let (app, secret) = owned::register(state, &caller, &spec).await?;
     let mut body = app_json(&app);
@@ -178,6 +180,7 @@ async fn update_app(state: &State, req: &Request, id: &str) -> Result<Reply, Api
             public: b.public.unwrap_or(app.public),
             first_party: b.first_party.unwrap_or(app.first_party),
             audiences: b.audiences.unwrap_or_else(|| app.audiences.clone()),
+            pkce_optional: b.pkce_optional.unwrap_or(app.pkce_optional),
         },
         active,
     )

@@ -1,6 +1,12 @@
 //! Brute-force regulation: failed sign-ins (passwords and one-time codes) counted per account
-//! and per client address in the store, so that every node sees the same counts and bans;
-//! and per-address request rates of the token and sign-in endpoints (see [`rate`]).
+//! and client address together, and per client address, in the store, so that every node sees
+//! the same counts and bans; code mails counted per account and per address; and per-address
+//! request rates of the token and sign-in endpoints (see [`rate`]).
+//!
+//! Failures are never counted per account alone: then anyone, from anywhere, could lock anyone
+//! out with a few wrong passwords. An attacker's address is banned from the account it tries
+//! (and, past the per-address bound, from every account), while the owner signing in from
+//! their own address is not held back by it.
 
 pub mod rate;
 
@@ -17,7 +23,7 @@ pub use rate::RateLimit;
 /// What a ban was counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// One account (tenant and email).
+    /// One account (tenant and email) from one client address.
     Account,
     /// One client address.
     Ip,
@@ -94,6 +100,8 @@ pub struct Attempt {
 pub struct Regulation {
     account: Option<FailurePolicy>,
     ip: Option<FailurePolicy>,
+    mail_account: Option<FailurePolicy>,
+    mail_ip: Option<FailurePolicy>,
     /// Requests per address to the token endpoints.
     pub token_rate: RateLimit,
     /// Requests per address to the sign-in endpoints.
@@ -103,16 +111,19 @@ pub struct Regulation {
 impl Regulation {
     /// From the config's `regulation` section.
     pub fn new(config: &RegulationConfig) -> Regulation {
-        let policy = |limit: u32| {
+        let policy = |limit: u32, ban: std::time::Duration| {
             (limit > 0).then(|| FailurePolicy {
                 window: secs(config.window.0),
                 limit,
-                ban: secs(config.ban.0),
+                ban: secs(ban),
             })
         };
         Regulation {
-            account: policy(config.max_failures_per_account),
-            ip: policy(config.max_failures_per_ip),
+            account: policy(config.max_failures_per_account, config.ban.0),
+            ip: policy(config.max_failures_per_ip, config.ban.0),
+            // Mails are counted like failures; past the limit none goes out for a window.
+            mail_account: policy(config.max_code_mails_per_account, config.window.0),
+            mail_ip: policy(config.max_code_mails_per_ip, config.window.0),
             token_rate: RateLimit::new(&config.token_rate),
             login_rate: RateLimit::new(&config.login_rate),
         }
@@ -130,7 +141,7 @@ impl Regulation {
         let mut attempt = Attempt {
             tenant: tenant.to_string(),
             email: email.to_string(),
-            account: account_subject(tenant, email),
+            account: account_subject(tenant, email, client_ip),
             ip: client_ip.map(|ip| (ip, ip_subject(ip))),
             account_failed_before: false,
         };
@@ -189,8 +200,9 @@ impl Regulation {
                             scope = scope.label(),
                             tenant = %attempt.tenant,
                             email = ?attempt.email,
+                            client_ip = ?attempt.ip.as_ref().map(|(ip, _)| *ip),
                             until,
-                            "sign-in ban: too many failed sign-ins on this account"
+                            "sign-in ban: too many failed sign-ins on this account from this address"
                         ),
                         Scope::Ip => tracing::warn!(
                             scope = scope.label(),
@@ -209,8 +221,9 @@ impl Regulation {
         banned
     }
 
-    /// After a successful sign-in: forgets the account's failures, when it had any. The
-    /// address's are kept: one good account must not reset an address that tries many.
+    /// After a successful sign-in: forgets the failures of the account from this address, when
+    /// it had any. The address's own count is kept: one good account must not reset an address
+    /// that tries many.
     pub async fn succeeded(&self, store: &dyn Store, attempt: &Attempt) {
         if !attempt.account_failed_before {
             return;
@@ -218,6 +231,50 @@ impl Regulation {
         if let Err(e) = store.clear_login_failures(&attempt.account, now()).await {
             tracing::error!(error = %e, "store error clearing failed sign-ins");
         }
+    }
+
+    /// Whether a one-time code may be mailed for this account, asked from this address: at
+    /// most `max_code_mails_per_account` and `max_code_mails_per_ip` per window, so that nobody
+    /// floods a mailbox or the outbox. Counted whether or not the account exists, so that the
+    /// throttle tells nothing about accounts.
+    pub async fn code_mail_allowed(
+        &self,
+        store: &dyn Store,
+        tenant: &str,
+        email: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<bool, StoreError> {
+        let subjects: Vec<(FailurePolicy, String)> = [
+            self.mail_account
+                .map(|p| (p, format!("mail:{}", account_subject(tenant, email, None)))),
+            self.mail_ip
+                .zip(client_ip)
+                .map(|(p, ip)| (p, format!("mail:{}", ip_subject(ip)))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if subjects.is_empty() {
+            return Ok(true);
+        }
+        let now = now();
+        // Counted first, then read: of asks racing on other nodes, only those before the limit
+        // see no ban. The ask that reaches the limit starts the ban and still gets its mail.
+        let mut started = Vec::new();
+        for (policy, subject) in &subjects {
+            if store
+                .record_login_failure(subject, now, policy)
+                .await?
+                .is_some()
+            {
+                started.push(subject.as_str());
+            }
+        }
+        let names: Vec<String> = subjects.iter().map(|(_, s)| s.clone()).collect();
+        let rows = store.login_failures(&names).await?;
+        Ok(!rows
+            .iter()
+            .any(|r| r.banned_at(now) && !started.contains(&r.subject.as_str())))
     }
 }
 
@@ -233,9 +290,14 @@ fn secs(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
-/// The stored subject of an account: hashed, so that the table holds no email addresses.
-fn account_subject(tenant: &str, email: &str) -> String {
-    format!("account:{}", hash_secret(&format!("{tenant}\n{email}")))
+/// The stored subject of an account as tried from one client address (or from anywhere, for
+/// `None`): hashed, so that the table holds no email addresses.
+fn account_subject(tenant: &str, email: &str, client_ip: Option<IpAddr>) -> String {
+    let from = client_ip.map_or_else(|| "-".to_string(), |ip| address_key(ip).to_string());
+    format!(
+        "account:{}",
+        hash_secret(&format!("{tenant}\n{email}\n{from}"))
+    )
 }
 
 fn ip_subject(ip: IpAddr) -> String {
@@ -287,8 +349,18 @@ mod tests {
             ip("2001:db8:1:2::")
         );
         assert_ne!(
-            account_subject("default", "a@example.com"),
-            account_subject("other", "a@example.com")
+            account_subject("default", "a@example.com", None),
+            account_subject("other", "a@example.com", None)
+        );
+        // One account from two addresses: two counts; from one client's two IPv6 addresses
+        // of a /64: one.
+        assert_ne!(
+            account_subject("default", "a@example.com", Some(ip("192.0.2.7"))),
+            account_subject("default", "a@example.com", Some(ip("192.0.2.8")))
+        );
+        assert_eq!(
+            account_subject("default", "a@example.com", Some(ip("2001:db8::1"))),
+            account_subject("default", "a@example.com", Some(ip("2001:db8::2")))
         );
     }
 }

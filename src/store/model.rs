@@ -58,6 +58,9 @@ pub struct App {
     pub created_at: i64,
     /// Resources (`aud`) its client_credentials tokens may be issued for; the first is the default.
     pub audiences: Vec<String>,
+    /// A confidential client that may leave PKCE out: RFC 9700 asks it of every client, this
+    /// is the opt-out for one that cannot send it. Public clients never may.
+    pub pkce_optional: bool,
 }
 
 /// A browser session.

@@ -39,7 +39,7 @@ const USER_COLUMNS: &str =
     "id, tenant, email, name, picture, member_groups, roles, password_hash, active, created_at";
 const APP_COLUMNS: &str = "client_id, tenant, name, description, secret_hash, redirect_uris, \
      post_logout_redirect_uris, scopes, grant_types, public, first_party, active, owner, created_at, \
-     audiences";
+     audiences, pkce_optional";
 const SESSION_COLUMNS: &str =
     "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id_hash, redirect_uri, scope, \
@@ -168,6 +168,7 @@ fn app_from_row(row: &PgRow) -> Result<App, StoreError> {
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
         audiences: list(row, "audiences")?,
+        pkce_optional: row.try_get("pkce_optional")?,
     })
 }
 
@@ -386,7 +387,7 @@ impl Store for PostgresStore {
     async fn create_app(&self, app: &App) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO apps ({APP_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&app.client_id)
         .bind(&app.tenant)
@@ -403,6 +404,7 @@ impl Store for PostgresStore {
         .bind(&app.owner)
         .bind(app.created_at)
         .bind(to_json(&app.audiences)?)
+        .bind(app.pkce_optional)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -764,8 +766,8 @@ impl Store for PostgresStore {
         let done = sqlx::query(
             "UPDATE apps SET name = $1, description = $2, secret_hash = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, scopes = $6, grant_types = $7, public = $8, \
-             first_party = $9, active = $10, owner = $11, audiences = $12 WHERE client_id = $13 \
-             RETURNING pg_notify($14, $15)",
+             first_party = $9, active = $10, owner = $11, audiences = $12, pkce_optional = $13 \
+             WHERE client_id = $14 RETURNING pg_notify($15, $16)",
         )
         .bind(&app.name)
         .bind(&app.description)
@@ -779,6 +781,7 @@ impl Store for PostgresStore {
         .bind(app.active)
         .bind(&app.owner)
         .bind(to_json(&app.audiences)?)
+        .bind(app.pkce_optional)
         .bind(&app.client_id)
         .bind(CHANNEL)
         .bind(Revoked::App(app.client_id.clone()).payload())

@@ -35,7 +35,7 @@ const USER_COLUMNS: &str =
     "id, tenant, email, name, picture, member_groups, roles, password_hash, active, created_at";
 const APP_COLUMNS: &str = "client_id, tenant, name, description, secret_hash, redirect_uris, \
      post_logout_redirect_uris, scopes, grant_types, public, first_party, active, owner, created_at, \
-     audiences";
+     audiences, pkce_optional";
 const SESSION_COLUMNS: &str =
     "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id_hash, redirect_uri, scope, \
@@ -66,6 +66,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        // New files are private through the umask; files an older version left readable by
+        // others are tightened before the store is read.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            crate::private_fs::tighten_file(Path::new(&name)).map_err(|e| {
+                StoreError::Unavailable(format!("cannot restrict {}: {e}", path.display()))
+            })?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -147,6 +156,7 @@ fn app_from_row(row: &SqliteRow) -> Result<App, StoreError> {
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
         audiences: list(row, "audiences")?,
+        pkce_optional: row.try_get("pkce_optional")?,
     })
 }
 
@@ -340,7 +350,7 @@ impl Store for SqliteStore {
 
     async fn create_app(&self, app: &App) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&app.client_id)
         .bind(&app.tenant)
@@ -357,6 +367,7 @@ impl Store for SqliteStore {
         .bind(&app.owner)
         .bind(app.created_at)
         .bind(to_json(&app.audiences)?)
+        .bind(app.pkce_optional)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -684,7 +695,8 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE apps SET name = ?, description = ?, secret_hash = ?, redirect_uris = ?, \
              post_logout_redirect_uris = ?, scopes = ?, grant_types = ?, public = ?, \
-             first_party = ?, active = ?, owner = ?, audiences = ? WHERE client_id = ?",
+             first_party = ?, active = ?, owner = ?, audiences = ?, pkce_optional = ? \
+             WHERE client_id = ?",
         )
         .bind(&app.name)
         .bind(&app.description)
@@ -698,6 +710,7 @@ impl Store for SqliteStore {
         .bind(app.active)
         .bind(&app.owner)
         .bind(to_json(&app.audiences)?)
+        .bind(app.pkce_optional)
         .bind(&app.client_id)
         .execute(&self.writer)
         .await?;

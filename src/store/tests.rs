@@ -330,6 +330,7 @@ pub(super) fn app(client_id: &str, tenant: &str, created_at: i64) -> App {
         owner: None,
         created_at,
         audiences: vec!["https://api.example.com".into()],
+        pkce_optional: false,
     }
 }
 
@@ -1095,6 +1096,7 @@ async fn update_app_roundtrip(db: &TestDb) {
         active: false,
         owner: Some("u1".into()),
         audiences: strings(&["backend", "frontend"]),
+        pkce_optional: true,
     };
     assert!(store.update_app(&changed).await.unwrap());
     assert_eq!(

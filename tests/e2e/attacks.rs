@@ -332,6 +332,12 @@ async fn forms_without_their_csrf_token_change_nothing() {
             ("response_type", "code"),
             ("scope", "openid email"),
             ("state", "s"),
+            // A valid PKCE challenge: what refuses the approval must be the CSRF check.
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCQaoeKTs9iGJ8ADHGJC2tmw",
+            ),
+            ("code_challenge_method", "S256"),
             ("decision", "approve"),
         ])
         .send()

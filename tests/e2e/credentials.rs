@@ -667,6 +667,8 @@ async fn real_id_token(fd: &Frontdoor) -> String {
         "--first-party",
     ]);
     let secret = secret.expect("secret");
+    // PKCE is required of confidential apps too (RFC 9700).
+    let (challenge, verifier) = crate::oauth::pkce();
     let mut url = url::Url::parse(&fd.url("/oauth/authorize")).expect("url");
     url.query_pairs_mut().extend_pairs([
         ("client_id", client_id.as_str()),
@@ -674,6 +676,8 @@ async fn real_id_token(fd: &Frontdoor) -> String {
         ("response_type", "code"),
         ("scope", "openid profile email"),
         ("state", "st-1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
     ]);
     let b = browser();
     let first = navigate(&b, url.as_str()).await;
@@ -709,6 +713,7 @@ async fn real_id_token(fd: &Frontdoor) -> String {
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", CALLBACK),
+            ("code_verifier", &verifier),
         ],
     )
     .await;

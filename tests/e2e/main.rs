@@ -3,6 +3,7 @@
 
 mod attacks;
 mod attacks_gateway;
+mod attacks_provider;
 mod audiences;
 mod chromium;
 mod cluster;

@@ -19,23 +19,23 @@ use url::Url;
 
 use crate::harness::*;
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "ann@example.com";
+pub(crate) const PASSWORD: &str = "correct horse battery";
+pub(crate) const EMAIL: &str = "ann@example.com";
 const NAME: &str = "Ann Example";
 /// Where the third-party app wants its users back; never contacted, only compared.
-const CALLBACK: &str = "https://notes.example/oauth/callback";
+pub(crate) const CALLBACK: &str = "https://notes.example/oauth/callback";
 /// A route is required by nothing here; one that is never used keeps the config realistic.
 const ROUTES: &str = "  - { host: '*', path_prefix: /app, upstream: 'http://127.0.0.1:9' }\n";
 
 /// A fresh frontdoor with Ann, who is in two groups and has two roles.
-async fn start(extra: &str) -> Frontdoor {
+pub(crate) async fn start(extra: &str) -> Frontdoor {
     let fd = Frontdoor::start(ROUTES, extra).await;
     fd.add_user(EMAIL, NAME, "wiki,ops", "ROLE_USER,ROLE_EDITOR", PASSWORD);
     fd
 }
 
 /// A third-party (consent-asking) confidential app; returns (client_id, secret).
-fn third_party_app(fd: &Frontdoor) -> (String, String) {
+pub(crate) fn third_party_app(fd: &Frontdoor) -> (String, String) {
     let (id, secret) = fd.create_app(&["--name", "Acme Notes", "--redirect-uri", CALLBACK]);
     (id, secret.expect("a confidential app gets a secret"))
 }
@@ -222,21 +222,21 @@ async fn relying_party_flow(fd: &Frontdoor, client_id: &str, secret: Option<&str
 // ---------------------------------------------------------------------------------------------
 // The user's browser and the app's raw HTTP calls.
 
-fn authorize_url(fd: &Frontdoor, params: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(fd: &Frontdoor, params: &[(&str, &str)]) -> String {
     let mut u = Url::parse(&fd.url("/oauth/authorize")).expect("url");
     u.query_pairs_mut().extend_pairs(params);
     u.to_string()
 }
 
 /// A fresh S256 PKCE pair: (challenge, verifier).
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let (c, v) = PkceCodeChallenge::new_random_sha256();
     (c.as_str().to_string(), v.secret().to_string())
 }
 
 /// `resp` must be the authorization endpoint sending the browser to sign in; fills the login
 /// form and returns the authorization endpoint's answer once signed in.
-async fn sign_in(
+pub(crate) async fn sign_in(
     browser: &reqwest::Client,
     fd: &Frontdoor,
     resp: reqwest::Response,
@@ -307,7 +307,10 @@ async fn submit_consent(
 }
 
 /// The query of a redirect back to the app; asserts it goes exactly to `redirect_uri`.
-fn callback_params(resp: &reqwest::Response, redirect_uri: &str) -> HashMap<String, String> {
+pub(crate) fn callback_params(
+    resp: &reqwest::Response,
+    redirect_uri: &str,
+) -> HashMap<String, String> {
     assert_eq!(resp.status(), 302, "a redirect back to the app");
     let loc = location(resp);
     let url = Url::parse(&loc).expect("absolute Location");
@@ -522,7 +525,7 @@ fn jwt_payload(jwt: &str) -> Value {
 }
 
 /// An error page of the authorization endpoint: no redirect anywhere.
-async fn assert_error_page(resp: reqwest::Response, status: u16, needle: &str) {
+pub(crate) async fn assert_error_page(resp: reqwest::Response, status: u16, needle: &str) {
     assert_eq!(resp.status(), status);
     assert!(
         resp.headers().get("location").is_none(),

@@ -317,6 +317,12 @@ async fn in_chromium_the_form_parameter_picks_the_login_design_and_consent_asks_
                 .append_pair("response_type", "code")
                 .append_pair("scope", "openid email groups")
                 .append_pair("state", "s-123")
+                // PKCE is required of confidential apps too (RFC 9700).
+                .append_pair(
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCQaoeKTs9iGJ8ADHGJC2tmw",
+                )
+                .append_pair("code_challenge_method", "S256")
                 .append_pair("form", form)
                 .finish()
         ))

@@ -17,7 +17,7 @@ const WRONG: &str = "not the password at all";
 const ROUTES: &str = "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:9' }\n";
 
 /// Posts the sign-in form as a browser: the page (for its CSRF cookie and token), then the form.
-async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
     let client = browser();
     let page = client
         .get(fd.url("/_frontdoor/login"))
@@ -202,14 +202,15 @@ fn sets_session(resp: &reqwest::Response) -> bool {
 async fn login_check_bans_accounts_and_addresses_behind_a_trusted_proxy() {
     let fd = Frontdoor::start(
         ROUTES,
-        "trusted_proxies: [127.0.0.1]\nregulation: { window: 1m, ban: 3s, max_failures_per_account: 20, max_failures_per_ip: 5 }\n",
+        "trusted_proxies: [127.0.0.1]\nregulation: { window: 1m, ban: 3s, max_failures_per_account: 4, max_failures_per_ip: 5 }\n",
     )
     .await;
     fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
     fd.add_user("bob@example.com", "Bob", "wiki", "ROLE_USER", PW);
 
-    // Per account: 20 wrong passwords, each from another client address.
-    for i in 1..20 {
+    // Per account and address: wrong passwords for Ann from twenty addresses ban none of them,
+    // and never Ann's account (anyone could otherwise lock her out from anywhere).
+    for i in 1..=20 {
         let resp = login_check(
             &fd,
             "ann@example.com",
@@ -221,16 +222,24 @@ async fn login_check_bans_accounts_and_addresses_behind_a_trusted_proxy() {
         let body: Value = resp.json().await.expect("json");
         assert_eq!(body["error"]["code"], "invalid_credentials");
     }
+    // Four from one address ban that address from Ann's account, right password or not ...
+    for i in 1..4 {
+        let resp = login_check(&fd, "ann@example.com", WRONG, Some("203.0.113.50")).await;
+        assert_eq!(resp.status(), 401, "attempt {i}");
+    }
     assert_banned(
-        login_check(&fd, "ann@example.com", WRONG, Some("203.0.113.20")).await,
+        login_check(&fd, "ann@example.com", WRONG, Some("203.0.113.50")).await,
         3,
     )
     .await;
     assert_banned(
-        login_check(&fd, "ann@example.com", PW, Some("198.51.100.1")).await,
+        login_check(&fd, "ann@example.com", PW, Some("203.0.113.50")).await,
         3,
     )
     .await;
+    // ... while Ann, from her own address, signs in.
+    let resp = login_check(&fd, "ann@example.com", PW, Some("198.51.100.1")).await;
+    assert_eq!(resp.status(), 200);
 
     // Per address, across accounts: five failures from 192.0.2.10 on five unknown emails.
     for i in 1..5 {
@@ -277,7 +286,7 @@ async fn login_check_bans_accounts_and_addresses_behind_a_trusted_proxy() {
     // Both bans end by themselves.
     until_status(
         Duration::from_secs(6),
-        || login_check(&fd, "ann@example.com", PW, Some("198.51.100.1")),
+        || login_check(&fd, "ann@example.com", PW, Some("203.0.113.50")),
         200,
     )
     .await;

@@ -122,6 +122,7 @@ struct FormValues {
     public: bool,
     first_party: bool,
     audiences: String,
+    pkce_optional: bool,
 }
 
 impl FormValues {
@@ -136,6 +137,7 @@ impl FormValues {
             public: app.public,
             first_party: app.first_party,
             audiences: app.audiences.join("\n"),
+            pkce_optional: app.pkce_optional,
         }
     }
 
@@ -152,6 +154,7 @@ impl FormValues {
             public: form.get("client_type").map(String::as_str) == Some("public"),
             first_party: form.contains_key("first_party"),
             audiences: text("audiences"),
+            pkce_optional: form.contains_key("pkce_optional"),
         }
     }
 
@@ -173,6 +176,7 @@ impl FormValues {
             public: self.public,
             first_party: self.first_party,
             audiences: lines(&self.audiences),
+            pkce_optional: self.pkce_optional,
         }
     }
 }
@@ -201,6 +205,7 @@ struct AppFormPage<'a> {
     audiences: &'a str,
     public: bool,
     first_party: bool,
+    pkce_optional: bool,
     scopes: Vec<Choice>,
     grants: Vec<Choice>,
 }
@@ -244,6 +249,7 @@ fn render_form(
             audiences: &v.audiences,
             public: v.public,
             first_party: v.first_party,
+            pkce_optional: v.pkce_optional,
             scopes: scopes::SUPPORTED
                 .iter()
                 .map(|s| Choice {
