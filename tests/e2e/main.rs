@@ -7,6 +7,7 @@ mod cluster;
 mod cluster_notify;
 mod credentials;
 mod federation;
+mod federation_hostile;
 mod forward_auth;
 mod gateway;
 mod harness;
