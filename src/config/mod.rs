@@ -455,6 +455,44 @@ pub struct IdentityProviderConfig {
     /// Where the provider sends people after logging out there (must be registered with it).
     #[serde(default)]
     pub post_logout_redirect_uri: Option<String>,
+    /// Whether a verified email from this provider signs into the existing local account with
+    /// that address (and links the provider's `sub` to it). `true` (the default) trusts the
+    /// provider for every address of the tenant, local administrators included; set `false`
+    /// for a provider that is not trusted for every address: it then signs in only the
+    /// accounts it created or was linked to by an administrator.
+    #[serde(default = "yes")]
+    pub link_existing: bool,
+    /// Most groups, and most roles, a sign-in may carry; more refuses the sign-in (a cut list
+    /// could drop a group that a deny rule names).
+    #[serde(default = "default_max_groups")]
+    pub max_groups: usize,
+    /// Longest name, group or role (characters): a longer name is cut, a longer group or role
+    /// refuses the sign-in.
+    #[serde(default = "default_max_claim_length")]
+    pub max_claim_length: usize,
+    /// Largest answer read from the provider (discovery, keys, token, userinfo), in bytes.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// How often at most the provider's keys are fetched again for a token signed with an
+    /// unknown key (shared by every request; unauthenticated callers cannot make more).
+    #[serde(default = "default_key_refetch_interval")]
+    pub key_refetch_interval: Dur,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_groups() -> usize {
+    100
+}
+fn default_max_claim_length() -> usize {
+    256
+}
+fn default_max_response_bytes() -> usize {
+    128 * 1024
+}
+fn default_key_refetch_interval() -> Dur {
+    Dur(Duration::from_secs(60))
 }
 
 fn default_idp_scopes() -> Vec<String> {
@@ -744,6 +782,18 @@ impl Config {
                     format!("identity_providers[{i}].issuer"),
                     format!("`{}` is not an http(s) URL", idp.issuer),
                 );
+            }
+            for (key, value) in [
+                ("max_groups", idp.max_groups),
+                ("max_claim_length", idp.max_claim_length),
+                ("max_response_bytes", idp.max_response_bytes),
+            ] {
+                if value == 0 {
+                    bad(
+                        format!("identity_providers[{i}].{key}"),
+                        "must be at least 1".into(),
+                    );
+                }
             }
             if !idp.scopes.iter().any(|s| s == "openid") {
                 bad(
