@@ -386,10 +386,8 @@ where
 }
 
 async fn users_add(store: &crate::store::DynStore, a: UserAdd) -> anyhow::Result<()> {
-    let email = a.email.trim().to_lowercase();
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-        bail!("--email: `{}` is not an email address", a.email);
-    }
+    let email = crate::email::typed(&a.email)
+        .with_context(|| format!("--email: `{}` is not accepted", a.email.escape_debug()))?;
     if a.name.trim().is_empty() {
         bail!("--name must not be empty");
     }
@@ -454,7 +452,12 @@ async fn users_change(
     change: UserChange,
 ) -> anyhow::Result<()> {
     let user = store
-        .find_user_by_email(&u.tenant, u.email.trim())
+        .find_user_by_email(
+            &u.tenant,
+            &crate::email::typed(&u.email).with_context(|| {
+                format!("--email: `{}` is not accepted", u.email.escape_debug())
+            })?,
+        )
         .await?
         .with_context(|| format!("--email: no user {} in tenant {}", u.email, u.tenant))?;
     // On PostgreSQL the store tells every node at once (LISTEN/NOTIFY); otherwise running
@@ -636,10 +639,8 @@ async fn contacts(store: &crate::store::DynStore, cmd: ContactsCommand) -> anyho
             tenant,
             json,
         } => {
-            let email = email.trim().to_lowercase();
-            if !email.contains('@') {
-                bail!("--email: `{email}` is not an email address");
-            }
+            let email = crate::email::typed(&email)
+                .with_context(|| format!("--email: `{}` is not accepted", email.escape_debug()))?;
             if crate::gateway::path::canonical(&path).is_err() {
                 bail!("--path: `{path}` is not a plain absolute path");
             }
