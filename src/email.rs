@@ -136,7 +136,10 @@ mod tests {
             canonical("Alice.Liddell+wiki@Example.COM").as_deref(),
             Ok("alice.liddell+wiki@example.com")
         );
-        assert_eq!(canonical("o'hara@ex-ample.co.uk").as_deref(), Ok("o'hara@ex-ample.co.uk"));
+        assert_eq!(
+            canonical("o'hara@ex-ample.co.uk").as_deref(),
+            Ok("o'hara@ex-ample.co.uk")
+        );
         assert_eq!(canonical("root@localhost").as_deref(), Ok("root@localhost"));
         // A valid Punycode domain (bücher.example) is kept as it is.
         assert_eq!(
@@ -200,7 +203,10 @@ mod tests {
 
     #[test]
     fn typed_input_loses_surrounding_spaces_only() {
-        assert_eq!(typed("  Bob@Example.com\t").as_deref(), Ok("bob@example.com"));
+        assert_eq!(
+            typed("  Bob@Example.com\t").as_deref(),
+            Ok("bob@example.com")
+        );
         assert!(typed("bob@example.com\u{0}").is_err());
         assert!(typed("bob @example.com").is_err());
         assert_eq!(domain_of("bob@example.com"), "example.com");

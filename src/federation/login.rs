@@ -381,7 +381,11 @@ async fn finish(
             .await
             .map_err(|limit| {
                 crate::metrics::federation_limited(id, "userinfo", "refused");
-                tracing::warn!(idp = id, limit, "userinfo answer larger than max_response_bytes; sign-in refused");
+                tracing::warn!(
+                    idp = id,
+                    limit,
+                    "userinfo answer larger than max_response_bytes; sign-in refused"
+                );
                 (
                     502,
                     format!("{name} sent a userinfo answer that is too large to accept."),
@@ -451,19 +455,18 @@ fn verify_id_token(
     nonce: &Nonce,
 ) -> Result<ProviderClaims, String> {
     let now = crate::clock::now();
-    let verifier = client.id_token_verifier().set_issue_time_verifier_fn(move |iat| {
-        if iat.timestamp() > now + CLOCK_SKEW {
-            Err(format!("issued in the future ({iat})"))
-        } else {
-            Ok(())
-        }
-    });
+    let verifier = client
+        .id_token_verifier()
+        .set_issue_time_verifier_fn(move |iat| {
+            if iat.timestamp() > now + CLOCK_SKEW {
+                Err(format!("issued in the future ({iat})"))
+            } else {
+                Ok(())
+            }
+        });
     let c = token.claims(&verifier, nonce).map_err(|e| e.to_string())?;
     if c.expiration().timestamp() > now + MAX_ID_TOKEN_LIFETIME + CLOCK_SKEW {
-        return Err(format!(
-            "valid until {}, longer than a day",
-            c.expiration()
-        ));
+        return Err(format!("valid until {}, longer than a day", c.expiration()));
     }
     let client_id = client.client_id().as_str();
     match c.authorized_party() {

@@ -158,13 +158,21 @@ pub fn bound_claims(
     if let Some(name) = &mut claims.name {
         if name.chars().any(char::is_control) {
             crate::metrics::federation_limited(idp, "name", "refused");
-            tracing::warn!(idp, "provider name claim holds control characters; sign-in refused");
+            tracing::warn!(
+                idp,
+                "provider name claim holds control characters; sign-in refused"
+            );
             return Err(Refused::Limit(
                 "The provider sent a name with control characters.".into(),
             ));
         }
         if let Some((cut, _)) = name.char_indices().nth(max_len) {
-            tracing::warn!(idp, length = name.chars().count(), max_len, "provider name claim cut to max_claim_length");
+            tracing::warn!(
+                idp,
+                length = name.chars().count(),
+                max_len,
+                "provider name claim cut to max_claim_length"
+            );
             crate::metrics::federation_limited(idp, "name", "cut");
             name.truncate(cut);
         }

@@ -98,7 +98,10 @@ impl IdentityProvider {
     /// frontdoor buffer megabytes for an unauthenticated request).
     pub fn http(
         &self,
-    ) -> impl Fn(HttpRequest) -> std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send>>
+    ) -> impl Fn(
+        HttpRequest,
+    )
+        -> std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send>>
     + use<> {
         let http = self.http.clone();
         let limit = self.config.max_response_bytes;
@@ -181,10 +184,7 @@ async fn bounded_exchange(
         .body(body)
         .send()
         .await?;
-    if answer
-        .content_length()
-        .is_some_and(|n| n > limit as u64)
-    {
+    if answer.content_length().is_some_and(|n| n > limit as u64) {
         return Err(HttpError::TooLarge(limit));
     }
     let status = answer.status();

@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::federation::{
     CLIENT_ID, add_user_without_password, assert_refused, logout_claims, now, post_logout_token,
-    random_id, sign, users_list, wait_until_available,
+    random_id, sign, users_list,
 };
 use crate::harness::*;
 
@@ -231,15 +231,40 @@ fn provider_entry(id: &str, issuer: &str, extra: &str) -> String {
     )
 }
 
-/// frontdoor with these provider entries and one authenticated route in front of `upstream`.
+/// frontdoor with these provider entries and one authenticated route in front of `upstream`;
+/// returns once every provider's button on the login page is a link (discovered).
 async fn start_fd(upstream: &Upstream, providers: &str, top: &str) -> Frontdoor {
     let routes = format!(
         "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
         upstream.port
     );
     let fd = Frontdoor::start(&routes, &format!("{top}identity_providers:\n{providers}")).await;
-    wait_until_available(&fd, Duration::from_secs(10)).await;
-    fd
+    let ids: Vec<&str> = providers
+        .lines()
+        .filter_map(|l| l.split("id: ").nth(1)?.split(',').next())
+        .collect();
+    let started = std::time::Instant::now();
+    loop {
+        let html = navigate(&plain_client(), &fd.url("/_frontdoor/login"))
+            .await
+            .text()
+            .await
+            .expect("login page");
+        let doc = scraper::Html::parse_document(&html);
+        let all_links = ids.iter().all(|id| {
+            let sel = scraper::Selector::parse(&format!("a#idp-{id}")).expect("selector");
+            doc.select(&sel).next().is_some()
+        });
+        if all_links {
+            return fd;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "providers {ids:?} not available:\n{html}\n{}",
+            fd.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The provider `corp` (provisioning on, `extra` keys) and frontdoor.
@@ -265,7 +290,10 @@ async fn sign_in_with(browser: &reqwest::Client, fd: &Frontdoor, id: &str) -> re
     .await;
     assert_eq!(start.status(), 302, "the start link redirects");
     let back = navigate(browser, &location(&start)).await;
-    assert!(back.status().is_redirection(), "the provider answers at once");
+    assert!(
+        back.status().is_redirection(),
+        "the provider answers at once"
+    );
     navigate(browser, &location(&back)).await
 }
 
@@ -344,7 +372,10 @@ async fn an_unverified_email_never_provisions_an_account_for_its_later_owner() {
         seen.header("x-auth-request-email").as_deref(),
         Some("newhire@example.com")
     );
-    assert_eq!(seen.header("x-auth-request-name").as_deref(), Some("New Hire"));
+    assert_eq!(
+        seen.header("x-auth-request-name").as_deref(),
+        Some("New Hire")
+    );
 
     // The attacker's `sub` again, unverified or without an email: never the owner's account.
     for claims in [
@@ -379,8 +410,10 @@ async fn a_verified_email_links_a_local_account_only_where_link_existing_allows(
     let fd = start_fd(&upstream, &providers, "").await;
     add_user_without_password(&fd, "frank@example.com", "Frank");
 
-    idp.claims(json!({"sub": "p-frank", "email": "frank@example.com", "email_verified": true,
-                      "name": "Partner Frank"}));
+    idp.claims(
+        json!({"sub": "p-frank", "email": "frank@example.com", "email_verified": true,
+                      "name": "Partner Frank"}),
+    );
     refused(&fd, &upstream, "partner", 403, "may not sign in").await;
     assert_eq!(emails(&fd), vec!["frank@example.com".to_string()]);
 
@@ -392,8 +425,10 @@ async fn a_verified_email_links_a_local_account_only_where_link_existing_allows(
         Some("newbie@example.com")
     );
 
-    idp.claims(json!({"sub": "t-frank", "email": "frank@example.com", "email_verified": true,
-                      "name": "Frank"}));
+    idp.claims(
+        json!({"sub": "t-frank", "email": "frank@example.com", "email_verified": true,
+                      "name": "Frank"}),
+    );
     let seen = signed_in(&fd, &upstream, "trusted").await;
     assert_eq!(
         seen.header("x-auth-request-user").as_deref(),
@@ -401,8 +436,10 @@ async fn a_verified_email_links_a_local_account_only_where_link_existing_allows(
     );
     // The same `sub` with another (verified) address still signs into Frank's account, and
     // does not move to the account of that address.
-    idp.claims(json!({"sub": "t-frank", "email": "newbie@example.com", "email_verified": true,
-                      "name": "Frank"}));
+    idp.claims(
+        json!({"sub": "t-frank", "email": "newbie@example.com", "email_verified": true,
+                      "name": "Frank"}),
+    );
     let seen = signed_in(&fd, &upstream, "trusted").await;
     assert_eq!(
         seen.header("x-auth-request-user").as_deref(),
@@ -488,7 +525,13 @@ async fn email_claims_that_are_not_canonical_are_refused() {
 async fn emails_entering_by_the_cli_the_api_and_the_login_page_are_canonical() {
     let upstream = Upstream::start().await;
     let fd = Frontdoor::with_upstream(&upstream).await;
-    fd.add_user("frank@example.com", "Frank", "", "ROLE_USER", "frank's password");
+    fd.add_user(
+        "frank@example.com",
+        "Frank",
+        "",
+        "ROLE_USER",
+        "frank's password",
+    );
 
     for bad in [
         "kelvin\u{212a}@example.com",
@@ -499,7 +542,14 @@ async fn emails_entering_by_the_cli_the_api_and_the_login_page_are_canonical() {
         assert!(!out.status.success(), "users add {bad:?} was accepted");
     }
     let out = fd.cli(
-        &["users", "add", "--email", "  Typed@Example.COM ", "--name", "T"],
+        &[
+            "users",
+            "add",
+            "--email",
+            "  Typed@Example.COM ",
+            "--name",
+            "T",
+        ],
         None,
     );
     assert!(
@@ -591,23 +641,48 @@ async fn oversized_claims_and_userinfo_are_refused_or_cut_and_counted() {
     let (idp, upstream, fd) = setup("").await;
     let limited = "frontdoor_federation_claims_limited_total";
     let many: Vec<String> = (0..5500).map(|i| format!("g{i}")).collect();
-    idp.claims(json!({"sub": "s-groups", "email": "groups@example.com", "email_verified": true,
-                      "groups": many}));
+    idp.claims(
+        json!({"sub": "s-groups", "email": "groups@example.com", "email_verified": true,
+                      "groups": many}),
+    );
     refused(&fd, &upstream, "corp", 403, "too many groups").await;
     let roles: Vec<String> = (0..101).map(|i| format!("r{i}")).collect();
-    idp.claims(json!({"sub": "s-roles", "email": "roles@example.com", "email_verified": true,
-                      "roles": roles}));
+    idp.claims(
+        json!({"sub": "s-roles", "email": "roles@example.com", "email_verified": true,
+                      "roles": roles}),
+    );
     refused(&fd, &upstream, "corp", 403, "too many roles").await;
-    idp.claims(json!({"sub": "s-long", "email": "long@example.com", "email_verified": true,
-                      "groups": ["ok", "g".repeat(300)]}));
+    idp.claims(
+        json!({"sub": "s-long", "email": "long@example.com", "email_verified": true,
+                      "groups": ["ok", "g".repeat(300)]}),
+    );
     refused(&fd, &upstream, "corp", 403, "too long").await;
     assert_eq!(emails(&fd), Vec::<String>::new(), "nobody provisioned");
     let groups_refused = metric(&fd, limited, &["claim=\"groups\"", "action=\"refused\""]).await;
     assert_eq!(groups_refused, 2.0);
 
-    // A 100 kB name is cut to the bound; the upstream gets a bounded header.
-    idp.claims(json!({"sub": "s-name", "email": "name@example.com", "email_verified": true,
-                      "name": "N".repeat(100_000), "groups": ["staff"]}));
+    // A 100 kB name makes the token answer larger than max_response_bytes: refused unread.
+    idp.claims(
+        json!({"sub": "s-name", "email": "name@example.com", "email_verified": true,
+                      "name": "N".repeat(100_000), "groups": ["staff"]}),
+    );
+    refused(
+        &fd,
+        &upstream,
+        "corp",
+        502,
+        "could not be reached or refused",
+    )
+    .await;
+    assert_eq!(
+        metric(&fd, limited, &["claim=\"token\"", "action=\"refused\""]).await,
+        1.0
+    );
+    // A 20 kB name is cut to the bound; the upstream gets a bounded header.
+    idp.claims(
+        json!({"sub": "s-name", "email": "name@example.com", "email_verified": true,
+                      "name": "N".repeat(20_000), "groups": ["staff"]}),
+    );
     let seen = signed_in(&fd, &upstream, "corp").await;
     let name = seen.header("x-auth-request-name").expect("a name header");
     assert_eq!(name.len(), 256, "the name is cut to max_claim_length");
@@ -791,11 +866,7 @@ async fn a_sign_in_finishes_in_the_tenant_it_started_in() {
         .and_then(|c| c.split(';').next())
         .expect("the pending cookie")
         .to_string();
-    let back = client
-        .get(location(&start))
-        .send()
-        .await
-        .expect("provider");
+    let back = client.get(location(&start)).send().await.expect("provider");
     // The callback on the default tenant's host, with the pending cookie of acme's sign-in.
     let resp = client
         .get(location(&back))
