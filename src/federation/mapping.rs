@@ -200,7 +200,7 @@ pub fn check_domain(config: &IdentityProviderConfig, email: Option<&str>) -> Res
             if config
                 .allowed_domains
                 .iter()
-                .any(|a| a.eq_ignore_ascii_case(&d)) =>
+                .any(|a| a.eq_ignore_ascii_case(d)) =>
         {
             Ok(())
         }
