@@ -174,7 +174,7 @@ async fn login_page_html(fd: &Frontdoor) -> String {
 }
 
 /// Waits until the login page shows `#idp-corp` as a link; returns how long it took.
-pub(crate) async fn wait_until_available(fd: &Frontdoor, within: Duration) -> Duration {
+async fn wait_until_available(fd: &Frontdoor, within: Duration) -> Duration {
     let started = Instant::now();
     loop {
         let html = login_page_html(fd).await;
@@ -367,7 +367,7 @@ async fn assert_no_session(
 }
 
 /// One sample of `frontdoor_logins_total` with these labels (0 when absent).
-pub(crate) async fn logins(fd: &Frontdoor, method: &str, outcome: &str) -> f64 {
+async fn logins(fd: &Frontdoor, method: &str, outcome: &str) -> f64 {
     let text = plain_client()
         .get(fd.admin_url("/metrics"))
         .send()
