@@ -109,6 +109,11 @@ pub struct Config {
     /// HTTPS on `listen`, the redirect listener and HSTS.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Largest identity header (`X-Auth-Request-Groups` and the others) sent to an upstream,
+    /// in bytes; a request whose identity would need a larger one is refused instead (many
+    /// servers refuse large headers, and a cut list of groups would be a different identity).
+    #[serde(default = "default_max_identity_header_bytes")]
+    pub max_identity_header_bytes: usize,
 }
 
 /// Brute-force regulation.
@@ -276,6 +281,10 @@ fn default_data_dir() -> PathBuf {
 fn default_org() -> String {
     "frontdoor".into()
 }
+fn default_max_identity_header_bytes() -> usize {
+    8192
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }

@@ -877,3 +877,59 @@ async fn a_sign_in_finishes_in_the_tenant_it_started_in() {
     assert_refused(resp, 400, "another site").await;
     assert_eq!(emails(&fd), Vec::<String>::new(), "nobody provisioned");
 }
+
+/// No identity header larger than `max_identity_header_bytes` reaches an upstream, whoever
+/// filled the account (here a local account with 600 groups, a 13 kB `X-Auth-Request-Groups`):
+/// the request is refused instead, and within the bound it goes through.
+#[tokio::test]
+async fn an_identity_header_over_the_bound_is_never_sent_upstream() {
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
+        upstream.port
+    );
+    let fd = Frontdoor::start(&routes, "max_identity_header_bytes: 8192\n").await;
+    let groups: Vec<String> = (0..600).map(|i| format!("group-number-{i:06}")).collect();
+    fd.add_user(
+        "many@example.com",
+        "Many",
+        &groups.join(","),
+        "ROLE_USER",
+        "many's password",
+    );
+    fd.add_user(
+        "few@example.com",
+        "Few",
+        "staff",
+        "ROLE_USER",
+        "few's password",
+    );
+    let (browser, _jar) = browser_with_jar();
+    let landed = browser_login(
+        &browser,
+        &fd.url("/wiki"),
+        "many@example.com",
+        "many's password",
+    )
+    .await;
+    assert_eq!(landed.status(), 500, "refused, not sent upstream");
+    assert_eq!(upstream.count(), 0, "nothing reached the upstream");
+    assert!(
+        fd.log().contains("max_identity_header_bytes"),
+        "a log line says why:\n{}",
+        fd.log()
+    );
+    let (browser, _jar) = browser_with_jar();
+    let landed = browser_login(
+        &browser,
+        &fd.url("/wiki"),
+        "few@example.com",
+        "few's password",
+    )
+    .await;
+    assert_eq!(landed.status(), 200);
+    assert_eq!(
+        upstream.last().header("x-auth-request-groups").as_deref(),
+        Some("staff")
+    );
+}
