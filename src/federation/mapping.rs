@@ -124,6 +124,21 @@ pub fn bound_claims(
 ) -> Result<(), Refused> {
     let idp = config.id.as_str();
     let max_len = config.max_claim_length;
+    // OIDC Core §2: `sub` is at most 255 ASCII characters; it is stored and compared.
+    if claims.subject.is_empty()
+        || claims.subject.len() > 255
+        || claims.subject.chars().any(|c| c.is_control())
+    {
+        crate::metrics::federation_limited(idp, "sub", "refused");
+        tracing::warn!(
+            idp,
+            length = claims.subject.len(),
+            "provider sub claim malformed or over 255 bytes; sign-in refused"
+        );
+        return Err(Refused::Limit(
+            "The provider sent a subject identifier that is too long or malformed.".into(),
+        ));
+    }
     for (claim, label, configured) in [
         ("groups", "groups", &config.groups_claim),
         ("roles", "roles", &config.roles_claim),

@@ -35,6 +35,8 @@ struct Script {
     userinfo_padding: usize,
     /// The `iss` authorization response parameter (RFC 9207): `None` leaves it out.
     iss_param: Option<String>,
+    /// The `kid` the next ID token is signed under (the published key either way).
+    kid: Option<String>,
 }
 
 struct HostileIdp {
@@ -68,6 +70,7 @@ impl HostileIdp {
             userinfo: json!({}),
             userinfo_padding: 0,
             iss_param: None,
+            kid: None,
         }));
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -131,8 +134,14 @@ impl HostileIdp {
                 "/token",
                 post(move |Form(f): Form<HashMap<String, String>>| {
                     let nonce = nonces.lock().expect("lock").remove(&f["code"]);
-                    let overlay = token_script.lock().expect("lock").claims.clone();
-                    let key = token_key.clone();
+                    let (overlay, kid) = {
+                        let s = token_script.lock().expect("lock");
+                        (s.claims.clone(), s.kid.clone())
+                    };
+                    let key = match kid {
+                        Some(kid) => token_key.clone().with_key_id(&kid),
+                        None => token_key.clone(),
+                    };
                     let issuer = token_issuer.clone();
                     async move {
                         let Some(nonce) = nonce else {
@@ -932,4 +941,34 @@ async fn an_identity_header_over_the_bound_is_never_sent_upstream() {
         upstream.last().header("x-auth-request-groups").as_deref(),
         Some("staff")
     );
+}
+
+/// The callback's path to a key refetch is bounded the same way: ID tokens under unknown
+/// `kid`s, one sign-in after another, make at most one JWKS fetch per interval and no
+/// discovery. A `sub` longer than OIDC's 255 characters is refused.
+#[tokio::test]
+async fn id_tokens_with_unknown_kids_refetch_keys_at_most_once_and_long_subs_are_refused() {
+    let (idp, upstream, fd) = setup("").await;
+    let discovery = "/.well-known/openid-configuration";
+    let (d0, j0) = (idp.hits(discovery), idp.hits("/jwks"));
+    idp.claims(json!({"sub": "s-kid", "email": "kid@example.com", "email_verified": true}));
+    for _ in 0..5 {
+        idp.script(|s| s.kid = Some(random_id()));
+        let resp = sign_in(&fd, "corp").await;
+        assert_eq!(resp.status(), 400, "an unknown key is refused");
+    }
+    let (d1, j1) = (idp.hits(discovery), idp.hits("/jwks"));
+    assert_eq!(d1, d0, "discovery fetched {} times on this path", d1 - d0);
+    assert!(
+        j1 <= j0 + 1,
+        "JWKS fetched {} times for 5 ID tokens",
+        j1 - j0
+    );
+    idp.script(|s| s.kid = None);
+    signed_in(&fd, &upstream, "corp").await;
+
+    idp.claims(json!({"sub": "s".repeat(256), "email": "sub@example.com",
+                      "email_verified": true}));
+    refused(&fd, &upstream, "corp", 403, "subject identifier").await;
+    assert_eq!(emails(&fd), ["kid@example.com"]);
 }
