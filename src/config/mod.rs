@@ -792,6 +792,13 @@ impl Config {
                     format!("`{}` is not an http(s) URL", idp.issuer),
                 );
             }
+            if idp.key_refetch_interval.0 < Duration::from_secs(1) {
+                bad(
+                    format!("identity_providers[{i}].key_refetch_interval"),
+                    "must be at least 1s (it bounds what unauthenticated requests can fetch)"
+                        .into(),
+                );
+            }
             for (key, value) in [
                 ("max_groups", idp.max_groups),
                 ("max_claim_length", idp.max_claim_length),
@@ -1013,6 +1020,28 @@ mod tests {
         assert_eq!(c.session.ttl.0, Duration::from_secs(12 * 3600));
         assert_eq!(c.tenant_for_host("anything"), "default");
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn identity_provider_bounds_have_defaults_and_are_checked() {
+        let idp = "identity_providers:\n  - { id: corp, name: C, issuer: 'https://idp.example', client_id: x";
+        let c = Config::from_yaml(&format!("{MINIMAL}{idp} }}\n")).expect("valid");
+        let p = &c.identity_providers[0];
+        assert!(p.link_existing, "linking stays the default");
+        assert_eq!(
+            (p.max_groups, p.max_claim_length, p.max_response_bytes),
+            (100, 256, 128 * 1024)
+        );
+        assert_eq!(p.key_refetch_interval.0, Duration::from_secs(60));
+        assert_eq!(c.max_identity_header_bytes, 8192);
+        let msg = problems(&format!(
+            "{MINIMAL}{idp}, max_groups: 0, key_refetch_interval: 0s }}\n"
+        ));
+        assert!(msg.contains("identity_providers[0].max_groups"), "{msg}");
+        assert!(
+            msg.contains("identity_providers[0].key_refetch_interval"),
+            "{msg}"
+        );
     }
 
     #[test]
