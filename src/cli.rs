@@ -385,9 +385,14 @@ where
     })
 }
 
+/// The canonical form of an email given on the command line (see [`crate::email`]).
+fn email_arg(flag: &str, raw: &str) -> anyhow::Result<String> {
+    crate::email::typed(raw)
+        .with_context(|| format!("{flag}: `{}` is not accepted", raw.escape_debug()))
+}
+
 async fn users_add(store: &crate::store::DynStore, a: UserAdd) -> anyhow::Result<()> {
-    let email = crate::email::typed(&a.email)
-        .with_context(|| format!("--email: `{}` is not accepted", a.email.escape_debug()))?;
+    let email = email_arg("--email", &a.email)?;
     if a.name.trim().is_empty() {
         bail!("--name must not be empty");
     }
@@ -452,12 +457,7 @@ async fn users_change(
     change: UserChange,
 ) -> anyhow::Result<()> {
     let user = store
-        .find_user_by_email(
-            &u.tenant,
-            &crate::email::typed(&u.email).with_context(|| {
-                format!("--email: `{}` is not accepted", u.email.escape_debug())
-            })?,
-        )
+        .find_user_by_email(&u.tenant, &email_arg("--email", &u.email)?)
         .await?
         .with_context(|| format!("--email: no user {} in tenant {}", u.email, u.tenant))?;
     // On PostgreSQL the store tells every node at once (LISTEN/NOTIFY); otherwise running
@@ -538,7 +538,7 @@ async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::R
             json,
         } => {
             let owner = store
-                .find_user_by_email(&tenant, &user)
+                .find_user_by_email(&tenant, &email_arg("--user", &user)?)
                 .await?
                 .with_context(|| format!("--user: no user {user} in tenant {tenant}"))?;
             let (record, token) =
@@ -562,7 +562,10 @@ async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::R
             let owner = match &user {
                 Some(email) => Some(
                     store
-                        .find_user_by_email(tenant.as_deref().unwrap_or("default"), email)
+                        .find_user_by_email(
+                            tenant.as_deref().unwrap_or("default"),
+                            &email_arg("--user", email)?,
+                        )
                         .await?
                         .with_context(|| format!("--user: no user {email}"))?,
                 ),
@@ -639,8 +642,7 @@ async fn contacts(store: &crate::store::DynStore, cmd: ContactsCommand) -> anyho
             tenant,
             json,
         } => {
-            let email = crate::email::typed(&email)
-                .with_context(|| format!("--email: `{}` is not accepted", email.escape_debug()))?;
+            let email = email_arg("--email", &email)?;
             if crate::gateway::path::canonical(&path).is_err() {
                 bail!("--path: `{path}` is not a plain absolute path");
             }

@@ -569,6 +569,21 @@ async fn emails_entering_by_the_cli_the_api_and_the_login_page_are_canonical() {
     let mut got = emails(&fd);
     got.sort();
     assert_eq!(got, ["frank@example.com", "typed@example.com"]);
+    // Naming an account: KELVIN SIGN does not find Frank's; his address in capitals does.
+    let out = fd.cli(
+        &["tokens", "create", "--user", "fran\u{212a}@example.com"],
+        None,
+    );
+    assert!(
+        !out.status.success(),
+        "a token for the KELVIN SIGN spelling"
+    );
+    let out = fd.cli(&["tokens", "create", "--user", " FRANK@example.com"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let api = |path: &'static str, body: Value| {
         let url = fd.url(path);
