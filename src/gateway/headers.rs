@@ -168,14 +168,13 @@ pub struct HeaderTooLarge {
     pub max: usize,
 }
 
-/// Adds the identity headers under the route's names; adds none when one of them would be
-/// longer than `max` bytes.
-pub fn inject(
-    req: &mut RequestHeader,
-    route: &Route,
-    identity: &Identity,
+/// The identity headers under the route's names; refused when one of them would be longer
+/// than `max` bytes (`max_identity_header_bytes`).
+pub fn identity_headers<'a>(
+    route: &'a Route,
+    identity: &'a Identity,
     max: usize,
-) -> Result<(), HeaderTooLarge> {
+) -> Result<Vec<(&'a HeaderName, &'a HeaderValue)>, HeaderTooLarge> {
     let headers: Vec<_> = HeaderField::ALL
         .into_iter()
         .filter_map(|field| {
@@ -185,14 +184,25 @@ pub fn inject(
             ))
         })
         .collect();
-    if let Some((name, v)) = headers.iter().find(|(_, v)| v.len() > max) {
-        return Err(HeaderTooLarge {
+    match headers.iter().find(|(_, v)| v.len() > max) {
+        Some((name, v)) => Err(HeaderTooLarge {
             name: name.to_string(),
             len: v.len(),
             max,
-        });
+        }),
+        None => Ok(headers),
     }
-    for (name, v) in headers {
+}
+
+/// Adds the identity headers under the route's names; adds none when one of them would be
+/// longer than `max` bytes.
+pub fn inject(
+    req: &mut RequestHeader,
+    route: &Route,
+    identity: &Identity,
+    max: usize,
+) -> Result<(), HeaderTooLarge> {
+    for (name, v) in identity_headers(route, identity, max)? {
         let _ = req.insert_header(name.clone(), v.clone());
     }
     Ok(())

@@ -912,7 +912,11 @@ async fn an_identity_header_over_the_bound_is_never_sent_upstream() {
         "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
         upstream.port
     );
-    let fd = Frontdoor::start(&routes, "max_identity_header_bytes: 8192\n").await;
+    let fd = Frontdoor::start(
+        &routes,
+        "max_identity_header_bytes: 8192\ntrusted_proxies: [127.0.0.1]\n",
+    )
+    .await;
     let groups: Vec<String> = (0..600).map(|i| format!("group-number-{i:06}")).collect();
     fd.add_user(
         "many@example.com",
@@ -956,6 +960,35 @@ async fn an_identity_header_over_the_bound_is_never_sent_upstream() {
         upstream.last().header("x-auth-request-groups").as_deref(),
         Some("staff")
     );
+
+    // Forward-auth answers a proxy in front the same way: it would copy the headers upstream.
+    for (user, status, groups) in [
+        ("many@example.com", 500, None),
+        ("few@example.com", 200, Some("staff")),
+    ] {
+        let out = fd.cli(&["tokens", "create", "--user", user, "--json"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let resp = plain_client()
+            .get(fd.url("/_frontdoor/auth"))
+            .header("X-Original-URL", "http://app.example/wiki")
+            .header("Api-Token", token["token"].as_str().expect("token"))
+            .send()
+            .await
+            .expect("forward-auth");
+        assert_eq!(resp.status(), status, "{user}");
+        assert_eq!(
+            resp.headers()
+                .get("x-auth-request-groups")
+                .map(|v| v.to_str().expect("text")),
+            groups,
+            "{user}"
+        );
+    }
 }
 
 /// The callback's path to a key refetch is bounded the same way: ID tokens under unknown
