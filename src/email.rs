@@ -15,8 +15,9 @@
 //!   accepted only in its ASCII (`xn--`) form, and only when that form is valid IDNA; a
 //!   Unicode domain is refused rather than converted, so one mailbox has one spelling;
 //! - nothing is trimmed or dropped: an address that is not already in this form (apart from
-//!   ASCII case) is refused, never repaired into a match. Only what a person typed into a
-//!   form field ([`typed`]) loses surrounding spaces first, as people expect of a form.
+//!   ASCII case) is refused, never repaired into a match. Only what a person typed ([`typed`]:
+//!   sign-in pages, the sign-in API, CLI arguments) loses surrounding spaces first, as people
+//!   expect of a form field; a provider's claim never does.
 
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 
