@@ -390,11 +390,14 @@ where
     })
 }
 
+/// The canonical form of an email given on the command line (see [`crate::email`]).
+fn email_arg(flag: &str, raw: &str) -> anyhow::Result<String> {
+    crate::email::typed(raw)
+        .with_context(|| format!("{flag}: `{}` is not accepted", raw.escape_debug()))
+}
+
 async fn users_add(store: &crate::store::DynStore, a: UserAdd) -> anyhow::Result<()> {
-    let email = a.email.trim().to_lowercase();
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-        bail!("--email: `{}` is not an email address", a.email);
-    }
+    let email = email_arg("--email", &a.email)?;
     if a.name.trim().is_empty() {
         bail!("--name must not be empty");
     }
@@ -459,7 +462,7 @@ async fn users_change(
     change: UserChange,
 ) -> anyhow::Result<()> {
     let user = store
-        .find_user_by_email(&u.tenant, u.email.trim())
+        .find_user_by_email(&u.tenant, &email_arg("--email", &u.email)?)
         .await?
         .with_context(|| format!("--email: no user {} in tenant {}", u.email, u.tenant))?;
     // On PostgreSQL the store tells every node at once (LISTEN/NOTIFY); otherwise running
@@ -543,7 +546,7 @@ async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::R
             json,
         } => {
             let owner = store
-                .find_user_by_email(&tenant, &user)
+                .find_user_by_email(&tenant, &email_arg("--user", &user)?)
                 .await?
                 .with_context(|| format!("--user: no user {user} in tenant {tenant}"))?;
             let (record, token) =
@@ -567,7 +570,10 @@ async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::R
             let owner = match &user {
                 Some(email) => Some(
                     store
-                        .find_user_by_email(tenant.as_deref().unwrap_or("default"), email)
+                        .find_user_by_email(
+                            tenant.as_deref().unwrap_or("default"),
+                            &email_arg("--user", email)?,
+                        )
                         .await?
                         .with_context(|| format!("--user: no user {email}"))?,
                 ),
@@ -644,10 +650,7 @@ async fn contacts(store: &crate::store::DynStore, cmd: ContactsCommand) -> anyho
             tenant,
             json,
         } => {
-            let email = email.trim().to_lowercase();
-            if !email.contains('@') {
-                bail!("--email: `{email}` is not an email address");
-            }
+            let email = email_arg("--email", &email)?;
             // The canonical form itself: a link is compared with canonical request paths.
             if crate::gateway::path::canonical(&path).as_deref() != Ok(path.as_str()) {
                 bail!("--path: `{path}` is not a plain absolute path");

@@ -109,6 +109,13 @@ static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["outcome"],
     )
 });
+static FEDERATION_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_federation_claims_limited_total",
+        "Claims or answers of upstream identity providers over a configured bound, by provider, claim (name, picture, groups, roles, userinfo, token) and action (cut or refused).",
+        &["idp", "claim", "action"],
+    )
+});
 static CONFIG_RELOAD_OK: LazyLock<IntGauge> = LazyLock::new(|| {
     let g = IntGauge::new(
         "frontdoor_config_last_reload_successful",
@@ -139,6 +146,7 @@ pub fn init() {
     LazyLock::force(&AUTH_DECISIONS);
     LazyLock::force(&LOGINS);
     LazyLock::force(&TOKENS_ISSUED);
+    LazyLock::force(&FEDERATION_LIMITED);
     for r in ["hit", "miss"] {
         SESSION_CACHE.with_label_values(&[r]);
     }
@@ -244,6 +252,13 @@ pub fn auth_decision(kind: &'static str, outcome: &'static str) {
 /// A login attempt.
 pub fn login(method: &str, outcome: &'static str) {
     LOGINS.with_label_values(&[method, outcome]).inc();
+}
+
+/// A provider's claim or answer over its bound: cut, or the sign-in refused.
+pub fn federation_limited(idp: &str, claim: &'static str, action: &'static str) {
+    FEDERATION_LIMITED
+        .with_label_values(&[idp, claim, action])
+        .inc();
 }
 
 /// A token issued.

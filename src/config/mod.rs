@@ -117,6 +117,11 @@ pub struct Config {
     /// HTTPS on `listen`, the redirect listener and HSTS.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Largest identity header (`X-Auth-Request-Groups` and the others) sent to an upstream,
+    /// in bytes; a request whose identity would need a larger one is refused instead (many
+    /// servers refuse large headers, and a cut list of groups would be a different identity).
+    #[serde(default = "default_max_identity_header_bytes")]
+    pub max_identity_header_bytes: usize,
 }
 
 /// Brute-force regulation.
@@ -330,6 +335,10 @@ fn default_data_dir() -> PathBuf {
 fn default_org() -> String {
     "frontdoor".into()
 }
+fn default_max_identity_header_bytes() -> usize {
+    8192
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -509,6 +518,44 @@ pub struct IdentityProviderConfig {
     /// Where the provider sends people after logging out there (must be registered with it).
     #[serde(default)]
     pub post_logout_redirect_uri: Option<String>,
+    /// Whether a verified email from this provider signs into the existing local account with
+    /// that address (and links the provider's `sub` to it). `true` (the default) trusts the
+    /// provider for every address of the tenant, local administrators included; set `false`
+    /// for a provider that is not trusted for every address: it then signs in only the
+    /// accounts it created or was linked to by an administrator.
+    #[serde(default = "yes")]
+    pub link_existing: bool,
+    /// Most groups, and most roles, a sign-in may carry; more refuses the sign-in (a cut list
+    /// could drop a group that a deny rule names).
+    #[serde(default = "default_max_groups")]
+    pub max_groups: usize,
+    /// Longest name, group or role (characters): a longer name is cut, a longer group or role
+    /// refuses the sign-in.
+    #[serde(default = "default_max_claim_length")]
+    pub max_claim_length: usize,
+    /// Largest answer read from the provider (discovery, keys, token, userinfo), in bytes.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// How often at most the provider's keys are fetched again for a token signed with an
+    /// unknown key (shared by every request; unauthenticated callers cannot make more).
+    #[serde(default = "default_key_refetch_interval")]
+    pub key_refetch_interval: Dur,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_groups() -> usize {
+    100
+}
+fn default_max_claim_length() -> usize {
+    256
+}
+fn default_max_response_bytes() -> usize {
+    128 * 1024
+}
+fn default_key_refetch_interval() -> Dur {
+    Dur(Duration::from_secs(60))
 }
 
 fn default_idp_scopes() -> Vec<String> {
@@ -831,6 +878,25 @@ impl Config {
                     format!("`{}` is not an http(s) URL", idp.issuer),
                 );
             }
+            if idp.key_refetch_interval.0 < Duration::from_secs(1) {
+                bad(
+                    format!("identity_providers[{i}].key_refetch_interval"),
+                    "must be at least 1s (it bounds what unauthenticated requests can fetch)"
+                        .into(),
+                );
+            }
+            for (key, value) in [
+                ("max_groups", idp.max_groups),
+                ("max_claim_length", idp.max_claim_length),
+                ("max_response_bytes", idp.max_response_bytes),
+            ] {
+                if value == 0 {
+                    bad(
+                        format!("identity_providers[{i}].{key}"),
+                        "must be at least 1".into(),
+                    );
+                }
+            }
             if !idp.scopes.iter().any(|s| s == "openid") {
                 bad(
                     format!("identity_providers[{i}].scopes"),
@@ -1059,6 +1125,28 @@ mod tests {
         assert_eq!(c.session.ttl.0, Duration::from_secs(12 * 3600));
         assert_eq!(c.tenant_for_host("anything"), "default");
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn identity_provider_bounds_have_defaults_and_are_checked() {
+        let idp = "identity_providers:\n  - { id: corp, name: C, issuer: 'https://idp.example', client_id: x";
+        let c = Config::from_yaml(&format!("{MINIMAL}{idp} }}\n")).expect("valid");
+        let p = &c.identity_providers[0];
+        assert!(p.link_existing, "linking stays the default");
+        assert_eq!(
+            (p.max_groups, p.max_claim_length, p.max_response_bytes),
+            (100, 256, 128 * 1024)
+        );
+        assert_eq!(p.key_refetch_interval.0, Duration::from_secs(60));
+        assert_eq!(c.max_identity_header_bytes, 8192);
+        let msg = problems(&format!(
+            "{MINIMAL}{idp}, max_groups: 0, key_refetch_interval: 0s }}\n"
+        ));
+        assert!(msg.contains("identity_providers[0].max_groups"), "{msg}");
+        assert!(
+            msg.contains("identity_providers[0].key_refetch_interval"),
+            "{msg}"
+        );
     }
 
     #[test]

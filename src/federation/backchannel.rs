@@ -100,7 +100,8 @@ pub async fn backchannel_logout(state: &State, req: &Request, id: &str) -> Reply
     }
 }
 
-/// Signature with the provider's keys (refetched once for an unknown `kid`), `iss`, `aud`.
+/// Signature with the provider's keys (refetched for an unknown `kid`, at most once per
+/// `key_refetch_interval`), `iss`, `aud`.
 async fn verify(provider: &IdentityProvider, token: &str) -> Result<LogoutClaims, &'static str> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| "the logout token is not a JWT")?;
     let allowed = [
@@ -128,8 +129,10 @@ async fn verify(provider: &IdentityProvider, token: &str) -> Result<LogoutClaims
     let jwk = match find(&discovered) {
         Some(k) => k,
         None => {
+            // Unauthenticated callers choose the `kid`: the refetch is bounded per interval,
+            // shared by every caller, and never repeats discovery.
             discovered = provider
-                .discover()
+                .refetch_keys()
                 .await
                 .map_err(|_| "the identity provider is unavailable")?;
             find(&discovered).ok_or("the logout token is signed with an unknown key")?

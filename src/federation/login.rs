@@ -17,7 +17,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use super::mapping::{self, ProviderClaims, Refused};
-use super::{Discovered, IdentityProvider, error_chain};
+use super::{Discovered, HttpError, IdentityProvider, error_chain};
 use crate::endpoint::{Reply, Request};
 use crate::secrets::ct_eq;
 use crate::state::State;
@@ -26,6 +26,11 @@ use crate::web::{pages, return_to};
 
 /// Cookie holding the pending upstream login (encrypted).
 pub const PENDING_COOKIE: &str = "frontdoor_idp";
+/// Clock skew allowed on an ID token's `iat` (seconds).
+const CLOCK_SKEW: i64 = 60;
+/// The longest an ID token may still be valid for when it arrives (seconds): a day. Providers
+/// issue them for minutes to an hour; one valid for years is a forgery's or a misconfiguration's.
+const MAX_ID_TOKEN_LIFETIME: i64 = 86_400;
 
 /// Every claim beyond the standard ones (groups, roles, sid, …).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -59,6 +64,18 @@ struct Pending {
     nonce: String,
     verifier: String,
     return_to: String,
+    /// The tenant the sign-in started in; it finishes there or not at all.
+    #[serde(default)]
+    tenant: String,
+}
+
+/// The tenant a sign-in through `provider` belongs to when it arrives on `host`.
+fn tenant_of(state: &State, provider: &IdentityProvider, host: &str) -> String {
+    provider
+        .config
+        .tenant
+        .clone()
+        .unwrap_or_else(|| state.config.tenant_for_host(host).to_string())
 }
 
 /// The redirect URI registered at the provider.
@@ -161,6 +178,7 @@ pub fn start(state: &State, req: &Request, id: &str) -> Reply {
         nonce: nonce.secret().clone(),
         verifier: verifier.secret().clone(),
         return_to: target,
+        tenant: tenant_of(state, provider, &req.host),
     };
     let mut jar = CookieJar::new();
     jar.private_mut(&state.keys.cookie).add(Cookie::new(
@@ -266,6 +284,38 @@ async fn finish(
     state
         .federation_used_states
         .insert(pending.state.clone(), ());
+    // The tenant is the one the sign-in started in; a callback that names another host (its
+    // `Host` is the caller's to choose) does not move it.
+    if tenant_of(state, provider, &req.host) != pending.tenant {
+        return Err((
+            400,
+            "This sign-in was started on another site of this service. Start again there.".into(),
+        ));
+    }
+    let d = provider
+        .current()
+        .ok_or((503, format!("{name} cannot be reached right now.")))?;
+    // RFC 9207: the answer names the provider that sent it; a provider that says it always
+    // does must (an answer without it may come from another provider: mix-up).
+    match params.get("iss") {
+        Some(iss) if iss != d.metadata.issuer().as_str() => {
+            return Err((
+                400,
+                format!(
+                    "The answer came from another provider than {name} (iss mismatch). Start again."
+                ),
+            ));
+        }
+        None if d.iss_parameter_required => {
+            return Err((
+                400,
+                format!(
+                    "The answer did not say which provider sent it, though {name} always does (iss missing). Start again."
+                ),
+            ));
+        }
+        _ => {}
+    }
     if let Some(error) = params.get("error") {
         let detail = params
             .get("error_description")
@@ -279,9 +329,6 @@ async fn finish(
     let code = params
         .get("code")
         .ok_or((400, "The provider sent no code.".to_string()))?;
-    let d = provider
-        .current()
-        .ok_or((503, format!("{name} cannot be reached right now.")))?;
     let client = client(provider, &d, &redirect_uri(state, id)).map_err(|e| (500, e))?;
     let unreachable = |e: String| {
         tracing::warn!(idp = id, error = %e, "identity provider token exchange failed");
@@ -294,9 +341,14 @@ async fn finish(
         .exchange_code(AuthorizationCode::new(code.clone()))
         .map_err(|e| unreachable(e.to_string()))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
-        .request_async(provider.http())
+        .request_async(&provider.http())
         .await
-        .map_err(|e| unreachable(error_chain(&e)))?;
+        .map_err(|e| {
+            if let openidconnect::RequestTokenError::Request(HttpError::TooLarge(_)) = &e {
+                crate::metrics::federation_limited(id, "token", "refused");
+            }
+            unreachable(error_chain(&e))
+        })?;
     let raw_id_token = tokens
         .id_token()
         .map(|t| t.to_string())
@@ -307,9 +359,9 @@ async fn finish(
     let mut claims = match verify_id_token(&client, &id_token, &nonce) {
         Ok(c) => c,
         Err(first) => {
-            // Keys may have rotated: fetch them again once.
+            // Keys may have rotated: fetch them again (at most once per refetch interval).
             let fresh = provider
-                .discover()
+                .refetch_keys()
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
             let client = client_for(provider, &fresh, state)?;
@@ -325,14 +377,22 @@ async fn finish(
         || wants(&provider.config.roles_claim))
         && d.metadata.userinfo_endpoint().is_some()
     {
-        merge_userinfo(&client, provider, tokens.access_token(), &mut claims).await;
+        merge_userinfo(&client, provider, tokens.access_token(), &mut claims)
+            .await
+            .map_err(|limit| {
+                crate::metrics::federation_limited(id, "userinfo", "refused");
+                tracing::warn!(
+                    idp = id,
+                    limit,
+                    "userinfo answer larger than max_response_bytes; sign-in refused"
+                );
+                (
+                    502,
+                    format!("{name} sent a userinfo answer that is too large to accept."),
+                )
+            })?;
     }
-    let tenant = provider
-        .config
-        .tenant
-        .clone()
-        .unwrap_or_else(|| state.config.tenant_for_host(&req.host).to_string());
-    let user = mapping::resolve_user(&state.store, &provider.config, &tenant, &claims)
+    let user = mapping::resolve_user(&state.store, &provider.config, &pending.tenant, &claims)
         .await
         .map_err(|e| match e {
             Refused::Store(err) => {
@@ -386,14 +446,38 @@ fn client_for(
     client(provider, d, &redirect_uri(state, &provider.config.id)).map_err(|e| (500, e))
 }
 
-/// Signature (provider JWKS), `iss`, `aud`, `exp`, nonce — by the openidconnect crate.
+/// Signature (provider JWKS), `iss`, `aud`, `exp`, nonce — by the openidconnect crate; then
+/// what it leaves to the relying party: `iat` not in the future (beyond clock skew), `exp`
+/// not further than a day away, and `azp`, when present, naming frontdoor.
 fn verify_id_token(
     client: &FedClient,
     token: &ExtraIdToken,
     nonce: &Nonce,
 ) -> Result<ProviderClaims, String> {
-    let verifier = client.id_token_verifier();
+    let now = crate::clock::now();
+    let verifier = client
+        .id_token_verifier()
+        .set_issue_time_verifier_fn(move |iat| {
+            if iat.timestamp() > now + CLOCK_SKEW {
+                Err(format!("issued in the future ({iat})"))
+            } else {
+                Ok(())
+            }
+        });
     let c = token.claims(&verifier, nonce).map_err(|e| e.to_string())?;
+    if c.expiration().timestamp() > now + MAX_ID_TOKEN_LIFETIME + CLOCK_SKEW {
+        return Err(format!("valid until {}, longer than a day", c.expiration()));
+    }
+    let client_id = client.client_id().as_str();
+    match c.authorized_party() {
+        Some(azp) if azp.as_str() != client_id => {
+            return Err(format!("issued to another party ({})", azp.as_str()));
+        }
+        None if c.audiences().len() > 1 => {
+            return Err("several audiences and no authorized party".into());
+        }
+        _ => {}
+    }
     Ok(ProviderClaims {
         subject: c.subject().as_str().to_string(),
         email: c.email().map(|e| e.as_str().to_string()),
@@ -410,12 +494,15 @@ fn verify_id_token(
     })
 }
 
+/// Fills in what the ID token lacked from userinfo. A failing userinfo leaves the claims as
+/// they are (the sign-in goes on with what the ID token said); an answer over
+/// `max_response_bytes` is an error (the bound), answered as `Err(bound)`.
 async fn merge_userinfo(
     client: &FedClient,
     provider: &IdentityProvider,
     access_token: &AccessToken,
     claims: &mut ProviderClaims,
-) {
+) -> Result<(), usize> {
     let request = match client.user_info(
         access_token.clone(),
         Some(openidconnect::SubjectIdentifier::new(
@@ -425,11 +512,11 @@ async fn merge_userinfo(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(idp = %provider.config.id, error = %e, "no userinfo endpoint");
-            return;
+            return Ok(());
         }
     };
     let info: Result<UserInfoClaims<ExtraClaims, CoreGenderClaim>, _> =
-        request.request_async(provider.http()).await;
+        request.request_async(&provider.http()).await;
     match info {
         Ok(info) => {
             if claims.email.is_none() {
@@ -446,8 +533,12 @@ async fn merge_userinfo(
                 claims.extra.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
+        Err(openidconnect::UserInfoError::Request(HttpError::TooLarge(limit))) => {
+            return Err(limit);
+        }
         Err(e) => {
             tracing::warn!(idp = %provider.config.id, error = %error_chain(&e), "userinfo failed")
         }
     }
+    Ok(())
 }

@@ -7,10 +7,10 @@ pub mod login;
 pub mod mapping;
 
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use openidconnect::core::CoreProviderMetadata;
-use openidconnect::{IssuerUrl, reqwest};
+use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::{HttpRequest, HttpResponse, IssuerUrl, reqwest};
 
 use crate::config::{Config, IdentityProviderConfig};
 
@@ -25,14 +25,50 @@ pub enum FederationError {
     Invalid(String),
 }
 
+/// Why one HTTP exchange with a provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// Connection, timeout or protocol failure.
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+    /// The answer is larger than `max_response_bytes`; the rest was not read.
+    #[error("the answer is larger than {0} bytes (more than max_response_bytes)")]
+    TooLarge(usize),
+    /// The answer could not be rebuilt as an HTTP response.
+    #[error(transparent)]
+    Http(#[from] http::Error),
+}
+
 /// What discovery found.
 pub struct Discovered {
     /// The provider's metadata, with its JWKS.
     pub metadata: CoreProviderMetadata,
     /// RP-initiated logout endpoint, when advertised.
     pub end_session_endpoint: Option<String>,
+    /// Whether the provider says it always sends `iss` on authorization responses (RFC 9207
+    /// `authorization_response_iss_parameter_supported`): then a response without it is refused.
+    pub iss_parameter_required: bool,
     /// The JWKS as jsonwebtoken keys, for back-channel logout tokens.
     pub jwks: jsonwebtoken::jwk::JwkSet,
+}
+
+impl Discovered {
+    fn new(
+        metadata: CoreProviderMetadata,
+        end_session_endpoint: Option<String>,
+        iss_parameter_required: bool,
+    ) -> Result<Discovered, FederationError> {
+        let jwks_json = serde_json::to_value(metadata.jwks())
+            .map_err(|e| FederationError::Invalid(e.to_string()))?;
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks_json)
+            .unwrap_or(jsonwebtoken::jwk::JwkSet { keys: Vec::new() });
+        Ok(Discovered {
+            metadata,
+            end_session_endpoint,
+            iss_parameter_required,
+            jwks,
+        })
+    }
 }
 
 /// One configured upstream provider.
@@ -41,6 +77,9 @@ pub struct IdentityProvider {
     pub config: IdentityProviderConfig,
     discovered: RwLock<Option<Arc<Discovered>>>,
     http: reqwest::Client,
+    /// When the keys were last fetched again for an unknown key. Held across the fetch, so
+    /// that callers arriving meanwhile wait for it and use its result instead of fetching too.
+    keys_refetched: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl IdentityProvider {
@@ -54,49 +93,112 @@ impl IdentityProvider {
         self.discovered.read().ok().and_then(|d| d.clone())
     }
 
-    /// The HTTP client for this provider (no redirects followed: SSRF).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client for this provider, for the `openidconnect` crate: no redirects followed
+    /// (SSRF), and no answer read beyond `max_response_bytes` (a provider cannot make
+    /// frontdoor buffer megabytes for an unauthenticated request).
+    pub fn http(
+        &self,
+    ) -> impl Fn(
+        HttpRequest,
+    )
+        -> std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send>>
+    + use<> {
+        let http = self.http.clone();
+        let limit = self.config.max_response_bytes;
+        move |request| Box::pin(bounded_exchange(http.clone(), limit, request))
     }
 
-    /// Fetches discovery and the JWKS (again, for key rotation).
+    /// Fetches discovery and the JWKS (at start-up, and hourly for key rotation).
     pub async fn discover(&self) -> Result<Arc<Discovered>, FederationError> {
         let issuer = IssuerUrl::new(self.config.issuer.clone())
             .map_err(|e| FederationError::Invalid(format!("issuer: {e}")))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+        let http = self.http();
+        let metadata = CoreProviderMetadata::discover_async(issuer, &http)
             .await
             .map_err(|e| FederationError::Unreachable(error_chain(&e)))?;
         // Fields the core metadata type does not carry.
-        let doc: serde_json::Value = self
-            .http
-            .get(format!(
-                "{}/.well-known/openid-configuration",
-                self.config.issuer.trim_end_matches('/')
-            ))
-            .send()
+        let request = http::Request::get(format!(
+            "{}/.well-known/openid-configuration",
+            self.config.issuer.trim_end_matches('/')
+        ))
+        .body(Vec::new())
+        .map_err(|e| FederationError::Invalid(e.to_string()))?;
+        let answer = http(request)
             .await
-            .map_err(|e| FederationError::Unreachable(e.to_string()))?
-            .bytes()
-            .await
-            .map_err(|e| FederationError::Unreachable(e.to_string()))
-            .and_then(|b| {
-                serde_json::from_slice(&b).map_err(|e| FederationError::Invalid(e.to_string()))
-            })?;
-        let end_session_endpoint = doc["end_session_endpoint"].as_str().map(str::to_string);
-        let jwks_json = serde_json::to_value(metadata.jwks())
+            .map_err(|e| FederationError::Unreachable(e.to_string()))?;
+        let doc: serde_json::Value = serde_json::from_slice(answer.body())
             .map_err(|e| FederationError::Invalid(e.to_string()))?;
-        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks_json)
-            .unwrap_or(jsonwebtoken::jwk::JwkSet { keys: Vec::new() });
-        let d = Arc::new(Discovered {
+        let end_session_endpoint = doc["end_session_endpoint"].as_str().map(str::to_string);
+        let iss_parameter_required =
+            doc["authorization_response_iss_parameter_supported"].as_bool() == Some(true);
+        let d = Arc::new(Discovered::new(
             metadata,
             end_session_endpoint,
-            jwks,
-        });
+            iss_parameter_required,
+        )?);
         if let Ok(mut slot) = self.discovered.write() {
             *slot = Some(d.clone());
         }
         Ok(d)
     }
+
+    /// The provider's keys fetched again (its JWKS only, never discovery), for a token signed
+    /// with a key not known yet: at most once per `key_refetch_interval` for all callers
+    /// together; within the interval the keys at hand are answered.
+    pub async fn refetch_keys(&self) -> Result<Arc<Discovered>, FederationError> {
+        let mut last = self.keys_refetched.lock().await;
+        let current = self
+            .current()
+            .ok_or_else(|| FederationError::Unreachable("not discovered yet".into()))?;
+        if last.is_some_and(|t| t.elapsed() < self.config.key_refetch_interval.0) {
+            return Ok(current);
+        }
+        *last = Some(Instant::now());
+        let http = self.http();
+        let jwks = CoreJsonWebKeySet::fetch_async(current.metadata.jwks_uri(), &http)
+            .await
+            .map_err(|e| FederationError::Unreachable(error_chain(&e)))?;
+        tracing::info!(idp = %self.config.id, keys = jwks.keys().len(), "identity provider keys fetched again");
+        let d = Arc::new(Discovered::new(
+            current.metadata.clone().set_jwks(jwks),
+            current.end_session_endpoint.clone(),
+            current.iss_parameter_required,
+        )?);
+        if let Ok(mut slot) = self.discovered.write() {
+            *slot = Some(d.clone());
+        }
+        Ok(d)
+    }
+}
+
+/// One request to a provider, its answer read up to `limit` bytes.
+async fn bounded_exchange(
+    http: reqwest::Client,
+    limit: usize,
+    request: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let (parts, body) = request.into_parts();
+    let mut answer = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    if answer.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(HttpError::TooLarge(limit));
+    }
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Err(HttpError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let mut response = http::Response::builder().status(status).body(body)?;
+    *response.headers_mut() = headers;
+    Ok(response)
 }
 
 /// All configured providers.
@@ -193,6 +295,7 @@ fn provider(config: &IdentityProviderConfig, http: &reqwest::Client) -> Arc<Iden
         config: config.clone(),
         discovered: RwLock::new(None),
         http: http.clone(),
+        keys_refetched: tokio::sync::Mutex::new(None),
     })
 }
 

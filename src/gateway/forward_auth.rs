@@ -120,6 +120,19 @@ pub async fn check(state: &State, req: &Request) -> Reply {
     if let Err(e) = super::policy::allow(&identity, &route, &o.method, &req.headers) {
         return e.into_reply();
     }
+    // The proxy in front copies these headers to the app: the same bound as when frontdoor
+    // proxies itself.
+    if let Err(e) =
+        super::headers::identity_headers(&route, &identity, state.config.max_identity_header_bytes)
+    {
+        tracing::warn!(user = %identity.user, error = %e, "forward-auth refused: identity header too large");
+        return ApiError::new(
+            500,
+            "identity_too_large",
+            "the identity is too large to pass on",
+        )
+        .into_reply();
+    }
     with_identity(&route, Some(&identity))
 }
 

@@ -222,16 +222,58 @@ pub fn strip_set_cookies(resp: &mut ResponseHeader, own: &[&str]) {
     }
 }
 
-/// Adds the identity headers under the route's names.
-pub fn inject(req: &mut RequestHeader, route: &Route, identity: &Identity) {
-    for field in HeaderField::ALL {
-        if let (Some(name), Some(v)) = (
-            &route.header_names[field as usize],
-            identity.header_value(field),
-        ) {
-            let _ = req.insert_header(name.clone(), v.clone());
-        }
+/// An identity header would be larger than `max_identity_header_bytes`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the identity header {name} would be {len} bytes, more than max_identity_header_bytes ({max})"
+)]
+pub struct HeaderTooLarge {
+    /// The header's name.
+    pub name: String,
+    /// Its value's length.
+    pub len: usize,
+    /// The bound.
+    pub max: usize,
+}
+
+/// The identity headers under the route's names; refused when one of them would be longer
+/// than `max` bytes (`max_identity_header_bytes`).
+pub fn identity_headers<'a>(
+    route: &'a Route,
+    identity: &'a Identity,
+    max: usize,
+) -> Result<Vec<(&'a HeaderName, &'a HeaderValue)>, HeaderTooLarge> {
+    let headers: Vec<_> = HeaderField::ALL
+        .into_iter()
+        .filter_map(|field| {
+            Some((
+                route.header_names[field as usize].as_ref()?,
+                identity.header_value(field)?,
+            ))
+        })
+        .collect();
+    match headers.iter().find(|(_, v)| v.len() > max) {
+        Some((name, v)) => Err(HeaderTooLarge {
+            name: name.to_string(),
+            len: v.len(),
+            max,
+        }),
+        None => Ok(headers),
     }
+}
+
+/// Adds the identity headers under the route's names; adds none when one of them would be
+/// longer than `max` bytes.
+pub fn inject(
+    req: &mut RequestHeader,
+    route: &Route,
+    identity: &Identity,
+    max: usize,
+) -> Result<(), HeaderTooLarge> {
+    for (name, v) in identity_headers(route, identity, max)? {
+        let _ = req.insert_header(name.clone(), v.clone());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

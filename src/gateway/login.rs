@@ -139,7 +139,8 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
             field("email"),
         );
     }
-    let email = field("email").trim().to_lowercase();
+    // An address that is not canonical matches no account (and is never folded into one).
+    let email = crate::email::typed(field("email")).unwrap_or_default();
     let password = field("password").to_string();
     let tenant = state.config.tenant_for_host(&req.host);
     let attempt = match state
@@ -207,7 +208,7 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
     let form: std::collections::HashMap<String, String> = req.form_pairs().into_iter().collect();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let target = return_to::sanitize(form.get("return_to").map(String::as_str));
-    let email = field("email").trim().to_lowercase();
+    let email = crate::email::typed(field("email")).unwrap_or_default();
     if let Some(wait) = state.regulation.login_rate.check(req.client_ip) {
         return slow_down(state, req, wait, &target, &email);
     }

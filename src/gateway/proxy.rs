@@ -331,8 +331,19 @@ impl ProxyHttp for Gateway {
                 upstream_request.insert_header("x-forwarded-proto", proto)?;
             }
         }
-        if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {
-            headers::inject(upstream_request, route, identity);
+        if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref())
+            && let Err(e) = headers::inject(
+                upstream_request,
+                route,
+                identity,
+                ctx.state.config.max_identity_header_bytes,
+            )
+        {
+            tracing::warn!(user = %identity.user, error = %e, "request refused: identity header too large");
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(500),
+                "identity header too large",
+            ));
         }
         Ok(())
     }

@@ -28,6 +28,11 @@ fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError>
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// The canonical form of an `email` field (see [`crate::email`]); refused when there is none.
+fn email_field(raw: &str) -> Result<String, ApiError> {
+    crate::email::typed(raw).map_err(|e| ApiError::bad_request(format!("email: {e}")))
+}
+
 fn reply(result: Result<serde_json::Value, ApiError>, status: u16) -> Reply {
     match result {
         Ok(v) => Reply::json(status, &v),
@@ -49,7 +54,7 @@ pub async fn login_check(state: &State, req: &Request) -> Reply {
 async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
     let c: Credentials = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
-    let email = c.email.trim().to_lowercase();
+    let email = email_field(&c.email)?;
     let attempt = admit(state, tenant, &email, req).await?;
     let user = state
         .store
@@ -146,10 +151,10 @@ struct OtpRequest {
 /// `POST /api/v1/request-login-otp`: `{"email"}` → 202, and a code by mail when the user
 /// exists. The answer and its timing are the same either way.
 pub async fn request_otp(state: &State, req: &Request) -> Reply {
-    match json_body::<OtpRequest>(req) {
-        Ok(b) => {
+    match json_body::<OtpRequest>(req).and_then(|b| email_field(&b.email)) {
+        Ok(email) => {
             let tenant = state.config.tenant_for_host(&req.host).to_string();
-            send_otp(state, tenant, b.email.trim().to_lowercase(), req.client_ip).await;
+            send_otp(state, tenant, email, req.client_ip).await;
             Reply::json(
                 202,
                 &serde_json::json!({"status": "sent", "message": "if the address is known, a code is on its way"}),
@@ -254,7 +259,7 @@ pub async fn verify_otp(state: &State, req: &Request) -> Reply {
 async fn verify_otp_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
     let b: OtpVerify = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
-    let email = b.email.trim().to_lowercase();
+    let email = email_field(&b.email)?;
     let user = check_code(state, req, tenant, &email, b.code.trim()).await?;
     issue_pair(state, &user, now()).await
 }

@@ -108,9 +108,11 @@ impl SqliteStore {
     }
 }
 
-/// Lowercases an email for storage and lookup.
+/// Lowercases an email (ASCII letters only) for storage and lookup.
 fn normalize_email(email: &str) -> String {
-    email.to_lowercase()
+    // ASCII only, as `crate::email` canonicalises: Unicode case folding would let a caller's
+    // `fran\u{212a}` (KELVIN SIGN) find `frank`.
+    email.to_ascii_lowercase()
 }
 
 /// Encodes a list as a JSON array.

@@ -22,8 +22,8 @@ use url::Url;
 use crate::harness::*;
 use crate::idp::{Idp, idp_end_session, idp_sign_in};
 
-const CLIENT_ID: &str = "fd";
-const CLIENT_SECRET: &str = "s3cret";
+pub(crate) const CLIENT_ID: &str = "fd";
+pub(crate) const CLIENT_SECRET: &str = "s3cret";
 const ALICE_PASSWORD: &str = "down the rabbit hole";
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Where the third-party app wants its users back; never contacted, only compared.
@@ -319,7 +319,7 @@ async fn assert_session_ended(fd: &Frontdoor, cookie: &str) {
 
 /// A refusal: this status, an HTML page saying `needle`, no redirect, no session cookie.
 /// Returns the page.
-async fn assert_refused(resp: reqwest::Response, status: u16, needle: &str) -> String {
+pub(crate) async fn assert_refused(resp: reqwest::Response, status: u16, needle: &str) -> String {
     let got = resp.status().as_u16();
     let content_type = resp
         .headers()
@@ -425,7 +425,7 @@ fn raw_claims(payload: &Value) -> JWTClaims<Map<String, Value>> {
 }
 
 /// RS256 with `key`, header `typ` as given.
-fn sign(key: &RS256KeyPair, typ: &str, payload: &Value) -> String {
+pub(crate) fn sign(key: &RS256KeyPair, typ: &str, payload: &Value) -> String {
     key.sign_with_options(
         raw_claims(payload),
         &HeaderOptions {
@@ -436,19 +436,19 @@ fn sign(key: &RS256KeyPair, typ: &str, payload: &Value) -> String {
     .expect("sign RS256")
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time")
         .as_secs() as i64
 }
 
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
 /// POSTs a `logout_token` to frontdoor's back-channel logout endpoint for Corp SSO.
-async fn post_logout_token(fd: &Frontdoor, token: &str) -> (u16, Value) {
+pub(crate) async fn post_logout_token(fd: &Frontdoor, token: &str) -> (u16, Value) {
     let resp = plain_client()
         .post(fd.url("/_frontdoor/idp/corp/backchannel-logout"))
         .form(&[("logout_token", token)])
@@ -461,7 +461,7 @@ async fn post_logout_token(fd: &Frontdoor, token: &str) -> (u16, Value) {
 }
 
 /// A logout token's claims (OIDC Back-Channel Logout 1.0 §2.4).
-fn logout_claims(iss: &str, sub: Option<&str>, sid: Option<&str>) -> Value {
+pub(crate) fn logout_claims(iss: &str, sub: Option<&str>, sid: Option<&str>) -> Value {
     let mut c = json!({
         "iss": iss, "aud": CLIENT_ID, "iat": now(), "exp": now() + 120, "jti": random_id(),
         "events": { BACKCHANNEL_EVENT: {} },
@@ -697,7 +697,7 @@ fn on_provider(url: &str, idp: &Idp) -> bool {
 }
 
 /// `users list --json`.
-fn users_list(fd: &Frontdoor) -> Value {
+pub(crate) fn users_list(fd: &Frontdoor) -> Value {
     let out = fd.cli(&["users", "list", "--json"], None);
     assert!(
         out.status.success(),
@@ -707,7 +707,7 @@ fn users_list(fd: &Frontdoor) -> Value {
     serde_json::from_slice(&out.stdout).expect("users JSON")
 }
 
-fn add_user_without_password(fd: &Frontdoor, email: &str, name: &str) {
+pub(crate) fn add_user_without_password(fd: &Frontdoor, email: &str, name: &str) {
     let out = fd.cli(&["users", "add", "--email", email, "--name", name], None);
     assert!(
         out.status.success(),

@@ -10,6 +10,7 @@ mod cluster;
 mod cluster_notify;
 mod credentials;
 mod federation;
+mod federation_hostile;
 mod forward_auth;
 mod gateway;
 mod harness;
