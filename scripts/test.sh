@@ -39,6 +39,8 @@ if [ -z "${FRONTDOOR_TEST_POSTGRES_URL:-}" ]; then
 fi
 export FRONTDOOR_TEST_POSTGRES_URL
 
+echo "== import circles among src/ files"
+python3 scripts/import-circles.py src
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -27,4 +27,5 @@ pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod tokens;
 pub mod web;

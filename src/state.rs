@@ -8,18 +8,18 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use moka::sync::Cache;
 
-use crate::auth::credentials::CredentialCache;
+use crate::auth::cache::CredentialCache;
 use crate::config::Config;
 use crate::federation::Federation;
 use crate::gateway::forwarded::TrustedProxies;
 use crate::gateway::routes::RouteTable;
 use crate::keys::Keys;
 use crate::mail::{MailError, Mailer};
-use crate::provider::clients::OwnRedirects;
-use crate::provider::issue::AccessClaims;
+use crate::provider::own_client::OwnRedirects;
 use crate::regulation::Regulation;
 use crate::session::Sessions;
 use crate::store::{App, DynStore, Grant, StoreError};
+use crate::tokens::AccessClaims;
 
 /// Shared state of one frontdoor process.
 pub struct State {

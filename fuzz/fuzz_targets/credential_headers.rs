@@ -4,7 +4,7 @@
 #![no_main]
 
 use frontdoor::auth::credentials::{Presented, presented};
-use frontdoor::provider::access::bearer;
+use frontdoor::tokens::bearer;
 use frontdoor::secrets::hash_secret;
 use frontdoor_fuzz::{SESSION_COOKIE, headers};
 use http::HeaderMap;

@@ -4,8 +4,8 @@
 #![no_main]
 
 use frontdoor::keys::LEEWAY;
-use frontdoor::provider::access::bearer;
-use frontdoor::provider::issue::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP};
+use frontdoor::tokens::bearer;
+use frontdoor::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP};
 use frontdoor_fuzz::{ISSUER, SEED_JTI_PREFIX, keys};
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;

@@ -4,21 +4,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use http::HeaderMap;
-use moka::sync::Cache;
 
+use super::cache::{BearerEntry, ContactEntry, TokenEntry};
 use super::{Access, CredentialKind, Identity};
 use crate::clock::now;
-use crate::config::Config;
 use crate::endpoint::ApiError;
 use crate::gateway::routes::Route;
 use crate::provider::access::{self, AccessError};
-use crate::provider::clients::OWN_CLIENT_ID;
 use crate::secrets::hash_secret;
 use crate::session::Lookup;
 use crate::state::State;
+use crate::tokens::{self, OWN_CLIENT_ID};
 
 /// The credential a request carries, in order of precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +45,7 @@ pub fn presented<'a>(headers: &'a HeaderMap, session_cookie: &str) -> Presented<
     if let Some(t) = text("api-token") {
         return Presented::ApiToken(t);
     }
-    if let Some(t) = access::bearer(headers) {
+    if let Some(t) = tokens::bearer(headers) {
         return Presented::Bearer(t);
     }
     if let Some(h) = text("x-contact-hash") {
@@ -68,103 +66,6 @@ pub fn presented<'a>(headers: &'a HeaderMap, session_cookie: &str) -> Presented<
         Presented::Session
     } else {
         Presented::None
-    }
-}
-
-struct TokenEntry {
-    identity: Arc<Identity>,
-    token_id: String,
-    touched: AtomicI64,
-}
-
-struct BearerEntry {
-    identity: Arc<Identity>,
-    aud: String,
-    /// Issued by frontdoor to itself (login API, own sign-in client), not to an app.
-    first_party: bool,
-    exp: i64,
-    gid: String,
-    client_id: String,
-}
-
-struct ContactEntry {
-    identity: Arc<Identity>,
-    path_prefix: String,
-    expires_at: i64,
-}
-
-/// Caches of verified credentials; clones share the entries (a reload keeps them).
-#[derive(Clone)]
-pub struct CredentialCache {
-    api_tokens: Cache<String, Arc<TokenEntry>>,
-    bearer: Cache<String, Arc<BearerEntry>>,
-    contacts: Cache<String, Arc<ContactEntry>>,
-}
-
-impl CredentialCache {
-    /// Caches bounded by `session.cache_ttl`.
-    pub fn new(config: &Config) -> CredentialCache {
-        let ttl = config.session.cache_ttl.0.max(Duration::from_secs(1));
-        CredentialCache {
-            api_tokens: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
-            bearer: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
-            contacts: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
-        }
-    }
-
-    /// Forgets every cached API token (after a revocation on this node).
-    pub fn forget_api_tokens(&self) {
-        self.api_tokens.invalidate_all();
-    }
-
-    /// Forgets the cached API token with this id (revoked on another node).
-    pub fn forget_api_token(&self, id: &str) {
-        forget_where(&self.api_tokens, |e| e.token_id == id);
-    }
-
-    /// Forgets every cached credential of a user (deactivated or deleted).
-    pub fn forget_user(&self, user_id: &str) {
-        forget_where(&self.api_tokens, |e| e.identity.subject == user_id);
-        forget_where(&self.bearer, |e| e.identity.subject == user_id);
-    }
-
-    /// Forgets the cached access tokens issued to an app (deactivated, changed or deleted).
-    pub fn forget_app(&self, client_id: &str) {
-        forget_where(&self.bearer, |e| e.client_id == client_id);
-    }
-
-    /// Forgets a cached contact hash, by contact id (revoked).
-    pub fn forget_contact(&self, id: &str) {
-        forget_where(&self.contacts, |e| e.identity.subject == id);
-    }
-
-    /// Forgets everything (after notifications may have been missed).
-    pub fn forget_all(&self) {
-        self.api_tokens.invalidate_all();
-        self.bearer.invalidate_all();
-        self.contacts.invalidate_all();
-    }
-}
-
-/// Invalidates the entries matching `doomed`. A full scan: revocations are rare, and the
-/// caches are keyed by what the client presents, which a revocation does not know.
-fn forget_where<V>(cache: &Cache<String, Arc<V>>, doomed: impl Fn(&V) -> bool)
-where
-    V: Send + Sync + 'static,
-{
-    for (key, value) in cache.iter() {
-        if doomed(&value) {
-            cache.invalidate(key.as_str());
-        }
     }
 }
 
@@ -337,8 +238,8 @@ async fn bearer(
                     AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
                     other => ApiError::unauthorized("invalid_token", other.to_string()),
                 })?;
-            let first_party = claims.client_id == OWN_CLIENT_ID && !access::is_app_token(&claims);
-            let identity = if access::is_app_token(&claims) {
+            let first_party = claims.client_id == OWN_CLIENT_ID && !tokens::is_app_token(&claims);
+            let identity = if tokens::is_app_token(&claims) {
                 let app = state
                     .store
                     .get_app(&claims.client_id)

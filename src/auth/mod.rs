@@ -1,5 +1,6 @@
 //! Who is calling: the `Identity` every credential resolves to.
 
+pub mod cache;
 pub mod credentials;
 mod identity;
 

@@ -261,8 +261,7 @@ async fn finish(
         })
         .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok())
         .filter(|p| {
-            p.idp == id
-                && crate::clock::now() - p.started <= crate::gateway::login::PENDING_LIFETIME
+            p.idp == id && crate::clock::now() - p.started <= crate::session::PENDING_LIFETIME
         })
         .ok_or((
             400,

@@ -6,17 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now;
 use crate::endpoint::{Reply, Request};
-use crate::provider::clients::OWN_CLIENT_ID;
 use crate::provider::scopes::OWN_CLIENT_SCOPE;
 use crate::provider::token::check_pkce;
 use crate::regulation::{Banned, Refused};
 use crate::secrets::{self, ct_eq, hash_secret, pkce_s256, random_token};
 use crate::state::State;
 use crate::store::Consumed;
+use crate::tokens::OWN_CLIENT_ID;
 use crate::web::{csrf, pages, return_to};
-
-/// How long a started login may take, in seconds.
-pub const PENDING_LIFETIME: i64 = 600;
 
 /// Cookie carrying the pending gateway login (state, PKCE verifier, return URL), encrypted.
 pub const LOGIN_COOKIE: &str = "frontdoor_login";
@@ -387,7 +384,7 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
                 .decrypt(Cookie::new(LOGIN_COOKIE, v))
         })
         .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok())
-        .filter(|p| crate::clock::now() - p.started <= PENDING_LIFETIME);
+        .filter(|p| crate::clock::now() - p.started <= crate::session::PENDING_LIFETIME);
     let Some(pending) = pending else {
         return fail(
             400,

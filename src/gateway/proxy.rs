@@ -294,8 +294,8 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let route = ctx.route.as_deref();
         headers::strip(upstream_request, route, &self.own_cookies);
-        if crate::provider::access::bearer(&upstream_request.headers)
-            .is_some_and(|t| crate::provider::access::is_for_frontdoor(t, &ctx.state.issuer))
+        if crate::tokens::bearer(&upstream_request.headers)
+            .is_some_and(|t| crate::tokens::is_for_frontdoor(t, &ctx.state.issuer))
         {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
         }

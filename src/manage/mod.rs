@@ -4,10 +4,10 @@
 pub mod owned;
 
 use crate::clock::now;
-use crate::provider::clients::OWN_CLIENT_ID;
 use crate::provider::scopes;
 use crate::secrets::{hash_secret, random_token};
 use crate::store::{ApiToken, App};
+use crate::tokens::OWN_CLIENT_ID;
 
 /// A request that breaks a rule; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

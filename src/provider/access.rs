@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::clients::OWN_CLIENT_ID;
-use super::issue::{ACCESS_TOKEN_TYP, AccessClaims};
 use crate::clock::now;
 use crate::keys::{JwtError, LEEWAY};
 use crate::state::State;
 use crate::store::{Consumed, Grant, RefreshToken, StoreError, Successor};
+use crate::tokens::{ACCESS_TOKEN_TYP, APP_GRANT_PREFIX, AccessClaims, OWN_CLIENT_ID};
 
 /// Why an access token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,14 +105,6 @@ pub async fn grant_active(state: &State, gid: &str, client_id: &str) -> Result<b
     Ok(ok)
 }
 
-/// Grant id prefix of client_credentials tokens: `app:<client_id>`.
-pub const APP_GRANT_PREFIX: &str = "app:";
-
-/// Whether an access token was issued to an app for itself (client_credentials).
-pub fn is_app_token(claims: &AccessClaims) -> bool {
-    claims.gid.starts_with(APP_GRANT_PREFIX)
-}
-
 /// Revokes a grant in the store and forgets its cached status.
 pub async fn revoke_grant(state: &State, gid: &str) -> Result<(), StoreError> {
     state.store.revoke_grant(gid).await?;
@@ -134,42 +125,6 @@ async fn live_grant(state: &State, gid: &str) -> Result<Option<Arc<Grant>>, Stor
         }
         _ => Ok(None),
     }
-}
-
-/// The bearer token of an `Authorization: Bearer` header.
-pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
-    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
-}
-
-/// Whether a bearer token names frontdoor as its issuer and its audience (read without checking
-/// the signature: it only decides that the header is not passed on). Such a token is a key to
-/// the user's account at frontdoor's own API, so it never reaches an upstream; a token issued
-/// for a route's `audience` is that upstream's to verify and is passed on.
-pub fn is_for_frontdoor(token: &str, issuer: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        iss: Option<String>,
-        aud: Option<serde_json::Value>,
-    }
-    let Some(payload) = token.split('.').nth(1) else {
-        return false;
-    };
-    let Ok(json) =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-    else {
-        return false;
-    };
-    let Ok(c) = serde_json::from_slice::<Claims>(&json) else {
-        return false;
-    };
-    let aud_is_issuer = match c.aud {
-        Some(serde_json::Value::String(a)) => a == issuer,
-        Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
-        _ => false,
-    };
-    c.iss.as_deref() == Some(issuer) && aud_is_issuer
 }
 
 /// Why a refresh token could not be redeemed.

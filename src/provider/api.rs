@@ -8,14 +8,14 @@ use rand::Rng;
 use serde::Deserialize;
 
 use super::access::RedeemError;
-use super::clients::OWN_CLIENT_ID;
-use super::issue::{self, AccessClaims};
+use super::issue;
 use crate::clock::now;
 use crate::endpoint::{ApiError, Reply, Request};
 use crate::regulation::{Attempt, Refused};
 use crate::secrets::{self, hash_secret, random_token};
 use crate::state::State;
 use crate::store::{Grant, OtpCheck, OtpCode, RefreshToken, User};
+use crate::tokens::{AccessClaims, OWN_CLIENT_ID};
 
 /// Scopes of API tokens: the user's whole identity.
 const API_SCOPE: &str = "openid profile email groups roles";

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::scopes;
@@ -11,42 +11,7 @@ use crate::endpoint::OAuthError;
 use crate::secrets::{hash_secret, random_token};
 use crate::state::State;
 use crate::store::{App, RefreshToken, User};
-
-/// `typ` of access tokens (RFC 9068); ID tokens use `JWT`, so neither passes for the other.
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-/// `typ` of ID tokens.
-pub const ID_TOKEN_TYP: &str = "JWT";
-
-/// Claims of an access token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccessClaims {
-    /// Issuer.
-    pub iss: String,
-    /// User id, or the client id for client_credentials.
-    pub sub: String,
-    /// Audience: where the token works. frontdoor's issuer for its own first-party tokens
-    /// (login API, own client); for an app, its client id or a resource an admin granted it.
-    pub aud: String,
-    /// Expiry.
-    pub exp: i64,
-    /// Issued at.
-    pub iat: i64,
-    /// Not before.
-    pub nbf: i64,
-    /// Token id.
-    pub jti: String,
-    /// Client the token was issued to.
-    pub client_id: String,
-    /// Space-separated scopes.
-    pub scope: String,
-    /// Grant family, for revocation.
-    pub gid: String,
-    /// Tenant.
-    pub tnt: String,
-    /// When the user authenticated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_time: Option<i64>,
-}
+use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP};
 
 #[derive(Serialize)]
 struct IdClaims<'a> {

@@ -6,9 +6,9 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::issue::ID_TOKEN_TYP;
 use crate::endpoint::{Reply, Request};
 use crate::state::State;
+use crate::tokens::ID_TOKEN_TYP;
 use crate::web::{csrf, pages};
 
 /// `GET|POST /_frontdoor/logout`.

@@ -9,6 +9,7 @@ pub mod introspect;
 pub mod issue;
 pub mod logout;
 pub mod manage_api;
+pub mod own_client;
 pub mod scopes;
 pub mod token;
 pub mod userinfo;

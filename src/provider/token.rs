@@ -251,7 +251,7 @@ fn client_credentials(
     let scope = scopes.join(" ");
     let token = issue::access_token(
         state,
-        &issue::AccessClaims {
+        &crate::tokens::AccessClaims {
             iss: state.issuer.clone(),
             sub: app.client_id.clone(),
             aud: audience,
@@ -261,7 +261,7 @@ fn client_credentials(
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: app.client_id.clone(),
             scope: scope.clone(),
-            gid: format!("{}{}", super::access::APP_GRANT_PREFIX, app.client_id),
+            gid: format!("{}{}", crate::tokens::APP_GRANT_PREFIX, app.client_id),
             tnt: app.tenant.clone(),
             auth_time: None,
         },

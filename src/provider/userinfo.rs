@@ -1,9 +1,10 @@
 //! `GET|POST /oauth/userinfo`: the user's claims, filtered by the token's scopes.
 
-use super::access::{self, AccessError, bearer};
+use super::access::{self, AccessError};
 use super::scopes;
 use crate::endpoint::{OAuthError, Reply, Request};
 use crate::state::State;
+use crate::tokens::{bearer, is_app_token};
 
 /// `GET|POST /oauth/userinfo`.
 pub async fn userinfo(state: &State, req: &Request) -> Reply {
@@ -36,7 +37,7 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
             AccessError::Unavailable => OAuthError::server_error(503, "the store is unavailable"),
             other => OAuthError::invalid_token(other.to_string()),
         })?;
-    if access::is_app_token(&claims) {
+    if is_app_token(&claims) {
         return Err(OAuthError::invalid_token(
             "a client_credentials token speaks for an application, not a user",
         ));

@@ -17,6 +17,10 @@ use crate::config::Config;
 use crate::secrets::{hash_secret, random_token};
 use crate::store::{DynStore, SessionRecord, StoreError, User};
 
+/// How long a started sign-in round trip (the gateway's, or one through an upstream identity
+/// provider) may take before its pending state is refused, in seconds.
+pub const PENDING_LIFETIME: i64 = 600;
+
 /// A session as held in the cache.
 #[derive(Debug)]
 pub struct ActiveSession {

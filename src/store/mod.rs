@@ -6,7 +6,6 @@
 mod model;
 pub mod notify;
 mod postgres;
-mod rotation_batch;
 mod sqlite;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! `NOTIFY frontdoor_revocations, '<kind>:<key>'`.
 //!
 //! The PostgreSQL store sends one notification per revoked thing in the same transaction as the
-//! change (so it is delivered only if the change commits); `crate::revocation` listens and
+//! change (so it is delivered only if the change commits); the revocation listener hears it and
 //! forgets the matching cache entries. Keys are ids or hashes, never a secret a client holds.
 
 /// The PostgreSQL channel the notifications go through.

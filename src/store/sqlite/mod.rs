@@ -8,6 +8,8 @@
 //! front (waiting at most the busy timeout) instead of failing with `SQLITE_BUSY` when
 //! a deferred read transaction has to be upgraded under contention.
 
+mod rotation_batch;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 use subtle::ConstantTimeEq;
 
-use super::rotation_batch::RotationBatcher;
+use self::rotation_batch::RotationBatcher;
 use super::{
     ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession, LoginFailures,
     OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, Successor, User,

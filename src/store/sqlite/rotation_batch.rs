@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{RefreshToken, StoreError, Successor};
+use crate::store::{RefreshToken, StoreError, Successor};
 
 /// At most this many rotations share one commit (bounds the time a transaction holds the
 /// write lock and the latency of the first rotation in it).
@@ -118,11 +118,11 @@ async fn commit(
     for job in batch {
         hashes.push_bind(&job.token_hash);
     }
-    spend.push(format!(") RETURNING {}", super::sqlite::REFRESH_COLUMNS));
+    spend.push(format!(") RETURNING {}", super::REFRESH_COLUMNS));
     let rows = spend.build().fetch_all(&mut *tx).await?;
     let mut spent: HashMap<String, RefreshToken> = HashMap::with_capacity(rows.len());
     for row in &rows {
-        let old = super::sqlite::refresh_from_row(row)?;
+        let old = super::refresh_from_row(row)?;
         spent.insert(old.token_hash.clone(), old);
     }
     // A token named twice in one batch is fresh for the first job only: `remove` hands it out
@@ -139,7 +139,7 @@ async fn commit(
     if !successors.is_empty() {
         let mut insert = QueryBuilder::<Sqlite>::new(format!(
             "INSERT INTO refresh_tokens ({}) ",
-            super::sqlite::REFRESH_COLUMNS
+            super::REFRESH_COLUMNS
         ));
         insert.push_values(&successors, |mut row, t| {
             row.push_bind(&t.token_hash)
