@@ -58,8 +58,9 @@ pub struct Config {
     pub listen: String,
     /// Admin listener: /metrics, /healthz, /readyz.
     pub admin_listen: String,
-    /// Where the provider's endpoints are reached; the issuer.
-    pub public_url: String,
+    /// Where the provider's endpoints are reached; the issuer. Parsed at load (a value that is
+    /// not a URL is refused with its key), never again.
+    pub public_url: Url,
     /// SQLite file, generated keys, mail outbox.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -584,8 +585,8 @@ pub struct RouteConfig {
     /// Longest prefix wins.
     #[serde(default = "default_prefix")]
     pub path_prefix: String,
-    /// `http://host:port` of the upstream.
-    pub upstream: String,
+    /// `http://host:port` of the upstream, parsed at load.
+    pub upstream: Upstream,
     /// public or authenticated.
     #[serde(default = "default_policy")]
     pub policy: Policy,
@@ -732,19 +733,14 @@ impl Config {
                 );
             }
         }
-        match Url::parse(&self.public_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                if u.query().is_some() || u.fragment().is_some() {
-                    bad(
-                        "public_url".into(),
-                        "must not have a query or fragment".into(),
-                    );
-                }
-            }
-            _ => bad(
+        let u = &self.public_url;
+        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+            bad("public_url".into(), format!("`{u}` is not an http(s) URL"));
+        } else if u.query().is_some() || u.fragment().is_some() {
+            bad(
                 "public_url".into(),
-                format!("`{}` is not an http(s) URL", self.public_url),
-            ),
+                "must not have a query or fragment".into(),
+            );
         }
         for (i, origin) in self.sign_in_origins.iter().enumerate() {
             match Url::parse(origin) {
@@ -931,9 +927,6 @@ impl Config {
                         .into(),
                 );
             }
-            if let Err(m) = parse_upstream(&r.upstream) {
-                bad(format!("routes[{i}].upstream"), m);
-            }
             for (field, name) in &r.headers {
                 // An empty name turns the header off for this route.
                 if !name.is_empty() && http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -953,15 +946,14 @@ impl Config {
         p
     }
 
-    /// The public URL, parsed (validated at load).
-    pub fn public_url(&self) -> Url {
-        Url::parse(&self.public_url)
-            .unwrap_or_else(|_| Url::parse("http://localhost/").expect("static URL"))
+    /// The public URL (parsed and validated at load).
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
     }
 
     /// The issuer string: public_url without a trailing slash.
     pub fn issuer(&self) -> String {
-        self.public_url.trim_end_matches('/').to_string()
+        self.public_url.as_str().trim_end_matches('/').to_string()
     }
 
     /// Whether cookies carry `Secure`.
@@ -969,7 +961,7 @@ impl Config {
         match self.session.secure {
             SecureMode::Always => true,
             SecureMode::Never => false,
-            SecureMode::Auto => self.public_url.starts_with("https://") || self.tls.is_some(),
+            SecureMode::Auto => self.public_url.scheme() == "https" || self.tls.is_some(),
         }
     }
 
@@ -1004,8 +996,10 @@ impl Location {
 /// Name of the pid file in `data_dir`.
 pub const PID_FILE: &str = "frontdoor.pid";
 
-/// An upstream address: host, port and whether it uses TLS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An upstream address: host, port and whether it uses TLS; read from the configuration as
+/// `http://host:port` or `https://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Upstream {
     /// Host name or IP.
     pub host: String,
@@ -1013,6 +1007,14 @@ pub struct Upstream {
     pub port: u16,
     /// https upstream.
     pub tls: bool,
+}
+
+impl TryFrom<String> for Upstream {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Upstream, String> {
+        parse_upstream(&s)
+    }
 }
 
 /// Parses `http://host:port` or `https://host[:port]`.

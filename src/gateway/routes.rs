@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::config::{Config, HeaderField, Policy, Upstream, parse_upstream};
+use crate::config::{Config, HeaderField, Policy, Upstream};
 
 /// A route ready for matching and proxying.
 #[derive(Debug)]
@@ -51,14 +51,14 @@ impl RouteTable {
         let mut routes: Vec<Arc<Route>> = config
             .routes
             .iter()
-            .filter_map(|r| {
-                let upstream = parse_upstream(&r.upstream).ok()?;
+            .map(|r| {
+                let upstream = r.upstream.clone();
                 let header_names = HeaderField::ALL.map(|f| match r.headers.get(&f) {
                     Some(n) if n.is_empty() => None,
                     Some(n) => HeaderName::from_bytes(n.as_bytes()).ok(),
                     None => Some(HeaderName::from_static(lower(f.default_name()))),
                 });
-                Some(Arc::new(Route {
+                Arc::new(Route {
                     label: format!("{}{}", r.host, r.path_prefix),
                     host: super::host::normalise(&r.host),
                     path_prefix: r.path_prefix.clone(),
@@ -76,7 +76,7 @@ impl RouteTable {
                     header_names,
                     connect_timeout: r.connect_timeout.0,
                     read_timeout: r.read_timeout.0,
-                }))
+                })
             })
             .collect();
         // Exact hosts first, then longer prefixes: the first match wins.
