@@ -100,11 +100,7 @@ pub async fn check(state: &State, req: &Request) -> Reply {
         Ok(Some(id)) => id,
         Ok(None) => {
             crate::metrics::auth_decision("none", "challenge");
-            let browser = matches!(o.method, http::Method::GET | http::Method::HEAD)
-                && req
-                    .header(http::header::ACCEPT)
-                    .is_some_and(|a| a.contains("text/html"));
-            if o.passes_redirects && browser {
+            if o.passes_redirects && super::policy::is_browser_navigation(&o.method, &req.headers) {
                 let original_host = Request {
                     host: o.host.clone(),
                     authority: o.authority.clone(),
@@ -115,7 +111,10 @@ pub async fn check(state: &State, req: &Request) -> Reply {
             return ApiError::unauthorized("unauthenticated", "authentication required")
                 .into_reply();
         }
-        Err((_, e)) => return e.into_reply(),
+        Err((kind, e)) => {
+            super::policy::count_refusal(kind, &e);
+            return e.into_reply();
+        }
     };
     if let Err(e) = super::policy::allow(&identity, &route, &o.method, &req.headers) {
         return e.into_reply();

@@ -45,3 +45,26 @@ pub fn allow(
     crate::metrics::auth_decision(kind, "allowed");
     Ok(())
 }
+
+/// Whether a request without a credential is a top-level browser navigation (sent to sign in)
+/// rather than an API or XHR call (answered `401`): `Sec-Fetch-Mode: navigate` when the browser
+/// sends it, else a GET or HEAD that accepts HTML and is not marked `X-Requested-With`. The one
+/// test for the inline proxy and forward-auth.
+pub fn is_browser_navigation(method: &Method, headers: &HeaderMap) -> bool {
+    if !matches!(*method, Method::GET | Method::HEAD) || headers.contains_key("x-requested-with") {
+        return false;
+    }
+    if let Some(mode) = headers.get("sec-fetch-mode") {
+        return mode.as_bytes() == b"navigate";
+    }
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Counts a presented credential that was refused (`invalid`, or `error` when the store could
+/// not answer), for the inline proxy and forward-auth alike.
+pub fn count_refusal(kind: &'static str, e: &ApiError) {
+    crate::metrics::auth_decision(kind, if e.status == 503 { "error" } else { "invalid" });
+}

@@ -201,7 +201,7 @@ impl ProxyHttp for Gateway {
             Ok(None) => {
                 crate::metrics::auth_decision("none", "challenge");
                 let req = session.req_header();
-                if is_browser_navigation(req) {
+                if super::policy::is_browser_navigation(&req.method, &req.headers) {
                     let original = req
                         .uri
                         .path_and_query()
@@ -228,10 +228,7 @@ impl ProxyHttp for Gateway {
                 .await;
             }
             Err((kind, e)) => {
-                crate::metrics::auth_decision(
-                    kind,
-                    if e.status == 503 { "error" } else { "invalid" },
-                );
+                super::policy::count_refusal(kind, &e);
                 return respond(session, e.into_reply()).await;
             }
         };
@@ -444,23 +441,6 @@ impl ProxyHttp for Gateway {
             ctx.start.elapsed().as_secs_f64(),
         );
     }
-}
-
-/// A top-level browser navigation (as opposed to an API or XHR call).
-fn is_browser_navigation(req: &RequestHeader) -> bool {
-    if !matches!(req.method, Method::GET | Method::HEAD) {
-        return false;
-    }
-    let h = &req.headers;
-    if h.get("x-requested-with").is_some() {
-        return false;
-    }
-    if let Some(mode) = h.get("sec-fetch-mode") {
-        return mode.as_bytes() == b"navigate";
-    }
-    h.get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
 }
 
 /// Reads the whole body up to the limit; `None` when it is larger.

@@ -276,3 +276,62 @@ async fn forward_auth_answers_trusted_proxies_only() {
         .expect("get");
     assert_eq!(r.status(), 403);
 }
+
+/// Forward-auth takes the inline proxy's decision: the same browser-navigation test
+/// (`Sec-Fetch-Mode` first, then `Accept`) and the same refusal metric.
+#[tokio::test]
+async fn forward_auth_decides_like_the_inline_proxy() {
+    let port = free_port();
+    let (_upstream, fd, _rw, _ro) = setup_for(port).await;
+    let ask = |headers: &'static [(&'static str, &'static str)]| {
+        let url = fd.url("/_frontdoor/auth");
+        async move {
+            let mut r = plain_client()
+                .get(url)
+                .header("X-Forwarded-Method", "GET")
+                .header("X-Forwarded-Host", format!("127.0.0.1:{port}"))
+                .header("X-Forwarded-Uri", "/wiki/Start");
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.send().await.expect("auth").status().as_u16()
+        }
+    };
+    // A navigation by its fetch metadata, whatever it accepts, is sent to sign in.
+    assert_eq!(
+        ask(&[("Sec-Fetch-Mode", "navigate"), ("Accept", "*/*")]).await,
+        302
+    );
+    // A script's fetch that accepts HTML is not a navigation.
+    assert_eq!(
+        ask(&[("Sec-Fetch-Mode", "cors"), ("Accept", "text/html")]).await,
+        401
+    );
+    assert_eq!(
+        ask(&[
+            ("Accept", "text/html"),
+            ("X-Requested-With", "XMLHttpRequest")
+        ])
+        .await,
+        401
+    );
+    assert_eq!(ask(&[("Accept", "text/html")]).await, 302);
+    // A refused credential is counted as the proxy counts it.
+    assert_eq!(ask(&[("Api-Token", "not-a-token")]).await, 401);
+    let metrics = plain_client()
+        .get(fd.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("frontdoor_auth_decisions_total")
+                && l.contains("api_token")
+                && l.contains("invalid")),
+        "{metrics}"
+    );
+}
