@@ -70,22 +70,10 @@ impl State {
     /// Builds the state.
     pub fn new(config: Arc<Config>, store: DynStore, keys: Arc<Keys>, mailer: Mailer) -> State {
         let sessions = Sessions::new(&config, store.clone(), keys.cookie.clone());
-        let grant_status = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
-            .build();
-        let grants = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
-            .build();
-        let apps = Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
-            .build();
-        let verified_access = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
-            .build();
+        let grant_status = crate::cache::bounded(&config, 100_000);
+        let grants = crate::cache::bounded(&config, 100_000);
+        let apps = crate::cache::bounded(&config, 10_000);
+        let verified_access = crate::cache::bounded(&config, 100_000);
         State {
             federation: Arc::new(Federation::new(&config)),
             federation_used_states: Cache::builder()

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
-use std::time::Duration;
 
 use moka::sync::Cache;
 
@@ -43,20 +42,10 @@ pub struct CredentialCache {
 impl CredentialCache {
     /// Caches bounded by `session.cache_ttl`.
     pub fn new(config: &Config) -> CredentialCache {
-        let ttl = config.session.cache_ttl.0.max(Duration::from_secs(1));
         CredentialCache {
-            api_tokens: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
-            bearer: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
-            contacts: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
+            api_tokens: crate::cache::bounded(config, 100_000),
+            bearer: crate::cache::bounded(config, 100_000),
+            contacts: crate::cache::bounded(config, 100_000),
         }
     }
 

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use cookie::{Cookie, CookieJar, SameSite};
 use moka::sync::Cache;
@@ -60,14 +59,8 @@ pub enum Lookup {
 impl Sessions {
     /// Sessions for this configuration.
     pub fn new(config: &Config, store: DynStore, key: cookie::Key) -> Sessions {
-        let cache = Cache::builder()
-            .max_capacity(config.session.cache_capacity)
-            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
-            .build();
-        let identities = Cache::builder()
-            .max_capacity(config.session.cache_capacity)
-            .time_to_live(config.session.cache_ttl.0.max(Duration::from_secs(1)))
-            .build();
+        let cache = crate::cache::bounded(config, config.session.cache_capacity);
+        let identities = crate::cache::bounded(config, config.session.cache_capacity);
         Sessions {
             store,
             cache,
