@@ -87,7 +87,7 @@ pub struct Config {
     pub identity_providers: Vec<IdentityProviderConfig>,
     /// Addresses whose `X-Forwarded-*` headers are believed.
     #[serde(default)]
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<ProxyNet>,
     /// Origins (`scheme://host[:port]`) of app hosts that a proxy in front of frontdoor serves on
     /// another scheme or port than `public_url`'s (forward-auth behind nginx, Caddy, Traefik):
     /// frontdoor's sign-in round trip may also end at `<origin>/_frontdoor/callback`.
@@ -842,14 +842,6 @@ impl Config {
                 }
             }
         }
-        for (i, t) in self.trusted_proxies.iter().enumerate() {
-            if parse_cidr(t).is_none() {
-                bad(
-                    format!("trusted_proxies[{i}]"),
-                    format!("`{t}` is not an IP address or CIDR range"),
-                );
-            }
-        }
         for (i, idp) in self.identity_providers.iter().enumerate() {
             if idp.id.is_empty()
                 || !idp
@@ -1040,17 +1032,20 @@ pub fn parse_upstream(s: &str) -> Result<Upstream, String> {
     Ok(Upstream { host, port, tls })
 }
 
-/// Parses `10.0.0.0/8` or a single address into (network, prefix length).
-pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
-        None => {
-            let a = s.parse::<IpAddr>().ok()?;
-            (a, if a.is_ipv4() { 32 } else { 128 })
-        }
-    };
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    (len <= max).then_some((addr, len))
+/// A trusted proxy's address or range, read as `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl TryFrom<String> for ProxyNet {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<ProxyNet, String> {
+        s.parse::<ipnet::IpNet>()
+            .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+            .map(ProxyNet)
+            .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
+    }
 }
 
 /// serde_yaml prefixes its own (less precise) path; the key path is reported separately.

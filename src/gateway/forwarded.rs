@@ -2,26 +2,26 @@
 
 use std::net::IpAddr;
 
+use crate::config::ProxyNet;
+
 /// Trusted proxy ranges.
 #[derive(Debug, Default, Clone)]
 pub struct TrustedProxies {
-    nets: Vec<(IpAddr, u8)>,
+    nets: Vec<ProxyNet>,
 }
 
 impl TrustedProxies {
-    /// From the config's `trusted_proxies` (validated at load).
-    pub fn new(entries: &[String]) -> TrustedProxies {
+    /// From the config's `trusted_proxies` (parsed at load).
+    pub fn new(entries: &[ProxyNet]) -> TrustedProxies {
         TrustedProxies {
-            nets: entries
-                .iter()
-                .filter_map(|e| crate::config::parse_cidr(e))
-                .collect(),
+            nets: entries.to_vec(),
         }
     }
 
-    /// Whether an address is a trusted proxy.
+    /// Whether an address is a trusted proxy (an IPv4-mapped IPv6 peer as its IPv4 address).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.nets.iter().any(|(net, len)| in_net(ip, *net, *len))
+        let ip = ip.to_canonical();
+        self.nets.iter().any(|n| n.0.contains(&ip))
     }
 
     /// The client: walking `X-Forwarded-For` from the right, the first address that is not a
@@ -43,35 +43,14 @@ impl TrustedProxies {
     }
 }
 
-fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len))
-            };
-            (u32::from(a) & mask) == (u32::from(n) & mask)
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(len))
-            };
-            (u128::from(a) & mask) == (u128::from(n) & mask)
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn xff_only_from_trusted_peers() {
-        let t = TrustedProxies::new(&["10.0.0.0/8".into()]);
+        let net = |s: &str| ProxyNet::try_from(s.to_string()).expect("net");
+        let t = TrustedProxies::new(&[net("10.0.0.0/8"), net("192.168.1.10"), net("fd00::/8")]);
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         assert_eq!(t.client_ip(ip("1.2.3.4"), Some("6.6.6.6")), ip("1.2.3.4"));
         assert_eq!(
@@ -80,5 +59,10 @@ mod tests {
         );
         assert_eq!(t.client_ip(ip("10.0.0.1"), None), ip("10.0.0.1"));
         assert_eq!(t.client_ip(ip("10.0.0.1"), Some("garbage")), ip("10.0.0.1"));
+        assert!(t.contains(ip("192.168.1.10")) && !t.contains(ip("192.168.1.11")));
+        assert!(t.contains(ip("::ffff:10.1.2.3")) && t.contains(ip("fd12::1")));
+        assert!(!t.contains(ip("fe80::1")));
+        assert!(ProxyNet::try_from("10.0.0.0/33".to_string()).is_err());
+        assert!(ProxyNet::try_from("nonsense".to_string()).is_err());
     }
 }
