@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use frontdoor::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP};
 use frontdoor::session::sealed_cookie;
+use frontdoor::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP};
 
 use frontdoor_fuzz::{ISSUER, SEED_JTI_PREFIX, SEED_SESSION_IDS, SESSION_COOKIE, keys};
 

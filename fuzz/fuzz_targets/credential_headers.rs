@@ -4,8 +4,8 @@
 #![no_main]
 
 use frontdoor::auth::credentials::{Presented, presented};
-use frontdoor::tokens::bearer;
 use frontdoor::secrets::hash_secret;
+use frontdoor::tokens::bearer;
 use frontdoor_fuzz::{SESSION_COOKIE, headers};
 use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
