@@ -4,14 +4,12 @@
 use cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::now;
 use crate::endpoint::{Reply, Request};
+use crate::provider::access::{CodeRefused, redeem_code};
 use crate::provider::scopes::OWN_CLIENT_SCOPE;
-use crate::provider::token::check_pkce;
 use crate::regulation::{Banned, Refused};
-use crate::secrets::{self, ct_eq, hash_secret, pkce_s256, random_token};
+use crate::secrets::{self, ct_eq, pkce_s256, random_token};
 use crate::state::State;
-use crate::store::Consumed;
 use crate::tokens::OWN_CLIENT_ID;
 use crate::web::{csrf, pages, return_to};
 
@@ -410,21 +408,25 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
     let Some(code) = params.get("code") else {
         return fail(400, "The sign-in response has no code.");
     };
-    let record = match state.store.consume_code(&hash_secret(code)).await {
-        Ok(Consumed::Fresh(c)) => c,
-        Ok(_) => return fail(400, "This sign-in link was already used."),
+    // The token endpoint's own redemption: single use, a replay revokes the grant.
+    let redeemed = redeem_code(
+        state,
+        code,
+        OWN_CLIENT_ID,
+        callback_uri(state, req),
+        Some(&pending.verifier),
+    )
+    .await;
+    let (record, user) = match redeemed {
+        Ok(Ok(r)) => (r.code, r.user),
+        Ok(Err(CodeRefused::Replayed)) => return fail(400, "This sign-in link was already used."),
+        Ok(Err(CodeRefused::UserGone)) => return fail(403, "This account is not active."),
+        Ok(Err(_)) => return fail(400, "The sign-in response is not valid."),
         Err(e) => {
             tracing::error!(error = %e, "store error at callback");
             return fail(503, UNAVAILABLE);
         }
     };
-    if record.client_id != OWN_CLIENT_ID
-        || record.expires_at <= now()
-        || callback_uri(state, req).is_none_or(|uri| record.redirect_uri != uri)
-        || check_pkce(record.code_challenge.as_deref(), Some(&pending.verifier)).is_err()
-    {
-        return fail(400, "The sign-in response is not valid.");
-    }
     let mut removal = Cookie::new(LOGIN_COOKIE, "");
     removal.set_path("/_frontdoor/callback");
     removal.make_removal();
@@ -434,14 +436,6 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
     {
         return Reply::redirect(&pending.return_to).cookie(&removal);
     }
-    let user = match state.store.get_user(&record.user_id).await {
-        Ok(Some(u)) if u.active => u,
-        Ok(_) => return fail(403, "This account is not active."),
-        Err(e) => {
-            tracing::error!(error = %e, "store error at callback");
-            return fail(503, UNAVAILABLE);
-        }
-    };
     match state.sessions.create(&user, "sso").await {
         Ok(raw) => Reply::redirect(&pending.return_to)
             .cookie(&removal)

@@ -6,8 +6,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now;
 use crate::keys::{JwtError, LEEWAY};
+use crate::secrets::{ct_eq, hash_secret, is_valid_pkce_verifier, pkce_s256};
 use crate::state::State;
-use crate::store::{Consumed, Grant, RefreshToken, StoreError, Successor};
+use crate::store::{AuthCode, Consumed, Grant, RefreshToken, StoreError, Successor, User};
 use crate::tokens::{ACCESS_TOKEN_TYP, APP_GRANT_PREFIX, AccessClaims, OWN_CLIENT_ID};
 
 /// Why an access token was refused.
@@ -127,6 +128,120 @@ async fn live_grant(state: &State, gid: &str) -> Result<Option<Arc<Grant>>, Stor
     }
 }
 
+/// Why an authorization code could not be redeemed (RFC 6749 `invalid_grant`; the texts are
+/// the token endpoint's `error_description`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodeRefused {
+    /// Unknown code.
+    #[error("unknown code")]
+    Unknown,
+    /// Used before: what it issued is revoked.
+    #[error("the code was already used; the tokens it issued are revoked")]
+    Replayed,
+    /// Issued to another client (it is burned all the same).
+    #[error("the code was issued to another client")]
+    OtherClient,
+    /// Past its expiry.
+    #[error("the code expired")]
+    Expired,
+    /// Not the redirect URI of the authorization request.
+    #[error("redirect_uri does not match the authorization request")]
+    RedirectMismatch,
+    /// The PKCE verifier is wrong or missing (or sent without a challenge).
+    #[error("{0}")]
+    Pkce(&'static str),
+    /// Its grant was revoked meanwhile.
+    #[error("the authorization was revoked")]
+    Revoked,
+    /// Its user was removed or deactivated.
+    #[error("the user no longer exists")]
+    UserGone,
+}
+
+/// What a redeemed code stands for.
+pub struct RedeemedCode {
+    /// The code's record.
+    pub code: AuthCode,
+    /// Its grant, not revoked.
+    pub grant: Grant,
+    /// Its user, active.
+    pub user: User,
+}
+
+/// Redeems an authorization code for `client_id` at `redirect_uri` with the PKCE `verifier`:
+/// single use, and a replay by the same client revokes the grant the code created. The one
+/// redemption of the token endpoint and of the gateway's own sign-in callback.
+pub async fn redeem_code(
+    state: &State,
+    code: &str,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<Result<RedeemedCode, CodeRefused>, StoreError> {
+    let record = match state.store.consume_code(&hash_secret(code)).await? {
+        Consumed::Fresh(c) => c,
+        Consumed::Replayed(c) => {
+            if c.client_id == client_id {
+                revoke_grant(state, &c.grant_id).await?;
+                tracing::warn!(
+                    client_id,
+                    "authorization code replayed; its grant is revoked"
+                );
+            }
+            return Ok(Err(CodeRefused::Replayed));
+        }
+        Consumed::Missing => return Ok(Err(CodeRefused::Unknown)),
+    };
+    // From here on the code is burned, whatever goes wrong.
+    if record.client_id != client_id {
+        return Ok(Err(CodeRefused::OtherClient));
+    }
+    if record.expires_at <= now() {
+        return Ok(Err(CodeRefused::Expired));
+    }
+    if redirect_uri.is_none_or(|r| !ct_eq(r, &record.redirect_uri)) {
+        return Ok(Err(CodeRefused::RedirectMismatch));
+    }
+    if let Err(why) = check_pkce(record.code_challenge.as_deref(), verifier) {
+        return Ok(Err(CodeRefused::Pkce(why)));
+    }
+    let Some(grant) = state
+        .store
+        .get_grant(&record.grant_id)
+        .await?
+        .filter(|g| !g.revoked)
+    else {
+        return Ok(Err(CodeRefused::Revoked));
+    };
+    let Some(user) = state
+        .store
+        .get_user(&record.user_id)
+        .await?
+        .filter(|u| u.active)
+    else {
+        return Ok(Err(CodeRefused::UserGone));
+    };
+    Ok(Ok(RedeemedCode {
+        code: record,
+        grant,
+        user,
+    }))
+}
+
+/// PKCE (RFC 7636): S256 only; a verifier is required iff a challenge was sent. The error is
+/// the reason, for an `error_description`.
+pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), &'static str> {
+    match (challenge, verifier) {
+        (Some(c), Some(v)) if is_valid_pkce_verifier(v) && ct_eq(&pkce_s256(v), c) => Ok(()),
+        (Some(_), Some(_)) => Err("code_verifier does not match the code_challenge"),
+        (Some(_), None) => Err("code_verifier is missing"),
+        (None, Some(_)) => {
+            Err("code_verifier sent but the authorization request had no code_challenge")
+        }
+        (None, None) => Ok(()),
+    }
+}
+
 /// Why a refresh token could not be redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedeemError {
@@ -176,5 +291,23 @@ pub async fn redeem_refresh_token(
     match live_grant(state, &record.grant_id).await? {
         Some(g) => Ok(Ok((record, g))),
         None => Ok(Err(RedeemError::Revoked)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_rules() {
+        let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let c = pkce_s256(v);
+        assert!(check_pkce(Some(&c), Some(v)).is_ok());
+        assert!(check_pkce(Some(&c), Some("x".repeat(43).as_str())).is_err());
+        assert!(check_pkce(Some(&c), None).is_err());
+        assert!(check_pkce(None, Some(v)).is_err());
+        assert!(check_pkce(None, None).is_ok());
+        // A verifier equal to the challenge (what `plain` would accept) fails.
+        assert!(check_pkce(Some(&c), Some(&c)).is_err());
     }
 }

@@ -6,16 +6,14 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::access::{RedeemError, revoke_grant};
+use super::access::{RedeemError, RedeemedCode};
 use super::issue::{self, UserGrant};
 use super::scopes;
 use crate::clock::now;
 use crate::endpoint::{OAuthError, Reply, Request};
-use crate::secrets::{
-    ct_eq, hash_secret, is_valid_pkce_verifier, pkce_s256, random_token, verify_secret,
-};
+use crate::secrets::{hash_secret, random_token, verify_secret};
 use crate::state::State;
-use crate::store::{App, Consumed, Successor};
+use crate::store::{App, Successor};
 
 /// `POST /oauth/token`.
 pub async fn token(state: &State, req: &Request) -> Reply {
@@ -151,52 +149,18 @@ async fn authorization_code(
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let record = match state.store.consume_code(&hash_secret(code)).await? {
-        Consumed::Fresh(c) => c,
-        Consumed::Replayed(c) => {
-            if c.client_id == app.client_id {
-                revoke_grant(state, &c.grant_id).await?;
-                tracing::warn!(client_id = %app.client_id, "authorization code replayed; its grant is revoked");
-            }
-            return Err(OAuthError::invalid_grant(
-                "the code was already used; the tokens it issued are revoked",
-            ));
-        }
-        Consumed::Missing => return Err(OAuthError::invalid_grant("unknown code")),
-    };
-    // From here on the code is burned, whatever goes wrong.
-    if record.client_id != app.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the code was issued to another client",
-        ));
-    }
-    if record.expires_at <= now() {
-        return Err(OAuthError::invalid_grant("the code expired"));
-    }
     let redirect_uri = form
         .get("redirect_uri")
-        .or_else(|| form.get("redirect_url"));
-    if redirect_uri.is_none_or(|r| !ct_eq(r, &record.redirect_uri)) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    check_pkce(
-        record.code_challenge.as_deref(),
-        form.get("code_verifier").map(String::as_str),
-    )?;
-    let grant = state
-        .store
-        .get_grant(&record.grant_id)
+        .or_else(|| form.get("redirect_url"))
+        .map(String::as_str);
+    let verifier = form.get("code_verifier").map(String::as_str);
+    let RedeemedCode {
+        code: record,
+        grant,
+        user,
+    } = super::access::redeem_code(state, code, &app.client_id, redirect_uri, verifier)
         .await?
-        .filter(|g| !g.revoked)
-        .ok_or_else(|| OAuthError::invalid_grant("the authorization was revoked"))?;
-    let user = state
-        .store
-        .get_user(&record.user_id)
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+        .map_err(|e| OAuthError::invalid_grant(e.to_string()))?;
     let audience = audience(state, app, form)?;
     let body = issue::user_tokens(
         state,
@@ -299,21 +263,6 @@ fn audience(
     }
 }
 
-/// PKCE (RFC 7636): S256 only; a verifier is required iff a challenge was sent.
-pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
-    match (challenge, verifier) {
-        (Some(c), Some(v)) if is_valid_pkce_verifier(v) && ct_eq(&pkce_s256(v), c) => Ok(()),
-        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
-            "code_verifier does not match the code_challenge",
-        )),
-        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
-        (None, Some(_)) => Err(OAuthError::invalid_grant(
-            "code_verifier sent but the authorization request had no code_challenge",
-        )),
-        (None, None) => Ok(()),
-    }
-}
-
 async fn refresh_token(
     state: &State,
     app: &App,
@@ -401,18 +350,5 @@ mod tests {
         );
         assert!(parse_basic("!!!").is_err());
         assert!(parse_basic(&STANDARD.encode("nocolon")).is_err());
-    }
-
-    #[test]
-    fn pkce_rules() {
-        let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let c = pkce_s256(v);
-        assert!(check_pkce(Some(&c), Some(v)).is_ok());
-        assert!(check_pkce(Some(&c), Some("x".repeat(43).as_str())).is_err());
-        assert!(check_pkce(Some(&c), None).is_err());
-        assert!(check_pkce(None, Some(v)).is_err());
-        assert!(check_pkce(None, None).is_ok());
-        // A verifier equal to the challenge (what `plain` would accept) fails.
-        assert!(check_pkce(Some(&c), Some(&c)).is_err());
     }
 }

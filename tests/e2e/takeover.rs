@@ -1,6 +1,7 @@
-//! One-click account takeover through frontdoor's own sign-in client (`client_id=frontdoor`):
+//! frontdoor's own sign-in client (`client_id=frontdoor`). Against one-click account takeover,
 //! its redirect URIs are a fixed set computed from the configuration, never from a request's
-//! `Host`, and a `*` route never widens it.
+//! `Host`, and a `*` route never widens it; its codes are redeemed as the token endpoint
+//! redeems an app's (a replay revokes the grant).
 
 use crate::harness::*;
 
@@ -204,4 +205,52 @@ async fn named_route_and_tenant_hosts_sign_in_on_their_own_host() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 400, "a host only the `*` route serves");
+}
+
+/// The grants of frontdoor's own client, read from the instance's SQLite file: (id, revoked).
+async fn own_grants(fd: &Frontdoor) -> Vec<(String, i64)> {
+    use sqlx::Connection;
+    let db = fd.data_dir().join("frontdoor.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .expect("open the store");
+    sqlx::query_as("SELECT id, revoked FROM grants WHERE client_id = 'frontdoor' ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .expect("grants")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_sign_in_code_revokes_its_grant_as_at_the_token_endpoint() {
+    let (_upstream, fd) = setup().await;
+    let (ann, jar) = browser_with_jar();
+    let first = navigate(&ann, &fd.url("/wiki")).await;
+    let login_page = follow(&ann, first, None).await;
+    let posted = submit_login(&ann, login_page, "vic@example.com", PW).await;
+    let callback = follow(&ann, posted, Some(&fd.url("/_frontdoor/callback"))).await;
+    let callback_url = location(&callback);
+    let pending = jar_cookie(&jar, &callback_url, "frontdoor_login").expect("pending login");
+    let redeem = || async {
+        plain_client()
+            .get(&callback_url)
+            .header("Cookie", format!("frontdoor_login={pending}"))
+            .send()
+            .await
+            .expect("callback")
+            .status()
+            .as_u16()
+    };
+    assert!(
+        (300..400).contains(&redeem().await),
+        "the first redemption signs in"
+    );
+    let grants = own_grants(&fd).await;
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0].1, 0, "the grant stands after one redemption");
+    assert_eq!(redeem().await, 400, "a replay is refused");
+    assert_eq!(
+        own_grants(&fd).await[0].1,
+        1,
+        "a replay revokes the grant, as at the token endpoint"
+    );
 }
