@@ -21,6 +21,7 @@ pub mod redact;
 pub mod regulation;
 pub mod reload;
 pub mod revocation;
+pub mod router;
 pub mod secrets;
 pub mod server;
 pub mod session;

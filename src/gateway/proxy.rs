@@ -22,7 +22,7 @@ use crate::auth::Identity;
 use crate::auth::credentials;
 use crate::config::Policy;
 use crate::endpoint::{ApiError, Reply, Request};
-use crate::provider;
+use crate::router;
 use crate::shutdown::InFlight;
 use crate::state::{Live, State};
 use crate::web::csrf::CSRF_COOKIE;
@@ -153,7 +153,7 @@ impl ProxyHttp for Gateway {
             }
         };
 
-        if provider::is_own_path(&path) {
+        if router::is_own_path(&path) {
             ctx.own = true;
             let body = match read_body(session, &state.config.client_timeouts).await? {
                 Some(b) => b,
@@ -175,7 +175,7 @@ impl ProxyHttp for Gateway {
                 client_ip: ctx.client_ip,
                 peer_ip: ctx.peer_ip,
             };
-            let reply = provider::handle(state, &request).await;
+            let reply = router::handle(state, &request).await;
             return respond(session, reply).await;
         }
 
