@@ -85,21 +85,27 @@ fn mails_to(fd: &Frontdoor, to: &str) -> usize {
 // ---------------------------------------------------------------------------------------------
 // 1. Account enumeration.
 
+/// The answers of `path` for the known address and for the unknown one, with the same body.
+async fn for_both(
+    fd: &Frontdoor,
+    path: &str,
+    body: impl Fn(&str) -> Value,
+) -> ((u16, Value), (u16, Value)) {
+    (
+        post_json(fd, path, body(EMAIL)).await,
+        post_json(fd, path, body(UNKNOWN)).await,
+    )
+}
+
 #[tokio::test]
 async fn verify_login_otp_answers_a_known_and_an_unknown_address_alike() {
     let fd = start("").await;
 
     // No code pending for either address.
-    let known = post_json(
+    let (known, unknown) = for_both(
         &fd,
         "/api/v1/verify-login-otp",
-        json!({"email": EMAIL, "code": "123456"}),
-    )
-    .await;
-    let unknown = post_json(
-        &fd,
-        "/api/v1/verify-login-otp",
-        json!({"email": UNKNOWN, "code": "123456"}),
+        |email| json!({"email": email, "code": "123456"}),
     )
     .await;
     assert_eq!(known.0, 401, "{known:?}");
@@ -117,32 +123,20 @@ async fn verify_login_otp_answers_a_known_and_an_unknown_address_alike() {
     );
     let real = outbox_code(&fd, EMAIL).await;
     let wrong = if real == "000000" { "000001" } else { "000000" };
-    let known = post_json(
+    let (known, unknown) = for_both(
         &fd,
         "/api/v1/verify-login-otp",
-        json!({"email": EMAIL, "code": wrong}),
-    )
-    .await;
-    let unknown = post_json(
-        &fd,
-        "/api/v1/verify-login-otp",
-        json!({"email": UNKNOWN, "code": wrong}),
+        |email| json!({"email": email, "code": wrong}),
     )
     .await;
     assert_eq!(known.0, 401, "{known:?}");
     assert_eq!(known, unknown, "a wrong guess: the same answer");
 
     // Password sign-in: a wrong password and an unknown address are alike too.
-    let known = post_json(
+    let (known, unknown) = for_both(
         &fd,
         "/api/v1/login-check",
-        json!({"email": EMAIL, "password": "wrong password here"}),
-    )
-    .await;
-    let unknown = post_json(
-        &fd,
-        "/api/v1/login-check",
-        json!({"email": UNKNOWN, "password": "wrong password here"}),
+        |email| json!({"email": email, "password": "wrong password here"}),
     )
     .await;
     assert_eq!(known.0, 401);
