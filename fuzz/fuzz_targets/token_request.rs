@@ -6,7 +6,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use frontdoor::endpoint::Request;
-use frontdoor::provider::token::{basic_credentials, check_pkce, parse_basic, read_form};
+use frontdoor::provider::access::check_pkce;
+use frontdoor::provider::token::{basic_credentials, parse_basic, read_form};
 use frontdoor::secrets::pkce_s256;
 use frontdoor_fuzz::split_once;
 use http::{HeaderMap, HeaderValue, Method};
