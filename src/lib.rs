@@ -2,6 +2,7 @@
 //! OAuth 2.0 / OpenID Connect provider.
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod cli;

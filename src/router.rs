@@ -4,8 +4,9 @@
 
 use http::Method;
 
+use crate::api;
 use crate::endpoint::{ApiError, Reply, Request};
-use crate::provider::{api, authorize, discovery, introspect, logout, manage_api, token, userinfo};
+use crate::provider::{authorize, discovery, introspect, logout, token, userinfo};
 use crate::state::State;
 
 /// Whether a path belongs to frontdoor itself rather than to a proxied route.
@@ -23,7 +24,7 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
     if let Some(reply) = rate_limited(state, req) {
         return reply;
     }
-    if let Some(reply) = manage_api::handle(state, req).await {
+    if let Some(reply) = api::manage::handle(state, req).await {
         return reply;
     }
     if let Some(reply) = crate::web::settings::handle(state, req).await {
@@ -50,10 +51,10 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/oauth/introspect" => introspect::introspect(state, req).await,
         "/oauth/revoke" => introspect::revoke(state, req).await,
         "/oauth/logout" if is_get(m) || m == Method::POST => logout::rp_logout(state, req).await,
-        "/api/v1/login-check" => api::login_check(state, req).await,
-        "/api/v1/token/refresh" => api::refresh(state, req).await,
-        "/api/v1/request-login-otp" => api::request_otp(state, req).await,
-        "/api/v1/verify-login-otp" => api::verify_otp(state, req).await,
+        "/api/v1/login-check" => api::login::login_check(state, req).await,
+        "/api/v1/token/refresh" => api::login::refresh(state, req).await,
+        "/api/v1/request-login-otp" => api::login::request_otp(state, req).await,
+        "/api/v1/verify-login-otp" => api::login::verify_otp(state, req).await,
         "/_frontdoor/login" if is_get(m) => crate::gateway::login::login_page(state, req),
         "/_frontdoor/login" if m == Method::POST => {
             crate::gateway::login::login_submit(state, req).await

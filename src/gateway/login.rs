@@ -233,11 +233,10 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
     }
     let tenant = state.config.tenant_for_host(&req.host);
     let Some(code) = form.get("code") else {
-        crate::provider::api::send_otp(state, tenant.to_string(), email.clone(), req.client_ip)
-            .await;
+        crate::api::login::send_otp(state, tenant.to_string(), email.clone(), req.client_ip).await;
         return render_code(state, req, 200, None, &target, &email);
     };
-    match crate::provider::api::check_code(state, req, tenant, &email, code.trim()).await {
+    match crate::api::login::check_code(state, req, tenant, &email, code.trim()).await {
         Ok(user) => match state.sessions.create(&user, "otp").await {
             Ok(raw) => {
                 tracing::info!(user = %user.id, "one-time code login");

@@ -1,14 +1,12 @@
 //! The embedded OAuth 2.0 / OpenID Connect provider (the router of frontdoor's own endpoints calls it).
 
 pub mod access;
-pub mod api;
 pub mod authorize;
 pub mod clients;
 pub mod discovery;
 pub mod introspect;
 pub mod issue;
 pub mod logout;
-pub mod manage_api;
 pub mod own_client;
 pub mod scopes;
 pub mod token;

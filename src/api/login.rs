@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use rand::Rng;
 use serde::Deserialize;
 
-use super::access::RedeemError;
-use super::issue;
 use crate::clock::now;
 use crate::endpoint::{ApiError, Reply, Request};
+use crate::provider::access::RedeemError;
+use crate::provider::issue;
 use crate::regulation::{Attempt, Refused};
 use crate::secrets::{self, hash_secret, random_token};
 use crate::state::State;
@@ -117,7 +117,7 @@ async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value
     let b: RefreshBody = json_body(req)?;
     let invalid = |m: &str| ApiError::unauthorized("invalid_token", m.to_string());
     let (record, grant) =
-        super::access::redeem_refresh_token(state, &b.refresh_token, OWN_CLIENT_ID, None)
+        crate::provider::access::redeem_refresh_token(state, &b.refresh_token, OWN_CLIENT_ID, None)
             .await?
             .map_err(|e| {
                 invalid(match e {
