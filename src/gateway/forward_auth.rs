@@ -121,9 +121,11 @@ pub async fn check(state: &State, req: &Request) -> Reply {
     }
     // The proxy in front copies these headers to the app: the same bound as when frontdoor
     // proxies itself.
-    if let Err(e) =
-        super::headers::identity_headers(&route, &identity, state.config.max_identity_header_bytes)
-    {
+    if let Err(e) = super::headers::check_identity_size(
+        &route,
+        &identity,
+        state.config.max_identity_header_bytes,
+    ) {
         tracing::warn!(user = %identity.user, error = %e, "forward-auth refused: identity header too large");
         return ApiError::new(
             500,

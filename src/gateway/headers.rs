@@ -236,29 +236,33 @@ pub struct HeaderTooLarge {
     pub max: usize,
 }
 
-/// The identity headers under the route's names; refused when one of them would be longer
-/// than `max` bytes (`max_identity_header_bytes`).
-pub fn identity_headers<'a>(
+/// The identity headers under the route's names, as (name, value).
+fn identity_headers<'a>(
     route: &'a Route,
     identity: &'a Identity,
+) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> {
+    HeaderField::ALL.into_iter().filter_map(|field| {
+        Some((
+            route.header_names[field as usize].as_ref()?,
+            identity.header_value(field)?,
+        ))
+    })
+}
+
+/// Refuses an identity whose header under this route would be longer than `max` bytes
+/// (`max_identity_header_bytes`); allocates nothing when none is.
+pub fn check_identity_size(
+    route: &Route,
+    identity: &Identity,
     max: usize,
-) -> Result<Vec<(&'a HeaderName, &'a HeaderValue)>, HeaderTooLarge> {
-    let headers: Vec<_> = HeaderField::ALL
-        .into_iter()
-        .filter_map(|field| {
-            Some((
-                route.header_names[field as usize].as_ref()?,
-                identity.header_value(field)?,
-            ))
-        })
-        .collect();
-    match headers.iter().find(|(_, v)| v.len() > max) {
+) -> Result<(), HeaderTooLarge> {
+    match identity_headers(route, identity).find(|(_, v)| v.len() > max) {
         Some((name, v)) => Err(HeaderTooLarge {
             name: name.to_string(),
             len: v.len(),
             max,
         }),
-        None => Ok(headers),
+        None => Ok(()),
     }
 }
 
@@ -270,7 +274,8 @@ pub fn inject(
     identity: &Identity,
     max: usize,
 ) -> Result<(), HeaderTooLarge> {
-    for (name, v) in identity_headers(route, identity, max)? {
+    check_identity_size(route, identity, max)?;
+    for (name, v) in identity_headers(route, identity) {
         let _ = req.insert_header(name.clone(), v.clone());
     }
     Ok(())

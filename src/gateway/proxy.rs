@@ -18,8 +18,8 @@ use super::headers;
 use super::login;
 use super::path::canonical;
 use super::routes::Route;
-use crate::auth::Identity;
 use crate::auth::credentials;
+use crate::auth::{CredentialKind, Identity};
 use crate::config::Policy;
 use crate::endpoint::{ApiError, Reply, Request};
 use crate::router;
@@ -291,9 +291,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let route = ctx.route.as_deref();
         headers::strip(upstream_request, route, &self.own_cookies);
-        if crate::tokens::bearer(&upstream_request.headers)
-            .is_some_and(|t| crate::tokens::is_for_frontdoor(t, &ctx.state.issuer))
-        {
+        if carries_own_token(ctx, upstream_request) {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
         }
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
@@ -470,6 +468,22 @@ async fn read_body(
         buf.extend_from_slice(&chunk);
     }
     Ok(Some(buf.freeze()))
+}
+
+/// Whether the request's bearer token is one frontdoor issued for itself, a key to the user's
+/// account at its API that never goes upstream. When the token was the credential, the route
+/// already decided: a route for frontdoor's own audience takes only such tokens, a route with
+/// another `audience` only tokens for it. Only a bearer that was not the credential (a public
+/// route, or an Api-Token beside it) is read here.
+fn carries_own_token(ctx: &Ctx, req: &RequestHeader) -> bool {
+    let issuer = &ctx.state.issuer;
+    match (ctx.identity.as_deref(), ctx.route.as_deref()) {
+        (Some(id), Some(route)) if id.kind == CredentialKind::Bearer => {
+            route.audience.as_deref().is_none_or(|a| a == issuer)
+        }
+        _ => crate::tokens::bearer(&req.headers)
+            .is_some_and(|t| crate::tokens::is_for_frontdoor(t, issuer)),
+    }
 }
 
 /// A body sent below the minimum rate (`client_timeouts`): answered 408 by `fail_to_proxy`.

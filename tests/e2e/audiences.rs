@@ -16,7 +16,7 @@ async fn setup() -> (Upstream, Frontdoor) {
     let u = upstream.port;
     let fd = Frontdoor::start(
         &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n  - {{ host: '*', path_prefix: /tracker, upstream: 'http://127.0.0.1:{u}', audience: '{TRACKER}' }}\n"
+            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n  - {{ host: '*', path_prefix: /tracker, upstream: 'http://127.0.0.1:{u}', audience: '{TRACKER}' }}\n  - {{ host: '*', path_prefix: /open, upstream: 'http://127.0.0.1:{u}', policy: public }}\n"
         ),
         "",
     )
@@ -189,6 +189,23 @@ async fn an_apps_token_is_not_a_key_to_the_users_account() {
         got.header("authorization"),
         None,
         "frontdoor's own token is not passed upstream"
+    );
+    // Nor on a public route, where it was not the credential.
+    assert_eq!(
+        with_bearer(reqwest::Method::GET, &fd.url("/open/page"), &own, None).await,
+        200
+    );
+    let got = upstream.last();
+    assert_eq!(got.uri, "/open/page");
+    assert_eq!(got.header("authorization"), None, "not on a public route");
+    // An app's token is the app's business there: passed on.
+    assert_eq!(
+        with_bearer(reqwest::Method::GET, &fd.url("/open/page"), token, None).await,
+        200
+    );
+    assert_eq!(
+        upstream.last().header("authorization"),
+        Some(format!("Bearer {token}"))
     );
 }
 
