@@ -244,3 +244,15 @@ pub trait Store: Send + Sync + 'static {
     /// stays.
     async fn clear_login_failures(&self, subject: &str, now: i64) -> Result<(), StoreError>;
 }
+
+/// Lowercases an email (ASCII letters only) for storage and lookup, in both stores.
+fn normalize_email(email: &str) -> String {
+    // ASCII only, as `crate::email` canonicalises: Unicode case folding would let a caller's
+    // `fran\u{212a}` (KELVIN SIGN) find `frank`.
+    email.to_ascii_lowercase()
+}
+
+/// Encodes a list as the JSON array both stores keep lists in.
+fn to_json(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("encoding list: {e}")))
+}

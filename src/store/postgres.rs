@@ -27,7 +27,8 @@ use subtle::ConstantTimeEq;
 use super::notify::{CHANNEL, Revoked};
 use super::{
     ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession, LoginFailures,
-    OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, User,
+    OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, User, normalize_email,
+    to_json,
 };
 
 /// Connections kept by each node's pool.
@@ -118,18 +119,6 @@ async fn notify(conn: &mut sqlx::PgConnection, revoked: &Revoked) -> Result<(), 
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Lowercases an email (ASCII letters only) for storage and lookup.
-fn normalize_email(email: &str) -> String {
-    // ASCII only, as `crate::email` canonicalises: Unicode case folding would let a caller's
-    // `fran\u{212a}` (KELVIN SIGN) find `frank`.
-    email.to_ascii_lowercase()
-}
-
-/// Encodes a list as a JSON array.
-fn to_json(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("encoding list: {e}")))
 }
 
 /// Decodes the JSON array in `column`.

@@ -26,6 +26,7 @@ use self::rotation_batch::RotationBatcher;
 use super::{
     ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession, LoginFailures,
     OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError, Successor, User,
+    normalize_email, to_json,
 };
 
 /// Connections kept by the read pool.
@@ -108,18 +109,6 @@ impl SqliteStore {
         self.writer.close().await;
         self.pool.close().await;
     }
-}
-
-/// Lowercases an email (ASCII letters only) for storage and lookup.
-fn normalize_email(email: &str) -> String {
-    // ASCII only, as `crate::email` canonicalises: Unicode case folding would let a caller's
-    // `fran\u{212a}` (KELVIN SIGN) find `frank`.
-    email.to_ascii_lowercase()
-}
-
-/// Encodes a list as a JSON array.
-fn to_json(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("encoding list: {e}")))
 }
 
 /// Decodes the JSON array in `column`.
