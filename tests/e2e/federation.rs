@@ -368,14 +368,7 @@ async fn assert_no_session(
 
 /// One sample of `frontdoor_logins_total` with these labels (0 when absent).
 async fn logins(fd: &Frontdoor, method: &str, outcome: &str) -> f64 {
-    let text = plain_client()
-        .get(fd.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = fd.metrics().await;
     let method = format!("method=\"{method}\"");
     let outcome = format!("outcome=\"{outcome}\"");
     text.lines()

@@ -347,14 +347,7 @@ fn emails(fd: &Frontdoor) -> Vec<String> {
 
 /// The sum of the samples of metric `name` whose line contains every `needle`.
 async fn metric(fd: &Frontdoor, name: &str, needles: &[&str]) -> f64 {
-    let text = plain_client()
-        .get(fd.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = fd.metrics().await;
     text.lines()
         .filter(|l| l.starts_with(name) && needles.iter().all(|n| l.contains(n)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -318,14 +318,7 @@ async fn forward_auth_decides_like_the_inline_proxy() {
     assert_eq!(ask(&[("Accept", "text/html")]).await, 302);
     // A refused credential is counted as the proxy counts it.
     assert_eq!(ask(&[("Api-Token", "not-a-token")]).await, 401);
-    let metrics = plain_client()
-        .get(fd.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = fd.metrics().await;
     assert!(
         metrics
             .lines()

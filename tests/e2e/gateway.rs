@@ -510,14 +510,7 @@ async fn metrics_move_with_traffic() {
     let client = browser();
     browser_login(&client, &fd.url("/m"), "ann@example.com", PASSWORD).await;
     navigate(&client, &fd.url("/m2")).await;
-    let text = plain_client()
-        .get(fd.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = fd.metrics().await;
     for needle in [
         "frontdoor_http_requests_total{",
         "frontdoor_http_request_duration_seconds_bucket",

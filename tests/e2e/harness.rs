@@ -193,6 +193,16 @@ impl Frontdoor {
         self.url("")
     }
 
+    /// The admin listener's `/metrics` page, as text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.admin_url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)

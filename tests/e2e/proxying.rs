@@ -532,14 +532,7 @@ async fn slow_dead_and_resetting_upstreams_are_answered_in_time_and_other_routes
     ];
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = client
-            .get(fd.admin_url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let metrics = fd.metrics().await;
         let counted = expected
             .iter()
             .all(|&(route, status, n)| requests_counted(&metrics, route, status) >= n);

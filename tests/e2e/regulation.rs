@@ -84,14 +84,7 @@ async fn assert_banned(resp: reqwest::Response, ban: u64) {
 
 /// The value of a metric series on the admin listener (0 when absent).
 async fn metric(fd: &Frontdoor, series: &str) -> f64 {
-    let text = plain_client()
-        .get(fd.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = fd.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)

@@ -284,14 +284,7 @@ async fn an_invalid_file_is_refused_with_its_key_and_the_old_routes_keep_serving
             .is_some_and(|e| e.starts_with("routes[0].upstream: scheme `ftp`")),
         "{s}"
     );
-    let metrics = plain_client()
-        .get(fd.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = fd.metrics().await;
     assert!(
         metrics.contains("frontdoor_config_reloads_total{outcome=\"refused\"} 2")
             && metrics.contains("frontdoor_config_last_reload_successful 0"),
@@ -311,14 +304,7 @@ async fn an_invalid_file_is_refused_with_its_key_and_the_old_routes_keep_serving
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(get(&fd, "/app/new").await.0, 200);
     assert_eq!(b.last().uri, "/app/new");
-    let metrics = plain_client()
-        .get(fd.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = fd.metrics().await;
     assert!(metrics.contains("frontdoor_config_last_reload_successful 1"));
 }
 
