@@ -45,13 +45,15 @@ static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
 /// A log line with every credential it quotes replaced.
 pub fn line(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
+    // Replacement templates spelled out (`REDACTED` after the kept groups): a line with nothing
+    // to redact allocates nothing.
     for (pattern, replacement) in [
-        (&*CREDENTIAL_PAIR, format!("$1{REDACTED}")),
-        (&*CREDENTIAL_HEADER, format!("$1$2{REDACTED}")),
-        (&*AUTH_SCHEME, format!("$1 {REDACTED}")),
-        (&*API_TOKEN, REDACTED.to_string()),
+        (&*CREDENTIAL_PAIR, "${1}[redacted]"),
+        (&*CREDENTIAL_HEADER, "${1}${2}[redacted]"),
+        (&*AUTH_SCHEME, "${1} [redacted]"),
+        (&*API_TOKEN, REDACTED),
     ] {
-        if let Cow::Owned(changed) = pattern.replace_all(&out, replacement.as_str()) {
+        if let Cow::Owned(changed) = pattern.replace_all(&out, replacement) {
             out = Cow::Owned(changed);
         }
     }
