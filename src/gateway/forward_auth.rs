@@ -4,10 +4,10 @@
 
 use url::Url;
 
+use super::decide::{Decision, Facts, Verdict, decide, no_route, unauthenticated};
 use super::login;
 use super::path::canonical;
-use crate::auth::credentials;
-use crate::config::{HeaderField, Policy};
+use crate::config::HeaderField;
 use crate::endpoint::{ApiError, Reply, Request};
 use crate::state::State;
 
@@ -33,11 +33,11 @@ fn original(req: &Request) -> Result<Original, ApiError> {
     let (authority, path_and_query, passes_redirects) = if let Some(url) = h("x-original-url") {
         let u = Url::parse(url)
             .map_err(|_| ApiError::bad_request("X-Original-URL is not an absolute URL"))?;
-        let authority = match (u.host_str(), u.port()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_string(),
-            _ => return Err(ApiError::bad_request("X-Original-URL has no host")),
-        };
+        if u.host_str().is_none() {
+            return Err(ApiError::bad_request("X-Original-URL has no host"));
+        }
+        // `Url` drops a scheme's default port; user information is refused by `host::parse`.
+        let authority = u.authority().to_string();
         let pq = match u.query() {
             Some(q) => format!("{}?{q}", u.path()),
             None => u.path().to_string(),
@@ -80,61 +80,31 @@ pub async fn check(state: &State, req: &Request) -> Reply {
         Ok(o) => o,
         Err(e) => return e.into_reply(),
     };
-    let Some(route) = state.routes.find(&o.host, &o.path).cloned() else {
-        return ApiError::not_found("no route for this host and path").into_reply();
+    let facts = Facts {
+        method: &o.method,
+        headers: &req.headers,
+        host: &o.host,
+        path: &o.path,
     };
-    if route.policy == Policy::Public {
-        return with_identity(&route, None);
-    }
-    let presented = credentials::presented(&req.headers, state.sessions.cookie_name());
-    let identity = match credentials::resolve(
-        state,
-        presented,
-        &req.headers,
-        &o.host,
-        &o.path,
-        &route,
-    )
-    .await
-    {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            crate::metrics::auth_decision("none", "challenge");
-            if o.passes_redirects && super::policy::is_browser_navigation(&o.method, &req.headers) {
-                let original_host = Request {
-                    host: o.host.clone(),
-                    authority: o.authority.clone(),
-                    ..req.clone()
-                };
-                return login::start(state, &original_host, &o.path_and_query);
-            }
-            return ApiError::unauthorized("unauthenticated", "authentication required")
-                .into_reply();
-        }
-        Err((kind, e)) => {
-            super::policy::count_refusal(kind, &e);
-            return e.into_reply();
-        }
+    let (route, verdict) = match decide(state, &facts).await {
+        Decision::NoRoute => return no_route().into_reply(),
+        Decision::Route(route, verdict) => (route, verdict),
     };
-    if let Err(e) = super::policy::allow(&identity, &route, &o.method, &req.headers) {
-        return e.into_reply();
+    match verdict {
+        Verdict::Allow(identity) => with_identity(&route, identity.as_deref()),
+        Verdict::SignIn if o.passes_redirects => {
+            let original_host = Request {
+                host: o.host.clone(),
+                authority: o.authority.clone(),
+                ..req.clone()
+            };
+            login::start(state, &original_host, &o.path_and_query)
+        }
+        // nginx's `auth_request` turns anything but 2xx, 401 and 403 into a 500: a browser
+        // there is challenged like an API client, and nginx's `error_page 401` sends it on.
+        Verdict::SignIn => unauthenticated().into_reply(),
+        Verdict::Refuse(e) => e.into_reply(),
     }
-    // The proxy in front copies these headers to the app: the same bound as when frontdoor
-    // proxies itself.
-    if let Err(e) = super::headers::check_identity_size(
-        &route,
-        &identity,
-        state.config.max_identity_header_bytes,
-    ) {
-        tracing::warn!(user = %identity.user, error = %e, "forward-auth refused: identity header too large");
-        return ApiError::new(
-            500,
-            "identity_too_large",
-            "the identity is too large to pass on",
-        )
-        .into_reply();
-    }
-    with_identity(&route, Some(&identity))
 }
 
 /// 200 with every identity header, empty where there is no value: proxies that copy named

@@ -266,19 +266,12 @@ pub fn check_identity_size(
     }
 }
 
-/// Adds the identity headers under the route's names; adds none when one of them would be
-/// longer than `max` bytes.
-pub fn inject(
-    req: &mut RequestHeader,
-    route: &Route,
-    identity: &Identity,
-    max: usize,
-) -> Result<(), HeaderTooLarge> {
-    check_identity_size(route, identity, max)?;
+/// Adds the identity headers under the route's names (their size was checked by the
+/// decision, `check_identity_size`).
+pub fn inject(req: &mut RequestHeader, route: &Route, identity: &Identity) {
     for (name, v) in identity_headers(route, identity) {
         let _ = req.insert_header(name.clone(), v.clone());
     }
-    Ok(())
 }
 
 #[cfg(test)]

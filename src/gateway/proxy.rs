@@ -14,13 +14,12 @@ use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
+use super::decide::{Decision, Facts, Verdict, decide, no_route};
 use super::headers;
 use super::login;
 use super::path::canonical;
 use super::routes::Route;
-use crate::auth::credentials;
 use crate::auth::{CredentialKind, Identity};
-use crate::config::Policy;
 use crate::endpoint::{ApiError, Reply, Request};
 use crate::router;
 use crate::shutdown::InFlight;
@@ -179,68 +178,50 @@ impl ProxyHttp for Gateway {
             return respond(session, reply).await;
         }
 
-        let Some(route) = state.routes.find(&host, &path).cloned() else {
-            return respond(
-                session,
-                ApiError::not_found("no route for this host and path").into_reply(),
-            )
-            .await;
-        };
-        ctx.route = Some(route.clone());
-        if route.policy == Policy::Public {
-            return Ok(false);
-        }
-
-        let resolved = {
-            let headers = &session.req_header().headers;
-            let presented = credentials::presented(headers, state.sessions.cookie_name());
-            credentials::resolve(state, presented, headers, &host, &path, &route).await
-        };
-        let identity = match resolved {
-            Ok(Some(id)) => id,
-            Ok(None) => {
-                crate::metrics::auth_decision("none", "challenge");
-                let req = session.req_header();
-                if super::policy::is_browser_navigation(&req.method, &req.headers) {
-                    let original = req
-                        .uri
-                        .path_and_query()
-                        .map_or("/", |pq| pq.as_str())
-                        .to_string();
-                    let request = Request {
-                        method: req.method.clone(),
-                        path,
-                        query: String::new(),
-                        headers: http::HeaderMap::new(),
-                        body: Bytes::new(),
-                        host,
-                        authority,
-                        client_ip: ctx.client_ip,
-                        peer_ip: ctx.peer_ip,
-                    };
-                    return respond(session, login::start(state, &request, &original)).await;
-                }
-                return respond(
-                    session,
-                    ApiError::unauthorized("unauthenticated", "authentication required")
-                        .into_reply(),
-                )
-                .await;
-            }
-            Err((kind, e)) => {
-                super::policy::count_refusal(kind, &e);
-                return respond(session, e.into_reply()).await;
-            }
-        };
-        let allowed = {
+        let decision = {
             let req = session.req_header();
-            super::policy::allow(&identity, &route, &req.method, &req.headers)
+            let facts = Facts {
+                method: &req.method,
+                headers: &req.headers,
+                host: &host,
+                path: &path,
+            };
+            decide(state, &facts).await
         };
-        if let Err(e) = allowed {
-            return respond(session, e.into_reply()).await;
+        let verdict = match decision {
+            Decision::NoRoute => return respond(session, no_route().into_reply()).await,
+            Decision::Route(route, verdict) => {
+                ctx.route = Some(route);
+                verdict
+            }
+        };
+        match verdict {
+            Verdict::Allow(identity) => {
+                ctx.identity = identity;
+                Ok(false)
+            }
+            Verdict::SignIn => {
+                let req = session.req_header();
+                let original = req
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |pq| pq.as_str())
+                    .to_string();
+                let request = Request {
+                    method: req.method.clone(),
+                    path,
+                    query: String::new(),
+                    headers: http::HeaderMap::new(),
+                    body: Bytes::new(),
+                    host,
+                    authority,
+                    client_ip: ctx.client_ip,
+                    peer_ip: ctx.peer_ip,
+                };
+                respond(session, login::start(state, &request, &original)).await
+            }
+            Verdict::Refuse(e) => respond(session, e.into_reply()).await,
         }
-        ctx.identity = Some(identity);
-        Ok(false)
     }
 
     async fn request_body_filter(
@@ -326,19 +307,8 @@ impl ProxyHttp for Gateway {
                 upstream_request.insert_header("x-forwarded-proto", proto)?;
             }
         }
-        if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref())
-            && let Err(e) = headers::inject(
-                upstream_request,
-                route,
-                identity,
-                ctx.state.config.max_identity_header_bytes,
-            )
-        {
-            tracing::warn!(user = %identity.user, error = %e, "request refused: identity header too large");
-            return Err(Error::explain(
-                ErrorType::HTTPStatus(500),
-                "identity header too large",
-            ));
+        if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {
+            headers::inject(upstream_request, route, identity);
         }
         Ok(())
     }
