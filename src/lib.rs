@@ -12,6 +12,7 @@ pub mod email;
 pub mod endpoint;
 pub mod federation;
 pub mod gateway;
+pub mod grants;
 pub mod keys;
 pub mod mail;
 pub mod manage;

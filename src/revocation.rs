@@ -23,11 +23,11 @@ pub fn apply(state: &State, revoked: &Revoked) {
     match revoked {
         Revoked::Session(hash) => state.sessions.forget(std::slice::from_ref(hash)),
         Revoked::ApiToken(id) => state.credentials.forget_api_token(id),
-        Revoked::Grant(gid) => state.forget_grant(gid),
+        Revoked::Grant(gid) => state.grants.forget_grant(gid),
         Revoked::App(client_id) => {
             // The app cache of the token endpoint, and grant statuses (keyed by grant id,
             // which does not name the app).
-            state.forget_app(client_id);
+            state.grants.forget_app(client_id);
             state.credentials.forget_app(client_id);
         }
         Revoked::User(id) => {

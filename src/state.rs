@@ -1,25 +1,24 @@
-//! Everything a request handler needs: built at start, and again from a reloaded
-//! configuration (keeping the store, keys and caches). Each request takes the state in effect
-//! when it starts and keeps it to its end.
+//! Everything a request handler needs: a small core (configuration, store, keys, mail) and
+//! the parts each module owns (sessions, credentials, grants, the gateway's routes, federation,
+//! regulation). Built at start, and again from a reloaded configuration (keeping the store,
+//! keys and caches). Each request takes the state in effect when it starts and keeps it to its
+//! end.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use moka::sync::Cache;
 
 use crate::auth::cache::CredentialCache;
 use crate::config::Config;
 use crate::federation::Federation;
-use crate::gateway::forwarded::TrustedProxies;
-use crate::gateway::routes::RouteTable;
+use crate::gateway::Edge;
+use crate::grants::Grants;
 use crate::keys::Keys;
 use crate::mail::{MailError, Mailer};
 use crate::provider::own_client::OwnRedirects;
 use crate::regulation::Regulation;
 use crate::session::Sessions;
-use crate::store::{App, DynStore, Grant, StoreError};
-use crate::tokens::AccessClaims;
+use crate::store::DynStore;
 
 /// Shared state of one frontdoor process.
 pub struct State {
@@ -29,80 +28,50 @@ pub struct State {
     pub store: DynStore,
     /// Signing and cookie keys.
     pub keys: Arc<Keys>,
-    /// Browser sessions.
-    pub sessions: Sessions,
     /// Issuer (public_url without trailing slash).
     pub issuer: String,
-    /// `public_url`'s scheme, the `X-Forwarded-Proto` sent upstream for a client that did not
-    /// come over frontdoor's TLS (parsed once: it is on every proxied request).
-    pub public_scheme: &'static str,
-    /// Proxied routes.
-    pub routes: RouteTable,
-    /// The redirect URIs of frontdoor's own sign-in client, fixed by the configuration.
-    pub own_redirects: OwnRedirects,
-    /// Whether a grant (and its app) may still be used, by grant id; bounded staleness.
-    pub grant_status: Cache<String, bool>,
-    /// Grants that were not revoked when read, by id, for the refresh grant; bounded staleness,
-    /// forgotten with `grant_status` (`State::forget_grant`). A revoked grant's refresh tokens
-    /// are spent in the store as well, so a stale entry cannot revive one.
-    pub grants: Cache<String, Arc<Grant>>,
-    /// Access tokens whose signature was verified, by SHA-256 of the token (see
-    /// `provider::access::verify`); bounded staleness is harmless: a token never changes.
-    pub verified_access: Cache<[u8; 32], Arc<AccessClaims>>,
-    /// Registered apps by client id, as the token endpoints authenticate them; bounded
-    /// staleness, forgotten at once when changed through this node (`State::forget_app`).
-    pub apps: Cache<String, Arc<App>>,
-    /// Verified credentials (API tokens, bearer tokens, contact hashes).
-    pub credentials: CredentialCache,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted: TrustedProxies,
     /// Outgoing mail.
     pub mailer: Arc<Mailer>,
-    /// Upstream identity providers.
+    /// Browser sessions (`session`).
+    pub sessions: Sessions,
+    /// Verified credentials: API tokens, bearer tokens, contact hashes (`auth`).
+    pub credentials: CredentialCache,
+    /// Access tokens, grants and apps (`grants`).
+    pub grants: Grants,
+    /// The redirect URIs of frontdoor's own sign-in client, fixed by the configuration
+    /// (`provider::own_client`).
+    pub own_redirects: OwnRedirects,
+    /// Routes and trusted proxies (`gateway`).
+    pub gateway: Edge,
+    /// Upstream identity providers (`federation`).
     pub federation: Arc<Federation>,
-    /// Upstream sign-in states and logout token ids already used (replay protection).
-    pub federation_used_states: Cache<String, ()>,
-    /// Failed sign-in counting, bans and per-address request rates.
+    /// Failed sign-in counting, bans and per-address request rates (`regulation`).
     pub regulation: Arc<Regulation>,
 }
 
 impl State {
     /// Builds the state.
     pub fn new(config: Arc<Config>, store: DynStore, keys: Arc<Keys>, mailer: Mailer) -> State {
-        let sessions = Sessions::new(&config, store.clone(), keys.cookie.clone());
-        let grant_status = crate::cache::bounded(&config, 100_000);
-        let grants = crate::cache::bounded(&config, 100_000);
-        let apps = crate::cache::bounded(&config, 10_000);
-        let verified_access = crate::cache::bounded(&config, 100_000);
         State {
-            federation: Arc::new(Federation::new(&config)),
-            federation_used_states: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(900))
-                .build(),
-            mailer: Arc::new(mailer),
+            sessions: Sessions::new(&config, store.clone(), keys.cookie.clone()),
             credentials: CredentialCache::new(&config),
-            trusted: TrustedProxies::new(&config.trusted_proxies),
-            regulation: Arc::new(Regulation::new(&config.regulation)),
-            issuer: config.issuer(),
-            public_scheme: public_scheme(&config),
-            routes: RouteTable::new(&config),
+            grants: Grants::new(&config, store.clone(), keys.clone()),
             own_redirects: OwnRedirects::from_config(&config),
-            sessions,
-            grant_status,
-            grants,
-            verified_access,
-            apps,
+            gateway: Edge::new(&config),
+            federation: Arc::new(Federation::new(&config)),
+            regulation: Arc::new(Regulation::new(&config.regulation)),
+            mailer: Arc::new(mailer),
+            issuer: config.issuer(),
             keys,
             store,
             config,
         }
     }
 
-    /// The state of a reloaded configuration. Kept: the store, the keys, the session and
-    /// credential caches, replay protection, and providers whose settings did not change.
-    /// Rebuilt: routes, trusted proxies, providers, tenants, lifetimes, and the mailer when
-    /// `mail` changed (which needs a runtime context, as at start).
+    /// The state of a reloaded configuration. Kept: the store, the keys, the session,
+    /// credential and grant caches, replay protection, and providers whose settings did not
+    /// change. Rebuilt: routes, trusted proxies, providers, tenants, lifetimes, and the mailer
+    /// when `mail` changed (which needs a runtime context, as at start).
     pub fn reconfigured(&self, config: Arc<Config>) -> Result<State, MailError> {
         let mailer = if config.mail == self.config.mail {
             self.mailer.clone()
@@ -112,20 +81,14 @@ impl State {
         Ok(State {
             store: self.store.clone(),
             keys: self.keys.clone(),
-            sessions: self.sessions.reconfigured(&config),
             issuer: config.issuer(),
-            public_scheme: public_scheme(&config),
-            routes: RouteTable::new(&config),
-            own_redirects: OwnRedirects::from_config(&config),
-            grant_status: self.grant_status.clone(),
-            grants: self.grants.clone(),
-            apps: self.apps.clone(),
-            verified_access: self.verified_access.clone(),
-            credentials: self.credentials.clone(),
-            trusted: TrustedProxies::new(&config.trusted_proxies),
             mailer,
+            sessions: self.sessions.reconfigured(&config),
+            credentials: self.credentials.clone(),
+            grants: self.grants.reconfigured(&config),
+            own_redirects: OwnRedirects::from_config(&config),
+            gateway: Edge::new(&config),
             federation: Arc::new(self.federation.reconfigured(&config)),
-            federation_used_states: self.federation_used_states.clone(),
             // Rate buckets survive a reload that leaves their settings alone.
             regulation: if config.regulation == self.config.regulation {
                 self.regulation.clone()
@@ -136,42 +99,12 @@ impl State {
         })
     }
 
-    /// A registered app, from the cache or the store (then cached); `None` when unknown
-    /// (not cached, so that a client registered on another node is found at once).
-    pub async fn app(&self, client_id: &str) -> Result<Option<Arc<App>>, StoreError> {
-        if let Some(app) = self.apps.get(client_id) {
-            return Ok(Some(app));
-        }
-        let Some(app) = self.store.get_app(client_id).await? else {
-            return Ok(None);
-        };
-        let app = Arc::new(app);
-        self.apps.insert(client_id.to_string(), app.clone());
-        Ok(Some(app))
-    }
-
-    /// Forgets what this node cached about an app it just changed (deactivated, deleted, new
-    /// secret, new settings), so that the change applies here at once.
-    pub fn forget_app(&self, client_id: &str) {
-        self.apps.invalidate(client_id);
-        self.grant_status.invalidate_all();
-    }
-
-    /// Forgets what this node cached about a grant (revoked here, or announced revoked).
-    pub fn forget_grant(&self, gid: &str) {
-        self.grant_status.invalidate(gid);
-        self.grants.invalidate(gid);
-    }
-
     /// Forgets everything this node caches about credentials, grants and apps (after the
-    /// revocation listener lost its connection: announcements may have been missed). Verified
-    /// access-token signatures are kept: their grant is checked on every use.
+    /// revocation listener lost its connection: announcements may have been missed).
     pub fn forget_all_credentials(&self) {
         self.sessions.forget_all();
         self.credentials.forget_all();
-        self.grant_status.invalidate_all();
-        self.grants.invalidate_all();
-        self.apps.invalidate_all();
+        self.grants.forget_all();
     }
 
     /// Organisation name for pages.
@@ -202,14 +135,5 @@ impl Live {
     /// Puts a new state in effect; requests already running keep the one they took.
     pub fn replace(&self, state: Arc<State>) {
         self.0.store(state);
-    }
-}
-
-/// `public_url`'s scheme as a static string.
-fn public_scheme(config: &Config) -> &'static str {
-    if config.public_url().scheme() == "https" {
-        "https"
-    } else {
-        "http"
     }
 }

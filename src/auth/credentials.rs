@@ -12,7 +12,7 @@ use super::{Access, CredentialKind, Identity};
 use crate::clock::now;
 use crate::endpoint::ApiError;
 use crate::gateway::routes::Route;
-use crate::provider::access::{self, AccessError};
+use crate::grants::AccessError;
 use crate::secrets::hash_secret;
 use crate::session::Lookup;
 use crate::state::State;
@@ -225,14 +225,14 @@ async fn bearer(
             if e.exp + crate::keys::LEEWAY <= now() {
                 return Err(ApiError::unauthorized("invalid_token", "token expired"));
             }
-            match access::grant_active(state, &e.gid, &e.client_id).await {
+            match state.grants.active(&e.gid, &e.client_id).await {
                 Ok(true) => e,
                 Ok(false) => return Err(ApiError::unauthorized("invalid_token", "token revoked")),
                 Err(err) => return Err(err.into()),
             }
         }
         None => {
-            let claims = access::verify(state, token, None)
+            let claims = state.grants.verify(token, None)
                 .await
                 .map_err(|e| match e {
                     AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),

@@ -72,10 +72,9 @@ pub async fn backchannel_logout(state: &State, req: &Request, id: &str) -> Reply
         return bad("the logout token names neither sid nor sub");
     }
     let replay_key = format!("{id}\n{}", claims.jti);
-    if state.federation_used_states.get(&replay_key).is_some() {
+    if !state.federation.first_use(replay_key) {
         return bad("the logout token was already used");
     }
-    state.federation_used_states.insert(replay_key, ());
     match state
         .store
         .end_idp_sessions(id, claims.sid.as_deref(), claims.sub.as_deref())

@@ -277,12 +277,9 @@ async fn finish(
         ));
     }
     // A state is good for one callback only.
-    if state.federation_used_states.get(&pending.state).is_some() {
+    if !state.federation.first_use(pending.state.clone()) {
         return Err((400, "This sign-in answer was already used.".into()));
     }
-    state
-        .federation_used_states
-        .insert(pending.state.clone(), ());
     // The tenant is the one the sign-in started in; a callback that names another host (its
     // `Host` is the caller's to choose) does not move it.
     if tenant_of(state, provider, &req.host) != pending.tenant {

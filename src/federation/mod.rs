@@ -205,6 +205,8 @@ async fn bounded_exchange(
 pub struct Federation {
     providers: Vec<Arc<IdentityProvider>>,
     http: reqwest::Client,
+    /// Sign-in states and logout-token ids already used (replay protection); kept by a reload.
+    used: moka::sync::Cache<String, ()>,
 }
 
 impl Federation {
@@ -222,6 +224,11 @@ impl Federation {
                 .map(|c| provider(c, &http))
                 .collect(),
             http,
+            // Longer than a pending sign-in and a logout token's lifetime.
+            used: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(900))
+                .build(),
         }
     }
 
@@ -241,7 +248,14 @@ impl Federation {
                 })
                 .collect(),
             http: self.http.clone(),
+            used: self.used.clone(),
         }
+    }
+
+    /// Marks a sign-in state or logout-token id used; `false` when it was already (one atomic
+    /// step, so two racing replays cannot both pass).
+    pub fn first_use(&self, key: String) -> bool {
+        self.used.entry(key).or_insert(()).is_fresh()
     }
 
     /// Every provider, in config order.

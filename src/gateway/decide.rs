@@ -46,7 +46,7 @@ pub enum Verdict {
 
 /// Decides on a request, counting the decision in the metrics.
 pub async fn decide(state: &State, facts: &Facts<'_>) -> Decision {
-    let Some(route) = state.routes.find(facts.host, facts.path).cloned() else {
+    let Some(route) = state.gateway.routes.find(facts.host, facts.path).cloned() else {
         return Decision::NoRoute;
     };
     let verdict = judge(state, facts, &route).await;

@@ -13,3 +13,32 @@ pub mod proxy;
 pub mod routes;
 
 pub use proxy::Gateway;
+
+use crate::config::Config;
+
+/// The gateway's part of the state, built from the configuration: its routes and the proxies
+/// in front whose forwarding headers it believes.
+pub struct Edge {
+    /// Proxied routes.
+    pub routes: routes::RouteTable,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted: forwarded::TrustedProxies,
+    /// `public_url`'s scheme, the `X-Forwarded-Proto` sent upstream for a client that did not
+    /// come over frontdoor's TLS (parsed once: it is on every proxied request).
+    pub public_scheme: &'static str,
+}
+
+impl Edge {
+    /// The gateway's part of a configuration.
+    pub fn new(config: &Config) -> Edge {
+        Edge {
+            routes: routes::RouteTable::new(config),
+            trusted: forwarded::TrustedProxies::new(&config.trusted_proxies),
+            public_scheme: if config.public_url().scheme() == "https" {
+                "https"
+            } else {
+                "http"
+            },
+        }
+    }
+}

@@ -132,7 +132,7 @@ impl ProxyHttp for Gateway {
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok());
-            state.trusted.client_ip(p, xff)
+            state.gateway.trusted.client_ip(p, xff)
         });
         let (host, authority) = match super::host::of_request(session.req_header()) {
             Ok(h) => {
@@ -276,7 +276,7 @@ impl ProxyHttp for Gateway {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
         }
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
-        let trusted = ctx.peer_ip.is_some_and(|p| ctx.state.trusted.contains(p));
+        let trusted = ctx.peer_ip.is_some_and(|p| ctx.state.gateway.trusted.contains(p));
         headers::strip_forwarding(upstream_request, trusted);
         if let Some(peer) = ctx.peer_ip {
             let peer_text = peer.to_string();
@@ -302,7 +302,7 @@ impl ProxyHttp for Gateway {
                 let proto = if over_tls {
                     "https"
                 } else {
-                    ctx.state.public_scheme
+                    ctx.state.gateway.public_scheme
                 };
                 upstream_request.insert_header("x-forwarded-proto", proto)?;
             }

@@ -146,7 +146,7 @@ pub async fn update(
     }
     state.store.update_app(&app).await?;
     // A deactivated app and its grants stop working on this node at once.
-    state.forget_app(&app.client_id);
+    state.grants.forget_app(&app.client_id);
     Ok((app, secret))
 }
 
@@ -160,7 +160,7 @@ pub async fn set_active(
     let mut app = visible_app(state, caller, id).await?;
     app.active = active;
     state.store.update_app(&app).await?;
-    state.forget_app(&app.client_id);
+    state.grants.forget_app(&app.client_id);
     Ok(app)
 }
 
@@ -168,7 +168,7 @@ pub async fn set_active(
 pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<App, ApiError> {
     let app = visible_app(state, caller, id).await?;
     state.store.delete_app(&app.client_id).await?;
-    state.forget_app(&app.client_id);
+    state.grants.forget_app(&app.client_id);
     Ok(app)
 }
 
@@ -182,7 +182,7 @@ pub async fn regenerate_secret(
     let secret = manage::regenerate_secret(&mut app).map_err(invalid)?;
     state.store.update_app(&app).await?;
     // The old secret stops working on this node at once.
-    state.forget_app(&app.client_id);
+    state.grants.forget_app(&app.client_id);
     Ok((app, secret))
 }
 

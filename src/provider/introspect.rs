@@ -2,7 +2,6 @@
 //!
 //! A client learns about and revokes only its own tokens.
 
-use super::access::{self, revoke_grant};
 use super::token::{authenticate_client, read_form};
 use crate::endpoint::{OAuthError, Reply, Request};
 use crate::secrets::hash_secret;
@@ -23,7 +22,7 @@ async fn run_introspect(state: &State, req: &Request) -> Result<serde_json::Valu
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let inactive = serde_json::json!({ "active": false });
-    if let Ok(c) = access::verify(state, token, None).await {
+    if let Ok(c) = state.grants.verify(token, None).await {
         if c.client_id != app.client_id {
             return Ok(inactive);
         }
@@ -38,7 +37,7 @@ async fn run_introspect(state: &State, req: &Request) -> Result<serde_json::Valu
         let live = r.client_id == app.client_id
             && r.expires_at > crate::clock::now()
             && !state.store.refresh_token_used(&token_hash).await?
-            && access::grant_active(state, &r.grant_id, &r.client_id).await?;
+            && state.grants.active(&r.grant_id, &r.client_id).await?;
         if live {
             return Ok(serde_json::json!({
                 "active": true, "token_type": "refresh_token", "scope": r.scope, "client_id": r.client_id,
@@ -65,14 +64,14 @@ async fn run_revoke(state: &State, req: &Request) -> Result<(), OAuthError> {
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     if let Some(r) = state.store.get_refresh_token(&hash_secret(token)).await? {
         if r.client_id == app.client_id {
-            revoke_grant(state, &r.grant_id).await?;
+            state.grants.revoke(&r.grant_id).await?;
         }
         return Ok(());
     }
-    if let Ok(c) = access::verify(state, token, None).await
+    if let Ok(c) = state.grants.verify(token, None).await
         && c.client_id == app.client_id
     {
-        revoke_grant(state, &c.gid).await?;
+        state.grants.revoke(&c.gid).await?;
     }
     Ok(())
 }

@@ -103,6 +103,7 @@ pub async fn authenticate_client(
         }
     };
     let app = state
+        .grants
         .app(&client_id)
         .await?
         .filter(|a| a.active)

@@ -95,7 +95,7 @@ impl Reloader {
                 self.live.replace(state.clone());
                 tracing::info!(
                     config = %self.path.display(),
-                    routes = state.routes.all().len(),
+                    routes = state.gateway.routes.all().len(),
                     identity_providers = state.federation.all().len(),
                     "configuration reloaded"
                 );
