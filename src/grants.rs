@@ -139,9 +139,7 @@ impl Grants {
         }
         let ok = match self.store.get_grant(gid).await? {
             // frontdoor's own grants (gateway, login API) have no app to check.
-            Some(g) if !g.revoked && g.client_id == client_id && client_id == OWN_CLIENT_ID => {
-                true
-            }
+            Some(g) if !g.revoked && g.client_id == client_id && client_id == OWN_CLIENT_ID => true,
             Some(g) if !g.revoked && g.client_id == client_id => {
                 match self.store.get_app(client_id).await? {
                     Some(app) => app.active,

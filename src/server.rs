@@ -85,14 +85,14 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
         ("listen", &config.listen),
         ("admin_listen", &config.admin_listen),
     ] {
-        TcpListener::bind(addr).with_context(|| format!("{key}: cannot listen on {addr}"))?;
+        TcpListener::bind(addr.0).with_context(|| format!("{key}: cannot listen on {addr}"))?;
     }
     if let Some(addr) = config
         .tls
         .as_ref()
         .and_then(|t| t.redirect_http_listen.as_ref())
     {
-        TcpListener::bind(addr)
+        TcpListener::bind(addr.0)
             .with_context(|| format!("tls.redirect_http_listen: cannot listen on {addr}"))?;
     }
     create_data_dir(&config.data_dir)?;
@@ -161,7 +161,7 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
         "frontdoor admin".to_string(),
         HttpServer::new_app(AdminApp::new(live, reloader)),
     );
-    admin.add_tcp(&config.admin_listen);
+    admin.add_tcp(&config.admin_listen.to_string());
     server.add_service(proxy);
     server.add_service(admin);
     tracing::info!(listen = %config.listen, tls = config.tls.is_some(), admin = %config.admin_listen, issuer = %state.issuer, "frontdoor is serving");

@@ -14,8 +14,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(config) = Config::from_yaml(text) else {
         return;
     };
-    assert!(config.listen.parse::<std::net::SocketAddr>().is_ok());
-    assert!(config.admin_listen.parse::<std::net::SocketAddr>().is_ok());
+    assert_ne!(config.listen.0.port(), 0, "a listen address has a port");
+    let _ = config.admin_listen.0;
     // Typed at load: the public URL is an http(s) URL with a host, and the issuer is it.
     let public = config.public_url();
     assert!(matches!(public.scheme(), "http" | "https") && public.host().is_some());

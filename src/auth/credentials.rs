@@ -232,7 +232,9 @@ async fn bearer(
             }
         }
         None => {
-            let claims = state.grants.verify(token, None)
+            let claims = state
+                .grants
+                .verify(token, None)
                 .await
                 .map_err(|e| match e {
                     AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),

@@ -1,10 +1,11 @@
 //! The YAML configuration: schema, `${VAR}` expansion and validation with key paths.
 
+mod addr;
 mod duration;
 mod tls;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use url::Url;
 
+pub use addr::ListenAddr;
 pub use duration::Dur;
 pub use tls::{HstsConfig, TlsConfig};
 
@@ -55,9 +57,9 @@ impl std::fmt::Display for Problem {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Proxy and provider listener.
-    pub listen: String,
+    pub listen: ListenAddr,
     /// Admin listener: /metrics, /healthz, /readyz.
-    pub admin_listen: String,
+    pub admin_listen: ListenAddr,
     /// Where the provider's endpoints are reached; the issuer. Parsed at load (a value that is
     /// not a URL is refused with its key), never again.
     pub public_url: Url,
@@ -722,17 +724,6 @@ impl Config {
     fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let mut bad = |key: String, message: String| p.push(Problem { key, message });
-        for (key, value) in [
-            ("listen", &self.listen),
-            ("admin_listen", &self.admin_listen),
-        ] {
-            if value.parse::<SocketAddr>().is_err() {
-                bad(
-                    key.into(),
-                    format!("`{value}` is not an address such as 127.0.0.1:8080"),
-                );
-            }
-        }
         let u = &self.public_url;
         if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
             bad("public_url".into(), format!("`{u}` is not an http(s) URL"));
@@ -972,7 +963,7 @@ impl Config {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Location {
     /// The admin listener.
-    pub admin_listen: String,
+    pub admin_listen: ListenAddr,
     /// The data directory (holds `frontdoor.pid`).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,

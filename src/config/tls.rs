@@ -1,13 +1,12 @@
 //! The `tls` section: certificate files of the HTTPS listener, the HTTP→HTTPS redirect
 //! listener and HSTS.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Dur, Problem};
+use super::{Dur, ListenAddr, Problem};
 
 /// TLS on `listen`; without this section `listen` serves plain HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -22,7 +21,7 @@ pub struct TlsConfig {
     pub reload_interval: Dur,
     /// A plain-HTTP listener that answers every request with a redirect to https.
     #[serde(default)]
-    pub redirect_http_listen: Option<String>,
+    pub redirect_http_listen: Option<ListenAddr>,
     /// `Strict-Transport-Security` on every HTTPS response.
     #[serde(default)]
     pub hsts: Option<HstsConfig>,
@@ -75,14 +74,6 @@ impl TlsConfig {
                 message,
             })
         };
-        if let Some(addr) = &self.redirect_http_listen
-            && addr.parse::<SocketAddr>().is_err()
-        {
-            bad(
-                "tls.redirect_http_listen",
-                format!("`{addr}` is not an address such as 0.0.0.0:80"),
-            );
-        }
         if self.reload_interval.0 < Duration::from_secs(1) {
             bad("tls.reload_interval", "must be at least 1s".into());
         }
@@ -137,14 +128,20 @@ mod tests {
             .expect_err("no key");
         assert!(e.to_string().contains("tls: missing field `key`"), "{e}");
         let e = Config::from_yaml(&format!(
-            "{MINIMAL}tls: {{ cert: /nonexistent/c.pem, key: /nonexistent/k.pem, redirect_http_listen: nowhere }}\n"
+            "{MINIMAL}tls: {{ cert: /nonexistent/c.pem, key: /nonexistent/k.pem }}\n"
         ))
-        .expect_err("bad files and address");
+        .expect_err("bad files");
         let msg = e.to_string();
         assert!(
             msg.contains("tls.cert: cannot read /nonexistent/c.pem"),
             "{msg}"
         );
+        // An address is parsed with the file's syntax, before the files are read.
+        let e = Config::from_yaml(&format!(
+            "{MINIMAL}tls: {{ cert: /nonexistent/c.pem, key: /nonexistent/k.pem, redirect_http_listen: nowhere }}\n"
+        ))
+        .expect_err("bad address");
+        let msg = e.to_string();
         assert!(msg.contains("tls.redirect_http_listen: `nowhere`"), "{msg}");
     }
 }

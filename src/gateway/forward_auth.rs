@@ -72,7 +72,10 @@ fn original(req: &Request) -> Result<Original, ApiError> {
 /// `GET /_frontdoor/auth`.
 pub async fn check(state: &State, req: &Request) -> Reply {
     // The forwarded headers say which request to judge: believed only from trusted proxies.
-    if !req.peer_ip.is_some_and(|ip| state.gateway.trusted.contains(ip)) {
+    if !req
+        .peer_ip
+        .is_some_and(|ip| state.gateway.trusted.contains(ip))
+    {
         return ApiError::forbidden("forward-auth answers trusted proxies only (trusted_proxies)")
             .into_reply();
     }

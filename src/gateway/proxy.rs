@@ -276,7 +276,9 @@ impl ProxyHttp for Gateway {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
         }
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
-        let trusted = ctx.peer_ip.is_some_and(|p| ctx.state.gateway.trusted.contains(p));
+        let trusted = ctx
+            .peer_ip
+            .is_some_and(|p| ctx.state.gateway.trusted.contains(p));
         headers::strip_forwarding(upstream_request, trusted);
         if let Some(peer) = ctx.peer_ip {
             let peer_text = peer.to_string();

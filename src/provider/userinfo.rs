@@ -1,8 +1,8 @@
 //! `GET|POST /oauth/userinfo`: the user's claims, filtered by the token's scopes.
 
-use crate::grants::AccessError;
 use super::scopes;
 use crate::endpoint::{OAuthError, Reply, Request};
+use crate::grants::AccessError;
 use crate::state::State;
 use crate::tokens::{bearer, is_app_token};
 
@@ -31,7 +31,9 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
     };
     // Any audience: an app's token (whose audience is the app or its resource) reads the
     // claims its scopes allow; the grant and its app are checked all the same.
-    let claims = state.grants.verify(token, None)
+    let claims = state
+        .grants
+        .verify(token, None)
         .await
         .map_err(|e| match e {
             AccessError::Unavailable => OAuthError::server_error(503, "the store is unavailable"),

@@ -30,7 +30,7 @@ pub fn add_listeners<A: Send + Sync + 'static>(
     runtime: &tokio::runtime::Handle,
 ) -> Result<(), TlsError> {
     let Some(tls) = &config.tls else {
-        service.add_tcp(&config.listen);
+        service.add_tcp(&config.listen.to_string());
         return Ok(());
     };
     metrics::init();
@@ -45,7 +45,7 @@ pub fn add_listeners<A: Send + Sync + 'static>(
     settings.set_cert_resolver(certs.clone());
     // HTTP/1.1 only: upgrades (WebSocket) and request framing are handled as on plain HTTP.
     settings.set_alpn(ALPN::H1);
-    service.add_tls_with_settings(&config.listen, None, settings);
+    service.add_tls_with_settings(&config.listen.to_string(), None, settings);
     let _ = ACTIVE.set(certs.clone());
     runtime.spawn(certs.watch(tls.reload_interval.0));
 
@@ -54,7 +54,7 @@ pub fn add_listeners<A: Send + Sync + 'static>(
             "frontdoor http redirect".to_string(),
             HttpServer::new_app(redirect::RedirectApp::new(config)),
         );
-        redirect.add_tcp(addr);
+        redirect.add_tcp(&addr.to_string());
         server.add_service(redirect);
     }
     Ok(())

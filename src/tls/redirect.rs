@@ -24,11 +24,7 @@ impl RedirectApp {
         let port = if public.scheme() == "https" {
             public.port_or_known_default()
         } else {
-            config
-                .listen
-                .parse::<std::net::SocketAddr>()
-                .ok()
-                .map(|a| a.port())
+            Some(config.listen.0.port())
         };
         RedirectApp {
             port: match port {
