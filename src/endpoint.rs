@@ -65,22 +65,17 @@ impl Request {
     }
 }
 
-/// Finds a cookie in every `Cookie` header.
+/// Finds a cookie in every `Cookie` header (values are percent-encoded by `Cookie::encoded`
+/// when frontdoor sets them).
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| {
-            // Values are percent-encoded by `Cookie::encoded` when set.
-            percent_encoding::percent_decode_str(v.trim_matches('"'))
-                .decode_utf8()
-                .ok()
-                .map(|c| c.into_owned())
-        })
+        .flat_map(cookie::Cookie::split_parse_encoded)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value_trimmed().to_string())
 }
 
 /// A complete reply.

@@ -10,6 +10,11 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+    EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, RSAKeyParameters, RSAKeyType,
+    ThumbprintHash,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use rsa::pkcs8::der::SecretDocument;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
@@ -116,7 +121,7 @@ pub struct SigningKey {
     private: Signer,
     decoding: DecodingKey,
     /// The public key as a JWK (for `/oauth/jwks`).
-    pub jwk: serde_json::Value,
+    pub jwk: Jwk,
 }
 
 /// All keys of one frontdoor instance.
@@ -207,9 +212,10 @@ impl Keys {
     }
 
     /// The JWKS document.
-    pub fn jwks(&self) -> serde_json::Value {
-        let keys: Vec<_> = self.signing.iter().map(|k| k.jwk.clone()).collect();
-        serde_json::json!({ "keys": keys })
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.signing.iter().map(|k| k.jwk.clone()).collect(),
+        }
     }
 
     /// Signs claims as a JWT with the given `typ` header.
@@ -402,16 +408,28 @@ fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     }
 }
 
-/// RFC 7638 thumbprint of a JWK's required members, given in lexicographic order.
-fn thumbprint(members: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{{{members}}}").as_bytes()))
+/// The public JWK of a signing key, with its RFC 7638 SHA-256 thumbprint as `kid`.
+fn public_jwk(
+    algorithm: AlgorithmParameters,
+    alg: KeyAlgorithm,
+) -> Result<(String, Jwk), jsonwebtoken::errors::Error> {
+    let mut jwk = Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(alg),
+            ..Default::default()
+        },
+        algorithm,
+    };
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256)?;
+    jwk.common.key_id = Some(kid.clone());
+    Ok((kid, jwk))
 }
 
 fn rsa_signing_key(private: &RsaPrivateKey, path: &Path) -> Result<SigningKey, KeyError> {
     let public = RsaPublicKey::from(private);
     let n = URL_SAFE_NO_PAD.encode(public.n().to_bytes_be());
     let e = URL_SAFE_NO_PAD.encode(public.e().to_bytes_be());
-    let kid = thumbprint(&format!(r#""e":"{e}","kty":"RSA","n":"{n}""#));
     let invalid = |message: String| KeyError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -421,9 +439,15 @@ fn rsa_signing_key(private: &RsaPrivateKey, path: &Path) -> Result<SigningKey, K
         .map_err(|e| invalid(format!("not encodable as PKCS#8: {e}")))?;
     let private = RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| invalid(e.to_string()))?;
     let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|e| invalid(e.to_string()))?;
-    let jwk = serde_json::json!({
-        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e,
-    });
+    let (kid, jwk) = public_jwk(
+        AlgorithmParameters::RSA(RSAKeyParameters {
+            key_type: RSAKeyType::RSA,
+            n,
+            e,
+        }),
+        KeyAlgorithm::RS256,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
     Ok(SigningKey {
         kid,
         algorithm: SigningAlgorithm::RS256,
@@ -446,11 +470,17 @@ fn ec_signing_key(private: EcdsaKeyPair, path: &Path) -> Result<SigningKey, KeyE
     };
     let x = URL_SAFE_NO_PAD.encode(x);
     let y = URL_SAFE_NO_PAD.encode(y);
-    let kid = thumbprint(&format!(r#""crv":"P-256","kty":"EC","x":"{x}","y":"{y}""#));
     let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|e| invalid(e.to_string()))?;
-    let jwk = serde_json::json!({
-        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid, "x": x, "y": y,
-    });
+    let (kid, jwk) = public_jwk(
+        AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+            key_type: EllipticCurveKeyType::EC,
+            curve: EllipticCurve::P256,
+            x,
+            y,
+        }),
+        KeyAlgorithm::ES256,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
     Ok(SigningKey {
         kid,
         algorithm: SigningAlgorithm::ES256,
@@ -593,6 +623,27 @@ mod tests {
         );
     }
 
+    /// RFC 7638 §3.1: the example RSA key and its thumbprint.
+    #[test]
+    fn the_kid_is_the_rfc_7638_thumbprint() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let (kid, jwk) = public_jwk(
+            AlgorithmParameters::RSA(RSAKeyParameters {
+                key_type: RSAKeyType::RSA,
+                n: n.into(),
+                e: "AQAB".into(),
+            }),
+            KeyAlgorithm::RS256,
+        )
+        .expect("thumbprint");
+        assert_eq!(kid, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let json = serde_json::to_value(&jwk).expect("JSON");
+        assert_eq!(json["kid"], kid.as_str());
+        assert_eq!(json["use"], "sig");
+        assert_eq!(json["alg"], "RS256");
+        assert_eq!(json["n"], n);
+    }
+
     #[test]
     fn es256_keys_sign_verify_persist_and_publish_a_p256_jwk() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -609,8 +660,12 @@ mod tests {
         let header = jsonwebtoken::decode_header(&jwt).expect("header");
         assert_eq!(header.alg, Algorithm::ES256);
         // Checked by another implementation, from the published JWK alone.
-        let jwks: jsonwebtoken::jwk::JwkSet =
-            serde_json::from_value(keys.jwks()).expect("a JWK set");
+        let published = serde_json::to_value(keys.jwks()).expect("JSON");
+        assert_eq!(published["keys"][0]["kty"], "EC");
+        assert_eq!(published["keys"][0]["crv"], "P-256");
+        assert_eq!(published["keys"][0]["use"], "sig");
+        assert_eq!(published["keys"][0]["alg"], "ES256");
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(published).expect("a JWK set");
         let jwk = &jwks.keys[0];
         assert_eq!(jwk.common.key_id.as_deref(), header.kid.as_deref());
         let mut validation = Validation::new(Algorithm::ES256);

@@ -55,13 +55,8 @@ pub fn presented<'a>(headers: &'a HeaderMap, session_cookie: &str) -> Presented<
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|c| {
-            c.split(';').any(|p| {
-                p.trim()
-                    .split_once('=')
-                    .is_some_and(|(k, _)| k == session_cookie)
-            })
-        });
+        .flat_map(cookie::Cookie::split_parse)
+        .any(|c| c.is_ok_and(|c| c.name() == session_cookie));
     if has_cookie {
         Presented::Session
     } else {

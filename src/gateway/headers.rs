@@ -133,9 +133,10 @@ fn strip_cookies(req: &mut RequestHeader, own: &[&str]) {
             removed = true;
             continue;
         };
+        // Each pair is kept as the client wrote it; the cookie crate names it. A pair it
+        // cannot parse (no `=`, or no name) carries no value under any name.
         for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
-            if own.contains(&name) {
+            if cookie::Cookie::parse(pair).is_ok_and(|c| own.contains(&c.name())) {
                 removed = true;
             } else {
                 kept.push(pair);
