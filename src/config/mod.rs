@@ -13,7 +13,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use url::Url;
 
-pub use addr::ListenAddr;
+pub use addr::{ListenAddr, Origin};
 pub use duration::Dur;
 pub use tls::{HstsConfig, TlsConfig};
 
@@ -94,7 +94,7 @@ pub struct Config {
     /// another scheme or port than `public_url`'s (forward-auth behind nginx, Caddy, Traefik):
     /// frontdoor's sign-in round trip may also end at `<origin>/_frontdoor/callback`.
     #[serde(default)]
-    pub sign_in_origins: Vec<String>,
+    pub sign_in_origins: Vec<Origin>,
     /// Proxied routes.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -732,22 +732,6 @@ impl Config {
                 "public_url".into(),
                 "must not have a query or fragment".into(),
             );
-        }
-        for (i, origin) in self.sign_in_origins.iter().enumerate() {
-            match Url::parse(origin) {
-                Ok(u)
-                    if matches!(u.scheme(), "http" | "https")
-                        && u.host().is_some()
-                        && u.path() == "/"
-                        && u.query().is_none()
-                        && u.fragment().is_none()
-                        && u.username().is_empty()
-                        && u.password().is_none() => {}
-                _ => bad(
-                    format!("sign_in_origins[{i}]"),
-                    format!("`{origin}` is not an origin such as https://wiki.example.com:8443"),
-                ),
-            }
         }
         if let Some(store) = &self.store
             && !store.starts_with("postgres://")

@@ -50,12 +50,7 @@ impl OwnRedirects {
                 bases.push(base);
             }
         }
-        bases.extend(
-            config
-                .sign_in_origins
-                .iter()
-                .filter_map(|o| Url::parse(o).ok()),
-        );
+        bases.extend(config.sign_in_origins.iter().map(|o| o.0.clone()));
         let mut uris: Vec<Callback> = Vec::new();
         for mut uri in bases {
             uri.set_path(OWN_CALLBACK_PATH);
