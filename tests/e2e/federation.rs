@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwt_simple::prelude::{
-    HeaderOptions, JWTClaims, RS256KeyPair, RS256PublicKey, RSAKeyPairLike, RSAPublicKeyLike,
-    VerificationOptions,
-};
+use jwt_simple::prelude::{RS256KeyPair, RS256PublicKey, RSAPublicKeyLike, VerificationOptions};
 use openidconnect::PkceCodeChallenge;
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -22,8 +19,8 @@ use url::Url;
 use crate::harness::*;
 use crate::idp::{Idp, idp_end_session, idp_sign_in};
 
-pub(crate) const CLIENT_ID: &str = "fd";
-pub(crate) const CLIENT_SECRET: &str = "s3cret";
+pub(crate) use crate::scripted_idp::{CLIENT_ID, CLIENT_SECRET, now, random_id, sign};
+use crate::scripted_idp::{ScriptedIdp, scripted_sign_in};
 const ALICE_PASSWORD: &str = "down the rabbit hole";
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Where the third-party app wants its users back; never contacted, only compared.
@@ -97,20 +94,18 @@ async fn start_frontdoor(
     upstream: &Upstream,
     provision: bool,
 ) -> Frontdoor {
-    let routes = format!(
-        "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-        upstream.port
-    );
-    let extra = format!(
-        "identity_providers:\n  - {{ id: corp, name: Corp SSO, issuer: \"{issuer}\", \
-         client_id: {CLIENT_ID}, client_secret: {CLIENT_SECRET}, \
-         scopes: [openid, email, profile, groups], groups_claim: groups, roles_claim: roles, \
-         group_prefix: \"corp-\", provision: {provision}, allowed_domains: [example.com], \
-         post_logout_redirect_uri: \"{}\" }}\n",
-        ports.after_logout()
-    );
+    let corp = Provider::corp("corp", issuer)
+        .set("group_prefix", "corp-")
+        .provision(provision)
+        .set("allowed_domains", ["example.com"])
+        .set("post_logout_redirect_uri", ports.after_logout());
     ports.held.clear();
-    Frontdoor::start_on(ports.port, ports.admin, &routes, &extra).await
+    Frontdoor::launch_on(
+        ports.port,
+        ports.admin,
+        Config::single(upstream).federation(corp),
+    )
+    .await
 }
 
 struct Fed {
@@ -402,44 +397,6 @@ async fn provider_key(jwks_url: &str) -> (String, RS256PublicKey) {
     (kid, pk)
 }
 
-/// Claims exactly as `payload` holds them (no claim added by the library).
-fn raw_claims(payload: &Value) -> JWTClaims<Map<String, Value>> {
-    JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        issuer: None,
-        subject: None,
-        audiences: None,
-        jwt_id: None,
-        nonce: None,
-        custom: payload.as_object().expect("an object").clone(),
-    }
-}
-
-/// RS256 with `key`, header `typ` as given.
-pub(crate) fn sign(key: &RS256KeyPair, typ: &str, payload: &Value) -> String {
-    key.sign_with_options(
-        raw_claims(payload),
-        &HeaderOptions {
-            content_type: None,
-            signature_type: Some(typ.to_string()),
-        },
-    )
-    .expect("sign RS256")
-}
-
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64
-}
-
-pub(crate) fn random_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 /// POSTs a `logout_token` to frontdoor's back-channel logout endpoint for Corp SSO.
 pub(crate) async fn post_logout_token(fd: &Frontdoor, token: &str) -> (u16, Value) {
     let resp = plain_client()
@@ -469,8 +426,8 @@ pub(crate) fn logout_claims(iss: &str, sub: Option<&str>, sid: Option<&str>) -> 
 }
 
 // ---------------------------------------------------------------------------------------------
-// A scripted provider: discovery, JWKS, an authorization endpoint that answers at once, and a
-// token endpoint whose ID token is built as the test says, signed with the key it publishes.
+// The scripted provider (`scripted_idp.rs`) as "Corp SSO": its ID token carries a full set of
+// claims unless a `Defect` says otherwise.
 
 /// How the scripted provider builds the next ID token: what is wrong with it, or which claims
 /// it leaves to userinfo.
@@ -491,173 +448,46 @@ enum Defect {
     ClaimsAtUserinfoOnly,
 }
 
-struct MockIdp {
-    issuer: String,
-    key: RS256KeyPair,
-    defect: Arc<Mutex<Defect>>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
 const MOCK_KID: &str = "mock-key-1";
 const MOCK_SUB: &str = "u-mock";
 
-impl MockIdp {
-    async fn start() -> MockIdp {
-        use axum::extract::{Form, Query};
-        use axum::response::{IntoResponse, Redirect};
-        use axum::routing::{get, post};
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let issuer = format!(
-            "http://127.0.0.1:{}",
-            listener.local_addr().expect("addr").port()
-        );
-        let key = RS256KeyPair::generate(2048)
-            .expect("RSA key")
-            .with_key_id(MOCK_KID);
-        let foreign = RS256KeyPair::generate(2048)
-            .expect("RSA key")
-            .with_key_id(MOCK_KID);
-        let defect = Arc::new(Mutex::new(Defect::None));
-        let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-
-        let discovery = json!({
-            "issuer": issuer,
-            "authorization_endpoint": format!("{issuer}/auth"),
-            "token_endpoint": format!("{issuer}/token"),
-            "userinfo_endpoint": format!("{issuer}/userinfo"),
-            "jwks_uri": format!("{issuer}/jwks"),
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+/// Scripts the next ID token of `mock`: Mock User's claims, spoilt by `defect`.
+fn set_defect(mock: &ScriptedIdp, defect: Defect) {
+    mock.script(|s| {
+        s.claims = json!({
+            "email": "mock@example.com", "email_verified": true,
+            "name": "Mock User", "groups": ["eng"], "roles": ["viewer"],
         });
-        let c = key.public_key().to_components();
-        let jwks = json!({"keys": [{
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": MOCK_KID,
-            "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e),
-        }]});
-
-        let auth_nonces = nonces.clone();
-        let token_key = key.clone();
-        let token_defect = defect.clone();
-        let token_issuer = issuer.clone();
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move { axum::Json(discovery) }),
-            )
-            .route("/jwks", get(move || async move { axum::Json(jwks) }))
-            .route(
-                "/auth",
-                get(move |Query(q): Query<HashMap<String, String>>| {
-                    let nonces = auth_nonces.clone();
-                    async move {
-                        let code = random_id();
-                        nonces
-                            .lock()
-                            .expect("lock")
-                            .insert(code.clone(), q["nonce"].clone());
-                        let mut back = Url::parse(&q["redirect_uri"]).expect("redirect_uri");
-                        back.query_pairs_mut()
-                            .append_pair("code", &code)
-                            .append_pair("state", &q["state"]);
-                        Redirect::to(back.as_str())
-                    }
-                }),
-            )
-            .route(
-                "/token",
-                post(move |Form(f): Form<HashMap<String, String>>| {
-                    let nonces = nonces.clone();
-                    let key = token_key.clone();
-                    let foreign = foreign.clone();
-                    let defect = *token_defect.lock().expect("lock");
-                    let issuer = token_issuer.clone();
-                    async move {
-                        let nonce = nonces.lock().expect("lock").remove(&f["code"]);
-                        let Some(nonce) = nonce else {
-                            return (
-                                axum::http::StatusCode::BAD_REQUEST,
-                                axum::Json(json!({"error": "invalid_grant"})),
-                            )
-                                .into_response();
-                        };
-                        let mut claims = json!({
-                            "iss": issuer, "aud": CLIENT_ID, "sub": MOCK_SUB,
-                            "iat": now(), "exp": now() + 600, "nonce": nonce,
-                            "email": "mock@example.com", "email_verified": true,
-                            "name": "Mock User", "groups": ["eng"], "roles": ["viewer"],
-                        });
-                        match defect {
-                            Defect::None | Defect::ForeignKey => {}
-                            Defect::ClaimsAtUserinfoOnly => {
-                                let c = claims.as_object_mut().expect("object");
-                                for k in ["email", "email_verified", "name", "groups", "roles"] {
-                                    c.remove(k);
-                                }
-                            }
-                            Defect::WrongAudience => claims["aud"] = json!("another-client"),
-                            Defect::Expired => {
-                                claims["iat"] = json!(now() - 7200);
-                                claims["exp"] = json!(now() - 3600);
-                            }
-                            Defect::WrongIssuer => claims["iss"] = json!("http://127.0.0.1:9"),
-                            Defect::WrongNonce => claims["nonce"] = json!("not-the-nonce"),
-                        }
-                        let signer = if defect == Defect::ForeignKey {
-                            &foreign
-                        } else {
-                            &key
-                        };
-                        let access = format!("mock-at-{}", random_id());
-                        axum::Json(json!({
-                            "access_token": access, "token_type": "Bearer",
-                            "expires_in": 600, "id_token": sign(signer, "JWT", &claims),
-                        }))
-                        .into_response()
-                    }
-                }),
-            );
-        let app = app.route(
-            "/userinfo",
-            get(|headers: axum::http::HeaderMap| async move {
-                let bearer = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or("");
-                if !bearer.starts_with("mock-at-") {
-                    return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        s.foreign_key = defect == Defect::ForeignKey;
+        let c = &mut s.claims;
+        match defect {
+            Defect::None | Defect::ForeignKey => {}
+            Defect::ClaimsAtUserinfoOnly => {
+                for k in ["email", "email_verified", "name", "groups", "roles"] {
+                    c[k] = Value::Null;
                 }
-                axum::Json(json!({
-                    "sub": MOCK_SUB, "email": "mock@example.com", "email_verified": true,
-                    "name": "Mock From Userinfo", "groups": ["eng", "ops"], "roles": ["viewer"],
-                }))
-                .into_response()
-            }),
-        );
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        MockIdp {
-            issuer,
-            key,
-            defect,
-            _task: task,
+            }
+            Defect::WrongAudience => c["aud"] = json!("another-client"),
+            Defect::Expired => {
+                c["iat"] = json!(now() - 7200);
+                c["exp"] = json!(now() - 3600);
+            }
+            Defect::WrongIssuer => c["iss"] = json!("http://127.0.0.1:9"),
+            Defect::WrongNonce => c["nonce"] = json!("not-the-nonce"),
         }
-    }
-
-    fn set_defect(&self, d: Defect) {
-        *self.defect.lock().expect("lock") = d;
-    }
+    });
 }
 
 /// frontdoor with Corp SSO played by the scripted provider.
-async fn setup_mock() -> (MockIdp, Upstream, Frontdoor) {
-    let mock = MockIdp::start().await;
+async fn setup_mock() -> (ScriptedIdp, Upstream, Frontdoor) {
+    let mock = ScriptedIdp::start(MOCK_KID, MOCK_SUB, false).await;
+    set_defect(&mock, Defect::None);
+    mock.script(|s| {
+        s.userinfo = json!({
+            "email": "mock@example.com", "email_verified": true,
+            "name": "Mock From Userinfo", "groups": ["eng", "ops"], "roles": ["viewer"],
+        })
+    });
     let upstream = Upstream::start().await;
     let fd = start_frontdoor(&mut Ports::new(), &mock.issuer, &upstream, true).await;
     wait_until_available(&fd, Duration::from_secs(10)).await;
@@ -669,19 +499,9 @@ async fn setup_mock() -> (MockIdp, Upstream, Frontdoor) {
 async fn mock_sign_in(
     browser: &reqwest::Client,
     fd: &Frontdoor,
-    mock: &MockIdp,
+    mock: &ScriptedIdp,
 ) -> reqwest::Response {
-    let start = navigate(
-        browser,
-        &fd.url("/_frontdoor/idp/corp/start?return_to=/home"),
-    )
-    .await;
-    assert_eq!(start.status(), 302);
-    assert!(location(&start).starts_with(&format!("{}/auth?", mock.issuer)));
-    let back = navigate(browser, &location(&start)).await;
-    assert!(back.status().is_redirection());
-    assert!(location(&back).starts_with(&fd.url("/_frontdoor/idp/corp/callback?")));
-    navigate(browser, &location(&back)).await
+    scripted_sign_in(browser, fd, "corp", Some(mock)).await
 }
 
 /// Whether `url` is on the provider (same port of 127.0.0.1).
@@ -1069,7 +889,7 @@ async fn id_tokens_for_another_audience_expired_or_otherwise_invalid_are_refused
         (Defect::WrongNonce, "nonce"),
         (Defect::ForeignKey, "signature"),
     ] {
-        mock.set_defect(defect);
+        set_defect(&mock, defect);
         let (browser, jar) = browser_with_jar();
         let page = mock_sign_in(&browser, &fd, &mock).await;
         let html = assert_refused(page, 400, "The ID token from Corp SSO is not valid").await;
@@ -1216,7 +1036,7 @@ async fn unverified_email_of_an_existing_account_is_refused_not_linked_nor_dupli
 #[tokio::test]
 async fn claims_missing_from_the_id_token_are_taken_from_userinfo() {
     let (mock, upstream, fd) = setup_mock().await;
-    mock.set_defect(Defect::ClaimsAtUserinfoOnly);
+    set_defect(&mock, Defect::ClaimsAtUserinfoOnly);
     let browser = browser();
     let done = mock_sign_in(&browser, &fd, &mock).await;
     assert_eq!(

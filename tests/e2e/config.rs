@@ -1,0 +1,312 @@
+//! frontdoor's configuration for a test, built from typed parts and written as YAML by serde:
+//! no test formats YAML by hand unless malformed or odd YAML is what it tests (those use
+//! [`crate::harness::Frontdoor::start_yaml`]).
+#![allow(dead_code)] // a builder: not every test uses every setter
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_yaml::{Mapping, Value};
+
+use crate::harness::Upstream;
+
+/// Where a route sends requests: a port on 127.0.0.1, a recording [`Upstream`], or a URL.
+pub trait Target {
+    fn url(&self) -> String;
+}
+
+impl Target for u16 {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{self}")
+    }
+}
+
+impl Target for &Upstream {
+    fn url(&self) -> String {
+        self.port.url()
+    }
+}
+
+impl Target for &str {
+    fn url(&self) -> String {
+        (*self).to_string()
+    }
+}
+
+impl Target for String {
+    fn url(&self) -> String {
+        self.clone()
+    }
+}
+
+/// The whole file. The listeners, the data dir and the thread count are filled in by the
+/// harness unless a test sets them; `public_url` too (nodes of one cluster share one).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Config {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) admin_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) data_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) threads: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tenants: Vec<Tenant>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    identity_providers: Vec<Provider>,
+    /// Every other setting, by its dotted path (see [`Config::set`]).
+    #[serde(flatten)]
+    settings: Mapping,
+    routes: Vec<Route>,
+}
+
+impl Config {
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// The three routes most tests use: `/` authenticated, `/public` public and `/admin` for
+    /// group `admins`, all in front of `upstream`.
+    pub fn standard(upstream: impl Target) -> Config {
+        let u = upstream.url();
+        Config::new()
+            .route(Route::new("/", u.as_str()))
+            .route(Route::new("/public", u.as_str()).public())
+            .route(Route::new("/admin", u.as_str()).groups(["admins"]))
+    }
+
+    /// One authenticated route `/` in front of `upstream`.
+    pub fn single(upstream: impl Target) -> Config {
+        Config::new().route(Route::new("/", upstream))
+    }
+
+    pub fn route(mut self, route: Route) -> Config {
+        self.routes.push(route);
+        self
+    }
+
+    /// Tenant `id` served on `hosts`.
+    pub fn tenant<const N: usize>(mut self, id: &str, hosts: [&str; N]) -> Config {
+        self.tenants.push(Tenant {
+            id: id.to_string(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        });
+        self
+    }
+
+    pub fn federation(mut self, provider: Provider) -> Config {
+        self.identity_providers.push(provider);
+        self
+    }
+
+    pub fn public_url(mut self, url: impl Into<String>) -> Config {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    pub fn threads(mut self, threads: u32) -> Config {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Any other setting by its dotted path, e.g. `set("session.ttl", "1h")` or
+    /// `set("trusted_proxies", ["127.0.0.1"])`; maps on the way are created.
+    pub fn set(mut self, path: &str, value: impl Serialize) -> Config {
+        set_path(&mut self.settings, path, value);
+        self
+    }
+
+    /// The file's text.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).expect("a test config serialises")
+    }
+}
+
+fn set_path(map: &mut Mapping, path: &str, value: impl Serialize) {
+    let value = serde_yaml::to_value(value).expect("a setting serialises");
+    let mut keys: Vec<&str> = path.split('.').collect();
+    let last = keys.pop().expect("a non-empty path");
+    let mut here = map;
+    for key in keys {
+        let entry = here
+            .entry(Value::from(key))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        here = entry
+            .as_mapping_mut()
+            .unwrap_or_else(|| panic!("{path}: {key} is already set to a value"));
+    }
+    here.insert(Value::from(last), value);
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Tenant {
+    id: String,
+    hosts: Vec<String>,
+}
+
+/// One entry of `routes`; host `*` and policy authenticated unless set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    host: String,
+    path_prefix: String,
+    upstream: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    allow_contact_hash: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connect_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_timeout: Option<String>,
+}
+
+impl Route {
+    pub fn new(path_prefix: &str, upstream: impl Target) -> Route {
+        Route {
+            host: "*".into(),
+            path_prefix: path_prefix.into(),
+            upstream: upstream.url(),
+            policy: None,
+            groups: Vec::new(),
+            roles: Vec::new(),
+            allow_contact_hash: false,
+            audience: None,
+            headers: BTreeMap::new(),
+            connect_timeout: None,
+            read_timeout: None,
+        }
+    }
+
+    pub fn host(mut self, host: &str) -> Route {
+        self.host = host.into();
+        self
+    }
+
+    pub fn public(mut self) -> Route {
+        self.policy = Some("public");
+        self
+    }
+
+    pub fn groups<const N: usize>(mut self, groups: [&str; N]) -> Route {
+        self.groups = groups.iter().map(|g| g.to_string()).collect();
+        self
+    }
+
+    pub fn roles<const N: usize>(mut self, roles: [&str; N]) -> Route {
+        self.roles = roles.iter().map(|r| r.to_string()).collect();
+        self
+    }
+
+    pub fn contact_hash(mut self) -> Route {
+        self.allow_contact_hash = true;
+        self
+    }
+
+    pub fn audience(mut self, audience: &str) -> Route {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Renames identity header `field` (`user`, `email`, …); an empty name sends none.
+    pub fn header(mut self, field: &str, name: &str) -> Route {
+        self.headers.insert(field.into(), name.into());
+        self
+    }
+
+    pub fn connect_timeout(mut self, d: &str) -> Route {
+        self.connect_timeout = Some(d.into());
+        self
+    }
+
+    pub fn read_timeout(mut self, d: &str) -> Route {
+        self.read_timeout = Some(d.into());
+        self
+    }
+}
+
+/// One entry of `identity_providers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provider {
+    id: String,
+    name: String,
+    issuer: String,
+    client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_claim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles_claim: Option<String>,
+    /// Every other key (`provision`, `group_prefix`, `link_existing`, …).
+    #[serde(flatten)]
+    settings: Mapping,
+}
+
+impl Provider {
+    pub fn new(id: &str, name: &str, issuer: &str, client_id: &str) -> Provider {
+        Provider {
+            id: id.into(),
+            name: name.into(),
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+            scopes: Vec::new(),
+            groups_claim: None,
+            roles_claim: None,
+            settings: Mapping::new(),
+        }
+    }
+
+    /// "Corp SSO" as the federation tests register it: client `fd` with secret `s3cret`,
+    /// scopes with `groups`, groups and roles read from the claims of those names.
+    pub fn corp(id: &str, issuer: &str) -> Provider {
+        Provider::new(id, "Corp SSO", issuer, crate::scripted_idp::CLIENT_ID)
+            .secret(crate::scripted_idp::CLIENT_SECRET)
+            .scopes(["openid", "email", "profile", "groups"])
+            .claims("groups", "roles")
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn secret(mut self, secret: &str) -> Provider {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    pub fn scopes<const N: usize>(mut self, scopes: [&str; N]) -> Provider {
+        self.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// The claims that hold groups and roles.
+    pub fn claims(mut self, groups: &str, roles: &str) -> Provider {
+        self.groups_claim = Some(groups.into());
+        self.roles_claim = Some(roles.into());
+        self
+    }
+
+    pub fn provision(self, provision: bool) -> Provider {
+        self.set("provision", provision)
+    }
+
+    /// Any other key of the entry (dotted paths as in [`Config::set`]).
+    pub fn set(mut self, path: &str, value: impl Serialize) -> Provider {
+        set_path(&mut self.settings, path, value);
+        self
+    }
+}
