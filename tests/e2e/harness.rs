@@ -360,6 +360,45 @@ impl Frontdoor {
         );
     }
 
+    /// Runs a CLI command that must succeed; its output.
+    pub fn cli_ok(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let out = self.cli(args, stdin);
+        assert!(
+            out.status.success(),
+            "frontdoor {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Adds a user of `tenant` with a password; `flags` are further `users add` options
+    /// (`--groups`, `--roles`), left out when empty.
+    pub fn add_tenant_user(
+        &self,
+        tenant: &str,
+        email: &str,
+        name: &str,
+        flags: &[&str],
+        password: &str,
+    ) {
+        let mut args = vec![
+            "users", "add", "--email", email, "--name", name, "--tenant", tenant,
+        ];
+        args.extend_from_slice(flags);
+        args.push("--password-stdin");
+        self.cli_ok(&args, Some(&format!("{password}\n")));
+    }
+
+    /// `tokens create --json` with `args` (`--user …` and more); the token.
+    pub fn api_token(&self, args: &[&str]) -> String {
+        let mut all = vec!["tokens", "create", "--json"];
+        all.extend_from_slice(args);
+        let out = self.cli_ok(&all, None);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
     /// Creates an app; returns (client_id, client_secret).
     pub fn create_app(&self, args: &[&str]) -> (String, Option<String>) {
         let mut all = vec!["apps", "create", "--json"];
@@ -383,6 +422,36 @@ impl Drop for Frontdoor {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A user to add: (email, name, groups, roles, password), as [`Frontdoor::add_user`] takes them.
+pub type User<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// The password of [`ANN`], [`BOB`] and [`ROOT`].
+pub const TEAM_PW: &str = "a long enough password";
+/// Ann and Bob (group wiki) and Root (an administrator), of the default tenant.
+pub const ANN: User<'static> = ("ann@example.com", "Ann", "wiki", "ROLE_USER", TEAM_PW);
+pub const BOB: User<'static> = ("bob@example.com", "Bob", "wiki", "ROLE_USER", TEAM_PW);
+pub const ROOT: User<'static> = (
+    "root@example.com",
+    "Root",
+    "ops",
+    "ROLE_USER,ROLE_ADMIN",
+    TEAM_PW,
+);
+
+/// A recording upstream, frontdoor started with `config(&upstream)`, and `users` added: the
+/// `setup()` most test files need.
+pub async fn setup_with(
+    config: impl FnOnce(&Upstream) -> Config,
+    users: &[User<'_>],
+) -> (Upstream, Frontdoor) {
+    let upstream = Upstream::start().await;
+    let fd = Frontdoor::launch(config(&upstream)).await;
+    for &(email, name, groups, roles, password) in users {
+        fd.add_user(email, name, groups, roles, password);
+    }
+    (upstream, fd)
 }
 
 /// Runs the binary with `--config` and arguments.
@@ -553,6 +622,26 @@ pub async fn browser_login(
         posted.status()
     );
     follow(client, posted, None).await
+}
+
+/// The session cookie `jar` holds for `fd`.
+pub fn session_of(jar: &reqwest::cookie::Jar, fd: &Frontdoor) -> Option<String> {
+    jar_cookie(jar, &fd.url("/"), "frontdoor_session")
+}
+
+/// Signs in with the login form in a new browser, starting at `path` (see [`browser_login`]),
+/// and checks that the upstream answered: the browser and its session cookie.
+pub async fn signed_in(
+    fd: &Frontdoor,
+    path: &str,
+    email: &str,
+    password: &str,
+) -> (reqwest::Client, String) {
+    let (client, jar) = browser_with_jar();
+    let landed = browser_login(&client, &fd.url(path), email, password).await;
+    assert_eq!(landed.status(), 200, "signed in and landed on the upstream");
+    let cookie = session_of(&jar, fd).expect("session cookie");
+    (client, cookie)
 }
 
 /// Fills and posts the sign-in form of `login_page` (a response showing it); the POST's answer.
