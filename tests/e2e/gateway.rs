@@ -6,16 +6,14 @@ use crate::harness::*;
 const PASSWORD: &str = "correct horse battery";
 
 async fn setup() -> (Upstream, Frontdoor) {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::with_upstream(&upstream).await;
-    fd.add_user(
+    let ann = (
         "ann@example.com",
         "Ann Example",
         "wiki,ops",
         "ROLE_USER,ROLE_EDITOR",
         PASSWORD,
     );
-    (upstream, fd)
+    setup_with(Config::standard, &[ann]).await
 }
 
 #[tokio::test]
@@ -74,16 +72,19 @@ async fn browser_login_reaches_the_upstream_with_identity_headers() {
 
 #[tokio::test]
 async fn a_route_renames_identity_headers_and_sends_none_for_an_empty_name() {
-    let upstream = Upstream::start().await;
-    let u = upstream.port;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /grafana, upstream: 'http://127.0.0.1:{u}', headers: {{ user: X-WEBAUTH-USER, tenant: '', access: '' }} }}\n"
-        ),
-        "",
+    let grafana = |up: u16| {
+        Config::new().route(
+            Route::new("/grafana", up)
+                .header("user", "X-WEBAUTH-USER")
+                .header("tenant", "")
+                .header("access", ""),
+        )
+    };
+    let (upstream, fd) = setup_with(
+        grafana,
+        &[("ann@example.com", "Ann Example", "wiki", "", PASSWORD)],
     )
     .await;
-    fd.add_user("ann@example.com", "Ann Example", "wiki", "", PASSWORD);
     let client = browser();
     let done = browser_login(&client, &fd.url("/grafana/"), "ann@example.com", PASSWORD).await;
     assert_eq!(done.status(), 200);
@@ -487,12 +488,10 @@ async fn ambiguous_paths_are_refused_not_guessed() {
 async fn a_dead_upstream_gives_502_in_the_envelope_and_frontdoor_keeps_serving() {
     let upstream = Upstream::start().await;
     let dead = free_port();
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /dead, upstream: 'http://127.0.0.1:{dead}', policy: public }}\n  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}', policy: public }}\n",
-            upstream.port
-        ),
-        "",
+    let fd = Frontdoor::launch(
+        Config::new()
+            .route(Route::new("/dead", dead).public())
+            .route(Route::new("/", &upstream).public()),
     )
     .await;
     let client = plain_client();

@@ -440,14 +440,14 @@ pub const ROOT: User<'static> = (
     TEAM_PW,
 );
 
-/// A recording upstream, frontdoor started with `config(&upstream)`, and `users` added: the
-/// `setup()` most test files need.
+/// A recording upstream, frontdoor started with `config(upstream's port)`, and `users` added:
+/// the `setup()` most test files need.
 pub async fn setup_with(
-    config: impl FnOnce(&Upstream) -> Config,
+    config: impl FnOnce(u16) -> Config,
     users: &[User<'_>],
 ) -> (Upstream, Frontdoor) {
     let upstream = Upstream::start().await;
-    let fd = Frontdoor::launch(config(&upstream)).await;
+    let fd = Frontdoor::launch(config(upstream.port)).await;
     for &(email, name, groups, roles, password) in users {
         fd.add_user(email, name, groups, roles, password);
     }
