@@ -12,12 +12,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_simple::prelude::{
-    HS256Key, HeaderOptions, JWTClaims, MACLike, RS256KeyPair, RS256PublicKey, RSAKeyPairLike,
-    RSAPublicKeyLike, VerificationOptions,
+    HS256Key, HeaderOptions, JWTClaims, MACLike, RS256KeyPair, RS256PublicKey, RSAPublicKeyLike,
+    VerificationOptions,
 };
 use serde_json::{Map, Value, json};
 
 use crate::harness::*;
+use crate::scripted_idp::{raw_claims, sign};
 
 const PASSWORD: &str = "correct horse battery";
 /// Default tenant, two groups and two roles.
@@ -35,94 +36,56 @@ const REVOCATION_BOUND: Duration = Duration::from_secs(3);
 /// frontdoor checks `exp` with 5 s of leeway (jsonwebtoken's `leeway`, for clock skew).
 const EXP_LEEWAY: Duration = Duration::from_secs(5);
 
-/// Tenants and the cache bound every instance here runs with.
-const BASE: &str =
-    "tenants:\n  - { id: acme, hosts: [acme.localhost] }\nsession: { cache_ttl: 1s }\n";
-
-/// `/` plain authenticated, `/events` also for contact hashes, `/backend` and `/frontend`
-/// for tokens of those audiences.
-fn routes(port: u16) -> String {
-    let up = format!("'http://127.0.0.1:{port}'");
-    [
-        format!("  - {{ host: '*', path_prefix: /, upstream: {up} }}"),
-        format!(
-            "  - {{ host: '*', path_prefix: /events, upstream: {up}, allow_contact_hash: true }}"
-        ),
-        format!("  - {{ host: '*', path_prefix: /backend, upstream: {up}, audience: backend }}"),
-        format!("  - {{ host: '*', path_prefix: /frontend, upstream: {up}, audience: frontend }}"),
-    ]
-    .join("\n")
-        + "\n"
-}
-
 /// One frontdoor in front of one recording upstream.
 struct Env {
     up: Upstream,
     fd: Frontdoor,
 }
 
-/// A frontdoor with Ann and Carl (tenant default) and Bob (tenant acme).
-async fn start(extra: &str) -> Env {
-    let up = Upstream::start().await;
-    let fd = Frontdoor::start(&routes(up.port), &format!("{BASE}{extra}")).await;
-    fd.add_user(
+/// A frontdoor with Ann and Carl (tenant default) and Bob (tenant acme), its config changed by
+/// `tune`: tenant acme, every cache bounded by `session.cache_ttl: 1s`; `/` plain
+/// authenticated, `/events` also for contact hashes, `/backend` and `/frontend` for tokens of
+/// those audiences.
+async fn start(tune: impl FnOnce(Config) -> Config) -> Env {
+    let ann = (
         ANN,
         "Ann Example",
         "wiki,ops",
         "ROLE_USER,ROLE_EDITOR",
         PASSWORD,
     );
-    fd.add_user(CARL, "Carl Example", "wiki", "ROLE_USER", PASSWORD);
+    let carl = (CARL, "Carl Example", "wiki", "ROLE_USER", PASSWORD);
+    let (up, fd) = setup_with(
+        |up| {
+            tune(
+                Config::single(up)
+                    .route(Route::new("/events", up).contact_hash())
+                    .route(Route::new("/backend", up).audience("backend"))
+                    .route(Route::new("/frontend", up).audience("frontend"))
+                    .tenant("acme", [ACME])
+                    .set("session.cache_ttl", "1s"),
+            )
+        },
+        &[ann, carl],
+    )
+    .await;
     add_acme_user(&fd, BOB);
     Env { up, fd }
 }
 
 fn add_acme_user(fd: &Frontdoor, email: &str) {
-    let out = fd.cli(
-        &[
-            "users",
-            "add",
-            "--email",
-            email,
-            "--name",
-            "Bob Acme",
-            "--groups",
-            "acme-team",
-            "--roles",
-            "ROLE_USER",
-            "--tenant",
-            "acme",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(
-        out.status.success(),
-        "users add --tenant acme failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let flags = ["--groups", "acme-team", "--roles", "ROLE_USER"];
+    fd.add_tenant_user("acme", email, "Bob Acme", &flags, PASSWORD);
 }
 
 /// Runs a CLI command that must succeed; its stdout.
 fn cli_ok(fd: &Frontdoor, args: &[&str]) -> String {
-    let out = fd.cli(args, None);
-    assert!(
-        out.status.success(),
-        "frontdoor {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 stdout")
-}
-
-/// Runs a CLI command with `--json`; its JSON.
-fn cli_json(fd: &Frontdoor, args: &[&str]) -> Value {
-    let text = cli_ok(fd, args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} prints JSON ({e}): {text}"))
+    String::from_utf8(fd.cli_ok(args, None).stdout).expect("utf-8 stdout")
 }
 
 /// A user's id, from `users list --json`.
 fn user_id(fd: &Frontdoor, email: &str) -> String {
-    let users = cli_json(fd, &["users", "list", "--json"]);
+    let users = fd.cli_json(&["users", "list", "--json"]);
     users
         .as_array()
         .expect("an array")
@@ -137,7 +100,7 @@ fn user_id(fd: &Frontdoor, email: &str) -> String {
 fn create_token(fd: &Frontdoor, args: &[&str]) -> (String, String) {
     let mut all = vec!["tokens", "create", "--json"];
     all.extend_from_slice(args);
-    let v = cli_json(fd, &all);
+    let v = fd.cli_json(&all);
     (
         v["id"].as_str().expect("id").to_string(),
         v["token"].as_str().expect("token").to_string(),
@@ -148,7 +111,7 @@ fn create_token(fd: &Frontdoor, args: &[&str]) -> (String, String) {
 fn link_contact(fd: &Frontdoor, args: &[&str]) -> Value {
     let mut all = vec!["contacts", "link", "--json"];
     all.extend_from_slice(args);
-    cli_json(fd, &all)
+    fd.cli_json(&all)
 }
 
 fn now_secs() -> i64 {
@@ -576,32 +539,11 @@ fn b64_json(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
 }
 
-/// Claims exactly as `payload` holds them (no claim added by the library).
-fn raw_claims(payload: &Value) -> JWTClaims<Map<String, Value>> {
-    JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        issuer: None,
-        subject: None,
-        audiences: None,
-        jwt_id: None,
-        nonce: None,
-        custom: payload.as_object().expect("an object").clone(),
-    }
-}
-
 fn typ(t: &str) -> HeaderOptions {
     HeaderOptions {
         content_type: None,
         signature_type: Some(t.to_string()),
     }
-}
-
-/// RS256 with `key`, header `typ` as given.
-fn sign_rs256(key: &RS256KeyPair, t: &str, payload: &Value) -> String {
-    key.sign_with_options(raw_claims(payload), &typ(t))
-        .expect("sign RS256")
 }
 
 /// The published signing key: (kid, public key, the JWKS document exactly as served).
@@ -726,7 +668,7 @@ async fn real_id_token(fd: &Frontdoor) -> String {
 
 #[tokio::test]
 async fn no_credential_or_an_unusable_header_is_401_with_a_challenge() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     for path in ["/wiki", "/events/42", "/backend/x"] {
         env.refused(get(path, Cred::Nothing), 401, Some("unauthenticated"))
             .await;
@@ -759,7 +701,7 @@ async fn no_credential_or_an_unusable_header_is_401_with_a_challenge() {
 
 #[tokio::test]
 async fn api_tokens_reach_the_upstream_as_their_owner_with_their_access() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let (_, rw) = create_token(&env.fd, &["--user", ANN, "--name", "deploy"]);
     let (_, ro) = create_token(&env.fd, &["--user", ANN, "--read-only", "--name", "cron"]);
     assert!(rw != ro);
@@ -794,7 +736,7 @@ async fn api_tokens_reach_the_upstream_as_their_owner_with_their_access() {
 
 #[tokio::test]
 async fn read_only_api_token_passes_safe_methods_and_nothing_else() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let (_, ro) = create_token(&env.fd, &["--user", ANN, "--read-only"]);
     for method in ["GET", "HEAD", "OPTIONS"] {
         let got = env
@@ -849,7 +791,7 @@ async fn read_only_api_token_passes_safe_methods_and_nothing_else() {
 
 #[tokio::test]
 async fn api_token_malformed_revoked_and_of_another_tenant_are_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     // Malformed, or well-formed but unknown.
     for bad in [
         "garbage",
@@ -902,7 +844,7 @@ async fn api_token_malformed_revoked_and_of_another_tenant_are_refused() {
 
 #[tokio::test]
 async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let before = now_secs();
     let (id, token) = create_token(
         &env.fd,
@@ -918,7 +860,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
             .cloned()
             .unwrap_or_else(|| panic!("token {id} listed in {list}"))
     };
-    let list = cli_json(&env.fd, &["tokens", "list", "--json"]);
+    let list = env.fd.cli_json(&["tokens", "list", "--json"]);
     assert_eq!(list.as_array().map(Vec::len), Some(2));
     let r = row(&list);
     assert_eq!(r["name"], "nightly export");
@@ -934,7 +876,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
     env.pass(get("/wiki", Cred::ApiToken(&token))).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let used = loop {
-        let r = row(&cli_json(&env.fd, &["tokens", "list", "--json"]));
+        let r = row(&env.fd.cli_json(&["tokens", "list", "--json"]));
         if let Some(t) = r["last_used_at"].as_i64() {
             break t;
         }
@@ -944,7 +886,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
     assert!(used >= created && used <= now_secs());
 
     cli_ok(&env.fd, &["tokens", "revoke", &id]);
-    let r = row(&cli_json(&env.fd, &["tokens", "list", "--json"]));
+    let r = row(&env.fd.cli_json(&["tokens", "list", "--json"]));
     assert_eq!(r["revoked"], true);
 
     // Neither the JSON nor the text listing ever shows a token value.
@@ -966,7 +908,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
 
 #[tokio::test]
 async fn login_check_bearer_reaches_the_upstream_and_is_bound_to_its_tenant() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let a = login_check(&env.fd, None, ANN, PASSWORD).await;
     let (token, _) = pair(&a);
     assert_eq!(a.body["expires_in"], 3600);
@@ -1014,7 +956,7 @@ async fn login_check_bearer_reaches_the_upstream_and_is_bound_to_its_tenant() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reusing_a_refresh_token_revokes_the_family() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let (token1, refresh1) = ann_pair(&env.fd).await;
     env.pass(get("/wiki", Cred::Bearer(&token1))).await;
 
@@ -1064,7 +1006,7 @@ async fn refresh_rotates_and_reusing_a_refresh_token_revokes_the_family() {
 
 #[tokio::test]
 async fn forged_tampered_foreign_and_id_tokens_are_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let (token, _) = ann_pair(fd).await;
     let (header, payload, signature) = jwt_parts(&token);
@@ -1080,7 +1022,7 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
     // Control: the same claims signed with frontdoor's own key by jwt-simple pass, so each
     // refusal below is about the one thing changed.
     let own = own_signing_key(fd, &kid);
-    let resigned = sign_rs256(&own, "at+jwt", &payload);
+    let resigned = sign(&own, "at+jwt", &payload);
     assert_ne!(resigned, token);
     assert_ann(
         &env.pass(get("/wiki", Cred::Bearer(&resigned))).await,
@@ -1145,11 +1087,11 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
     expired["iat"] = (now - 7200).into();
     expired["nbf"] = (now - 7200).into();
     expired["exp"] = (now - 600).into();
-    forged.push(("expired".into(), sign_rs256(&own, "at+jwt", &expired)));
+    forged.push(("expired".into(), sign(&own, "at+jwt", &expired)));
     // Properly signed by frontdoor's key, but typed as an ID token (typ JWT).
-    forged.push(("typ JWT".into(), sign_rs256(&own, "JWT", &payload)));
+    forged.push(("typ JWT".into(), sign(&own, "JWT", &payload)));
     // Another frontdoor's token, and another key presenting this instance's kid.
-    let other_env = start("").await;
+    let other_env = start(|c| c).await;
     let (foreign, _) = ann_pair(&other_env.fd).await;
     forged.push(("another instance's token".into(), foreign.clone()));
     let (other_kid, _, _) = published_key(&other_env.fd).await;
@@ -1157,7 +1099,7 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
     let other_key = own_signing_key(&other_env.fd, &kid);
     forged.push((
         "another key with our kid".into(),
-        sign_rs256(&other_key, "at+jwt", &payload),
+        sign(&other_key, "at+jwt", &payload),
     ));
     // A real ID token of this instance.
     forged.push(("a real ID token".into(), real_id_token(fd).await));
@@ -1184,7 +1126,7 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
 
 #[tokio::test]
 async fn otp_code_signs_in_once_and_its_bearer_reaches_the_upstream() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let code = mailed_code(fd, None, ANN).await;
     let a = verify_otp(fd, None, ANN, &code).await;
@@ -1242,7 +1184,7 @@ async fn otp_code_signs_in_once_and_its_bearer_reaches_the_upstream() {
 
 #[tokio::test]
 async fn five_wrong_otp_codes_kill_the_code() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let code = mailed_code(fd, None, ANN).await;
     let n: u32 = code.parse().expect("digits");
@@ -1273,7 +1215,7 @@ async fn five_wrong_otp_codes_kill_the_code() {
 
 #[tokio::test]
 async fn otp_request_for_an_unknown_email_looks_the_same_and_sends_nothing() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let seen = mails(fd);
     let unknown = request_otp(fd, None, "nobody@example.com").await;
@@ -1310,7 +1252,7 @@ async fn otp_request_for_an_unknown_email_looks_the_same_and_sends_nothing() {
 
 #[tokio::test]
 async fn expired_otp_code_is_refused() {
-    let env = start("otp: { ttl: 1s }\n").await;
+    let env = start(|c| c.set("otp.ttl", "1s")).await;
     let fd = &env.fd;
     let code = mailed_code(fd, None, ANN).await;
     tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -1330,7 +1272,7 @@ async fn expired_otp_code_is_refused() {
 
 #[tokio::test]
 async fn contact_hash_opens_only_its_path_on_routes_that_allow_it() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let before = now_secs();
     let c = link_contact(
         &env.fd,
@@ -1395,7 +1337,7 @@ async fn contact_hash_opens_only_its_path_on_routes_that_allow_it() {
 
 #[tokio::test]
 async fn contact_hash_revoked_or_of_another_tenant_is_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let c = link_contact(
         &env.fd,
         &["--email", "guest@example.org", "--path", "/events/42"],
@@ -1451,7 +1393,7 @@ async fn contact_hash_revoked_or_of_another_tenant_is_refused() {
         Some("invalid_token"),
     )
     .await;
-    let listed = cli_json(&env.fd, &["contacts", "list", "--json"]);
+    let listed = env.fd.cli_json(&["contacts", "list", "--json"]);
     let row = listed
         .as_array()
         .expect("array")
@@ -1471,7 +1413,7 @@ async fn contact_hash_revoked_or_of_another_tenant_is_refused() {
 
 #[tokio::test]
 async fn client_credentials_tokens_verify_independently_and_reach_the_upstream_as_the_app() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     // An app's machine token passes only routes of an audience an administrator granted it.
     let (id, secret) = service_app(fd, &["--scopes", "profile email", "--audience", "backend"]);
@@ -1567,7 +1509,7 @@ async fn client_credentials_tokens_verify_independently_and_reach_the_upstream_a
 
 #[tokio::test]
 async fn client_credentials_errors_follow_rfc6749() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let grant = [("grant_type", "client_credentials")];
     // An app without the grant.
@@ -1625,7 +1567,7 @@ async fn client_credentials_errors_follow_rfc6749() {
 
 #[tokio::test]
 async fn route_audience_decides_which_tokens_pass() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let (backend_app, s1) = service_app(fd, &["--scopes", "profile", "--audience", "backend"]);
     let token = cc_token(fd, Client::Basic(&backend_app, &s1), &[]).await;
@@ -1703,7 +1645,7 @@ async fn route_audience_decides_which_tokens_pass() {
 
 #[tokio::test]
 async fn client_credentials_token_of_a_deactivated_app_or_another_tenant_is_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     // Another tenant's app: its token is bound to acme.
     let (acme_app, s) = service_app(
@@ -1756,7 +1698,7 @@ async fn client_credentials_token_of_a_deactivated_app_or_another_tenant_is_refu
 
 #[tokio::test]
 async fn short_lived_credentials_expire() {
-    let env = start("tokens: { access_token_ttl: 2s }\n").await;
+    let env = start(|c| c.set("tokens.access_token_ttl", "2s")).await;
     let fd = &env.fd;
     // The slow steps (CLI, mail) first, so every credential is fresh when first used.
     let (app, secret) = service_app(fd, &["--scopes", "profile", "--audience", "backend"]);

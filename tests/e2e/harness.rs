@@ -372,6 +372,17 @@ impl Frontdoor {
         out
     }
 
+    /// Runs a CLI command that prints JSON and must succeed; the JSON.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli_ok(args, None);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} prints JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
     /// Adds a user of `tenant` with a password; `flags` are further `users add` options
     /// (`--groups`, `--roles`), left out when empty.
     pub fn add_tenant_user(
