@@ -112,6 +112,13 @@ impl Config {
         self
     }
 
+    /// A node of a cluster: the store at `store_url` and the key files in `keys_dir`, shared
+    /// with the other nodes.
+    pub fn shared(self, store_url: &str, keys_dir: &std::path::Path) -> Config {
+        self.set("store", store_url)
+            .set("keys.dir", keys_dir.display().to_string())
+    }
+
     /// Any other setting by its dotted path, e.g. `set("session.ttl", "1h")` or
     /// `set("trusted_proxies", ["127.0.0.1"])`; maps on the way are created.
     pub fn set(mut self, path: &str, value: impl Serialize) -> Config {

@@ -465,6 +465,14 @@ pub async fn setup_with(
     (upstream, fd)
 }
 
+/// Two nodes of one cluster on `config` (which names a shared store and key files, see
+/// [`Config::shared`]): node B announces node A's public URL, as behind a load balancer.
+pub async fn two_nodes(config: Config) -> (Frontdoor, Frontdoor) {
+    let a = Frontdoor::launch(config.clone()).await;
+    let b = Frontdoor::launch(config.public_url(a.url(""))).await;
+    (a, b)
+}
+
 /// Runs the binary with `--config` and arguments.
 pub fn cli_with_config(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
