@@ -102,6 +102,16 @@ impl Config {
         self
     }
 
+    /// The proxy, admin and data-dir settings the harness fills in, for a test that runs the
+    /// binary itself.
+    pub fn listeners(mut self, port: u16, admin_port: u16, data_dir: &std::path::Path) -> Config {
+        self.listen = Some(format!("127.0.0.1:{port}"));
+        self.admin_listen = Some(format!("127.0.0.1:{admin_port}"));
+        self.data_dir = Some(data_dir.display().to_string());
+        self.threads.get_or_insert(2);
+        self
+    }
+
     pub fn public_url(mut self, url: impl Into<String>) -> Config {
         self.public_url = Some(url.into());
         self

@@ -358,12 +358,10 @@ fn unsafe_is_root() -> bool {
 async fn while_postgres_restarts_warm_sessions_pass_store_work_gets_503_and_service_recovers() {
     let pg = OwnPostgres::start(free_port());
     let upstream = Upstream::start().await;
-    let mut fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            upstream.port
-        ),
-        &format!("store: {}\nsession: {{ cache_ttl: 60s }}\n", pg.url()),
+    let mut fd = Frontdoor::launch(
+        Config::single(&upstream)
+            .set("store", pg.url())
+            .set("session.cache_ttl", "60s"),
     )
     .await;
     fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
