@@ -138,8 +138,15 @@ impl Frontdoor {
     /// Like [`Frontdoor::launch`], on ports chosen beforehand (with [`free_port`]): for a peer
     /// that must know frontdoor's URLs before frontdoor starts, such as an upstream identity
     /// provider with frontdoor's redirect URI registered.
-    pub async fn launch_on(port: u16, admin_port: u16, mut config: Config) -> Frontdoor {
+    pub async fn launch_on(port: u16, admin_port: u16, config: Config) -> Frontdoor {
         let dir = tempfile::tempdir().expect("tempdir");
+        let text = Frontdoor::completed(config, port, admin_port, dir.path()).to_yaml();
+        Frontdoor::spawn_with(dir, port, admin_port, &text).await
+    }
+
+    /// `config` with the listeners, public URL, data dir and thread count of an instance on
+    /// these ports and dir, where it leaves them unset.
+    fn completed(mut config: Config, port: u16, admin_port: u16, dir: &Path) -> Config {
         config.listen.get_or_insert(format!("127.0.0.1:{port}"));
         config
             .admin_listen
@@ -150,38 +157,22 @@ impl Frontdoor {
             .get_or_insert(format!("http://127.0.0.1:{port}"));
         config
             .data_dir
-            .get_or_insert(dir.path().join("data").display().to_string());
+            .get_or_insert(dir.join("data").display().to_string());
         config.threads.get_or_insert(2);
-        Frontdoor::spawn_with(dir, port, admin_port, &config.to_yaml()).await
+        config
     }
 
-    /// The escape hatch for YAML a [`Config`] cannot write (odd spellings, YAML anchors, …):
-    /// these routes (YAML list items, indented by two spaces) and extra top-level text.
+    /// The escape hatch for a test whose file is later edited into YAML a [`Config`] cannot
+    /// write (unknown keys, misspellings): these routes (YAML list items, indented by two
+    /// spaces) and extra top-level text.
     pub async fn start_yaml(routes: &str, extra: &str) -> Frontdoor {
-        Frontdoor::start_yaml_on(free_port(), free_port(), routes, extra).await
-    }
-
-    /// [`Frontdoor::start_yaml`] on ports chosen beforehand.
-    pub async fn start_yaml_on(port: u16, admin_port: u16, routes: &str, extra: &str) -> Frontdoor {
+        let (port, admin_port) = (free_port(), free_port());
         let dir = tempfile::tempdir().expect("tempdir");
         let config = format!(
-            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\n{public}data_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
-            public = if extra.contains("public_url:") {
-                String::new()
-            } else {
-                format!("public_url: http://127.0.0.1:{port}\n")
-            },
+            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
             data = dir.path().join("data").display()
         );
         Frontdoor::spawn_with(dir, port, admin_port, &config).await
-    }
-
-    // TEMPORARY: the raw-YAML starts of files not yet converted to `Config`.
-    pub async fn start(routes: &str, extra: &str) -> Frontdoor {
-        Frontdoor::start_yaml(routes, extra).await
-    }
-    pub async fn start_on(port: u16, admin_port: u16, routes: &str, extra: &str) -> Frontdoor {
-        Frontdoor::start_yaml_on(port, admin_port, routes, extra).await
     }
 
     async fn spawn_with(
@@ -207,9 +198,11 @@ impl Frontdoor {
         Frontdoor::launch(Config::standard(upstream)).await
     }
 
-    /// Replaces the config file (for a reload or a restart).
-    pub fn write_config(&self, text: &str) {
-        std::fs::write(self.config_path(), text).expect("write config");
+    /// Replaces the config file with `config` on this instance's ports and data dir (for a
+    /// reload or a restart).
+    pub fn write_config(&self, config: Config) {
+        let config = Frontdoor::completed(config, self.port, self.admin_port, self.dir.path());
+        std::fs::write(self.config_path(), config.to_yaml()).expect("write config");
     }
 
     pub fn config_path(&self) -> PathBuf {
