@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gateway::outbox_code;
 use crate::harness::*;
 use crate::oauth::{
     CALLBACK, EMAIL, PASSWORD, assert_error_page, authorize_url, callback_params, pkce, start,

@@ -142,9 +142,7 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
     a.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
 
     // Log in on node A; the same cookie works on node B.
-    let (client, jar) = browser_with_jar();
-    browser_login(&client, &a.url("/start"), "ann@example.com", PW).await;
-    let cookie = jar_cookie(&jar, &a.url("/"), "frontdoor_session").expect("session cookie");
+    let (_client, cookie) = signed_in(a, "/start", "ann@example.com", PW).await;
     let on = |node: &Frontdoor| {
         plain_client()
             .get(node.url("/x"))

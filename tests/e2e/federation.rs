@@ -271,11 +271,6 @@ async fn sign_in_with_corp(
     follow(browser, done, None).await
 }
 
-/// The session cookie the jar holds for frontdoor.
-fn session_cookie(jar: &reqwest::cookie::Jar, fd: &Frontdoor) -> Option<String> {
-    jar_cookie(jar, &fd.url("/"), "frontdoor_session")
-}
-
 /// A proxied request carrying exactly this session cookie: an API call (no `Accept: text/html`)
 /// or a browser navigation.
 async fn with_session(fd: &Frontdoor, cookie: &str, as_browser: bool) -> reqwest::Response {
@@ -347,7 +342,7 @@ async fn assert_no_session(
     fed: &Fed,
     upstream_count: usize,
 ) {
-    assert_eq!(session_cookie(jar, &fed.fd), None, "no session cookie");
+    assert_eq!(session_of(jar, &fed.fd), None, "no session cookie");
     let api = browser
         .get(fed.fd.url("/private/page"))
         .send()
@@ -622,7 +617,7 @@ async fn protected_page_through_corp_sso_reaches_the_upstream_with_mapped_identi
         seen.header("x-auth-request-roles").as_deref(),
         Some("editor")
     );
-    assert!(session_cookie(&jar, fd).is_some());
+    assert!(session_of(&jar, fd).is_some());
 
     // The user was provisioned with the mapped groups and roles.
     let users = users_list(fd);
@@ -837,17 +832,17 @@ async fn replayed_callback_is_refused_and_signs_nobody_in() {
     let (stranger, stranger_jar) = browser_with_jar();
     let page = navigate(&stranger, &callback).await;
     assert_refused(page, 400, "started in another browser").await;
-    assert_eq!(session_cookie(&stranger_jar, fd), None);
+    assert_eq!(session_of(&stranger_jar, fd), None);
 
     // The genuine one signs in.
     let done = navigate(&browser, &callback).await;
     assert_eq!(done.status(), 303);
-    let session = session_cookie(&jar, fd).expect("signed in");
+    let session = session_of(&jar, fd).expect("signed in");
 
     // The same callback URL again in the same browser: refused, the session unchanged.
     let page = navigate(&browser, &callback).await;
     assert_refused(page, 400, "Start again").await;
-    assert_eq!(session_cookie(&jar, fd).as_deref(), Some(session.as_str()));
+    assert_eq!(session_of(&jar, fd).as_deref(), Some(session.as_str()));
 
     // Someone who captured the URL and the pending cookie: refused before the code is tried.
     let replay = plain_client()
@@ -880,7 +875,7 @@ async fn id_tokens_for_another_audience_expired_or_otherwise_invalid_are_refused
         ok.text().await.unwrap_or_default()
     );
     assert_eq!(location(&ok), fd.url("/home"));
-    assert!(session_cookie(&jar, &fd).is_some());
+    assert!(session_of(&jar, &fd).is_some());
 
     for (defect, why) in [
         (Defect::WrongAudience, "audience"),
@@ -897,7 +892,7 @@ async fn id_tokens_for_another_audience_expired_or_otherwise_invalid_are_refused
             html.to_lowercase().contains(why),
             "{defect:?}: the page says why ({why}):\n{html}"
         );
-        assert_eq!(session_cookie(&jar, &fd), None, "{defect:?}");
+        assert_eq!(session_of(&jar, &fd), None, "{defect:?}");
         let api = browser
             .get(fd.url("/private"))
             .send()
@@ -1143,7 +1138,7 @@ async fn provider_down_at_start_up_shows_unavailable_until_it_comes_up() {
     let start = navigate(&browser, &fd.url("/_frontdoor/idp/corp/start?return_to=/x")).await;
     let page = assert_refused(start, 503, "Corp SSO cannot be reached right now").await;
     assert!(!page.contains("Internal"), "{page}");
-    assert_eq!(session_cookie(&jar, &fd), None);
+    assert_eq!(session_of(&jar, &fd), None);
 
     // The provider comes up on the configured port; the button becomes a link within one retry.
     drop(idp_hold);
@@ -1198,7 +1193,7 @@ async fn backchannel_logout_from_the_provider_ends_the_frontdoor_session() {
     )
     .await;
     assert_eq!(landed.status(), 200);
-    let first = session_cookie(&jar, fd).expect("signed in");
+    let first = session_of(&jar, fd).expect("signed in");
     assert_session_alive(fd, &first).await;
 
     // The provider ends Alice's session server-side (an administrator, a password change):
@@ -1228,7 +1223,7 @@ async fn backchannel_logout_from_the_provider_ends_the_frontdoor_session() {
     )
     .await;
     assert_eq!(landed.status(), 200);
-    let second = session_cookie(&jar, fd).expect("signed in again");
+    let second = session_of(&jar, fd).expect("signed in again");
     assert_ne!(first, second);
     assert_session_alive(fd, &second).await;
     let done = fed.idp.end_session(&browser).await;
@@ -1299,7 +1294,7 @@ async fn forged_and_replayed_logout_tokens_are_refused_and_end_nothing() {
         ALICE_PASSWORD,
     )
     .await;
-    let session = session_cookie(&jar, fd).expect("signed in");
+    let session = session_of(&jar, fd).expect("signed in");
     let sessions = fed.idp.sessions("u-alice").await;
     let sid = sessions[0]["clients"][CLIENT_ID]["sid"]
         .as_str()
@@ -1360,7 +1355,7 @@ async fn forged_and_replayed_logout_tokens_are_refused_and_end_nothing() {
         ALICE_PASSWORD,
     )
     .await;
-    let again = session_cookie(&jar, fd).expect("signed in again");
+    let again = session_of(&jar, fd).expect("signed in again");
     let (status, body) = post_logout_token(fd, &token).await;
     assert_eq!(status, 400, "{body}");
     assert_session_alive(fd, &again).await;
@@ -1374,7 +1369,7 @@ async fn replayed_subject_logout_token_ends_nothing_though_it_still_matches() {
     let (mock, _upstream, fd) = setup_mock().await;
     let (browser, jar) = browser_with_jar();
     assert_eq!(mock_sign_in(&browser, &fd, &mock).await.status(), 303);
-    let first = session_cookie(&jar, &fd).expect("signed in");
+    let first = session_of(&jar, &fd).expect("signed in");
     assert_session_alive(&fd, &first).await;
 
     let token = sign(
@@ -1388,7 +1383,7 @@ async fn replayed_subject_logout_token_ends_nothing_though_it_still_matches() {
 
     let (browser, jar) = browser_with_jar();
     assert_eq!(mock_sign_in(&browser, &fd, &mock).await.status(), 303);
-    let second = session_cookie(&jar, &fd).expect("signed in again");
+    let second = session_of(&jar, &fd).expect("signed in again");
     let (status, body) = post_logout_token(&fd, &token).await;
     assert_eq!(status, 400, "the replay is refused: {body}");
     assert_session_alive(&fd, &second).await;
@@ -1430,7 +1425,7 @@ async fn logout_of_a_federated_session_goes_on_to_the_providers_end_session_with
         ALICE_PASSWORD,
     )
     .await;
-    let session = session_cookie(&jar, fd).expect("signed in");
+    let session = session_of(&jar, fd).expect("signed in");
 
     let page = navigate(&browser, &fd.url("/_frontdoor/logout")).await;
     assert_eq!(page.status(), 200);

@@ -406,7 +406,7 @@ async fn emails_entering_by_the_cli_the_api_and_the_login_page_are_canonical() {
         .expect("post login");
     let _ = follow(&browser, posted, None).await;
     assert_eq!(
-        jar_cookie(&jar, &fd.url("/"), "frontdoor_session"),
+        session_of(&jar, &fd),
         None,
         "no session for the KELVIN SIGN spelling"
     );

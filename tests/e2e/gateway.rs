@@ -282,10 +282,7 @@ async fn a_restart_keeps_users_and_sessions() {
 #[tokio::test]
 async fn logout_ends_the_session_and_the_same_cookie_is_refused() {
     let (_upstream, fd) = setup().await;
-    let (client, jar) = browser_with_jar();
-    browser_login(&client, &fd.url("/x"), "ann@example.com", PASSWORD).await;
-    let session_cookie =
-        jar_cookie(&jar, &fd.url("/"), "frontdoor_session").expect("session cookie");
+    let (client, session_cookie) = signed_in(&fd, "/x", "ann@example.com", PASSWORD).await;
     let page = navigate(&client, &fd.url("/_frontdoor/logout")).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
@@ -613,34 +610,6 @@ async fn forwarded_headers_from_untrusted_clients_are_replaced() {
     assert_eq!(got.header("x-real-ip").as_deref(), Some("127.0.0.1"));
     assert_eq!(got.header("x-forwarded-proto").as_deref(), Some("http"));
     assert!(got.header("x-forwarded-host").is_none());
-}
-
-/// The newest message in the outbox that mentions `to`, waiting briefly for it.
-pub async fn outbox_code(fd: &Frontdoor, to: &str) -> String {
-    let dir = fd.data_dir().join("outbox");
-    for _ in 0..50 {
-        let mut newest: Option<(std::time::SystemTime, String)> = None;
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let modified = entry.metadata().and_then(|m| m.modified()).ok();
-            if text.contains(to)
-                && let Some(m) = modified
-                && newest.as_ref().is_none_or(|(t, _)| m >= *t)
-            {
-                newest = Some((m, text));
-            }
-        }
-        if let Some((_, text)) = newest {
-            let code = text
-                .split(|c: char| !c.is_ascii_digit())
-                .find(|w| w.len() == 6)
-                .expect("a 6-digit code in the message")
-                .to_string();
-            return code;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no mail to {to} in {}", dir.display());
 }
 
 #[tokio::test]

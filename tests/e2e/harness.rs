@@ -697,6 +697,47 @@ pub async fn login_check_token(fd: &Frontdoor, email: &str, password: &str) -> S
         .to_string()
 }
 
+/// The newest message in the outbox that mentions `to`, waiting briefly for it.
+pub async fn outbox_code(fd: &Frontdoor, to: &str) -> String {
+    let dir = fd.data_dir().join("outbox");
+    for _ in 0..50 {
+        let mut newest: Option<(std::time::SystemTime, String)> = None;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            if text.contains(to)
+                && let Some(m) = modified
+                && newest.as_ref().is_none_or(|(t, _)| m >= *t)
+            {
+                newest = Some((m, text));
+            }
+        }
+        if let Some((_, text)) = newest {
+            let code = text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .expect("a 6-digit code in the message")
+                .to_string();
+            return code;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} in {}", dir.display());
+}
+
+/// Asks for a one-time code for `email` (`POST /api/v1/request-login-otp`, answered 202) and
+/// reads it from the outbox.
+pub async fn emailed_code(fd: &Frontdoor, email: &str) -> String {
+    let asked = plain_client()
+        .post(fd.url("/api/v1/request-login-otp"))
+        .json(&serde_json::json!({ "email": email }))
+        .send()
+        .await
+        .expect("request a code");
+    assert_eq!(asked.status(), 202);
+    outbox_code(fd, email).await
+}
+
 /// Signs a session out the way a browser does, without a cookie jar: GET the logout page with
 /// the session cookie, then POST its form with the CSRF cookie and token. Returns the POST's answer.
 pub async fn logout_with_cookie(fd: &Frontdoor, session_cookie: &str) -> reqwest::Response {

@@ -1578,14 +1578,7 @@ async fn codes_made_on_one_node_are_redeemed_on_the_other() {
         .await
         .assert_oauth_error(400, "invalid_grant");
 
-    let asked = plain_client()
-        .post(a.url("/api/v1/request-login-otp"))
-        .json(&serde_json::json!({ "email": EMAIL }))
-        .send()
-        .await
-        .expect("request a code on A");
-    assert_eq!(asked.status(), 202);
-    let otp = crate::gateway::outbox_code(a, EMAIL).await;
+    let otp = emailed_code(a, EMAIL).await;
     let verified = plain_client()
         .post(b.url("/api/v1/verify-login-otp"))
         .json(&serde_json::json!({ "email": EMAIL, "code": otp }))
