@@ -327,3 +327,75 @@ impl Provider {
         self
     }
 }
+
+/// Every typed part of the builder, read back by frontdoor's own loader: the YAML says what
+/// the test meant, or a test would run against a config it never asked for.
+#[test]
+fn the_builder_writes_what_frontdoor_reads() {
+    use std::time::Duration;
+
+    use frontdoor::config::{Config as Loaded, HeaderField, Policy};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = Config::standard(8080)
+        .route(
+            Route::new("/grafana", "http://127.0.0.1:3000")
+                .host("wiki.localhost")
+                .roles(["ROLE_EDITOR"])
+                .contact_hash()
+                .audience("reports")
+                .header("user", "X-WEBAUTH-USER")
+                .header("tenant", "")
+                .connect_timeout("2s")
+                .read_timeout("3s"),
+        )
+        .tenant("acme", ["acme.localhost"])
+        .federation(
+            Provider::corp("corp", "https://idp.example")
+                .provision(true)
+                .set("allowed_domains", ["example.com"]),
+        )
+        .listeners(8443, 9090, dir.path())
+        .public_url("https://127.0.0.1:8443")
+        .shared("sqlite://shared.db", dir.path())
+        .set("session.cache_ttl", "1s")
+        .set("trusted_proxies", ["127.0.0.1"])
+        .to_yaml();
+    let c = Loaded::from_yaml(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+
+    assert_eq!(c.listen, "127.0.0.1:8443");
+    assert_eq!(c.public_url.as_str(), "https://127.0.0.1:8443/");
+    assert_eq!(c.threads, 2);
+    assert_eq!(c.routes.len(), 4, "{text}");
+    let [root, public, admin, grafana] = &c.routes[..] else {
+        panic!("four routes");
+    };
+    assert_eq!((root.host.as_str(), root.path_prefix.as_str()), ("*", "/"));
+    assert_eq!(
+        root.policy,
+        Policy::Authenticated,
+        "authenticated by default"
+    );
+    assert_eq!(root.upstream.port, 8080);
+    assert_eq!(public.policy, Policy::Public);
+    assert_eq!(admin.groups, ["admins"]);
+    assert_eq!(grafana.host, "wiki.localhost");
+    assert_eq!(grafana.roles, ["ROLE_EDITOR"]);
+    assert!(grafana.allow_contact_hash);
+    assert_eq!(grafana.audience.as_deref(), Some("reports"));
+    assert_eq!(grafana.headers[&HeaderField::User], "X-WEBAUTH-USER");
+    assert_eq!(grafana.headers[&HeaderField::Tenant], "");
+    assert_eq!(grafana.connect_timeout.0, Duration::from_secs(2));
+    assert_eq!(grafana.read_timeout.0, Duration::from_secs(3));
+    assert_eq!(c.tenants[0].id, "acme");
+    assert_eq!(c.tenants[0].hosts, ["acme.localhost"]);
+    let corp = &c.identity_providers[0];
+    assert_eq!(corp.client_secret.as_deref(), Some("s3cret"));
+    assert_eq!(corp.groups_claim.as_deref(), Some("groups"));
+    assert!(corp.provision);
+    assert_eq!(corp.allowed_domains, ["example.com"]);
+    assert_eq!(c.store.as_deref(), Some("sqlite://shared.db"));
+    assert_eq!(c.keys.dir.as_deref(), Some(dir.path()));
+    assert_eq!(c.session.cache_ttl.0, Duration::from_secs(1));
+    assert_eq!(c.trusted_proxies.len(), 1);
+}
