@@ -18,7 +18,7 @@ use jwt_simple::prelude::{
 use serde_json::{Map, Value, json};
 
 use crate::harness::*;
-use crate::scripted_idp::{raw_claims, sign};
+use crate::scripted_idp::{raw_claims, rsa_jwk, sign};
 
 const PASSWORD: &str = "correct horse battery";
 /// Default tenant, two groups and two roles.
@@ -561,15 +561,7 @@ async fn published_key(fd: &Frontdoor) -> (String, RS256PublicKey, String) {
     assert_eq!(keys.len(), 1, "one signing key: {jwks}");
     let k = &keys[0];
     assert_eq!(k["kty"], "RSA");
-    let part = |name: &str| {
-        URL_SAFE_NO_PAD
-            .decode(k[name].as_str().expect("n and e"))
-            .expect("base64url")
-    };
-    let kid = k["kid"].as_str().expect("kid").to_string();
-    let pk = RS256PublicKey::from_components(&part("n"), &part("e"))
-        .expect("an RSA public key")
-        .with_key_id(&kid);
+    let (kid, pk) = rsa_jwk(k);
     (kid, pk, text)
 }
 

@@ -20,7 +20,7 @@ use crate::harness::*;
 use crate::idp::{Idp, idp_end_session, idp_sign_in};
 
 pub(crate) use crate::scripted_idp::{CLIENT_ID, CLIENT_SECRET, now, random_id, sign};
-use crate::scripted_idp::{ScriptedIdp, scripted_sign_in};
+use crate::scripted_idp::{ScriptedIdp, rsa_jwk, scripted_sign_in};
 const ALICE_PASSWORD: &str = "down the rabbit hole";
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Where the third-party app wants its users back; never contacted, only compared.
@@ -379,17 +379,7 @@ async fn provider_key(jwks_url: &str) -> (String, RS256PublicKey) {
         .json()
         .await
         .expect("jwks JSON");
-    let k = &jwks["keys"][0];
-    let part = |name: &str| {
-        URL_SAFE_NO_PAD
-            .decode(k[name].as_str().expect("n and e"))
-            .expect("base64url")
-    };
-    let kid = k["kid"].as_str().expect("kid").to_string();
-    let pk = RS256PublicKey::from_components(&part("n"), &part("e"))
-        .expect("an RSA key")
-        .with_key_id(&kid);
-    (kid, pk)
+    rsa_jwk(&jwks["keys"][0])
 }
 
 /// POSTs a `logout_token` to frontdoor's back-channel logout endpoint for Corp SSO.
@@ -553,13 +543,7 @@ async fn protected_page_through_corp_sso_reaches_the_upstream_with_mapped_identi
     for s in ["openid", "email", "profile", "groups"] {
         assert!(scopes.contains(&s), "scope {s} asked for: {scopes:?}");
     }
-    let pending = start
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("text").to_string())
-        .find(|c| c.starts_with("frontdoor_idp="))
-        .expect("the pending sign-in cookie");
+    let pending = set_cookie(&start, "frontdoor_idp").expect("the pending sign-in cookie");
     assert!(pending.contains("HttpOnly"), "{pending}");
     assert!(pending.contains("Path=/_frontdoor/idp/corp/"), "{pending}");
     assert!(
@@ -575,13 +559,7 @@ async fn protected_page_through_corp_sso_reaches_the_upstream_with_mapped_identi
     assert!(answer.contains_key("code"));
     let done = navigate(&browser, &callback).await;
     assert_eq!(done.status(), 303, "the callback signs in");
-    let removal = done
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("text").to_string())
-        .find(|c| c.starts_with("frontdoor_idp="))
-        .expect("the pending cookie is removed");
+    let removal = set_cookie(&done, "frontdoor_idp").expect("the pending cookie is removed");
     assert!(
         removal.contains("Max-Age=0") || removal.contains("1970"),
         "{removal}"

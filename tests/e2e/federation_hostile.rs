@@ -640,15 +640,7 @@ async fn a_sign_in_finishes_in_the_tenant_it_started_in() {
         .await
         .expect("start");
     assert_eq!(start.status(), 302);
-    let pending = start
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_idp="))
-        .and_then(|c| c.split(';').next())
-        .expect("the pending cookie")
-        .to_string();
+    let pending = set_cookie_pair(&start, "frontdoor_idp").expect("the pending cookie");
     let back = client.get(location(&start)).send().await.expect("provider");
     // The callback on the default tenant's host, with the pending cookie of acme's sign-in.
     let resp = client

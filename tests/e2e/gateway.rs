@@ -333,14 +333,7 @@ async fn session_cookie_of(client: &reqwest::Client, fd: &Frontdoor) -> String {
         .send()
         .await
         .expect("login page");
-    let csrf_cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_csrf="))
-        .map(|c| c.split(';').next().unwrap_or("").to_string())
-        .expect("csrf cookie");
+    let csrf_cookie = set_cookie_pair(&login, "frontdoor_csrf").expect("csrf cookie");
     let html = login.text().await.expect("html");
     let csrf = form_field(&html, "csrf_token").expect("csrf");
     let resp = manual
@@ -355,14 +348,7 @@ async fn session_cookie_of(client: &reqwest::Client, fd: &Frontdoor) -> String {
         .send()
         .await
         .expect("post");
-    let set = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_session="))
-        .expect("session cookie")
-        .to_string();
+    let set = set_cookie(&resp, "frontdoor_session").expect("session cookie");
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Lax"),
         "{set}"

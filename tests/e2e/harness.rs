@@ -510,6 +510,21 @@ pub fn browser_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
     (client, jar)
 }
 
+/// The `Set-Cookie` line of `resp` that sets cookie `name`, attributes included.
+pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// The `name=value` that `resp` sets for cookie `name`, without the attributes.
+pub fn set_cookie_pair(resp: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookie(resp, name).map(|c| c.split(';').next().unwrap_or("").to_string())
+}
+
 /// The value of one cookie the jar holds for `url`.
 pub fn jar_cookie(jar: &reqwest::cookie::Jar, url: &str, name: &str) -> Option<String> {
     use reqwest::cookie::CookieStore;
@@ -747,14 +762,7 @@ pub async fn logout_with_cookie(fd: &Frontdoor, session_cookie: &str) -> reqwest
         .send()
         .await
         .expect("logout page");
-    let csrf_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_csrf="))
-        .map(|c| c.split(';').next().unwrap_or("").to_string())
-        .expect("csrf cookie");
+    let csrf_cookie = set_cookie_pair(&page, "frontdoor_csrf").expect("csrf cookie");
     let html = page.text().await.expect("html");
     let csrf = form_field(&html, "csrf_token").expect("csrf");
     plain_client()

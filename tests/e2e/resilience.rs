@@ -48,14 +48,7 @@ async fn form_login_at(base: &str) -> Option<(u16, Option<String>)> {
         .send()
         .await
         .ok()?;
-    let cookie = posted
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_session="))
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string);
+    let cookie = set_cookie_pair(&posted, "frontdoor_session");
     Some((posted.status().as_u16(), cookie))
 }
 

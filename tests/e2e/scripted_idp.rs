@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwt_simple::prelude::{HeaderOptions, JWTClaims, RS256KeyPair, RSAKeyPairLike};
+use jwt_simple::prelude::{HeaderOptions, JWTClaims, RS256KeyPair, RS256PublicKey, RSAKeyPairLike};
 use serde_json::{Map, Value, json};
 use url::Url;
 
@@ -250,6 +250,20 @@ impl ScriptedIdp {
             .copied()
             .unwrap_or(0)
     }
+}
+
+/// The `kid` and the RSA public key of a JWK.
+pub(crate) fn rsa_jwk(k: &Value) -> (String, RS256PublicKey) {
+    let part = |name: &str| {
+        URL_SAFE_NO_PAD
+            .decode(k[name].as_str().expect("n and e"))
+            .expect("base64url")
+    };
+    let kid = k["kid"].as_str().expect("kid").to_string();
+    let pk = RS256PublicKey::from_components(&part("n"), &part("e"))
+        .expect("an RSA public key")
+        .with_key_id(&kid);
+    (kid, pk)
 }
 
 /// Claims exactly as `payload` holds them (no claim added by the library).

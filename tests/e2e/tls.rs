@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{
     Config, Upstream, cli_with_config, follow, form_field, free_port, navigate, plain_client,
+    set_cookie,
 };
 
 /// Runs `openssl` in `dir` with these space-separated arguments; panics with its output when
@@ -279,12 +280,7 @@ async fn https_login_sets_a_secure_cookie_and_sends_hsts_and_forwarded_proto() {
         .await
         .expect("post login");
     assert!(posted.status().is_redirection(), "{}", posted.status());
-    let session_cookie = posted
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_session="))
+    let session_cookie = set_cookie(&posted, "frontdoor_session")
         .expect("the login sets the session cookie")
         .to_string();
     assert!(
