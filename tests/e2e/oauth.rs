@@ -227,6 +227,28 @@ pub(crate) fn authorize_url(fd: &Frontdoor, params: &[(&str, &str)]) -> String {
     u.to_string()
 }
 
+/// The authorization URL of a code flow with S256 PKCE, back to [`CALLBACK`].
+pub(crate) fn code_url(
+    fd: &Frontdoor,
+    client_id: &str,
+    scope: &str,
+    state: &str,
+    challenge: &str,
+) -> String {
+    authorize_url(
+        fd,
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", state),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+}
+
 /// A fresh S256 PKCE pair: (challenge, verifier).
 pub(crate) fn pkce() -> (String, String) {
     let (c, v) = PkceCodeChallenge::new_random_sha256();
@@ -335,18 +357,7 @@ async fn get_code(
     scope: &str,
 ) -> (String, String) {
     let (challenge, verifier) = pkce();
-    let url = authorize_url(
-        fd,
-        &[
-            ("client_id", client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", scope),
-            ("state", "st-42"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = code_url(fd, client_id, scope, "st-42", &challenge);
     let mut resp = navigate(browser, &url).await;
     if resp.status() == 302 && location(&resp).starts_with(&fd.url("/_frontdoor/login")) {
         resp = sign_in(browser, fd, resp).await;
@@ -1017,18 +1028,7 @@ async fn deactivated_app_can_neither_start_nor_finish_nor_use_its_tokens() {
     );
 
     let (challenge, _) = pkce();
-    let url = authorize_url(
-        &fd,
-        &[
-            ("client_id", &client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "s"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = code_url(&fd, &client_id, "openid", "s", &challenge);
     assert_error_page(navigate(&browser, &url).await, 400, "not active").await;
 
     // The CLI is another process: past the cache bound (session.cache_ttl: 1s) the token
@@ -1059,20 +1059,7 @@ async fn consent_is_asked_once_per_scope_set() {
     let (client_id, _) = third_party_app(&fd);
     let browser = browser();
     let (challenge, _) = pkce();
-    let url = |scope: &str| {
-        authorize_url(
-            &fd,
-            &[
-                ("client_id", &client_id),
-                ("redirect_uri", CALLBACK),
-                ("response_type", "code"),
-                ("scope", scope),
-                ("state", "consent-state"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-    };
+    let url = |scope: &str| code_url(&fd, &client_id, scope, "consent-state", &challenge);
 
     // First time: sign in, then the consent page.
     let first = navigate(&browser, &url("openid profile")).await;
@@ -1111,18 +1098,7 @@ async fn declining_consent_sends_access_denied_with_state_and_iss() {
     let (client_id, _) = third_party_app(&fd);
     let browser = browser();
     let (challenge, _) = pkce();
-    let url = authorize_url(
-        &fd,
-        &[
-            ("client_id", &client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid email"),
-            ("state", "decline-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = code_url(&fd, &client_id, "openid email", "decline-state", &challenge);
     let first = navigate(&browser, &url).await;
     let html = consent_html(sign_in(&browser, &fd, first).await).await;
     let p = callback_params(
@@ -1182,17 +1158,12 @@ async fn first_party_app_skips_consent() {
     let secret = secret.expect("secret");
     let browser = browser();
     let (challenge, verifier) = pkce();
-    let url = authorize_url(
+    let url = code_url(
         &fd,
-        &[
-            ("client_id", &client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid profile email groups roles"),
-            ("state", "fp-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
+        &client_id,
+        "openid profile email groups roles",
+        "fp-state",
+        &challenge,
     );
     let first = navigate(&browser, &url).await;
     let after_login = sign_in(&browser, &fd, first).await;
