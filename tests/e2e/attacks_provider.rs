@@ -35,13 +35,7 @@ async fn post_json(fd: &Frontdoor, path: &str, body: Value) -> (u16, Value) {
 /// The sign-in page's code form, as a browser posts it: (status, the page's error sentence).
 async fn code_form(fd: &Frontdoor, email: &str, code: Option<&str>) -> (u16, String) {
     let client = browser();
-    let page = client
-        .get(fd.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let html = page.text().await.expect("html");
-    let csrf = form_field(&html, "csrf_token").expect("csrf token");
+    let csrf = login_csrf(&client, fd).await;
     let mut form = vec![
         ("email", email),
         ("csrf_token", csrf.as_str()),
@@ -185,9 +179,8 @@ async fn the_sign_in_pages_code_form_answers_a_known_and_an_unknown_address_alik
             .unwrap_or_default();
         (status, error)
     };
-    let known = page_error(crate::regulation::form_login(&fd, EMAIL, "not it at all").await).await;
-    let unknown =
-        page_error(crate::regulation::form_login(&fd, UNKNOWN, "not it at all").await).await;
+    let known = page_error(form_login(&fd, EMAIL, "not it at all").await).await;
+    let unknown = page_error(form_login(&fd, UNKNOWN, "not it at all").await).await;
     assert_eq!(known.0, 401, "{known:?}");
     assert_eq!(known, unknown, "the password form: the same page");
 }
@@ -394,7 +387,7 @@ async fn wrong_passwords_from_elsewhere_do_not_lock_the_owner_out_at_their_usual
     }
     // Ann, from her usual address, signs in: by password and by an emailed code.
     assert_eq!(login_from(&fd, EMAIL, PASSWORD, "192.0.2.7").await, 200);
-    let form_page = crate::regulation::form_login(&fd, EMAIL, PASSWORD).await;
+    let form_page = form_login(&fd, EMAIL, PASSWORD).await;
     assert_eq!(
         form_page.status(),
         303,
@@ -770,12 +763,7 @@ async fn the_settings_page_applies_the_same_limits_and_the_pkce_opt_out() {
     const APPS: &str = "/_frontdoor/settings/developers/apps";
     let fd = start(|c| c).await;
     let client = browser();
-    let page = client
-        .get(fd.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let csrf = form_field(&page.text().await.expect("html"), "csrf_token").expect("csrf");
+    let csrf = login_csrf(&client, &fd).await;
     let signed_in = client
         .post(fd.url("/_frontdoor/login"))
         .form(&[

@@ -671,6 +671,34 @@ pub async fn signed_in(
     (client, cookie)
 }
 
+/// Opens the sign-in page in `client`, which keeps its CSRF cookie; the form's CSRF token.
+pub async fn login_csrf(client: &reqwest::Client, fd: &Frontdoor) -> String {
+    let page = client
+        .get(fd.url("/_frontdoor/login"))
+        .send()
+        .await
+        .expect("login page");
+    let html = page.text().await.expect("html");
+    form_field(&html, "csrf_token").expect("csrf token")
+}
+
+/// Posts the sign-in form as a browser: the page (for its CSRF cookie and token), then the form.
+pub async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
+    let client = browser();
+    let csrf = login_csrf(&client, fd).await;
+    client
+        .post(fd.url("/_frontdoor/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("return_to", "/"),
+        ])
+        .send()
+        .await
+        .expect("post login")
+}
+
 /// Fills and posts the sign-in form of `login_page` (a response showing it); the POST's answer.
 pub async fn submit_login(
     client: &reqwest::Client,

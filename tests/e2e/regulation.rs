@@ -12,33 +12,10 @@ use crate::harness::*;
 
 const PW: &str = "a long enough password";
 const WRONG: &str = "not the password at all";
-/// Nothing is proxied in these tests; a route is there because the config wants one.
-/// A route nothing listens behind: these tests never pass it.
+/// Nothing is proxied in these tests; a route is there because the config wants one, and
+/// nothing listens behind it.
 fn dead_route() -> Config {
     Config::single(9)
-}
-
-/// Posts the sign-in form as a browser: the page (for its CSRF cookie and token), then the form.
-pub(crate) async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
-    let client = browser();
-    let page = client
-        .get(fd.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let html = page.text().await.expect("html");
-    let csrf = form_field(&html, "csrf_token").expect("csrf token");
-    client
-        .post(fd.url("/_frontdoor/login"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf_token", &csrf),
-            ("return_to", "/"),
-        ])
-        .send()
-        .await
-        .expect("post login")
 }
 
 /// `POST /api/v1/login-check`, from `forwarded_for` when given (as a proxy in front would say).
@@ -450,12 +427,7 @@ async fn failures_on_two_nodes_add_up_and_a_ban_holds_on_both() {
     assert!(html.contains("Too many failed sign-ins."), "{html}");
     // The code page answers the same way.
     let client = browser();
-    let page = client
-        .get(a.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let csrf = form_field(&page.text().await.expect("html"), "csrf_token").expect("csrf");
+    let csrf = login_csrf(&client, &a).await;
     let resp = client
         .post(a.url("/_frontdoor/login/code"))
         .form(&[
