@@ -617,20 +617,7 @@ async fn real_id_token(fd: &Frontdoor) -> String {
     let first = navigate(&b, url.as_str()).await;
     let page = follow(&b, first, None).await;
     assert_eq!(page.url().path(), "/_frontdoor/login");
-    let html = page.text().await.expect("login page");
-    let csrf = form_field(&html, "csrf_token").expect("csrf_token");
-    let return_to = form_field(&html, "return_to").expect("return_to");
-    let posted = b
-        .post(fd.url("/_frontdoor/login"))
-        .form(&[
-            ("email", ANN),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf),
-            ("return_to", &return_to),
-        ])
-        .send()
-        .await
-        .expect("login");
+    let posted = submit_login(&b, page, ANN, PASSWORD).await;
     let back = follow(&b, posted, Some(CALLBACK)).await;
     let to = url::Url::parse(&location(&back)).expect("callback URL");
     assert!(to.as_str().starts_with(CALLBACK), "{to}");

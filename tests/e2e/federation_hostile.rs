@@ -389,21 +389,13 @@ async fn emails_entering_by_the_cli_the_api_and_the_login_page_are_canonical() {
     let (browser, jar) = browser_with_jar();
     let first = navigate(&browser, &fd.url("/wiki")).await;
     let page = follow(&browser, first, None).await;
-    let page_url = page.url().clone();
-    let html = page.text().await.expect("login page");
-    let csrf = form_field(&html, "csrf_token").expect("csrf_token");
-    let return_to = form_field(&html, "return_to").expect("return_to");
-    let posted = browser
-        .post(page_url.join("/_frontdoor/login").expect("url"))
-        .form(&[
-            ("email", "fran\u{212a}@example.com"),
-            ("password", "frank's password"),
-            ("csrf_token", &csrf),
-            ("return_to", &return_to),
-        ])
-        .send()
-        .await
-        .expect("post login");
+    let posted = submit_login(
+        &browser,
+        page,
+        "fran\u{212a}@example.com",
+        "frank's password",
+    )
+    .await;
     let _ = follow(&browser, posted, None).await;
     assert_eq!(
         session_of(&jar, &fd),
