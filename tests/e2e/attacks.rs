@@ -15,13 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
 
-const PW: &str = "a long enough password";
+const PW: &str = TEAM_PW;
 
 async fn setup() -> (Upstream, Frontdoor) {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::with_upstream(&upstream).await;
-    fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
-    (upstream, fd)
+    setup_with(Config::standard, &[ANN]).await
 }
 
 /// Sends raw bytes, reads until the server closes or 3 s pass; the whole answer as text.

@@ -15,61 +15,23 @@ const PW: &str = "a long enough password";
 const ANN: &str = "ann@example.com";
 const BOB: &str = "bob@acme.example";
 
-/// `/` authenticated, `/public` public, `/admin` for the admins group, `/events` open to
-/// contact links: one recording upstream behind all.
-fn routes(port: u16) -> String {
-    let up = format!("'http://127.0.0.1:{port}'");
-    [
-        format!("  - {{ host: '*', path_prefix: /, upstream: {up} }}"),
-        format!("  - {{ host: '*', path_prefix: /public, upstream: {up}, policy: public }}"),
-        format!("  - {{ host: '*', path_prefix: /admin, upstream: {up}, groups: [admins] }}"),
-        format!(
-            "  - {{ host: '*', path_prefix: /events, upstream: {up}, allow_contact_hash: true }}"
-        ),
-    ]
-    .join("\n")
-        + "\n"
-}
-
-/// A frontdoor with tenant acme, Ann (default tenant, group wiki) and Bob (acme).
-async fn start(extra: &str) -> (Upstream, Frontdoor) {
-    let up = Upstream::start().await;
-    let fd = Frontdoor::start(
-        &routes(up.port),
-        &format!("tenants:\n  - {{ id: acme, hosts: [acme.localhost] }}\n{extra}"),
+/// A frontdoor with tenant acme, Ann (default tenant, group wiki) and Bob (acme), its config
+/// changed by `tune`: `/` authenticated, `/public` public, `/admin` for the admins group,
+/// `/events` open to contact links, one recording upstream behind all.
+async fn start(tune: impl FnOnce(Config) -> Config) -> (Upstream, Frontdoor) {
+    let (up, fd) = setup_with(
+        |up| {
+            tune(
+                Config::standard(up)
+                    .route(Route::new("/events", up).contact_hash())
+                    .tenant("acme", ["acme.localhost"]),
+            )
+        },
+        &[(ANN, "Ann", "wiki", "ROLE_USER", PW)],
     )
     .await;
-    fd.add_user(ANN, "Ann", "wiki", "ROLE_USER", PW);
-    let out = fd.cli(
-        &[
-            "users",
-            "add",
-            "--email",
-            BOB,
-            "--name",
-            "Bob",
-            "--tenant",
-            "acme",
-            "--password-stdin",
-        ],
-        Some(&format!("{PW}\n")),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fd.add_tenant_user("acme", BOB, "Bob", &[], PW);
     (up, fd)
-}
-
-fn cli_json(fd: &Frontdoor, args: &[&str]) -> Value {
-    let out = fd.cli(args, None);
-    assert!(
-        out.status.success(),
-        "frontdoor {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
 /// A new Api-Token of `email` (`--read-only` when asked).
@@ -81,7 +43,7 @@ fn token(fd: &Frontdoor, email: &str, read_only: bool) -> String {
     if email == BOB {
         args.extend(["--tenant", "acme"]);
     }
-    cli_json(fd, &args)["token"]
+    fd.cli_json(&args)["token"]
         .as_str()
         .expect("token")
         .to_string()
@@ -129,7 +91,7 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn path_parameters_never_cross_a_route_a_rule_or_a_contact_link() {
-    let (up, fd) = start("").await;
+    let (up, fd) = start(|c| c).await;
     let ann = token(&fd, ANN, false);
     let with_ann = [("Api-Token", ann.as_str())];
 
@@ -171,18 +133,15 @@ async fn path_parameters_never_cross_a_route_a_rule_or_a_contact_link() {
     assert_eq!(status, 200);
 
     // A contact link for /events/42 opens /events/42 (parameters or not), never /events/43.
-    let c = cli_json(
-        &fd,
-        &[
-            "contacts",
-            "link",
-            "--json",
-            "--email",
-            "guest@example.org",
-            "--path",
-            "/events/42",
-        ],
-    );
+    let c = fd.cli_json(&[
+        "contacts",
+        "link",
+        "--json",
+        "--email",
+        "guest@example.org",
+        "--path",
+        "/events/42",
+    ]);
     let hash = c["hash"].as_str().expect("hash");
     let with_hash = [("X-Contact-Hash", hash)];
     let (status, _) = get(&fd, "/events/42;x", &with_hash, None).await;
@@ -211,7 +170,7 @@ async fn path_parameters_never_cross_a_route_a_rule_or_a_contact_link() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forward_auth_sees_path_parameters_and_hosts_like_the_proxy() {
-    let (_up, fd) = start("trusted_proxies: [127.0.0.1]\n").await;
+    let (_up, fd) = start(|c| c.set("trusted_proxies", ["127.0.0.1"])).await;
     let ann = token(&fd, ANN, false);
     let ro = token(&fd, ANN, true);
     let auth = |headers: Vec<(&'static str, String)>| {
@@ -296,7 +255,7 @@ async fn forward_auth_sees_path_parameters_and_hosts_like_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_hosts_get_400_and_every_spelling_of_a_tenant_host_is_that_tenant() {
-    let (up, fd) = start("").await;
+    let (up, fd) = start(|c| c).await;
     let p = fd.port;
     for (what, head) in [
         ("no Host", String::new()),
@@ -396,7 +355,7 @@ async fn invalid_hosts_get_400_and_every_spelling_of_a_tenant_host_is_that_tenan
 
 #[tokio::test(flavor = "multi_thread")]
 async fn read_only_credentials_cannot_override_the_method_or_upgrade() {
-    let (up, fd) = start("").await;
+    let (up, fd) = start(|c| c).await;
     let ro = token(&fd, ANN, true);
     let rw = token(&fd, ANN, false);
     for name in [
@@ -476,9 +435,10 @@ async fn an_upstream_cannot_set_frontdoors_cookies() {
     let _task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let fd = Frontdoor::start(
-        &format!("  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{port}', policy: public }}\n"),
-        "session: { cookie_name: fd_sess }\n",
+    let fd = Frontdoor::launch(
+        Config::new()
+            .route(Route::new("/", port).public())
+            .set("session.cookie_name", "fd_sess"),
     )
     .await;
     let r = plain_client().get(fd.url("/x")).send().await.expect("get");
@@ -501,7 +461,7 @@ async fn an_upstream_cannot_set_frontdoors_cookies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarding_and_rewrite_headers_from_untrusted_clients_never_reach_the_upstream() {
-    let (up, fd) = start("").await;
+    let (up, fd) = start(|c| c).await;
     let spoofed = [
         "X-Original-URL",
         "X-Rewrite-URL",
@@ -575,7 +535,12 @@ async fn closed_within(s: &mut tokio::net::TcpStream, bound: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_headers_and_trickled_bodies_are_cut() {
-    let (_up, fd) = start("client_timeouts: { header: 1s, body: 1s, body_min_rate: 100 }\n").await;
+    let (_up, fd) = start(|c| {
+        c.set("client_timeouts.header", "1s")
+            .set("client_timeouts.body", "1s")
+            .set("client_timeouts.body_min_rate", 100)
+    })
+    .await;
     // A header that stops half-way.
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", fd.port))
         .await

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gateway::outbox_code;
 use crate::harness::*;
 use crate::oauth::{
     CALLBACK, EMAIL, PASSWORD, assert_error_page, authorize_url, callback_params, pkce, start,
@@ -16,8 +15,9 @@ use crate::oauth::{
 };
 
 /// A route nothing listens behind: proxying to it fails, and the failure is logged.
-const DEAD_ROUTE: &str =
-    "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:9', policy: public }\n";
+fn dead_route() -> Config {
+    Config::new().route(Route::new("/", 9).public())
+}
 const UNKNOWN: &str = "nobody-here@example.com";
 
 /// A JSON call: (status, body).
@@ -35,13 +35,7 @@ async fn post_json(fd: &Frontdoor, path: &str, body: Value) -> (u16, Value) {
 /// The sign-in page's code form, as a browser posts it: (status, the page's error sentence).
 async fn code_form(fd: &Frontdoor, email: &str, code: Option<&str>) -> (u16, String) {
     let client = browser();
-    let page = client
-        .get(fd.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let html = page.text().await.expect("html");
-    let csrf = form_field(&html, "csrf_token").expect("csrf token");
+    let csrf = login_csrf(&client, fd).await;
     let mut form = vec![
         ("email", email),
         ("csrf_token", csrf.as_str()),
@@ -99,7 +93,7 @@ async fn for_both(
 
 #[tokio::test]
 async fn verify_login_otp_answers_a_known_and_an_unknown_address_alike() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
 
     // No code pending for either address.
     let (known, unknown) = for_both(
@@ -155,7 +149,7 @@ async fn verify_login_otp_answers_a_known_and_an_unknown_address_alike() {
 
 #[tokio::test]
 async fn the_sign_in_pages_code_form_answers_a_known_and_an_unknown_address_alike() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let known = code_form(&fd, EMAIL, Some("123456")).await;
     let unknown = code_form(&fd, UNKNOWN, Some("123456")).await;
     assert_eq!(known.0, 401, "{known:?}");
@@ -185,9 +179,8 @@ async fn the_sign_in_pages_code_form_answers_a_known_and_an_unknown_address_alik
             .unwrap_or_default();
         (status, error)
     };
-    let known = page_error(crate::regulation::form_login(&fd, EMAIL, "not it at all").await).await;
-    let unknown =
-        page_error(crate::regulation::form_login(&fd, UNKNOWN, "not it at all").await).await;
+    let known = page_error(form_login(&fd, EMAIL, "not it at all").await).await;
+    let unknown = page_error(form_login(&fd, UNKNOWN, "not it at all").await).await;
     assert_eq!(known.0, 401, "{known:?}");
     assert_eq!(known, unknown, "the password form: the same page");
 }
@@ -224,7 +217,7 @@ fn assert_private_tree(dir: &Path) {
 #[tokio::test]
 async fn data_files_are_0600_and_data_folders_0700_even_when_they_were_looser() {
     use std::os::unix::fs::PermissionsExt;
-    let mut fd = start("").await;
+    let mut fd = start(|c| c).await;
     // A one-time code in the outbox, written by the server.
     let (status, _) = post_json(&fd, "/api/v1/request-login-otp", json!({"email": EMAIL})).await;
     assert_eq!(status, 202);
@@ -289,7 +282,7 @@ async fn data_files_are_0600_and_data_folders_0700_even_when_they_were_looser() 
 
 #[tokio::test]
 async fn credentials_in_query_strings_never_reach_the_log() {
-    let fd = Frontdoor::start(DEAD_ROUTE, "").await;
+    let fd = Frontdoor::launch(dead_route()).await;
     let secrets = [
         "access_token=SECRET-AT-0001",
         "code=SECRET-CODE-0002",
@@ -340,7 +333,13 @@ async fn credentials_in_query_strings_never_reach_the_log() {
 // ---------------------------------------------------------------------------------------------
 // 4. Lockout.
 
-const PROXIED: &str = "trusted_proxies: [127.0.0.1]\nregulation: { window: 1m, ban: 30s, max_failures_per_account: 5, max_failures_per_ip: 50 }\n";
+/// Behind a trusted proxy, accounts banned after 5 failures, addresses after 50.
+fn proxied(c: Config) -> Config {
+    c.set("trusted_proxies", ["127.0.0.1"]).set(
+        "regulation",
+        json!({"window": "1m", "ban": "30s", "max_failures_per_account": 5, "max_failures_per_ip": 50}),
+    )
+}
 
 async fn login_from(fd: &Frontdoor, email: &str, password: &str, from: &str) -> u16 {
     plain_client()
@@ -356,7 +355,7 @@ async fn login_from(fd: &Frontdoor, email: &str, password: &str, from: &str) -> 
 
 #[tokio::test]
 async fn wrong_passwords_from_elsewhere_do_not_lock_the_owner_out_at_their_usual_address() {
-    let fd = start(PROXIED).await;
+    let fd = start(proxied).await;
     // The attacker, from one address, until banned.
     for i in 0..5 {
         assert_eq!(
@@ -388,7 +387,7 @@ async fn wrong_passwords_from_elsewhere_do_not_lock_the_owner_out_at_their_usual
     }
     // Ann, from her usual address, signs in: by password and by an emailed code.
     assert_eq!(login_from(&fd, EMAIL, PASSWORD, "192.0.2.7").await, 200);
-    let form_page = crate::regulation::form_login(&fd, EMAIL, PASSWORD).await;
+    let form_page = form_login(&fd, EMAIL, PASSWORD).await;
     assert_eq!(
         form_page.status(),
         303,
@@ -396,9 +395,10 @@ async fn wrong_passwords_from_elsewhere_do_not_lock_the_owner_out_at_their_usual
     );
 
     // The per-address bound still holds across accounts.
-    let fd = Frontdoor::start(
-        DEAD_ROUTE,
-        "trusted_proxies: [127.0.0.1]\nregulation: { window: 1m, ban: 30s, max_failures_per_account: 5, max_failures_per_ip: 4 }\n",
+    let fd = Frontdoor::launch(
+        dead_route()
+            .set("trusted_proxies", ["127.0.0.1"])
+            .set("regulation", json!({"window": "1m", "ban": "30s", "max_failures_per_account": 5, "max_failures_per_ip": 4})),
     )
     .await;
     for i in 0..3 {
@@ -415,9 +415,12 @@ async fn wrong_passwords_from_elsewhere_do_not_lock_the_owner_out_at_their_usual
 
 #[tokio::test]
 async fn code_mails_are_throttled_per_account_and_per_address_without_telling() {
-    let fd = start(
-        "trusted_proxies: [127.0.0.1]\nregulation: { window: 1m, max_code_mails_per_account: 3, max_code_mails_per_ip: 5 }\n",
-    )
+    let fd = start(|c| {
+        c.set("trusted_proxies", ["127.0.0.1"]).set(
+            "regulation",
+            json!({"window": "1m", "max_code_mails_per_account": 3, "max_code_mails_per_ip": 5}),
+        )
+    })
     .await;
     fd.add_user("bob@example.com", "Bob", "wiki", "ROLE_USER", PASSWORD);
     let ask = |email: &'static str, from: String| {
@@ -488,7 +491,7 @@ fn without_pkce<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'
 
 #[tokio::test]
 async fn a_confidential_app_must_send_pkce_unless_registered_without_it() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (id, _) = third_party_app(&fd);
     let resp = navigate(
         &plain_client(),
@@ -583,7 +586,7 @@ async fn a_confidential_app_must_send_pkce_unless_registered_without_it() {
 
 #[tokio::test]
 async fn request_objects_are_refused_with_request_not_supported() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (id, _) = third_party_app(&fd);
     let (challenge, _) = pkce();
     let base = |extra: &[(&'static str, &'static str)]| {
@@ -672,7 +675,7 @@ async fn manage(fd: &Frontdoor, token: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn app_registrations_are_limited_in_size() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let token = api_token(&fd).await;
     let many: Vec<String> = (0..20_000)
         .map(|i| format!("https://app.example/cb/{i}"))
@@ -758,14 +761,9 @@ async fn app_registrations_are_limited_in_size() {
 #[tokio::test]
 async fn the_settings_page_applies_the_same_limits_and_the_pkce_opt_out() {
     const APPS: &str = "/_frontdoor/settings/developers/apps";
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let client = browser();
-    let page = client
-        .get(fd.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let csrf = form_field(&page.text().await.expect("html"), "csrf_token").expect("csrf");
+    let csrf = login_csrf(&client, &fd).await;
     let signed_in = client
         .post(fd.url("/_frontdoor/login"))
         .form(&[

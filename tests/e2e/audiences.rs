@@ -12,18 +12,18 @@ const CALLBACK: &str = "https://notes.example/cb";
 const TRACKER: &str = "https://tracker.example";
 
 async fn setup() -> (Upstream, Frontdoor) {
-    let upstream = Upstream::start().await;
-    let u = upstream.port;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n  - {{ host: '*', path_prefix: /tracker, upstream: 'http://127.0.0.1:{u}', audience: '{TRACKER}' }}\n  - {{ host: '*', path_prefix: /open, upstream: 'http://127.0.0.1:{u}', policy: public }}\n"
-        ),
-        "",
+    setup_with(
+        |up| {
+            Config::single(up)
+                .route(Route::new("/tracker", up).audience(TRACKER))
+                .route(Route::new("/open", up).public())
+        },
+        &[
+            ("ann@example.com", "Ann", "admins,wiki", "ROLE_USER", PW),
+            ("root@example.com", "Root", "", "ROLE_ADMIN", PW),
+        ],
     )
-    .await;
-    fd.add_user("ann@example.com", "Ann", "admins,wiki", "ROLE_USER", PW);
-    fd.add_user("root@example.com", "Root", "", "ROLE_ADMIN", PW);
-    (upstream, fd)
+    .await
 }
 
 /// Ann signs in, approves the app, and the app exchanges the code (asking for `resource`

@@ -118,17 +118,13 @@ impl Cluster {
         let upstream = Upstream::start().await;
         let keys = tempfile::tempdir().expect("keys dir");
         // `/reports` takes the tokens of apps granted the `reports` audience.
-        let routes = format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{0}' }}\n  - {{ host: '*', path_prefix: /reports, upstream: 'http://127.0.0.1:{0}', audience: reports }}\n",
-            upstream.port
-        );
-        let extra = format!(
-            "store: {}\nkeys: {{ dir: {} }}\nsession: {{ cache_ttl: {cache_ttl} }}\n",
-            db.url,
-            keys.path().display()
-        );
-        let a = Frontdoor::start(&routes, &extra).await;
-        let b = Frontdoor::start(&routes, &format!("{extra}public_url: {}\n", a.url(""))).await;
+        let (a, b) = two_nodes(
+            Config::single(&upstream)
+                .route(Route::new("/reports", &upstream).audience("reports"))
+                .shared(&db.url, keys.path())
+                .set("session.cache_ttl", cache_ttl),
+        )
+        .await;
         Cluster {
             a,
             b,
@@ -146,9 +142,7 @@ async fn two_nodes_share_sessions_logouts_and_revocations() {
     a.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
 
     // Log in on node A; the same cookie works on node B.
-    let (client, jar) = browser_with_jar();
-    browser_login(&client, &a.url("/start"), "ann@example.com", PW).await;
-    let cookie = jar_cookie(&jar, &a.url("/"), "frontdoor_session").expect("session cookie");
+    let (_client, cookie) = signed_in(a, "/start", "ann@example.com", PW).await;
     let on = |node: &Frontdoor| {
         plain_client()
             .get(node.url("/x"))

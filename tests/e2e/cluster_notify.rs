@@ -16,10 +16,7 @@ const AT_ONCE: Duration = Duration::from_secs(1);
 impl Cluster {
     /// Signs `email` in on node A; returns the session cookie's value.
     async fn login_on_a(&self, email: &str) -> String {
-        let (client, jar) = browser_with_jar();
-        let landed = browser_login(&client, &self.a.url("/start"), email, PW).await;
-        assert_eq!(landed.status(), 200);
-        jar_cookie(&jar, &self.a.url("/"), "frontdoor_session").expect("session cookie")
+        signed_in(&self.a, "/start", email, PW).await.1
     }
 }
 

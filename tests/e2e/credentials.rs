@@ -12,12 +12,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_simple::prelude::{
-    HS256Key, HeaderOptions, JWTClaims, MACLike, RS256KeyPair, RS256PublicKey, RSAKeyPairLike,
-    RSAPublicKeyLike, VerificationOptions,
+    HS256Key, HeaderOptions, JWTClaims, MACLike, RS256KeyPair, RS256PublicKey, RSAPublicKeyLike,
+    VerificationOptions,
 };
 use serde_json::{Map, Value, json};
 
 use crate::harness::*;
+use crate::scripted_idp::{raw_claims, rsa_jwk, sign};
 
 const PASSWORD: &str = "correct horse battery";
 /// Default tenant, two groups and two roles.
@@ -35,94 +36,56 @@ const REVOCATION_BOUND: Duration = Duration::from_secs(3);
 /// frontdoor checks `exp` with 5 s of leeway (jsonwebtoken's `leeway`, for clock skew).
 const EXP_LEEWAY: Duration = Duration::from_secs(5);
 
-/// Tenants and the cache bound every instance here runs with.
-const BASE: &str =
-    "tenants:\n  - { id: acme, hosts: [acme.localhost] }\nsession: { cache_ttl: 1s }\n";
-
-/// `/` plain authenticated, `/events` also for contact hashes, `/backend` and `/frontend`
-/// for tokens of those audiences.
-fn routes(port: u16) -> String {
-    let up = format!("'http://127.0.0.1:{port}'");
-    [
-        format!("  - {{ host: '*', path_prefix: /, upstream: {up} }}"),
-        format!(
-            "  - {{ host: '*', path_prefix: /events, upstream: {up}, allow_contact_hash: true }}"
-        ),
-        format!("  - {{ host: '*', path_prefix: /backend, upstream: {up}, audience: backend }}"),
-        format!("  - {{ host: '*', path_prefix: /frontend, upstream: {up}, audience: frontend }}"),
-    ]
-    .join("\n")
-        + "\n"
-}
-
 /// One frontdoor in front of one recording upstream.
 struct Env {
     up: Upstream,
     fd: Frontdoor,
 }
 
-/// A frontdoor with Ann and Carl (tenant default) and Bob (tenant acme).
-async fn start(extra: &str) -> Env {
-    let up = Upstream::start().await;
-    let fd = Frontdoor::start(&routes(up.port), &format!("{BASE}{extra}")).await;
-    fd.add_user(
+/// A frontdoor with Ann and Carl (tenant default) and Bob (tenant acme), its config changed by
+/// `tune`: tenant acme, every cache bounded by `session.cache_ttl: 1s`; `/` plain
+/// authenticated, `/events` also for contact hashes, `/backend` and `/frontend` for tokens of
+/// those audiences.
+async fn start(tune: impl FnOnce(Config) -> Config) -> Env {
+    let ann = (
         ANN,
         "Ann Example",
         "wiki,ops",
         "ROLE_USER,ROLE_EDITOR",
         PASSWORD,
     );
-    fd.add_user(CARL, "Carl Example", "wiki", "ROLE_USER", PASSWORD);
+    let carl = (CARL, "Carl Example", "wiki", "ROLE_USER", PASSWORD);
+    let (up, fd) = setup_with(
+        |up| {
+            tune(
+                Config::single(up)
+                    .route(Route::new("/events", up).contact_hash())
+                    .route(Route::new("/backend", up).audience("backend"))
+                    .route(Route::new("/frontend", up).audience("frontend"))
+                    .tenant("acme", [ACME])
+                    .set("session.cache_ttl", "1s"),
+            )
+        },
+        &[ann, carl],
+    )
+    .await;
     add_acme_user(&fd, BOB);
     Env { up, fd }
 }
 
 fn add_acme_user(fd: &Frontdoor, email: &str) {
-    let out = fd.cli(
-        &[
-            "users",
-            "add",
-            "--email",
-            email,
-            "--name",
-            "Bob Acme",
-            "--groups",
-            "acme-team",
-            "--roles",
-            "ROLE_USER",
-            "--tenant",
-            "acme",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(
-        out.status.success(),
-        "users add --tenant acme failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let flags = ["--groups", "acme-team", "--roles", "ROLE_USER"];
+    fd.add_tenant_user("acme", email, "Bob Acme", &flags, PASSWORD);
 }
 
 /// Runs a CLI command that must succeed; its stdout.
 fn cli_ok(fd: &Frontdoor, args: &[&str]) -> String {
-    let out = fd.cli(args, None);
-    assert!(
-        out.status.success(),
-        "frontdoor {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 stdout")
-}
-
-/// Runs a CLI command with `--json`; its JSON.
-fn cli_json(fd: &Frontdoor, args: &[&str]) -> Value {
-    let text = cli_ok(fd, args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} prints JSON ({e}): {text}"))
+    String::from_utf8(fd.cli_ok(args, None).stdout).expect("utf-8 stdout")
 }
 
 /// A user's id, from `users list --json`.
 fn user_id(fd: &Frontdoor, email: &str) -> String {
-    let users = cli_json(fd, &["users", "list", "--json"]);
+    let users = fd.cli_json(&["users", "list", "--json"]);
     users
         .as_array()
         .expect("an array")
@@ -137,7 +100,7 @@ fn user_id(fd: &Frontdoor, email: &str) -> String {
 fn create_token(fd: &Frontdoor, args: &[&str]) -> (String, String) {
     let mut all = vec!["tokens", "create", "--json"];
     all.extend_from_slice(args);
-    let v = cli_json(fd, &all);
+    let v = fd.cli_json(&all);
     (
         v["id"].as_str().expect("id").to_string(),
         v["token"].as_str().expect("token").to_string(),
@@ -148,7 +111,7 @@ fn create_token(fd: &Frontdoor, args: &[&str]) -> (String, String) {
 fn link_contact(fd: &Frontdoor, args: &[&str]) -> Value {
     let mut all = vec!["contacts", "link", "--json"];
     all.extend_from_slice(args);
-    cli_json(fd, &all)
+    fd.cli_json(&all)
 }
 
 fn now_secs() -> i64 {
@@ -576,32 +539,11 @@ fn b64_json(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
 }
 
-/// Claims exactly as `payload` holds them (no claim added by the library).
-fn raw_claims(payload: &Value) -> JWTClaims<Map<String, Value>> {
-    JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        issuer: None,
-        subject: None,
-        audiences: None,
-        jwt_id: None,
-        nonce: None,
-        custom: payload.as_object().expect("an object").clone(),
-    }
-}
-
 fn typ(t: &str) -> HeaderOptions {
     HeaderOptions {
         content_type: None,
         signature_type: Some(t.to_string()),
     }
-}
-
-/// RS256 with `key`, header `typ` as given.
-fn sign_rs256(key: &RS256KeyPair, t: &str, payload: &Value) -> String {
-    key.sign_with_options(raw_claims(payload), &typ(t))
-        .expect("sign RS256")
 }
 
 /// The published signing key: (kid, public key, the JWKS document exactly as served).
@@ -619,15 +561,7 @@ async fn published_key(fd: &Frontdoor) -> (String, RS256PublicKey, String) {
     assert_eq!(keys.len(), 1, "one signing key: {jwks}");
     let k = &keys[0];
     assert_eq!(k["kty"], "RSA");
-    let part = |name: &str| {
-        URL_SAFE_NO_PAD
-            .decode(k[name].as_str().expect("n and e"))
-            .expect("base64url")
-    };
-    let kid = k["kid"].as_str().expect("kid").to_string();
-    let pk = RS256PublicKey::from_components(&part("n"), &part("e"))
-        .expect("an RSA public key")
-        .with_key_id(&kid);
+    let (kid, pk) = rsa_jwk(k);
     (kid, pk, text)
 }
 
@@ -683,20 +617,7 @@ async fn real_id_token(fd: &Frontdoor) -> String {
     let first = navigate(&b, url.as_str()).await;
     let page = follow(&b, first, None).await;
     assert_eq!(page.url().path(), "/_frontdoor/login");
-    let html = page.text().await.expect("login page");
-    let csrf = form_field(&html, "csrf_token").expect("csrf_token");
-    let return_to = form_field(&html, "return_to").expect("return_to");
-    let posted = b
-        .post(fd.url("/_frontdoor/login"))
-        .form(&[
-            ("email", ANN),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf),
-            ("return_to", &return_to),
-        ])
-        .send()
-        .await
-        .expect("login");
+    let posted = submit_login(&b, page, ANN, PASSWORD).await;
     let back = follow(&b, posted, Some(CALLBACK)).await;
     let to = url::Url::parse(&location(&back)).expect("callback URL");
     assert!(to.as_str().starts_with(CALLBACK), "{to}");
@@ -726,7 +647,7 @@ async fn real_id_token(fd: &Frontdoor) -> String {
 
 #[tokio::test]
 async fn no_credential_or_an_unusable_header_is_401_with_a_challenge() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     for path in ["/wiki", "/events/42", "/backend/x"] {
         env.refused(get(path, Cred::Nothing), 401, Some("unauthenticated"))
             .await;
@@ -759,7 +680,7 @@ async fn no_credential_or_an_unusable_header_is_401_with_a_challenge() {
 
 #[tokio::test]
 async fn api_tokens_reach_the_upstream_as_their_owner_with_their_access() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let (_, rw) = create_token(&env.fd, &["--user", ANN, "--name", "deploy"]);
     let (_, ro) = create_token(&env.fd, &["--user", ANN, "--read-only", "--name", "cron"]);
     assert!(rw != ro);
@@ -794,7 +715,7 @@ async fn api_tokens_reach_the_upstream_as_their_owner_with_their_access() {
 
 #[tokio::test]
 async fn read_only_api_token_passes_safe_methods_and_nothing_else() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let (_, ro) = create_token(&env.fd, &["--user", ANN, "--read-only"]);
     for method in ["GET", "HEAD", "OPTIONS"] {
         let got = env
@@ -849,7 +770,7 @@ async fn read_only_api_token_passes_safe_methods_and_nothing_else() {
 
 #[tokio::test]
 async fn api_token_malformed_revoked_and_of_another_tenant_are_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     // Malformed, or well-formed but unknown.
     for bad in [
         "garbage",
@@ -902,7 +823,7 @@ async fn api_token_malformed_revoked_and_of_another_tenant_are_refused() {
 
 #[tokio::test]
 async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let before = now_secs();
     let (id, token) = create_token(
         &env.fd,
@@ -918,7 +839,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
             .cloned()
             .unwrap_or_else(|| panic!("token {id} listed in {list}"))
     };
-    let list = cli_json(&env.fd, &["tokens", "list", "--json"]);
+    let list = env.fd.cli_json(&["tokens", "list", "--json"]);
     assert_eq!(list.as_array().map(Vec::len), Some(2));
     let r = row(&list);
     assert_eq!(r["name"], "nightly export");
@@ -934,7 +855,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
     env.pass(get("/wiki", Cred::ApiToken(&token))).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let used = loop {
-        let r = row(&cli_json(&env.fd, &["tokens", "list", "--json"]));
+        let r = row(&env.fd.cli_json(&["tokens", "list", "--json"]));
         if let Some(t) = r["last_used_at"].as_i64() {
             break t;
         }
@@ -944,7 +865,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
     assert!(used >= created && used <= now_secs());
 
     cli_ok(&env.fd, &["tokens", "revoke", &id]);
-    let r = row(&cli_json(&env.fd, &["tokens", "list", "--json"]));
+    let r = row(&env.fd.cli_json(&["tokens", "list", "--json"]));
     assert_eq!(r["revoked"], true);
 
     // Neither the JSON nor the text listing ever shows a token value.
@@ -966,7 +887,7 @@ async fn tokens_list_shows_metadata_and_last_use_but_never_the_token() {
 
 #[tokio::test]
 async fn login_check_bearer_reaches_the_upstream_and_is_bound_to_its_tenant() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let a = login_check(&env.fd, None, ANN, PASSWORD).await;
     let (token, _) = pair(&a);
     assert_eq!(a.body["expires_in"], 3600);
@@ -1014,7 +935,7 @@ async fn login_check_bearer_reaches_the_upstream_and_is_bound_to_its_tenant() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reusing_a_refresh_token_revokes_the_family() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let (token1, refresh1) = ann_pair(&env.fd).await;
     env.pass(get("/wiki", Cred::Bearer(&token1))).await;
 
@@ -1064,7 +985,7 @@ async fn refresh_rotates_and_reusing_a_refresh_token_revokes_the_family() {
 
 #[tokio::test]
 async fn forged_tampered_foreign_and_id_tokens_are_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let (token, _) = ann_pair(fd).await;
     let (header, payload, signature) = jwt_parts(&token);
@@ -1080,7 +1001,7 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
     // Control: the same claims signed with frontdoor's own key by jwt-simple pass, so each
     // refusal below is about the one thing changed.
     let own = own_signing_key(fd, &kid);
-    let resigned = sign_rs256(&own, "at+jwt", &payload);
+    let resigned = sign(&own, "at+jwt", &payload);
     assert_ne!(resigned, token);
     assert_ann(
         &env.pass(get("/wiki", Cred::Bearer(&resigned))).await,
@@ -1145,11 +1066,11 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
     expired["iat"] = (now - 7200).into();
     expired["nbf"] = (now - 7200).into();
     expired["exp"] = (now - 600).into();
-    forged.push(("expired".into(), sign_rs256(&own, "at+jwt", &expired)));
+    forged.push(("expired".into(), sign(&own, "at+jwt", &expired)));
     // Properly signed by frontdoor's key, but typed as an ID token (typ JWT).
-    forged.push(("typ JWT".into(), sign_rs256(&own, "JWT", &payload)));
+    forged.push(("typ JWT".into(), sign(&own, "JWT", &payload)));
     // Another frontdoor's token, and another key presenting this instance's kid.
-    let other_env = start("").await;
+    let other_env = start(|c| c).await;
     let (foreign, _) = ann_pair(&other_env.fd).await;
     forged.push(("another instance's token".into(), foreign.clone()));
     let (other_kid, _, _) = published_key(&other_env.fd).await;
@@ -1157,7 +1078,7 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
     let other_key = own_signing_key(&other_env.fd, &kid);
     forged.push((
         "another key with our kid".into(),
-        sign_rs256(&other_key, "at+jwt", &payload),
+        sign(&other_key, "at+jwt", &payload),
     ));
     // A real ID token of this instance.
     forged.push(("a real ID token".into(), real_id_token(fd).await));
@@ -1184,7 +1105,7 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
 
 #[tokio::test]
 async fn otp_code_signs_in_once_and_its_bearer_reaches_the_upstream() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let code = mailed_code(fd, None, ANN).await;
     let a = verify_otp(fd, None, ANN, &code).await;
@@ -1242,7 +1163,7 @@ async fn otp_code_signs_in_once_and_its_bearer_reaches_the_upstream() {
 
 #[tokio::test]
 async fn five_wrong_otp_codes_kill_the_code() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let code = mailed_code(fd, None, ANN).await;
     let n: u32 = code.parse().expect("digits");
@@ -1273,7 +1194,7 @@ async fn five_wrong_otp_codes_kill_the_code() {
 
 #[tokio::test]
 async fn otp_request_for_an_unknown_email_looks_the_same_and_sends_nothing() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let seen = mails(fd);
     let unknown = request_otp(fd, None, "nobody@example.com").await;
@@ -1310,7 +1231,7 @@ async fn otp_request_for_an_unknown_email_looks_the_same_and_sends_nothing() {
 
 #[tokio::test]
 async fn expired_otp_code_is_refused() {
-    let env = start("otp: { ttl: 1s }\n").await;
+    let env = start(|c| c.set("otp.ttl", "1s")).await;
     let fd = &env.fd;
     let code = mailed_code(fd, None, ANN).await;
     tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -1330,7 +1251,7 @@ async fn expired_otp_code_is_refused() {
 
 #[tokio::test]
 async fn contact_hash_opens_only_its_path_on_routes_that_allow_it() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let before = now_secs();
     let c = link_contact(
         &env.fd,
@@ -1395,7 +1316,7 @@ async fn contact_hash_opens_only_its_path_on_routes_that_allow_it() {
 
 #[tokio::test]
 async fn contact_hash_revoked_or_of_another_tenant_is_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let c = link_contact(
         &env.fd,
         &["--email", "guest@example.org", "--path", "/events/42"],
@@ -1451,7 +1372,7 @@ async fn contact_hash_revoked_or_of_another_tenant_is_refused() {
         Some("invalid_token"),
     )
     .await;
-    let listed = cli_json(&env.fd, &["contacts", "list", "--json"]);
+    let listed = env.fd.cli_json(&["contacts", "list", "--json"]);
     let row = listed
         .as_array()
         .expect("array")
@@ -1471,7 +1392,7 @@ async fn contact_hash_revoked_or_of_another_tenant_is_refused() {
 
 #[tokio::test]
 async fn client_credentials_tokens_verify_independently_and_reach_the_upstream_as_the_app() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     // An app's machine token passes only routes of an audience an administrator granted it.
     let (id, secret) = service_app(fd, &["--scopes", "profile email", "--audience", "backend"]);
@@ -1567,7 +1488,7 @@ async fn client_credentials_tokens_verify_independently_and_reach_the_upstream_a
 
 #[tokio::test]
 async fn client_credentials_errors_follow_rfc6749() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let grant = [("grant_type", "client_credentials")];
     // An app without the grant.
@@ -1625,7 +1546,7 @@ async fn client_credentials_errors_follow_rfc6749() {
 
 #[tokio::test]
 async fn route_audience_decides_which_tokens_pass() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     let (backend_app, s1) = service_app(fd, &["--scopes", "profile", "--audience", "backend"]);
     let token = cc_token(fd, Client::Basic(&backend_app, &s1), &[]).await;
@@ -1703,7 +1624,7 @@ async fn route_audience_decides_which_tokens_pass() {
 
 #[tokio::test]
 async fn client_credentials_token_of_a_deactivated_app_or_another_tenant_is_refused() {
-    let env = start("").await;
+    let env = start(|c| c).await;
     let fd = &env.fd;
     // Another tenant's app: its token is bound to acme.
     let (acme_app, s) = service_app(
@@ -1756,7 +1677,7 @@ async fn client_credentials_token_of_a_deactivated_app_or_another_tenant_is_refu
 
 #[tokio::test]
 async fn short_lived_credentials_expire() {
-    let env = start("tokens: { access_token_ttl: 2s }\n").await;
+    let env = start(|c| c.set("tokens.access_token_ttl", "2s")).await;
     let fd = &env.fd;
     // The slow steps (CLI, mail) first, so every credential is fresh when first used.
     let (app, secret) = service_app(fd, &["--scopes", "profile", "--audience", "backend"]);

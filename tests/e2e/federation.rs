@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwt_simple::prelude::{
-    HeaderOptions, JWTClaims, RS256KeyPair, RS256PublicKey, RSAKeyPairLike, RSAPublicKeyLike,
-    VerificationOptions,
-};
+use jwt_simple::prelude::{RS256KeyPair, RS256PublicKey, RSAPublicKeyLike, VerificationOptions};
 use openidconnect::PkceCodeChallenge;
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -22,8 +19,8 @@ use url::Url;
 use crate::harness::*;
 use crate::idp::{Idp, idp_end_session, idp_sign_in};
 
-pub(crate) const CLIENT_ID: &str = "fd";
-pub(crate) const CLIENT_SECRET: &str = "s3cret";
+pub(crate) use crate::scripted_idp::{CLIENT_ID, CLIENT_SECRET, now, random_id, sign};
+use crate::scripted_idp::{ScriptedIdp, rsa_jwk, scripted_sign_in};
 const ALICE_PASSWORD: &str = "down the rabbit hole";
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Where the third-party app wants its users back; never contacted, only compared.
@@ -97,20 +94,18 @@ async fn start_frontdoor(
     upstream: &Upstream,
     provision: bool,
 ) -> Frontdoor {
-    let routes = format!(
-        "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-        upstream.port
-    );
-    let extra = format!(
-        "identity_providers:\n  - {{ id: corp, name: Corp SSO, issuer: \"{issuer}\", \
-         client_id: {CLIENT_ID}, client_secret: {CLIENT_SECRET}, \
-         scopes: [openid, email, profile, groups], groups_claim: groups, roles_claim: roles, \
-         group_prefix: \"corp-\", provision: {provision}, allowed_domains: [example.com], \
-         post_logout_redirect_uri: \"{}\" }}\n",
-        ports.after_logout()
-    );
+    let corp = Provider::corp("corp", issuer)
+        .set("group_prefix", "corp-")
+        .provision(provision)
+        .set("allowed_domains", ["example.com"])
+        .set("post_logout_redirect_uri", ports.after_logout());
     ports.held.clear();
-    Frontdoor::start_on(ports.port, ports.admin, &routes, &extra).await
+    Frontdoor::launch_on(
+        ports.port,
+        ports.admin,
+        Config::single(upstream).federation(corp),
+    )
+    .await
 }
 
 struct Fed {
@@ -276,11 +271,6 @@ async fn sign_in_with_corp(
     follow(browser, done, None).await
 }
 
-/// The session cookie the jar holds for frontdoor.
-fn session_cookie(jar: &reqwest::cookie::Jar, fd: &Frontdoor) -> Option<String> {
-    jar_cookie(jar, &fd.url("/"), "frontdoor_session")
-}
-
 /// A proxied request carrying exactly this session cookie: an API call (no `Accept: text/html`)
 /// or a browser navigation.
 async fn with_session(fd: &Frontdoor, cookie: &str, as_browser: bool) -> reqwest::Response {
@@ -352,7 +342,7 @@ async fn assert_no_session(
     fed: &Fed,
     upstream_count: usize,
 ) {
-    assert_eq!(session_cookie(jar, &fed.fd), None, "no session cookie");
+    assert_eq!(session_of(jar, &fed.fd), None, "no session cookie");
     let api = browser
         .get(fed.fd.url("/private/page"))
         .send()
@@ -389,55 +379,7 @@ async fn provider_key(jwks_url: &str) -> (String, RS256PublicKey) {
         .json()
         .await
         .expect("jwks JSON");
-    let k = &jwks["keys"][0];
-    let part = |name: &str| {
-        URL_SAFE_NO_PAD
-            .decode(k[name].as_str().expect("n and e"))
-            .expect("base64url")
-    };
-    let kid = k["kid"].as_str().expect("kid").to_string();
-    let pk = RS256PublicKey::from_components(&part("n"), &part("e"))
-        .expect("an RSA key")
-        .with_key_id(&kid);
-    (kid, pk)
-}
-
-/// Claims exactly as `payload` holds them (no claim added by the library).
-fn raw_claims(payload: &Value) -> JWTClaims<Map<String, Value>> {
-    JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        issuer: None,
-        subject: None,
-        audiences: None,
-        jwt_id: None,
-        nonce: None,
-        custom: payload.as_object().expect("an object").clone(),
-    }
-}
-
-/// RS256 with `key`, header `typ` as given.
-pub(crate) fn sign(key: &RS256KeyPair, typ: &str, payload: &Value) -> String {
-    key.sign_with_options(
-        raw_claims(payload),
-        &HeaderOptions {
-            content_type: None,
-            signature_type: Some(typ.to_string()),
-        },
-    )
-    .expect("sign RS256")
-}
-
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64
-}
-
-pub(crate) fn random_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    rsa_jwk(&jwks["keys"][0])
 }
 
 /// POSTs a `logout_token` to frontdoor's back-channel logout endpoint for Corp SSO.
@@ -469,8 +411,8 @@ pub(crate) fn logout_claims(iss: &str, sub: Option<&str>, sid: Option<&str>) -> 
 }
 
 // ---------------------------------------------------------------------------------------------
-// A scripted provider: discovery, JWKS, an authorization endpoint that answers at once, and a
-// token endpoint whose ID token is built as the test says, signed with the key it publishes.
+// The scripted provider (`scripted_idp.rs`) as "Corp SSO": its ID token carries a full set of
+// claims unless a `Defect` says otherwise.
 
 /// How the scripted provider builds the next ID token: what is wrong with it, or which claims
 /// it leaves to userinfo.
@@ -491,173 +433,46 @@ enum Defect {
     ClaimsAtUserinfoOnly,
 }
 
-struct MockIdp {
-    issuer: String,
-    key: RS256KeyPair,
-    defect: Arc<Mutex<Defect>>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
 const MOCK_KID: &str = "mock-key-1";
 const MOCK_SUB: &str = "u-mock";
 
-impl MockIdp {
-    async fn start() -> MockIdp {
-        use axum::extract::{Form, Query};
-        use axum::response::{IntoResponse, Redirect};
-        use axum::routing::{get, post};
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let issuer = format!(
-            "http://127.0.0.1:{}",
-            listener.local_addr().expect("addr").port()
-        );
-        let key = RS256KeyPair::generate(2048)
-            .expect("RSA key")
-            .with_key_id(MOCK_KID);
-        let foreign = RS256KeyPair::generate(2048)
-            .expect("RSA key")
-            .with_key_id(MOCK_KID);
-        let defect = Arc::new(Mutex::new(Defect::None));
-        let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-
-        let discovery = json!({
-            "issuer": issuer,
-            "authorization_endpoint": format!("{issuer}/auth"),
-            "token_endpoint": format!("{issuer}/token"),
-            "userinfo_endpoint": format!("{issuer}/userinfo"),
-            "jwks_uri": format!("{issuer}/jwks"),
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+/// Scripts the next ID token of `mock`: Mock User's claims, spoilt by `defect`.
+fn set_defect(mock: &ScriptedIdp, defect: Defect) {
+    mock.script(|s| {
+        s.claims = json!({
+            "email": "mock@example.com", "email_verified": true,
+            "name": "Mock User", "groups": ["eng"], "roles": ["viewer"],
         });
-        let c = key.public_key().to_components();
-        let jwks = json!({"keys": [{
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": MOCK_KID,
-            "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e),
-        }]});
-
-        let auth_nonces = nonces.clone();
-        let token_key = key.clone();
-        let token_defect = defect.clone();
-        let token_issuer = issuer.clone();
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move { axum::Json(discovery) }),
-            )
-            .route("/jwks", get(move || async move { axum::Json(jwks) }))
-            .route(
-                "/auth",
-                get(move |Query(q): Query<HashMap<String, String>>| {
-                    let nonces = auth_nonces.clone();
-                    async move {
-                        let code = random_id();
-                        nonces
-                            .lock()
-                            .expect("lock")
-                            .insert(code.clone(), q["nonce"].clone());
-                        let mut back = Url::parse(&q["redirect_uri"]).expect("redirect_uri");
-                        back.query_pairs_mut()
-                            .append_pair("code", &code)
-                            .append_pair("state", &q["state"]);
-                        Redirect::to(back.as_str())
-                    }
-                }),
-            )
-            .route(
-                "/token",
-                post(move |Form(f): Form<HashMap<String, String>>| {
-                    let nonces = nonces.clone();
-                    let key = token_key.clone();
-                    let foreign = foreign.clone();
-                    let defect = *token_defect.lock().expect("lock");
-                    let issuer = token_issuer.clone();
-                    async move {
-                        let nonce = nonces.lock().expect("lock").remove(&f["code"]);
-                        let Some(nonce) = nonce else {
-                            return (
-                                axum::http::StatusCode::BAD_REQUEST,
-                                axum::Json(json!({"error": "invalid_grant"})),
-                            )
-                                .into_response();
-                        };
-                        let mut claims = json!({
-                            "iss": issuer, "aud": CLIENT_ID, "sub": MOCK_SUB,
-                            "iat": now(), "exp": now() + 600, "nonce": nonce,
-                            "email": "mock@example.com", "email_verified": true,
-                            "name": "Mock User", "groups": ["eng"], "roles": ["viewer"],
-                        });
-                        match defect {
-                            Defect::None | Defect::ForeignKey => {}
-                            Defect::ClaimsAtUserinfoOnly => {
-                                let c = claims.as_object_mut().expect("object");
-                                for k in ["email", "email_verified", "name", "groups", "roles"] {
-                                    c.remove(k);
-                                }
-                            }
-                            Defect::WrongAudience => claims["aud"] = json!("another-client"),
-                            Defect::Expired => {
-                                claims["iat"] = json!(now() - 7200);
-                                claims["exp"] = json!(now() - 3600);
-                            }
-                            Defect::WrongIssuer => claims["iss"] = json!("http://127.0.0.1:9"),
-                            Defect::WrongNonce => claims["nonce"] = json!("not-the-nonce"),
-                        }
-                        let signer = if defect == Defect::ForeignKey {
-                            &foreign
-                        } else {
-                            &key
-                        };
-                        let access = format!("mock-at-{}", random_id());
-                        axum::Json(json!({
-                            "access_token": access, "token_type": "Bearer",
-                            "expires_in": 600, "id_token": sign(signer, "JWT", &claims),
-                        }))
-                        .into_response()
-                    }
-                }),
-            );
-        let app = app.route(
-            "/userinfo",
-            get(|headers: axum::http::HeaderMap| async move {
-                let bearer = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or("");
-                if !bearer.starts_with("mock-at-") {
-                    return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        s.foreign_key = defect == Defect::ForeignKey;
+        let c = &mut s.claims;
+        match defect {
+            Defect::None | Defect::ForeignKey => {}
+            Defect::ClaimsAtUserinfoOnly => {
+                for k in ["email", "email_verified", "name", "groups", "roles"] {
+                    c[k] = Value::Null;
                 }
-                axum::Json(json!({
-                    "sub": MOCK_SUB, "email": "mock@example.com", "email_verified": true,
-                    "name": "Mock From Userinfo", "groups": ["eng", "ops"], "roles": ["viewer"],
-                }))
-                .into_response()
-            }),
-        );
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        MockIdp {
-            issuer,
-            key,
-            defect,
-            _task: task,
+            }
+            Defect::WrongAudience => c["aud"] = json!("another-client"),
+            Defect::Expired => {
+                c["iat"] = json!(now() - 7200);
+                c["exp"] = json!(now() - 3600);
+            }
+            Defect::WrongIssuer => c["iss"] = json!("http://127.0.0.1:9"),
+            Defect::WrongNonce => c["nonce"] = json!("not-the-nonce"),
         }
-    }
-
-    fn set_defect(&self, d: Defect) {
-        *self.defect.lock().expect("lock") = d;
-    }
+    });
 }
 
 /// frontdoor with Corp SSO played by the scripted provider.
-async fn setup_mock() -> (MockIdp, Upstream, Frontdoor) {
-    let mock = MockIdp::start().await;
+async fn setup_mock() -> (ScriptedIdp, Upstream, Frontdoor) {
+    let mock = ScriptedIdp::start(MOCK_KID, MOCK_SUB, false).await;
+    set_defect(&mock, Defect::None);
+    mock.script(|s| {
+        s.userinfo = json!({
+            "email": "mock@example.com", "email_verified": true,
+            "name": "Mock From Userinfo", "groups": ["eng", "ops"], "roles": ["viewer"],
+        })
+    });
     let upstream = Upstream::start().await;
     let fd = start_frontdoor(&mut Ports::new(), &mock.issuer, &upstream, true).await;
     wait_until_available(&fd, Duration::from_secs(10)).await;
@@ -669,19 +484,9 @@ async fn setup_mock() -> (MockIdp, Upstream, Frontdoor) {
 async fn mock_sign_in(
     browser: &reqwest::Client,
     fd: &Frontdoor,
-    mock: &MockIdp,
+    mock: &ScriptedIdp,
 ) -> reqwest::Response {
-    let start = navigate(
-        browser,
-        &fd.url("/_frontdoor/idp/corp/start?return_to=/home"),
-    )
-    .await;
-    assert_eq!(start.status(), 302);
-    assert!(location(&start).starts_with(&format!("{}/auth?", mock.issuer)));
-    let back = navigate(browser, &location(&start)).await;
-    assert!(back.status().is_redirection());
-    assert!(location(&back).starts_with(&fd.url("/_frontdoor/idp/corp/callback?")));
-    navigate(browser, &location(&back)).await
+    scripted_sign_in(browser, fd, "corp", Some(mock)).await
 }
 
 /// Whether `url` is on the provider (same port of 127.0.0.1).
@@ -738,13 +543,7 @@ async fn protected_page_through_corp_sso_reaches_the_upstream_with_mapped_identi
     for s in ["openid", "email", "profile", "groups"] {
         assert!(scopes.contains(&s), "scope {s} asked for: {scopes:?}");
     }
-    let pending = start
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("text").to_string())
-        .find(|c| c.starts_with("frontdoor_idp="))
-        .expect("the pending sign-in cookie");
+    let pending = set_cookie(&start, "frontdoor_idp").expect("the pending sign-in cookie");
     assert!(pending.contains("HttpOnly"), "{pending}");
     assert!(pending.contains("Path=/_frontdoor/idp/corp/"), "{pending}");
     assert!(
@@ -760,13 +559,7 @@ async fn protected_page_through_corp_sso_reaches_the_upstream_with_mapped_identi
     assert!(answer.contains_key("code"));
     let done = navigate(&browser, &callback).await;
     assert_eq!(done.status(), 303, "the callback signs in");
-    let removal = done
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("text").to_string())
-        .find(|c| c.starts_with("frontdoor_idp="))
-        .expect("the pending cookie is removed");
+    let removal = set_cookie(&done, "frontdoor_idp").expect("the pending cookie is removed");
     assert!(
         removal.contains("Max-Age=0") || removal.contains("1970"),
         "{removal}"
@@ -802,7 +595,7 @@ async fn protected_page_through_corp_sso_reaches_the_upstream_with_mapped_identi
         seen.header("x-auth-request-roles").as_deref(),
         Some("editor")
     );
-    assert!(session_cookie(&jar, fd).is_some());
+    assert!(session_of(&jar, fd).is_some());
 
     // The user was provisioned with the mapped groups and roles.
     let users = users_list(fd);
@@ -1017,17 +810,17 @@ async fn replayed_callback_is_refused_and_signs_nobody_in() {
     let (stranger, stranger_jar) = browser_with_jar();
     let page = navigate(&stranger, &callback).await;
     assert_refused(page, 400, "started in another browser").await;
-    assert_eq!(session_cookie(&stranger_jar, fd), None);
+    assert_eq!(session_of(&stranger_jar, fd), None);
 
     // The genuine one signs in.
     let done = navigate(&browser, &callback).await;
     assert_eq!(done.status(), 303);
-    let session = session_cookie(&jar, fd).expect("signed in");
+    let session = session_of(&jar, fd).expect("signed in");
 
     // The same callback URL again in the same browser: refused, the session unchanged.
     let page = navigate(&browser, &callback).await;
     assert_refused(page, 400, "Start again").await;
-    assert_eq!(session_cookie(&jar, fd).as_deref(), Some(session.as_str()));
+    assert_eq!(session_of(&jar, fd).as_deref(), Some(session.as_str()));
 
     // Someone who captured the URL and the pending cookie: refused before the code is tried.
     let replay = plain_client()
@@ -1060,7 +853,7 @@ async fn id_tokens_for_another_audience_expired_or_otherwise_invalid_are_refused
         ok.text().await.unwrap_or_default()
     );
     assert_eq!(location(&ok), fd.url("/home"));
-    assert!(session_cookie(&jar, &fd).is_some());
+    assert!(session_of(&jar, &fd).is_some());
 
     for (defect, why) in [
         (Defect::WrongAudience, "audience"),
@@ -1069,7 +862,7 @@ async fn id_tokens_for_another_audience_expired_or_otherwise_invalid_are_refused
         (Defect::WrongNonce, "nonce"),
         (Defect::ForeignKey, "signature"),
     ] {
-        mock.set_defect(defect);
+        set_defect(&mock, defect);
         let (browser, jar) = browser_with_jar();
         let page = mock_sign_in(&browser, &fd, &mock).await;
         let html = assert_refused(page, 400, "The ID token from Corp SSO is not valid").await;
@@ -1077,7 +870,7 @@ async fn id_tokens_for_another_audience_expired_or_otherwise_invalid_are_refused
             html.to_lowercase().contains(why),
             "{defect:?}: the page says why ({why}):\n{html}"
         );
-        assert_eq!(session_cookie(&jar, &fd), None, "{defect:?}");
+        assert_eq!(session_of(&jar, &fd), None, "{defect:?}");
         let api = browser
             .get(fd.url("/private"))
             .send()
@@ -1216,7 +1009,7 @@ async fn unverified_email_of_an_existing_account_is_refused_not_linked_nor_dupli
 #[tokio::test]
 async fn claims_missing_from_the_id_token_are_taken_from_userinfo() {
     let (mock, upstream, fd) = setup_mock().await;
-    mock.set_defect(Defect::ClaimsAtUserinfoOnly);
+    set_defect(&mock, Defect::ClaimsAtUserinfoOnly);
     let browser = browser();
     let done = mock_sign_in(&browser, &fd, &mock).await;
     assert_eq!(
@@ -1323,7 +1116,7 @@ async fn provider_down_at_start_up_shows_unavailable_until_it_comes_up() {
     let start = navigate(&browser, &fd.url("/_frontdoor/idp/corp/start?return_to=/x")).await;
     let page = assert_refused(start, 503, "Corp SSO cannot be reached right now").await;
     assert!(!page.contains("Internal"), "{page}");
-    assert_eq!(session_cookie(&jar, &fd), None);
+    assert_eq!(session_of(&jar, &fd), None);
 
     // The provider comes up on the configured port; the button becomes a link within one retry.
     drop(idp_hold);
@@ -1378,7 +1171,7 @@ async fn backchannel_logout_from_the_provider_ends_the_frontdoor_session() {
     )
     .await;
     assert_eq!(landed.status(), 200);
-    let first = session_cookie(&jar, fd).expect("signed in");
+    let first = session_of(&jar, fd).expect("signed in");
     assert_session_alive(fd, &first).await;
 
     // The provider ends Alice's session server-side (an administrator, a password change):
@@ -1408,7 +1201,7 @@ async fn backchannel_logout_from_the_provider_ends_the_frontdoor_session() {
     )
     .await;
     assert_eq!(landed.status(), 200);
-    let second = session_cookie(&jar, fd).expect("signed in again");
+    let second = session_of(&jar, fd).expect("signed in again");
     assert_ne!(first, second);
     assert_session_alive(fd, &second).await;
     let done = fed.idp.end_session(&browser).await;
@@ -1479,7 +1272,7 @@ async fn forged_and_replayed_logout_tokens_are_refused_and_end_nothing() {
         ALICE_PASSWORD,
     )
     .await;
-    let session = session_cookie(&jar, fd).expect("signed in");
+    let session = session_of(&jar, fd).expect("signed in");
     let sessions = fed.idp.sessions("u-alice").await;
     let sid = sessions[0]["clients"][CLIENT_ID]["sid"]
         .as_str()
@@ -1540,7 +1333,7 @@ async fn forged_and_replayed_logout_tokens_are_refused_and_end_nothing() {
         ALICE_PASSWORD,
     )
     .await;
-    let again = session_cookie(&jar, fd).expect("signed in again");
+    let again = session_of(&jar, fd).expect("signed in again");
     let (status, body) = post_logout_token(fd, &token).await;
     assert_eq!(status, 400, "{body}");
     assert_session_alive(fd, &again).await;
@@ -1554,7 +1347,7 @@ async fn replayed_subject_logout_token_ends_nothing_though_it_still_matches() {
     let (mock, _upstream, fd) = setup_mock().await;
     let (browser, jar) = browser_with_jar();
     assert_eq!(mock_sign_in(&browser, &fd, &mock).await.status(), 303);
-    let first = session_cookie(&jar, &fd).expect("signed in");
+    let first = session_of(&jar, &fd).expect("signed in");
     assert_session_alive(&fd, &first).await;
 
     let token = sign(
@@ -1568,7 +1361,7 @@ async fn replayed_subject_logout_token_ends_nothing_though_it_still_matches() {
 
     let (browser, jar) = browser_with_jar();
     assert_eq!(mock_sign_in(&browser, &fd, &mock).await.status(), 303);
-    let second = session_cookie(&jar, &fd).expect("signed in again");
+    let second = session_of(&jar, &fd).expect("signed in again");
     let (status, body) = post_logout_token(&fd, &token).await;
     assert_eq!(status, 400, "the replay is refused: {body}");
     assert_session_alive(&fd, &second).await;
@@ -1610,7 +1403,7 @@ async fn logout_of_a_federated_session_goes_on_to_the_providers_end_session_with
         ALICE_PASSWORD,
     )
     .await;
-    let session = session_cookie(&jar, fd).expect("signed in");
+    let session = session_of(&jar, fd).expect("signed in");
 
     let page = navigate(&browser, &fd.url("/_frontdoor/logout")).await;
     assert_eq!(page.status(), 200);

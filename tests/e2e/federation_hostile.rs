@@ -1,257 +1,41 @@
 //! Federated sign-in against a hostile upstream provider (issue 18): a scripted OpenID
-//! provider (`HostileIdp`) whose ID tokens, userinfo answers and callback parameters each test
+//! provider (`ScriptedIdp` of `scripted_idp.rs`) whose ID tokens, userinfo answers and callback parameters each test
 //! writes, signed with the key it publishes, so that frontdoor accepts its signatures and only
 //! frontdoor's own rules stand between the claims and an account. It counts the requests it
 //! receives, for the bound on key refetches. Also: emails entering through the CLI, the sign-in
 //! API and the login page are held to the same canonical form as the provider's claims.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwt_simple::prelude::RS256KeyPair;
 use serde_json::{Value, json};
-use url::Url;
 
 use crate::federation::{
-    CLIENT_ID, add_user_without_password, assert_refused, logout_claims, now, post_logout_token,
-    random_id, sign, users_list,
+    add_user_without_password, assert_refused, logout_claims, post_logout_token, users_list,
 };
 use crate::harness::*;
+use crate::scripted_idp::{CLIENT_ID, ScriptedIdp, now, random_id, scripted_sign_in, sign};
 
 const KID: &str = "hostile-key-1";
 
-/// What the provider does next; tests change it between sign-ins.
-#[derive(Clone)]
-struct Script {
-    /// Merged over the protocol claims of the next ID token (`iss`, `aud`, `sub`, `iat`,
-    /// `exp`, `nonce`); a `null` removes a claim.
-    claims: Value,
-    /// The userinfo answer (merged over `{"sub": <the ID token's sub>}`).
-    userinfo: Value,
-    /// Bytes of filler added to the userinfo answer.
-    userinfo_padding: usize,
-    /// The `iss` authorization response parameter (RFC 9207): `None` leaves it out.
-    iss_param: Option<String>,
-    /// The `kid` the next ID token is signed under (the published key either way).
-    kid: Option<String>,
+/// The hostile provider: the scripted one (`scripted_idp.rs`), whose ID tokens carry only the
+/// protocol claims and what each test scripts.
+async fn hostile_idp(advertise_iss: bool) -> ScriptedIdp {
+    ScriptedIdp::start(KID, "u-hostile", advertise_iss).await
 }
 
-struct HostileIdp {
-    issuer: String,
-    key: RS256KeyPair,
-    script: Arc<Mutex<Script>>,
-    /// Requests received, by path.
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl HostileIdp {
-    async fn start(advertise_iss: bool) -> HostileIdp {
-        use axum::extract::{Form, Query, Request};
-        use axum::middleware::{self, Next};
-        use axum::response::{IntoResponse, Redirect};
-        use axum::routing::{get, post};
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let issuer = format!(
-            "http://127.0.0.1:{}",
-            listener.local_addr().expect("addr").port()
-        );
-        let key = RS256KeyPair::generate(2048)
-            .expect("RSA key")
-            .with_key_id(KID);
-        let script = Arc::new(Mutex::new(Script {
-            claims: json!({}),
-            userinfo: json!({}),
-            userinfo_padding: 0,
-            iss_param: None,
-            kid: None,
-        }));
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-
-        let mut discovery = json!({
-            "issuer": issuer,
-            "authorization_endpoint": format!("{issuer}/auth"),
-            "token_endpoint": format!("{issuer}/token"),
-            "userinfo_endpoint": format!("{issuer}/userinfo"),
-            "jwks_uri": format!("{issuer}/jwks"),
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-        });
-        if advertise_iss {
-            discovery["authorization_response_iss_parameter_supported"] = json!(true);
-        }
-        let c = key.public_key().to_components();
-        let jwks = json!({"keys": [{
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": KID,
-            "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e),
-        }]});
-
-        let auth_nonces = nonces.clone();
-        let auth_script = script.clone();
-        let token_script = script.clone();
-        let info_script = script.clone();
-        let token_key = key.clone();
-        let token_issuer = issuer.clone();
-        let counted = hits.clone();
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move { axum::Json(discovery) }),
-            )
-            .route("/jwks", get(move || async move { axum::Json(jwks) }))
-            .route(
-                "/auth",
-                get(move |Query(q): Query<HashMap<String, String>>| {
-                    let nonces = auth_nonces.clone();
-                    let iss = auth_script.lock().expect("lock").iss_param.clone();
-                    async move {
-                        let code = random_id();
-                        nonces
-                            .lock()
-                            .expect("lock")
-                            .insert(code.clone(), q["nonce"].clone());
-                        let mut back = Url::parse(&q["redirect_uri"]).expect("redirect_uri");
-                        back.query_pairs_mut()
-                            .append_pair("code", &code)
-                            .append_pair("state", &q["state"]);
-                        if let Some(iss) = iss {
-                            back.query_pairs_mut().append_pair("iss", &iss);
-                        }
-                        Redirect::to(back.as_str())
-                    }
-                }),
-            )
-            .route(
-                "/token",
-                post(move |Form(f): Form<HashMap<String, String>>| {
-                    let nonce = nonces.lock().expect("lock").remove(&f["code"]);
-                    let (overlay, kid) = {
-                        let s = token_script.lock().expect("lock");
-                        (s.claims.clone(), s.kid.clone())
-                    };
-                    let key = match kid {
-                        Some(kid) => token_key.clone().with_key_id(&kid),
-                        None => token_key.clone(),
-                    };
-                    let issuer = token_issuer.clone();
-                    async move {
-                        let Some(nonce) = nonce else {
-                            return (
-                                axum::http::StatusCode::BAD_REQUEST,
-                                axum::Json(json!({"error": "invalid_grant"})),
-                            )
-                                .into_response();
-                        };
-                        let mut claims = json!({
-                            "iss": issuer, "aud": CLIENT_ID, "sub": "u-hostile",
-                            "iat": now(), "exp": now() + 600, "nonce": nonce,
-                        });
-                        let object = claims.as_object_mut().expect("object");
-                        for (k, v) in overlay.as_object().expect("claims object") {
-                            if v.is_null() {
-                                object.remove(k);
-                            } else {
-                                object.insert(k.clone(), v.clone());
-                            }
-                        }
-                        axum::Json(json!({
-                            "access_token": format!("hostile-at-{}", random_id()),
-                            "token_type": "Bearer", "expires_in": 600,
-                            "id_token": sign(&key, "JWT", &claims),
-                        }))
-                        .into_response()
-                    }
-                }),
-            )
-            .route(
-                "/userinfo",
-                get(move || {
-                    let s = info_script.lock().expect("lock").clone();
-                    async move {
-                        let mut body = json!({"sub": s.claims.get("sub").cloned()
-                            .unwrap_or(json!("u-hostile"))});
-                        for (k, v) in s.userinfo.as_object().expect("userinfo object") {
-                            body[k] = v.clone();
-                        }
-                        if s.userinfo_padding > 0 {
-                            body["filler"] = json!("x".repeat(s.userinfo_padding));
-                        }
-                        axum::Json(body)
-                    }
-                }),
-            )
-            .layer(middleware::from_fn(move |req: Request, next: Next| {
-                let counted = counted.clone();
-                async move {
-                    *counted
-                        .lock()
-                        .expect("lock")
-                        .entry(req.uri().path().to_string())
-                        .or_default() += 1;
-                    next.run(req).await
-                }
-            }));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        HostileIdp {
-            issuer,
-            key,
-            script,
-            hits,
-            _task: task,
-        }
-    }
-
-    /// The next ID token's claims (over the protocol claims).
-    fn claims(&self, claims: Value) {
-        self.script.lock().expect("lock").claims = claims;
-    }
-
-    fn script(&self, change: impl FnOnce(&mut Script)) {
-        change(&mut self.script.lock().expect("lock"));
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.hits
-            .lock()
-            .expect("lock")
-            .get(path)
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-/// One provider entry of `identity_providers` for the hostile provider, with extra keys.
-fn provider_entry(id: &str, issuer: &str, extra: &str) -> String {
-    format!(
-        "  - {{ id: {id}, name: Corp SSO, issuer: \"{issuer}\", client_id: {CLIENT_ID}, \
-         client_secret: s3cret, scopes: [openid, email, profile, groups], \
-         groups_claim: groups, roles_claim: roles{extra} }}\n"
-    )
+/// Provider `id`, named Corp SSO, played by `idp`.
+fn corp(id: &str, idp: &ScriptedIdp) -> Provider {
+    Provider::corp(id, &idp.issuer)
 }
 
 /// frontdoor with these provider entries and one authenticated route in front of `upstream`;
 /// returns once every provider's button on the login page is a link (discovered).
-async fn start_fd(upstream: &Upstream, providers: &str, top: &str) -> Frontdoor {
-    let routes = format!(
-        "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-        upstream.port
-    );
-    let fd = Frontdoor::start(&routes, &format!("{top}identity_providers:\n{providers}")).await;
-    let ids: Vec<&str> = providers
-        .lines()
-        .filter_map(|l| l.split("id: ").nth(1)?.split(',').next())
-        .collect();
+async fn start_fd(upstream: &Upstream, providers: Vec<Provider>, config: Config) -> Frontdoor {
+    let ids: Vec<String> = providers.iter().map(|p| p.id().to_string()).collect();
+    let config = providers
+        .into_iter()
+        .fold(config.route(Route::new("/", upstream)), Config::federation);
+    let fd = Frontdoor::launch(config).await;
     let started = std::time::Instant::now();
     loop {
         let html = navigate(&plain_client(), &fd.url("/_frontdoor/login"))
@@ -276,34 +60,22 @@ async fn start_fd(upstream: &Upstream, providers: &str, top: &str) -> Frontdoor 
     }
 }
 
-/// The provider `corp` (provisioning on, `extra` keys) and frontdoor.
-async fn setup(extra: &str) -> (HostileIdp, Upstream, Frontdoor) {
-    let idp = HostileIdp::start(false).await;
+/// The provider `corp` (provisioning on) and frontdoor.
+async fn setup() -> (ScriptedIdp, Upstream, Frontdoor) {
+    let idp = hostile_idp(false).await;
     let upstream = Upstream::start().await;
     let fd = start_fd(
         &upstream,
-        &provider_entry("corp", &idp.issuer, &format!(", provision: true{extra}")),
-        "",
+        vec![corp("corp", &idp).provision(true)],
+        Config::new(),
     )
     .await;
     (idp, upstream, fd)
 }
 
-/// A sign-in in `browser` through provider `id`: the start link, the provider's immediate
-/// answer, the callback. Returns the callback's answer.
+/// A sign-in in `browser` through provider `id` (see [`scripted_sign_in`]).
 async fn sign_in_with(browser: &reqwest::Client, fd: &Frontdoor, id: &str) -> reqwest::Response {
-    let start = navigate(
-        browser,
-        &fd.url(&format!("/_frontdoor/idp/{id}/start?return_to=/home")),
-    )
-    .await;
-    assert_eq!(start.status(), 302, "the start link redirects");
-    let back = navigate(browser, &location(&start)).await;
-    assert!(
-        back.status().is_redirection(),
-        "the provider answers at once"
-    );
-    navigate(browser, &location(&back)).await
+    scripted_sign_in(browser, fd, id, None).await
 }
 
 /// A sign-in in a new browser (see [`sign_in_with`]).
@@ -361,7 +133,7 @@ async fn metric(fd: &Frontdoor, name: &str, needles: &[&str]) -> f64 {
 /// is made. The owner, verified, gets a fresh account; the attacker's `sub` never reaches it.
 #[tokio::test]
 async fn an_unverified_email_never_provisions_an_account_for_its_later_owner() {
-    let (idp, upstream, fd) = setup("").await;
+    let (idp, upstream, fd) = setup().await;
     idp.claims(json!({"sub": "attacker", "email": "newhire@example.com",
                       "email_verified": false, "name": "Mallory"}));
     refused(&fd, &upstream, "corp", 403, "has not verified").await;
@@ -398,18 +170,15 @@ async fn an_unverified_email_never_provisions_an_account_for_its_later_owner() {
 /// keeps the link, whatever email it asserts later.
 #[tokio::test]
 async fn a_verified_email_links_a_local_account_only_where_link_existing_allows() {
-    let idp = HostileIdp::start(false).await;
+    let idp = hostile_idp(false).await;
     let upstream = Upstream::start().await;
-    let providers = format!(
-        "{}{}",
-        provider_entry("trusted", &idp.issuer, ""),
-        provider_entry(
-            "partner",
-            &idp.issuer,
-            ", provision: true, link_existing: false"
-        )
-    );
-    let fd = start_fd(&upstream, &providers, "").await;
+    let providers = vec![
+        corp("trusted", &idp),
+        corp("partner", &idp)
+            .provision(true)
+            .set("link_existing", false),
+    ];
+    let fd = start_fd(&upstream, providers, Config::new()).await;
     add_user_without_password(&fd, "frank@example.com", "Frank");
 
     idp.claims(
@@ -457,18 +226,15 @@ async fn a_verified_email_links_a_local_account_only_where_link_existing_allows(
 /// account, link one by Unicode case folding or trimming, or slip past `allowed_domains`.
 #[tokio::test]
 async fn email_claims_that_are_not_canonical_are_refused() {
-    let idp = HostileIdp::start(false).await;
+    let idp = hostile_idp(false).await;
     let upstream = Upstream::start().await;
-    let providers = format!(
-        "{}{}",
-        provider_entry("corp", &idp.issuer, ", provision: true"),
-        provider_entry(
-            "corpd",
-            &idp.issuer,
-            ", provision: true, allowed_domains: [corp.example]"
-        )
-    );
-    let fd = start_fd(&upstream, &providers, "").await;
+    let providers = vec![
+        corp("corp", &idp).provision(true),
+        corp("corpd", &idp)
+            .provision(true)
+            .set("allowed_domains", ["corp.example"]),
+    ];
+    let fd = start_fd(&upstream, providers, Config::new()).await;
     add_user_without_password(&fd, "frank@example.com", "Frank");
     add_user_without_password(&fd, "admin@example.com", "Admin");
 
@@ -623,24 +389,16 @@ async fn emails_entering_by_the_cli_the_api_and_the_login_page_are_canonical() {
     let (browser, jar) = browser_with_jar();
     let first = navigate(&browser, &fd.url("/wiki")).await;
     let page = follow(&browser, first, None).await;
-    let page_url = page.url().clone();
-    let html = page.text().await.expect("login page");
-    let csrf = form_field(&html, "csrf_token").expect("csrf_token");
-    let return_to = form_field(&html, "return_to").expect("return_to");
-    let posted = browser
-        .post(page_url.join("/_frontdoor/login").expect("url"))
-        .form(&[
-            ("email", "fran\u{212a}@example.com"),
-            ("password", "frank's password"),
-            ("csrf_token", &csrf),
-            ("return_to", &return_to),
-        ])
-        .send()
-        .await
-        .expect("post login");
+    let posted = submit_login(
+        &browser,
+        page,
+        "fran\u{212a}@example.com",
+        "frank's password",
+    )
+    .await;
     let _ = follow(&browser, posted, None).await;
     assert_eq!(
-        jar_cookie(&jar, &fd.url("/"), "frontdoor_session"),
+        session_of(&jar, &fd),
         None,
         "no session for the KELVIN SIGN spelling"
     );
@@ -655,7 +413,7 @@ async fn emails_entering_by_the_cli_the_api_and_the_login_page_are_canonical() {
 /// bound is not read to the end and refuses the sign-in. Each is logged and counted.
 #[tokio::test]
 async fn oversized_claims_and_userinfo_are_refused_or_cut_and_counted() {
-    let (idp, upstream, fd) = setup("").await;
+    let (idp, upstream, fd) = setup().await;
     let limited = "frontdoor_federation_claims_limited_total";
     let many: Vec<String> = (0..5500).map(|i| format!("g{i}")).collect();
     idp.claims(
@@ -744,7 +502,7 @@ async fn oversized_claims_and_userinfo_are_refused_or_cut_and_counted() {
 /// interval, shared), and never discovery.
 #[tokio::test]
 async fn backchannel_logouts_with_unknown_kids_refetch_keys_at_most_once_per_interval() {
-    let (idp, _upstream, fd) = setup("").await;
+    let (idp, _upstream, fd) = setup().await;
     let discovery = "/.well-known/openid-configuration";
     let (d0, j0) = (idp.hits(discovery), idp.hits("/jwks"));
     assert!(d0 >= 1 && j0 >= 1, "discovered at start-up");
@@ -791,7 +549,7 @@ async fn backchannel_logouts_with_unknown_kids_refetch_keys_at_most_once_per_int
 /// `authorization_response_iss_parameter_supported`, a missing one is refused too.
 #[tokio::test]
 async fn rfc9207_iss_on_the_callback_is_checked_and_required_when_advertised() {
-    let (idp, upstream, fd) = setup("").await;
+    let (idp, upstream, fd) = setup().await;
     idp.claims(json!({"sub": "s-iss", "email": "iss@example.com", "email_verified": true}));
     for wrong in ["http://127.0.0.1:9".to_string(), format!("{}/", idp.issuer)] {
         idp.script(|s| s.iss_param = Some(wrong));
@@ -803,11 +561,11 @@ async fn rfc9207_iss_on_the_callback_is_checked_and_required_when_advertised() {
     idp.script(|s| s.iss_param = None);
     signed_in(&fd, &upstream, "corp").await;
 
-    let strict = HostileIdp::start(true).await;
+    let strict = hostile_idp(true).await;
     let fd2 = start_fd(
         &upstream,
-        &provider_entry("corp", &strict.issuer, ", provision: true"),
-        "",
+        vec![corp("corp", &strict).provision(true)],
+        Config::new(),
     )
     .await;
     strict.claims(json!({"sub": "s-iss", "email": "iss@example.com", "email_verified": true}));
@@ -821,7 +579,7 @@ async fn rfc9207_iss_on_the_callback_is_checked_and_required_when_advertised() {
 /// refused.
 #[tokio::test]
 async fn id_tokens_from_the_future_for_years_or_for_another_party_are_refused() {
-    let (idp, upstream, fd) = setup("").await;
+    let (idp, upstream, fd) = setup().await;
     let base = json!({"sub": "s-time", "email": "time@example.com", "email_verified": true});
     let with = |extra: &Value| {
         let mut c = base.clone();
@@ -857,12 +615,12 @@ async fn id_tokens_from_the_future_for_years_or_for_another_party_are_refused() 
 /// `Host` the callback names.
 #[tokio::test]
 async fn a_sign_in_finishes_in_the_tenant_it_started_in() {
-    let idp = HostileIdp::start(false).await;
+    let idp = hostile_idp(false).await;
     let upstream = Upstream::start().await;
     let fd = start_fd(
         &upstream,
-        &provider_entry("corp", &idp.issuer, ", provision: true"),
-        "tenants:\n  - { id: acme, hosts: [acme.localhost] }\n",
+        vec![corp("corp", &idp).provision(true)],
+        Config::new().tenant("acme", ["acme.localhost"]),
     )
     .await;
     idp.claims(json!({"sub": "s-tenant", "email": "t@example.com", "email_verified": true}));
@@ -874,15 +632,7 @@ async fn a_sign_in_finishes_in_the_tenant_it_started_in() {
         .await
         .expect("start");
     assert_eq!(start.status(), 302);
-    let pending = start
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_idp="))
-        .and_then(|c| c.split(';').next())
-        .expect("the pending cookie")
-        .to_string();
+    let pending = set_cookie_pair(&start, "frontdoor_idp").expect("the pending cookie");
     let back = client.get(location(&start)).send().await.expect("provider");
     // The callback on the default tenant's host, with the pending cookie of acme's sign-in.
     let resp = client
@@ -901,13 +651,10 @@ async fn a_sign_in_finishes_in_the_tenant_it_started_in() {
 #[tokio::test]
 async fn an_identity_header_over_the_bound_is_never_sent_upstream() {
     let upstream = Upstream::start().await;
-    let routes = format!(
-        "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-        upstream.port
-    );
-    let fd = Frontdoor::start(
-        &routes,
-        "max_identity_header_bytes: 8192\ntrusted_proxies: [127.0.0.1]\n",
+    let fd = Frontdoor::launch(
+        Config::single(&upstream)
+            .set("max_identity_header_bytes", 8192)
+            .set("trusted_proxies", ["127.0.0.1"]),
     )
     .await;
     let groups: Vec<String> = (0..600).map(|i| format!("group-number-{i:06}")).collect();
@@ -989,7 +736,7 @@ async fn an_identity_header_over_the_bound_is_never_sent_upstream() {
 /// discovery. A `sub` longer than OIDC's 255 characters is refused.
 #[tokio::test]
 async fn id_tokens_with_unknown_kids_refetch_keys_at_most_once_and_long_subs_are_refused() {
-    let (idp, upstream, fd) = setup("").await;
+    let (idp, upstream, fd) = setup().await;
     let discovery = "/.well-known/openid-configuration";
     let (d0, j0) = (idp.hits(discovery), idp.hits("/jwks"));
     idp.claims(json!({"sub": "s-kid", "email": "kid@example.com", "email_verified": true}));

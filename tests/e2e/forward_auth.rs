@@ -128,33 +128,26 @@ async fn caddy(port: u16, frontdoor: u16, upstream: u16) -> Server {
 
 /// frontdoor behind a proxy listening on `front`: the proxy's origin is where sign-ins end.
 async fn setup_for(front: u16) -> (Upstream, Frontdoor, String, String) {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::start(
-        "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:1' }\n  - { host: '*', path_prefix: /open, upstream: 'http://127.0.0.1:1', policy: public }\n  - { host: '*', path_prefix: /ops, upstream: 'http://127.0.0.1:1', groups: [ops] }\n",
-        &format!("trusted_proxies: [127.0.0.1]\nsign_in_origins: ['http://127.0.0.1:{front}']\n"),
+    // The routes' upstream is never contacted: the proxy in front forwards to `upstream`.
+    let (upstream, fd) = setup_with(
+        |_| {
+            Config::single(1)
+                .route(Route::new("/open", 1).public())
+                .route(Route::new("/ops", 1).groups(["ops"]))
+                .set("trusted_proxies", ["127.0.0.1"])
+                .set("sign_in_origins", [front.url()])
+        },
+        &[(
+            "ann@example.com",
+            "Ann",
+            "wiki",
+            "ROLE_USER",
+            "a long password",
+        )],
     )
     .await;
-    fd.add_user(
-        "ann@example.com",
-        "Ann",
-        "wiki",
-        "ROLE_USER",
-        "a long password",
-    );
-    let token = |extra: &[&str]| {
-        let mut args = vec!["tokens", "create", "--user", "ann@example.com", "--json"];
-        args.extend_from_slice(extra);
-        let out = fd.cli(&args, None);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        v["token"].as_str().expect("token").to_string()
-    };
-    let rw = token(&[]);
-    let ro = token(&["--read-only"]);
+    let rw = fd.api_token(&["--user", "ann@example.com"]);
+    let ro = fd.api_token(&["--user", "ann@example.com", "--read-only"]);
     (upstream, fd, rw, ro)
 }
 
@@ -263,11 +256,7 @@ async fn caddy_forward_auth_decides_with_frontdoor_and_sends_browsers_to_sign_in
 
 #[tokio::test]
 async fn forward_auth_answers_trusted_proxies_only() {
-    let fd = Frontdoor::start(
-        "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:1' }\n",
-        "",
-    )
-    .await;
+    let fd = Frontdoor::launch(Config::single(1)).await;
     let r = plain_client()
         .get(fd.url("/_frontdoor/auth"))
         .header("X-Original-URL", "http://app.example/x")

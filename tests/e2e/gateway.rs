@@ -6,16 +6,14 @@ use crate::harness::*;
 const PASSWORD: &str = "correct horse battery";
 
 async fn setup() -> (Upstream, Frontdoor) {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::with_upstream(&upstream).await;
-    fd.add_user(
+    let ann = (
         "ann@example.com",
         "Ann Example",
         "wiki,ops",
         "ROLE_USER,ROLE_EDITOR",
         PASSWORD,
     );
-    (upstream, fd)
+    setup_with(Config::standard, &[ann]).await
 }
 
 #[tokio::test]
@@ -74,16 +72,19 @@ async fn browser_login_reaches_the_upstream_with_identity_headers() {
 
 #[tokio::test]
 async fn a_route_renames_identity_headers_and_sends_none_for_an_empty_name() {
-    let upstream = Upstream::start().await;
-    let u = upstream.port;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /grafana, upstream: 'http://127.0.0.1:{u}', headers: {{ user: X-WEBAUTH-USER, tenant: '', access: '' }} }}\n"
-        ),
-        "",
+    let grafana = |up: u16| {
+        Config::new().route(
+            Route::new("/grafana", up)
+                .header("user", "X-WEBAUTH-USER")
+                .header("tenant", "")
+                .header("access", ""),
+        )
+    };
+    let (upstream, fd) = setup_with(
+        grafana,
+        &[("ann@example.com", "Ann Example", "wiki", "", PASSWORD)],
     )
     .await;
-    fd.add_user("ann@example.com", "Ann Example", "wiki", "", PASSWORD);
     let client = browser();
     let done = browser_login(&client, &fd.url("/grafana/"), "ann@example.com", PASSWORD).await;
     assert_eq!(done.status(), 200);
@@ -281,10 +282,7 @@ async fn a_restart_keeps_users_and_sessions() {
 #[tokio::test]
 async fn logout_ends_the_session_and_the_same_cookie_is_refused() {
     let (_upstream, fd) = setup().await;
-    let (client, jar) = browser_with_jar();
-    browser_login(&client, &fd.url("/x"), "ann@example.com", PASSWORD).await;
-    let session_cookie =
-        jar_cookie(&jar, &fd.url("/"), "frontdoor_session").expect("session cookie");
+    let (client, session_cookie) = signed_in(&fd, "/x", "ann@example.com", PASSWORD).await;
     let page = navigate(&client, &fd.url("/_frontdoor/logout")).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
@@ -335,14 +333,7 @@ async fn session_cookie_of(client: &reqwest::Client, fd: &Frontdoor) -> String {
         .send()
         .await
         .expect("login page");
-    let csrf_cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_csrf="))
-        .map(|c| c.split(';').next().unwrap_or("").to_string())
-        .expect("csrf cookie");
+    let csrf_cookie = set_cookie_pair(&login, "frontdoor_csrf").expect("csrf cookie");
     let html = login.text().await.expect("html");
     let csrf = form_field(&html, "csrf_token").expect("csrf");
     let resp = manual
@@ -357,14 +348,7 @@ async fn session_cookie_of(client: &reqwest::Client, fd: &Frontdoor) -> String {
         .send()
         .await
         .expect("post");
-    let set = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_session="))
-        .expect("session cookie")
-        .to_string();
+    let set = set_cookie(&resp, "frontdoor_session").expect("session cookie");
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Lax"),
         "{set}"
@@ -487,12 +471,10 @@ async fn ambiguous_paths_are_refused_not_guessed() {
 async fn a_dead_upstream_gives_502_in_the_envelope_and_frontdoor_keeps_serving() {
     let upstream = Upstream::start().await;
     let dead = free_port();
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /dead, upstream: 'http://127.0.0.1:{dead}', policy: public }}\n  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}', policy: public }}\n",
-            upstream.port
-        ),
-        "",
+    let fd = Frontdoor::launch(
+        Config::new()
+            .route(Route::new("/dead", dead).public())
+            .route(Route::new("/", &upstream).public()),
     )
     .await;
     let client = plain_client();
@@ -614,34 +596,6 @@ async fn forwarded_headers_from_untrusted_clients_are_replaced() {
     assert_eq!(got.header("x-real-ip").as_deref(), Some("127.0.0.1"));
     assert_eq!(got.header("x-forwarded-proto").as_deref(), Some("http"));
     assert!(got.header("x-forwarded-host").is_none());
-}
-
-/// The newest message in the outbox that mentions `to`, waiting briefly for it.
-pub async fn outbox_code(fd: &Frontdoor, to: &str) -> String {
-    let dir = fd.data_dir().join("outbox");
-    for _ in 0..50 {
-        let mut newest: Option<(std::time::SystemTime, String)> = None;
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let modified = entry.metadata().and_then(|m| m.modified()).ok();
-            if text.contains(to)
-                && let Some(m) = modified
-                && newest.as_ref().is_none_or(|(t, _)| m >= *t)
-            {
-                newest = Some((m, text));
-            }
-        }
-        if let Some((_, text)) = newest {
-            let code = text
-                .split(|c: char| !c.is_ascii_digit())
-                .find(|w| w.len() == 6)
-                .expect("a 6-digit code in the message")
-                .to_string();
-            return code;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no mail to {to} in {}", dir.display());
 }
 
 #[tokio::test]

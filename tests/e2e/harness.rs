@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+
+pub use crate::config::{Config, Provider, Route, Target};
 use axum::http::{HeaderMap, Method, Uri};
 use reqwest::redirect::Policy;
 
@@ -128,27 +130,57 @@ pub struct Frontdoor {
 }
 
 impl Frontdoor {
-    /// Starts frontdoor with these routes (YAML list items, indented by two spaces) and
-    /// extra top-level config.
-    pub async fn start(routes: &str, extra: &str) -> Frontdoor {
-        Frontdoor::start_on(free_port(), free_port(), routes, extra).await
+    /// Starts frontdoor with `config` on free ports.
+    pub async fn launch(config: Config) -> Frontdoor {
+        Frontdoor::launch_on(free_port(), free_port(), config).await
     }
 
-    /// Like [`Frontdoor::start`], on ports chosen beforehand (with [`free_port`]): for a peer
+    /// Like [`Frontdoor::launch`], on ports chosen beforehand (with [`free_port`]): for a peer
     /// that must know frontdoor's URLs before frontdoor starts, such as an upstream identity
     /// provider with frontdoor's redirect URI registered.
-    pub async fn start_on(port: u16, admin_port: u16, routes: &str, extra: &str) -> Frontdoor {
+    pub async fn launch_on(port: u16, admin_port: u16, config: Config) -> Frontdoor {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = Frontdoor::completed(config, port, admin_port, dir.path()).to_yaml();
+        Frontdoor::spawn_with(dir, port, admin_port, &text).await
+    }
+
+    /// `config` with the listeners, public URL, data dir and thread count of an instance on
+    /// these ports and dir, where it leaves them unset.
+    fn completed(mut config: Config, port: u16, admin_port: u16, dir: &Path) -> Config {
+        config.listen.get_or_insert(format!("127.0.0.1:{port}"));
+        config
+            .admin_listen
+            .get_or_insert(format!("127.0.0.1:{admin_port}"));
+        // Nodes of one cluster share a public URL (the load balancer's): the config may set it.
+        config
+            .public_url
+            .get_or_insert(format!("http://127.0.0.1:{port}"));
+        config
+            .data_dir
+            .get_or_insert(dir.join("data").display().to_string());
+        config.threads.get_or_insert(2);
+        config
+    }
+
+    /// The escape hatch for a test whose file is later edited into YAML a [`Config`] cannot
+    /// write (unknown keys, misspellings): these routes (YAML list items, indented by two
+    /// spaces) and extra top-level text.
+    pub async fn start_yaml(routes: &str, extra: &str) -> Frontdoor {
+        let (port, admin_port) = (free_port(), free_port());
         let dir = tempfile::tempdir().expect("tempdir");
         let config = format!(
-            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\n{public}data_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
-            // Nodes of one cluster share a public URL (the load balancer's): `extra` may set it.
-            public = if extra.contains("public_url:") {
-                String::new()
-            } else {
-                format!("public_url: http://127.0.0.1:{port}\n")
-            },
+            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {data}\nthreads: 2\n{extra}\nroutes:\n{routes}",
             data = dir.path().join("data").display()
         );
+        Frontdoor::spawn_with(dir, port, admin_port, &config).await
+    }
+
+    async fn spawn_with(
+        dir: tempfile::TempDir,
+        port: u16,
+        admin_port: u16,
+        config: &str,
+    ) -> Frontdoor {
         std::fs::write(dir.path().join("frontdoor.yaml"), config).expect("write config");
         let mut fd = Frontdoor {
             dir,
@@ -160,17 +192,17 @@ impl Frontdoor {
         fd
     }
 
-    /// Starts frontdoor with one authenticated route `/` and one public route `/public`
-    /// in front of `upstream`.
+    /// Starts frontdoor with [`Config::standard`] routes in front of `upstream`: `/`
+    /// authenticated, `/public` public, `/admin` for group `admins`.
     pub async fn with_upstream(upstream: &Upstream) -> Frontdoor {
-        let u = upstream.port;
-        Frontdoor::start(
-            &format!(
-                "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n  - {{ host: '*', path_prefix: /public, upstream: 'http://127.0.0.1:{u}', policy: public }}\n  - {{ host: '*', path_prefix: /admin, upstream: 'http://127.0.0.1:{u}', groups: [admins] }}\n"
-            ),
-            "",
-        )
-        .await
+        Frontdoor::launch(Config::standard(upstream)).await
+    }
+
+    /// Replaces the config file with `config` on this instance's ports and data dir (for a
+    /// reload or a restart).
+    pub fn write_config(&self, config: Config) {
+        let config = Frontdoor::completed(config, self.port, self.admin_port, self.dir.path());
+        std::fs::write(self.config_path(), config.to_yaml()).expect("write config");
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -321,6 +353,56 @@ impl Frontdoor {
         );
     }
 
+    /// Runs a CLI command that must succeed; its output.
+    pub fn cli_ok(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let out = self.cli(args, stdin);
+        assert!(
+            out.status.success(),
+            "frontdoor {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs a CLI command that prints JSON and must succeed; the JSON.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli_ok(args, None);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} prints JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Adds a user of `tenant` with a password; `flags` are further `users add` options
+    /// (`--groups`, `--roles`), left out when empty.
+    pub fn add_tenant_user(
+        &self,
+        tenant: &str,
+        email: &str,
+        name: &str,
+        flags: &[&str],
+        password: &str,
+    ) {
+        let mut args = vec![
+            "users", "add", "--email", email, "--name", name, "--tenant", tenant,
+        ];
+        args.extend_from_slice(flags);
+        args.push("--password-stdin");
+        self.cli_ok(&args, Some(&format!("{password}\n")));
+    }
+
+    /// `tokens create --json` with `args` (`--user …` and more); the token.
+    pub fn api_token(&self, args: &[&str]) -> String {
+        let mut all = vec!["tokens", "create", "--json"];
+        all.extend_from_slice(args);
+        let out = self.cli_ok(&all, None);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
     /// Creates an app; returns (client_id, client_secret).
     pub fn create_app(&self, args: &[&str]) -> (String, Option<String>) {
         let mut all = vec!["apps", "create", "--json"];
@@ -344,6 +426,44 @@ impl Drop for Frontdoor {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A user to add: (email, name, groups, roles, password), as [`Frontdoor::add_user`] takes them.
+pub type User<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// The password of [`ANN`], [`BOB`] and [`ROOT`].
+pub const TEAM_PW: &str = "a long enough password";
+/// Ann and Bob (group wiki) and Root (an administrator), of the default tenant.
+pub const ANN: User<'static> = ("ann@example.com", "Ann", "wiki", "ROLE_USER", TEAM_PW);
+pub const BOB: User<'static> = ("bob@example.com", "Bob", "wiki", "ROLE_USER", TEAM_PW);
+pub const ROOT: User<'static> = (
+    "root@example.com",
+    "Root",
+    "ops",
+    "ROLE_USER,ROLE_ADMIN",
+    TEAM_PW,
+);
+
+/// A recording upstream, frontdoor started with `config(upstream's port)`, and `users` added:
+/// the `setup()` most test files need.
+pub async fn setup_with(
+    config: impl FnOnce(u16) -> Config,
+    users: &[User<'_>],
+) -> (Upstream, Frontdoor) {
+    let upstream = Upstream::start().await;
+    let fd = Frontdoor::launch(config(upstream.port)).await;
+    for &(email, name, groups, roles, password) in users {
+        fd.add_user(email, name, groups, roles, password);
+    }
+    (upstream, fd)
+}
+
+/// Two nodes of one cluster on `config` (which names a shared store and key files, see
+/// [`Config::shared`]): node B announces node A's public URL, as behind a load balancer.
+pub async fn two_nodes(config: Config) -> (Frontdoor, Frontdoor) {
+    let a = Frontdoor::launch(config.clone()).await;
+    let b = Frontdoor::launch(config.public_url(a.url(""))).await;
+    (a, b)
 }
 
 /// Runs the binary with `--config` and arguments.
@@ -388,6 +508,21 @@ pub fn browser_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
         .build()
         .expect("client");
     (client, jar)
+}
+
+/// The `Set-Cookie` line of `resp` that sets cookie `name`, attributes included.
+pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// The `name=value` that `resp` sets for cookie `name`, without the attributes.
+pub fn set_cookie_pair(resp: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookie(resp, name).map(|c| c.split(';').next().unwrap_or("").to_string())
 }
 
 /// The value of one cookie the jar holds for `url`.
@@ -516,6 +651,54 @@ pub async fn browser_login(
     follow(client, posted, None).await
 }
 
+/// The session cookie `jar` holds for `fd`.
+pub fn session_of(jar: &reqwest::cookie::Jar, fd: &Frontdoor) -> Option<String> {
+    jar_cookie(jar, &fd.url("/"), "frontdoor_session")
+}
+
+/// Signs in with the login form in a new browser, starting at `path` (see [`browser_login`]),
+/// and checks that the upstream answered: the browser and its session cookie.
+pub async fn signed_in(
+    fd: &Frontdoor,
+    path: &str,
+    email: &str,
+    password: &str,
+) -> (reqwest::Client, String) {
+    let (client, jar) = browser_with_jar();
+    let landed = browser_login(&client, &fd.url(path), email, password).await;
+    assert_eq!(landed.status(), 200, "signed in and landed on the upstream");
+    let cookie = session_of(&jar, fd).expect("session cookie");
+    (client, cookie)
+}
+
+/// Opens the sign-in page in `client`, which keeps its CSRF cookie; the form's CSRF token.
+pub async fn login_csrf(client: &reqwest::Client, fd: &Frontdoor) -> String {
+    let page = client
+        .get(fd.url("/_frontdoor/login"))
+        .send()
+        .await
+        .expect("login page");
+    let html = page.text().await.expect("html");
+    form_field(&html, "csrf_token").expect("csrf token")
+}
+
+/// Posts the sign-in form as a browser: the page (for its CSRF cookie and token), then the form.
+pub async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
+    let client = browser();
+    let csrf = login_csrf(&client, fd).await;
+    client
+        .post(fd.url("/_frontdoor/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &csrf),
+            ("return_to", "/"),
+        ])
+        .send()
+        .await
+        .expect("post login")
+}
+
 /// Fills and posts the sign-in form of `login_page` (a response showing it); the POST's answer.
 pub async fn submit_login(
     client: &reqwest::Client,
@@ -557,6 +740,47 @@ pub async fn login_check_token(fd: &Frontdoor, email: &str, password: &str) -> S
         .to_string()
 }
 
+/// The newest message in the outbox that mentions `to`, waiting briefly for it.
+pub async fn outbox_code(fd: &Frontdoor, to: &str) -> String {
+    let dir = fd.data_dir().join("outbox");
+    for _ in 0..50 {
+        let mut newest: Option<(std::time::SystemTime, String)> = None;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            if text.contains(to)
+                && let Some(m) = modified
+                && newest.as_ref().is_none_or(|(t, _)| m >= *t)
+            {
+                newest = Some((m, text));
+            }
+        }
+        if let Some((_, text)) = newest {
+            let code = text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .expect("a 6-digit code in the message")
+                .to_string();
+            return code;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} in {}", dir.display());
+}
+
+/// Asks for a one-time code for `email` (`POST /api/v1/request-login-otp`, answered 202) and
+/// reads it from the outbox.
+pub async fn emailed_code(fd: &Frontdoor, email: &str) -> String {
+    let asked = plain_client()
+        .post(fd.url("/api/v1/request-login-otp"))
+        .json(&serde_json::json!({ "email": email }))
+        .send()
+        .await
+        .expect("request a code");
+    assert_eq!(asked.status(), 202);
+    outbox_code(fd, email).await
+}
+
 /// Signs a session out the way a browser does, without a cookie jar: GET the logout page with
 /// the session cookie, then POST its form with the CSRF cookie and token. Returns the POST's answer.
 pub async fn logout_with_cookie(fd: &Frontdoor, session_cookie: &str) -> reqwest::Response {
@@ -566,14 +790,7 @@ pub async fn logout_with_cookie(fd: &Frontdoor, session_cookie: &str) -> reqwest
         .send()
         .await
         .expect("logout page");
-    let csrf_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_csrf="))
-        .map(|c| c.split(';').next().unwrap_or("").to_string())
-        .expect("csrf cookie");
+    let csrf_cookie = set_cookie_pair(&page, "frontdoor_csrf").expect("csrf cookie");
     let html = page.text().await.expect("html");
     let csrf = form_field(&html, "csrf_token").expect("csrf");
     plain_client()

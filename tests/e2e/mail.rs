@@ -125,23 +125,27 @@ fn start_smtp(dir: &std::path::Path) -> Smtp {
     }
 }
 
+impl Smtp {
+    /// `mail.smtp` for this server: user `mailer` with `password`, the CA of `certs`.
+    fn settings(&self, password: &str, certs: &std::path::Path) -> serde_json::Value {
+        serde_json::json!({
+            "host": "127.0.0.1", "port": self.port, "username": "mailer", "password": password,
+            "ca_file": certs.join("ca.pem").display().to_string(),
+        })
+    }
+}
+
 #[tokio::test]
 async fn one_time_codes_go_through_smtp_with_starttls_and_auth() {
     let certs = tempfile::tempdir().expect("tempdir");
     make_certs(certs.path());
     let smtp = start_smtp(certs.path());
     let upstream = Upstream::start().await;
-    let extra = format!(
-        "mail:\n  from: \"frontdoor <noreply@example.com>\"\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    tls: starttls\n    username: mailer\n    password: s3cret-pass\n    ca_file: {}\n",
-        smtp.port,
-        certs.path().join("ca.pem").display()
-    );
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            upstream.port
-        ),
-        &extra,
+    let fd = Frontdoor::launch(
+        Config::single(&upstream)
+            .set("mail.from", "frontdoor <noreply@example.com>")
+            .set("mail.smtp", smtp.settings("s3cret-pass", certs.path()))
+            .set("mail.smtp.tls", "starttls"),
     )
     .await;
     fd.add_user(
@@ -217,16 +221,9 @@ async fn a_wrong_smtp_password_delivers_nothing_and_the_answer_is_unchanged() {
     let certs = tempfile::tempdir().expect("tempdir");
     make_certs(certs.path());
     let smtp = start_smtp(certs.path());
-    let extra = format!(
-        "mail:\n  smtp:\n    host: 127.0.0.1\n    port: {}\n    username: mailer\n    password: wrong\n    ca_file: {}\n",
-        smtp.port,
-        certs.path().join("ca.pem").display()
-    );
-    let fd = Frontdoor::start(
-        "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:1' }\n",
-        &extra,
-    )
-    .await;
+    let fd =
+        Frontdoor::launch(Config::single(1).set("mail.smtp", smtp.settings("wrong", certs.path())))
+            .await;
     fd.add_user(
         "otp@example.com",
         "Otto",

@@ -5,42 +5,16 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-const PW: &str = "a long enough password";
+const PW: &str = TEAM_PW;
 
+/// Ann, Bob and Root, and Eve of tenant acme.
 async fn setup() -> (Upstream, Frontdoor) {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            upstream.port
-        ),
-        "tenants:\n  - { id: acme, hosts: [acme.localhost] }\n",
+    let (upstream, fd) = setup_with(
+        |up| Config::single(up).tenant("acme", ["acme.localhost"]),
+        &[ANN, BOB, ROOT],
     )
     .await;
-    fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
-    fd.add_user("bob@example.com", "Bob", "wiki", "ROLE_USER", PW);
-    fd.add_user(
-        "root@example.com",
-        "Root",
-        "ops",
-        "ROLE_USER,ROLE_ADMIN",
-        PW,
-    );
-    let out = fd.cli(
-        &[
-            "users",
-            "add",
-            "--email",
-            "eve@acme.example",
-            "--name",
-            "Eve",
-            "--tenant",
-            "acme",
-            "--password-stdin",
-        ],
-        Some(&format!("{PW}\n")),
-    );
-    assert!(out.status.success());
+    fd.add_tenant_user("acme", "eve@acme.example", "Eve", &[], PW);
     (upstream, fd)
 }
 

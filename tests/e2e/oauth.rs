@@ -24,12 +24,11 @@ pub(crate) const EMAIL: &str = "ann@example.com";
 const NAME: &str = "Ann Example";
 /// Where the third-party app wants its users back; never contacted, only compared.
 pub(crate) const CALLBACK: &str = "https://notes.example/oauth/callback";
-/// A route is required by nothing here; one that is never used keeps the config realistic.
-const ROUTES: &str = "  - { host: '*', path_prefix: /app, upstream: 'http://127.0.0.1:9' }\n";
-
-/// A fresh frontdoor with Ann, who is in two groups and has two roles.
-pub(crate) async fn start(extra: &str) -> Frontdoor {
-    let fd = Frontdoor::start(ROUTES, extra).await;
+/// A fresh frontdoor with Ann, who is in two groups and has two roles, its config changed by
+/// `tune`. A route is required by nothing here; one that is never used keeps the config
+/// realistic.
+pub(crate) async fn start(tune: impl FnOnce(Config) -> Config) -> Frontdoor {
+    let fd = Frontdoor::launch(tune(Config::new().route(Route::new("/app", 9)))).await;
     fd.add_user(EMAIL, NAME, "wiki,ops", "ROLE_USER,ROLE_EDITOR", PASSWORD);
     fd
 }
@@ -228,6 +227,28 @@ pub(crate) fn authorize_url(fd: &Frontdoor, params: &[(&str, &str)]) -> String {
     u.to_string()
 }
 
+/// The authorization URL of a code flow with S256 PKCE, back to [`CALLBACK`].
+pub(crate) fn code_url(
+    fd: &Frontdoor,
+    client_id: &str,
+    scope: &str,
+    state: &str,
+    challenge: &str,
+) -> String {
+    authorize_url(
+        fd,
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", state),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+}
+
 /// A fresh S256 PKCE pair: (challenge, verifier).
 pub(crate) fn pkce() -> (String, String) {
     let (c, v) = PkceCodeChallenge::new_random_sha256();
@@ -336,18 +357,7 @@ async fn get_code(
     scope: &str,
 ) -> (String, String) {
     let (challenge, verifier) = pkce();
-    let url = authorize_url(
-        fd,
-        &[
-            ("client_id", client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", scope),
-            ("state", "st-42"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = code_url(fd, client_id, scope, "st-42", &challenge);
     let mut resp = navigate(browser, &url).await;
     if resp.status() == 302 && location(&resp).starts_with(&fd.url("/_frontdoor/login")) {
         resp = sign_in(browser, fd, resp).await;
@@ -541,14 +551,14 @@ pub(crate) async fn assert_error_page(resp: reqwest::Response, status: u16, need
 
 #[tokio::test]
 async fn confidential_app_signs_in_with_code_and_pkce_using_openidconnect() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     relying_party_flow(&fd, &client_id, Some(&secret)).await;
 }
 
 #[tokio::test]
 async fn with_an_es256_key_a_relying_party_verifies_id_tokens_from_the_jwks() {
-    let fd = start("keys: { algorithm: ES256 }").await;
+    let fd = start(|c| c.set("keys.algorithm", "ES256")).await;
     let jwks: Value = plain_client()
         .get(fd.url("/oauth/jwks"))
         .send()
@@ -580,7 +590,7 @@ async fn with_an_es256_key_a_relying_party_verifies_id_tokens_from_the_jwks() {
 
 #[tokio::test]
 async fn public_app_signs_in_with_pkce_and_no_secret_using_openidconnect() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = fd.create_app(&[
         "--name",
         "Acme Notes",
@@ -594,7 +604,7 @@ async fn public_app_signs_in_with_pkce_and_no_secret_using_openidconnect() {
 
 #[tokio::test]
 async fn userinfo_and_id_token_claims_follow_the_granted_scopes() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
     let browser = browser();
@@ -665,7 +675,7 @@ async fn userinfo_and_id_token_claims_follow_the_granted_scopes() {
 
 #[tokio::test]
 async fn redirect_uri_mismatch_is_an_error_page_without_any_redirect() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, _) = third_party_app(&fd);
     let browser = browser();
     let (challenge, _) = pkce();
@@ -726,7 +736,7 @@ async fn redirect_uri_mismatch_is_an_error_page_without_any_redirect() {
 
 #[tokio::test]
 async fn public_client_without_pkce_or_with_plain_is_sent_back_with_invalid_request() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (public_id, _) = fd.create_app(&[
         "--name",
         "Acme Notes",
@@ -782,7 +792,7 @@ async fn public_client_without_pkce_or_with_plain_is_sent_back_with_invalid_requ
 
 #[tokio::test]
 async fn replayed_code_is_refused_and_revokes_what_it_issued() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
     let (code, verifier) =
@@ -811,7 +821,7 @@ async fn replayed_code_is_refused_and_revokes_what_it_issued() {
 
 #[tokio::test]
 async fn wrong_client_secret_is_invalid_client_and_does_not_burn_the_code() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let (code, verifier) = get_code(&browser(), &fd, &client_id, "openid").await;
 
@@ -846,7 +856,7 @@ async fn wrong_client_secret_is_invalid_client_and_does_not_burn_the_code() {
 
 #[tokio::test]
 async fn expired_code_is_invalid_grant() {
-    let fd = start("tokens:\n  code_ttl: 1s\n").await;
+    let fd = start(|c| c.set("tokens.code_ttl", "1s")).await;
     let (client_id, secret) = third_party_app(&fd);
     let (code, verifier) = get_code(&browser(), &fd, &client_id, "openid").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -857,7 +867,7 @@ async fn expired_code_is_invalid_grant() {
 
 #[tokio::test]
 async fn reused_refresh_token_revokes_the_whole_family() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
     let (code, verifier) = get_code(&browser(), &fd, &client_id, "openid offline_access").await;
@@ -885,7 +895,7 @@ async fn concurrent_refreshes_each_rotate_their_own_chain_and_a_race_on_one_toke
  {
     // SQLite gathers concurrent rotations into shared commits: each chain must still get its
     // own successor, and a token spent by several requests at once must still be single-use.
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
     let b = browser();
@@ -948,7 +958,7 @@ async fn concurrent_refreshes_each_rotate_their_own_chain_and_a_race_on_one_toke
 
 #[tokio::test]
 async fn narrowed_refresh_narrows_the_access_token_but_not_the_refresh_token() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
     let full_scope = "openid email groups offline_access";
@@ -999,7 +1009,7 @@ async fn narrowed_refresh_narrows_the_access_token_but_not_the_refresh_token() {
 
 #[tokio::test]
 async fn deactivated_app_can_neither_start_nor_finish_nor_use_its_tokens() {
-    let fd = start("session:\n  cache_ttl: 1s\n").await;
+    let fd = start(|c| c.set("session.cache_ttl", "1s")).await;
     let (client_id, secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
     let browser = browser();
@@ -1018,18 +1028,7 @@ async fn deactivated_app_can_neither_start_nor_finish_nor_use_its_tokens() {
     );
 
     let (challenge, _) = pkce();
-    let url = authorize_url(
-        &fd,
-        &[
-            ("client_id", &client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "s"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = code_url(&fd, &client_id, "openid", "s", &challenge);
     assert_error_page(navigate(&browser, &url).await, 400, "not active").await;
 
     // The CLI is another process: past the cache bound (session.cache_ttl: 1s) the token
@@ -1056,24 +1055,11 @@ async fn deactivated_app_can_neither_start_nor_finish_nor_use_its_tokens() {
 
 #[tokio::test]
 async fn consent_is_asked_once_per_scope_set() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, _) = third_party_app(&fd);
     let browser = browser();
     let (challenge, _) = pkce();
-    let url = |scope: &str| {
-        authorize_url(
-            &fd,
-            &[
-                ("client_id", &client_id),
-                ("redirect_uri", CALLBACK),
-                ("response_type", "code"),
-                ("scope", scope),
-                ("state", "consent-state"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-    };
+    let url = |scope: &str| code_url(&fd, &client_id, scope, "consent-state", &challenge);
 
     // First time: sign in, then the consent page.
     let first = navigate(&browser, &url("openid profile")).await;
@@ -1108,22 +1094,11 @@ async fn consent_is_asked_once_per_scope_set() {
 
 #[tokio::test]
 async fn declining_consent_sends_access_denied_with_state_and_iss() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, _) = third_party_app(&fd);
     let browser = browser();
     let (challenge, _) = pkce();
-    let url = authorize_url(
-        &fd,
-        &[
-            ("client_id", &client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid email"),
-            ("state", "decline-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = code_url(&fd, &client_id, "openid email", "decline-state", &challenge);
     let first = navigate(&browser, &url).await;
     let html = consent_html(sign_in(&browser, &fd, first).await).await;
     let p = callback_params(
@@ -1141,7 +1116,7 @@ async fn declining_consent_sends_access_denied_with_state_and_iss() {
 
 #[tokio::test]
 async fn vorg_id_aliases_redirect_url_and_scopes_are_understood() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let browser = browser();
     let (challenge, verifier) = pkce();
@@ -1172,7 +1147,7 @@ async fn vorg_id_aliases_redirect_url_and_scopes_are_understood() {
 
 #[tokio::test]
 async fn first_party_app_skips_consent() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = fd.create_app(&[
         "--name",
         "Intranet",
@@ -1183,17 +1158,12 @@ async fn first_party_app_skips_consent() {
     let secret = secret.expect("secret");
     let browser = browser();
     let (challenge, verifier) = pkce();
-    let url = authorize_url(
+    let url = code_url(
         &fd,
-        &[
-            ("client_id", &client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid profile email groups roles"),
-            ("state", "fp-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
+        &client_id,
+        "openid profile email groups roles",
+        "fp-state",
+        &challenge,
     );
     let first = navigate(&browser, &url).await;
     let after_login = sign_in(&browser, &fd, first).await;
@@ -1208,7 +1178,7 @@ async fn first_party_app_skips_consent() {
 
 #[tokio::test]
 async fn discovery_documents_and_jwks_have_the_expected_shape() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let client = plain_client();
     let get = |path: &str| {
         let c = client.clone();
@@ -1315,7 +1285,7 @@ async fn discovery_documents_and_jwks_have_the_expected_shape() {
 
 #[tokio::test]
 async fn introspection_and_revocation_cover_the_apps_own_tokens_only() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let (other_id, other_secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
@@ -1423,7 +1393,7 @@ async fn introspect_as(fd: &Frontdoor, auth: Auth<'_>, token: &str) -> Value {
 
 #[tokio::test]
 async fn oauth_errors_are_rfc6749_json_and_never_cached() {
-    let fd = start("").await;
+    let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
     let auth = Auth::Basic(&client_id, &secret);
 
@@ -1579,14 +1549,7 @@ async fn codes_made_on_one_node_are_redeemed_on_the_other() {
         .await
         .assert_oauth_error(400, "invalid_grant");
 
-    let asked = plain_client()
-        .post(a.url("/api/v1/request-login-otp"))
-        .json(&serde_json::json!({ "email": EMAIL }))
-        .send()
-        .await
-        .expect("request a code on A");
-    assert_eq!(asked.status(), 202);
-    let otp = crate::gateway::outbox_code(a, EMAIL).await;
+    let otp = emailed_code(a, EMAIL).await;
     let verified = plain_client()
         .post(b.url("/api/v1/verify-login-otp"))
         .json(&serde_json::json!({ "email": EMAIL, "code": otp }))

@@ -6,30 +6,20 @@ use std::time::{Duration, Instant};
 use crate::chromium::Chromium;
 use crate::harness::*;
 
-const PW: &str = "a long enough password";
+const PW: &str = TEAM_PW;
 const APPS: &str = "/_frontdoor/settings/developers/apps";
 const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
 
 async fn setup() -> (Upstream, Frontdoor) {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            upstream.port
-        ),
-        "organization: Acme Corp\ntenants:\n  - { id: acme, hosts: [acme.localhost] }\n",
+    setup_with(
+        |up| {
+            Config::single(up)
+                .set("organization", "Acme Corp")
+                .tenant("acme", ["acme.localhost"])
+        },
+        &[ANN, BOB, ROOT],
     )
-    .await;
-    fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
-    fd.add_user("bob@example.com", "Bob", "wiki", "ROLE_USER", PW);
-    fd.add_user(
-        "root@example.com",
-        "Root",
-        "ops",
-        "ROLE_USER,ROLE_ADMIN",
-        PW,
-    );
-    (upstream, fd)
+    .await
 }
 
 /// A client_credentials grant with these credentials: (status, body).
@@ -519,25 +509,7 @@ async fn another_user_cannot_see_edit_or_delete_an_app_and_forms_need_their_csrf
     let root = PageUser::sign_in(&fd, "root@example.com").await;
     assert!(root.get(&fd, APPS).await.1.contains(&client_id));
     assert_eq!(root.get(&fd, &app_path).await.0, 200);
-    let out = fd.cli(
-        &[
-            "users",
-            "add",
-            "--email",
-            "eve@acme.example",
-            "--name",
-            "Eve",
-            "--tenant",
-            "acme",
-            "--password-stdin",
-        ],
-        Some(PW),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fd.add_tenant_user("acme", "eve@acme.example", "Eve", &[], PW);
     // acme.localhost resolves to frontdoor's loopback address.
     let eve = reqwest::Client::builder()
         .cookie_store(true)
@@ -634,16 +606,16 @@ async fn another_user_cannot_see_edit_or_delete_an_app_and_forms_need_their_csrf
 /// limit, then even the right one is refused with the wait in words, until the ban ends.
 #[tokio::test(flavor = "multi_thread")]
 async fn in_chromium_too_many_wrong_passwords_lock_the_sign_in_until_the_ban_ends() {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            upstream.port
-        ),
-        "organization: Acme Corp\nregulation: { max_failures_per_account: 3, ban: 5s }\n",
+    let (upstream, fd) = setup_with(
+        |up| {
+            Config::single(up)
+                .set("organization", "Acme Corp")
+                .set("regulation.max_failures_per_account", 3)
+                .set("regulation.ban", "5s")
+        },
+        &[ANN],
     )
     .await;
-    fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
     let b = Chromium::start().await;
     b.goto(&fd.url("/wiki/Home")).await;
     for _ in 0..3 {

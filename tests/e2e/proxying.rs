@@ -168,32 +168,15 @@ impl Tools {
 /// frontdoor in front of the tool upstream (authenticated), with ann and her API token.
 async fn setup() -> (Tools, Frontdoor, String) {
     let tools = Tools::start().await;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            tools.port
-        ),
-        "",
-    )
-    .await;
+    let fd = Frontdoor::launch(Config::single(tools.port)).await;
     fd.add_user(ANN, "Ann", "wiki", "ROLE_USER", PW);
-    let out = fd.cli(&["tokens", "create", "--json", "--user", ANN], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let token = created["token"].as_str().expect("token").to_string();
+    let token = fd.api_token(&["--user", ANN]);
     (tools, fd, token)
 }
 
 /// Signs ann in with the browser flow; returns the session cookie's value.
 async fn session_cookie(fd: &Frontdoor) -> String {
-    let (client, jar) = browser_with_jar();
-    let landed = browser_login(&client, &fd.url("/start"), ANN, PW).await;
-    assert_eq!(landed.status(), 200);
-    jar_cookie(&jar, &fd.url("/"), "frontdoor_session").expect("session cookie")
+    signed_in(fd, "/start", ANN, PW).await.1
 }
 
 /// Opens a WebSocket to `/ws` through frontdoor with these extra headers.
@@ -451,14 +434,12 @@ async fn slow_dead_and_resetting_upstreams_are_answered_in_time_and_other_routes
     let reset = resetting_upstream().await;
     let dead = free_port();
     let t = tools.port;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /slow, upstream: 'http://127.0.0.1:{t}', policy: public, read_timeout: 2s }}\n\
-             \x20 - {{ host: '*', path_prefix: /reset, upstream: 'http://127.0.0.1:{reset}', policy: public, read_timeout: 2s }}\n\
-             \x20 - {{ host: '*', path_prefix: /dead, upstream: 'http://127.0.0.1:{dead}', policy: public, connect_timeout: 2s }}\n\
-             \x20 - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{t}', policy: public }}\n"
-        ),
-        "",
+    let fd = Frontdoor::launch(
+        Config::new()
+            .route(Route::new("/slow", t).public().read_timeout("2s"))
+            .route(Route::new("/reset", reset).public().read_timeout("2s"))
+            .route(Route::new("/dead", dead).public().connect_timeout("2s"))
+            .route(Route::new("/", t).public()),
     )
     .await;
     let client = plain_client();

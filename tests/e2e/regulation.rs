@@ -8,35 +8,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cluster::Database;
-use crate::gateway::outbox_code;
 use crate::harness::*;
 
 const PW: &str = "a long enough password";
 const WRONG: &str = "not the password at all";
-/// Nothing is proxied in these tests; a route is there because the config wants one.
-const ROUTES: &str = "  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:9' }\n";
-
-/// Posts the sign-in form as a browser: the page (for its CSRF cookie and token), then the form.
-pub(crate) async fn form_login(fd: &Frontdoor, email: &str, password: &str) -> reqwest::Response {
-    let client = browser();
-    let page = client
-        .get(fd.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let html = page.text().await.expect("html");
-    let csrf = form_field(&html, "csrf_token").expect("csrf token");
-    client
-        .post(fd.url("/_frontdoor/login"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf_token", &csrf),
-            ("return_to", "/"),
-        ])
-        .send()
-        .await
-        .expect("post login")
+/// Nothing is proxied in these tests; a route is there because the config wants one, and
+/// nothing listens behind it.
+fn dead_route() -> Config {
+    Config::single(9)
 }
 
 /// `POST /api/v1/login-check`, from `forwarded_for` when given (as a proxy in front would say).
@@ -113,10 +92,10 @@ where
 
 #[tokio::test]
 async fn twenty_wrong_passwords_lock_the_account_on_the_login_page_until_the_ban_ends() {
-    let fd = Frontdoor::start(
-        ROUTES,
-        "regulation: { window: 1m, ban: 3s, max_failures_per_account: 20, max_failures_per_ip: 1000 }\n",
-    )
+    let fd = Frontdoor::launch(dead_route().set(
+        "regulation",
+        json!({"window": "1m", "ban": "3s", "max_failures_per_account": 20, "max_failures_per_ip": 1000}),
+    ))
     .await;
     fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
     fd.add_user("bob@example.com", "Bob", "wiki", "ROLE_USER", PW);
@@ -193,9 +172,10 @@ fn sets_session(resp: &reqwest::Response) -> bool {
 
 #[tokio::test]
 async fn login_check_bans_accounts_and_addresses_behind_a_trusted_proxy() {
-    let fd = Frontdoor::start(
-        ROUTES,
-        "trusted_proxies: [127.0.0.1]\nregulation: { window: 1m, ban: 3s, max_failures_per_account: 4, max_failures_per_ip: 5 }\n",
+    let fd = Frontdoor::launch(
+        dead_route()
+            .set("trusted_proxies", ["127.0.0.1"])
+            .set("regulation", json!({"window": "1m", "ban": "3s", "max_failures_per_account": 4, "max_failures_per_ip": 5})),
     )
     .await;
     fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
@@ -294,10 +274,10 @@ async fn login_check_bans_accounts_and_addresses_behind_a_trusted_proxy() {
 #[tokio::test]
 async fn x_forwarded_for_from_an_untrusted_peer_does_not_spread_the_count() {
     // No trusted proxies: every request counts against the TCP peer, 127.0.0.1.
-    let fd = Frontdoor::start(
-        ROUTES,
-        "regulation: { window: 1m, ban: 30s, max_failures_per_account: 20, max_failures_per_ip: 5 }\n",
-    )
+    let fd = Frontdoor::launch(dead_route().set(
+        "regulation",
+        json!({"window": "1m", "ban": "30s", "max_failures_per_account": 20, "max_failures_per_ip": 5}),
+    ))
     .await;
     fd.add_user("bob@example.com", "Bob", "wiki", "ROLE_USER", PW);
     for i in 1..5 {
@@ -332,9 +312,16 @@ async fn x_forwarded_for_from_an_untrusted_peer_does_not_spread_the_count() {
 
 #[tokio::test]
 async fn the_token_and_sign_in_endpoints_limit_each_address() {
-    let fd = Frontdoor::start(
-        ROUTES,
-        "regulation: { token_rate: { per_second: 1, burst: 5 }, login_rate: { per_second: 1, burst: 3 } }\n",
+    let fd = Frontdoor::launch(
+        dead_route()
+            .set(
+                "regulation.token_rate",
+                json!({"per_second": 1, "burst": 5}),
+            )
+            .set(
+                "regulation.login_rate",
+                json!({"per_second": 1, "burst": 3}),
+            ),
     )
     .await;
     let grant = || {
@@ -396,24 +383,16 @@ async fn the_token_and_sign_in_endpoints_limit_each_address() {
 async fn failures_on_two_nodes_add_up_and_a_ban_holds_on_both() {
     let db = Database::create().await;
     let keys = tempfile::tempdir().expect("keys dir");
-    let extra = format!(
-        "store: {}\nkeys: {{ dir: {} }}\nregulation: {{ window: 1m, ban: 30s, max_failures_per_account: 3, max_failures_per_ip: 1000 }}\n",
-        db.url,
-        keys.path().display()
-    );
-    let a = Frontdoor::start(ROUTES, &extra).await;
-    let b = Frontdoor::start(ROUTES, &format!("{extra}public_url: {}\n", a.url(""))).await;
+    let (a, b) = two_nodes(
+        dead_route()
+            .shared(&db.url, keys.path())
+            .set("regulation", json!({"window": "1m", "ban": "30s", "max_failures_per_account": 3, "max_failures_per_ip": 1000})),
+    )
+    .await;
     a.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);
 
     // Two wrong one-time codes on node A ...
-    let resp = plain_client()
-        .post(a.url("/api/v1/request-login-otp"))
-        .json(&json!({"email": "ann@example.com"}))
-        .send()
-        .await
-        .expect("request otp");
-    assert_eq!(resp.status(), 202);
-    let code = outbox_code(&a, "ann@example.com").await;
+    let code = emailed_code(&a, "ann@example.com").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..2 {
         let resp = plain_client()
@@ -448,12 +427,7 @@ async fn failures_on_two_nodes_add_up_and_a_ban_holds_on_both() {
     assert!(html.contains("Too many failed sign-ins."), "{html}");
     // The code page answers the same way.
     let client = browser();
-    let page = client
-        .get(a.url("/_frontdoor/login"))
-        .send()
-        .await
-        .expect("login page");
-    let csrf = form_field(&page.text().await.expect("html"), "csrf_token").expect("csrf");
+    let csrf = login_csrf(&client, &a).await;
     let resp = client
         .post(a.url("/_frontdoor/login/code"))
         .form(&[

@@ -136,6 +136,18 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Public routes `/app` and `/slow` to these ports, and `/new` when given one.
+fn routes(app: u16, slow: u16, new: Option<u16>) -> Config {
+    let config = Config::new()
+        .route(Route::new("/app", app).public())
+        .route(Route::new("/slow", slow).public());
+    match new {
+        Some(port) => config.route(Route::new("/new", port).public()),
+        None => config,
+    }
+}
+
+/// A public route as YAML text, for the test that edits its file into invalid ones.
 fn public_route(prefix: &str, port: u16) -> String {
     format!(
         "  - {{ host: '*', path_prefix: {prefix}, upstream: 'http://127.0.0.1:{port}', policy: public }}\n"
@@ -149,15 +161,7 @@ async fn sighup_and_reload_command_switch_routes_while_a_long_request_keeps_its_
         Upstream::start().await,
         Gate::start().await,
     );
-    let mut fd = Frontdoor::start(
-        &format!(
-            "{}{}",
-            public_route("/app", a.port),
-            public_route("/slow", gate.port)
-        ),
-        "",
-    )
-    .await;
+    let mut fd = Frontdoor::launch(routes(a.port, gate.port, None)).await;
     // The pid file names this process (`frontdoor reload` finds it there).
     let pid_file = fd.data_dir().join("frontdoor.pid");
     assert_eq!(
@@ -172,14 +176,7 @@ async fn sighup_and_reload_command_switch_routes_while_a_long_request_keeps_its_
     // A long request is in flight on /slow when the file moves /app and /slow to B and adds /new.
     let held = held_request(fd.url("/slow/report"));
     gate.wait_arrived(1).await;
-    edit_config(&fd, |t| {
-        format!(
-            "{}{}",
-            t.replace(&format!(":{}'", a.port), &format!(":{}'", b.port))
-                .replace(&format!(":{}'", gate.port), &format!(":{}'", b.port)),
-            public_route("/new", b.port)
-        )
-    });
+    fd.write_config(routes(b.port, b.port, Some(b.port)));
     signal(&fd, Signal::SIGHUP);
     let s = wait_generation(&fd, 1).await;
     assert_eq!(s["outcome"], "applied", "{s}");
@@ -200,13 +197,7 @@ async fn sighup_and_reload_command_switch_routes_while_a_long_request_keeps_its_
     );
 
     // The same with `frontdoor reload`: /app back to A and /slow back to the gate …
-    let route = |prefix: &str, port: u16| {
-        format!("path_prefix: {prefix}, upstream: 'http://127.0.0.1:{port}'")
-    };
-    edit_config(&fd, |t| {
-        t.replace(&route("/app", b.port), &route("/app", a.port))
-            .replace(&route("/slow", b.port), &route("/slow", gate.port))
-    });
+    fd.write_config(routes(a.port, gate.port, Some(b.port)));
     let out = fd.cli(&["reload"], None);
     assert!(out.status.success(), "reload failed: {}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -216,9 +207,7 @@ async fn sighup_and_reload_command_switch_routes_while_a_long_request_keeps_its_
     // … and, with a request held on the gate, /slow to B.
     let held = held_request(fd.url("/slow/second"));
     gate.wait_arrived(2).await;
-    edit_config(&fd, |t| {
-        t.replace(&route("/slow", gate.port), &route("/slow", b.port))
-    });
+    fd.write_config(routes(a.port, b.port, Some(b.port)));
     let out = fd.cli(&["reload"], None);
     assert!(out.status.success(), "reload failed: {}", stderr(&out));
     assert_eq!(get(&fd, "/slow/moved").await.0, 200);
@@ -231,7 +220,7 @@ async fn sighup_and_reload_command_switch_routes_while_a_long_request_keeps_its_
     assert!(fd.log().contains("configuration reloaded"));
 
     // A changed thread count is not applied without a restart, and the reload says so.
-    edit_config(&fd, |t| t.replace("threads: 2", "threads: 3"));
+    fd.write_config(routes(a.port, b.port, Some(b.port)).threads(3));
     let out = fd.cli(&["reload"], None);
     assert!(out.status.success(), "reload failed: {}", stderr(&out));
     assert!(
@@ -246,7 +235,7 @@ async fn sighup_and_reload_command_switch_routes_while_a_long_request_keeps_its_
 #[tokio::test]
 async fn an_invalid_file_is_refused_with_its_key_and_the_old_routes_keep_serving() {
     let (a, b) = (Upstream::start().await, Upstream::start().await);
-    let fd = Frontdoor::start(&public_route("/app", a.port), "").await;
+    let fd = Frontdoor::start_yaml(&public_route("/app", a.port), "").await;
     let original = std::fs::read_to_string(fd.config_path()).expect("config");
 
     // An unknown key.
@@ -311,9 +300,10 @@ async fn an_invalid_file_is_refused_with_its_key_and_the_old_routes_keep_serving
 #[tokio::test]
 async fn sigterm_drains_a_request_in_flight_then_exits_0() {
     let gate = Gate::start().await;
-    let mut fd = Frontdoor::start(
-        &public_route("/slow", gate.port),
-        "shutdown:\n  grace_period: 60s\n",
+    let mut fd = Frontdoor::launch(
+        Config::new()
+            .route(Route::new("/slow", gate.port).public())
+            .set("shutdown.grace_period", "60s"),
     )
     .await;
     let held = held_request(fd.url("/slow/export"));
@@ -347,9 +337,10 @@ async fn sigterm_drains_a_request_in_flight_then_exits_0() {
 #[tokio::test]
 async fn sigterm_exits_after_the_grace_period_when_a_request_never_ends() {
     let gate = Gate::start().await;
-    let mut fd = Frontdoor::start(
-        &public_route("/slow", gate.port),
-        "shutdown:\n  grace_period: 1s\n",
+    let mut fd = Frontdoor::launch(
+        Config::new()
+            .route(Route::new("/slow", gate.port).public())
+            .set("shutdown.grace_period", "1s"),
     )
     .await;
     let held = held_request(fd.url("/slow/stuck"));
@@ -377,7 +368,8 @@ async fn a_reload_adds_and_removes_identity_providers() {
     )
     .await;
     let a = Upstream::start().await;
-    let fd = Frontdoor::start(&public_route("/app", a.port), "").await;
+    let without = || Config::new().route(Route::new("/app", &a).public());
+    let fd = Frontdoor::launch(without()).await;
     let login_page = || async {
         navigate(&plain_client(), &fd.url("/_frontdoor/login"))
             .await
@@ -386,18 +378,10 @@ async fn a_reload_adds_and_removes_identity_providers() {
             .expect("login page")
     };
     assert!(!login_page().await.contains("idp-corp"));
-    let without = std::fs::read_to_string(fd.config_path()).expect("config");
-    std::fs::write(
-        fd.config_path(),
-        without.replace(
-            "\nroutes:\n",
-            &format!(
-                "\nidentity_providers:\n  - {{ id: corp, name: Corp SSO, issuer: \"{}\", client_id: rp, client_secret: rp-secret }}\nroutes:\n",
-                idp.issuer
-            ),
-        ),
-    )
-    .expect("write config");
+    fd.write_config(
+        without()
+            .federation(Provider::new("corp", "Corp SSO", &idp.issuer, "rp").secret("rp-secret")),
+    );
     let out = fd.cli(&["reload"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     // The new provider is discovered by itself: its button becomes a link.
@@ -414,7 +398,7 @@ async fn a_reload_adds_and_removes_identity_providers() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    std::fs::write(fd.config_path(), without).expect("write config");
+    fd.write_config(without());
     let out = fd.cli(&["reload"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!login_page().await.contains("idp-corp"));

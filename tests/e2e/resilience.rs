@@ -48,14 +48,7 @@ async fn form_login_at(base: &str) -> Option<(u16, Option<String>)> {
         .send()
         .await
         .ok()?;
-    let cookie = posted
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_session="))
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string);
+    let cookie = set_cookie_pair(&posted, "frontdoor_session");
     Some((posted.status().as_u16(), cookie))
 }
 
@@ -358,12 +351,10 @@ fn unsafe_is_root() -> bool {
 async fn while_postgres_restarts_warm_sessions_pass_store_work_gets_503_and_service_recovers() {
     let pg = OwnPostgres::start(free_port());
     let upstream = Upstream::start().await;
-    let mut fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{}' }}\n",
-            upstream.port
-        ),
-        &format!("store: {}\nsession: {{ cache_ttl: 60s }}\n", pg.url()),
+    let mut fd = Frontdoor::launch(
+        Config::single(&upstream)
+            .set("store", pg.url())
+            .set("session.cache_ttl", "60s"),
     )
     .await;
     fd.add_user("ann@example.com", "Ann", "wiki", "ROLE_USER", PW);

@@ -9,11 +9,14 @@ const PW: &str = "a long enough password";
 
 /// The default configuration's shape: `*` routes, one of them group-restricted.
 async fn setup() -> (Upstream, Frontdoor) {
-    let upstream = Upstream::start().await;
-    let fd = Frontdoor::with_upstream(&upstream).await;
-    fd.add_user("vic@example.com", "Vic", "admins", "ROLE_USER", PW);
-    fd.add_user("mallory@example.com", "Mallory", "", "ROLE_USER", PW);
-    (upstream, fd)
+    setup_with(
+        Config::standard,
+        &[
+            ("vic@example.com", "Vic", "admins", "ROLE_USER", PW),
+            ("mallory@example.com", "Mallory", "", "ROLE_USER", PW),
+        ],
+    )
+    .await
 }
 
 fn own_authorize(fd: &Frontdoor, redirect_uri: &str, response_type: &str) -> String {
@@ -166,13 +169,14 @@ async fn the_callback_on_an_unnamed_host_is_refused_even_with_a_valid_code_and_p
 
 #[tokio::test(flavor = "multi_thread")]
 async fn named_route_and_tenant_hosts_sign_in_on_their_own_host() {
-    let upstream = Upstream::start().await;
-    let u = upstream.port;
-    let fd = Frontdoor::start(
-        &format!(
-            "  - {{ host: wiki.localhost, path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n"
-        ),
-        "tenants:\n  - { id: acme, hosts: [acme.localhost] }\n",
+    let (_upstream, fd) = setup_with(
+        |up| {
+            Config::new()
+                .route(Route::new("/", up).host("wiki.localhost"))
+                .route(Route::new("/", up))
+                .tenant("acme", ["acme.localhost"])
+        },
+        &[],
     )
     .await;
     let port = fd.url("").rsplit(':').next().unwrap_or("").to_string();

@@ -8,7 +8,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    Upstream, cli_with_config, follow, form_field, free_port, navigate, plain_client,
+    Config, Upstream, cli_with_config, follow, form_field, free_port, navigate, plain_client,
+    set_cookie,
 };
 
 /// Runs `openssl` in `dir` with these space-separated arguments; panics with its output when
@@ -100,14 +101,25 @@ impl TlsFrontdoor {
         std::fs::copy(&crt, dir.path().join("server.crt")).expect("copy cert");
         std::fs::copy(&key, dir.path().join("server.key")).expect("copy key");
         let (port, admin_port, redirect_port) = (free_port(), free_port(), free_port());
-        let config = format!(
-            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: https://127.0.0.1:{port}\ndata_dir: {data}\nthreads: 2\ntls:\n  cert: {crt}\n  key: {key}\n  reload_interval: 1s\n  redirect_http_listen: 127.0.0.1:{redirect_port}\n  hsts: {{ max_age: 365d, include_subdomains: true }}\nroutes:\n  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{u}' }}\n",
-            data = dir.path().join("data").display(),
-            crt = dir.path().join("server.crt").display(),
-            key = dir.path().join("server.key").display(),
-            u = upstream.port,
-        );
-        std::fs::write(dir.path().join("frontdoor.yaml"), config).expect("write config");
+        let config = Config::single(upstream)
+            .listeners(port, admin_port, &dir.path().join("data"))
+            .public_url(format!("https://127.0.0.1:{port}"))
+            .set(
+                "tls.cert",
+                dir.path().join("server.crt").display().to_string(),
+            )
+            .set(
+                "tls.key",
+                dir.path().join("server.key").display().to_string(),
+            )
+            .set("tls.reload_interval", "1s")
+            .set(
+                "tls.redirect_http_listen",
+                format!("127.0.0.1:{redirect_port}"),
+            )
+            .set("tls.hsts.max_age", "365d")
+            .set("tls.hsts.include_subdomains", true);
+        std::fs::write(dir.path().join("frontdoor.yaml"), config.to_yaml()).expect("write config");
         let log = std::fs::File::create(dir.path().join("frontdoor.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
             .arg("--config")
@@ -268,12 +280,7 @@ async fn https_login_sets_a_secure_cookie_and_sends_hsts_and_forwarded_proto() {
         .await
         .expect("post login");
     assert!(posted.status().is_redirection(), "{}", posted.status());
-    let session_cookie = posted
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("frontdoor_session="))
+    let session_cookie = set_cookie(&posted, "frontdoor_session")
         .expect("the login sets the session cookie")
         .to_string();
     assert!(
