@@ -363,7 +363,7 @@ fn the_builder_writes_what_frontdoor_reads() {
         .to_yaml();
     let c = Loaded::from_yaml(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
 
-    assert_eq!(c.listen, "127.0.0.1:8443");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
     assert_eq!(c.public_url.as_str(), "https://127.0.0.1:8443/");
     assert_eq!(c.threads, 2);
     assert_eq!(c.routes.len(), 4, "{text}");
