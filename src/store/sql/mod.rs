@@ -66,7 +66,9 @@ macro_rules! store_impl {
 
             use $crate::store::notify::Revoked;
             use $crate::store::sql::queries::*;
-            use $crate::store::sql::{Dialect, rows};
+            use sqlx::query::Query;
+
+            use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
                 ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession,
                 LoginFailures, OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError,
@@ -106,6 +108,88 @@ macro_rules! store_impl {
                         None => Ok(Consumed::Missing),
                     }
                 }
+                /// The row `sql` finds by `key`, decoded.
+                async fn find<T>(
+                    &self,
+                    sql: &'static str,
+                    key: &str,
+                    decode: fn(&DbRow) -> Result<T, StoreError>,
+                ) -> Result<Option<T>, StoreError> {
+                    if Self::unmatchable(&[key]) {
+                        return Ok(None);
+                    }
+                    let row = sqlx::query(sql)
+                        .bind(key)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    row.as_ref().map(decode).transpose()
+                }
+
+                /// The rows of `tenant` (`of_tenant`, its one parameter) or of all (`all`).
+                async fn list<T>(
+                    &self,
+                    tenant: Option<&str>,
+                    of_tenant: &'static str,
+                    all: &'static str,
+                    decode: fn(&DbRow) -> Result<T, StoreError>,
+                ) -> Result<Vec<T>, StoreError> {
+                    let rows = match tenant {
+                        Some(tenant) if Self::unmatchable(&[tenant]) => return Ok(Vec::new()),
+                        Some(tenant) => {
+                            sqlx::query(of_tenant)
+                                .bind(tenant)
+                                .fetch_all(self.reader())
+                                .await?
+                        }
+                        None => sqlx::query(all).fetch_all(self.reader()).await?,
+                    };
+                    rows.iter().map(decode).collect()
+                }
+
+                /// Runs a statement spelled by `queries::announced!` that announces
+                /// `kind(key)` (unless no row can match `key`); whether it changed a row.
+                async fn changed<'q>(
+                    &self,
+                    query: Query<'q, $db, Arguments<'q, $db>>,
+                    kind: fn(String) -> Revoked,
+                    key: &str,
+                ) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[key]) {
+                        return Ok(false);
+                    }
+                    let done = Self::announcing(query, kind, key)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                /// Deletes the row `key` (`first`) and what hangs on it (`rest`, in order) in
+                /// one transaction, announcing `kind(key)` when the row existed.
+                async fn delete_cascading(
+                    &self,
+                    first: &'static str,
+                    rest: &[&'static str],
+                    kind: fn(String) -> Revoked,
+                    key: &str,
+                ) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[key]) {
+                        return Ok(false);
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let deleted = sqlx::query(first)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    for statement in rest {
+                        sqlx::query(statement).bind(key).execute(&mut *tx).await?;
+                    }
+                    if deleted > 0 {
+                        Self::announce(&mut tx, kind, key).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(deleted > 0)
+                }
             }
 
             #[async_trait]
@@ -133,14 +217,7 @@ macro_rules! store_impl {
                 }
 
                 async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(GET_USER)
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::user).transpose()
+                    self.find(GET_USER, id, rows::user).await
                 }
 
                 async fn find_user_by_email(
@@ -162,17 +239,8 @@ macro_rules! store_impl {
                 /// Ordered bytewise (PostgreSQL's columns are `COLLATE "C"`, like SQLite's
                 /// BINARY).
                 async fn list_users(&self, tenant: Option<&str>) -> Result<Vec<User>, StoreError> {
-                    let rows = match tenant {
-                        Some(tenant) if Self::unmatchable(&[tenant]) => Vec::new(),
-                        Some(tenant) => {
-                            sqlx::query(LIST_TENANT_USERS)
-                                .bind(tenant)
-                                .fetch_all(self.reader())
-                                .await?
-                        }
-                        None => sqlx::query(LIST_USERS).fetch_all(self.reader()).await?,
-                    };
-                    rows.iter().map(rows::user).collect()
+                    self.list(tenant, LIST_TENANT_USERS, LIST_USERS, rows::user)
+                        .await
                 }
 
                 async fn create_app(&self, app: &App) -> Result<(), StoreError> {
@@ -199,33 +267,18 @@ macro_rules! store_impl {
                 }
 
                 async fn get_app(&self, client_id: &str) -> Result<Option<App>, StoreError> {
-                    if Self::unmatchable(&[client_id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(GET_APP)
-                        .bind(client_id)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::app).transpose()
+                    self.find(GET_APP, client_id, rows::app).await
                 }
 
                 /// Ties in creation time are listed in insertion order.
                 async fn list_apps(&self, tenant: Option<&str>) -> Result<Vec<App>, StoreError> {
-                    let rows = match tenant {
-                        Some(tenant) if Self::unmatchable(&[tenant]) => Vec::new(),
-                        Some(tenant) => {
-                            sqlx::query(Self::spelled(&LIST_TENANT_APPS))
-                                .bind(tenant)
-                                .fetch_all(self.reader())
-                                .await?
-                        }
-                        None => {
-                            sqlx::query(Self::spelled(&LIST_APPS))
-                                .fetch_all(self.reader())
-                                .await?
-                        }
-                    };
-                    rows.iter().map(rows::app).collect()
+                    self.list(
+                        tenant,
+                        Self::spelled(&LIST_TENANT_APPS),
+                        Self::spelled(&LIST_APPS),
+                        rows::app,
+                    )
+                    .await
                 }
 
                 async fn set_app_active(
@@ -233,39 +286,15 @@ macro_rules! store_impl {
                     client_id: &str,
                     active: bool,
                 ) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[client_id]) {
-                        return Ok(false);
-                    }
                     let query = sqlx::query(Self::spelled(&SET_APP_ACTIVE))
                         .bind(active)
                         .bind(client_id);
-                    let done = Self::announcing(query, Revoked::App, client_id)
-                        .execute(self.writer())
-                        .await?;
-                    Ok(done.rows_affected() > 0)
+                    self.changed(query, Revoked::App, client_id).await
                 }
 
                 async fn delete_app(&self, client_id: &str) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[client_id]) {
-                        return Ok(false);
-                    }
-                    let mut tx = self.begin_write().await?;
-                    let deleted = sqlx::query(DELETE_APP)
-                        .bind(client_id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    for statement in DELETE_APP_REST {
-                        sqlx::query(statement)
-                            .bind(client_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if deleted > 0 {
-                        Self::announce(&mut tx, Revoked::App, client_id).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(deleted > 0)
+                    self.delete_cascading(DELETE_APP, &DELETE_APP_REST, Revoked::App, client_id)
+                        .await
                 }
 
                 async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
@@ -286,14 +315,7 @@ macro_rules! store_impl {
                     &self,
                     id_hash: &str,
                 ) -> Result<Option<SessionRecord>, StoreError> {
-                    if Self::unmatchable(&[id_hash]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(GET_SESSION)
-                        .bind(id_hash)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::session).transpose()
+                    self.find(GET_SESSION, id_hash, rows::session).await
                 }
 
                 async fn touch_session(
@@ -313,14 +335,8 @@ macro_rules! store_impl {
                 }
 
                 async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[id_hash]) {
-                        return Ok(false);
-                    }
                     let query = sqlx::query(Self::spelled(&DELETE_SESSION)).bind(id_hash);
-                    let done = Self::announcing(query, Revoked::Session, id_hash)
-                        .execute(self.writer())
-                        .await?;
-                    Ok(done.rows_affected() > 0)
+                    self.changed(query, Revoked::Session, id_hash).await
                 }
 
                 /// Expired means `expires_at <= now`, matching `count_sessions`. Also removes
@@ -390,14 +406,7 @@ macro_rules! store_impl {
                 }
 
                 async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(GET_GRANT)
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::grant).transpose()
+                    self.find(GET_GRANT, id, rows::grant).await
                 }
 
                 /// Deletes the grant's refresh tokens: presenting one afterwards yields
@@ -460,14 +469,8 @@ macro_rules! store_impl {
                     &self,
                     token_hash: &str,
                 ) -> Result<Option<RefreshToken>, StoreError> {
-                    if Self::unmatchable(&[token_hash]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(GET_REFRESH_TOKEN)
-                        .bind(token_hash)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::refresh_token).transpose()
+                    self.find(GET_REFRESH_TOKEN, token_hash, rows::refresh_token)
+                        .await
                 }
 
                 async fn refresh_token_used(&self, token_hash: &str) -> Result<bool, StoreError> {
@@ -517,9 +520,6 @@ macro_rules! store_impl {
                 }
 
                 async fn update_app(&self, app: &App) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[app.client_id.as_str()]) {
-                        return Ok(false);
-                    }
                     let query = sqlx::query(Self::spelled(&UPDATE_APP))
                         .bind(&app.name)
                         .bind(&app.description)
@@ -535,10 +535,7 @@ macro_rules! store_impl {
                         .bind(to_json(&app.audiences)?)
                         .bind(app.pkce_optional)
                         .bind(&app.client_id);
-                    let done = Self::announcing(query, Revoked::App, &app.client_id)
-                        .execute(self.writer())
-                        .await?;
-                    Ok(done.rows_affected() > 0)
+                    self.changed(query, Revoked::App, &app.client_id).await
                 }
 
                 async fn set_user_active(
@@ -546,42 +543,17 @@ macro_rules! store_impl {
                     id: &str,
                     active: bool,
                 ) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(false);
-                    }
                     let query = sqlx::query(Self::spelled(&SET_USER_ACTIVE))
                         .bind(active)
                         .bind(id);
-                    let done = Self::announcing(query, Revoked::User, id)
-                        .execute(self.writer())
-                        .await?;
-                    Ok(done.rows_affected() > 0)
+                    self.changed(query, Revoked::User, id).await
                 }
 
                 /// Also deletes the user's pending authorization codes, so that none can be
                 /// exchanged for a grant of a user that no longer exists.
                 async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(false);
-                    }
-                    let mut tx = self.begin_write().await?;
-                    let deleted = sqlx::query(DELETE_USER)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    sqlx::query(DELETE_USER_REFRESH_TOKENS)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    for statement in DELETE_USER_REST {
-                        sqlx::query(statement).bind(id).execute(&mut *tx).await?;
-                    }
-                    if deleted > 0 {
-                        Self::announce(&mut tx, Revoked::User, id).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(deleted > 0)
+                    self.delete_cascading(DELETE_USER, &DELETE_USER_REST, Revoked::User, id)
+                        .await
                 }
 
                 async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
@@ -604,25 +576,11 @@ macro_rules! store_impl {
                     &self,
                     token_hash: &str,
                 ) -> Result<Option<ApiToken>, StoreError> {
-                    if Self::unmatchable(&[token_hash]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(FIND_API_TOKEN)
-                        .bind(token_hash)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::api_token).transpose()
+                    self.find(FIND_API_TOKEN, token_hash, rows::api_token).await
                 }
 
                 async fn get_api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(GET_API_TOKEN)
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::api_token).transpose()
+                    self.find(GET_API_TOKEN, id, rows::api_token).await
                 }
 
                 /// Both filters apply when both are given.
@@ -647,16 +605,10 @@ macro_rules! store_impl {
                 }
 
                 async fn revoke_api_token(&self, id: &str, at: i64) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(false);
-                    }
                     let query = sqlx::query(Self::spelled(&REVOKE_API_TOKEN))
                         .bind(at)
                         .bind(id);
-                    let done = Self::announcing(query, Revoked::ApiToken, id)
-                        .execute(self.writer())
-                        .await?;
-                    Ok(done.rows_affected() > 0)
+                    self.changed(query, Revoked::ApiToken, id).await
                 }
 
                 async fn touch_api_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
@@ -765,46 +717,25 @@ macro_rules! store_impl {
                     &self,
                     hash_hash: &str,
                 ) -> Result<Option<Contact>, StoreError> {
-                    if Self::unmatchable(&[hash_hash]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(FIND_CONTACT)
-                        .bind(hash_hash)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::contact).transpose()
+                    self.find(FIND_CONTACT, hash_hash, rows::contact).await
                 }
 
                 async fn list_contacts(
                     &self,
                     tenant: Option<&str>,
                 ) -> Result<Vec<Contact>, StoreError> {
-                    let rows = match tenant {
-                        Some(tenant) if Self::unmatchable(&[tenant]) => Vec::new(),
-                        Some(tenant) => {
-                            sqlx::query(Self::spelled(&LIST_TENANT_CONTACTS))
-                                .bind(tenant)
-                                .fetch_all(self.reader())
-                                .await?
-                        }
-                        None => {
-                            sqlx::query(Self::spelled(&LIST_CONTACTS))
-                                .fetch_all(self.reader())
-                                .await?
-                        }
-                    };
-                    rows.iter().map(rows::contact).collect()
+                    self.list(
+                        tenant,
+                        Self::spelled(&LIST_TENANT_CONTACTS),
+                        Self::spelled(&LIST_CONTACTS),
+                        rows::contact,
+                    )
+                    .await
                 }
 
                 async fn revoke_contact(&self, id: &str) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(false);
-                    }
                     let query = sqlx::query(Self::spelled(&REVOKE_CONTACT)).bind(id);
-                    let done = Self::announcing(query, Revoked::Contact, id)
-                        .execute(self.writer())
-                        .await?;
-                    Ok(done.rows_affected() > 0)
+                    self.changed(query, Revoked::Contact, id).await
                 }
 
                 /// Only a deactivation is told to the other nodes: an active user's other
@@ -819,7 +750,7 @@ macro_rules! store_impl {
                     } else {
                         Self::spelled(&UPDATE_USER)
                     };
-                    let mut query = sqlx::query(sql)
+                    let query = sqlx::query(sql)
                         .bind(&user.name)
                         .bind(&user.picture)
                         .bind(to_json(&user.groups)?)
@@ -827,11 +758,11 @@ macro_rules! store_impl {
                         .bind(&user.password_hash)
                         .bind(user.active)
                         .bind(&user.id);
-                    if !user.active {
-                        query = Self::announcing(query, Revoked::User, &user.id);
+                    if user.active {
+                        let done = query.execute(self.writer()).await?;
+                        return Ok(done.rows_affected() > 0);
                     }
-                    let done = query.execute(self.writer()).await?;
-                    Ok(done.rows_affected() > 0)
+                    self.changed(query, Revoked::User, &user.id).await
                 }
 
                 async fn find_identity_link(
@@ -884,14 +815,8 @@ macro_rules! store_impl {
                     &self,
                     session_hash: &str,
                 ) -> Result<Option<IdpSession>, StoreError> {
-                    if Self::unmatchable(&[session_hash]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(GET_IDP_SESSION)
-                        .bind(session_hash)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(rows::idp_session).transpose()
+                    self.find(GET_IDP_SESSION, session_hash, rows::idp_session)
+                        .await
                 }
 
                 /// One transaction: the provider sessions are deleted with `RETURNING`, then

@@ -86,10 +86,10 @@ pub(crate) const UPDATE_USER: Spellings = announced!(
     9
 );
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
-/// What goes with a deleted user, after its refresh tokens.
-pub(crate) const DELETE_USER_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens \
-     WHERE user_id = $1 OR grant_id IN (SELECT id FROM grants WHERE user_id = $1)";
-pub(crate) const DELETE_USER_REST: [&str; 5] = [
+/// What goes with a deleted user, in order (its refresh tokens before its grants).
+pub(crate) const DELETE_USER_REST: [&str; 6] = [
+    "DELETE FROM refresh_tokens \
+     WHERE user_id = $1 OR grant_id IN (SELECT id FROM grants WHERE user_id = $1)",
     "DELETE FROM grants WHERE user_id = $1",
     "DELETE FROM codes WHERE user_id = $1",
     "DELETE FROM sessions WHERE user_id = $1",
