@@ -61,13 +61,12 @@ macro_rules! store_impl {
     ($store:ty, $db:ty, { $($own:tt)* }) => {
         const _: () = {
             use async_trait::async_trait;
+            use sqlx::query::Query;
             use sqlx::{QueryBuilder, Row};
             use subtle::ConstantTimeEq;
 
             use $crate::store::notify::Revoked;
             use $crate::store::sql::queries::*;
-            use sqlx::query::Query;
-
             use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
                 ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession,
@@ -108,6 +107,7 @@ macro_rules! store_impl {
                         None => Ok(Consumed::Missing),
                     }
                 }
+
                 /// The row `sql` finds by `key`, decoded.
                 async fn find<T>(
                     &self,
