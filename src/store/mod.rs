@@ -6,6 +6,7 @@
 mod model;
 pub mod notify;
 mod postgres;
+mod sql;
 mod sqlite;
 #[cfg(test)]
 mod tests;

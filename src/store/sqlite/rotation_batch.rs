@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::store::sql::rows::{self, REFRESH_COLUMNS};
 use crate::store::{RefreshToken, StoreError, Successor};
 
 /// At most this many rotations share one commit (bounds the time a transaction holds the
@@ -118,11 +119,12 @@ async fn commit(
     for job in batch {
         hashes.push_bind(&job.token_hash);
     }
-    spend.push(format!(") RETURNING {}", super::REFRESH_COLUMNS));
+    spend.push(") RETURNING ");
+    spend.push(REFRESH_COLUMNS);
     let rows = spend.build().fetch_all(&mut *tx).await?;
     let mut spent: HashMap<String, RefreshToken> = HashMap::with_capacity(rows.len());
     for row in &rows {
-        let old = super::refresh_from_row(row)?;
+        let old = rows::refresh_token(row)?;
         spent.insert(old.token_hash.clone(), old);
     }
     // A token named twice in one batch is fresh for the first job only: `remove` hands it out
@@ -137,10 +139,8 @@ async fn commit(
         .filter_map(|(job, old)| job.successor.as_ref()?.of(old.as_ref()?))
         .collect();
     if !successors.is_empty() {
-        let mut insert = QueryBuilder::<Sqlite>::new(format!(
-            "INSERT INTO refresh_tokens ({}) ",
-            super::REFRESH_COLUMNS
-        ));
+        let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO refresh_tokens (");
+        insert.push(REFRESH_COLUMNS).push(") ");
         insert.push_values(&successors, |mut row, t| {
             row.push_bind(&t.token_hash)
                 .push_bind(&t.grant_id)

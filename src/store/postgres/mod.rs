@@ -1,0 +1,140 @@
+//! PostgreSQL implementation of the store: one database shared by any number of nodes. Here
+//! are its connections and what its dialect decides; the statements and methods are shared
+//! with SQLite (`store::sql`, whose test suite in `store::tests` runs against both). Lists are
+//! JSON arrays of strings in TEXT columns, booleans are BOOLEAN, times are unix seconds in
+//! BIGINT.
+//!
+//! Concurrency does not rely on a database-wide write lock as SQLite's does:
+//! - single-use secrets (codes, refresh tokens) are consumed by one
+//!   `UPDATE … WHERE used = FALSE RETURNING` statement: under READ COMMITTED a concurrent
+//!   updater waits for the first and then re-checks `used`, so exactly one caller sees `Fresh`;
+//! - one-time codes and login failures are read in a transaction that locks the row
+//!   (`SELECT … FOR UPDATE`), so every attempt is counted;
+//! - deletions that cascade run in one transaction each.
+//!
+//! Every revocation is announced to the other nodes (`notify`) in the change's own
+//! transaction or statement, so it is delivered only if the change commits.
+//!
+//! PostgreSQL text cannot hold a NUL character, so no stored key contains one: lookups by
+//! such a key find nothing without asking the database (SQLite answers the same), and
+//! storing text with a NUL fails.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::query::Query;
+use sqlx::{Postgres, Transaction};
+
+use super::StoreError;
+use super::notify::{CHANNEL, Revoked};
+use super::sql::queries::Spellings;
+use super::sql::{Dialect, store_impl};
+
+#[cfg(test)]
+mod tests;
+
+/// Connections kept by each node's pool.
+const MAX_CONNECTIONS: u32 = 16;
+/// How long a query waits for a free connection (or for a new one to connect).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The store on a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database?…`)
+    /// and applies pending migrations.
+    ///
+    /// Several nodes may open the same database at once: sqlx's migrator holds a PostgreSQL
+    /// advisory lock (keyed on the database name) while it checks and applies migrations,
+    /// so they are applied exactly once, one node after the other.
+    pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let mut options = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Unavailable(format!("invalid PostgreSQL URL {}: {e}", redact_url(url)))
+        })?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("frontdoor");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Closes every connection of the pool, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(unparsable URL)".to_string(),
+    }
+}
+
+impl Dialect for PostgresStore {
+    type Db = Postgres;
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    fn spelled(statement: &Spellings) -> &'static str {
+        statement.postgres
+    }
+
+    /// PostgreSQL text cannot hold a NUL character: no row matches a key with one.
+    fn unmatchable(keys: &[&str]) -> bool {
+        keys.iter().any(|k| k.contains('\0'))
+    }
+
+    /// Tells every node what the current transaction revokes (`crate::revocation` listens);
+    /// PostgreSQL delivers it only when the transaction commits.
+    async fn announce(
+        tx: &mut PgConnection,
+        kind: fn(String) -> Revoked,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(kind(key.to_owned()).payload())
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    fn announcing<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+        kind: fn(String) -> Revoked,
+        key: &str,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query.bind(CHANNEL).bind(kind(key.to_owned()).payload())
+    }
+}
+
+store_impl!(PostgresStore, Postgres, {});
