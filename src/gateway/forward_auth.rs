@@ -128,7 +128,7 @@ pub async fn check(state: &State, req: &Request) -> Reply {
     ) {
         tracing::warn!(user = %identity.user, error = %e, "forward-auth refused: identity header too large");
         return ApiError::new(
-            500,
+            http::StatusCode::INTERNAL_SERVER_ERROR,
             "identity_too_large",
             "the identity is too large to pass on",
         )
@@ -140,7 +140,7 @@ pub async fn check(state: &State, req: &Request) -> Reply {
 /// 200 with every identity header, empty where there is no value: proxies that copy named
 /// headers (Caddy's `copy_headers`) would otherwise leave their own placeholder text.
 fn with_identity(route: &super::routes::Route, identity: Option<&crate::auth::Identity>) -> Reply {
-    let mut reply = Reply::new(200, "text/plain; charset=utf-8", "").no_store();
+    let mut reply = Reply::new(http::StatusCode::OK, "text/plain; charset=utf-8", "").no_store();
     for field in HeaderField::ALL {
         let Some(name) = &route.header_names[field as usize] else {
             continue;

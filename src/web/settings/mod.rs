@@ -8,9 +8,10 @@ mod tokens;
 
 use std::collections::HashMap;
 
-use http::Method;
+use http::{Method, StatusCode};
 
-use crate::endpoint::{ApiError, Reply, Request};
+use crate::endpoint::{Reply, Request};
+use crate::error::Error;
 use crate::manage::owned::Caller;
 use crate::state::State;
 use crate::web::{csrf, pages};
@@ -26,7 +27,7 @@ pub const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
 pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     let path = req.path.as_str();
     if path == "/_frontdoor/admin" || path == PREFIX || path == "/_frontdoor/settings/" {
-        return Some(see_other(APPS));
+        return Some(Reply::see_other(APPS));
     }
     let rest = path.strip_prefix("/_frontdoor/settings/developers/")?;
     let page = match signed_in(state, req).await {
@@ -55,7 +56,7 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         (["tokens"], true, _) => tokens::list(&page).await,
         (["tokens"], _, true) => tokens::create(&page).await,
         (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
-        _ => Err(ApiError::not_found("There is no such page.")),
+        _ => Err(Error::NotFound("There is no such page.".into())),
     };
     Some(reply.unwrap_or_else(|e| error_page(state, &e)))
 }
@@ -100,7 +101,7 @@ impl Page<'_> {
         }
         tracing::warn!(path = %self.req.path, "settings form without a valid CSRF token");
         Err(pages::render(
-            403,
+            StatusCode::FORBIDDEN,
             &pages::MessagePage {
                 org: self.state.org(),
                 title: "The form expired",
@@ -142,7 +143,7 @@ pub struct Chrome<'a> {
 }
 
 /// The signed-in user of this host's tenant, if any.
-async fn signed_in(state: &State, req: &Request) -> Result<Option<Caller>, ApiError> {
+async fn signed_in(state: &State, req: &Request) -> Result<Option<Caller>, Error> {
     let session = state.sessions.from_headers(&req.headers).await?;
     Ok(session
         .filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host))
@@ -171,35 +172,27 @@ fn to_login(req: &Request) -> Reply {
     Reply::redirect(&login)
 }
 
-/// 303 to a page of ours.
-fn see_other(location: &str) -> Reply {
-    let mut r = Reply::redirect(location);
-    r.status = 303;
-    r
-}
-
-/// An error as a page with the error's status.
-fn error_page(state: &State, e: &ApiError) -> Reply {
-    let title = match e.status {
-        403 => "Not yours",
-        404 => "Not found",
-        503 => "Unavailable",
-        _ => "Something went wrong",
+/// An error as a settings page with the error's status: its own words for what is not the
+/// caller's or not there, the error's message otherwise.
+fn error_page(state: &State, e: &Error) -> Reply {
+    let (title, message) = match e {
+        Error::Forbidden(_) => (
+            "Not yours",
+            "You cannot see or change this: it belongs to someone else.".to_string(),
+        ),
+        Error::NotFound(_) => (
+            "Not found",
+            "There is nothing here. It may have been deleted.".to_string(),
+        ),
+        Error::StoreUnavailable | Error::Unavailable(_) => ("Unavailable", e.to_string()),
+        _ => ("Something went wrong", e.to_string()),
     };
-    let message = match e.status {
-        403 => "You cannot see or change this: it belongs to someone else.".to_string(),
-        404 => "There is nothing here. It may have been deleted.".to_string(),
-        _ => e.message.clone(),
-    };
-    pages::render(
-        e.status,
-        &pages::MessagePage {
-            org: state.org(),
-            title,
-            message: &message,
-            link: Some((APPS, "Back to your applications")),
-        },
-    )
+    pages::ErrorPage {
+        org: state.org(),
+        title,
+        link: Some((APPS, "Back to your applications")),
+    }
+    .with_message(e.status(), &message)
 }
 
 /// Plain words for a Unix time, UTC.
