@@ -30,18 +30,26 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         return Some(Reply::see_other(APPS));
     }
     let rest = path.strip_prefix("/_frontdoor/settings/developers/")?;
-    let page = match signed_in(state, req).await {
-        Ok(Some(caller)) => Page { state, req, caller },
-        Ok(None) => return Some(to_login(req)),
-        Err(e) => return Some(error_page(state, &e)),
+    Some(
+        answer(state, req, rest)
+            .await
+            .unwrap_or_else(|e| error_page(state, &e)),
+    )
+}
+
+/// A settings page for the signed-in user (or the way to sign in first).
+async fn answer(state: &State, req: &Request, rest: &str) -> Result<Reply, Error> {
+    let Some(caller) = signed_in(state, req).await? else {
+        return Ok(to_login(req));
     };
+    let page = Page { state, req, caller };
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let get = req.method == Method::GET || req.method == Method::HEAD;
     let post = req.method == Method::POST;
     if post && let Err(reply) = page.check_csrf() {
-        return Some(reply);
+        return Ok(reply);
     }
-    let reply = match (parts.as_slice(), get, post) {
+    match (parts.as_slice(), get, post) {
         (["apps"], true, _) => apps::list(&page).await,
         (["apps"], _, true) => apps::create(&page).await,
         (["apps", "new"], true, _) => apps::new_form(&page),
@@ -57,8 +65,7 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         (["tokens"], _, true) => tokens::create(&page).await,
         (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
         _ => Err(Error::NotFound("There is no such page.".into())),
-    };
-    Some(reply.unwrap_or_else(|e| error_page(state, &e)))
+    }
 }
 
 /// One request to a settings page, by a signed-in user.
