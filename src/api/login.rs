@@ -55,26 +55,41 @@ async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::V
     let c: Credentials = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
     let email = email_field(&c.email)?;
-    let attempt = admit(state, tenant, &email, req).await?;
+    let user = check_password(state, req, tenant, &email, c.password, "api_password").await?;
+    issue_pair(state, &user, now()).await
+}
+
+/// Checks a password within the sign-in regulation and answers the user it signs in; the
+/// error says why not (429 `too_many_attempts` while a ban lasts). `method` labels the metric.
+pub async fn check_password(
+    state: &State,
+    req: &Request,
+    tenant: &str,
+    email: &str,
+    password: String,
+    method: &str,
+) -> Result<User, Error> {
+    let attempt = admit(state, tenant, email, req).await?;
     let user = state
         .store
-        .find_user_by_email(tenant, &email)
+        .find_user_by_email(tenant, email)
         .await?
         .filter(|u| u.active);
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| secrets::dummy_password_hash().to_string());
-    let password = c.password;
+    // Argon2 runs on the blocking pool, never on the proxy's workers.
     let ok = secrets::check_password(password, hash).await;
     match user {
         Some(u) if ok => {
-            crate::metrics::login("api_password", "success");
+            crate::metrics::login(method, "success");
             state.regulation.succeeded(&*state.store, &attempt).await;
-            issue_pair(state, &u, now()).await
+            Ok(u)
         }
         _ => {
-            crate::metrics::login("api_password", "failure");
+            crate::metrics::login(method, "failure");
+            tracing::info!(tenant, "failed password login");
             if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
                 return Err(banned.error());
             }
@@ -87,12 +102,7 @@ async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::V
 }
 
 /// The regulation's admission of a sign-in attempt: a ban is 429 `too_many_attempts`.
-pub async fn admit(
-    state: &State,
-    tenant: &str,
-    email: &str,
-    req: &Request,
-) -> Result<Attempt, Error> {
+async fn admit(state: &State, tenant: &str, email: &str, req: &Request) -> Result<Attempt, Error> {
     state
         .regulation
         .admit(&*state.store, tenant, email, req.client_ip)

@@ -9,7 +9,6 @@ use http::StatusCode;
 use crate::endpoint::{Reply, Request};
 use crate::error::Error;
 use crate::regulation::Banned;
-use crate::secrets;
 use crate::state::State;
 use crate::web::{csrf, pages, return_to};
 
@@ -128,35 +127,16 @@ async fn password_sign_in(
     password: &str,
 ) -> Result<String, Error> {
     let tenant = state.config.tenant_for_host(&req.host);
-    let attempt = crate::api::login::admit(state, tenant, email, req).await?;
-    let user = state
-        .store
-        .find_user_by_email(tenant, email)
-        .await?
-        .filter(|u| u.active);
-    let hash = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| secrets::dummy_password_hash().to_string());
-    // Argon2 runs on the blocking pool, never on the proxy's workers.
-    let ok = secrets::check_password(password.to_string(), hash).await;
-    let user = match user {
-        Some(u) if ok => u,
-        _ => {
-            crate::metrics::login("password", "failure");
-            tracing::info!(tenant, "failed password login");
-            if let Some(b) = state.regulation.failed(&*state.store, &attempt).await {
-                return Err(b.error());
-            }
-            return Err(Error::unauthenticated(
-                "invalid_credentials",
-                "Wrong email or password.",
-            ));
-        }
-    };
-    state.regulation.succeeded(&*state.store, &attempt).await;
+    let user = crate::api::login::check_password(
+        state,
+        req,
+        tenant,
+        email,
+        password.to_string(),
+        "password",
+    )
+    .await?;
     let raw = state.sessions.create(&user, "password").await?;
-    crate::metrics::login("password", "success");
     tracing::info!(user = %user.id, "password login");
     Ok(raw)
 }
