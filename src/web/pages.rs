@@ -1,7 +1,6 @@
 //! The page templates and their rendering.
 
 use askama::Template;
-
 use http::StatusCode;
 
 use crate::endpoint::Reply;
@@ -148,7 +147,16 @@ pub fn render(status: StatusCode, page: &impl Template) -> Reply {
 }
 
 /// What the sign-in pages say when the store cannot answer.
-pub const SIGN_IN_UNAVAILABLE: &str = "Sign-in is unavailable right now; try again in a moment.";
+const SIGN_IN_UNAVAILABLE: &str = "Sign-in is unavailable right now; try again in a moment.";
+
+/// What a page says about an error: the store's absence in the sign-in pages' words (the pages
+/// that meet it are about signing in), every other error its own message.
+pub fn error_words(e: &Error) -> String {
+    match e {
+        Error::StoreUnavailable => SIGN_IN_UNAVAILABLE.to_string(),
+        other => other.to_string(),
+    }
+}
 
 /// How a family of pages shows an error: its heading and where it points next.
 #[derive(Debug, Clone, Copy)]
@@ -162,14 +170,9 @@ pub struct ErrorPage<'a> {
 }
 
 impl ErrorPage<'_> {
-    /// The error as a page with its status (never a redirect). The store's absence reads as
-    /// the sign-in pages say it; every other error shows its message.
+    /// The error as a page with its status (never a redirect), in [`error_words`].
     pub fn render(&self, e: &Error) -> Reply {
-        let message = match e {
-            Error::StoreUnavailable => SIGN_IN_UNAVAILABLE.to_string(),
-            other => other.to_string(),
-        };
-        let reply = self.with_message(e.status(), &message);
+        let reply = self.with_message(e.status(), &error_words(e));
         match e.retry_after() {
             Some(seconds) => reply.retry_after(seconds),
             None => reply,

@@ -164,7 +164,6 @@ fn signed_in(state: &State, target: &str, raw: &str) -> Reply {
 /// `Retry-After` while a limit or ban lasts.
 fn shown(e: &Error, form: impl FnOnce(StatusCode, Option<&str>) -> Reply) -> Reply {
     let words = match e {
-        Error::StoreUnavailable => pages::SIGN_IN_UNAVAILABLE.to_string(),
         Error::TooMany {
             code: "too_many_attempts",
             retry_after,
@@ -173,7 +172,7 @@ fn shown(e: &Error, form: impl FnOnce(StatusCode, Option<&str>) -> Reply) -> Rep
             retry_after: *retry_after,
         }
         .message(),
-        other => sentence(&other.to_string()),
+        other => sentence(&pages::error_words(other)),
     };
     let reply = form(e.status(), Some(&words));
     match e.retry_after() {
