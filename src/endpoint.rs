@@ -1,12 +1,14 @@
 //! The request and reply of frontdoor's own endpoints, independent of the proxy layer,
-//! and the two error shapes: the shared JSON envelope and RFC 6749's OAuth errors.
+//! and the two JSON renderings of [`Error`]: the shared envelope and RFC 6749's OAuth errors.
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::Serialize;
+
+use crate::error::Error;
 
 /// A request to one of frontdoor's own endpoints, body already read.
 #[derive(Debug, Clone)]
@@ -82,7 +84,7 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// Status code.
-    pub status: u16,
+    pub status: StatusCode,
     /// Headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Body.
@@ -94,7 +96,7 @@ pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
 
 impl Reply {
     /// A reply with a body and content type.
-    pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    pub fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
         Reply {
             status,
             headers: vec![(CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -103,13 +105,13 @@ impl Reply {
     }
 
     /// JSON reply, never cached.
-    pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
+    pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
         Reply::new(status, "application/json", body).no_store()
     }
 
     /// HTML page with the security headers every page carries.
-    pub fn html(status: u16, body: String) -> Reply {
+    pub fn html(status: StatusCode, body: String) -> Reply {
         Reply::new(status, "text/html; charset=utf-8", body)
             .no_store()
             .header(
@@ -132,10 +134,19 @@ impl Reply {
 
     /// 302 to a location (already validated by the caller).
     pub fn redirect(location: &str) -> Reply {
-        let mut r = Reply::new(302, "text/plain; charset=utf-8", Bytes::new()).no_store();
+        Reply::redirect_with(StatusCode::FOUND, location)
+    }
+
+    /// 303 to a location (already validated by the caller): the answer to a form's POST.
+    pub fn see_other(location: &str) -> Reply {
+        Reply::redirect_with(StatusCode::SEE_OTHER, location)
+    }
+
+    fn redirect_with(status: StatusCode, location: &str) -> Reply {
+        let mut r = Reply::new(status, "text/plain; charset=utf-8", Bytes::new()).no_store();
         match HeaderValue::from_str(location) {
             Ok(v) => r.headers.push((LOCATION, v)),
-            Err(_) => return ApiError::bad_request("invalid redirect target").into_reply(),
+            Err(_) => return json(Err(Error::Invalid("invalid redirect target".into()))),
         }
         r
     }
@@ -166,13 +177,25 @@ impl Reply {
     }
 }
 
-/// An error outside the OAuth endpoints, answered in the shared envelope
-/// `{"error":{"status":401,"code":"invalid_token","message":"token expired"}}`.
+/// Renders a JSON handler's outcome: the reply, or the error in the shared envelope.
+pub fn json(result: Result<Reply, impl Into<ApiError>>) -> Reply {
+    result.unwrap_or_else(|e| e.into().into_reply())
+}
+
+/// Renders an OAuth endpoint's outcome: the reply, or the error in RFC 6749's shape.
+pub fn oauth(result: Result<Reply, impl Into<OAuthError>>) -> Reply {
+    result.unwrap_or_else(|e| e.into().into_reply())
+}
+
+/// An error in the shared JSON envelope
+/// `{"error":{"status":401,"code":"invalid_token","message":"token expired"}}`: an [`Error`]
+/// as the JSON APIs and the gateway answer it, or one of the gateway's own statuses (413,
+/// 431, 502, …) that no handler returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
     /// HTTP status.
-    pub status: u16,
+    pub status: StatusCode,
     /// Machine-readable code.
     pub code: &'static str,
     /// Human-readable message.
@@ -181,9 +204,20 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError {
+            status: e.status(),
+            code: e.code(),
+            retry_after: e.retry_after(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl ApiError {
     /// Any status and code.
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -193,39 +227,41 @@ impl ApiError {
     }
     /// 429 with `Retry-After`, e.g. `too_many_attempts` while a sign-in ban lasts.
     pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) -> ApiError {
-        ApiError {
-            retry_after: Some(retry_after),
-            ..ApiError::new(429, code, message)
+        Error::TooMany {
+            code,
+            message: message.into(),
+            retry_after,
         }
+        .into()
     }
     /// 400 invalid_request.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(400, "invalid_request", message)
+        Error::Invalid(message.into()).into()
     }
     /// 401 with a code such as `invalid_token` or `unauthenticated`.
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(401, code, message)
+        Error::unauthenticated(code, message).into()
     }
     /// 403 forbidden.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::new(403, "forbidden", message)
+        Error::Forbidden(message.into()).into()
     }
     /// 404 not_found.
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(404, "not_found", message)
+        Error::NotFound(message.into()).into()
     }
     /// 503 when the store cannot be reached.
     pub fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(503, "unavailable", message)
+        Error::Unavailable(message.into()).into()
     }
     /// 500 for our own faults; the detail goes to the log, not the client.
     pub fn internal() -> ApiError {
-        ApiError::new(500, "internal_error", "internal error")
+        Error::internal().into()
     }
 
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"status": self.status, "code": self.code, "message": self.message}})
+        serde_json::json!({"error": {"status": self.status.as_u16(), "code": self.code, "message": self.message}})
     }
 
     /// The reply; 401s carry `WWW-Authenticate`, 429s `Retry-After`.
@@ -234,7 +270,7 @@ impl ApiError {
         if let Some(seconds) = self.retry_after {
             reply = reply.retry_after(seconds);
         }
-        if self.status == 401 {
+        if self.status == StatusCode::UNAUTHORIZED {
             let challenge = format!(
                 "Bearer realm=\"frontdoor\", error=\"{}\"",
                 if self.code == "unauthenticated" {
@@ -253,14 +289,7 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store error");
-        match e {
-            crate::store::StoreError::Conflict(m) => ApiError::new(409, "conflict", m),
-            crate::store::StoreError::Unavailable(_) => {
-                ApiError::unavailable("the store is unavailable, try again")
-            }
-            crate::store::StoreError::Corrupt(_) => ApiError::internal(),
-        }
+        Error::from(e).into()
     }
 }
 
@@ -269,20 +298,30 @@ impl From<crate::store::StoreError> for ApiError {
 #[error("{error}: {description}")]
 pub struct OAuthError {
     /// HTTP status (400, or 401 for invalid_client).
-    pub status: u16,
+    pub status: StatusCode,
     /// RFC 6749 error code.
     pub error: &'static str,
     /// Human-readable description.
     pub description: String,
+    /// Seconds to send in `Retry-After` (429s).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
     /// An error with status 400.
     pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
+        OAuthError::with_status(StatusCode::BAD_REQUEST, error, description)
+    }
+    fn with_status(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> OAuthError {
         OAuthError {
-            status: 400,
+            status,
             error,
             description: description.into(),
+            retry_after: None,
         }
     }
     /// invalid_request.
@@ -295,51 +334,23 @@ impl OAuthError {
     }
     /// invalid_client, 401.
     pub fn invalid_client(description: impl Into<String>) -> OAuthError {
-        OAuthError {
-            status: 401,
-            error: "invalid_client",
-            description: description.into(),
-        }
+        OAuthError::with_status(StatusCode::UNAUTHORIZED, "invalid_client", description)
     }
     /// invalid_token (RFC 6750), 401.
     pub fn invalid_token(description: impl Into<String>) -> OAuthError {
-        OAuthError {
-            status: 401,
-            error: "invalid_token",
-            description: description.into(),
-        }
-    }
-    /// server_error, 500 (or 503 when the store is away).
-    pub fn server_error(status: u16, description: impl Into<String>) -> OAuthError {
-        OAuthError {
-            status,
-            error: if status == 503 {
-                "temporarily_unavailable"
-            } else {
-                "server_error"
-            },
-            description: description.into(),
-        }
+        OAuthError::with_status(StatusCode::UNAUTHORIZED, "invalid_token", description)
     }
 
-    /// 429 `too_many_requests` with `Retry-After` (an extension error code, RFC 6749 §8.5).
-    pub fn too_many_requests(retry_after: u64) -> Reply {
-        OAuthError {
-            status: 429,
-            error: "too_many_requests",
-            description: "too many requests from this address; slow down".into(),
-        }
-        .into_reply()
-        .retry_after(retry_after)
-    }
-
-    /// The reply.
+    /// The reply; 401s carry `WWW-Authenticate`, 429s `Retry-After`.
     pub fn into_reply(self) -> Reply {
         let mut reply = Reply::json(
             self.status,
             &serde_json::json!({"error": self.error, "error_description": self.description}),
         );
-        if self.status == 401 {
+        if let Some(seconds) = self.retry_after {
+            reply = reply.retry_after(seconds);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
             let challenge = if self.error == "invalid_client" {
                 "Basic realm=\"frontdoor\"".to_string()
             } else {
@@ -353,26 +364,45 @@ impl OAuthError {
     }
 }
 
+/// A domain error as an OAuth endpoint answers it: the store away is
+/// `temporarily_unavailable`, our own faults `server_error` (RFC 6749 §4.1.2.1), 429s the
+/// extension code `too_many_requests` (§8.5).
+impl From<Error> for OAuthError {
+    fn from(e: Error) -> Self {
+        let status = e.status();
+        let retry_after = e.retry_after();
+        let (error, description) = match e {
+            Error::Invalid(m) | Error::InvalidField(m) => ("invalid_request", m),
+            Error::Unauthenticated { message, .. } => ("invalid_token", message),
+            Error::Forbidden(m) => ("access_denied", m),
+            Error::NotFound(m) | Error::MethodNotAllowed(m) => ("invalid_request", m),
+            Error::TooMany { message, .. } => ("too_many_requests", message),
+            Error::StoreUnavailable | Error::Unavailable(_) => {
+                ("temporarily_unavailable", e.to_string())
+            }
+            Error::Conflict(_) | Error::Internal(_) | Error::Upstream(_) => {
+                return OAuthError::with_status(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal error",
+                );
+            }
+        };
+        OAuthError {
+            retry_after,
+            ..OAuthError::with_status(status, error, description)
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store error");
-        match e {
-            crate::store::StoreError::Unavailable(_) => {
-                OAuthError::server_error(503, "the store is unavailable, try again")
-            }
-            _ => OAuthError::server_error(500, "internal error"),
-        }
+        Error::from(e).into()
     }
 }
 
 impl From<crate::keys::KeyError> for OAuthError {
     fn from(e: crate::keys::KeyError) -> Self {
-        match e {
-            crate::keys::KeyError::NoSigningKey => OAuthError::server_error(503, e.to_string()),
-            other => {
-                tracing::error!(error = %other, "signing failed");
-                OAuthError::server_error(500, "internal error")
-            }
-        }
+        Error::from(e).into()
     }
 }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod email;
 pub mod endpoint;
+pub mod error;
 pub mod federation;
 pub mod gateway;
 pub mod grants;

@@ -5,9 +5,11 @@
 use http::Method;
 
 use crate::api;
-use crate::endpoint::{ApiError, Reply, Request};
+use crate::endpoint::{Reply, Request, json, oauth};
+use crate::error::Error;
 use crate::provider::{authorize, discovery, introspect, logout, token, userinfo};
 use crate::state::State;
+use crate::web::sign_in;
 
 /// Whether a path belongs to frontdoor itself rather than to a proxied route.
 pub fn is_own_path(path: &str) -> bool {
@@ -35,7 +37,7 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/.well-known/oauth-authorization-server" if is_get(m) => discovery::oauth_metadata(state),
         "/oauth/jwks" if is_get(m) => discovery::jwks(state),
         "/oauth/docs" if is_get(m) => crate::web::pages::render(
-            200,
+            http::StatusCode::OK,
             &crate::web::pages::DocsPage {
                 org: state.org(),
                 issuer: &state.issuer,
@@ -55,13 +57,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/api/v1/token/refresh" => api::login::refresh(state, req).await,
         "/api/v1/request-login-otp" => api::login::request_otp(state, req).await,
         "/api/v1/verify-login-otp" => api::login::verify_otp(state, req).await,
-        "/_frontdoor/login" if is_get(m) => crate::gateway::login::login_page(state, req),
-        "/_frontdoor/login" if m == Method::POST => {
-            crate::gateway::login::login_submit(state, req).await
-        }
-        "/_frontdoor/login/code" if m == Method::POST => {
-            crate::gateway::login::code_submit(state, req).await
-        }
+        "/_frontdoor/login" if is_get(m) => sign_in::login_page(state, req),
+        "/_frontdoor/login" if m == Method::POST => sign_in::login_submit(state, req).await,
+        "/_frontdoor/login/code" if m == Method::POST => sign_in::code_submit(state, req).await,
         "/_frontdoor/callback" if is_get(m) => crate::gateway::login::callback(state, req).await,
         "/_frontdoor/logout" if is_get(m) || m == Method::POST => {
             logout::frontdoor_logout(state, req).await
@@ -70,41 +68,42 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/_frontdoor/static/settings.js" if is_get(m) => crate::web::settings_script(),
         "/_frontdoor/auth" if is_get(m) => crate::gateway::forward_auth::check(state, req).await,
         p if p.starts_with("/_frontdoor/idp/") => idp_endpoint(state, req, m).await,
-        _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),
+        _ => no_endpoint(req),
     }
 }
 
 /// The per-address rate limits of the token endpoints and the sign-in API (the login forms
-/// check theirs themselves, to answer with the page): 429 with `Retry-After` past them.
+/// check theirs themselves, to answer with the page): 429 with `Retry-After` past them, in the
+/// OAuth shape on the token endpoint and in the envelope on the JSON API.
 fn rate_limited(state: &State, req: &Request) -> Option<Reply> {
     let regulation = &state.regulation;
-    match req.path.as_str() {
-        "/oauth/token" | "/oauth2-token" => {
-            let wait = regulation.token_rate.check(req.client_ip)?;
-            crate::metrics::rate_limited("token");
-            Some(crate::endpoint::OAuthError::too_many_requests(wait))
-        }
-        "/api/v1/token/refresh" => {
-            let wait = regulation.token_rate.check(req.client_ip)?;
-            crate::metrics::rate_limited("token");
-            Some(too_many_requests(wait))
-        }
+    let (limit, kind, is_oauth) = match req.path.as_str() {
+        "/oauth/token" | "/oauth2-token" => (&regulation.token_rate, "token", true),
+        "/api/v1/token/refresh" => (&regulation.token_rate, "token", false),
         "/api/v1/login-check" | "/api/v1/request-login-otp" | "/api/v1/verify-login-otp" => {
-            let wait = regulation.login_rate.check(req.client_ip)?;
-            crate::metrics::rate_limited("login");
-            Some(too_many_requests(wait))
+            (&regulation.login_rate, "login", false)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let wait = limit.check(req.client_ip)?;
+    crate::metrics::rate_limited(kind);
+    let refused: Result<Reply, Error> = Err(Error::TooMany {
+        code: "too_many_requests",
+        message: "too many requests from this address; slow down".into(),
+        retry_after: wait,
+    });
+    Some(if is_oauth {
+        oauth(refused)
+    } else {
+        json(refused)
+    })
 }
 
-fn too_many_requests(wait: u64) -> Reply {
-    ApiError::too_many(
-        "too_many_requests",
-        "too many requests from this address; slow down",
-        wait,
-    )
-    .into_reply()
+fn no_endpoint(req: &Request) -> Reply {
+    json(Err(Error::NotFound(format!(
+        "no endpoint {} {}",
+        req.method, req.path
+    ))))
 }
 
 /// `/_frontdoor/idp/<id>/{start,callback,backchannel-logout}`.
@@ -118,7 +117,7 @@ async fn idp_endpoint(state: &State, req: &Request, m: &Method) -> Reply {
         Some((id, "backchannel-logout")) if m == Method::POST => {
             crate::federation::backchannel::backchannel_logout(state, req, id).await
         }
-        _ => ApiError::not_found(format!("no endpoint {} {}", req.method, req.path)).into_reply(),
+        _ => no_endpoint(req),
     }
 }
 

@@ -8,7 +8,10 @@ use rand::Rng;
 use serde::Deserialize;
 
 use crate::clock::now;
-use crate::endpoint::{ApiError, Reply, Request};
+use http::StatusCode;
+
+use crate::endpoint::{Reply, Request, json};
+use crate::error::Error;
 use crate::provider::access::RedeemError;
 use crate::provider::issue;
 use crate::regulation::{Attempt, Refused};
@@ -20,24 +23,21 @@ use crate::tokens::{AccessClaims, OWN_CLIENT_ID};
 /// Scopes of API tokens: the user's whole identity.
 const API_SCOPE: &str = "openid profile email groups roles";
 
-fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
+fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Error> {
     if req.method != http::Method::POST {
-        return Err(ApiError::new(405, "method_not_allowed", "use POST"));
+        return Err(Error::MethodNotAllowed("use POST".into()));
     }
-    serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&req.body).map_err(|e| Error::Invalid(format!("invalid JSON body: {e}")))
 }
 
 /// The canonical form of an `email` field (see [`crate::email`]); refused when there is none.
-fn email_field(raw: &str) -> Result<String, ApiError> {
-    crate::email::typed(raw).map_err(|e| ApiError::bad_request(format!("email: {e}")))
+fn email_field(raw: &str) -> Result<String, Error> {
+    crate::email::typed(raw).map_err(|e| Error::Invalid(format!("email: {e}")))
 }
 
-fn reply(result: Result<serde_json::Value, ApiError>, status: u16) -> Reply {
-    match result {
-        Ok(v) => Reply::json(status, &v),
-        Err(e) => e.into_reply(),
-    }
+/// A token pair, or the error in the JSON envelope.
+fn pair_reply(result: Result<serde_json::Value, Error>) -> Reply {
+    json(result.map(|v| Reply::json(StatusCode::OK, &v)))
 }
 
 #[derive(Deserialize)]
@@ -48,37 +48,52 @@ struct Credentials {
 
 /// `POST /api/v1/login-check`: `{"email","password"}` → `{"token","refresh_token"}`.
 pub async fn login_check(state: &State, req: &Request) -> Reply {
-    reply(login_check_inner(state, req).await, 200)
+    pair_reply(login_check_inner(state, req).await)
 }
 
-async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
+async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::Value, Error> {
     let c: Credentials = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
     let email = email_field(&c.email)?;
-    let attempt = admit(state, tenant, &email, req).await?;
+    let user = check_password(state, req, tenant, &email, c.password, "api_password").await?;
+    issue_pair(state, &user, now()).await
+}
+
+/// Checks a password within the sign-in regulation and answers the user it signs in; the
+/// error says why not (429 `too_many_attempts` while a ban lasts). `method` labels the metric.
+pub async fn check_password(
+    state: &State,
+    req: &Request,
+    tenant: &str,
+    email: &str,
+    password: String,
+    method: &str,
+) -> Result<User, Error> {
+    let attempt = admit(state, tenant, email, req).await?;
     let user = state
         .store
-        .find_user_by_email(tenant, &email)
+        .find_user_by_email(tenant, email)
         .await?
         .filter(|u| u.active);
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| secrets::dummy_password_hash().to_string());
-    let password = c.password;
+    // Argon2 runs on the blocking pool, never on the proxy's workers.
     let ok = secrets::check_password(password, hash).await;
     match user {
         Some(u) if ok => {
-            crate::metrics::login("api_password", "success");
+            crate::metrics::login(method, "success");
             state.regulation.succeeded(&*state.store, &attempt).await;
-            issue_pair(state, &u, now()).await
+            Ok(u)
         }
         _ => {
-            crate::metrics::login("api_password", "failure");
+            crate::metrics::login(method, "failure");
+            tracing::info!(tenant, "failed password login");
             if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
-                return Err(banned.api_error());
+                return Err(banned.error());
             }
-            Err(ApiError::unauthorized(
+            Err(Error::unauthenticated(
                 "invalid_credentials",
                 "wrong email or password",
             ))
@@ -86,20 +101,15 @@ async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::V
     }
 }
 
-/// The regulation's admission of a sign-in attempt, as the API answers it.
-async fn admit(
-    state: &State,
-    tenant: &str,
-    email: &str,
-    req: &Request,
-) -> Result<Attempt, ApiError> {
+/// The regulation's admission of a sign-in attempt: a ban is 429 `too_many_attempts`.
+async fn admit(state: &State, tenant: &str, email: &str, req: &Request) -> Result<Attempt, Error> {
     state
         .regulation
         .admit(&*state.store, tenant, email, req.client_ip)
         .await
         .map_err(|refused| match refused {
-            Refused::Banned(b) => b.api_error(),
-            Refused::Store(e) => ApiError::from(e),
+            Refused::Banned(b) => b.error(),
+            Refused::Store(e) => Error::from(e),
         })
 }
 
@@ -110,12 +120,12 @@ struct RefreshBody {
 
 /// `POST /api/v1/token/refresh`: `{"refresh_token"}` → a new pair; the old one stops working.
 pub async fn refresh(state: &State, req: &Request) -> Reply {
-    reply(refresh_inner(state, req).await, 200)
+    pair_reply(refresh_inner(state, req).await)
 }
 
-async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
+async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value, Error> {
     let b: RefreshBody = json_body(req)?;
-    let invalid = |m: &str| ApiError::unauthorized("invalid_token", m.to_string());
+    let invalid = |m: &str| Error::unauthenticated("invalid_token", m);
     let (record, grant) =
         crate::provider::access::redeem_refresh_token(state, &b.refresh_token, OWN_CLIENT_ID, None)
             .await?
@@ -151,17 +161,16 @@ struct OtpRequest {
 /// `POST /api/v1/request-login-otp`: `{"email"}` → 202, and a code by mail when the user
 /// exists. The answer and its timing are the same either way.
 pub async fn request_otp(state: &State, req: &Request) -> Reply {
-    match json_body::<OtpRequest>(req).and_then(|b| email_field(&b.email)) {
-        Ok(email) => {
-            let tenant = state.config.tenant_for_host(&req.host).to_string();
-            send_otp(state, tenant, email, req.client_ip).await;
-            Reply::json(
-                202,
-                &serde_json::json!({"status": "sent", "message": "if the address is known, a code is on its way"}),
-            )
-        }
-        Err(e) => e.into_reply(),
-    }
+    let email = match json_body::<OtpRequest>(req).and_then(|b| email_field(&b.email)) {
+        Ok(email) => email,
+        Err(e) => return json(Err(e)),
+    };
+    let tenant = state.config.tenant_for_host(&req.host).to_string();
+    send_otp(state, tenant, email, req.client_ip).await;
+    Reply::json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"status": "sent", "message": "if the address is known, a code is on its way"}),
+    )
 }
 
 /// Creates and mails a code in the background (no timing difference for unknown emails), unless
@@ -253,10 +262,10 @@ struct OtpVerify {
 
 /// `POST /api/v1/verify-login-otp`: `{"email","code"}` → the same pair as login-check.
 pub async fn verify_otp(state: &State, req: &Request) -> Reply {
-    reply(verify_otp_inner(state, req).await, 200)
+    pair_reply(verify_otp_inner(state, req).await)
 }
 
-async fn verify_otp_inner(state: &State, req: &Request) -> Result<serde_json::Value, ApiError> {
+async fn verify_otp_inner(state: &State, req: &Request) -> Result<serde_json::Value, Error> {
     let b: OtpVerify = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
     let email = email_field(&b.email)?;
@@ -272,14 +281,14 @@ pub async fn check_code(
     tenant: &str,
     email: &str,
     code: &str,
-) -> Result<User, ApiError> {
+) -> Result<User, Error> {
     let attempt = admit(state, tenant, email, req).await?;
     if let Err(message) = verify_code(state, tenant, email, code).await? {
         crate::metrics::login("otp", "failure");
         if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
-            return Err(banned.api_error());
+            return Err(banned.error());
         }
-        return Err(ApiError::unauthorized("invalid_code", message));
+        return Err(Error::unauthenticated("invalid_code", message));
     }
     let user = state
         .store
@@ -288,7 +297,7 @@ pub async fn check_code(
         .filter(|u| u.active)
         .ok_or_else(|| {
             crate::metrics::login("otp", "failure");
-            ApiError::unauthorized("invalid_code", "this account is not active")
+            Error::unauthenticated("invalid_code", "this account is not active")
         })?;
     crate::metrics::login("otp", "success");
     state.regulation.succeeded(&*state.store, &attempt).await;
@@ -306,7 +315,7 @@ async fn verify_code(
     tenant: &str,
     email: &str,
     code: &str,
-) -> Result<Result<(), String>, ApiError> {
+) -> Result<Result<(), String>, Error> {
     // The format is the caller's own input: saying it is wrong reveals nothing about accounts.
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(Err("the code is 6 digits".into()));
@@ -332,9 +341,9 @@ async fn issue_pair(
     state: &State,
     user: &User,
     auth_time: i64,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, Error> {
     if !state.keys.can_sign() {
-        return Err(ApiError::unavailable(crate::keys::KEYS_MISSING_MESSAGE));
+        return Err(Error::Unavailable(crate::keys::KEYS_MISSING_MESSAGE.into()));
     }
     let grant = Grant {
         id: uuid::Uuid::new_v4().to_string(),
@@ -356,7 +365,7 @@ async fn pair_for_grant(
     user: &User,
     grant_id: &str,
     auth_time: i64,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, Error> {
     let now = now();
     let ttl = state.config.tokens.access_token_ttl.0.as_secs() as i64;
     let token = issue::access_token(
@@ -375,8 +384,7 @@ async fn pair_for_grant(
             tnt: user.tenant.clone(),
             auth_time: Some(auth_time),
         },
-    )
-    .map_err(|e| ApiError::new(e.status, "server_error", e.description))?;
+    )?;
     let refresh = random_token();
     state
         .store

@@ -3,11 +3,13 @@
 //! The permission rules are `manage::owned`'s. With a session cookie, changes need
 //! `X-Requested-With` (a header no cross-site form can send); the pages use CSRF tokens.
 
+use http::StatusCode;
 use serde::Deserialize;
 
 use crate::auth::credentials::resolve_for_api;
 use crate::auth::{Access, CredentialKind};
 use crate::endpoint::{ApiError, Reply, Request};
+use crate::error::Error;
 use crate::manage::AppSpec;
 use crate::manage::owned::{self, Caller};
 use crate::state::State;
@@ -18,37 +20,36 @@ pub async fn caller(state: &State, req: &Request) -> Result<Caller, ApiError> {
     let identity = match resolve_for_api(state, &req.headers, &req.host).await {
         Ok(Some(id)) => id,
         Ok(None) => {
-            return Err(ApiError::unauthorized(
-                "unauthenticated",
-                "authentication required",
-            ));
+            return Err(
+                Error::unauthenticated("unauthenticated", "authentication required").into(),
+            );
         }
         Err((_, e)) => return Err(e),
     };
     if identity.user.starts_with("app:") || identity.kind == CredentialKind::ContactHash {
-        return Err(ApiError::forbidden("this API is for users"));
+        return Err(Error::Forbidden("this API is for users".into()).into());
     }
     let unsafe_method = !matches!(
         req.method,
         http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
     );
     if unsafe_method && identity.access == Access::ReadOnly {
-        return Err(ApiError::forbidden("this credential is read-only"));
+        return Err(Error::Forbidden("this credential is read-only".into()).into());
     }
     if unsafe_method
         && identity.kind == CredentialKind::Session
         && req.header("x-requested-with").is_none()
     {
-        return Err(ApiError::forbidden(
-            "send X-Requested-With with cookie-authenticated changes",
-        ));
+        return Err(Error::Forbidden(
+            "send X-Requested-With with cookie-authenticated changes".into(),
+        )
+        .into());
     }
     Ok(Caller { identity })
 }
 
-fn json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
-    serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+fn json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Error> {
+    serde_json::from_slice(&req.body).map_err(|e| Error::Invalid(format!("invalid JSON body: {e}")))
 }
 
 /// An app as the API shows it (never its secret or its hash).
@@ -85,18 +86,11 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         (["tokens"], "POST") => create_token(state, req).await,
         (["tokens", id], "DELETE") => revoke_token(state, req, id).await,
         (["apps"] | ["apps", _] | ["apps", _, "secret"] | ["tokens"] | ["tokens", _], _) => {
-            Err(ApiError::new(
-                405,
-                "method_not_allowed",
-                format!("{m} is not allowed here"),
-            ))
+            Err(Error::MethodNotAllowed(format!("{m} is not allowed here")).into())
         }
         _ => return None,
     };
-    Some(match result {
-        Ok(r) => r,
-        Err(e) => e.into_reply(),
-    })
+    Some(crate::endpoint::json(result))
 }
 
 async fn list_apps(state: &State, req: &Request) -> Result<Reply, ApiError> {
@@ -110,7 +104,7 @@ async fn list_apps(state: &State, req: &Request) -> Result<Reply, ApiError> {
     )
     .await?;
     Ok(Reply::json(
-        200,
+        StatusCode::OK,
         &apps.iter().map(app_json).collect::<Vec<_>>(),
     ))
 }
@@ -149,13 +143,13 @@ async fn create_app(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let (app, secret) = owned::register(state, &caller, &spec).await?;
     let mut body = app_json(&app);
     body["client_secret"] = secret.into();
-    Ok(Reply::json(201, &body))
+    Ok(Reply::json(StatusCode::CREATED, &body))
 }
 
 async fn get_app(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     Ok(Reply::json(
-        200,
+        StatusCode::OK,
         &app_json(&owned::visible_app(state, &caller, id).await?),
     ))
 }
@@ -189,20 +183,20 @@ async fn update_app(state: &State, req: &Request, id: &str) -> Result<Reply, Api
     if let Some(s) = secret {
         body["client_secret"] = s.into();
     }
-    Ok(Reply::json(200, &body))
+    Ok(Reply::json(StatusCode::OK, &body))
 }
 
 async fn delete_app(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     owned::delete(state, &caller, id).await?;
-    Ok(Reply::new(204, "application/json", ""))
+    Ok(Reply::new(StatusCode::NO_CONTENT, "application/json", ""))
 }
 
 async fn regenerate(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     let (app, secret) = owned::regenerate_secret(state, &caller, id).await?;
     Ok(Reply::json(
-        200,
+        StatusCode::OK,
         &serde_json::json!({"client_id": app.client_id, "client_secret": secret}),
     ))
 }
@@ -211,7 +205,7 @@ async fn list_tokens(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     let tokens = owned::tokens(state, &caller).await?;
     Ok(Reply::json(
-        200,
+        StatusCode::OK,
         &tokens.iter().map(token_json).collect::<Vec<_>>(),
     ))
 }
@@ -230,11 +224,11 @@ async fn create_token(state: &State, req: &Request) -> Result<Reply, ApiError> {
     let (record, token) = owned::create_token(state, &caller, &b.name, b.read_only).await?;
     let mut body = token_json(&record);
     body["token"] = token.into();
-    Ok(Reply::json(201, &body))
+    Ok(Reply::json(StatusCode::CREATED, &body))
 }
 
 async fn revoke_token(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
     let caller = caller(state, req).await?;
     owned::revoke_token(state, &caller, id).await?;
-    Ok(Reply::new(204, "application/json", ""))
+    Ok(Reply::new(StatusCode::NO_CONTENT, "application/json", ""))
 }

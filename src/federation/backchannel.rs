@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::IdentityProvider;
-use crate::endpoint::{Reply, Request};
+use crate::endpoint::{OAuthError, Reply, Request, oauth};
 use crate::state::State;
 
 /// The event a logout token must carry.
@@ -28,15 +28,17 @@ struct LogoutClaims {
     nonce: Option<serde_json::Value>,
 }
 
-fn bad(description: &str) -> Reply {
-    Reply::json(
-        400,
-        &serde_json::json!({"error": "invalid_request", "error_description": description}),
-    )
+fn bad(description: &str) -> Result<Reply, OAuthError> {
+    Err(OAuthError::invalid_request(description))
 }
 
-/// `POST /_frontdoor/idp/<id>/backchannel-logout`.
+/// `POST /_frontdoor/idp/<id>/backchannel-logout`: errors in RFC 6749's shape (OIDC
+/// Back-Channel Logout §2.8).
 pub async fn backchannel_logout(state: &State, req: &Request, id: &str) -> Reply {
+    oauth(end_sessions(state, req, id).await)
+}
+
+async fn end_sessions(state: &State, req: &Request, id: &str) -> Result<Reply, OAuthError> {
     let Some(provider) = state.federation.get(id).cloned() else {
         return bad("unknown identity provider");
     };
@@ -75,28 +77,17 @@ pub async fn backchannel_logout(state: &State, req: &Request, id: &str) -> Reply
     if !state.federation.first_use(replay_key) {
         return bad("the logout token was already used");
     }
-    match state
+    let hashes = state
         .store
         .end_idp_sessions(id, claims.sid.as_deref(), claims.sub.as_deref())
-        .await
-    {
-        Ok(hashes) => {
-            state.sessions.forget(&hashes);
-            tracing::info!(
-                idp = id,
-                sessions = hashes.len(),
-                "back-channel logout ended sessions"
-            );
-            Reply::new(200, "text/plain; charset=utf-8", "").no_store()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "store error at back-channel logout");
-            Reply::json(
-                503,
-                &serde_json::json!({"error": "temporarily_unavailable"}),
-            )
-        }
-    }
+        .await?;
+    state.sessions.forget(&hashes);
+    tracing::info!(
+        idp = id,
+        sessions = hashes.len(),
+        "back-channel logout ended sessions"
+    );
+    Ok(Reply::new(http::StatusCode::OK, "text/plain; charset=utf-8", "").no_store())
 }
 
 /// Signature with the provider's keys (refetched for an unknown `kid`, at most once per

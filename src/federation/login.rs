@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::mapping::{self, ProviderClaims, Refused};
 use super::{Discovered, HttpError, IdentityProvider, error_chain};
 use crate::endpoint::{Reply, Request};
+use crate::error::Error;
 use crate::secrets::ct_eq;
 use crate::state::State;
 use crate::store::IdpSession;
@@ -94,16 +95,22 @@ pub fn start_href(state: &State, idp: &str, target: &str) -> String {
     )
 }
 
-fn page(state: &State, status: u16, title: &str, message: &str) -> Reply {
-    pages::render(
-        status,
-        &pages::MessagePage {
-            org: state.org(),
-            title,
-            message,
-            link: Some(("/_frontdoor/login", "Back to sign-in")),
-        },
+fn unknown(state: &State) -> Reply {
+    page(
+        state,
+        "Unknown sign-in option",
+        &Error::NotFound("This sign-in option does not exist.".into()),
     )
+}
+
+/// An upstream sign-in that did not happen, as a page pointing back to the sign-in page.
+fn page(state: &State, title: &str, e: &Error) -> Reply {
+    pages::ErrorPage {
+        org: state.org(),
+        title,
+        link: Some(("/_frontdoor/login", "Back to sign-in")),
+    }
+    .render(e)
 }
 
 fn client(
@@ -123,22 +130,16 @@ fn client(
 /// `GET /_frontdoor/idp/<id>/start?return_to=…`.
 pub fn start(state: &State, req: &Request, id: &str) -> Reply {
     let Some(provider) = state.federation.get(id) else {
-        return page(
-            state,
-            404,
-            "Unknown sign-in option",
-            "This sign-in option does not exist.",
-        );
+        return unknown(state);
     };
     let name = &provider.config.name;
     let Some(d) = provider.current() else {
         return page(
             state,
-            503,
             "Sign-in unavailable",
-            &format!(
+            &Error::Unavailable(format!(
                 "{name} cannot be reached right now. Try again in a moment, or sign in another way."
-            ),
+            )),
         );
     };
     let target = return_to::sanitize(
@@ -153,9 +154,8 @@ pub fn start(state: &State, req: &Request, id: &str) -> Reply {
             tracing::error!(idp = id, error = %e, "bad identity provider setup");
             return page(
                 state,
-                500,
                 "Sign-in unavailable",
-                &format!("{name} is not set up correctly."),
+                &Error::Internal(format!("{name} is not set up correctly.")),
             );
         }
     };
@@ -217,12 +217,7 @@ fn provider_error_words(error: &str) -> &'static str {
 /// `GET /_frontdoor/idp/<id>/callback`.
 pub async fn callback(state: &State, req: &Request, id: &str) -> Reply {
     let Some(provider) = state.federation.get(id).cloned() else {
-        return page(
-            state,
-            404,
-            "Unknown sign-in option",
-            "This sign-in option does not exist.",
-        );
+        return unknown(state);
     };
     let name = provider.config.name.clone();
     let mut removal = Cookie::new(PENDING_COOKIE, "");
@@ -230,16 +225,10 @@ pub async fn callback(state: &State, req: &Request, id: &str) -> Reply {
     removal.make_removal();
     match finish(state, req, &provider).await {
         Ok(reply) => reply.cookie(&removal),
-        Err((status, message)) => {
+        Err(e) => {
             crate::metrics::login(&format!("idp:{id}"), "failure");
-            tracing::info!(idp = id, status, reason = %message, "upstream sign-in refused");
-            page(
-                state,
-                status,
-                &format!("Sign-in with {name} did not complete"),
-                &message,
-            )
-            .cookie(&removal)
+            tracing::info!(idp = id, status = e.status().as_u16(), reason = %e, "upstream sign-in refused");
+            page(state, &format!("Sign-in with {name} did not complete"), &e).cookie(&removal)
         }
     }
 }
@@ -248,7 +237,7 @@ async fn finish(
     state: &State,
     req: &Request,
     provider: &Arc<IdentityProvider>,
-) -> Result<Reply, (u16, String)> {
+) -> Result<Reply, Error> {
     let id = provider.config.id.as_str();
     let name = provider.config.name.as_str();
     let params: std::collections::HashMap<String, String> = req.query_pairs().into_iter().collect();
@@ -263,52 +252,45 @@ async fn finish(
         .filter(|p| {
             p.idp == id && crate::clock::now() - p.started <= crate::session::PENDING_LIFETIME
         })
-        .ok_or((
-            400,
+        .ok_or(Error::Invalid(
             "The sign-in took too long or was started in another browser. Start again.".to_string(),
         ))?;
     if !params
         .get("state")
         .is_some_and(|s| ct_eq(s, &pending.state))
     {
-        return Err((
-            400,
+        return Err(Error::Invalid(
             "The answer from the provider does not belong to this sign-in (state mismatch).".into(),
         ));
     }
     // A state is good for one callback only.
     if !state.federation.first_use(pending.state.clone()) {
-        return Err((400, "This sign-in answer was already used.".into()));
+        return Err(Error::Invalid(
+            "This sign-in answer was already used.".into(),
+        ));
     }
     // The tenant is the one the sign-in started in; a callback that names another host (its
     // `Host` is the caller's to choose) does not move it.
     if tenant_of(state, provider, &req.host) != pending.tenant {
-        return Err((
-            400,
+        return Err(Error::Invalid(
             "This sign-in was started on another site of this service. Start again there.".into(),
         ));
     }
-    let d = provider
-        .current()
-        .ok_or((503, format!("{name} cannot be reached right now.")))?;
+    let d = provider.current().ok_or(Error::Unavailable(format!(
+        "{name} cannot be reached right now."
+    )))?;
     // RFC 9207: the answer names the provider that sent it; a provider that says it always
     // does must (an answer without it may come from another provider: mix-up).
     match params.get("iss") {
         Some(iss) if iss != d.metadata.issuer().as_str() => {
-            return Err((
-                400,
-                format!(
-                    "The answer came from another provider than {name} (iss mismatch). Start again."
-                ),
-            ));
+            return Err(Error::Invalid(format!(
+                "The answer came from another provider than {name} (iss mismatch). Start again.",
+            )));
         }
         None if d.iss_parameter_required => {
-            return Err((
-                400,
-                format!(
-                    "The answer did not say which provider sent it, though {name} always does (iss missing). Start again."
-                ),
-            ));
+            return Err(Error::Invalid(format!(
+                "The answer did not say which provider sent it, though {name} always does (iss missing). Start again.",
+            )));
         }
         _ => {}
     }
@@ -317,21 +299,20 @@ async fn finish(
             .get("error_description")
             .map(|d| format!(" ({d})"))
             .unwrap_or_default();
-        return Err((
-            400,
-            format!("{name} says: {}{detail}.", provider_error_words(error)),
-        ));
+        return Err(Error::Invalid(format!(
+            "{name} says: {}{detail}.",
+            provider_error_words(error)
+        )));
     }
     let code = params
         .get("code")
-        .ok_or((400, "The provider sent no code.".to_string()))?;
-    let client = client(provider, &d, &redirect_uri(state, id)).map_err(|e| (500, e))?;
+        .ok_or(Error::Invalid("The provider sent no code.".to_string()))?;
+    let client = client(provider, &d, &redirect_uri(state, id)).map_err(Error::Internal)?;
     let unreachable = |e: String| {
         tracing::warn!(idp = id, error = %e, "identity provider token exchange failed");
-        (
-            502,
-            format!("{name} could not be reached or refused the code. Try again."),
-        )
+        Error::Upstream(format!(
+            "{name} could not be reached or refused the code. Try again."
+        ))
     };
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.clone()))
@@ -348,9 +329,9 @@ async fn finish(
     let raw_id_token = tokens
         .id_token()
         .map(|t| t.to_string())
-        .ok_or((502, format!("{name} sent no ID token.")))?;
+        .ok_or(Error::Upstream(format!("{name} sent no ID token.")))?;
     let id_token = ExtraIdToken::from_str(&raw_id_token)
-        .map_err(|_| (502, format!("{name} sent an unreadable ID token.")))?;
+        .map_err(|_| Error::Upstream(format!("{name} sent an unreadable ID token.")))?;
     let nonce = Nonce::new(pending.nonce.clone());
     let mut claims = match verify_id_token(&client, &id_token, &nonce) {
         Ok(c) => c,
@@ -363,7 +344,7 @@ async fn finish(
             let client = client_for(provider, &fresh, state)?;
             verify_id_token(&client, &id_token, &nonce).map_err(|e| {
                 tracing::warn!(idp = id, error = %first, retry = %e, "ID token refused");
-                (400, format!("The ID token from {name} is not valid ({e})."))
+                Error::Invalid(format!("The ID token from {name} is not valid ({e})."))
             })?
         }
     };
@@ -382,34 +363,18 @@ async fn finish(
                     limit,
                     "userinfo answer larger than max_response_bytes; sign-in refused"
                 );
-                (
-                    502,
-                    format!("{name} sent a userinfo answer that is too large to accept."),
-                )
+                Error::Upstream(format!(
+                    "{name} sent a userinfo answer that is too large to accept."
+                ))
             })?;
     }
     let user = mapping::resolve_user(&state.store, &provider.config, &pending.tenant, &claims)
         .await
         .map_err(|e| match e {
-            Refused::Store(err) => {
-                tracing::error!(error = %err, "store error at upstream sign-in");
-                (
-                    503,
-                    "Sign-in is unavailable right now; try again in a moment.".to_string(),
-                )
-            }
-            other => (403, other.to_string()),
+            Refused::Store(err) => Error::from(err),
+            other => Error::Forbidden(other.to_string()),
         })?;
-    let raw = state
-        .sessions
-        .create(&user, &format!("idp:{id}"))
-        .await
-        .map_err(|_| {
-            (
-                503,
-                "Sign-in is unavailable right now; try again in a moment.".to_string(),
-            )
-        })?;
+    let raw = state.sessions.create(&user, &format!("idp:{id}")).await?;
     let session_hash = crate::secrets::hash_secret(&raw);
     let sid = claims
         .extra
@@ -429,17 +394,15 @@ async fn finish(
     }
     crate::metrics::login(&format!("idp:{id}"), "success");
     tracing::info!(idp = id, user = %user.id, "upstream sign-in");
-    let mut reply = Reply::redirect(&pending.return_to);
-    reply.status = 303;
-    Ok(reply.cookie(&state.sessions.cookie(&raw)))
+    Ok(Reply::see_other(&pending.return_to).cookie(&state.sessions.cookie(&raw)))
 }
 
 fn client_for(
     provider: &IdentityProvider,
     d: &Discovered,
     state: &State,
-) -> Result<FedClient, (u16, String)> {
-    client(provider, d, &redirect_uri(state, &provider.config.id)).map_err(|e| (500, e))
+) -> Result<FedClient, Error> {
+    client(provider, d, &redirect_uri(state, &provider.config.id)).map_err(Error::Internal)
 }
 
 /// Signature (provider JWKS), `iss`, `aud`, `exp`, nonce — by the openidconnect crate; then

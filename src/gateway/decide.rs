@@ -104,7 +104,7 @@ async fn judge(state: &State, facts: &Facts<'_>, route: &Route) -> Verdict {
     ) {
         tracing::warn!(user = %identity.user, error = %e, "request refused: identity header too large");
         return Verdict::Refuse(ApiError::new(
-            500,
+            http::StatusCode::INTERNAL_SERVER_ERROR,
             "identity_too_large",
             "the identity is too large to pass on",
         ));

@@ -113,7 +113,7 @@ pub async fn check(state: &State, req: &Request) -> Reply {
 /// 200 with every identity header, empty where there is no value: proxies that copy named
 /// headers (Caddy's `copy_headers`) would otherwise leave their own placeholder text.
 fn with_identity(route: &super::routes::Route, identity: Option<&crate::auth::Identity>) -> Reply {
-    let mut reply = Reply::new(200, "text/plain; charset=utf-8", "").no_store();
+    let mut reply = Reply::new(http::StatusCode::OK, "text/plain; charset=utf-8", "").no_store();
     for field in HeaderField::ALL {
         let Some(name) = &route.header_names[field as usize] else {
             continue;

@@ -157,8 +157,11 @@ impl ProxyHttp for Gateway {
             let body = match read_body(session, &state.config.client_timeouts).await? {
                 Some(b) => b,
                 None => {
-                    let e =
-                        ApiError::new(413, "payload_too_large", "the request body is too large");
+                    let e = ApiError::new(
+                        http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is too large",
+                    );
                     return respond(session, e.into_reply()).await;
                 }
             };
@@ -372,7 +375,9 @@ impl ProxyHttp for Gateway {
             tracing::warn!(error = %e, status, "proxying failed");
             // The connection is not reused after a failed proxy attempt: say so.
             session.set_keepalive(None);
-            let reply = ApiError::new(status, code, message).into_reply();
+            let status_code =
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            let reply = ApiError::new(status_code, code, message).into_reply();
             let _ = write_reply(session, reply).await;
         }
         FailToProxy {

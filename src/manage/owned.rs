@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::auth::Identity;
-use crate::endpoint::ApiError;
+use crate::error::Error;
 use crate::manage::{self, AppSpec};
 use crate::state::State;
 use crate::store::{ApiToken, App};
@@ -43,22 +43,22 @@ impl Caller {
 }
 
 /// A rule broken by a submitted field, as a 422.
-pub fn invalid(e: manage::Invalid) -> ApiError {
-    ApiError::new(422, "invalid_field", e.to_string())
+pub fn invalid(e: manage::Invalid) -> Error {
+    Error::InvalidField(e.to_string())
 }
 
 /// An app the caller may manage: 404 for another tenant's or a missing one, 403 for
 /// someone else's.
-pub async fn visible_app(state: &State, caller: &Caller, id: &str) -> Result<App, ApiError> {
+pub async fn visible_app(state: &State, caller: &Caller, id: &str) -> Result<App, Error> {
     let app = state
         .store
         .get_app(id)
         .await?
         .filter(|a| a.tenant == caller.identity.tenant)
-        .ok_or_else(|| ApiError::not_found("no such application"))?;
+        .ok_or_else(|| Error::NotFound("no such application".into()))?;
     if !caller.may_manage(&app) {
-        return Err(ApiError::forbidden(
-            "this application belongs to someone else",
+        return Err(Error::Forbidden(
+            "this application belongs to someone else".into(),
         ));
     }
     Ok(app)
@@ -71,7 +71,7 @@ pub async fn visible_apps(
     caller: &Caller,
     name: Option<&str>,
     status: Option<&str>,
-) -> Result<Vec<App>, ApiError> {
+) -> Result<Vec<App>, Error> {
     let mut apps = state.store.list_apps(Some(&caller.identity.tenant)).await?;
     apps.retain(|a| caller.may_manage(a));
     if let Some(n) = name.map(str::trim).filter(|n| !n.is_empty()) {
@@ -91,15 +91,15 @@ pub async fn register(
     state: &State,
     caller: &Caller,
     spec: &AppSpec,
-) -> Result<(App, Option<String>), ApiError> {
+) -> Result<(App, Option<String>), Error> {
     if spec.first_party && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "only administrators register first-party applications",
+        return Err(Error::Forbidden(
+            "only administrators register first-party applications".into(),
         ));
     }
     if !spec.audiences.is_empty() && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "only administrators grant applications audiences",
+        return Err(Error::Forbidden(
+            "only administrators grant applications audiences".into(),
         ));
     }
     let (app, secret) = manage::new_app(
@@ -121,17 +121,17 @@ pub async fn update(
     id: &str,
     spec: impl FnOnce(&App) -> AppSpec,
     active: Option<bool>,
-) -> Result<(App, Option<String>), ApiError> {
+) -> Result<(App, Option<String>), Error> {
     let mut app = visible_app(state, caller, id).await?;
     let spec = spec(&app);
     if spec.first_party && !app.first_party && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "only administrators make applications first-party",
+        return Err(Error::Forbidden(
+            "only administrators make applications first-party".into(),
         ));
     }
     if spec.audiences != app.audiences && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "only administrators grant applications audiences",
+        return Err(Error::Forbidden(
+            "only administrators grant applications audiences".into(),
         ));
     }
     let becomes_confidential = app.public && !spec.public;
@@ -156,7 +156,7 @@ pub async fn set_active(
     caller: &Caller,
     id: &str,
     active: bool,
-) -> Result<App, ApiError> {
+) -> Result<App, Error> {
     let mut app = visible_app(state, caller, id).await?;
     app.active = active;
     state.store.update_app(&app).await?;
@@ -165,7 +165,7 @@ pub async fn set_active(
 }
 
 /// Deletes an app and everything issued to it.
-pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<App, ApiError> {
+pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<App, Error> {
     let app = visible_app(state, caller, id).await?;
     state.store.delete_app(&app.client_id).await?;
     state.grants.forget_app(&app.client_id);
@@ -177,7 +177,7 @@ pub async fn regenerate_secret(
     state: &State,
     caller: &Caller,
     id: &str,
-) -> Result<(App, String), ApiError> {
+) -> Result<(App, String), Error> {
     let mut app = visible_app(state, caller, id).await?;
     let secret = manage::regenerate_secret(&mut app).map_err(invalid)?;
     state.store.update_app(&app).await?;
@@ -187,7 +187,7 @@ pub async fn regenerate_secret(
 }
 
 /// The caller's own API tokens (admins too: a token is personal).
-pub async fn tokens(state: &State, caller: &Caller) -> Result<Vec<ApiToken>, ApiError> {
+pub async fn tokens(state: &State, caller: &Caller) -> Result<Vec<ApiToken>, Error> {
     Ok(state
         .store
         .list_api_tokens(Some(caller.user_id()), Some(&caller.identity.tenant))
@@ -200,7 +200,7 @@ pub async fn create_token(
     caller: &Caller,
     name: &str,
     read_only: bool,
-) -> Result<(ApiToken, String), ApiError> {
+) -> Result<(ApiToken, String), Error> {
     let (record, token) =
         manage::new_api_token(caller.user_id(), &caller.identity.tenant, name, read_only)
             .map_err(invalid)?;
@@ -209,15 +209,17 @@ pub async fn create_token(
 }
 
 /// Revokes a token of the caller's (or, for an admin, of the tenant's).
-pub async fn revoke_token(state: &State, caller: &Caller, id: &str) -> Result<(), ApiError> {
+pub async fn revoke_token(state: &State, caller: &Caller, id: &str) -> Result<(), Error> {
     let token = state
         .store
         .get_api_token(id)
         .await?
         .filter(|t| t.tenant == caller.identity.tenant)
-        .ok_or_else(|| ApiError::not_found("no such token"))?;
+        .ok_or_else(|| Error::NotFound("no such token".into()))?;
     if token.user_id != caller.user_id() && !caller.is_admin() {
-        return Err(ApiError::forbidden("this token belongs to someone else"));
+        return Err(Error::Forbidden(
+            "this token belongs to someone else".into(),
+        ));
     }
     state
         .store

@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use http::StatusCode;
 use url::Url;
 
 use super::clients::{self, Client};
 use super::scopes;
 use crate::clock::now;
-use crate::endpoint::{Reply, Request};
+use crate::endpoint::{OAuthError, Reply, Request};
+use crate::error::Error;
 use crate::secrets::{hash_secret, is_valid_pkce_challenge, random_token};
 use crate::session::ActiveSession;
 use crate::state::State;
@@ -141,7 +143,7 @@ impl Params {
     }
 }
 
-/// Where errors go once the redirect URI is trusted.
+/// Where errors go once the redirect URI is trusted: the redirect rendering of an OAuth error.
 struct Back<'a> {
     redirect_uri: &'a str,
     state: Option<&'a str>,
@@ -151,7 +153,7 @@ struct Back<'a> {
 impl Back<'_> {
     fn with(&self, pairs: &[(&str, &str)]) -> Reply {
         let Ok(mut url) = Url::parse(self.redirect_uri) else {
-            return Reply::html(400, "invalid redirect_uri".into());
+            return Reply::html(StatusCode::BAD_REQUEST, "invalid redirect_uri".into());
         };
         {
             let mut q = url.query_pairs_mut();
@@ -166,126 +168,123 @@ impl Back<'_> {
         Reply::redirect(url.as_str())
     }
 
-    fn error(&self, error: &str, description: &str) -> Reply {
-        self.with(&[("error", error), ("error_description", description)])
+    fn error(&self, e: &OAuthError) -> Reply {
+        self.with(&[("error", e.error), ("error_description", &e.description)])
     }
+}
+
+/// A request whose client and redirect URI were checked.
+struct Trusted {
+    received: Received,
+    client: Client,
+    redirect_uri: String,
 }
 
 /// `GET|POST /oauth/authorize`.
 pub async fn authorize(state: &State, req: &Request) -> Reply {
-    let org = state.org();
-    let page_error = |status: u16, msg: &str| {
-        pages::error_page(org, status, "This sign-in link is not valid", msg)
+    let page = invalid_link(state);
+    let trusted = match trust(state, req).await {
+        Ok(t) => t,
+        Err(e) => return page.render(&e),
     };
+    let back = Back {
+        redirect_uri: &trusted.redirect_uri,
+        state: trusted.received.params.state.as_deref(),
+        issuer: &state.issuer,
+    };
+    answer(state, req, &trusted, &back)
+        .await
+        .unwrap_or_else(|e| back.error(&e))
+}
+
+/// Errors before the redirect URI is trusted are pages, never redirects (RFC 6749 §4.1.2.1).
+fn invalid_link(state: &State) -> pages::ErrorPage<'_> {
+    pages::ErrorPage {
+        org: state.org(),
+        title: "This sign-in link is not valid",
+        link: None,
+    }
+}
+
+/// Reads the request and checks its client and redirect URI.
+async fn trust(state: &State, req: &Request) -> Result<Trusted, Error> {
     let raw = if req.method == http::Method::POST {
         if !req.is_form() {
-            return page_error(400, "The request was not a form.");
+            return Err(Error::Invalid("The request was not a form.".into()));
         }
         req.form_pairs()
     } else {
         req.query_pairs()
     };
-    let Received {
-        params,
-        decision,
-        csrf_token,
-    } = match parse(raw) {
-        Ok(r) => r,
-        Err(m) => return page_error(400, &m),
-    };
-    let client = match clients::find_for_authorize(state, req, &params.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return page_error(400, "The application is unknown or not active."),
-        Err(e) => {
-            tracing::error!(error = %e, "store error in authorize");
-            return page_error(
-                503,
-                "Sign-in is unavailable right now; try again in a moment.",
-            );
-        }
-    };
+    let received = parse(raw).map_err(Error::Invalid)?;
+    let params = &received.params;
+    let client = clients::find_for_authorize(state, req, &params.client_id)
+        .await?
+        .ok_or_else(|| Error::Invalid("The application is unknown or not active.".into()))?;
     if !matches!(client, Client::Own) && !state.keys.can_sign() {
-        return page_error(503, crate::keys::KEYS_MISSING_MESSAGE);
+        return Err(Error::Unavailable(crate::keys::KEYS_MISSING_MESSAGE.into()));
     }
-    let Some(redirect_uri) = params.redirect_uri.clone() else {
-        return page_error(400, "redirect_uri is missing.");
-    };
+    let redirect_uri = params
+        .redirect_uri
+        .clone()
+        .ok_or_else(|| Error::Invalid("redirect_uri is missing.".into()))?;
     if !clients::redirect_allowed(state, &client, &redirect_uri) {
-        return page_error(
-            400,
-            "The redirect_uri does not match any URI registered for this application.",
-        );
+        return Err(Error::Invalid(
+            "The redirect_uri does not match any URI registered for this application.".into(),
+        ));
     }
-    let back = Back {
-        redirect_uri: &redirect_uri,
-        state: params.state.as_deref(),
-        issuer: &state.issuer,
-    };
+    Ok(Trusted {
+        received,
+        client,
+        redirect_uri,
+    })
+}
 
+/// The answer to a trusted request; its errors go back to the client.
+async fn answer(
+    state: &State,
+    req: &Request,
+    t: &Trusted,
+    back: &Back<'_>,
+) -> Result<Reply, OAuthError> {
+    let (params, client, redirect_uri) = (&t.received.params, &t.client, &t.redirect_uri);
     // A request object could carry parameters other than those checked here (scope, redirect
     // URI, claims); ignoring it silently would let the client believe they applied.
     if params.request.is_some() {
-        return back.error(
+        return Err(OAuthError::new(
             "request_not_supported",
             "request objects are not supported; send the parameters in the query",
-        );
+        ));
     }
     if params.request_uri.is_some() {
-        return back.error(
+        return Err(OAuthError::new(
             "request_uri_not_supported",
             "request_uri is not supported; send the parameters in the query",
-        );
+        ));
     }
     if params.response_type.as_deref() != Some("code") {
-        return back.error("unsupported_response_type", "response_type must be code");
+        return Err(OAuthError::new(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
     }
     let requested = scopes::parse(params.scope.as_deref().unwrap_or(""));
     if requested.is_empty() {
-        return back.error("invalid_scope", "scope is required");
+        return Err(OAuthError::new("invalid_scope", "scope is required"));
     }
     if let Some(bad) = requested.iter().find(|s| !scopes::is_supported(s)) {
-        return back.error("invalid_scope", &format!("unknown scope `{bad}`"));
+        return Err(OAuthError::new(
+            "invalid_scope",
+            format!("unknown scope `{bad}`"),
+        ));
     }
     if let Some(bad) = requested.iter().find(|s| !client.allows_scope(s)) {
-        return back.error(
+        return Err(OAuthError::new(
             "invalid_scope",
-            &format!("the application may not ask for `{bad}`"),
-        );
+            format!("the application may not ask for `{bad}`"),
+        ));
     }
-    match (
-        &params.code_challenge,
-        params.code_challenge_method.as_deref(),
-    ) {
-        (Some(c), Some("S256")) if is_valid_pkce_challenge(c) => {}
-        (Some(_), Some("S256")) => {
-            return back.error(
-                "invalid_request",
-                "code_challenge is not a valid S256 challenge",
-            );
-        }
-        (Some(_), Some("plain")) | (Some(_), None) => {
-            return back.error(
-                "invalid_request",
-                "code_challenge_method must be S256; plain is not supported",
-            );
-        }
-        (Some(_), Some(_)) => {
-            return back.error("invalid_request", "code_challenge_method must be S256");
-        }
-        (None, Some(_)) => {
-            return back.error(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            );
-        }
-        (None, None) if client.requires_pkce() => {
-            return back.error(
-                "invalid_request",
-                "PKCE is required: send code_challenge with code_challenge_method=S256",
-            );
-        }
-        (None, None) => {}
-    }
+    check_pkce(params, client)?;
     let prompts: Vec<&str> = params
         .prompt
         .as_deref()
@@ -294,27 +293,27 @@ pub async fn authorize(state: &State, req: &Request) -> Reply {
         .filter(|p| !p.is_empty())
         .collect();
     if prompts.contains(&"none") && prompts.len() > 1 {
-        return back.error(
-            "invalid_request",
+        return Err(OAuthError::invalid_request(
             "prompt=none cannot be combined with other values",
-        );
+        ));
     }
 
-    let session = match state.sessions.from_headers(&req.headers).await {
-        Ok(s) => s.filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host)),
-        Err(e) => {
-            tracing::error!(error = %e, "store error in authorize");
-            return back.error("temporarily_unavailable", "the store is unavailable");
-        }
-    };
+    let session = state
+        .sessions
+        .from_headers(&req.headers)
+        .await?
+        .filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host));
     let Some((_, session)) = session.filter(|_| !prompts.contains(&"login")) else {
         if prompts.contains(&"none") {
-            return back.error("login_required", "the user is not signed in");
+            return Err(OAuthError::new(
+                "login_required",
+                "the user is not signed in",
+            ));
         }
         let target = format!(
             "/oauth/authorize?{}",
             form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(params.pairs(&redirect_uri, true))
+                .extend_pairs(params.pairs(redirect_uri, true))
                 .finish()
         );
         let login = format!(
@@ -323,68 +322,74 @@ pub async fn authorize(state: &State, req: &Request) -> Reply {
                 .append_pair("return_to", &target)
                 .finish()
         );
-        return Reply::redirect(&login);
+        return Ok(Reply::redirect(&login));
     };
 
     if !client.skips_consent() {
         let user_id = &session.identity.subject;
-        match decision.as_deref() {
+        match t.received.decision.as_deref() {
             Some(d) => {
                 if req.method != http::Method::POST
-                    || !csrf::verify(req, &state.keys, csrf_token.as_deref())
+                    || !csrf::verify(req, &state.keys, t.received.csrf_token.as_deref())
                 {
-                    return page_error(
-                        403,
-                        "The form expired or did not come from this site. Go back and try again.",
-                    );
+                    return Ok(invalid_link(state).render(&Error::Forbidden(
+                        "The form expired or did not come from this site. Go back and try again."
+                            .into(),
+                    )));
                 }
                 if d != "approve" {
-                    return back.error("access_denied", "the user declined");
+                    return Err(OAuthError::new("access_denied", "the user declined"));
                 }
-                if let Err(e) = state
+                state
                     .store
                     .save_consent(user_id, client.id(), &requested)
-                    .await
-                {
-                    tracing::error!(error = %e, "store error saving consent");
-                    return back.error("temporarily_unavailable", "the store is unavailable");
-                }
+                    .await?;
             }
             None => {
-                let granted = match state.store.get_consent(user_id, client.id()).await {
-                    Ok(g) => g,
-                    Err(e) => {
-                        tracing::error!(error = %e, "store error reading consent");
-                        return back.error("temporarily_unavailable", "the store is unavailable");
-                    }
-                };
+                let granted = state.store.get_consent(user_id, client.id()).await?;
                 let covered = requested.iter().all(|s| granted.contains(s));
                 if !covered || prompts.contains(&"consent") {
                     if prompts.contains(&"none") {
-                        return back.error(
+                        return Err(OAuthError::new(
                             "consent_required",
                             "the user has not approved this application",
-                        );
+                        ));
                     }
-                    return consent_page(
+                    return Ok(consent_page(
                         state,
                         req,
-                        &client,
+                        client,
                         &session,
                         &requested,
-                        params.pairs(&redirect_uri, true),
-                    );
+                        params.pairs(redirect_uri, true),
+                    ));
                 }
             }
         }
     }
 
-    match issue_code(state, &client, &session, &redirect_uri, &requested, &params).await {
-        Ok(code) => back.with(&[("code", &code)]),
-        Err(e) => {
-            tracing::error!(error = %e, "store error issuing code");
-            back.error("temporarily_unavailable", "the store is unavailable")
+    let code = issue_code(state, client, &session, redirect_uri, &requested, params).await?;
+    Ok(back.with(&[("code", &code)]))
+}
+
+/// PKCE: S256 only; required unless the client may skip it.
+fn check_pkce(params: &Params, client: &Client) -> Result<(), OAuthError> {
+    let refuse = |m: &str| Err(OAuthError::invalid_request(m));
+    match (
+        &params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
+        (Some(c), Some("S256")) if is_valid_pkce_challenge(c) => Ok(()),
+        (Some(_), Some("S256")) => refuse("code_challenge is not a valid S256 challenge"),
+        (Some(_), Some("plain")) | (Some(_), None) => {
+            refuse("code_challenge_method must be S256; plain is not supported")
         }
+        (Some(_), Some(_)) => refuse("code_challenge_method must be S256"),
+        (None, Some(_)) => refuse("code_challenge_method without code_challenge"),
+        (None, None) if client.requires_pkce() => {
+            refuse("PKCE is required: send code_challenge with code_challenge_method=S256")
+        }
+        (None, None) => Ok(()),
     }
 }
 
@@ -402,7 +407,7 @@ fn consent_page(
         Client::Own => "",
     };
     let reply = pages::render(
-        200,
+        StatusCode::OK,
         &pages::ConsentPage {
             org: state.org(),
             app_name: client.name(state),

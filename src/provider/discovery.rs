@@ -39,17 +39,17 @@ fn metadata(state: &State) -> serde_json::Value {
 
 /// `GET /.well-known/openid-configuration`.
 pub fn openid_configuration(state: &State) -> Reply {
-    cacheable(Reply::json(200, &metadata(state)))
+    cacheable(Reply::json(http::StatusCode::OK, &metadata(state)))
 }
 
 /// `GET /.well-known/oauth-authorization-server`.
 pub fn oauth_metadata(state: &State) -> Reply {
-    cacheable(Reply::json(200, &metadata(state)))
+    cacheable(Reply::json(http::StatusCode::OK, &metadata(state)))
 }
 
 /// `GET /oauth/jwks`.
 pub fn jwks(state: &State) -> Reply {
-    cacheable(Reply::json(200, &state.keys.jwks()))
+    cacheable(Reply::json(http::StatusCode::OK, &state.keys.jwks()))
 }
 
 fn cacheable(mut r: Reply) -> Reply {

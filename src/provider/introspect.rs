@@ -3,16 +3,19 @@
 //! A client learns about and revokes only its own tokens.
 
 use super::token::{authenticate_client, read_form};
-use crate::endpoint::{OAuthError, Reply, Request};
+use http::StatusCode;
+
+use crate::endpoint::{OAuthError, Reply, Request, oauth};
 use crate::secrets::hash_secret;
 use crate::state::State;
 
 /// `POST /oauth/introspect`.
 pub async fn introspect(state: &State, req: &Request) -> Reply {
-    match run_introspect(state, req).await {
-        Ok(body) => Reply::json(200, &body),
-        Err(e) => e.into_reply(),
-    }
+    oauth(
+        run_introspect(state, req)
+            .await
+            .map(|body| Reply::json(StatusCode::OK, &body)),
+    )
 }
 
 async fn run_introspect(state: &State, req: &Request) -> Result<serde_json::Value, OAuthError> {
@@ -50,10 +53,11 @@ async fn run_introspect(state: &State, req: &Request) -> Result<serde_json::Valu
 
 /// `POST /oauth/revoke`: revokes the token's whole grant; always 200 for unknown tokens.
 pub async fn revoke(state: &State, req: &Request) -> Reply {
-    match run_revoke(state, req).await {
-        Ok(()) => Reply::json(200, &serde_json::json!({})),
-        Err(e) => e.into_reply(),
-    }
+    oauth(
+        run_revoke(state, req)
+            .await
+            .map(|()| Reply::json(StatusCode::OK, &serde_json::json!({}))),
+    )
 }
 
 async fn run_revoke(state: &State, req: &Request) -> Result<(), OAuthError> {

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::scopes;
 use crate::clock::now;
-use crate::endpoint::OAuthError;
+use crate::error::Error;
 use crate::secrets::{hash_secret, random_token};
 use crate::state::State;
 use crate::store::{App, RefreshToken, User};
@@ -63,15 +63,12 @@ pub struct UserGrant<'a> {
 }
 
 /// Mints an access token.
-pub fn access_token(state: &State, claims: &AccessClaims) -> Result<String, OAuthError> {
+pub fn access_token(state: &State, claims: &AccessClaims) -> Result<String, Error> {
     Ok(state.keys.sign(ACCESS_TOKEN_TYP, claims)?)
 }
 
 /// The token response of an authorization_code or refresh_token grant.
-pub async fn user_tokens(
-    state: &State,
-    g: &UserGrant<'_>,
-) -> Result<serde_json::Value, OAuthError> {
+pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json::Value, Error> {
     let now = now();
     let ttl = state.config.tokens.access_token_ttl.0.as_secs() as i64;
     let access = access_token(

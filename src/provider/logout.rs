@@ -3,10 +3,12 @@
 //! Both end the session in the store and the cache. A logout without proof that the user
 //! asked for it (a valid `id_token_hint`) is confirmed by a POST form with a CSRF token.
 
+use http::StatusCode;
 use serde::Deserialize;
 use url::Url;
 
 use crate::endpoint::{Reply, Request};
+use crate::error::Error;
 use crate::state::State;
 use crate::tokens::ID_TOKEN_TYP;
 use crate::web::{csrf, pages};
@@ -22,12 +24,9 @@ pub async fn frontdoor_logout(state: &State, req: &Request) -> Reply {
         .find(|(k, _)| k == csrf::CSRF_FIELD)
         .map(|(_, v)| v);
     if !csrf::verify(req, &state.keys, token.as_deref()) {
-        return pages::error_page(
-            state.org(),
-            403,
-            "Sign-out failed",
-            "The form expired or did not come from this site. Go back and try again.",
-        );
+        return failed(state).render(&Error::Forbidden(
+            "The form expired or did not come from this site. Go back and try again.".into(),
+        ));
     }
     let upstream = upstream_logout(state, req).await;
     end_session(state, req).await;
@@ -63,17 +62,29 @@ async fn upstream_logout(state: &State, req: &Request) -> Option<String> {
     Some(url.to_string())
 }
 
+/// How a refused sign-out reads.
+fn failed(state: &State) -> pages::ErrorPage<'_> {
+    pages::ErrorPage {
+        org: state.org(),
+        title: "Sign-out failed",
+        link: None,
+    }
+}
+
 /// `GET|POST /oauth/logout`: `id_token_hint`, `post_logout_redirect_uri`, `state`, `client_id`.
 pub async fn rp_logout(state: &State, req: &Request) -> Reply {
+    rp_logout_checked(state, req)
+        .await
+        .unwrap_or_else(|e| failed(state).render(&e))
+}
+
+async fn rp_logout_checked(state: &State, req: &Request) -> Result<Reply, Error> {
     let pairs = if req.method == http::Method::POST {
         req.form_pairs()
     } else {
         req.query_pairs()
     };
-    let mut params = match super::unique_params(pairs) {
-        Ok(p) => p,
-        Err(m) => return pages::error_page(state.org(), 400, "Sign-out failed", &m),
-    };
+    let mut params = super::unique_params(pairs).map_err(Error::Invalid)?;
     let csrf_token = params.remove(csrf::CSRF_FIELD);
     let hint = params.get("id_token_hint").and_then(|t| {
         state
@@ -82,21 +93,15 @@ pub async fn rp_logout(state: &State, req: &Request) -> Reply {
             .ok()
     });
     if params.contains_key("id_token_hint") && hint.is_none() {
-        return pages::error_page(
-            state.org(),
-            400,
-            "Sign-out failed",
-            "The id_token_hint is not a valid ID token of this provider.",
-        );
+        return Err(Error::Invalid(
+            "The id_token_hint is not a valid ID token of this provider.".into(),
+        ));
     }
     let client_id = match (params.get("client_id"), &hint) {
         (Some(c), Some(h)) if *c != h.aud => {
-            return pages::error_page(
-                state.org(),
-                400,
-                "Sign-out failed",
-                "client_id does not match the id_token_hint.",
-            );
+            return Err(Error::Invalid(
+                "client_id does not match the id_token_hint.".into(),
+            ));
         }
         (Some(c), _) => Some(c.clone()),
         (None, Some(h)) => Some(h.aud.clone()),
@@ -120,12 +125,9 @@ pub async fn rp_logout(state: &State, req: &Request) -> Reply {
                     Some(uri.clone())
                 }
                 _ => {
-                    return pages::error_page(
-                        state.org(),
-                        400,
-                        "Sign-out failed",
-                        "post_logout_redirect_uri is not registered for this application.",
-                    );
+                    return Err(Error::Invalid(
+                        "post_logout_redirect_uri is not registered for this application.".into(),
+                    ));
                 }
             }
         }
@@ -145,14 +147,14 @@ pub async fn rp_logout(state: &State, req: &Request) -> Reply {
         req.method == http::Method::POST && csrf::verify(req, &state.keys, csrf_token.as_deref());
     if !hinted_user_matches && !confirmed && current.is_some() {
         let carried: Vec<(String, String)> = params.into_iter().collect();
-        return confirm(state, req, "/oauth/logout", carried);
+        return Ok(confirm(state, req, "/oauth/logout", carried));
     }
     end_session(state, req).await;
-    match redirect {
+    Ok(match redirect {
         Some(uri) => {
             let mut url = match Url::parse(&uri) {
                 Ok(u) => u,
-                Err(_) => return signed_out(state),
+                Err(_) => return Ok(signed_out(state)),
             };
             if let Some(s) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", s);
@@ -160,7 +162,7 @@ pub async fn rp_logout(state: &State, req: &Request) -> Reply {
             Reply::redirect(url.as_str()).cookie(&state.sessions.removal_cookie())
         }
         None => signed_out(state),
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -172,7 +174,7 @@ struct IdHint {
 fn confirm(state: &State, req: &Request, action: &str, params: Vec<(String, String)>) -> Reply {
     let form = csrf::issue(req, &state.keys, state.secure_cookies());
     let reply = pages::render(
-        200,
+        StatusCode::OK,
         &pages::LogoutPage {
             org: state.org(),
             action,
@@ -196,7 +198,7 @@ async fn end_session(state: &State, req: &Request) {
 
 fn signed_out(state: &State) -> Reply {
     pages::render(
-        200,
+        StatusCode::OK,
         &pages::MessagePage {
             org: state.org(),
             title: "Signed out",

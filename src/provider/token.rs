@@ -5,31 +5,33 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use http::StatusCode;
 
 use super::access::{RedeemError, RedeemedCode};
 use super::issue::{self, UserGrant};
 use super::scopes;
 use crate::clock::now;
-use crate::endpoint::{OAuthError, Reply, Request};
+use crate::endpoint::{OAuthError, Reply, Request, oauth};
+use crate::error::Error;
 use crate::secrets::{hash_secret, random_token, verify_secret};
 use crate::state::State;
 use crate::store::{App, Successor};
 
 /// `POST /oauth/token`.
 pub async fn token(state: &State, req: &Request) -> Reply {
-    match run(state, req).await {
-        Ok(body) => Reply::json(200, &body),
-        Err(e) => e.into_reply(),
-    }
+    oauth(
+        run(state, req)
+            .await
+            .map(|body| Reply::json(StatusCode::OK, &body)),
+    )
 }
 
 /// Reads a form body with unique parameters.
 pub fn read_form(req: &Request) -> Result<HashMap<String, String>, OAuthError> {
     if req.method != http::Method::POST {
         return Err(OAuthError {
-            status: 405,
-            error: "invalid_request",
-            description: "use POST".into(),
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            ..OAuthError::invalid_request("use POST")
         });
     }
     if !req.is_form() {
@@ -47,10 +49,7 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?
         .clone();
     if !state.keys.can_sign() {
-        return Err(OAuthError::server_error(
-            503,
-            crate::keys::KEYS_MISSING_MESSAGE,
-        ));
+        return Err(Error::Unavailable(crate::keys::KEYS_MISSING_MESSAGE.into()).into());
     }
     let app = authenticate_client(state, req, &form).await?;
     let allowed = |g: &str| app.grant_types.iter().any(|t| t == g);

@@ -1,17 +1,21 @@
 //! `GET|POST /oauth/userinfo`: the user's claims, filtered by the token's scopes.
 
 use super::scopes;
-use crate::endpoint::{OAuthError, Reply, Request};
+use http::StatusCode;
+
+use crate::endpoint::{OAuthError, Reply, Request, oauth};
+use crate::error::Error;
 use crate::grants::AccessError;
 use crate::state::State;
 use crate::tokens::{bearer, is_app_token};
 
 /// `GET|POST /oauth/userinfo`.
 pub async fn userinfo(state: &State, req: &Request) -> Reply {
-    match run(state, req).await {
-        Ok(body) => Reply::json(200, &body),
-        Err(e) => e.into_reply(),
-    }
+    oauth(
+        run(state, req)
+            .await
+            .map(|body| Reply::json(StatusCode::OK, &body)),
+    )
 }
 
 async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthError> {
@@ -36,7 +40,9 @@ async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthErr
         .verify(token, None)
         .await
         .map_err(|e| match e {
-            AccessError::Unavailable => OAuthError::server_error(503, "the store is unavailable"),
+            AccessError::Unavailable => {
+                Error::Unavailable("the store is unavailable".into()).into()
+            }
             other => OAuthError::invalid_token(other.to_string()),
         })?;
     if is_app_token(&claims) {

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::clock::now;
 use crate::config::RegulationConfig;
-use crate::endpoint::ApiError;
+use crate::error::Error;
 use crate::secrets::hash_secret;
 use crate::store::{FailurePolicy, LoginFailures, Store, StoreError};
 
@@ -66,13 +66,13 @@ impl Banned {
         format!("Too many failed sign-ins. Try again in {}.", self.minutes())
     }
 
-    /// The JSON API's answer: 429 `too_many_attempts` with `Retry-After`.
-    pub fn api_error(&self) -> ApiError {
-        ApiError::too_many(
-            "too_many_attempts",
-            format!("too many failed sign-ins; try again in {}", self.minutes()),
-            self.retry_after,
-        )
+    /// The error: 429 `too_many_attempts` with `Retry-After`.
+    pub fn error(&self) -> Error {
+        Error::TooMany {
+            code: "too_many_attempts",
+            message: format!("too many failed sign-ins; try again in {}", self.minutes()),
+            retry_after: self.retry_after,
+        }
     }
 }
 
@@ -332,9 +332,9 @@ mod tests {
             b.message(),
             "Too many failed sign-ins. Try again in 15 minutes."
         );
-        let e = b.api_error();
+        let e = b.error();
         assert_eq!(
-            (e.status, e.code, e.retry_after),
+            (e.status().as_u16(), e.code(), e.retry_after()),
             (429, "too_many_attempts", Some(890))
         );
     }

@@ -1,11 +1,12 @@
-//! Server-rendered pages: templates (askama, checked at compile time), CSRF, static assets,
-//! and the validation of return URLs.
+//! Server-rendered pages: templates (askama, checked at compile time), the sign-in and
+//! settings pages, CSRF, static assets, and the validation of return URLs.
 
 pub mod csrf;
 pub mod flash;
 pub mod pages;
 pub mod return_to;
 pub mod settings;
+pub mod sign_in;
 
 use crate::endpoint::Reply;
 
@@ -14,7 +15,7 @@ pub const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 /// `GET /_frontdoor/static/style.css`.
 pub fn style() -> Reply {
-    Reply::new(200, "text/css; charset=utf-8", STYLE_CSS).header(
+    Reply::new(http::StatusCode::OK, "text/css; charset=utf-8", STYLE_CSS).header(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("public, max-age=3600"),
     )
@@ -25,7 +26,12 @@ pub const SETTINGS_JS: &str = include_str!("../../static/settings.js");
 
 /// `GET /_frontdoor/static/settings.js`.
 pub fn settings_script() -> Reply {
-    Reply::new(200, "text/javascript; charset=utf-8", SETTINGS_JS).header(
+    Reply::new(
+        http::StatusCode::OK,
+        "text/javascript; charset=utf-8",
+        SETTINGS_JS,
+    )
+    .header(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("public, max-age=3600"),
     )

@@ -1,8 +1,10 @@
 //! The page templates and their rendering.
 
 use askama::Template;
+use http::StatusCode;
 
 use crate::endpoint::Reply;
+use crate::error::Error;
 
 /// The sign-in page.
 #[derive(Template)]
@@ -131,27 +133,64 @@ pub struct DocsPage<'a> {
 }
 
 /// Renders a template into an HTML reply.
-pub fn render(status: u16, page: &impl Template) -> Reply {
+pub fn render(status: StatusCode, page: &impl Template) -> Reply {
     match page.render() {
         Ok(html) => Reply::html(status, html),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
-            Reply::html(500, "<h1>Internal error</h1>".to_string())
+            Reply::html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<h1>Internal error</h1>".to_string(),
+            )
         }
     }
 }
 
-/// An error page (never a redirect).
-pub fn error_page(org: &str, status: u16, title: &str, message: &str) -> Reply {
-    render(
-        status,
-        &MessagePage {
-            org,
-            title,
-            message,
-            link: None,
-        },
-    )
+/// What the sign-in pages say when the store cannot answer.
+const SIGN_IN_UNAVAILABLE: &str = "Sign-in is unavailable right now; try again in a moment.";
+
+/// What a page says about an error: the store's absence in the sign-in pages' words (the pages
+/// that meet it are about signing in), every other error its own message.
+pub fn error_words(e: &Error) -> String {
+    match e {
+        Error::StoreUnavailable => SIGN_IN_UNAVAILABLE.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// How a family of pages shows an error: its heading and where it points next.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorPage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// Heading.
+    pub title: &'a str,
+    /// Optional link (href, label).
+    pub link: Option<(&'a str, &'a str)>,
+}
+
+impl ErrorPage<'_> {
+    /// The error as a page with its status (never a redirect), in [`error_words`].
+    pub fn render(&self, e: &Error) -> Reply {
+        let reply = self.with_message(e.status(), &error_words(e));
+        match e.retry_after() {
+            Some(seconds) => reply.retry_after(seconds),
+            None => reply,
+        }
+    }
+
+    /// A page with this family's heading and link and a message of its own.
+    pub fn with_message(&self, status: StatusCode, message: &str) -> Reply {
+        render(
+            status,
+            &MessagePage {
+                org: self.org,
+                title: self.title,
+                message,
+                link: self.link,
+            },
+        )
+    }
 }
 
 /// Plain words for a scope on the consent page.

@@ -2,9 +2,11 @@
 //! of one application (its secret shown once), and the actions of its "more options" menu.
 
 use askama::Template;
+use http::StatusCode;
 
-use super::{APPS, Chrome, Page, see_other, when};
-use crate::endpoint::{ApiError, Reply};
+use super::{APPS, Chrome, Page, when};
+use crate::endpoint::Reply;
+use crate::error::Error;
 use crate::manage::owned;
 use crate::manage::{AppSpec, GRANT_TYPES};
 use crate::provider::scopes;
@@ -70,7 +72,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
 }
 
 /// `GET …/apps?name=&tenant=&status=`: the grid.
-pub async fn list(page: &Page<'_>) -> Result<Reply, ApiError> {
+pub async fn list(page: &Page<'_>) -> Result<Reply, Error> {
     let q: std::collections::HashMap<String, String> = page.req.query_pairs().into_iter().collect();
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
     let all = owned::visible_apps(page.state, &page.caller, None, None).await?;
@@ -94,7 +96,7 @@ pub async fn list(page: &Page<'_>) -> Result<Reply, ApiError> {
     .collect();
     let form = page.csrf();
     let reply = pages::render(
-        200,
+        StatusCode::OK,
         &AppsPage {
             chrome: page.chrome("apps"),
             csrf_token: &form.token,
@@ -212,7 +214,7 @@ struct AppFormPage<'a> {
 
 fn render_form(
     page: &Page<'_>,
-    status: u16,
+    status: StatusCode,
     editing: Option<&str>,
     v: &FormValues,
     error: Option<String>,
@@ -276,21 +278,21 @@ fn render_form(
 }
 
 /// `GET …/apps/new`.
-pub fn new_form(page: &Page<'_>) -> Result<Reply, ApiError> {
+pub fn new_form(page: &Page<'_>) -> Result<Reply, Error> {
     let defaults = FormValues {
         scopes: vec!["openid".into(), "profile".into(), "email".into()],
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         ..FormValues::default()
     };
-    Ok(render_form(page, 200, None, &defaults, None))
+    Ok(render_form(page, StatusCode::OK, None, &defaults, None))
 }
 
 /// `POST …/apps`: creates, then shows the app with its secret, once.
-pub async fn create(page: &Page<'_>) -> Result<Reply, ApiError> {
+pub async fn create(page: &Page<'_>) -> Result<Reply, Error> {
     let v = FormValues::submitted(page);
     match owned::register(page.state, &page.caller, &v.spec()).await {
         Ok((app, secret)) => {
-            let reply = see_other(&format!("{APPS}/{}?done=created", app.client_id));
+            let reply = Reply::see_other(&format!("{APPS}/{}?done=created", app.client_id));
             Ok(match secret {
                 Some(s) => flash::Flash::new("app_secret", &app.client_id, &s).attach(
                     reply,
@@ -300,8 +302,8 @@ pub async fn create(page: &Page<'_>) -> Result<Reply, ApiError> {
                 None => reply,
             })
         }
-        Err(e) if e.status == 422 || e.status == 403 => {
-            Ok(render_form(page, e.status, None, &v, Some(e.message)))
+        Err(e @ (Error::InvalidField(_) | Error::Forbidden(_))) => {
+            Ok(render_form(page, e.status(), None, &v, Some(e.to_string())))
         }
         Err(e) => Err(e),
     }
@@ -319,14 +321,14 @@ struct AppPage<'a> {
 }
 
 /// `GET …/apps/<id>`: the app; right after creation or regeneration, its secret, once.
-pub async fn show(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
+pub async fn show(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     let app = owned::visible_app(page.state, &page.caller, id).await?;
     let secret =
         flash::take(page.req, &page.state.keys, "app_secret", &app.client_id).map(|f| f.value);
     let q: std::collections::HashMap<String, String> = page.req.query_pairs().into_iter().collect();
     let form = page.csrf();
     let reply = pages::render(
-        200,
+        StatusCode::OK,
         &AppPage {
             chrome: page.chrome("apps"),
             csrf_token: &form.token,
@@ -340,11 +342,11 @@ pub async fn show(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
 }
 
 /// `GET …/apps/<id>/edit`.
-pub async fn edit_form(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
+pub async fn edit_form(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     let app = owned::visible_app(page.state, &page.caller, id).await?;
     Ok(render_form(
         page,
-        200,
+        StatusCode::OK,
         Some(&app.client_id),
         &FormValues::of(&app),
         None,
@@ -352,7 +354,7 @@ pub async fn edit_form(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
 }
 
 /// `POST …/apps/<id>`: saves the edit form.
-pub async fn update(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
+pub async fn update(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     let v = FormValues::submitted(page);
     // Audiences are an administrator's to grant; others' forms do not show them.
     let spec = |app: &crate::store::App| {
@@ -364,7 +366,7 @@ pub async fn update(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
     };
     match owned::update(page.state, &page.caller, id, spec, None).await {
         Ok((app, secret)) => {
-            let reply = see_other(&format!("{APPS}/{}?done=updated", app.client_id));
+            let reply = Reply::see_other(&format!("{APPS}/{}?done=updated", app.client_id));
             Ok(match secret {
                 Some(s) => flash::Flash::new("app_secret", &app.client_id, &s).attach(
                     reply,
@@ -374,7 +376,13 @@ pub async fn update(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
                 None => reply,
             })
         }
-        Err(e) if e.status == 422 => Ok(render_form(page, 422, Some(id), &v, Some(e.message))),
+        Err(e @ Error::InvalidField(_)) => Ok(render_form(
+            page,
+            e.status(),
+            Some(id),
+            &v,
+            Some(e.to_string()),
+        )),
         Err(e) => Err(e),
     }
 }
@@ -392,11 +400,11 @@ struct ConfirmPage<'a> {
 }
 
 /// `GET …/apps/<id>/delete`: asks first.
-pub async fn confirm_delete(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
+pub async fn confirm_delete(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     let app = owned::visible_app(page.state, &page.caller, id).await?;
     let form = page.csrf();
     let reply = pages::render(
-        200,
+        StatusCode::OK,
         &ConfirmPage {
             chrome: page.chrome("apps"),
             csrf_token: &form.token,
@@ -411,22 +419,25 @@ pub async fn confirm_delete(page: &Page<'_>, id: &str) -> Result<Reply, ApiError
 }
 
 /// `POST …/apps/<id>/delete`.
-pub async fn delete(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
+pub async fn delete(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     owned::delete(page.state, &page.caller, id).await?;
-    Ok(see_other(&format!("{APPS}?done=deleted")))
+    Ok(Reply::see_other(&format!("{APPS}?done=deleted")))
 }
 
 /// `POST …/apps/<id>/activate|deactivate`.
-pub async fn set_active(page: &Page<'_>, id: &str, active: bool) -> Result<Reply, ApiError> {
+pub async fn set_active(page: &Page<'_>, id: &str, active: bool) -> Result<Reply, Error> {
     let app = owned::set_active(page.state, &page.caller, id, active).await?;
     let done = if active { "activated" } else { "deactivated" };
-    Ok(see_other(&format!("{APPS}/{}?done={done}", app.client_id)))
+    Ok(Reply::see_other(&format!(
+        "{APPS}/{}?done={done}",
+        app.client_id
+    )))
 }
 
 /// `POST …/apps/<id>/secret`: a new secret, shown once on the app's page.
-pub async fn regenerate(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
+pub async fn regenerate(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     let (app, secret) = owned::regenerate_secret(page.state, &page.caller, id).await?;
-    let reply = see_other(&format!("{APPS}/{}?done=secret", app.client_id));
+    let reply = Reply::see_other(&format!("{APPS}/{}?done=secret", app.client_id));
     Ok(
         flash::Flash::new("app_secret", &app.client_id, &secret).attach(
             reply,

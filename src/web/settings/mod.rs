@@ -8,9 +8,10 @@ mod tokens;
 
 use std::collections::HashMap;
 
-use http::Method;
+use http::{Method, StatusCode};
 
-use crate::endpoint::{ApiError, Reply, Request};
+use crate::endpoint::{Reply, Request};
+use crate::error::Error;
 use crate::manage::owned::Caller;
 use crate::state::State;
 use crate::web::{csrf, pages};
@@ -26,21 +27,29 @@ pub const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
 pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     let path = req.path.as_str();
     if path == "/_frontdoor/admin" || path == PREFIX || path == "/_frontdoor/settings/" {
-        return Some(see_other(APPS));
+        return Some(Reply::see_other(APPS));
     }
     let rest = path.strip_prefix("/_frontdoor/settings/developers/")?;
-    let page = match signed_in(state, req).await {
-        Ok(Some(caller)) => Page { state, req, caller },
-        Ok(None) => return Some(to_login(req)),
-        Err(e) => return Some(error_page(state, &e)),
+    Some(
+        answer(state, req, rest)
+            .await
+            .unwrap_or_else(|e| error_page(state, &e)),
+    )
+}
+
+/// A settings page for the signed-in user (or the way to sign in first).
+async fn answer(state: &State, req: &Request, rest: &str) -> Result<Reply, Error> {
+    let Some(caller) = signed_in(state, req).await? else {
+        return Ok(to_login(req));
     };
+    let page = Page { state, req, caller };
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let get = req.method == Method::GET || req.method == Method::HEAD;
     let post = req.method == Method::POST;
     if post && let Err(reply) = page.check_csrf() {
-        return Some(reply);
+        return Ok(reply);
     }
-    let reply = match (parts.as_slice(), get, post) {
+    match (parts.as_slice(), get, post) {
         (["apps"], true, _) => apps::list(&page).await,
         (["apps"], _, true) => apps::create(&page).await,
         (["apps", "new"], true, _) => apps::new_form(&page),
@@ -55,9 +64,8 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         (["tokens"], true, _) => tokens::list(&page).await,
         (["tokens"], _, true) => tokens::create(&page).await,
         (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
-        _ => Err(ApiError::not_found("There is no such page.")),
-    };
-    Some(reply.unwrap_or_else(|e| error_page(state, &e)))
+        _ => Err(Error::NotFound("There is no such page.".into())),
+    }
 }
 
 /// One request to a settings page, by a signed-in user.
@@ -100,7 +108,7 @@ impl Page<'_> {
         }
         tracing::warn!(path = %self.req.path, "settings form without a valid CSRF token");
         Err(pages::render(
-            403,
+            StatusCode::FORBIDDEN,
             &pages::MessagePage {
                 org: self.state.org(),
                 title: "The form expired",
@@ -142,7 +150,7 @@ pub struct Chrome<'a> {
 }
 
 /// The signed-in user of this host's tenant, if any.
-async fn signed_in(state: &State, req: &Request) -> Result<Option<Caller>, ApiError> {
+async fn signed_in(state: &State, req: &Request) -> Result<Option<Caller>, Error> {
     let session = state.sessions.from_headers(&req.headers).await?;
     Ok(session
         .filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host))
@@ -171,35 +179,27 @@ fn to_login(req: &Request) -> Reply {
     Reply::redirect(&login)
 }
 
-/// 303 to a page of ours.
-fn see_other(location: &str) -> Reply {
-    let mut r = Reply::redirect(location);
-    r.status = 303;
-    r
-}
-
-/// An error as a page with the error's status.
-fn error_page(state: &State, e: &ApiError) -> Reply {
-    let title = match e.status {
-        403 => "Not yours",
-        404 => "Not found",
-        503 => "Unavailable",
-        _ => "Something went wrong",
+/// An error as a settings page with the error's status: its own words for what is not the
+/// caller's or not there, the error's message otherwise.
+fn error_page(state: &State, e: &Error) -> Reply {
+    let (title, message) = match e {
+        Error::Forbidden(_) => (
+            "Not yours",
+            "You cannot see or change this: it belongs to someone else.".to_string(),
+        ),
+        Error::NotFound(_) => (
+            "Not found",
+            "There is nothing here. It may have been deleted.".to_string(),
+        ),
+        Error::StoreUnavailable | Error::Unavailable(_) => ("Unavailable", e.to_string()),
+        _ => ("Something went wrong", e.to_string()),
     };
-    let message = match e.status {
-        403 => "You cannot see or change this: it belongs to someone else.".to_string(),
-        404 => "There is nothing here. It may have been deleted.".to_string(),
-        _ => e.message.clone(),
-    };
-    pages::render(
-        e.status,
-        &pages::MessagePage {
-            org: state.org(),
-            title,
-            message: &message,
-            link: Some((APPS, "Back to your applications")),
-        },
-    )
+    pages::ErrorPage {
+        org: state.org(),
+        title,
+        link: Some((APPS, "Back to your applications")),
+    }
+    .with_message(e.status(), &message)
 }
 
 /// Plain words for a Unix time, UTC.

@@ -2,9 +2,11 @@
 //! shown once when created, listed with when they were last used, and revocable.
 
 use askama::Template;
+use http::StatusCode;
 
-use super::{Chrome, Page, TOKENS, see_other, when};
-use crate::endpoint::{ApiError, Reply};
+use super::{Chrome, Page, TOKENS, when};
+use crate::endpoint::Reply;
+use crate::error::Error;
 use crate::manage::owned;
 use crate::web::{flash, pages};
 
@@ -38,10 +40,10 @@ struct TokensPage<'a> {
 
 async fn render(
     page: &Page<'_>,
-    status: u16,
+    status: StatusCode,
     error: Option<String>,
     name: &str,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply, Error> {
     let mut tokens = owned::tokens(page.state, &page.caller).await?;
     tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     let fresh = tokens
@@ -87,28 +89,30 @@ async fn render(
 }
 
 /// `GET …/tokens`.
-pub async fn list(page: &Page<'_>) -> Result<Reply, ApiError> {
-    render(page, 200, None, "").await
+pub async fn list(page: &Page<'_>) -> Result<Reply, Error> {
+    render(page, StatusCode::OK, None, "").await
 }
 
 /// `POST …/tokens`: creates a token and shows it once.
-pub async fn create(page: &Page<'_>) -> Result<Reply, ApiError> {
+pub async fn create(page: &Page<'_>) -> Result<Reply, Error> {
     let form = page.form();
     let name = form.get("name").map(String::as_str).unwrap_or("");
     let read_only = form.get("access").map(String::as_str) == Some("read-only");
     match owned::create_token(page.state, &page.caller, name, read_only).await {
         Ok((record, token)) => Ok(flash::Flash::new("api_token", &record.id, &token).attach(
-            see_other(&format!("{TOKENS}?done=created")),
+            Reply::see_other(&format!("{TOKENS}?done=created")),
             &page.state.keys,
             page.state.secure_cookies(),
         )),
-        Err(e) if e.status == 422 => render(page, 422, Some(e.message), name).await,
+        Err(e @ Error::InvalidField(_)) => {
+            render(page, e.status(), Some(e.to_string()), name).await
+        }
         Err(e) => Err(e),
     }
 }
 
 /// `POST …/tokens/<id>/revoke`.
-pub async fn revoke(page: &Page<'_>, id: &str) -> Result<Reply, ApiError> {
+pub async fn revoke(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     owned::revoke_token(page.state, &page.caller, id).await?;
-    Ok(see_other(&format!("{TOKENS}?done=revoked")))
+    Ok(Reply::see_other(&format!("{TOKENS}?done=revoked")))
 }

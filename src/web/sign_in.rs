@@ -1,0 +1,285 @@
+//! The sign-in pages: the form (`GET|POST /_frontdoor/login`, email and password) and the
+//! emailed one-time code (`POST /_frontdoor/login/code`). A sign-in creates the session and
+//! goes on to `return_to`; a refusal is the form again, with the error's status and words.
+
+use std::collections::HashMap;
+
+use http::StatusCode;
+
+use crate::endpoint::{Reply, Request};
+use crate::error::Error;
+use crate::regulation::Banned;
+use crate::state::State;
+use crate::web::{csrf, pages, return_to};
+
+/// `GET /_frontdoor/login`.
+pub fn login_page(state: &State, req: &Request) -> Reply {
+    let pairs = req.query_pairs();
+    let target = pairs
+        .iter()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.as_str());
+    login_form(
+        state,
+        req,
+        StatusCode::OK,
+        None,
+        &return_to::sanitize(target),
+        "",
+    )
+}
+
+/// `POST /_frontdoor/login`: email and password.
+pub async fn login_submit(state: &State, req: &Request) -> Reply {
+    let form = Form::read(req);
+    let target = form.target();
+    if let Err(e) = admitted(state, req, &form, "The form expired. Please sign in again.") {
+        return shown(&e, |status, error| {
+            login_form(state, req, status, error, &target, form.field("email"))
+        });
+    }
+    // An address that is not canonical matches no account (and is never folded into one).
+    let email = crate::email::typed(form.field("email")).unwrap_or_default();
+    match password_sign_in(state, req, &email, form.field("password")).await {
+        Ok(raw) => signed_in(state, &target, &raw),
+        Err(e) => shown(&e, |status, error| {
+            login_form(state, req, status, error, &target, &email)
+        }),
+    }
+}
+
+/// `POST /_frontdoor/login/code`: "email me a code" (with `email`) sends a one-time code and
+/// asks for it; with `code` as well, checks it and signs in.
+pub async fn code_submit(state: &State, req: &Request) -> Reply {
+    let form = Form::read(req);
+    let target = form.target();
+    let email = crate::email::typed(form.field("email")).unwrap_or_default();
+    if let Err(e) = admitted(state, req, &form, "The form expired. Please try again.") {
+        return shown(&e, |status, error| {
+            login_form(state, req, status, error, &target, &email)
+        });
+    }
+    if !email.contains('@') {
+        let e = Error::Invalid("Enter your email address to get a code.".into());
+        return shown(&e, |status, error| {
+            login_form(state, req, status, error, &target, "")
+        });
+    }
+    let tenant = state.config.tenant_for_host(&req.host);
+    let Some(code) = form.0.get("code") else {
+        crate::api::login::send_otp(state, tenant.to_string(), email.clone(), req.client_ip).await;
+        return code_form(state, req, StatusCode::OK, None, &target, &email);
+    };
+    match code_sign_in(state, req, tenant, &email, code.trim()).await {
+        Ok(raw) => signed_in(state, &target, &raw),
+        Err(e) => shown(&e, |status, error| {
+            code_form(state, req, status, error, &target, &email)
+        }),
+    }
+}
+
+/// The submitted form, one value per field.
+struct Form(HashMap<String, String>);
+
+impl Form {
+    fn read(req: &Request) -> Form {
+        Form(req.form_pairs().into_iter().collect())
+    }
+
+    fn field(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// Where to go after signing in (a path of ours).
+    fn target(&self) -> String {
+        return_to::sanitize(self.0.get("return_to").map(String::as_str))
+    }
+}
+
+/// The per-address rate of sign-in requests and the form's CSRF token.
+fn admitted(state: &State, req: &Request, form: &Form, expired: &str) -> Result<(), Error> {
+    if let Some(wait) = state.regulation.login_rate.check(req.client_ip) {
+        crate::metrics::rate_limited("login");
+        return Err(Error::TooMany {
+            code: "too_many_requests",
+            message: format!(
+                "Too many sign-in requests from your network. Try again in {wait} second{}.",
+                if wait == 1 { "" } else { "s" }
+            ),
+            retry_after: wait,
+        });
+    }
+    if !csrf::verify(
+        req,
+        &state.keys,
+        form.0.get(csrf::CSRF_FIELD).map(String::as_str),
+    ) {
+        return Err(Error::Forbidden(expired.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks a password (within the sign-in regulation) and creates the session.
+async fn password_sign_in(
+    state: &State,
+    req: &Request,
+    email: &str,
+    password: &str,
+) -> Result<String, Error> {
+    let tenant = state.config.tenant_for_host(&req.host);
+    let user = crate::api::login::check_password(
+        state,
+        req,
+        tenant,
+        email,
+        password.to_string(),
+        "password",
+    )
+    .await?;
+    let raw = state.sessions.create(&user, "password").await?;
+    tracing::info!(user = %user.id, "password login");
+    Ok(raw)
+}
+
+/// Checks an emailed code (within the sign-in regulation) and creates the session.
+async fn code_sign_in(
+    state: &State,
+    req: &Request,
+    tenant: &str,
+    email: &str,
+    code: &str,
+) -> Result<String, Error> {
+    let user = crate::api::login::check_code(state, req, tenant, email, code).await?;
+    let raw = state.sessions.create(&user, "otp").await?;
+    tracing::info!(user = %user.id, "one-time code login");
+    Ok(raw)
+}
+
+/// 303 to where the sign-in was going, with the new session.
+fn signed_in(state: &State, target: &str, raw: &str) -> Reply {
+    Reply::see_other(target).cookie(&state.sessions.cookie(raw))
+}
+
+/// A form shown again with an error: the error's status, its words on the sign-in pages, and
+/// `Retry-After` while a limit or ban lasts.
+fn shown(e: &Error, form: impl FnOnce(StatusCode, Option<&str>) -> Reply) -> Reply {
+    let words = match e {
+        Error::TooMany {
+            code: "too_many_attempts",
+            retry_after,
+            ..
+        } => Banned {
+            retry_after: *retry_after,
+        }
+        .message(),
+        other => sentence(&pages::error_words(other)),
+    };
+    let reply = form(e.status(), Some(&words));
+    match e.retry_after() {
+        Some(seconds) => reply.retry_after(seconds),
+        None => reply,
+    }
+}
+
+/// "the code is 6 digits" → "The code is 6 digits."; a sentence stays as it is.
+fn sentence(message: &str) -> String {
+    if message.ends_with('.') {
+        return message.to_string();
+    }
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+fn login_form(
+    state: &State,
+    req: &Request,
+    status: StatusCode,
+    error: Option<&str>,
+    target: &str,
+    email: &str,
+) -> Reply {
+    let form = csrf::issue(req, &state.keys, state.secure_cookies());
+    let reply = pages::render(
+        status,
+        &pages::LoginPage {
+            design: design_of(req, target),
+            org: state.org(),
+            error,
+            csrf_token: &form.token,
+            return_to: target,
+            email,
+            providers: state
+                .federation
+                .all()
+                .iter()
+                .map(|p| pages::IdpButton {
+                    id: p.config.id.clone(),
+                    name: p.config.name.clone(),
+                    href: crate::federation::login::start_href(state, &p.config.id, target),
+                    available: p.available(),
+                })
+                .collect(),
+        },
+    );
+    form.attach(reply)
+}
+
+/// The login design: the `form` parameter of this request (query or form body), or else of
+/// the authorization request the login was started from (Vorg's `form` parameter).
+fn design_of(req: &Request, target: &str) -> &'static str {
+    let from_request = req
+        .query_pairs()
+        .into_iter()
+        .chain(req.form_pairs())
+        .find(|(k, _)| k == "form")
+        .map(|(_, v)| v);
+    let from_target = || {
+        target.strip_prefix("/oauth/authorize?").and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "form")
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    pages::login_design(from_request.or_else(from_target).as_deref())
+}
+
+fn code_form(
+    state: &State,
+    req: &Request,
+    status: StatusCode,
+    error: Option<&str>,
+    target: &str,
+    email: &str,
+) -> Reply {
+    let form = csrf::issue(req, &state.keys, state.secure_cookies());
+    let reply = pages::render(
+        status,
+        &pages::LoginCodePage {
+            org: state.org(),
+            error,
+            csrf_token: &form.token,
+            return_to: target,
+            email,
+            minutes: state.config.otp.ttl.0.as_secs().div_ceil(60),
+        },
+    );
+    form.attach(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_sentences() {
+        assert_eq!(sentence("the code is 6 digits"), "The code is 6 digits.");
+        assert_eq!(
+            sentence("Wrong email or password."),
+            "Wrong email or password."
+        );
+        assert_eq!(sentence(""), "");
+    }
+}
