@@ -380,7 +380,10 @@ impl From<Error> for OAuthError {
             Error::StoreUnavailable | Error::Unavailable(_) => {
                 ("temporarily_unavailable", e.to_string())
             }
-            Error::Conflict(_) | Error::Internal(_) | Error::Upstream(_) => {
+            Error::Conflict(_)
+            | Error::Internal(_)
+            | Error::Upstream(_)
+            | Error::IdentityTooLarge => {
                 return OAuthError::with_status(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",

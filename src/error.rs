@@ -56,6 +56,9 @@ pub enum Error {
     #[error("{0}")]
     Upstream(String),
     /// 503 `unavailable`: the store cannot be reached (logged where it was converted).
+    /// An identity whose headers would exceed `max_identity_header_bytes`: not sent on.
+    #[error("the identity is too large to pass on")]
+    IdentityTooLarge,
     #[error("the store is unavailable, try again")]
     StoreUnavailable,
     /// 503 `unavailable` for another reason (no signing key).
@@ -88,7 +91,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Internal(_) | Error::IdentityTooLarge => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::StoreUnavailable | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -105,6 +108,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::InvalidField(_) => "invalid_field",
             Error::Internal(_) => "internal_error",
+            Error::IdentityTooLarge => "identity_too_large",
             Error::Upstream(_) => "bad_gateway",
             Error::StoreUnavailable | Error::Unavailable(_) => "unavailable",
         }

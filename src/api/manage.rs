@@ -24,7 +24,7 @@ pub async fn caller(state: &State, req: &Request) -> Result<Caller, ApiError> {
                 Error::unauthenticated("unauthenticated", "authentication required").into(),
             );
         }
-        Err((_, e)) => return Err(e),
+        Err((_, e)) => return Err(e.into()),
     };
     if identity.user.starts_with("app:") || identity.kind == CredentialKind::ContactHash {
         return Err(Error::Forbidden("this API is for users".into()).into());

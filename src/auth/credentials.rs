@@ -10,7 +10,7 @@ use http::HeaderMap;
 use super::cache::{BearerEntry, ContactEntry, TokenEntry};
 use super::{Access, CredentialKind, Identity};
 use crate::clock::now;
-use crate::endpoint::ApiError;
+use crate::error::Error;
 use crate::gateway::routes::Route;
 use crate::grants::AccessError;
 use crate::secrets::hash_secret;
@@ -65,7 +65,7 @@ pub fn presented<'a>(headers: &'a HeaderMap, session_cookie: &str) -> Presented<
 }
 
 /// Why a presented credential was refused: metrics label and the answer.
-pub type Refusal = (&'static str, ApiError);
+pub type Refusal = (&'static str, Error);
 
 /// Resolves a credential on a proxied route of `host`, for the canonical `path`. A route without
 /// an `audience` takes frontdoor's own first-party tokens; one with an `audience` takes the
@@ -128,7 +128,7 @@ async fn resolve_with(
             .map_err(|e| ("contact_hash", e)),
         Presented::ContactHash(_) => Err((
             "contact_hash",
-            ApiError::unauthorized(
+            Error::unauthenticated(
                 "invalid_token",
                 "contact hashes are not accepted on this route",
             ),
@@ -146,14 +146,14 @@ async fn resolve_with(
                     Ok(Some(s.identity.clone()))
                 }
                 Ok(_) => Ok(None),
-                Err(e) => Err(("session", ApiError::from(e))),
+                Err(e) => Err(("session", Error::from(e))),
             }
         }
     }
 }
 
-async fn api_token(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity>, ApiError> {
-    let invalid = || ApiError::unauthorized("invalid_token", "unknown or revoked API token");
+async fn api_token(state: &State, token: &str, tenant: &str) -> Result<Arc<Identity>, Error> {
+    let invalid = || Error::unauthenticated("invalid_token", "unknown or revoked API token");
     let cache = &state.credentials.api_tokens;
     let entry = match cache.get(token) {
         Some(e) => e,
@@ -186,7 +186,7 @@ async fn api_token(state: &State, token: &str, tenant: &str) -> Result<Arc<Ident
     };
     if entry.identity.tenant != tenant {
         // A resource of another tenant.
-        return Err(ApiError::not_found("no such resource in this tenant"));
+        return Err(Error::NotFound("no such resource in this tenant".into()));
     }
     // Record last use at most once a minute, off the request path.
     let now = now();
@@ -213,16 +213,16 @@ async fn bearer(
     token: &str,
     tenant: &str,
     audience: &str,
-) -> Result<Arc<Identity>, ApiError> {
+) -> Result<Arc<Identity>, Error> {
     let cache = &state.credentials.bearer;
     let entry = match cache.get(token) {
         Some(e) => {
             if e.exp + crate::keys::LEEWAY <= now() {
-                return Err(ApiError::unauthorized("invalid_token", "token expired"));
+                return Err(Error::unauthenticated("invalid_token", "token expired"));
             }
             match state.grants.active(&e.gid, &e.client_id).await {
                 Ok(true) => e,
-                Ok(false) => return Err(ApiError::unauthorized("invalid_token", "token revoked")),
+                Ok(false) => return Err(Error::unauthenticated("invalid_token", "token revoked")),
                 Err(err) => return Err(err.into()),
             }
         }
@@ -232,8 +232,10 @@ async fn bearer(
                 .verify(token, None)
                 .await
                 .map_err(|e| match e {
-                    AccessError::Unavailable => ApiError::unavailable("the store is unavailable"),
-                    other => ApiError::unauthorized("invalid_token", other.to_string()),
+                    AccessError::Unavailable => {
+                        Error::Unavailable("the store is unavailable".into())
+                    }
+                    other => Error::unauthenticated("invalid_token", other.to_string()),
                 })?;
             let first_party = claims.client_id == OWN_CLIENT_ID && !tokens::is_app_token(&claims);
             let identity = if tokens::is_app_token(&claims) {
@@ -243,7 +245,7 @@ async fn bearer(
                     .await?
                     .filter(|a| a.active)
                     .ok_or_else(|| {
-                        ApiError::unauthorized("invalid_token", "the application is not active")
+                        Error::unauthenticated("invalid_token", "the application is not active")
                     })?;
                 Identity::new(
                     app.client_id.clone(),
@@ -263,11 +265,11 @@ async fn bearer(
                     .await?
                     .filter(|u| u.active)
                     .ok_or_else(|| {
-                        ApiError::unauthorized("invalid_token", "the user no longer exists")
+                        Error::unauthenticated("invalid_token", "the user no longer exists")
                     })?;
                 // Bound to the tenant it was issued on, not the one the user is in now.
                 if user.tenant != claims.tnt {
-                    return Err(ApiError::unauthorized(
+                    return Err(Error::unauthenticated(
                         "invalid_token",
                         "the token belongs to another tenant",
                     ));
@@ -293,13 +295,13 @@ async fn bearer(
     // frontdoor's own audience is for its own tokens only: an app's token never speaks for
     // the user at frontdoor's API or on a route that names no audience.
     if entry.aud != audience || (audience == state.issuer && !entry.first_party) {
-        return Err(ApiError::unauthorized(
+        return Err(Error::unauthenticated(
             "invalid_token",
             "the token was issued for another audience",
         ));
     }
     if entry.identity.tenant != tenant {
-        return Err(ApiError::unauthorized(
+        return Err(Error::unauthenticated(
             "invalid_token",
             "the token belongs to another tenant",
         ));
@@ -351,9 +353,9 @@ async fn contact(
     hash: &str,
     tenant: &str,
     path: &str,
-) -> Result<Arc<Identity>, ApiError> {
+) -> Result<Arc<Identity>, Error> {
     let invalid =
-        || ApiError::unauthorized("invalid_token", "unknown, expired or revoked contact hash");
+        || Error::unauthenticated("invalid_token", "unknown, expired or revoked contact hash");
     let cache = &state.credentials.contacts;
     let entry = match cache.get(hash) {
         Some(e) => e,
@@ -387,11 +389,11 @@ async fn contact(
         return Err(invalid());
     }
     if entry.identity.tenant != tenant {
-        return Err(ApiError::not_found("no such resource in this tenant"));
+        return Err(Error::NotFound("no such resource in this tenant".into()));
     }
     if !crate::gateway::routes::prefix_matches(&entry.path_prefix, path) {
-        return Err(ApiError::forbidden(
-            "this contact link is not valid for this page",
+        return Err(Error::Forbidden(
+            "this contact link is not valid for this page".into(),
         ));
     }
     Ok(entry.identity.clone())

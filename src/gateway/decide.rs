@@ -10,7 +10,7 @@ use http::{HeaderMap, Method};
 use super::routes::Route;
 use crate::auth::{Identity, credentials};
 use crate::config::Policy;
-use crate::endpoint::ApiError;
+use crate::error::Error;
 use crate::state::State;
 
 /// What is known of the request to judge, each value already normalised and checked: the
@@ -41,7 +41,7 @@ pub enum Verdict {
     /// No credential, and a browser navigated here: send it to sign in.
     SignIn,
     /// Answer with this error.
-    Refuse(ApiError),
+    Refuse(Error),
 }
 
 /// Decides on a request, counting the decision in the metrics.
@@ -54,13 +54,13 @@ pub async fn decide(state: &State, facts: &Facts<'_>) -> Decision {
 }
 
 /// The answer to a request without a credential that is not sent to sign in.
-pub fn unauthenticated() -> ApiError {
-    ApiError::unauthorized("unauthenticated", "authentication required")
+pub fn unauthenticated() -> Error {
+    Error::unauthenticated("unauthenticated", "authentication required")
 }
 
 /// The answer when no route serves the request.
-pub fn no_route() -> ApiError {
-    ApiError::not_found("no route for this host and path")
+pub fn no_route() -> Error {
+    Error::NotFound("no route for this host and path".into())
 }
 
 async fn judge(state: &State, facts: &Facts<'_>, route: &Route) -> Verdict {
@@ -103,11 +103,7 @@ async fn judge(state: &State, facts: &Facts<'_>, route: &Route) -> Verdict {
         state.config.max_identity_header_bytes,
     ) {
         tracing::warn!(user = %identity.user, error = %e, "request refused: identity header too large");
-        return Verdict::Refuse(ApiError::new(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            "identity_too_large",
-            "the identity is too large to pass on",
-        ));
+        return Verdict::Refuse(Error::IdentityTooLarge);
     }
     Verdict::Allow(Some(identity))
 }

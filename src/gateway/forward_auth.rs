@@ -90,7 +90,7 @@ pub async fn check(state: &State, req: &Request) -> Reply {
         path: &o.path,
     };
     let (route, verdict) = match decide(state, &facts).await {
-        Decision::NoRoute => return no_route().into_reply(),
+        Decision::NoRoute => return ApiError::from(no_route()).into_reply(),
         Decision::Route(route, verdict) => (route, verdict),
     };
     match verdict {
@@ -105,8 +105,8 @@ pub async fn check(state: &State, req: &Request) -> Reply {
         }
         // nginx's `auth_request` turns anything but 2xx, 401 and 403 into a 500: a browser
         // there is challenged like an API client, and nginx's `error_page 401` sends it on.
-        Verdict::SignIn => unauthenticated().into_reply(),
-        Verdict::Refuse(e) => e.into_reply(),
+        Verdict::SignIn => ApiError::from(unauthenticated()).into_reply(),
+        Verdict::Refuse(e) => ApiError::from(e).into_reply(),
     }
 }
 

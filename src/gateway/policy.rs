@@ -5,7 +5,7 @@ use http::{HeaderMap, Method};
 use super::headers::normalised_starts_with;
 use super::routes::Route;
 use crate::auth::{Access, Identity};
-use crate::endpoint::ApiError;
+use crate::error::Error;
 
 /// Prefixes (normalised) of the headers frameworks read as the real method:
 /// `X-HTTP-Method-Override`, `X-HTTP-Method` (OData, Microsoft), `X-Method-Override`.
@@ -17,12 +17,12 @@ pub fn allow(
     route: &Route,
     method: &Method,
     headers: &HeaderMap,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let kind = identity.kind.label();
     if !identity.in_any_group(&route.groups) || !identity.has_any_role(&route.roles) {
         crate::metrics::auth_decision(kind, "forbidden");
-        return Err(ApiError::forbidden(
-            "you are not allowed to use this resource",
+        return Err(Error::Forbidden(
+            "you are not allowed to use this resource".into(),
         ));
     }
     if identity.access == Access::ReadOnly {
@@ -39,7 +39,7 @@ pub fn allow(
         let upgrade = headers.contains_key(http::header::UPGRADE);
         if !safe || override_header || upgrade {
             crate::metrics::auth_decision(kind, "read_only");
-            return Err(ApiError::forbidden("this credential is read-only"));
+            return Err(Error::Forbidden("this credential is read-only".into()));
         }
     }
     crate::metrics::auth_decision(kind, "allowed");
@@ -65,6 +65,11 @@ pub fn is_browser_navigation(method: &Method, headers: &HeaderMap) -> bool {
 
 /// Counts a presented credential that was refused (`invalid`, or `error` when the store could
 /// not answer), for the inline proxy and forward-auth alike.
-pub fn count_refusal(kind: &'static str, e: &ApiError) {
-    crate::metrics::auth_decision(kind, if e.status == 503 { "error" } else { "invalid" });
+pub fn count_refusal(kind: &'static str, e: &Error) {
+    let outcome = if e.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+        "error"
+    } else {
+        "invalid"
+    };
+    crate::metrics::auth_decision(kind, outcome);
 }

@@ -192,7 +192,9 @@ impl ProxyHttp for Gateway {
             decide(state, &facts).await
         };
         let verdict = match decision {
-            Decision::NoRoute => return respond(session, no_route().into_reply()).await,
+            Decision::NoRoute => {
+                return respond(session, ApiError::from(no_route()).into_reply()).await;
+            }
             Decision::Route(route, verdict) => {
                 ctx.route = Some(route);
                 verdict
@@ -223,7 +225,7 @@ impl ProxyHttp for Gateway {
                 };
                 respond(session, login::start(state, &request, &original)).await
             }
-            Verdict::Refuse(e) => respond(session, e.into_reply()).await,
+            Verdict::Refuse(e) => respond(session, ApiError::from(e).into_reply()).await,
         }
     }
 
