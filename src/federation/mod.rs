@@ -336,6 +336,28 @@ mod tests {
         .expect("config")
     }
 
+    /// A sign-in state or logout-token id passes once, also when many present it at the same
+    /// time, and a reload keeps what was used.
+    #[test]
+    fn a_used_state_passes_once_even_under_a_race() {
+        let a = "  - { id: a, name: A, issuer: 'http://127.0.0.1:1', client_id: x }\n";
+        let federation = Federation::new(&config(a));
+        let passed = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    if federation.first_use("state-1".into()) {
+                        passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(passed.into_inner(), 1);
+        let reloaded = federation.reconfigured(&config(a));
+        assert!(!reloaded.first_use("state-1".into()));
+        assert!(reloaded.first_use("state-2".into()));
+    }
+
     #[test]
     fn a_reload_keeps_unchanged_providers_and_replaces_changed_ones() {
         let a = "  - { id: a, name: A, issuer: 'http://127.0.0.1:1', client_id: x }\n";
