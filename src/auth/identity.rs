@@ -1,5 +1,7 @@
 //! The identity of a caller, with the header values injected upstream pre-rendered once.
 
+use std::sync::Mutex;
+
 use http::HeaderValue;
 
 use crate::config::HeaderField;
@@ -61,6 +63,55 @@ pub struct Identity {
     /// The credential used.
     pub kind: CredentialKind,
     header_values: [Option<HeaderValue>; 7],
+    /// Signed assertions of this identity, by audience (`gateway::assertion`): an identity
+    /// lives as long as its credential's cache entry, so a warm request does not sign.
+    pub minted: Minted,
+}
+
+/// Values minted for an identity, by audience, each reused until its time is up. A clone
+/// starts empty: a changed identity never reuses what was minted for the old one.
+#[derive(Default)]
+pub struct Minted(Mutex<Vec<(Box<str>, HeaderValue, i64)>>);
+
+/// Audiences remembered per identity (a `*` route sees one per host).
+const MINTED_AUDIENCES: usize = 16;
+
+impl Minted {
+    /// The value for `audience` minted earlier and reusable until after `now`, or the one
+    /// `mint` makes (the value and until when it may be reused), then remembered.
+    pub fn get_or_mint<E>(
+        &self,
+        audience: &str,
+        now: i64,
+        mint: impl FnOnce() -> Result<(HeaderValue, i64), E>,
+    ) -> Result<HeaderValue, E> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, value, _)) = held
+            .iter()
+            .find(|(aud, _, until)| &**aud == audience && *until > now)
+        {
+            return Ok(value.clone());
+        }
+        let (value, until) = mint()?;
+        held.retain(|(aud, _, until)| &**aud != audience && *until > now);
+        if held.len() >= MINTED_AUDIENCES {
+            held.remove(0);
+        }
+        held.push((audience.into(), value.clone(), until));
+        Ok(value)
+    }
+}
+
+impl Clone for Minted {
+    fn clone(&self) -> Self {
+        Minted::default()
+    }
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Minted")
+    }
 }
 
 impl Identity {
@@ -88,6 +139,7 @@ impl Identity {
             access,
             kind,
             header_values: Default::default(),
+            minted: Minted::default(),
         };
         id.header_values = HeaderField::ALL.map(|f| header_value(&id.field_text(f)));
         id

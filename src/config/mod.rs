@@ -1,6 +1,7 @@
 //! The YAML configuration: schema, `${VAR}` expansion and validation with key paths.
 
 mod addr;
+mod assertion;
 mod duration;
 mod tls;
 
@@ -14,6 +15,7 @@ use thiserror::Error;
 use url::Url;
 
 pub use addr::{ListenAddr, Origin};
+pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
 pub use tls::{HstsConfig, TlsConfig};
 
@@ -613,6 +615,9 @@ pub struct RouteConfig {
     /// Upstream read timeout.
     #[serde(default = "default_read_timeout")]
     pub read_timeout: Dur,
+    /// A signed identity assertion (JWT) for the upstream, in its own header.
+    #[serde(default)]
+    pub assertion: Assertion,
 }
 
 fn default_prefix() -> String {

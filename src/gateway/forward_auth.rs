@@ -94,7 +94,17 @@ pub async fn check(state: &State, req: &Request) -> Reply {
         Decision::Route(route, verdict) => (route, verdict),
     };
     match verdict {
-        Verdict::Allow(identity) => with_identity(&route, identity.as_deref()),
+        Verdict::Allow(identity) => {
+            let mut reply = with_identity(&route, identity.as_deref());
+            // The proxy in front copies it upstream like the identity headers.
+            if let (Some(a), Some(identity)) = (&route.assertion, identity.as_deref()) {
+                match super::assertion::value(state, &route, a, identity, &o.host) {
+                    Ok(v) => reply.headers.push((a.header.clone(), v)),
+                    Err(e) => return ApiError::from(crate::error::Error::from(e)).into_reply(),
+                }
+            }
+            reply
+        }
         Verdict::SignIn if o.passes_redirects => {
             let original_host = Request {
                 host: o.host.clone(),

@@ -19,7 +19,7 @@ const RESERVED_PREFIXES: [&str; 6] = [
 ];
 
 /// Exact names (normalised) of identity headers used by peers and common upstreams.
-const RESERVED_NAMES: [&str; 10] = [
+const RESERVED_NAMES: [&str; 11] = [
     "remote-user",
     "remote-email",
     "remote-name",
@@ -30,6 +30,7 @@ const RESERVED_NAMES: [&str; 10] = [
     "x-webauth-email",
     "x-webauth-name",
     "x-frontdoor-identity",
+    "x-frontdoor-assertion",
 ];
 
 /// Credentials of frontdoor's that must never reach an upstream.
@@ -74,9 +75,14 @@ pub fn is_reserved(name: &str, route_names: Option<&[Option<HeaderName>; 7]>) ->
 /// `Connection`), and frontdoor's own cookies.
 pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str]) {
     let names = route.map(|r| &r.header_names);
+    let assertion = route.and_then(|r| r.assertion.as_ref()).map(|a| &a.header);
     let mut doomed: Vec<HeaderName> = Vec::new();
     for name in req.headers.keys() {
-        if is_reserved(name.as_str(), names) {
+        if is_reserved(name.as_str(), names)
+            || assertion.is_some_and(|a| {
+                normalised_starts_with(name.as_str().as_bytes(), a.as_str().as_bytes(), true)
+            })
+        {
             doomed.push(name.clone());
         }
     }

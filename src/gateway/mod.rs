@@ -1,5 +1,6 @@
 //! The proxy: route matching, the credential and policy decision, identity headers.
 
+pub mod assertion;
 pub mod decide;
 pub mod forward_auth;
 pub mod forwarded;

@@ -14,6 +14,7 @@ use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
+use super::assertion;
 use super::decide::{Decision, Facts, Verdict, decide, no_route};
 use super::headers;
 use super::login;
@@ -76,6 +77,8 @@ pub struct Ctx {
     own: bool,
     peer_ip: Option<IpAddr>,
     client_ip: Option<IpAddr>,
+    /// The request's normalised host, once decided (the audience of a `*` route's assertion).
+    host: String,
     upstream_start: Option<Instant>,
     /// When the first byte of a proxied request body arrived, and how many have since.
     body: Option<(Instant, u64)>,
@@ -95,6 +98,7 @@ impl ProxyHttp for Gateway {
             own: false,
             peer_ip: None,
             client_ip: None,
+            host: String::new(),
             upstream_start: None,
             body: None,
         }
@@ -203,6 +207,7 @@ impl ProxyHttp for Gateway {
         match verdict {
             Verdict::Allow(identity) => {
                 ctx.identity = identity;
+                ctx.host = host;
                 Ok(false)
             }
             Verdict::SignIn => {
@@ -316,6 +321,19 @@ impl ProxyHttp for Gateway {
         }
         if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {
             headers::inject(upstream_request, route, identity);
+            if let Some(a) = &route.assertion {
+                match assertion::value(&ctx.state, route, a, identity, &ctx.host) {
+                    Ok(v) => upstream_request.insert_header(a.header.clone(), v)?,
+                    Err(e) => {
+                        // The upstream asked to verify who calls: nothing is sent unsigned.
+                        tracing::error!(error = %e, "cannot sign the identity assertion");
+                        return Err(Error::explain(
+                            ErrorType::HTTPStatus(503),
+                            "cannot sign the identity assertion",
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }

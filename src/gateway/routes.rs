@@ -37,6 +37,19 @@ pub struct Route {
     pub connect_timeout: Duration,
     /// Upstream read timeout.
     pub read_timeout: Duration,
+    /// The signed identity assertion sent upstream, when the route asks for one.
+    pub assertion: Option<RouteAssertion>,
+}
+
+/// A route's signed identity assertion (`routes[].assertion`).
+#[derive(Debug)]
+pub struct RouteAssertion {
+    /// The header that carries it.
+    pub header: HeaderName,
+    /// Its `aud`; `None`: the route's host, or the request's on a `*` route.
+    pub audience: Option<String>,
+    /// Its lifetime.
+    pub lifetime: Duration,
 }
 
 /// All routes.
@@ -76,6 +89,11 @@ impl RouteTable {
                     header_names,
                     connect_timeout: r.connect_timeout.0,
                     read_timeout: r.read_timeout.0,
+                    assertion: r.assertion.0.as_ref().map(|a| RouteAssertion {
+                        header: a.header.clone(),
+                        audience: a.audience.clone(),
+                        lifetime: a.lifetime.0,
+                    }),
                 })
             })
             .collect();

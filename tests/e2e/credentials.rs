@@ -547,7 +547,7 @@ fn typ(t: &str) -> HeaderOptions {
 }
 
 /// The published signing key: (kid, public key, the JWKS document exactly as served).
-async fn published_key(fd: &Frontdoor) -> (String, RS256PublicKey, String) {
+pub(crate) async fn published_key(fd: &Frontdoor) -> (String, RS256PublicKey, String) {
     let text = plain_client()
         .get(fd.url("/oauth/jwks"))
         .send()
