@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use frontdoor::config::{HeaderField, Policy, Upstream};
 use frontdoor::gateway::headers::strip;
-use frontdoor::gateway::routes::Route;
+use frontdoor::gateway::routes::{Route, RouteAssertion};
 use frontdoor_fuzz::{fields, split_once};
 use http::HeaderName;
 use libfuzzer_sys::fuzz_target;
@@ -56,6 +56,11 @@ fn route(names_line: &[u8]) -> Route {
         header_names,
         connect_timeout: Duration::from_secs(1),
         read_timeout: Duration::from_secs(1),
+        assertion: Some(RouteAssertion {
+            header: HeaderName::from_static("x-frontdoor-assertion"),
+            audience: None,
+            lifetime: Duration::from_secs(300),
+        }),
     }
 }
 
