@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per proxied request, counted by callgrind: the bare Pingora proxy
-# (examples/bare_proxy.rs) next to frontdoor with a warm session cookie, a read-write Api-Token,
-# a Bearer JWT and on a public route, all in front of the same nginx upstream. Unlike req/s,
+# (examples/bare_proxy.rs) next to frontdoor with a warm session cookie (also on a route that
+# sends a signed identity assertion), a read-write Api-Token, a Bearer JWT and on a public route, all in front of the same nginx upstream. Unlike req/s,
 # instruction counts do not depend on what else the machine is doing, so this compares the
 # auth path with its baseline on a busy machine too (it does not see cache misses, lock waits
 # or syscalls' cost in the kernel).
@@ -36,6 +36,7 @@ mkdir -p "$WORK/www" "$WORK/logs" "$WORK/tmp"
 chmod 755 "$WORK"
 head -c 512 /dev/zero | tr '\0' 'x' > "$WORK/www/bench.txt"
 mkdir -p "$WORK/www/public" && cp "$WORK/www/bench.txt" "$WORK/www/public/bench.txt"
+mkdir -p "$WORK/www/signed" && cp "$WORK/www/bench.txt" "$WORK/www/signed/bench.txt"
 chmod -R a+rX "$WORK/www"
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
@@ -62,6 +63,7 @@ regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
 routes:
   - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:$P_UP", policy: authenticated }
   - { host: "*", path_prefix: /public, upstream: "http://127.0.0.1:$P_UP", policy: public }
+  - { host: "*", path_prefix: /signed, upstream: "http://127.0.0.1:$P_UP", assertion: true }
 CONF
 
 wait_http() { for _ in $(seq 1 600); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done; echo "no answer from $1" >&2; exit 1; }
@@ -126,6 +128,7 @@ measure "$P_BARE" "$BARE" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UP" 2 | tee -a "$RES
 ROWS=(
   "frontdoor, public route|/public/bench.txt|"
   "frontdoor, session cookie (warm)|/bench.txt|Cookie: $COOKIE"
+  "frontdoor, session cookie (warm), signed assertion|/signed/bench.txt|Cookie: $COOKIE"
   "frontdoor, read-write Api-Token|/bench.txt|Api-Token: $API_TOKEN"
   "frontdoor, Bearer JWT|/bench.txt|Authorization: Bearer $BEARER"
 )
