@@ -77,16 +77,19 @@ async fn end_sessions(state: &State, req: &Request, id: &str) -> Result<Reply, O
     if !state.federation.first_use(replay_key) {
         return bad("the logout token was already used");
     }
-    let hashes = state
+    let ended = state
         .store
         .end_idp_sessions(id, claims.sid.as_deref(), claims.sub.as_deref())
         .await?;
+    let hashes: Vec<String> = ended.iter().map(|e| e.id_hash.clone()).collect();
     state.sessions.forget(&hashes);
     tracing::info!(
         idp = id,
         sessions = hashes.len(),
         "back-channel logout ended sessions"
     );
+    // Down the chain: frontdoor's own apps that got tokens in those sessions.
+    crate::provider::backchannel::Notifier::of(state).sessions_ended(ended);
     Ok(Reply::new(http::StatusCode::OK, "text/plain; charset=utf-8", "").no_store())
 }
 
