@@ -20,17 +20,20 @@ const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Attempts per app, as `provider::backchannel` makes them.
 const ATTEMPTS: usize = 3;
 
+/// One POST received: its content type and `logout_token` field.
+type Post = (Option<String>, Option<String>);
+
 /// An app's back-channel logout endpoint: records each POST (its content type and
 /// `logout_token`) and answers `status`.
 pub(crate) struct Receiver {
     port: u16,
-    posts: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    posts: Arc<Mutex<Vec<Post>>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
     pub(crate) async fn start(status: u16) -> Receiver {
-        let posts: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+        let posts: Arc<Mutex<Vec<Post>>> = Arc::default();
         let log = posts.clone();
         let app = Router::new().route(
             "/backchannel-logout",
