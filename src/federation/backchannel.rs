@@ -8,10 +8,9 @@ use serde::Deserialize;
 
 use super::IdentityProvider;
 use crate::endpoint::{OAuthError, Reply, Request, oauth};
+use crate::provider::backchannel::{BACKCHANNEL_EVENT, Notifier};
 use crate::state::State;
 
-/// The event a logout token must carry.
-const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// How old a logout token may be.
 const MAX_AGE: i64 = 300;
 
@@ -89,7 +88,7 @@ async fn end_sessions(state: &State, req: &Request, id: &str) -> Result<Reply, O
         "back-channel logout ended sessions"
     );
     // Down the chain: frontdoor's own apps that got tokens in those sessions.
-    crate::provider::backchannel::Notifier::of(state).sessions_ended(ended);
+    Notifier::of(state).sessions_ended(ended);
     Ok(Reply::new(http::StatusCode::OK, "text/plain; charset=utf-8", "").no_store())
 }
 
