@@ -205,6 +205,18 @@ fn assert_logout_token_of(
     assert!(exp > iat && exp - iat <= 300, "short-lived: {iat}..{exp}");
 }
 
+/// A call of the management API with a bearer token: the status and the JSON answer.
+async fn api(fd: &Frontdoor, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = plain_client()
+        .request(method.parse().expect("method"), fd.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("api");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
 /// The value of `frontdoor_backchannel_logout_total{outcome}`.
 fn outcome(metrics: &str, outcome: &str) -> u64 {
     let prefix = format!("frontdoor_backchannel_logout_total{{outcome=\"{outcome}\"}} ");
@@ -411,31 +423,9 @@ async fn a_malformed_backchannel_logout_uri_is_refused_by_the_cli_the_api_and_th
 
     // The API, as an administrator (login-check token).
     let root = login_check_token(&fd, ROOT.0, ROOT.4).await;
-    let api = |method: reqwest::Method, path: String, token: String, body: Value| {
-        let fd = &fd;
-        async move {
-            let r = plain_client()
-                .request(method, fd.url(&path))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .expect("api");
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
     let app = |uri: &str| json!({"name": "Wiki", "redirect_uris": [CALLBACK], "backchannel_logout_uri": uri});
     for uri in bad {
-        let (status, body) = api(
-            reqwest::Method::POST,
-            "/api/v1/apps".into(),
-            root.clone(),
-            app(uri),
-        )
-        .await;
+        let (status, body) = api(&fd, "POST", "/api/v1/apps", &root, app(uri)).await;
         assert_eq!(status, 422, "{uri}: {body}");
         let message = body["error"]["message"].as_str().expect("a message");
         assert!(
@@ -444,13 +434,7 @@ async fn a_malformed_backchannel_logout_uri_is_refused_by_the_cli_the_api_and_th
         );
     }
     let good = "https://wiki.example/backchannel-logout";
-    let (status, created) = api(
-        reqwest::Method::POST,
-        "/api/v1/apps".into(),
-        root.clone(),
-        app(good),
-    )
-    .await;
+    let (status, created) = api(&fd, "POST", "/api/v1/apps", &root, app(good)).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["backchannel_logout_uri"], good);
     let id = created["client_id"]
@@ -459,29 +443,25 @@ async fn a_malformed_backchannel_logout_uri_is_refused_by_the_cli_the_api_and_th
         .to_string();
     let path = format!("/api/v1/apps/{id}");
     let (status, body) = api(
-        reqwest::Method::PATCH,
-        path.clone(),
-        root.clone(),
+        &fd,
+        "PATCH",
+        &path,
+        &root,
         json!({"backchannel_logout_uri": "http://x/#y"}),
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    let (status, body) = api(
-        reqwest::Method::PATCH,
-        path.clone(),
-        root.clone(),
-        json!({"name": "Wiki 2"}),
-    )
-    .await;
+    let (status, body) = api(&fd, "PATCH", &path, &root, json!({"name": "Wiki 2"})).await;
     assert_eq!(
         (status, &body["backchannel_logout_uri"]),
         (200, &json!(good)),
         "kept when not sent"
     );
     let (status, body) = api(
-        reqwest::Method::PATCH,
-        path.clone(),
-        root.clone(),
+        &fd,
+        "PATCH",
+        &path,
+        &root,
         json!({"backchannel_logout_uri": null}),
     )
     .await;
@@ -493,13 +473,7 @@ async fn a_malformed_backchannel_logout_uri_is_refused_by_the_cli_the_api_and_th
 
     // Where frontdoor sends requests is an administrator's choice, not an app owner's.
     let ann = login_check_token(&fd, EMAIL, PASSWORD).await;
-    let (status, body) = api(
-        reqwest::Method::POST,
-        "/api/v1/apps".into(),
-        ann.clone(),
-        app(good),
-    )
-    .await;
+    let (status, body) = api(&fd, "POST", "/api/v1/apps", &ann, app(good)).await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body["error"]["message"]
