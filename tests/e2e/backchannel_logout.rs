@@ -550,3 +550,23 @@ async fn a_malformed_backchannel_logout_uri_is_refused_by_the_cli_the_api_and_th
         "the app's page shows it"
     );
 }
+
+#[tokio::test]
+async fn on_postgresql_a_session_signed_in_on_one_node_and_ended_on_the_other_tells_the_app() {
+    let cluster = crate::cluster::Cluster::start("1s").await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    a.add_user(EMAIL, "Ann", "wiki", "ROLE_USER", PASSWORD);
+    let rx = Receiver::start(200).await;
+    let wiki = app_with(a, "Wiki", &rx.uri());
+    let (browser, jar) = browser_with_jar();
+    let id_token = id_token_for(&browser, a, &wiki).await;
+    let cookie = session_of(&jar, a).expect("a session");
+    let out = logout_with_cookie(b, &cookie).await;
+    assert_eq!(out.status(), 200);
+    // Node B finds the session's sid and the wiki's grant in the shared store.
+    wait_for_outcomes(b, 1, 0).await;
+    let key = published_key(a).await;
+    let id = verify(&key, a, &id_token, "JWT", &wiki.0);
+    // Issued by the cluster's one issuer, node A's public URL.
+    assert_logout_token_of(&key, a, &rx.tokens()[0], &wiki.0, &id);
+}
