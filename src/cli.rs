@@ -263,6 +263,10 @@ pub struct AppCreate {
     /// default). Without one, its tokens carry its client id and pass no route.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
+    /// Where frontdoor POSTs a signed logout token (OpenID Connect Back-Channel Logout 1.0)
+    /// when a session in which the app got tokens ends: an http(s) URL without fragment.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
     /// Tenant.
     #[arg(long, default_value = "default")]
     pub tenant: String,
@@ -340,7 +344,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     if json {
                         let rows: Vec<_> = apps
                             .iter()
-                            .map(|a| serde_json::json!({"client_id": a.client_id, "tenant": a.tenant, "name": a.name, "active": a.active, "public": a.public, "redirect_uris": a.redirect_uris, "scopes": a.scopes, "grant_types": a.grant_types, "pkce_optional": a.pkce_optional}))
+                            .map(|a| serde_json::json!({"client_id": a.client_id, "tenant": a.tenant, "name": a.name, "active": a.active, "public": a.public, "redirect_uris": a.redirect_uris, "scopes": a.scopes, "grant_types": a.grant_types, "pkce_optional": a.pkce_optional, "backchannel_logout_uri": a.backchannel_logout_uri}))
                             .collect();
                         println!("{}", serde_json::to_string_pretty(&rows)?);
                     } else {
@@ -487,6 +491,7 @@ fn flag_of(field: &str) -> &str {
         "grant_types" => "grant",
         "audiences" => "audience",
         "pkce_optional" => "pkce-optional",
+        "backchannel_logout_uri" => "backchannel-logout-uri",
         other => other,
     }
 }
@@ -503,6 +508,7 @@ async fn apps_create(store: &crate::store::DynStore, a: AppCreate) -> anyhow::Re
         first_party: a.first_party,
         audiences: a.audiences,
         pkce_optional: a.pkce_optional,
+        backchannel_logout_uri: a.backchannel_logout_uri,
     };
     let (app, secret) = crate::manage::new_app(&spec, &a.tenant, None)
         .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(e.field), e.message))?;

@@ -116,6 +116,13 @@ static FEDERATION_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["idp", "claim", "action"],
     )
 });
+static BACKCHANNEL_LOGOUT: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_backchannel_logout_total",
+        "Logout tokens sent to apps' backchannel_logout_uri when a session ended, by outcome (delivered, or failed after the retries).",
+        &["outcome"],
+    )
+});
 static CONFIG_RELOAD_OK: LazyLock<IntGauge> = LazyLock::new(|| {
     let g = IntGauge::new(
         "frontdoor_config_last_reload_successful",
@@ -161,6 +168,9 @@ pub fn init() {
         CONFIG_RELOADS.with_label_values(&[o]);
     }
     CONFIG_RELOAD_OK.set(1);
+    for o in ["delivered", "failed"] {
+        BACKCHANNEL_LOGOUT.with_label_values(&[o]);
+    }
 }
 
 /// Bounded label for a method.
@@ -284,6 +294,13 @@ pub fn session_cache(hit: bool) {
 /// Sets the number of live sessions.
 pub fn set_active_sessions(n: u64) {
     ACTIVE_SESSIONS.set(n as i64);
+}
+
+/// A logout token delivered to an app, or given up on.
+pub fn backchannel_logout(delivered: bool) {
+    BACKCHANNEL_LOGOUT
+        .with_label_values(&[if delivered { "delivered" } else { "failed" }])
+        .inc();
 }
 
 /// A configuration reload, applied or refused.

@@ -353,6 +353,8 @@ async fn issue_pair(
         scope: API_SCOPE.to_string(),
         created_at: now(),
         revoked: false,
+        // The login API's tokens belong to no browser session.
+        sid: None,
     };
     state.store.create_grant(&grant).await?;
     let body = pair_for_grant(state, user, &grant.id, auth_time).await?;

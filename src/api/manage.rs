@@ -60,6 +60,7 @@ pub fn app_json(app: &App) -> serde_json::Value {
         "scopes": app.scopes, "grant_types": app.grant_types, "public": app.public,
         "first_party": app.first_party, "active": app.active, "owner": app.owner,
         "audiences": app.audiences, "pkce_optional": app.pkce_optional, "created_at": app.created_at,
+        "backchannel_logout_uri": app.backchannel_logout_uri,
     })
 }
 
@@ -122,7 +123,15 @@ struct AppBody {
     first_party: Option<bool>,
     audiences: Option<Vec<String>>,
     pkce_optional: Option<bool>,
+    /// Absent: unchanged; `null` or `""`: removed.
+    #[serde(default, deserialize_with = "present")]
+    backchannel_logout_uri: Option<Option<String>>,
     active: Option<bool>,
+}
+
+/// A field that was sent, `null` included (serde folds `null` and absent into `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 async fn create_app(state: &State, req: &Request) -> Result<Reply, ApiError> {
@@ -139,6 +148,7 @@ async fn create_app(state: &State, req: &Request) -> Result<Reply, ApiError> {
         first_party: b.first_party.unwrap_or(false),
         audiences: b.audiences.unwrap_or_default(),
         pkce_optional: b.pkce_optional.unwrap_or(false),
+        backchannel_logout_uri: b.backchannel_logout_uri.flatten(),
     };
     let (app, secret) = owned::register(state, &caller, &spec).await?;
     let mut body = app_json(&app);
@@ -175,6 +185,9 @@ async fn update_app(state: &State, req: &Request, id: &str) -> Result<Reply, Api
             first_party: b.first_party.unwrap_or(app.first_party),
             audiences: b.audiences.unwrap_or_else(|| app.audiences.clone()),
             pkce_optional: b.pkce_optional.unwrap_or(app.pkce_optional),
+            backchannel_logout_uri: b
+                .backchannel_logout_uri
+                .unwrap_or_else(|| app.backchannel_logout_uri.clone()),
         },
         active,
     )

@@ -8,10 +8,9 @@ use serde::Deserialize;
 
 use super::IdentityProvider;
 use crate::endpoint::{OAuthError, Reply, Request, oauth};
+use crate::provider::backchannel::{BACKCHANNEL_EVENT, Notifier};
 use crate::state::State;
 
-/// The event a logout token must carry.
-const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// How old a logout token may be.
 const MAX_AGE: i64 = 300;
 
@@ -77,16 +76,19 @@ async fn end_sessions(state: &State, req: &Request, id: &str) -> Result<Reply, O
     if !state.federation.first_use(replay_key) {
         return bad("the logout token was already used");
     }
-    let hashes = state
+    let ended = state
         .store
         .end_idp_sessions(id, claims.sid.as_deref(), claims.sub.as_deref())
         .await?;
+    let hashes: Vec<String> = ended.iter().map(|e| e.id_hash.clone()).collect();
     state.sessions.forget(&hashes);
     tracing::info!(
         idp = id,
         sessions = hashes.len(),
         "back-channel logout ended sessions"
     );
+    // Down the chain: frontdoor's own apps that got tokens in those sessions.
+    Notifier::of(state).sessions_ended(ended);
     Ok(Reply::new(http::StatusCode::OK, "text/plain; charset=utf-8", "").no_store())
 }
 

@@ -69,6 +69,8 @@ pub struct AppSpec {
     pub audiences: Vec<String>,
     /// A confidential client that may leave PKCE out (it is required by default).
     pub pkce_optional: bool,
+    /// Where frontdoor POSTs logout tokens (Back-Channel Logout 1.0); `None` or empty: nowhere.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// Checks a spec and fills in the app's registrable fields (not id, tenant, owner, secret).
@@ -120,6 +122,10 @@ pub fn apply(spec: &AppSpec, app: &mut App) -> Result<(), Invalid> {
             }
         }
     }
+    let backchannel_logout_uri = match spec.backchannel_logout_uri.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(uri) => Some(backchannel_logout_uri(uri)?),
+    };
     // Counted before duplicates are dropped: the string as sent is what gets parsed and kept.
     if spec.scopes.split_whitespace().count() > limits::SCOPES {
         return Err(invalid(
@@ -181,10 +187,47 @@ pub fn apply(spec: &AppSpec, app: &mut App) -> Result<(), Invalid> {
     app.first_party = spec.first_party;
     app.audiences = spec.audiences.clone();
     app.pkce_optional = spec.pkce_optional;
+    app.backchannel_logout_uri = backchannel_logout_uri;
     if spec.public {
         app.secret_hash = None;
     }
     Ok(())
+}
+
+/// A back-channel logout URI as Back-Channel Logout 1.0 §2.2 asks (absolute, no fragment)
+/// and frontdoor can POST to: `http` or `https` with a host.
+fn backchannel_logout_uri(uri: &str) -> Result<String, Invalid> {
+    const FIELD: &str = "backchannel_logout_uri";
+    if uri.len() > limits::URI {
+        return Err(invalid(
+            FIELD,
+            format!("longer than {} characters", limits::URI),
+        ));
+    }
+    let u = url::Url::parse(uri).map_err(|_| {
+        invalid(
+            FIELD,
+            format!(
+                "`{uri}` is not an absolute URL (e.g. https://app.example.com/backchannel-logout)"
+            ),
+        )
+    })?;
+    if !matches!(u.scheme(), "http" | "https") || !u.has_host() {
+        return Err(invalid(
+            FIELD,
+            format!("`{uri}` must be an http or https URL with a host"),
+        ));
+    }
+    if u.fragment().is_some() {
+        return Err(invalid(FIELD, format!("`{uri}` must not have a fragment")));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(invalid(
+            FIELD,
+            format!("`{uri}` must not carry credentials"),
+        ));
+    }
+    Ok(uri.to_string())
 }
 
 /// A new application and its client secret (shown once; `None` for public clients).
@@ -210,6 +253,7 @@ pub fn new_app(
         created_at: now(),
         audiences: Vec::new(),
         pkce_optional: false,
+        backchannel_logout_uri: None,
     };
     apply(spec, &mut app)?;
     debug_assert_ne!(app.client_id, OWN_CLIENT_ID);
@@ -316,6 +360,38 @@ mod tests {
             new_app(&s, "t", None).map(|_| ()).unwrap_err().field,
             "pkce_optional"
         );
+    }
+
+    #[test]
+    fn a_backchannel_logout_uri_is_an_absolute_http_url_without_fragment() {
+        let with = |uri: &str| {
+            let mut s = spec();
+            s.backchannel_logout_uri = Some(uri.into());
+            new_app(&s, "t", None).map(|(app, _)| app.backchannel_logout_uri)
+        };
+        for good in [
+            "https://wiki.example/bc",
+            "http://127.0.0.1:8081/logout?x=1",
+        ] {
+            assert_eq!(with(good), Ok(Some(good.to_string())), "{good}");
+        }
+        assert_eq!(with("  "), Ok(None));
+        for bad in [
+            "/relative",
+            "wiki.example/bc",
+            "https://wiki.example/bc#frag",
+            "ftp://wiki.example/bc",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "https://user:pw@wiki.example/bc",
+            "not a url",
+        ] {
+            let e = with(bad).expect_err(bad);
+            assert_eq!(e.field, "backchannel_logout_uri", "{bad}");
+            assert!(e.message.contains(bad), "the message names the value: {e}");
+        }
+        let long = format!("https://w.example/{}", "a".repeat(limits::URI));
+        assert_eq!(with(&long).unwrap_err().field, "backchannel_logout_uri");
     }
 
     #[test]

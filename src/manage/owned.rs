@@ -6,7 +6,8 @@
 //! tenant sees and changes all of the tenant's; nothing of another tenant exists (404).
 //! Only admins register first-party apps (they skip consent), and only admins grant an app
 //! audiences: an audience is a route's (`routes[].audience`), so granting one lets the app's
-//! tokens through that route.
+//! tokens through that route. Only admins set a back-channel logout URI: frontdoor sends
+//! requests there from inside the network.
 
 use std::sync::Arc;
 
@@ -108,6 +109,9 @@ pub async fn register(
         Some(caller.user_id().to_string()),
     )
     .map_err(invalid)?;
+    if app.backchannel_logout_uri.is_some() && !caller.is_admin() {
+        return Err(backchannel_is_admins());
+    }
     state.store.create_app(&app).await?;
     notify_owner(state, caller, &app);
     Ok((app, secret))
@@ -135,7 +139,11 @@ pub async fn update(
         ));
     }
     let becomes_confidential = app.public && !spec.public;
+    let backchannel_before = app.backchannel_logout_uri.clone();
     manage::apply(&spec, &mut app).map_err(invalid)?;
+    if app.backchannel_logout_uri != backchannel_before && !caller.is_admin() {
+        return Err(backchannel_is_admins());
+    }
     let secret = if becomes_confidential {
         Some(manage::regenerate_secret(&mut app).map_err(invalid)?)
     } else {
@@ -148,6 +156,13 @@ pub async fn update(
     // A deactivated app and its grants stop working on this node at once.
     state.grants.forget_app(&app.client_id);
     Ok((app, secret))
+}
+
+/// frontdoor POSTs to an app's back-channel logout URI from inside the network, next to the
+/// admin listener and the upstreams: where it may send requests is an administrator's choice,
+/// like audiences, never an app owner's.
+fn backchannel_is_admins() -> Error {
+    Error::Forbidden("only administrators set an application's backchannel_logout_uri".into())
 }
 
 /// Activates or deactivates an app; a deactivated app's grants and tokens are refused.

@@ -448,6 +448,7 @@ async fn issue_code(
             scope: scope.clone(),
             created_at: now,
             revoked: false,
+            sid: Some(session.sid.to_string()),
         })
         .await?;
     state

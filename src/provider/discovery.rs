@@ -27,13 +27,17 @@ fn metadata(state: &State) -> serde_json::Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "picture", "email", "email_verified", "groups", "roles"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "name", "picture", "email", "email_verified", "groups", "roles"],
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         // Its default is true (OIDC Discovery §3): said explicitly, as the endpoint refuses it.
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
+        // OpenID Connect Back-Channel Logout 1.0 (`provider::backchannel`): logout tokens
+        // always carry `sid`, the ID tokens' own.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
 }
 

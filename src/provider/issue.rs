@@ -25,6 +25,9 @@ struct IdClaims<'a> {
     at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    /// The frontdoor session the grant was made in (Back-Channel Logout 1.0 §2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +60,8 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// The public identifier of the session the grant was made in, for the ID token.
+    pub sid: Option<&'a str>,
     /// A refresh token already stored (rotated in the commit that spent its predecessor), to
     /// hand out instead of storing a new one.
     pub rotated_refresh: Option<&'a str>,
@@ -106,6 +111,7 @@ pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json:
             auth_time: g.auth_time,
             at_hash: at_hash(&access),
             nonce: g.nonce,
+            sid: g.sid,
             name: has("profile").then_some(g.user.name.as_str()),
             picture: if has("profile") {
                 g.user.picture.as_deref()

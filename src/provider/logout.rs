@@ -1,7 +1,8 @@
 //! Signing out: frontdoor's own `/_frontdoor/logout` and OIDC RP-initiated `/oauth/logout`.
 //!
-//! Both end the session in the store and the cache. A logout without proof that the user
-//! asked for it (a valid `id_token_hint`) is confirmed by a POST form with a CSRF token.
+//! Both end the session in the store and the cache, and tell the apps that got tokens in it
+//! (`backchannel`, in the background). A logout without proof that the user asked for it (a
+//! valid `id_token_hint`) is confirmed by a POST form with a CSRF token.
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -189,10 +190,12 @@ async fn end_session(state: &State, req: &Request) {
     let raw = req
         .cookie(state.sessions.cookie_name())
         .and_then(|v| state.sessions.id_from_cookie_value(&v));
-    if let Some(raw) = raw
-        && let Err(e) = state.sessions.end(&raw).await
-    {
-        tracing::error!(error = %e, "could not end session in the store");
+    let Some(raw) = raw else { return };
+    match state.sessions.end(&raw).await {
+        Ok(ended) => {
+            super::backchannel::Notifier::of(state).sessions_ended(ended.into_iter().collect())
+        }
+        Err(e) => tracing::error!(error = %e, "could not end session in the store"),
     }
 }
 

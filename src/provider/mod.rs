@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod authorize;
+pub mod backchannel;
 pub mod clients;
 pub mod discovery;
 pub mod introspect;

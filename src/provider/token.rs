@@ -173,6 +173,7 @@ async fn authorization_code(
             refresh_scope: &record.scope,
             nonce: record.nonce.as_deref(),
             auth_time: record.auth_time,
+            sid: grant.sid.as_deref(),
             rotated_refresh: None,
         },
     )
@@ -329,6 +330,7 @@ async fn refresh_token(
             refresh_scope: &record.scope,
             nonce: None,
             auth_time: record.auth_time,
+            sid: grant.sid.as_deref(),
             rotated_refresh: Some(&next),
         },
     )

@@ -14,7 +14,7 @@ use crate::auth::{Access, CredentialKind, Identity};
 use crate::clock::now;
 use crate::config::Config;
 use crate::secrets::{hash_secret, random_token};
-use crate::store::{DynStore, SessionRecord, StoreError, User};
+use crate::store::{DynStore, EndedSession, SessionRecord, StoreError, User};
 
 /// How long a started sign-in round trip (the gateway's, or one through an upstream identity
 /// provider) may take before its pending state is refused, in seconds.
@@ -25,6 +25,8 @@ pub const PENDING_LIFETIME: i64 = 600;
 pub struct ActiveSession {
     /// Hash of the session id (the store key).
     pub id_hash: Arc<str>,
+    /// The session's public identifier (`sid` of ID and logout tokens).
+    pub sid: Arc<str>,
     /// The user's identity, headers pre-rendered.
     pub identity: Arc<Identity>,
     /// Authentication time.
@@ -117,6 +119,8 @@ impl Sessions {
             expires_at: now + self.ttl,
             last_seen: now,
             auth_method: auth_method.to_string(),
+            // Public (apps see it in ID tokens), so drawn apart from the secret id.
+            sid: uuid::Uuid::new_v4().simple().to_string(),
         };
         self.store.create_session(&record).await?;
         let s = active(&record, self.fresh_identity(user));
@@ -224,11 +228,20 @@ impl Sessions {
         })
     }
 
-    /// Ends a session in the store and the cache.
-    pub async fn end(&self, raw_id: &str) -> Result<bool, StoreError> {
+    /// Ends a session in the store and the cache; what was ended, when this call ended it
+    /// (not when it was unknown, or ended meanwhile by someone else, who tells the apps).
+    pub async fn end(&self, raw_id: &str) -> Result<Option<EndedSession>, StoreError> {
         let hash = hash_secret(raw_id);
         self.cache.invalidate(hash.as_str());
-        self.store.delete_session(&hash).await
+        let record = self.store.get_session(&hash).await?;
+        if !self.store.delete_session(&hash).await? {
+            return Ok(None);
+        }
+        Ok(record.map(|r| EndedSession {
+            id_hash: hash,
+            user_id: r.user_id,
+            sid: r.sid,
+        }))
     }
 
     /// Forgets sessions already ended in the store, by hash.
@@ -285,6 +298,7 @@ fn active(record: &SessionRecord, identity: Arc<Identity>) -> ActiveSession {
     ActiveSession {
         // The cache key and this field share one allocation.
         id_hash: Arc::from(record.id_hash.as_str()),
+        sid: Arc::from(record.sid.as_str()),
         identity,
         created_at: record.created_at,
         expires_at: record.expires_at,

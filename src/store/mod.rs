@@ -117,6 +117,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError>;
     /// Revokes a grant and every refresh token of it; false when unknown.
     async fn revoke_grant(&self, id: &str) -> Result<bool, StoreError>;
+    /// The active apps with a `backchannel_logout_uri` that got a grant in the session whose
+    /// public identifier is `sid`: the apps its logout tells.
+    async fn logout_targets(&self, sid: &str) -> Result<Vec<App>, StoreError>;
 
     /// Stores a refresh token.
     async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
@@ -223,13 +226,13 @@ pub trait Store: Send + Sync + 'static {
     /// The provider session of a frontdoor session.
     async fn get_idp_session(&self, session_hash: &str) -> Result<Option<IdpSession>, StoreError>;
     /// Ends every frontdoor session of a provider's `sid` (or, without one, of its subject);
-    /// returns the session hashes ended.
+    /// returns the sessions ended.
     async fn end_idp_sessions(
         &self,
         idp: &str,
         sid: Option<&str>,
         subject: Option<&str>,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<EndedSession>, StoreError>;
 
     /// The failure counts and bans of these subjects (those with none are left out).
     async fn login_failures(&self, subjects: &[String]) -> Result<Vec<LoginFailures>, StoreError>;

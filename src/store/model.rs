@@ -61,6 +61,9 @@ pub struct App {
     /// A confidential client that may leave PKCE out: RFC 9700 asks it of every client, this
     /// is the opt-out for one that cannot send it. Public clients never may.
     pub pkce_optional: bool,
+    /// Where frontdoor POSTs a logout token (OpenID Connect Back-Channel Logout 1.0) when a
+    /// session in which the app got tokens ends; `None`: the app is not told.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A browser session.
@@ -80,6 +83,20 @@ pub struct SessionRecord {
     pub last_seen: i64,
     /// How the user authenticated (password, otp, idp:<id>).
     pub auth_method: String,
+    /// The session's public identifier, the `sid` of ID and logout tokens: random, unrelated
+    /// to the cookie's secret id and its hash, so apps that see it learn nothing to sign in with.
+    pub sid: String,
+}
+
+/// A session that was just ended: what back-channel logout tells the apps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSession {
+    /// Hash of its id (the cache key).
+    pub id_hash: String,
+    /// Its user.
+    pub user_id: String,
+    /// Its public identifier.
+    pub sid: String,
 }
 
 /// An authorization code waiting for its exchange.
@@ -126,6 +143,9 @@ pub struct Grant {
     pub created_at: i64,
     /// Revoked grants invalidate every token of the family.
     pub revoked: bool,
+    /// The `sid` of the browser session it was made in (`None` without one: the login API),
+    /// carried in its ID tokens; a logout of that session notifies the grant's app.
+    pub sid: Option<String>,
 }
 
 /// A refresh token (rotated on every use).

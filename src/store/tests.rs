@@ -16,9 +16,9 @@ use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 use tempfile::TempDir;
 
 use super::{
-    ApiToken, App, AuthCode, Consumed, Contact, DynStore, FailurePolicy, Grant, IdpSession,
-    LoginFailures, OtpCheck, OtpCode, PostgresStore, RefreshToken, SessionRecord, SqliteStore,
-    Store, StoreError, Successor, User,
+    ApiToken, App, AuthCode, Consumed, Contact, DynStore, EndedSession, FailurePolicy, Grant,
+    IdpSession, LoginFailures, OtpCheck, OtpCode, PostgresStore, RefreshToken, SessionRecord,
+    SqliteStore, Store, StoreError, Successor, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -87,6 +87,7 @@ store_tests!(
     purge_expired_removes_expired_otp_codes_and_contacts,
     identity_links_are_replaced,
     idp_sessions_end_by_sid_or_subject,
+    logout_targets_are_the_apps_granted_in_a_session,
     keys_with_nul_find_nothing,
     corrupt_list_is_reported,
     login_failures_count_up_to_a_ban,
@@ -331,6 +332,7 @@ pub(super) fn app(client_id: &str, tenant: &str, created_at: i64) -> App {
         created_at,
         audiences: vec!["https://api.example.com".into()],
         pkce_optional: false,
+        backchannel_logout_uri: Some("https://app.example.com/backchannel".into()),
     }
 }
 
@@ -343,6 +345,7 @@ pub(super) fn session(id_hash: &str, expires_at: i64) -> SessionRecord {
         expires_at,
         last_seen: 100,
         auth_method: "password".into(),
+        sid: format!("sid-{id_hash}"),
     }
 }
 
@@ -371,6 +374,7 @@ pub(super) fn grant(id: &str, client_id: &str) -> Grant {
         scope: "openid email offline_access".into(),
         created_at: 100,
         revoked: false,
+        sid: Some("sid-s1".into()),
     }
 }
 
@@ -1097,6 +1101,7 @@ async fn update_app_roundtrip(db: &TestDb) {
         owner: Some("u1".into()),
         audiences: strings(&["backend", "frontend"]),
         pkce_optional: true,
+        backchannel_logout_uri: None,
     };
     assert!(store.update_app(&changed).await.unwrap());
     assert_eq!(
@@ -1903,6 +1908,64 @@ fn idp_session(hash: &str, idp: &str, sid: Option<&str>, subject: &str) -> IdpSe
     }
 }
 
+async fn logout_targets_are_the_apps_granted_in_a_session(db: &TestDb) {
+    let store = &db.store;
+    let no_uri = App {
+        backchannel_logout_uri: None,
+        ..app("plain", "default", 2)
+    };
+    let inactive = App {
+        active: false,
+        ..app("off", "default", 3)
+    };
+    for a in [
+        app("told", "default", 1),
+        no_uri,
+        inactive,
+        app("elsewhere", "default", 4),
+    ] {
+        store.create_app(&a).await.unwrap();
+    }
+    // Two grants of one app in the session (one revoked), one each of the others; the fourth
+    // app was granted in another session, and a grant without a session names none.
+    for (id, client, sid) in [
+        ("g1", "told", Some("sid-s1")),
+        ("g2", "told", Some("sid-s1")),
+        ("g3", "plain", Some("sid-s1")),
+        ("g4", "off", Some("sid-s1")),
+        ("g5", "elsewhere", Some("sid-s2")),
+        ("g6", "elsewhere", None),
+    ] {
+        store
+            .create_grant(&Grant {
+                sid: sid.map(str::to_string),
+                ..grant(id, client)
+            })
+            .await
+            .unwrap();
+    }
+    store.revoke_grant("g2").await.unwrap();
+    assert_eq!(
+        store.get_grant("g1").await.unwrap().unwrap().sid.as_deref(),
+        Some("sid-s1")
+    );
+    let ids = |apps: Vec<App>| -> Vec<String> { apps.into_iter().map(|a| a.client_id).collect() };
+    assert_eq!(
+        ids(store.logout_targets("sid-s1").await.unwrap()),
+        strings(&["told"])
+    );
+    assert_eq!(
+        ids(store.logout_targets("sid-s2").await.unwrap()),
+        strings(&["elsewhere"])
+    );
+    for nothing in ["", "sid-none", "sid\0"] {
+        assert!(
+            store.logout_targets(nothing).await.unwrap().is_empty(),
+            "{nothing:?}"
+        );
+    }
+}
+
 async fn idp_sessions_end_by_sid_or_subject(db: &TestDb) {
     let store = &db.store;
     let records = [
@@ -1938,8 +2001,18 @@ async fn idp_sessions_end_by_sid_or_subject(db: &TestDb) {
         .end_idp_sessions("google", Some("A"), Some("Y"))
         .await
         .unwrap();
-    ended.sort();
-    assert_eq!(ended, strings(&["s1", "s2"]));
+    ended.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+    // Each with what back-channel logout tells the apps.
+    assert_eq!(
+        ended,
+        ["s1", "s2"]
+            .map(|h| EndedSession {
+                id_hash: h.into(),
+                user_id: "u1".into(),
+                sid: format!("sid-{h}"),
+            })
+            .to_vec()
+    );
     for gone in ["s1", "s2"] {
         assert!(store.get_session(gone).await.unwrap().is_none(), "{gone}");
         assert!(
@@ -1970,19 +2043,26 @@ async fn idp_sessions_end_by_sid_or_subject(db: &TestDb) {
             .is_empty()
     );
     // By subject.
+    let hashes = |ended: Vec<EndedSession>| -> Vec<String> {
+        ended.into_iter().map(|e| e.id_hash).collect()
+    };
     assert_eq!(
-        store
-            .end_idp_sessions("google", None, Some("X"))
-            .await
-            .unwrap(),
+        hashes(
+            store
+                .end_idp_sessions("google", None, Some("X"))
+                .await
+                .unwrap()
+        ),
         strings(&["s3"])
     );
     assert!(store.get_session("s3").await.unwrap().is_none());
     assert_eq!(
-        store
-            .end_idp_sessions("google", None, Some("Y"))
-            .await
-            .unwrap(),
+        hashes(
+            store
+                .end_idp_sessions("google", None, Some("Y"))
+                .await
+                .unwrap()
+        ),
         strings(&["s4"])
     );
     assert!(store.get_session("s4").await.unwrap().is_none());

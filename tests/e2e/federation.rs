@@ -1216,6 +1216,43 @@ async fn backchannel_logout_from_the_provider_ends_the_frontdoor_session() {
     assert_eq!(next.status(), 302);
 }
 
+#[tokio::test]
+async fn a_logout_from_the_provider_is_passed_down_to_frontdoors_own_apps() {
+    use crate::backchannel_logout::{Receiver, app_with, id_token_for};
+    let fed = setup(json!([alice()]), true).await;
+    let fd = &fed.fd;
+    let rx = Receiver::start(200).await;
+    let wiki = app_with(fd, "Wiki", &rx.uri());
+    let (browser, _) = browser_with_jar();
+    let landed = sign_in_with_corp(
+        &browser,
+        &fed,
+        &fd.url("/a"),
+        "alice@example.com",
+        ALICE_PASSWORD,
+    )
+    .await;
+    assert_eq!(landed.status(), 200);
+    // Alice, signed in through Corp, signs in to frontdoor's wiki app.
+    let id_token = id_token_for(&browser, fd, &wiki).await;
+    let report = fed.idp.logout_user("u-alice").await;
+    assert_eq!(report["failed"], json!([]), "{report}");
+    // frontdoor ends the session and tells the wiki, with the sid of its ID token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rx.count() == 0 {
+        assert!(Instant::now() < deadline, "no logout token\n{}", fd.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sid = |jwt: &str| -> Value {
+        let payload = jwt.split('.').nth(1).expect("payload");
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
+        claims["sid"].clone()
+    };
+    assert!(sid(&id_token).is_string());
+    assert_eq!(sid(&rx.tokens()[0]), sid(&id_token));
+}
+
 /// A relay between the provider and frontdoor's back-channel endpoint that keeps each logout
 /// token it forwards, with frontdoor's answer.
 async fn recording_relay() -> (u16, Arc<Mutex<String>>, Arc<Mutex<Vec<(String, u16)>>>) {

@@ -6,6 +6,7 @@ mod attacks;
 mod attacks_gateway;
 mod attacks_provider;
 mod audiences;
+mod backchannel_logout;
 mod chromium;
 mod cluster;
 mod cluster_notify;

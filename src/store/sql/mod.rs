@@ -69,7 +69,8 @@ macro_rules! store_impl {
             use $crate::store::sql::queries::*;
             use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
-                ApiToken, App, AuthCode, Consumed, Contact, FailurePolicy, Grant, IdpSession,
+                ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
+                IdpSession,
                 LoginFailures, OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError,
                 User, normalize_email, to_json,
             };
@@ -261,6 +262,7 @@ macro_rules! store_impl {
                         .bind(app.created_at)
                         .bind(to_json(&app.audiences)?)
                         .bind(app.pkce_optional)
+                        .bind(&app.backchannel_logout_uri)
                         .execute(self.writer())
                         .await?;
                     Ok(())
@@ -306,6 +308,7 @@ macro_rules! store_impl {
                         .bind(session.expires_at)
                         .bind(session.last_seen)
                         .bind(&session.auth_method)
+                        .bind(&session.sid)
                         .execute(self.writer())
                         .await?;
                     Ok(())
@@ -400,6 +403,7 @@ macro_rules! store_impl {
                         .bind(&grant.scope)
                         .bind(grant.created_at)
                         .bind(grant.revoked)
+                        .bind(&grant.sid)
                         .execute(self.writer())
                         .await?;
                     Ok(())
@@ -407,6 +411,17 @@ macro_rules! store_impl {
 
                 async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
                     self.find(GET_GRANT, id, rows::grant).await
+                }
+
+                async fn logout_targets(&self, sid: &str) -> Result<Vec<App>, StoreError> {
+                    if sid.is_empty() || Self::unmatchable(&[sid]) {
+                        return Ok(Vec::new());
+                    }
+                    let rows = sqlx::query(LOGOUT_TARGETS)
+                        .bind(sid)
+                        .fetch_all(self.reader())
+                        .await?;
+                    rows.iter().map(rows::app).collect()
                 }
 
                 /// Deletes the grant's refresh tokens: presenting one afterwards yields
@@ -534,6 +549,7 @@ macro_rules! store_impl {
                         .bind(&app.owner)
                         .bind(to_json(&app.audiences)?)
                         .bind(app.pkce_optional)
+                        .bind(&app.backchannel_logout_uri)
                         .bind(&app.client_id);
                     self.changed(query, Revoked::App, &app.client_id).await
                 }
@@ -820,13 +836,13 @@ macro_rules! store_impl {
                 }
 
                 /// One transaction: the provider sessions are deleted with `RETURNING`, then
-                /// the frontdoor sessions they name.
+                /// the frontdoor sessions they name (those already gone are left out).
                 async fn end_idp_sessions(
                     &self,
                     idp: &str,
                     sid: Option<&str>,
                     subject: Option<&str>,
-                ) -> Result<Vec<String>, StoreError> {
+                ) -> Result<Vec<EndedSession>, StoreError> {
                     let (statement, value) = match (sid, subject) {
                         (Some(sid), _) => (END_IDP_SESSIONS_BY_SID, sid),
                         (None, Some(subject)) => (END_IDP_SESSIONS_BY_SUBJECT, subject),
@@ -841,15 +857,23 @@ macro_rules! store_impl {
                         .bind(value)
                         .fetch_all(&mut *tx)
                         .await?;
-                    for hash in &hashes {
-                        sqlx::query(DELETE_SESSION_QUIETLY)
-                            .bind(hash)
-                            .execute(&mut *tx)
+                    let mut ended = Vec::with_capacity(hashes.len());
+                    for hash in hashes {
+                        let row = sqlx::query(DELETE_SESSION_QUIETLY)
+                            .bind(&hash)
+                            .fetch_optional(&mut *tx)
                             .await?;
-                        Self::announce(&mut tx, Revoked::Session, hash).await?;
+                        Self::announce(&mut tx, Revoked::Session, &hash).await?;
+                        if let Some(row) = row {
+                            ended.push(EndedSession {
+                                user_id: rows::StoreRow::text(&row, "user_id")?,
+                                sid: rows::StoreRow::text(&row, "sid")?,
+                                id_hash: hash,
+                            });
+                        }
                     }
                     tx.commit().await?;
-                    Ok(hashes)
+                    Ok(ended)
                 }
 
                 async fn login_failures(

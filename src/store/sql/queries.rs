@@ -100,7 +100,7 @@ pub(crate) const DELETE_USER_REST: [&str; 6] = [
 pub(crate) const INSERT_APP: &str = concat!(
     "INSERT INTO apps (",
     app_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
 );
 pub(crate) const GET_APP: &str =
     concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
@@ -121,10 +121,10 @@ pub(crate) const SET_APP_ACTIVE: Spellings =
 pub(crate) const UPDATE_APP: Spellings = announced!(
     "UPDATE apps SET name = $1, description = $2, secret_hash = $3, redirect_uris = $4, \
      post_logout_redirect_uris = $5, scopes = $6, grant_types = $7, public = $8, \
-     first_party = $9, active = $10, owner = $11, audiences = $12, pkce_optional = $13 \
-     WHERE client_id = $14",
-    15,
-    16
+     first_party = $9, active = $10, owner = $11, audiences = $12, pkce_optional = $13, \
+     backchannel_logout_uri = $14 WHERE client_id = $15",
+    16,
+    17
 );
 pub(crate) const DELETE_APP: &str = "DELETE FROM apps WHERE client_id = $1";
 /// What goes with a deleted app.
@@ -138,7 +138,7 @@ pub(crate) const DELETE_APP_REST: [&str; 4] = [
 pub(crate) const INSERT_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 );
 pub(crate) const GET_SESSION: &str = concat!(
     "SELECT ",
@@ -179,7 +179,14 @@ pub(crate) const GET_CODE: &str = concat!(
 pub(crate) const INSERT_GRANT: &str = concat!(
     "INSERT INTO grants (",
     grant_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+/// The active apps with a back-channel logout URI that got a grant in session `sid`.
+pub(crate) const LOGOUT_TARGETS: &str = concat!(
+    "SELECT ",
+    app_columns!(),
+    " FROM apps WHERE backchannel_logout_uri IS NOT NULL AND active = TRUE \
+     AND client_id IN (SELECT client_id FROM grants WHERE sid = $1) ORDER BY client_id"
 );
 pub(crate) const GET_GRANT: &str =
     concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1");
@@ -302,7 +309,8 @@ pub(crate) const END_IDP_SESSIONS_BY_SID: &str =
     "DELETE FROM idp_sessions WHERE idp = $1 AND sid = $2 RETURNING session_hash";
 pub(crate) const END_IDP_SESSIONS_BY_SUBJECT: &str =
     "DELETE FROM idp_sessions WHERE idp = $1 AND subject = $2 RETURNING session_hash";
-pub(crate) const DELETE_SESSION_QUIETLY: &str = "DELETE FROM sessions WHERE id_hash = $1";
+pub(crate) const DELETE_SESSION_QUIETLY: &str =
+    "DELETE FROM sessions WHERE id_hash = $1 RETURNING user_id, sid";
 
 /// The head of a lookup of several subjects, before the list of keys (`…)`).
 pub(crate) const LOGIN_FAILURES_HEAD: &str = concat!(

@@ -66,12 +66,12 @@ macro_rules! app_columns {
     () => {
         "client_id, tenant, name, description, secret_hash, redirect_uris, \
          post_logout_redirect_uris, scopes, grant_types, public, first_party, active, owner, \
-         created_at, audiences, pkce_optional"
+         created_at, audiences, pkce_optional, backchannel_logout_uri"
     };
 }
 macro_rules! session_columns {
     () => {
-        "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method"
+        "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method, sid"
     };
 }
 macro_rules! code_columns {
@@ -82,7 +82,7 @@ macro_rules! code_columns {
 }
 macro_rules! grant_columns {
     () => {
-        "id, client_id, user_id, tenant, scope, created_at, revoked"
+        "id, client_id, user_id, tenant, scope, created_at, revoked, sid"
     };
 }
 macro_rules! refresh_columns {
@@ -151,6 +151,7 @@ pub(crate) fn app(row: &impl StoreRow) -> Result<App, StoreError> {
         created_at: row.int("created_at")?,
         audiences: row.list("audiences")?,
         pkce_optional: row.flag("pkce_optional")?,
+        backchannel_logout_uri: row.optional_text("backchannel_logout_uri")?,
     })
 }
 
@@ -163,6 +164,7 @@ pub(crate) fn session(row: &impl StoreRow) -> Result<SessionRecord, StoreError> 
         expires_at: row.int("expires_at")?,
         last_seen: row.int("last_seen")?,
         auth_method: row.text("auth_method")?,
+        sid: row.text("sid")?,
     })
 }
 
@@ -191,6 +193,7 @@ pub(crate) fn grant(row: &impl StoreRow) -> Result<Grant, StoreError> {
         scope: row.text("scope")?,
         created_at: row.int("created_at")?,
         revoked: row.flag("revoked")?,
+        sid: row.optional_text("sid")?,
     })
 }
 

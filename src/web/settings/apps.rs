@@ -125,6 +125,7 @@ struct FormValues {
     first_party: bool,
     audiences: String,
     pkce_optional: bool,
+    backchannel_logout_uri: String,
 }
 
 impl FormValues {
@@ -140,6 +141,7 @@ impl FormValues {
             first_party: app.first_party,
             audiences: app.audiences.join("\n"),
             pkce_optional: app.pkce_optional,
+            backchannel_logout_uri: app.backchannel_logout_uri.clone().unwrap_or_default(),
         }
     }
 
@@ -157,6 +159,7 @@ impl FormValues {
             first_party: form.contains_key("first_party"),
             audiences: text("audiences"),
             pkce_optional: form.contains_key("pkce_optional"),
+            backchannel_logout_uri: text("backchannel_logout_uri"),
         }
     }
 
@@ -179,6 +182,7 @@ impl FormValues {
             first_party: self.first_party,
             audiences: lines(&self.audiences),
             pkce_optional: self.pkce_optional,
+            backchannel_logout_uri: Some(self.backchannel_logout_uri.clone()),
         }
     }
 }
@@ -205,6 +209,7 @@ struct AppFormPage<'a> {
     redirect_uris: &'a str,
     post_logout_redirect_uris: &'a str,
     audiences: &'a str,
+    backchannel_logout_uri: &'a str,
     public: bool,
     first_party: bool,
     pkce_optional: bool,
@@ -249,6 +254,7 @@ fn render_form(
             redirect_uris: &v.redirect_uris,
             post_logout_redirect_uris: &v.post_logout_redirect_uris,
             audiences: &v.audiences,
+            backchannel_logout_uri: &v.backchannel_logout_uri,
             public: v.public,
             first_party: v.first_party,
             pkce_optional: v.pkce_optional,
@@ -356,11 +362,13 @@ pub async fn edit_form(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
 /// `POST …/apps/<id>`: saves the edit form.
 pub async fn update(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
     let v = FormValues::submitted(page);
-    // Audiences are an administrator's to grant; others' forms do not show them.
+    // Audiences and the back-channel logout URI are an administrator's to set; others' forms
+    // do not show them.
     let spec = |app: &crate::store::App| {
         let mut spec = v.spec();
         if !page.caller.is_admin() {
             spec.audiences = app.audiences.clone();
+            spec.backchannel_logout_uri = app.backchannel_logout_uri.clone();
         }
         spec
     };
