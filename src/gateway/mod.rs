@@ -1,6 +1,7 @@
 //! The proxy: route matching, the credential and policy decision, identity headers.
 
 pub mod decide;
+pub mod explain;
 pub mod forward_auth;
 pub mod forwarded;
 pub mod framing;
@@ -11,6 +12,7 @@ pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod routes;
+pub mod rules;
 
 pub use proxy::Gateway;
 

@@ -1,4 +1,4 @@
-//! A route's rules for a verified caller: groups, roles, and read-only credentials.
+//! A route's requirements for a verified caller: groups, roles, and read-only credentials.
 
 use http::{HeaderMap, Method};
 
@@ -19,31 +19,59 @@ pub fn allow(
     headers: &HeaderMap,
 ) -> Result<(), Error> {
     let kind = identity.kind.label();
-    if !identity.in_any_group(&route.groups) || !identity.has_any_role(&route.roles) {
-        crate::metrics::auth_decision(kind, "forbidden");
-        return Err(Error::Forbidden(
-            "you are not allowed to use this resource".into(),
-        ));
-    }
-    if identity.access == Access::ReadOnly {
-        // An allowlist of safe methods, and no method override for read-only credentials:
-        // named in any spelling an upstream may read as one (`_` and `.` for `-`, as CGI and
-        // PHP do). An upgrade turns a GET into a two-way channel: a write too.
-        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let override_header = headers.keys().any(|k| {
-            let n = k.as_str().as_bytes();
-            METHOD_OVERRIDES
-                .iter()
-                .any(|o| normalised_starts_with(n, o.as_bytes(), false))
-        });
-        let upgrade = headers.contains_key(http::header::UPGRADE);
-        if !safe || override_header || upgrade {
-            crate::metrics::auth_decision(kind, "read_only");
-            return Err(Error::Forbidden("this credential is read-only".into()));
+    match check(identity, route, method, headers) {
+        Ok(()) => {
+            crate::metrics::auth_decision(kind, "allowed");
+            Ok(())
+        }
+        Err((outcome, e)) => {
+            crate::metrics::auth_decision(kind, outcome);
+            Err(e)
         }
     }
-    crate::metrics::auth_decision(kind, "allowed");
+}
+
+/// `allow` without counting (`frontdoor explain` asks too): the refusal's metrics outcome and
+/// error.
+pub fn check(
+    identity: &Identity,
+    route: &Route,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(), (&'static str, Error)> {
+    if !identity.in_any_group(&route.groups) || !identity.has_any_role(&route.roles) {
+        return Err((
+            "forbidden",
+            Error::Forbidden("you are not allowed to use this resource".into()),
+        ));
+    }
+    if identity.access == Access::ReadOnly && writes(method, headers) {
+        return Err(read_only());
+    }
     Ok(())
+}
+
+/// The refusal of a read-only credential.
+pub fn read_only() -> (&'static str, Error) {
+    (
+        "read_only",
+        Error::Forbidden("this credential is read-only".into()),
+    )
+}
+
+/// Whether a request may write, as read-only credentials are judged: an allowlist of safe
+/// methods, and no method override, named in any spelling an upstream may read as one (`_` and
+/// `.` for `-`, as CGI and PHP do). An upgrade turns a GET into a two-way channel: a write too.
+pub fn writes(method: &Method, headers: &HeaderMap) -> bool {
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let override_header = headers.keys().any(|k| {
+        let n = k.as_str().as_bytes();
+        METHOD_OVERRIDES
+            .iter()
+            .any(|o| normalised_starts_with(n, o.as_bytes(), false))
+    });
+    let upgrade = headers.contains_key(http::header::UPGRADE);
+    !safe || override_header || upgrade
 }
 
 /// Whether a request without a credential is a top-level browser navigation (sent to sign in)
