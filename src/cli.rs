@@ -449,7 +449,9 @@ async fn explain(
             String::new(),
             vec![],
             vec![],
-            config.tenant_for_host(args.url.host_str().unwrap_or_default()).into(),
+            config
+                .tenant_for_host(args.url.host_str().unwrap_or_default())
+                .into(),
             access,
             kind,
         )),

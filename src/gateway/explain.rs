@@ -170,15 +170,24 @@ mod tests {
         assert!(out.contains("allowed without a credential"), "{out}");
         let ro = alice(Access::ReadOnly, &["staff"]);
         let out = ask("http://wiki.localhost/x", Method::POST, Some(&ro));
-        assert!(out.contains("rules[1]: methods=[POST] → read_write"), "{out}");
+        assert!(
+            out.contains("rules[1]: methods=[POST] → read_write"),
+            "{out}"
+        );
         assert!(out.contains("refused (403)"), "{out}");
         let out = ask("http://wiki.localhost/x", Method::GET, Some(&ro));
-        assert!(out.contains("rules[2]") && out.contains("verdict: allowed"), "{out}");
+        assert!(
+            out.contains("rules[2]") && out.contains("verdict: allowed"),
+            "{out}"
+        );
         let out = ask("http://wiki.localhost/x", Method::GET, None);
         assert!(out.contains("pass --user"), "{out}");
         let nobody = alice(Access::ReadWrite, &[]);
         let out = ask("http://wiki.localhost/x", Method::GET, Some(&nobody));
-        assert!(out.contains("denied by default") && out.contains("403"), "{out}");
+        assert!(
+            out.contains("denied by default") && out.contains("403"),
+            "{out}"
+        );
         let out = ask("http://other.localhost/x", Method::GET, None);
         assert!(out.contains("unknown host"), "{out}");
     }

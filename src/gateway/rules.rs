@@ -272,7 +272,8 @@ impl Rule {
         };
         (self.users.is_empty()
             || self.users.iter().any(|u| {
-                u.eq_ignore_ascii_case(w.user) || (!w.email.is_empty() && u.eq_ignore_ascii_case(w.email))
+                u.eq_ignore_ascii_case(w.user)
+                    || (!w.email.is_empty() && u.eq_ignore_ascii_case(w.email))
             }))
             && any(&self.groups, w.groups)
             && any(&self.roles, w.roles)
@@ -286,9 +287,15 @@ impl Rule {
                 parts.push(format!("{key}=[{}]", values.join(", ")));
             }
         };
-        list("methods", self.methods.iter().map(|m| m.0.to_string()).collect());
+        list(
+            "methods",
+            self.methods.iter().map(|m| m.0.to_string()).collect(),
+        );
         list("paths", self.paths.iter().map(|p| p.text.clone()).collect());
-        list("networks", self.networks.iter().map(|n| n.0.to_string()).collect());
+        list(
+            "networks",
+            self.networks.iter().map(|n| n.0.to_string()).collect(),
+        );
         list("users", self.users.clone());
         list("groups", self.groups.clone());
         list("roles", self.roles.clone());
@@ -392,11 +399,19 @@ mod tests {
             Match::Rule(0)
         );
         assert_eq!(
-            first_match(&r, &target(&get, "/x", Some("10.1.2.3")), &Caller::Unresolved),
+            first_match(
+                &r,
+                &target(&get, "/x", Some("10.1.2.3")),
+                &Caller::Unresolved
+            ),
             Match::Rule(1)
         );
         assert_eq!(
-            first_match(&r, &target(&get, "/x", Some("::ffff:10.1.2.3")), &Caller::Unresolved),
+            first_match(
+                &r,
+                &target(&get, "/x", Some("::ffff:10.1.2.3")),
+                &Caller::Unresolved
+            ),
             Match::Rule(1),
             "an IPv4-mapped address is its IPv4 address"
         );
@@ -411,7 +426,10 @@ mod tests {
             groups: &groups,
             roles: &[],
         });
-        assert_eq!(first_match(&r, &target(&post, "/x", None), &staff), Match::Rule(3));
+        assert_eq!(
+            first_match(&r, &target(&post, "/x", None), &staff),
+            Match::Rule(3)
+        );
         assert_eq!(
             first_match(&r, &target(&post, "/x", None), &Caller::Anonymous),
             Match::Rule(2)
@@ -422,7 +440,10 @@ mod tests {
             groups: &[],
             roles: &[],
         });
-        assert_eq!(first_match(&r, &target(&get, "/x", None), &nobody), Match::Nothing);
+        assert_eq!(
+            first_match(&r, &target(&get, "/x", None), &nobody),
+            Match::Nothing
+        );
     }
 
     #[test]
