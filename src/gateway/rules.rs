@@ -135,8 +135,7 @@ fn one_line(e: &regex::Error) -> String {
     e.to_string()
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .last()
+        .rfind(|l| !l.is_empty())
         .unwrap_or("invalid")
         .to_string()
 }
