@@ -11,28 +11,8 @@ use crate::error::Error;
 /// `X-HTTP-Method-Override`, `X-HTTP-Method` (OData, Microsoft), `X-Method-Override`.
 const METHOD_OVERRIDES: [&str; 2] = ["x-http-method", "x-method-override"];
 
-/// Whether the caller may send `method` to `route`; counts the decision in the metrics.
-pub fn allow(
-    identity: &Identity,
-    route: &Route,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<(), Error> {
-    let kind = identity.kind.label();
-    match check(identity, route, method, headers) {
-        Ok(()) => {
-            crate::metrics::auth_decision(kind, "allowed");
-            Ok(())
-        }
-        Err((outcome, e)) => {
-            crate::metrics::auth_decision(kind, outcome);
-            Err(e)
-        }
-    }
-}
-
-/// `allow` without counting (`frontdoor explain` asks too): the refusal's metrics outcome and
-/// error.
+/// Whether the caller may send `method` to a route without rules; a refusal comes with its
+/// metrics outcome (`gateway::decide` counts, `frontdoor explain` does not).
 pub fn check(
     identity: &Identity,
     route: &Route,
