@@ -96,6 +96,26 @@ async fn forward_auth(fd: &Frontdoor, method: &str, path: &str, headers: &[(&str
     req.send().await.expect("send").status().as_u16()
 }
 
+/// `method path` with Api-Token `token` is refused with `403` and `message`.
+async fn refused(fd: &Frontdoor, method: &str, path: &str, token: &str, message: &str) {
+    let r = plain_client()
+        .request(method.parse().expect("method"), fd.url(path))
+        .header("Api-Token", token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 403);
+    let body = r.text().await.expect("body");
+    assert!(body.contains(message), "{body}");
+}
+
+/// The decisions metric counted `outcome` for credentials of `kind`.
+async fn counted(fd: &Frontdoor, kind: &str, outcome: &str) {
+    let metrics = fd.metrics().await;
+    let series = format!("frontdoor_auth_decisions_total{{kind=\"{kind}\",outcome=\"{outcome}\"}}");
+    assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+}
+
 /// Both modes answer `expected`.
 async fn both(fd: &Frontdoor, method: &str, path: &str, headers: &[(&str, &str)], expected: u16) {
     assert_eq!(
@@ -119,27 +139,18 @@ async fn method_rule_refuses_a_read_only_token_on_post() {
     both(&fd, "POST", "/m/x", &[("Api-Token", &rw)], 200).await;
     both(&fd, "PUT", "/m/x", &[("Api-Token", &ro)], 403).await;
     let before = up.count();
-    let r = plain_client()
-        .post(fd.url("/m/x"))
-        .header("Api-Token", &ro)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 403);
-    let body = r.text().await.expect("body");
-    assert!(body.contains("read-write credential"), "{body}");
+    refused(
+        &fd,
+        "POST",
+        "/m/x",
+        &ro,
+        "this needs a read-write credential",
+    )
+    .await;
     assert_eq!(up.count(), before, "a refused write never arrives");
     // No credential: the rule needs one.
     both(&fd, "POST", "/m/x", &[], 401).await;
-    let metrics = fd.metrics().await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("frontdoor_auth_decisions_total")
-                && l.contains("api_token")
-                && l.contains("read_only")),
-        "{metrics}"
-    );
+    counted(&fd, "api_token", "read_only").await;
 }
 
 #[tokio::test]
@@ -185,14 +196,7 @@ async fn bypass_asks_nothing_and_still_strips_identity_headers() {
         200,
     )
     .await;
-    let metrics = fd.metrics().await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("frontdoor_auth_decisions_total")
-                && l.contains("outcome=\"bypass\"")),
-        "{metrics}"
-    );
+    counted(&fd, "none", "bypass").await;
 }
 
 #[tokio::test]
@@ -288,21 +292,9 @@ async fn nothing_matched_is_denied() {
     assert_eq!(status(&fd, "GET", "/open/a/b", &[]).await, 401);
     assert_eq!(status(&fd, "GET", "/x", &[("Api-Token", &ann)]).await, 200);
     let before = up.count();
-    let r = plain_client()
-        .get(fd.url("/x"))
-        .header("Api-Token", &bob)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(r.status(), 403);
-    let body = r.text().await.expect("body");
-    assert!(
-        body.contains("no access rule allows this request"),
-        "{body}"
-    );
+    refused(&fd, "GET", "/x", &bob, "no access rule allows this request").await;
     assert_eq!(up.count(), before);
-    let metrics = fd.metrics().await;
-    assert!(metrics.contains("outcome=\"no_rule\""), "{metrics}");
+    counted(&fd, "api_token", "no_rule").await;
 }
 
 #[tokio::test]
@@ -443,27 +435,23 @@ async fn explain_says_which_rule_decides() {
         ),
     )
     .expect("write");
-    let out = cli_with_config(
-        &path,
-        &["explain", "--url", "http://nowhere.example/x"],
-        None,
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let explain_url = |url: &str| {
+        let out = cli_with_config(&path, &["explain", "--url", url], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = explain_url("http://nowhere.example/x");
     assert!(
-        out.status.success()
-            && text.contains("unknown host: no route serves host `nowhere.example`"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.contains("unknown host: no route serves host `nowhere.example`"),
+        "{out}"
     );
-    let out = cli_with_config(
-        &path,
-        &["explain", "--url", "http://WIKI.localhost./x"],
-        None,
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = explain_url("http://WIKI.localhost./x");
     assert!(
-        text.contains("route:   wiki.localhost/") && text.contains("policy authenticated"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.contains("route:   wiki.localhost/") && out.contains("policy authenticated"),
+        "{out}"
     );
 }
