@@ -44,6 +44,8 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Say which route and which access rule decide a request, and why.
+    Explain(ExplainArgs),
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -56,6 +58,27 @@ pub enum Command {
     /// Manage contact hashes (access for people without an account).
     #[command(subcommand)]
     Contacts(ContactsCommand),
+}
+
+/// `frontdoor explain …`
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The request's full URL, e.g. `https://wiki.example.com/admin`.
+    #[arg(long)]
+    url: url::Url,
+    /// The request's method.
+    #[arg(long, default_value = "GET")]
+    method: http::Method,
+    /// The caller: a user's email (their groups and roles are read from the store). Without
+    /// it and without `--token-kind`, the request carries no credential.
+    #[arg(long)]
+    user: Option<String>,
+    /// The caller's credential: `session`, `read-write` or `read-only` (an Api-Token).
+    #[arg(long, value_parser = ["session", "read-write", "read-only"])]
+    token_kind: Option<String>,
+    /// The client's address as frontdoor sees it (after `trusted_proxies`).
+    #[arg(long)]
+    from: Option<std::net::IpAddr>,
 }
 
 /// `frontdoor tokens …`
@@ -296,6 +319,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&cli.config)?;
             crate::server::serve(config, &cli.config)
         }
+        Command::Explain(args) => with_store(&cli.config, |config, store| async move {
+            explain(&config, &store, args).await
+        }),
         Command::Users(cmd) => with_store(&cli.config, |config, store| async move {
             let _ = config;
             match cmd {
@@ -392,6 +418,59 @@ where
         let store = open_store(&config).await?;
         f(config, store).await
     })
+}
+
+async fn explain(
+    config: &Config,
+    store: &crate::store::DynStore,
+    args: ExplainArgs,
+) -> anyhow::Result<()> {
+    use crate::auth::{Access, CredentialKind, Identity};
+    let (kind, access) = match args.token_kind.as_deref() {
+        Some("read-only") => (CredentialKind::ApiToken, Access::ReadOnly),
+        Some("read-write") => (CredentialKind::ApiToken, Access::ReadWrite),
+        _ => (CredentialKind::Session, Access::ReadWrite),
+    };
+    let identity = match &args.user {
+        Some(raw) => {
+            let email = email_arg("--user", raw)?;
+            let host = args.url.host_str().unwrap_or_default();
+            let tenant = config.tenant_for_host(host);
+            let user = store
+                .find_user_by_email(tenant, &email)
+                .await?
+                .with_context(|| format!("--user: no user {email} in tenant {tenant}"))?;
+            if !user.active {
+                println!("note:    {email} is deactivated: every credential of theirs is refused");
+            }
+            Some(Identity::for_user(&user, kind, access))
+        }
+        // A credential of someone in no group and with no role.
+        None if args.token_kind.is_some() => Some(Identity::new(
+            String::new(),
+            "(any user)".into(),
+            String::new(),
+            String::new(),
+            vec![],
+            vec![],
+            config
+                .tenant_for_host(args.url.host_str().unwrap_or_default())
+                .into(),
+            access,
+            kind,
+        )),
+        None => None,
+    };
+    let routes = crate::gateway::routes::RouteTable::new(config);
+    let question = crate::gateway::explain::Question {
+        url: &args.url,
+        method: &args.method,
+        identity: identity.as_ref(),
+        from: args.from,
+    };
+    let text = crate::gateway::explain::explain(&routes, &question).context("--url")?;
+    print!("{text}");
+    Ok(())
 }
 
 /// The canonical form of an email given on the command line (see [`crate::email`]).

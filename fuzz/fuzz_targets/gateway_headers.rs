@@ -51,6 +51,7 @@ fn route(names_line: &[u8]) -> Route {
         policy: Policy::Authenticated,
         groups: Vec::new(),
         roles: Vec::new(),
+        rules: Vec::new(),
         allow_contact_hash: false,
         audience: None,
         header_names,

@@ -6,7 +6,6 @@ mod duration;
 mod tls;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -606,6 +605,10 @@ pub struct RouteConfig {
     /// Bearer tokens must carry this `aud`; without it, tokens issued for frontdoor itself (the issuer).
     #[serde(default)]
     pub audience: Option<String>,
+    /// Ordered access rules, the first match deciding (`gateway::rules`); without them the
+    /// route's `policy`, `groups` and `roles` decide.
+    #[serde(default)]
+    pub rules: Vec<crate::gateway::rules::Rule>,
     /// Renamed identity headers, e.g. `{ user: X-WEBAUTH-USER }`; an empty name sends none.
     #[serde(default)]
     pub headers: BTreeMap<HeaderField, String>,
@@ -899,6 +902,25 @@ impl Config {
                         .into(),
                 );
             }
+            if !r.rules.is_empty() {
+                if r.policy == Policy::Public {
+                    bad(
+                        format!("routes[{i}].policy"),
+                        "with `rules`, write a `bypass` rule instead of `policy: public`".into(),
+                    );
+                }
+                for (key, set) in [("groups", &r.groups), ("roles", &r.roles)] {
+                    if !set.is_empty() {
+                        bad(
+                            format!("routes[{i}].{key}"),
+                            format!("with `rules`, name {key} in the rules"),
+                        );
+                    }
+                }
+                for (key, message) in crate::gateway::rules::problems(&r.rules) {
+                    bad(format!("routes[{i}].{key}"), message);
+                }
+            }
             for (field, name) in &r.headers {
                 // An empty name turns the header off for this route.
                 if !name.is_empty() && http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -1021,10 +1043,7 @@ impl TryFrom<String> for ProxyNet {
     type Error = String;
 
     fn try_from(s: String) -> Result<ProxyNet, String> {
-        s.parse::<ipnet::IpNet>()
-            .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
-            .map(ProxyNet)
-            .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
+        crate::gateway::rules::parse_net(&s).map(ProxyNet)
     }
 }
 

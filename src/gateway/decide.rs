@@ -3,11 +3,13 @@
 //! describes to forward-auth. Both callers only translate the verdict into their answer, so the
 //! two modes cannot drift apart in what they allow, refuse or count.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, Method};
 
 use super::routes::Route;
+use super::rules::{Caller, Match, RulePolicy, Target, Who, first_match};
 use crate::auth::{Identity, credentials};
 use crate::config::Policy;
 use crate::error::Error;
@@ -24,6 +26,8 @@ pub struct Facts<'a> {
     pub host: &'a str,
     /// Canonical path.
     pub path: &'a str,
+    /// The client's address: `X-Forwarded-For`'s only when the peer is a trusted proxy.
+    pub client: Option<IpAddr>,
 }
 
 /// The decision.
@@ -63,9 +67,123 @@ pub fn no_route() -> Error {
     Error::NotFound("no route for this host and path".into())
 }
 
+/// What a route says of a request once the caller is known, before the caller's identity is
+/// checked against the header bound.
+pub enum Ruling {
+    /// Pass with the caller's identity.
+    Allow,
+    /// Pass without asking for a credential (a public route, a `bypass` rule).
+    Bypass,
+    /// A credential is needed and none was sent.
+    Challenge,
+    /// Refused: the metrics outcome and the answer.
+    Refuse(&'static str, Error),
+}
+
+/// The rule that decides (`None` for a route without rules) and what it says, for a caller
+/// already known (verified, or `None` for no credential); `frontdoor explain` prints it.
+pub fn judged(
+    route: &Route,
+    facts: &Facts<'_>,
+    identity: Option<&Identity>,
+) -> (Option<Match>, Ruling) {
+    let matched = (!route.rules.is_empty()).then(|| {
+        let caller = match identity {
+            Some(id) => Caller::Known(who(id)),
+            None => Caller::Anonymous,
+        };
+        first_match(&route.rules, &target(facts), &caller)
+    });
+    (matched, ruling(route, matched, facts, identity))
+}
+
+fn target<'a>(facts: &Facts<'a>) -> Target<'a> {
+    Target {
+        method: facts.method,
+        path: facts.path,
+        client: facts.client,
+    }
+}
+
+fn who(id: &Identity) -> Who<'_> {
+    Who {
+        user: &id.user,
+        email: &id.email,
+        groups: &id.groups,
+        roles: &id.roles,
+    }
+}
+
+fn ruling(
+    route: &Route,
+    matched: Option<Match>,
+    facts: &Facts<'_>,
+    identity: Option<&Identity>,
+) -> Ruling {
+    let index = match matched {
+        // Without rules, the route's policy, groups and roles, as before rules existed.
+        None => {
+            return match identity {
+                _ if route.policy == Policy::Public => Ruling::Bypass,
+                None => Ruling::Challenge,
+                Some(id) => match super::policy::check(id, route, facts.method, facts.headers) {
+                    Ok(()) => Ruling::Allow,
+                    Err((outcome, e)) => Ruling::Refuse(outcome, e),
+                },
+            };
+        }
+        Some(Match::Nothing) => {
+            return Ruling::Refuse(
+                "no_rule",
+                Error::Forbidden("no access rule allows this request".into()),
+            );
+        }
+        // Only when the caller was not looked at: never asked with a known caller.
+        Some(Match::NeedsCaller) => return Ruling::Challenge,
+        Some(Match::Rule(i)) => i,
+    };
+    let Some(rule) = route.rules.get(index) else {
+        return Ruling::Challenge;
+    };
+    // A rule about users, groups or roles can only be decided once the caller signs in.
+    if rule.about_caller() && identity.is_none() {
+        return Ruling::Challenge;
+    }
+    match (rule.policy, identity) {
+        (RulePolicy::Deny, _) => Ruling::Refuse(
+            "denied",
+            Error::Forbidden("an access rule denies this request".into()),
+        ),
+        (RulePolicy::Bypass, _) => Ruling::Bypass,
+        (_, None) => Ruling::Challenge,
+        (RulePolicy::ReadWrite, Some(id)) if id.access == crate::auth::Access::ReadOnly => {
+            Ruling::Refuse(
+                "read_only",
+                Error::Forbidden("this needs a read-write credential".into()),
+            )
+        }
+        (_, Some(id))
+            if id.access == crate::auth::Access::ReadOnly
+                && super::policy::writes(facts.method, facts.headers) =>
+        {
+            let (outcome, e) = super::policy::read_only();
+            Ruling::Refuse(outcome, e)
+        }
+        (_, Some(_)) => Ruling::Allow,
+    }
+}
+
 async fn judge(state: &State, facts: &Facts<'_>, route: &Route) -> Verdict {
-    if route.policy == Policy::Public {
-        return Verdict::Allow(None);
+    // Rules that need no credential decide without touching the store; a route without rules
+    // costs what it did before them (no matching, no allocation).
+    let first = (!route.rules.is_empty())
+        .then(|| first_match(&route.rules, &target(facts), &Caller::Unresolved));
+    let needs_caller = match first {
+        None => route.policy != Policy::Public,
+        Some(m) => m == Match::NeedsCaller,
+    };
+    if !needs_caller {
+        return verdict(state, facts, route, ruling(route, first, facts, None), None);
     }
     let presented = credentials::presented(facts.headers, state.sessions.cookie_name());
     let resolved = credentials::resolve(
@@ -78,32 +196,62 @@ async fn judge(state: &State, facts: &Facts<'_>, route: &Route) -> Verdict {
     )
     .await;
     let identity = match resolved {
-        Ok(Some(identity)) => identity,
-        Ok(None) => {
-            crate::metrics::auth_decision("none", "challenge");
-            return if super::policy::is_browser_navigation(facts.method, facts.headers) {
-                Verdict::SignIn
-            } else {
-                Verdict::Refuse(unauthenticated())
-            };
-        }
+        Ok(identity) => identity,
         Err((kind, e)) => {
             super::policy::count_refusal(kind, &e);
             return Verdict::Refuse(e);
         }
     };
-    if let Err(e) = super::policy::allow(&identity, route, facts.method, facts.headers) {
-        return Verdict::Refuse(e);
+    let (_, ruled) = judged(route, facts, identity.as_deref());
+    verdict(state, facts, route, ruled, identity)
+}
+
+/// The verdict of a ruling, counted in the metrics.
+fn verdict(
+    state: &State,
+    facts: &Facts<'_>,
+    route: &Route,
+    ruled: Ruling,
+    identity: Option<Arc<Identity>>,
+) -> Verdict {
+    let kind = identity.as_ref().map_or("none", |id| id.kind.label());
+    match ruled {
+        Ruling::Bypass => {
+            // A public route was never counted; a `bypass` rule is a decision of its own.
+            if !route.rules.is_empty() {
+                crate::metrics::auth_decision(kind, "bypass");
+            }
+            Verdict::Allow(None)
+        }
+        Ruling::Challenge => {
+            crate::metrics::auth_decision(kind, "challenge");
+            if super::policy::is_browser_navigation(facts.method, facts.headers) {
+                Verdict::SignIn
+            } else {
+                Verdict::Refuse(unauthenticated())
+            }
+        }
+        Ruling::Refuse(outcome, e) => {
+            crate::metrics::auth_decision(kind, outcome);
+            Verdict::Refuse(e)
+        }
+        Ruling::Allow => {
+            let Some(identity) = identity else {
+                crate::metrics::auth_decision(kind, "challenge");
+                return Verdict::Refuse(unauthenticated());
+            };
+            crate::metrics::auth_decision(kind, "allowed");
+            // Checked before anything is sent on: the identity headers go upstream, or to the
+            // proxy in front that copies them upstream.
+            if let Err(e) = super::headers::check_identity_size(
+                route,
+                &identity,
+                state.config.max_identity_header_bytes,
+            ) {
+                tracing::warn!(user = %identity.user, error = %e, "request refused: identity header too large");
+                return Verdict::Refuse(Error::IdentityTooLarge);
+            }
+            Verdict::Allow(Some(identity))
+        }
     }
-    // Checked before anything is sent on: the identity headers go upstream, or to the proxy
-    // in front that copies them upstream.
-    if let Err(e) = super::headers::check_identity_size(
-        route,
-        &identity,
-        state.config.max_identity_header_bytes,
-    ) {
-        tracing::warn!(user = %identity.user, error = %e, "request refused: identity header too large");
-        return Verdict::Refuse(Error::IdentityTooLarge);
-    }
-    Verdict::Allow(Some(identity))
 }

@@ -83,11 +83,20 @@ pub async fn check(state: &State, req: &Request) -> Reply {
         Ok(o) => o,
         Err(e) => return e.into_reply(),
     };
+    // The peer is a trusted proxy: the client is found in `X-Forwarded-For` as the inline
+    // proxy finds it.
+    let client = req.peer_ip.map(|peer| {
+        state
+            .gateway
+            .trusted
+            .client_ip(peer, req.header("x-forwarded-for"))
+    });
     let facts = Facts {
         method: &o.method,
         headers: &req.headers,
         host: &o.host,
         path: &o.path,
+        client,
     };
     let (route, verdict) = match decide(state, &facts).await {
         Decision::NoRoute => return ApiError::from(no_route()).into_reply(),

@@ -2,6 +2,7 @@
 
 pub mod assertion;
 pub mod decide;
+pub mod explain;
 pub mod forward_auth;
 pub mod forwarded;
 pub mod framing;
@@ -12,6 +13,7 @@ pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod routes;
+pub mod rules;
 
 pub use proxy::Gateway;
 

@@ -1,4 +1,4 @@
-//! A route's rules for a verified caller: groups, roles, and read-only credentials.
+//! A route's requirements for a verified caller: groups, roles, and read-only credentials.
 
 use http::{HeaderMap, Method};
 
@@ -11,39 +11,47 @@ use crate::error::Error;
 /// `X-HTTP-Method-Override`, `X-HTTP-Method` (OData, Microsoft), `X-Method-Override`.
 const METHOD_OVERRIDES: [&str; 2] = ["x-http-method", "x-method-override"];
 
-/// Whether the caller may send `method` to `route`; counts the decision in the metrics.
-pub fn allow(
+/// Whether the caller may send `method` to a route without rules; a refusal comes with its
+/// metrics outcome (`gateway::decide` counts, `frontdoor explain` does not).
+pub fn check(
     identity: &Identity,
     route: &Route,
     method: &Method,
     headers: &HeaderMap,
-) -> Result<(), Error> {
-    let kind = identity.kind.label();
+) -> Result<(), (&'static str, Error)> {
     if !identity.in_any_group(&route.groups) || !identity.has_any_role(&route.roles) {
-        crate::metrics::auth_decision(kind, "forbidden");
-        return Err(Error::Forbidden(
-            "you are not allowed to use this resource".into(),
+        return Err((
+            "forbidden",
+            Error::Forbidden("you are not allowed to use this resource".into()),
         ));
     }
-    if identity.access == Access::ReadOnly {
-        // An allowlist of safe methods, and no method override for read-only credentials:
-        // named in any spelling an upstream may read as one (`_` and `.` for `-`, as CGI and
-        // PHP do). An upgrade turns a GET into a two-way channel: a write too.
-        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let override_header = headers.keys().any(|k| {
-            let n = k.as_str().as_bytes();
-            METHOD_OVERRIDES
-                .iter()
-                .any(|o| normalised_starts_with(n, o.as_bytes(), false))
-        });
-        let upgrade = headers.contains_key(http::header::UPGRADE);
-        if !safe || override_header || upgrade {
-            crate::metrics::auth_decision(kind, "read_only");
-            return Err(Error::Forbidden("this credential is read-only".into()));
-        }
+    if identity.access == Access::ReadOnly && writes(method, headers) {
+        return Err(read_only());
     }
-    crate::metrics::auth_decision(kind, "allowed");
     Ok(())
+}
+
+/// The refusal of a read-only credential.
+pub fn read_only() -> (&'static str, Error) {
+    (
+        "read_only",
+        Error::Forbidden("this credential is read-only".into()),
+    )
+}
+
+/// Whether a request may write, as read-only credentials are judged: an allowlist of safe
+/// methods, and no method override, named in any spelling an upstream may read as one (`_` and
+/// `.` for `-`, as CGI and PHP do). An upgrade turns a GET into a two-way channel: a write too.
+pub fn writes(method: &Method, headers: &HeaderMap) -> bool {
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let override_header = headers.keys().any(|k| {
+        let n = k.as_str().as_bytes();
+        METHOD_OVERRIDES
+            .iter()
+            .any(|o| normalised_starts_with(n, o.as_bytes(), false))
+    });
+    let upgrade = headers.contains_key(http::header::UPGRADE);
+    !safe || override_header || upgrade
 }
 
 /// Whether a request without a credential is a top-level browser navigation (sent to sign in)

@@ -192,6 +192,7 @@ impl ProxyHttp for Gateway {
                 headers: &req.headers,
                 host: &host,
                 path: &path,
+                client: ctx.client_ip,
             };
             decide(state, &facts).await
         };

@@ -26,6 +26,8 @@ pub struct Route {
     pub groups: Vec<String>,
     /// Required roles (any of).
     pub roles: Vec<String>,
+    /// Ordered access rules; when empty, `policy`, `groups` and `roles` decide.
+    pub rules: Vec<super::rules::Rule>,
     /// Whether X-Contact-Hash is accepted.
     pub allow_contact_hash: bool,
     /// Required `aud` of bearer tokens (the issuer when unset).
@@ -84,6 +86,7 @@ impl RouteTable {
                     policy: r.policy,
                     groups: r.groups.clone(),
                     roles: r.roles.clone(),
+                    rules: r.rules.clone(),
                     allow_contact_hash: r.allow_contact_hash,
                     audience: r.audience.clone(),
                     header_names,

@@ -176,6 +176,8 @@ pub struct Route {
     groups: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     roles: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rules: Vec<Rule>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     allow_contact_hash: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +202,7 @@ impl Route {
             policy: None,
             groups: Vec::new(),
             roles: Vec::new(),
+            rules: Vec::new(),
             allow_contact_hash: false,
             audience: None,
             headers: BTreeMap::new(),
@@ -235,6 +238,12 @@ impl Route {
         self
     }
 
+    /// Appends an access rule (`routes[].rules`).
+    pub fn rule(mut self, rule: Rule) -> Route {
+        self.rules.push(rule);
+        self
+    }
+
     pub fn contact_hash(mut self) -> Route {
         self.allow_contact_hash = true;
         self
@@ -258,6 +267,68 @@ impl Route {
 
     pub fn read_timeout(mut self, d: &str) -> Route {
         self.read_timeout = Some(d.into());
+        self
+    }
+}
+
+/// One entry of `routes[].rules`: conditions set by the methods below, then `policy`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rule {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    methods: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    paths: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    networks: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    users: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+    policy: String,
+}
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+impl Rule {
+    /// A rule that matches every request, deciding with `policy`.
+    pub fn new(policy: &str) -> Rule {
+        Rule {
+            policy: policy.into(),
+            ..Rule::default()
+        }
+    }
+
+    pub fn methods(mut self, values: &[&str]) -> Rule {
+        self.methods = strings(values);
+        self
+    }
+
+    pub fn paths(mut self, values: &[&str]) -> Rule {
+        self.paths = strings(values);
+        self
+    }
+
+    pub fn networks(mut self, values: &[&str]) -> Rule {
+        self.networks = strings(values);
+        self
+    }
+
+    pub fn users(mut self, values: &[&str]) -> Rule {
+        self.users = strings(values);
+        self
+    }
+
+    pub fn groups(mut self, values: &[&str]) -> Rule {
+        self.groups = strings(values);
+        self
+    }
+
+    pub fn roles(mut self, values: &[&str]) -> Rule {
+        self.roles = strings(values);
         self
     }
 }

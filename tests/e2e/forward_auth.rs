@@ -60,6 +60,7 @@ http {{
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
       proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }}
     location /_frontdoor/ {{
       proxy_pass http://127.0.0.1:{frontdoor};

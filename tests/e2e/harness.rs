@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 
-pub use crate::config::{Config, Provider, Route, Target};
+pub use crate::config::{Config, Provider, Route, Rule, Target};
 use axum::http::{HeaderMap, Method, Uri};
 use reqwest::redirect::Policy;
 

@@ -26,6 +26,7 @@ mod proxying;
 mod regulation;
 mod reload;
 mod resilience;
+mod rules;
 mod scripted_idp;
 mod takeover;
 mod tls;
