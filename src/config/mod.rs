@@ -2,6 +2,7 @@
 
 mod addr;
 mod duration;
+mod prefix;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use url::Url;
 
 pub use addr::{ListenAddr, Origin};
 pub use duration::Dur;
+pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
 pub use tls::{HstsConfig, TlsConfig};
 
 /// A configuration that could not be loaded; each problem names its key path.
@@ -95,6 +97,11 @@ pub struct Config {
     /// frontdoor's sign-in round trip may also end at `<origin>/_frontdoor/callback`.
     #[serde(default)]
     pub sign_in_origins: Vec<Origin>,
+    /// The one path prefix frontdoor keeps on hosts that only route to an app (not the host of
+    /// `public_url` nor a tenant's): its sign-in callback, logout, forward-auth and assets.
+    /// Everything else on those hosts goes to the app.
+    #[serde(default)]
+    pub reserved_prefix: ReservedPrefix,
     /// Proxied routes.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -930,6 +937,56 @@ impl Config {
             SecureMode::Never => false,
             SecureMode::Auto => self.public_url.scheme() == "https" || self.tls.is_some(),
         }
+    }
+
+    /// Whether a normalised host (without port) is one of frontdoor's own: the host of
+    /// `public_url` or a tenant's. Only there does frontdoor answer beyond `reserved_prefix`.
+    pub fn is_own_host(&self, host: &str) -> bool {
+        let public = match self.public_url.host() {
+            // A request's host names an IPv6 address without brackets.
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        };
+        crate::gateway::host::same(&public, host)
+            || self
+                .tenants
+                .iter()
+                .any(|t| t.hosts.iter().any(|h| crate::gateway::host::same(h, host)))
+    }
+
+    /// For `check-config`: each route that also serves one of frontdoor's own hosts, and the
+    /// paths frontdoor keeps for itself there (the route gets every other path).
+    pub fn kept_paths(&self) -> Vec<String> {
+        let mut own: Vec<&str> = OWN_HOST_PATHS.to_vec();
+        if self.reserved_prefix.as_str() != OWN_PREFIX {
+            own.push(self.reserved_prefix.as_str());
+        }
+        self.routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let on = if r.host == "*" {
+                    "frontdoor's own hosts".to_string()
+                } else if self.is_own_host(&r.host) {
+                    format!("`{}`, one of frontdoor's own hosts,", r.host)
+                } else {
+                    return None;
+                };
+                let kept: Vec<&str> = own
+                    .iter()
+                    .copied()
+                    .filter(|p| p.starts_with(&r.path_prefix) || r.path_prefix.starts_with(p))
+                    .collect();
+                (!kept.is_empty()).then(|| {
+                    format!(
+                        "routes[{i}] (path_prefix `{}`): on {on} frontdoor keeps {}",
+                        r.path_prefix,
+                        kept.join(", ")
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The tenant a host (without port) belongs to: every spelling of a tenant's host (any

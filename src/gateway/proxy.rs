@@ -152,7 +152,8 @@ impl ProxyHttp for Gateway {
             }
         };
 
-        if router::is_own_path(&path) {
+        // The host model: which requests are frontdoor's depends on the normalised host.
+        if let Some(path) = router::own_path(&state.config, &host, &path) {
             ctx.own = true;
             let body = match read_body(session, &state.config.client_timeouts).await? {
                 Some(b) => b,

@@ -15,6 +15,7 @@ mod federation_hostile;
 mod forward_auth;
 mod gateway;
 mod harness;
+mod hosts;
 mod idp;
 mod mail;
 mod manage_api;
