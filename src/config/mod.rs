@@ -620,6 +620,17 @@ pub struct RouteConfig {
     /// Upstream read timeout.
     #[serde(default = "default_read_timeout")]
     pub read_timeout: Dur,
+    /// Send the client's `Host` upstream (the default); `false` sends the upstream's own
+    /// `host[:port]`, for apps that only answer to their own name.
+    #[serde(default = "yes")]
+    pub preserve_host: bool,
+    /// The `Host` sent upstream in place of the client's (wins over `preserve_host`).
+    #[serde(default)]
+    pub host_header: Option<String>,
+    /// Drop the client's `Authorization` header before the request goes upstream (apps that
+    /// would otherwise read a bearer token or Basic credentials meant for frontdoor).
+    #[serde(default)]
+    pub strip_authorization: bool,
 }
 
 fn default_prefix() -> String {
@@ -899,6 +910,15 @@ impl Config {
                     format!("routes[{i}].path_prefix"),
                     "must be a plain decoded path (no `;`, `%`-escapes, `\\` or dot segments)"
                         .into(),
+                );
+            }
+            if let Some(h) = &r.host_header
+                && (crate::gateway::host::parse(h).is_err()
+                    || http::HeaderValue::from_str(h).is_err())
+            {
+                bad(
+                    format!("routes[{i}].host_header"),
+                    format!("`{h}` is not a host[:port]"),
                 );
             }
             for (field, name) in &r.headers {

@@ -278,8 +278,12 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let route = ctx.route.as_deref();
         headers::strip(upstream_request, route, &self.own_cookies);
-        if carries_own_token(ctx, upstream_request) {
+        if carries_own_token(ctx, upstream_request) || route.is_some_and(|r| r.strip_authorization)
+        {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
+        }
+        if let Some(host) = route.and_then(|r| r.upstream_host.clone()) {
+            upstream_request.insert_header(http::header::HOST, host)?;
         }
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         let trusted = ctx

@@ -37,6 +37,24 @@ pub struct Route {
     pub connect_timeout: Duration,
     /// Upstream read timeout.
     pub read_timeout: Duration,
+    /// The `Host` sent upstream; `None` passes the client's on.
+    pub upstream_host: Option<http::HeaderValue>,
+    /// Whether the client's `Authorization` header is dropped before the upstream.
+    pub strip_authorization: bool,
+}
+
+/// The `Host` a route sends upstream: its `host_header`, else the upstream's own authority
+/// (default port left out) without `preserve_host`, else none (the client's passes on).
+fn upstream_host(r: &crate::config::RouteConfig) -> Option<http::HeaderValue> {
+    let u = &r.upstream;
+    let value = match &r.host_header {
+        Some(h) => h.clone(),
+        None if r.preserve_host => return None,
+        None if u.port == if u.tls { 443 } else { 80 } => u.host.clone(),
+        None => format!("{}:{}", u.host, u.port),
+    };
+    // Checked at load (`host_header`) or made of a parsed URL's host.
+    http::HeaderValue::from_str(&value).ok()
 }
 
 /// All routes.
@@ -76,6 +94,8 @@ impl RouteTable {
                     header_names,
                     connect_timeout: r.connect_timeout.0,
                     read_timeout: r.read_timeout.0,
+                    upstream_host: upstream_host(r),
+                    strip_authorization: r.strip_authorization,
                 })
             })
             .collect();

@@ -186,6 +186,9 @@ pub struct Route {
     connect_timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     read_timeout: Option<String>,
+    /// Every other key of the route (`strip_authorization`, `host_header`, …).
+    #[serde(flatten)]
+    settings: Mapping,
 }
 
 impl Route {
@@ -202,7 +205,14 @@ impl Route {
             headers: BTreeMap::new(),
             connect_timeout: None,
             read_timeout: None,
+            settings: Mapping::new(),
         }
+    }
+
+    /// Any other key of the route, e.g. `set("strip_authorization", true)`.
+    pub fn set(mut self, key: &str, value: impl Serialize) -> Route {
+        set_path(&mut self.settings, key, value);
+        self
     }
 
     pub fn host(mut self, host: &str) -> Route {

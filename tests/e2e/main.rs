@@ -28,3 +28,4 @@ mod resilience;
 mod scripted_idp;
 mod takeover;
 mod tls;
+mod upstream_options;

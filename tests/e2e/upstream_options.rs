@@ -1,0 +1,73 @@
+//! Per-route upstream options: `preserve_host` / `host_header` (the `Host` an app sees) and
+//! `strip_authorization` (the client's `Authorization` never reaches the app).
+
+use crate::harness::*;
+
+const ANN: &str = "ann@example.com";
+const PW: &str = "a long enough password";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_and_authorization_sent_upstream_follow_the_route() {
+    let (upstream, fd) = setup_with(
+        |up| {
+            Config::new()
+                .route(Route::new("/kept", up))
+                .route(Route::new("/named", up).set("host_header", "app.internal:8443"))
+                .route(Route::new("/own", up).set("preserve_host", false))
+                .route(Route::new("/stripped", up).set("strip_authorization", true))
+        },
+        &[(ANN, "Ann", "", "ROLE_USER", PW)],
+    )
+    .await;
+    let token = fd.api_token(&["--user", ANN]);
+    let send = |path: &'static str| {
+        plain_client()
+            .get(fd.url(path))
+            .header("Host", format!("wiki.localhost:{}", fd.port))
+            .header("Api-Token", &token)
+            .header("Authorization", "Basic YXBwOnNlY3JldA==")
+            .send()
+    };
+    let expected = [
+        ("/kept", format!("wiki.localhost:{}", fd.port), true),
+        ("/named", "app.internal:8443".to_string(), true),
+        ("/own", format!("127.0.0.1:{}", upstream.port), true),
+        ("/stripped", format!("wiki.localhost:{}", fd.port), false),
+    ];
+    for (path, host, authorization) in expected {
+        let resp = send(path).await.expect("request");
+        assert_eq!(resp.status(), 200, "{path}");
+        let got = upstream.last();
+        assert_eq!(got.header("host").as_deref(), Some(host.as_str()), "{path}");
+        assert_eq!(
+            got.header("authorization").is_some(),
+            authorization,
+            "{path}: {:?}",
+            got.header("authorization")
+        );
+        assert_eq!(
+            got.header("x-auth-request-email").as_deref(),
+            Some(ANN),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_header_that_is_no_host_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("frontdoor.yaml");
+    let text = Config::new()
+        .route(Route::new("/", 1u16).set("host_header", "a b"))
+        .listeners(free_port(), free_port(), dir.path())
+        .public_url("http://127.0.0.1:1")
+        .to_yaml();
+    std::fs::write(&path, text).expect("write");
+    let out = cli_with_config(&path, &["check-config"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("routes[0].host_header: `a b` is not a host[:port]"),
+        "{err}"
+    );
+}
