@@ -56,6 +56,8 @@ fn route(names_line: &[u8]) -> Route {
         header_names,
         connect_timeout: Duration::from_secs(1),
         read_timeout: Duration::from_secs(1),
+        upstream_host: None,
+        strip_authorization: false,
     }
 }
 
