@@ -58,6 +58,7 @@ fn route(names_line: &[u8]) -> Route {
         read_timeout: Duration::from_secs(1),
         upstream_host: None,
         strip_authorization: false,
+        strip_prefix: false,
     }
 }
 

@@ -94,7 +94,7 @@ pub struct Config {
     pub trusted_proxies: Vec<ProxyNet>,
     /// Origins (`scheme://host[:port]`) of app hosts that a proxy in front of frontdoor serves on
     /// another scheme or port than `public_url`'s (forward-auth behind nginx, Caddy, Traefik):
-    /// frontdoor's sign-in round trip may also end at `<origin>/_frontdoor/callback`.
+    /// frontdoor's sign-in round trip may also end at `<origin><reserved_prefix>callback`.
     #[serde(default)]
     pub sign_in_origins: Vec<Origin>,
     /// The one path prefix frontdoor keeps on hosts that only route to an app (not the host of
@@ -627,6 +627,9 @@ pub struct RouteConfig {
     /// The `Host` sent upstream in place of the client's (wins over `preserve_host`).
     #[serde(default)]
     pub host_header: Option<String>,
+    /// Remove `path_prefix` from the path sent upstream (`/wiki/a` → `/a`).
+    #[serde(default)]
+    pub strip_prefix: bool,
     /// Drop the client's `Authorization` header before the request goes upstream (apps that
     /// would otherwise read a bearer token or Basic credentials meant for frontdoor).
     #[serde(default)]

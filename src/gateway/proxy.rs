@@ -77,6 +77,8 @@ pub struct Ctx {
     peer_ip: Option<IpAddr>,
     client_ip: Option<IpAddr>,
     upstream_start: Option<Instant>,
+    /// The target sent upstream when the route strips its prefix.
+    upstream_target: Option<http::Uri>,
     /// When the first byte of a proxied request body arrived, and how many have since.
     body: Option<(Instant, u64)>,
 }
@@ -96,6 +98,7 @@ impl ProxyHttp for Gateway {
             peer_ip: None,
             client_ip: None,
             upstream_start: None,
+            upstream_target: None,
             body: None,
         }
     }
@@ -204,6 +207,22 @@ impl ProxyHttp for Gateway {
         match verdict {
             Verdict::Allow(identity) => {
                 ctx.identity = identity;
+                if let Some(route) = ctx.route.clone().filter(|r| r.strip_prefix) {
+                    let raw = session.req_header().uri.path_and_query();
+                    let target = raw
+                        .and_then(|pq| route.stripped_target(pq.as_str()))
+                        .and_then(|t| t.parse::<http::Uri>().ok());
+                    match target {
+                        Some(t) => ctx.upstream_target = Some(t),
+                        None => {
+                            let e = ApiError::bad_request(
+                                "the path spells the route's prefix with escapes or parameters"
+                                    .to_string(),
+                            );
+                            return respond(session, e.into_reply()).await;
+                        }
+                    }
+                }
                 Ok(false)
             }
             Verdict::SignIn => {
@@ -281,6 +300,9 @@ impl ProxyHttp for Gateway {
         if carries_own_token(ctx, upstream_request) || route.is_some_and(|r| r.strip_authorization)
         {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
+        }
+        if let Some(target) = ctx.upstream_target.take() {
+            upstream_request.set_uri(target);
         }
         if let Some(host) = route.and_then(|r| r.upstream_host.clone()) {
             upstream_request.insert_header(http::header::HOST, host)?;

@@ -41,6 +41,35 @@ pub struct Route {
     pub upstream_host: Option<http::HeaderValue>,
     /// Whether the client's `Authorization` header is dropped before the upstream.
     pub strip_authorization: bool,
+    /// Whether `path_prefix` is removed from the path sent upstream.
+    pub strip_prefix: bool,
+}
+
+impl Route {
+    /// The target sent upstream when the route strips its prefix, from the request's raw
+    /// target (path and query): `None` when the raw path does not spell the prefix literally
+    /// (an escape or a path parameter in it) — refused, since the upstream would otherwise
+    /// read a path the route never matched.
+    pub fn stripped_target(&self, raw: &str) -> Option<String> {
+        let (path, query) = match raw.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (raw, None),
+        };
+        if !prefix_matches(&self.path_prefix, path) {
+            return None;
+        }
+        let rest = &path[self.path_prefix.len()..];
+        let mut target = if rest.starts_with('/') {
+            rest.to_string()
+        } else {
+            format!("/{rest}")
+        };
+        if let Some(q) = query {
+            target.push('?');
+            target.push_str(q);
+        }
+        Some(target)
+    }
 }
 
 /// The `Host` a route sends upstream: its `host_header`, else the upstream's own authority
@@ -96,6 +125,7 @@ impl RouteTable {
                     read_timeout: r.read_timeout.0,
                     upstream_host: upstream_host(r),
                     strip_authorization: r.strip_authorization,
+                    strip_prefix: r.strip_prefix,
                 })
             })
             .collect();
@@ -177,6 +207,22 @@ mod tests {
             Some(4)
         );
         assert!(t.serves_host("WIKI.localhost."));
+    }
+
+    #[test]
+    fn a_stripped_prefix_must_be_spelled_literally() {
+        let t = table(
+            "  - { host: '*', path_prefix: /wiki, upstream: 'http://127.0.0.1:1', strip_prefix: true }\n  - { host: '*', path_prefix: /docs/, upstream: 'http://127.0.0.1:2', strip_prefix: true }\n  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:3', strip_prefix: true }\n",
+        );
+        let strip = |path: &str, raw: &str| t.find("h", path).and_then(|r| r.stripped_target(raw));
+        assert_eq!(strip("/wiki/a", "/wiki/a?x=1").as_deref(), Some("/a?x=1"));
+        assert_eq!(strip("/wiki", "/wiki").as_deref(), Some("/"));
+        assert_eq!(strip("/wiki", "/wiki?q").as_deref(), Some("/?q"));
+        assert_eq!(strip("/docs/a", "/docs/a").as_deref(), Some("/a"));
+        assert_eq!(strip("/x", "/x").as_deref(), Some("/x"));
+        // The same canonical path spelled otherwise: refused, never guessed.
+        assert_eq!(strip("/wiki/a", "/wi%6Bi/a"), None);
+        assert_eq!(strip("/wiki/a", "/wiki;x/a"), None);
     }
 
     #[test]

@@ -71,3 +71,35 @@ async fn a_host_header_that_is_no_host_is_refused_with_its_key() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_can_strip_its_prefix_and_refuses_a_disguised_one() {
+    let (upstream, fd) = setup_with(
+        |up| Config::new().route(Route::new("/wiki", up).public().set("strip_prefix", true)),
+        &[],
+    )
+    .await;
+    for (sent, seen) in [
+        ("/wiki/a/b?x=1", "/a/b?x=1"),
+        ("/wiki", "/"),
+        ("/wiki?q", "/?q"),
+    ] {
+        let resp = plain_client()
+            .get(fd.url(sent))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{sent}");
+        assert_eq!(upstream.last().uri, seen, "{sent}");
+    }
+    // `/wiki;x/a` routes as `/wiki/a`: the raw path does not spell the prefix, so it is not
+    // cut at a guess.
+    let before = upstream.count();
+    let status = raw_status(
+        fd.port,
+        "GET /wiki;x/a HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(upstream.count(), before);
+}
