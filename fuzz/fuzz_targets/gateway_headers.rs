@@ -59,6 +59,8 @@ fn route(names_line: &[u8]) -> Route {
         upstream_host: None,
         strip_authorization: false,
         strip_prefix: false,
+        sni: "127.0.0.1".into(),
+        ca: None,
     }
 }
 

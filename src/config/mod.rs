@@ -17,7 +17,7 @@ use url::Url;
 pub use addr::{ListenAddr, Origin};
 pub use duration::Dur;
 pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
-pub use tls::{HstsConfig, TlsConfig};
+pub use tls::{HstsConfig, TlsConfig, UpstreamTls};
 
 /// A configuration that could not be loaded; each problem names its key path.
 #[derive(Debug, Error)]
@@ -627,6 +627,9 @@ pub struct RouteConfig {
     /// The `Host` sent upstream in place of the client's (wins over `preserve_host`).
     #[serde(default)]
     pub host_header: Option<String>,
+    /// TLS towards an `https` upstream: the CA file to trust and the SNI name.
+    #[serde(default)]
+    pub upstream_tls: Option<UpstreamTls>,
     /// Remove `path_prefix` from the path sent upstream (`/wiki/a` → `/a`).
     #[serde(default)]
     pub strip_prefix: bool,
@@ -888,6 +891,7 @@ impl Config {
                 );
             }
         }
+        let mut upstream_tls = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
             if r.host.is_empty() {
                 bad(format!("routes[{i}].host"), "must not be empty".into());
@@ -915,6 +919,9 @@ impl Config {
                         .into(),
                 );
             }
+            if let Some(t) = &r.upstream_tls {
+                t.validate(&format!("routes[{i}]"), r.upstream.tls, &mut upstream_tls);
+            }
             if let Some(h) = &r.host_header
                 && (crate::gateway::host::parse(h).is_err()
                     || http::HeaderValue::from_str(h).is_err())
@@ -937,6 +944,7 @@ impl Config {
                 }
             }
         }
+        p.extend(upstream_tls);
         if let Some(tls) = &self.tls {
             tls.validate(&mut p);
         }

@@ -279,9 +279,15 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
         let u = &route.upstream;
         let mut peer = match route.addr {
-            Some(addr) => HttpPeer::new(addr, u.tls, u.host.clone()),
-            None => HttpPeer::new((u.host.as_str(), u.port), u.tls, u.host.clone()),
+            Some(addr) => HttpPeer::new(addr, u.tls, route.sni.clone()),
+            None => HttpPeer::new((u.host.as_str(), u.port), u.tls, route.sni.clone()),
         };
+        // Pingora pools connections by address and SNI, not by the CA that verified them:
+        // the group key keeps a connection verified with one route's CA from serving another's.
+        if let Some((ca, key)) = &route.ca {
+            peer.options.ca = Some(ca.clone());
+            peer.group_key = *key;
+        }
         peer.options.connection_timeout = Some(route.connect_timeout);
         peer.options.total_connection_timeout = Some(route.connect_timeout);
         peer.options.read_timeout = Some(route.read_timeout);

@@ -43,6 +43,11 @@ pub struct Route {
     pub strip_authorization: bool,
     /// Whether `path_prefix` is removed from the path sent upstream.
     pub strip_prefix: bool,
+    /// The name sent as SNI to a TLS upstream and checked against its certificate.
+    pub sni: String,
+    /// The CA certificates a TLS upstream's certificate must chain to, instead of the
+    /// system's roots, and a key of them that keeps their pooled connections apart.
+    pub ca: Option<(crate::tls::UpstreamCa, u64)>,
 }
 
 impl Route {
@@ -86,6 +91,23 @@ fn upstream_host(r: &crate::config::RouteConfig) -> Option<http::HeaderValue> {
     http::HeaderValue::from_str(&value).ok()
 }
 
+/// A route's CA file, checked when the configuration loaded; should it have changed since
+/// and no longer load, an empty list, which Pingora refuses: the upstream answers `502`
+/// rather than being trusted on the system's roots.
+fn upstream_ca(path: &std::path::Path) -> (crate::tls::UpstreamCa, u64) {
+    use std::hash::{Hash, Hasher};
+    let ca = crate::tls::load_ca(path).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the upstream CA file no longer loads; the route's upstream is refused");
+        std::sync::Arc::from(Vec::new())
+    });
+    let mut key = std::collections::hash_map::DefaultHasher::new();
+    for cert in ca.iter() {
+        cert.borrow_raw_cert().hash(&mut key);
+    }
+    // Non-zero: 0 is the group of connections verified with the system's roots.
+    (ca, key.finish() | 1)
+}
+
 /// All routes.
 #[derive(Debug, Default)]
 pub struct RouteTable {
@@ -100,6 +122,7 @@ impl RouteTable {
             .iter()
             .map(|r| {
                 let upstream = r.upstream.clone();
+                let tls = r.upstream_tls.as_ref();
                 let header_names = HeaderField::ALL.map(|f| match r.headers.get(&f) {
                     Some(n) if n.is_empty() => None,
                     Some(n) => HeaderName::from_bytes(n.as_bytes()).ok(),
@@ -126,6 +149,10 @@ impl RouteTable {
                     upstream_host: upstream_host(r),
                     strip_authorization: r.strip_authorization,
                     strip_prefix: r.strip_prefix,
+                    sni: tls
+                        .and_then(|t| t.sni.clone())
+                        .unwrap_or_else(|| r.upstream.host.clone()),
+                    ca: tls.and_then(|t| t.ca_file.as_deref()).map(upstream_ca),
                 })
             })
             .collect();

@@ -103,3 +103,104 @@ async fn a_route_can_strip_its_prefix_and_refuses_a_disguised_one() {
     assert_eq!(status, 400);
     assert_eq!(upstream.count(), before);
 }
+
+/// An `https` upstream signed by an internal CA: trusted with the route's `ca_file` and
+/// checked against its `sni`; refused (`502`) with another CA, another name, or the system's
+/// roots.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_upstream_is_verified_with_the_routes_ca_file_and_sni() {
+    let inner = Upstream::start().await;
+    // frontdoor itself serves HTTPS with a certificate for 127.0.0.1 and localhost from CA
+    // `one`: its discovery document stands in for an app.
+    let app = crate::tls::TlsFrontdoor::start(&inner).await;
+    let other = tempfile::tempdir().expect("tempdir");
+    let other_ca = crate::tls::make_ca(other.path(), "two");
+    let ca = app.path("one-ca.crt").display().to_string();
+    let https = format!("https://127.0.0.1:{}", app.port);
+    let route = |prefix: &str| {
+        Route::new(prefix, https.as_str())
+            .public()
+            .set("host_header", "127.0.0.1")
+    };
+    let fd = Frontdoor::launch(
+        Config::new()
+            .route(
+                route("/.well-known/")
+                    .host("ok.localhost")
+                    .set("upstream_tls.ca_file", &ca)
+                    .set("upstream_tls.sni", "localhost"),
+            )
+            .route(
+                route("/.well-known/")
+                    .host("ip.localhost")
+                    .set("upstream_tls.ca_file", &ca),
+            )
+            .route(
+                route("/.well-known/")
+                    .host("wrong-ca.localhost")
+                    .set("upstream_tls.ca_file", other_ca.display().to_string()),
+            )
+            .route(
+                route("/.well-known/")
+                    .host("wrong-name.localhost")
+                    .set("upstream_tls.ca_file", &ca)
+                    .set("upstream_tls.sni", "wiki.example"),
+            )
+            .route(route("/.well-known/").host("system.localhost")),
+    )
+    .await;
+    let get = |host: &'static str| {
+        plain_client()
+            .get(fd.url("/.well-known/openid-configuration"))
+            .header("Host", host)
+            .send()
+    };
+    for host in ["ok.localhost", "ip.localhost"] {
+        let resp = get(host).await.expect("request");
+        assert_eq!(resp.status(), 200, "{host}");
+        let body = resp.text().await.expect("body");
+        assert!(
+            body.contains(&format!("\"issuer\":\"{https}\"")),
+            "{host}: {body}"
+        );
+    }
+    for host in [
+        "wrong-ca.localhost",
+        "wrong-name.localhost",
+        "system.localhost",
+    ] {
+        let resp = get(host).await.expect("request");
+        assert_eq!(resp.status(), 502, "{host}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_upstream_tls_settings_are_refused_with_their_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("frontdoor.yaml");
+    let missing = dir.path().join("missing-ca.pem");
+    let text = Config::new()
+        .route(Route::new("/", 1u16).set("upstream_tls.sni", "localhost"))
+        .route(
+            Route::new("/x", "https://127.0.0.1:1")
+                .set("upstream_tls.ca_file", missing.display().to_string())
+                .set("upstream_tls.sni", "a:1"),
+        )
+        .listeners(free_port(), free_port(), dir.path())
+        .public_url("http://127.0.0.1:1")
+        .to_yaml();
+    std::fs::write(&path, text).expect("write");
+    let out = cli_with_config(&path, &["check-config"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for expected in [
+        "routes[0].upstream_tls: applies only to an https upstream",
+        &format!(
+            "routes[1].upstream_tls.ca_file: cannot read {}",
+            missing.display()
+        ),
+        "routes[1].upstream_tls.sni: `a:1` is not a host name (without port)",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+}
