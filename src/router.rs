@@ -282,7 +282,8 @@ mod tests {
              routes:\n\
              - { host: wiki.example.com, path_prefix: /, upstream: 'http://127.0.0.1:1' }\n\
              - { host: SSO.example.com, path_prefix: /api/, upstream: 'http://127.0.0.1:1' }\n\
-             - { host: '*', path_prefix: /docs, upstream: 'http://127.0.0.1:1' }\n",
+             - { host: '*', path_prefix: /docs, upstream: 'http://127.0.0.1:1' }\n\
+             - { host: '*', path_prefix: /oa, upstream: 'http://127.0.0.1:1' }\n",
         )
         .expect("valid config");
         assert_eq!(

@@ -1007,7 +1007,7 @@ impl Config {
                 let kept: Vec<&str> = own
                     .iter()
                     .copied()
-                    .filter(|p| p.starts_with(&r.path_prefix) || r.path_prefix.starts_with(p))
+                    .filter(|p| covers(&r.path_prefix, p) || r.path_prefix.starts_with(p))
                     .collect();
                 (!kept.is_empty()).then(|| {
                     format!(
@@ -1029,6 +1029,15 @@ impl Config {
             .find(|t| t.hosts.iter().any(|h| crate::gateway::host::same(h, host)))
             .map_or("default", |t| t.id.as_str())
     }
+}
+
+/// Whether a route's `path_prefix` covers the path `own` (matched on segment boundaries, as
+/// routes match requests).
+fn covers(prefix: &str, own: &str) -> bool {
+    own.starts_with(prefix)
+        && (prefix.ends_with('/')
+            || own.len() == prefix.len()
+            || own.as_bytes()[prefix.len()] == b'/')
 }
 
 /// The keys that locate a running server; every other key is ignored.
