@@ -6,6 +6,19 @@ use crate::harness::*;
 const ANN: &str = "ann@example.com";
 const PW: &str = "a long enough password";
 
+/// What `check-config` says of `config` (written in `dir`), which it must refuse.
+fn refused(config: Config, dir: &std::path::Path) -> String {
+    let path = dir.join("frontdoor.yaml");
+    let text = config
+        .listeners(free_port(), free_port(), dir)
+        .public_url("http://127.0.0.1:1")
+        .to_yaml();
+    std::fs::write(&path, text).expect("write");
+    let out = cli_with_config(&path, &["check-config"], None);
+    assert!(!out.status.success(), "refused");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_and_authorization_sent_upstream_follow_the_route() {
     let (upstream, fd) = setup_with(
@@ -56,16 +69,10 @@ async fn the_host_and_authorization_sent_upstream_follow_the_route() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_header_that_is_no_host_is_refused_with_its_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("frontdoor.yaml");
-    let text = Config::new()
-        .route(Route::new("/", 1u16).set("host_header", "a b"))
-        .listeners(free_port(), free_port(), dir.path())
-        .public_url("http://127.0.0.1:1")
-        .to_yaml();
-    std::fs::write(&path, text).expect("write");
-    let out = cli_with_config(&path, &["check-config"], None);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = refused(
+        Config::new().route(Route::new("/", 1u16).set("host_header", "a b")),
+        dir.path(),
+    );
     assert!(
         err.contains("routes[0].host_header: `a b` is not a host[:port]"),
         "{err}"
@@ -177,22 +184,17 @@ async fn an_https_upstream_is_verified_with_the_routes_ca_file_and_sni() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_upstream_tls_settings_are_refused_with_their_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("frontdoor.yaml");
     let missing = dir.path().join("missing-ca.pem");
-    let text = Config::new()
-        .route(Route::new("/", 1u16).set("upstream_tls.sni", "localhost"))
-        .route(
-            Route::new("/x", "https://127.0.0.1:1")
-                .set("upstream_tls.ca_file", missing.display().to_string())
-                .set("upstream_tls.sni", "a:1"),
-        )
-        .listeners(free_port(), free_port(), dir.path())
-        .public_url("http://127.0.0.1:1")
-        .to_yaml();
-    std::fs::write(&path, text).expect("write");
-    let out = cli_with_config(&path, &["check-config"], None);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = refused(
+        Config::new()
+            .route(Route::new("/", 1u16).set("upstream_tls.sni", "localhost"))
+            .route(
+                Route::new("/x", "https://127.0.0.1:1")
+                    .set("upstream_tls.ca_file", missing.display().to_string())
+                    .set("upstream_tls.sni", "a:1"),
+            ),
+        dir.path(),
+    );
     for expected in [
         "routes[0].upstream_tls: applies only to an https upstream",
         &format!(
