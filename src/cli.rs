@@ -302,8 +302,11 @@ pub struct AppCreate {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => match Config::load(&cli.config) {
-            Ok(_) => {
+            Ok(config) => {
                 println!("{}: OK", cli.config.display());
+                for kept in config.kept_paths() {
+                    println!("  {kept}");
+                }
                 Ok(())
             }
             Err(e) => {

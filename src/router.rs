@@ -1,28 +1,71 @@
 //! frontdoor's own endpoints: one table of method and path to handler, for the OAuth 2.0 /
 //! OpenID Connect provider, the JSON APIs, the sign-in and settings pages, forward-auth and
-//! upstream sign-in. The proxy asks `is_own_path` and hands such requests to `handle`.
+//! upstream sign-in. The proxy asks `own_path` which requests are frontdoor's (the host model)
+//! and hands them to `handle`.
 
 use http::Method;
 
 use crate::api;
+use crate::config::{Config, OWN_HOST_PATHS, OWN_PREFIX};
 use crate::endpoint::{Reply, Request, json, oauth};
 use crate::error::Error;
 use crate::provider::{authorize, discovery, introspect, logout, token, userinfo};
 use crate::state::State;
 use crate::web::sign_in;
 
-/// Whether a path belongs to frontdoor itself rather than to a proxied route.
-pub fn is_own_path(path: &str) -> bool {
-    path.starts_with("/oauth/")
-        || path.starts_with("/.well-known/")
-        || path.starts_with("/api/v1/")
-        || path.starts_with("/_frontdoor/")
-        || path == "/oauth2-token"
+/// What frontdoor answers under the reserved prefix on a host that only routes to an app: the
+/// end of its sign-in round trip, signing out, forward-auth and the assets of its pages.
+/// Everything else it has (the provider, the APIs, the sign-in and settings pages) lives on
+/// its own hosts.
+const ON_APP_HOSTS: [&str; 4] = ["callback", "logout", "auth", "static/"];
+
+/// The host model: whether a request is frontdoor's own, and then its path in the form the
+/// endpoint table knows (`/_frontdoor/…` for one under `reserved_prefix`). `host` is the
+/// normalised host of `gateway::host`, `path` the canonical path of `gateway::path`.
+///
+/// On frontdoor's own hosts (`public_url`'s and the tenants') it keeps every path it has
+/// always kept and the reserved prefix; on any other host only the reserved prefix, so an
+/// app's `/api/v1/…`, `/oauth/…` and `/.well-known/…` reach the app.
+pub fn own_path(config: &Config, host: &str, path: &str) -> Option<String> {
+    if let Some(own) = config.reserved_prefix.to_own(path) {
+        return Some(own);
+    }
+    if config.is_own_host(host) && is_own_host_path(path) {
+        return Some(path.to_string());
+    }
+    None
+}
+
+/// Whether a path is one frontdoor keeps on its own hosts.
+fn is_own_host_path(path: &str) -> bool {
+    OWN_HOST_PATHS.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p)
+        } else {
+            path == *p
+        }
+    })
+}
+
+/// Whether an endpoint (in the table's `/_frontdoor/…` form) answers on a host that only
+/// routes to an app.
+fn serves_app_hosts(path: &str) -> bool {
+    path.strip_prefix(OWN_PREFIX).is_some_and(|rest| {
+        ON_APP_HOSTS
+            .iter()
+            .any(|e| rest == *e || e.ends_with('/') && rest.starts_with(e))
+    })
 }
 
 /// Answers a request to one of frontdoor's own endpoints.
 pub async fn handle(state: &State, req: &Request) -> Reply {
     let m = &req.method;
+    if !serves_app_hosts(&req.path) && !state.config.is_own_host(&req.host) {
+        return json(Err(Error::NotFound(format!(
+            "{} is on frontdoor's own host, not on {}",
+            req.path, req.host
+        ))));
+    }
     if let Some(reply) = rate_limited(state, req) {
         return reply;
     }
@@ -123,4 +166,131 @@ async fn idp_endpoint(state: &State, req: &Request, m: &Method) -> Reply {
 
 fn is_get(m: &Method) -> bool {
     m == Method::GET || m == Method::HEAD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(prefix: &str) -> Config {
+        Config::from_yaml(&format!(
+            "listen: 127.0.0.1:8080\n\
+             admin_listen: 127.0.0.1:9090\n\
+             public_url: https://sso.example.com/\n\
+             reserved_prefix: {prefix}\n\
+             tenants: [{{ id: acme, hosts: [acme.example.com] }}]\n\
+             routes:\n\
+             - {{ host: wiki.example.com, path_prefix: /, upstream: 'http://127.0.0.1:1' }}\n"
+        ))
+        .expect("valid config")
+    }
+
+    #[test]
+    fn own_hosts_keep_every_own_path_app_hosts_only_the_prefix() {
+        let c = config("/_frontdoor/");
+        let own = |host: &str, path: &str| own_path(&c, host, path);
+        for host in ["sso.example.com", "acme.example.com"] {
+            for path in [
+                "/oauth/token",
+                "/.well-known/openid-configuration",
+                "/api/v1/login-check",
+                "/_frontdoor/login",
+                "/oauth2-token",
+            ] {
+                assert_eq!(own(host, path).as_deref(), Some(path), "{host}{path}");
+            }
+            assert_eq!(own(host, "/oauth2-tokens"), None);
+            assert_eq!(own(host, "/wiki"), None);
+        }
+        for path in [
+            "/oauth/token",
+            "/.well-known/x",
+            "/api/v1/issues",
+            "/oauth2-token",
+        ] {
+            assert_eq!(own("wiki.example.com", path), None, "{path}");
+            assert_eq!(own("anything.example", path), None, "{path}");
+        }
+        assert_eq!(
+            own("wiki.example.com", "/_frontdoor/callback").as_deref(),
+            Some("/_frontdoor/callback")
+        );
+    }
+
+    #[test]
+    fn a_non_default_prefix_is_read_as_the_endpoint_table_knows_it() {
+        let c = config("/_sso/");
+        let own = |host: &str, path: &str| own_path(&c, host, path);
+        assert_eq!(
+            own("wiki.example.com", "/_sso/callback").as_deref(),
+            Some("/_frontdoor/callback")
+        );
+        assert_eq!(own("wiki.example.com", "/_frontdoor/callback"), None);
+        assert_eq!(
+            own("sso.example.com", "/_frontdoor/login").as_deref(),
+            Some("/_frontdoor/login")
+        );
+        assert_eq!(
+            own("sso.example.com", "/_sso/login").as_deref(),
+            Some("/_frontdoor/login")
+        );
+    }
+
+    #[test]
+    fn app_hosts_get_only_what_they_need_of_the_prefix() {
+        for path in [
+            "/_frontdoor/callback",
+            "/_frontdoor/logout",
+            "/_frontdoor/auth",
+            "/_frontdoor/static/style.css",
+        ] {
+            assert!(serves_app_hosts(path), "{path}");
+        }
+        for path in [
+            "/_frontdoor/login",
+            "/_frontdoor/settings",
+            "/_frontdoor/admin",
+            "/_frontdoor/callbackx",
+            "/_frontdoor/idp/corp/start",
+            "/oauth/token",
+        ] {
+            assert!(!serves_app_hosts(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn own_hosts_are_compared_normalised() {
+        let c = config("/_frontdoor/");
+        assert!(c.is_own_host("sso.example.com"));
+        assert!(c.is_own_host("ACME.example.com."));
+        assert!(!c.is_own_host("wiki.example.com"));
+        assert!(!c.is_own_host("sso.example.com.evil"));
+        let v6 = Config::from_yaml(
+            "listen: 127.0.0.1:8080\nadmin_listen: 127.0.0.1:9090\npublic_url: http://[::1]:8080/\n",
+        )
+        .expect("valid config");
+        assert!(v6.is_own_host("::1"));
+    }
+
+    #[test]
+    fn check_config_names_the_paths_kept_on_an_own_host_route() {
+        let c = Config::from_yaml(
+            "listen: 127.0.0.1:8080\n\
+             admin_listen: 127.0.0.1:9090\n\
+             public_url: https://sso.example.com/\n\
+             reserved_prefix: /_sso/\n\
+             routes:\n\
+             - { host: wiki.example.com, path_prefix: /, upstream: 'http://127.0.0.1:1' }\n\
+             - { host: SSO.example.com, path_prefix: /api/, upstream: 'http://127.0.0.1:1' }\n\
+             - { host: '*', path_prefix: /docs, upstream: 'http://127.0.0.1:1' }\n\
+             - { host: '*', path_prefix: /oa, upstream: 'http://127.0.0.1:1' }\n",
+        )
+        .expect("valid config");
+        assert_eq!(
+            c.kept_paths(),
+            [
+                "routes[1] (path_prefix `/api/`): on `SSO.example.com`, one of frontdoor's own hosts, frontdoor keeps /api/v1/"
+            ]
+        );
+    }
 }

@@ -62,6 +62,11 @@ fn route(names_line: &[u8]) -> Route {
             audience: None,
             lifetime: Duration::from_secs(300),
         }),
+        upstream_host: None,
+        strip_authorization: false,
+        strip_prefix: false,
+        sni: "127.0.0.1".into(),
+        ca: None,
     }
 }
 

@@ -3,6 +3,7 @@
 mod addr;
 mod assertion;
 mod duration;
+mod prefix;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -16,7 +17,8 @@ use url::Url;
 pub use addr::{ListenAddr, Origin};
 pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
-pub use tls::{HstsConfig, TlsConfig};
+pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
+pub use tls::{HstsConfig, TlsConfig, UpstreamTls};
 
 /// A configuration that could not be loaded; each problem names its key path.
 #[derive(Debug, Error)]
@@ -93,9 +95,14 @@ pub struct Config {
     pub trusted_proxies: Vec<ProxyNet>,
     /// Origins (`scheme://host[:port]`) of app hosts that a proxy in front of frontdoor serves on
     /// another scheme or port than `public_url`'s (forward-auth behind nginx, Caddy, Traefik):
-    /// frontdoor's sign-in round trip may also end at `<origin>/_frontdoor/callback`.
+    /// frontdoor's sign-in round trip may also end at `<origin><reserved_prefix>callback`.
     #[serde(default)]
     pub sign_in_origins: Vec<Origin>,
+    /// The one path prefix frontdoor keeps on hosts that only route to an app (not the host of
+    /// `public_url` nor a tenant's): its sign-in callback, logout, forward-auth and assets.
+    /// Everything else on those hosts goes to the app.
+    #[serde(default)]
+    pub reserved_prefix: ReservedPrefix,
     /// Proxied routes.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -621,6 +628,23 @@ pub struct RouteConfig {
     /// A signed identity assertion (JWT) for the upstream, in its own header.
     #[serde(default)]
     pub assertion: Assertion,
+    /// Send the client's `Host` upstream (the default); `false` sends the upstream's own
+    /// `host[:port]`, for apps that only answer to their own name.
+    #[serde(default = "yes")]
+    pub preserve_host: bool,
+    /// The `Host` sent upstream in place of the client's (wins over `preserve_host`).
+    #[serde(default)]
+    pub host_header: Option<String>,
+    /// TLS towards an `https` upstream: the CA file to trust and the SNI name.
+    #[serde(default)]
+    pub upstream_tls: Option<UpstreamTls>,
+    /// Remove `path_prefix` from the path sent upstream (`/wiki/a` → `/a`).
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Drop the client's `Authorization` header before the request goes upstream (apps that
+    /// would otherwise read a bearer token or Basic credentials meant for frontdoor).
+    #[serde(default)]
+    pub strip_authorization: bool,
 }
 
 fn default_prefix() -> String {
@@ -875,6 +899,7 @@ impl Config {
                 );
             }
         }
+        let mut upstream_tls = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
             if r.host.is_empty() {
                 bad(format!("routes[{i}].host"), "must not be empty".into());
@@ -921,6 +946,18 @@ impl Config {
                     bad(format!("routes[{i}].{key}"), message);
                 }
             }
+            if let Some(t) = &r.upstream_tls {
+                t.validate(&format!("routes[{i}]"), r.upstream.tls, &mut upstream_tls);
+            }
+            if let Some(h) = &r.host_header
+                && (crate::gateway::host::parse(h).is_err()
+                    || http::HeaderValue::from_str(h).is_err())
+            {
+                bad(
+                    format!("routes[{i}].host_header"),
+                    format!("`{h}` is not a host[:port]"),
+                );
+            }
             for (field, name) in &r.headers {
                 // An empty name turns the header off for this route.
                 if !name.is_empty() && http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -934,6 +971,7 @@ impl Config {
                 }
             }
         }
+        p.extend(upstream_tls);
         if let Some(tls) = &self.tls {
             tls.validate(&mut p);
         }
@@ -959,6 +997,56 @@ impl Config {
         }
     }
 
+    /// Whether a normalised host (without port) is one of frontdoor's own: the host of
+    /// `public_url` or a tenant's. Only there does frontdoor answer beyond `reserved_prefix`.
+    pub fn is_own_host(&self, host: &str) -> bool {
+        let public = match self.public_url.host() {
+            // A request's host names an IPv6 address without brackets.
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        };
+        crate::gateway::host::same(&public, host)
+            || self
+                .tenants
+                .iter()
+                .any(|t| t.hosts.iter().any(|h| crate::gateway::host::same(h, host)))
+    }
+
+    /// For `check-config`: each route that also serves one of frontdoor's own hosts, and the
+    /// paths frontdoor keeps for itself there (the route gets every other path).
+    pub fn kept_paths(&self) -> Vec<String> {
+        let mut own: Vec<&str> = OWN_HOST_PATHS.to_vec();
+        if self.reserved_prefix.as_str() != OWN_PREFIX {
+            own.push(self.reserved_prefix.as_str());
+        }
+        self.routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let on = if r.host == "*" {
+                    "frontdoor's own hosts".to_string()
+                } else if self.is_own_host(&r.host) {
+                    format!("`{}`, one of frontdoor's own hosts,", r.host)
+                } else {
+                    return None;
+                };
+                let kept: Vec<&str> = own
+                    .iter()
+                    .copied()
+                    .filter(|p| covers(&r.path_prefix, p) || r.path_prefix.starts_with(p))
+                    .collect();
+                (!kept.is_empty()).then(|| {
+                    format!(
+                        "routes[{i}] (path_prefix `{}`): on {on} frontdoor keeps {}",
+                        r.path_prefix,
+                        kept.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The tenant a host (without port) belongs to: every spelling of a tenant's host (any
     /// case, with or without the trailing dot) is that tenant; a host no tenant claims is the
     /// default tenant's.
@@ -968,6 +1056,15 @@ impl Config {
             .find(|t| t.hosts.iter().any(|h| crate::gateway::host::same(h, host)))
             .map_or("default", |t| t.id.as_str())
     }
+}
+
+/// Whether a route's `path_prefix` covers the path `own` (matched on segment boundaries, as
+/// routes match requests).
+fn covers(prefix: &str, own: &str) -> bool {
+    own.starts_with(prefix)
+        && (prefix.ends_with('/')
+            || own.len() == prefix.len()
+            || own.as_bytes()[prefix.len()] == b'/')
 }
 
 /// The keys that locate a running server; every other key is ignored.

@@ -83,6 +83,44 @@ impl TlsConfig {
     }
 }
 
+/// TLS towards a route's `https` upstream.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// PEM file of the CA certificates that sign the upstream's certificate, trusted for this
+    /// route instead of the system's roots (an internal CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The name sent as SNI and checked against the upstream's certificate; the upstream's
+    /// host by default.
+    #[serde(default)]
+    pub sni: Option<String>,
+}
+
+impl UpstreamTls {
+    /// Checks a route's `upstream_tls` (`route` is its key path) and loads its CA file once, so
+    /// that a file that cannot serve is refused with its key.
+    pub(super) fn validate(&self, route: &str, https: bool, problems: &mut Vec<Problem>) {
+        let mut bad = |key: &str, message: String| {
+            problems.push(Problem {
+                key: format!("{route}.upstream_tls{key}"),
+                message,
+            })
+        };
+        if !https {
+            bad("", "applies only to an https upstream".into());
+        }
+        if let Some(Err(e)) = self.ca_file.as_deref().map(crate::tls::load_ca) {
+            bad(".ca_file", e);
+        }
+        if let Some(sni) = &self.sni
+            && !matches!(crate::gateway::host::parse(sni), Ok(p) if p.port.is_none())
+        {
+            bad(".sni", format!("`{sni}` is not a host name (without port)"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
 //! The gateway's own sign-in round trip as the OAuth client `frontdoor`: protected URL →
-//! `/oauth/authorize` → `/_frontdoor/callback` → the protected URL with a session. The
+//! `/oauth/authorize` → `<reserved_prefix>callback` → the protected URL with a session. The
 //! sign-in pages themselves are `web::sign_in`'s.
 
 use cookie::{Cookie, CookieJar, SameSite};
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::endpoint::{Reply, Request};
 use crate::error::Error;
 use crate::provider::access::{CodeRefused, redeem_code};
+use crate::provider::own_client::callback_path;
 use crate::provider::scopes::OWN_CLIENT_SCOPE;
 use crate::secrets::{ct_eq, pkce_s256, random_token};
 use crate::state::State;
@@ -79,7 +80,7 @@ pub fn start(state: &State, req: &Request, original: &str) -> Reply {
         .get(LOGIN_COOKIE)
         .cloned()
         .unwrap_or_else(|| Cookie::new(LOGIN_COOKIE, ""));
-    c.set_path("/_frontdoor/callback");
+    c.set_path(callback_path(&state.config));
     c.set_http_only(true);
     c.set_same_site(SameSite::Lax);
     c.set_secure(state.secure_cookies());
@@ -90,7 +91,7 @@ pub fn start(state: &State, req: &Request, original: &str) -> Reply {
 /// `GET /_frontdoor/callback`: finishes the gateway's login and returns to the original URL.
 pub async fn callback(state: &State, req: &Request) -> Reply {
     let mut removal = Cookie::new(LOGIN_COOKIE, "");
-    removal.set_path("/_frontdoor/callback");
+    removal.set_path(callback_path(&state.config));
     removal.make_removal();
     let reply = finish(state, req).await.unwrap_or_else(|e| {
         pages::ErrorPage {

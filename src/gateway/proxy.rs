@@ -80,6 +80,8 @@ pub struct Ctx {
     /// The request's normalised host, once decided (the audience of a `*` route's assertion).
     host: String,
     upstream_start: Option<Instant>,
+    /// The target sent upstream when the route strips its prefix.
+    upstream_target: Option<http::Uri>,
     /// When the first byte of a proxied request body arrived, and how many have since.
     body: Option<(Instant, u64)>,
 }
@@ -100,6 +102,7 @@ impl ProxyHttp for Gateway {
             client_ip: None,
             host: String::new(),
             upstream_start: None,
+            upstream_target: None,
             body: None,
         }
     }
@@ -156,7 +159,8 @@ impl ProxyHttp for Gateway {
             }
         };
 
-        if router::is_own_path(&path) {
+        // The host model: which requests are frontdoor's depends on the normalised host.
+        if let Some(path) = router::own_path(&state.config, &host, &path) {
             ctx.own = true;
             let body = match read_body(session, &state.config.client_timeouts).await? {
                 Some(b) => b,
@@ -209,6 +213,22 @@ impl ProxyHttp for Gateway {
             Verdict::Allow(identity) => {
                 ctx.identity = identity;
                 ctx.host = host;
+                if let Some(route) = ctx.route.clone().filter(|r| r.strip_prefix) {
+                    let raw = session.req_header().uri.path_and_query();
+                    let target = raw
+                        .and_then(|pq| route.stripped_target(pq.as_str()))
+                        .and_then(|t| t.parse::<http::Uri>().ok());
+                    match target {
+                        Some(t) => ctx.upstream_target = Some(t),
+                        None => {
+                            let e = ApiError::bad_request(
+                                "the path spells the route's prefix with escapes or parameters"
+                                    .to_string(),
+                            );
+                            return respond(session, e.into_reply()).await;
+                        }
+                    }
+                }
                 Ok(false)
             }
             Verdict::SignIn => {
@@ -265,9 +285,15 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
         let u = &route.upstream;
         let mut peer = match route.addr {
-            Some(addr) => HttpPeer::new(addr, u.tls, u.host.clone()),
-            None => HttpPeer::new((u.host.as_str(), u.port), u.tls, u.host.clone()),
+            Some(addr) => HttpPeer::new(addr, u.tls, route.sni.clone()),
+            None => HttpPeer::new((u.host.as_str(), u.port), u.tls, route.sni.clone()),
         };
+        // Pingora pools connections by address and SNI, not by the CA that verified them:
+        // the group key keeps a connection verified with one route's CA from serving another's.
+        if let Some((ca, key)) = &route.ca {
+            peer.options.ca = Some(ca.clone());
+            peer.group_key = *key;
+        }
         peer.options.connection_timeout = Some(route.connect_timeout);
         peer.options.total_connection_timeout = Some(route.connect_timeout);
         peer.options.read_timeout = Some(route.read_timeout);
@@ -283,8 +309,15 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let route = ctx.route.as_deref();
         headers::strip(upstream_request, route, &self.own_cookies);
-        if carries_own_token(ctx, upstream_request) {
+        if carries_own_token(ctx, upstream_request) || route.is_some_and(|r| r.strip_authorization)
+        {
             upstream_request.remove_header(&http::header::AUTHORIZATION);
+        }
+        if let Some(target) = ctx.upstream_target.take() {
+            upstream_request.set_uri(target);
+        }
+        if let Some(host) = route.and_then(|r| r.upstream_host.clone()) {
+            upstream_request.insert_header(http::header::HOST, host)?;
         }
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         let trusted = ctx

@@ -39,6 +39,17 @@ pub struct Route {
     pub connect_timeout: Duration,
     /// Upstream read timeout.
     pub read_timeout: Duration,
+    /// The `Host` sent upstream; `None` passes the client's on.
+    pub upstream_host: Option<http::HeaderValue>,
+    /// Whether the client's `Authorization` header is dropped before the upstream.
+    pub strip_authorization: bool,
+    /// Whether `path_prefix` is removed from the path sent upstream.
+    pub strip_prefix: bool,
+    /// The name sent as SNI to a TLS upstream and checked against its certificate.
+    pub sni: String,
+    /// The CA certificates a TLS upstream's certificate must chain to, instead of the
+    /// system's roots, and a key of them that keeps their pooled connections apart.
+    pub ca: Option<(crate::tls::UpstreamCa, u64)>,
     /// The signed identity assertion sent upstream, when the route asks for one.
     pub assertion: Option<RouteAssertion>,
 }
@@ -52,6 +63,64 @@ pub struct RouteAssertion {
     pub audience: Option<String>,
     /// Its lifetime.
     pub lifetime: Duration,
+}
+
+impl Route {
+    /// The target sent upstream when the route strips its prefix, from the request's raw
+    /// target (path and query): `None` when the raw path does not spell the prefix literally
+    /// (an escape or a path parameter in it) — refused, since the upstream would otherwise
+    /// read a path the route never matched.
+    pub fn stripped_target(&self, raw: &str) -> Option<String> {
+        let (path, query) = match raw.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (raw, None),
+        };
+        if !prefix_matches(&self.path_prefix, path) {
+            return None;
+        }
+        let rest = &path[self.path_prefix.len()..];
+        let mut target = if rest.starts_with('/') {
+            rest.to_string()
+        } else {
+            format!("/{rest}")
+        };
+        if let Some(q) = query {
+            target.push('?');
+            target.push_str(q);
+        }
+        Some(target)
+    }
+}
+
+/// The `Host` a route sends upstream: its `host_header`, else the upstream's own authority
+/// (default port left out) without `preserve_host`, else none (the client's passes on).
+fn upstream_host(r: &crate::config::RouteConfig) -> Option<http::HeaderValue> {
+    let u = &r.upstream;
+    let value = match &r.host_header {
+        Some(h) => h.clone(),
+        None if r.preserve_host => return None,
+        None if u.port == if u.tls { 443 } else { 80 } => u.host.clone(),
+        None => format!("{}:{}", u.host, u.port),
+    };
+    // Checked at load (`host_header`) or made of a parsed URL's host.
+    http::HeaderValue::from_str(&value).ok()
+}
+
+/// A route's CA file, checked when the configuration loaded; should it have changed since
+/// and no longer load, an empty list, which Pingora refuses: the upstream answers `502`
+/// rather than being trusted on the system's roots.
+fn upstream_ca(path: &std::path::Path) -> (crate::tls::UpstreamCa, u64) {
+    use std::hash::{Hash, Hasher};
+    let ca = crate::tls::load_ca(path).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the upstream CA file no longer loads; the route's upstream is refused");
+        std::sync::Arc::from(Vec::new())
+    });
+    let mut key = std::collections::hash_map::DefaultHasher::new();
+    for cert in ca.iter() {
+        cert.borrow_raw_cert().hash(&mut key);
+    }
+    // Non-zero: 0 is the group of connections verified with the system's roots.
+    (ca, key.finish() | 1)
 }
 
 /// All routes.
@@ -68,6 +137,7 @@ impl RouteTable {
             .iter()
             .map(|r| {
                 let upstream = r.upstream.clone();
+                let tls = r.upstream_tls.as_ref();
                 let header_names = HeaderField::ALL.map(|f| match r.headers.get(&f) {
                     Some(n) if n.is_empty() => None,
                     Some(n) => HeaderName::from_bytes(n.as_bytes()).ok(),
@@ -97,6 +167,13 @@ impl RouteTable {
                         audience: a.audience.clone(),
                         lifetime: a.lifetime.0,
                     }),
+                    upstream_host: upstream_host(r),
+                    strip_authorization: r.strip_authorization,
+                    strip_prefix: r.strip_prefix,
+                    sni: tls
+                        .and_then(|t| t.sni.clone())
+                        .unwrap_or_else(|| r.upstream.host.clone()),
+                    ca: tls.and_then(|t| t.ca_file.as_deref()).map(upstream_ca),
                 })
             })
             .collect();
@@ -178,6 +255,22 @@ mod tests {
             Some(4)
         );
         assert!(t.serves_host("WIKI.localhost."));
+    }
+
+    #[test]
+    fn a_stripped_prefix_must_be_spelled_literally() {
+        let t = table(
+            "  - { host: '*', path_prefix: /wiki, upstream: 'http://127.0.0.1:1', strip_prefix: true }\n  - { host: '*', path_prefix: /docs/, upstream: 'http://127.0.0.1:2', strip_prefix: true }\n  - { host: '*', path_prefix: /, upstream: 'http://127.0.0.1:3', strip_prefix: true }\n",
+        );
+        let strip = |path: &str, raw: &str| t.find("h", path).and_then(|r| r.stripped_target(raw));
+        assert_eq!(strip("/wiki/a", "/wiki/a?x=1").as_deref(), Some("/a?x=1"));
+        assert_eq!(strip("/wiki", "/wiki").as_deref(), Some("/"));
+        assert_eq!(strip("/wiki", "/wiki?q").as_deref(), Some("/?q"));
+        assert_eq!(strip("/docs/a", "/docs/a").as_deref(), Some("/a"));
+        assert_eq!(strip("/x", "/x").as_deref(), Some("/x"));
+        // The same canonical path spelled otherwise: refused, never guessed.
+        assert_eq!(strip("/wiki/a", "/wi%6Bi/a"), None);
+        assert_eq!(strip("/wiki/a", "/wiki;x/a"), None);
     }
 
     #[test]

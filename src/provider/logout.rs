@@ -17,7 +17,9 @@ use crate::web::{csrf, pages};
 /// `GET|POST /_frontdoor/logout`.
 pub async fn frontdoor_logout(state: &State, req: &Request) -> Reply {
     if req.method != http::Method::POST {
-        return confirm(state, req, "/_frontdoor/logout", Vec::new());
+        // Posted back under the prefix that answers on this host too (an app host has only it).
+        let action = state.config.reserved_prefix.path("logout");
+        return confirm(state, req, &action, Vec::new());
     }
     let token = req
         .form_pairs()

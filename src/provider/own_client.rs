@@ -3,12 +3,10 @@
 
 use url::Url;
 
-/// Path of the gateway's sign-in callback on every host it signs people into.
-pub const OWN_CALLBACK_PATH: &str = "/_frontdoor/callback";
-
 /// The redirect URIs of frontdoor's own sign-in client: fixed when the configuration is
 /// loaded, one per host that frontdoor signs people into (the host of `public_url`, every
-/// tenant host, every route host named exactly), each with `public_url`'s scheme and port.
+/// tenant host, every route host named exactly), each with `public_url`'s scheme and port, at
+/// `<reserved_prefix>callback`, which answers on app hosts and frontdoor's own hosts alike.
 ///
 /// Never derived from a request: a code for the own client is only ever sent to a host the
 /// operator named, so a `Host` header (or a `*` route) cannot make frontdoor mail a victim's
@@ -52,8 +50,9 @@ impl OwnRedirects {
         }
         bases.extend(config.sign_in_origins.iter().map(|o| o.0.clone()));
         let mut uris: Vec<Callback> = Vec::new();
+        let path = callback_path(config);
         for mut uri in bases {
-            uri.set_path(OWN_CALLBACK_PATH);
+            uri.set_path(&path);
             uri.set_query(None);
             uri.set_fragment(None);
             let Some(host) = uri.host_str().map(normal_host) else {
@@ -99,6 +98,11 @@ impl OwnRedirects {
     pub fn all(&self) -> impl Iterator<Item = &str> {
         self.uris.iter().map(|c| c.uri.as_str())
     }
+}
+
+/// Path of the gateway's sign-in callback on every host it signs people into.
+pub fn callback_path(config: &crate::config::Config) -> String {
+    config.reserved_prefix.path("callback")
 }
 
 /// A host as configured or received, compared case-insensitively and without a trailing dot.

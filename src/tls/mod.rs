@@ -5,6 +5,7 @@ mod certificates;
 pub mod hsts;
 mod metrics;
 pub mod redirect;
+mod upstream;
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,6 +16,7 @@ use pingora::server::Server;
 use pingora::services::listening::Service;
 
 pub use certificates::{Certificates, Reloaded, TlsError, load_certified_key};
+pub use upstream::{UpstreamCa, load_ca};
 
 use crate::config::Config;
 

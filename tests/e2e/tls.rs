@@ -28,7 +28,7 @@ fn openssl(dir: &Path, args: &str) {
 }
 
 /// A test certificate authority: `NAME-ca.crt` and `NAME-ca.key` in `dir`.
-fn make_ca(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn make_ca(dir: &Path, name: &str) -> PathBuf {
     openssl(
         dir,
         &format!(
@@ -41,7 +41,7 @@ fn make_ca(dir: &Path, name: &str) -> PathBuf {
 
 /// A server certificate for 127.0.0.1 and localhost signed by CA `name`:
 /// (`NAME.crt`, `NAME.key`).
-fn make_server_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn make_server_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     std::fs::write(
         dir.join(format!("{name}.ext")),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
@@ -83,9 +83,9 @@ fn client_trusting(ca_file: &Path, cookies: bool) -> reqwest::Client {
 }
 
 /// frontdoor serving HTTPS on `port`, with its certificate files in `dir`.
-struct TlsFrontdoor {
+pub(crate) struct TlsFrontdoor {
     dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) port: u16,
     admin_port: u16,
     redirect_port: u16,
     child: Child,
@@ -94,7 +94,7 @@ struct TlsFrontdoor {
 impl TlsFrontdoor {
     /// Starts frontdoor with `tls` serving the files `server.crt`/`server.key` (copied from
     /// the certificate made for CA `ca`) and one authenticated route to `upstream`.
-    async fn start(upstream: &Upstream) -> TlsFrontdoor {
+    pub(crate) async fn start(upstream: &Upstream) -> TlsFrontdoor {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = make_ca(dir.path(), "one");
         let (crt, key) = make_server_cert(dir.path(), "one");
@@ -164,7 +164,7 @@ impl TlsFrontdoor {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
