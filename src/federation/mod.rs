@@ -255,7 +255,9 @@ impl Federation {
     /// Marks a sign-in state or logout-token id used; `false` when it was already (one atomic
     /// step, so two racing replays cannot both pass).
     pub fn first_use(&self, key: String) -> bool {
-        self.used.entry(key).or_insert(()).is_fresh()
+        // `or_insert_with` coalesces concurrent callers (one evaluates, the others wait and
+        // see its entry); `or_insert` would be a get-then-insert that two could both win.
+        self.used.entry(key).or_insert_with(|| ()).is_fresh()
     }
 
     /// Every provider, in config order.
