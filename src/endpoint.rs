@@ -67,17 +67,33 @@ impl Request {
     }
 }
 
-/// Finds a cookie in every `Cookie` header (values are percent-encoded by `Cookie::encoded`
-/// when frontdoor sets them).
+/// Finds a cookie in every `Cookie` header, its value decoded (values are percent-encoded by
+/// `Cookie::encoded` when frontdoor sets them).
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    raw_cookie(headers, name)
+        .and_then(decode_cookie_value)
+        .map(|v| v.into_owned())
+}
+
+/// A cookie's value as sent, found by its name as sent (names are never decoded: one cookie
+/// is read the same way wherever frontdoor reads it).
+pub fn raw_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse_encoded)
+        .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
         .find(|c| c.name() == name)
-        .map(|c| c.value_trimmed().to_string())
+        .and_then(|c| c.value_raw())
+}
+
+/// A cookie value as frontdoor set it: quotes removed, percent-decoded; borrowed when there is
+/// nothing to decode.
+pub fn decode_cookie_value(sent: &str) -> Option<std::borrow::Cow<'_, str>> {
+    percent_encoding::percent_decode_str(sent.trim_matches('"'))
+        .decode_utf8()
+        .ok()
 }
 
 /// A complete reply.

@@ -4,6 +4,7 @@
 #![no_main]
 
 use frontdoor::auth::credentials::{Presented, presented};
+use frontdoor::endpoint::raw_cookie;
 use frontdoor::secrets::hash_secret;
 use frontdoor::tokens::bearer;
 use frontdoor_fuzz::{SESSION_COOKIE, headers};
@@ -43,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(Some(c), text(&h, "x-contact-hash"));
             stored_key(c);
         }
-        Presented::Session => {
+        Presented::Session(value) => {
             assert!(text(&h, "api-token").is_none() && bearer(&h).is_none());
             assert!(text(&h, "x-contact-hash").is_none());
             assert!(h.get_all(http::header::COOKIE).iter().any(|v| {
@@ -51,12 +52,16 @@ fuzz_target!(|data: &[u8]| {
                     .windows(SESSION_COOKIE.len())
                     .any(|w| w == SESSION_COOKIE.as_bytes())
             }));
+            // The value the session lookup opens is the one every other reader finds.
+            assert_eq!(Some(value), raw_cookie(&h, SESSION_COOKIE));
         }
         Presented::None => {
             assert!(text(&h, "api-token").is_none() && bearer(&h).is_none());
             assert!(text(&h, "x-contact-hash").is_none());
             // A session cookie the gateway would read is never overlooked.
-            if frontdoor::endpoint::cookie_value(&h, SESSION_COOKIE).is_some() {
+            if raw_cookie(&h, SESSION_COOKIE).is_some()
+                || frontdoor::endpoint::cookie_value(&h, SESSION_COOKIE).is_some()
+            {
                 panic!("session cookie present but not presented");
             }
         }

@@ -27,8 +27,8 @@ pub enum Presented<'a> {
     Bearer(&'a str),
     /// `X-Contact-Hash: <hash>`.
     ContactHash(&'a str),
-    /// The session cookie's (still encrypted) value.
-    Session,
+    /// The session cookie's value as sent (still percent-encoded and encrypted).
+    Session(&'a str),
     /// Nothing.
     None,
 }
@@ -51,17 +51,9 @@ pub fn presented<'a>(headers: &'a HeaderMap, session_cookie: &str) -> Presented<
     if let Some(h) = text("x-contact-hash") {
         return Presented::ContactHash(h);
     }
-    let has_cookie = headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .any(|c| c.is_ok_and(|c| c.name() == session_cookie));
-    if has_cookie {
-        Presented::Session
-    } else {
-        Presented::None
-    }
+    // Found once, here: the session lookup opens this value rather than parsing the
+    // `Cookie` header a second time.
+    crate::endpoint::raw_cookie(headers, session_cookie).map_or(Presented::None, Presented::Session)
 }
 
 /// Why a presented credential was refused: metrics label and the answer.
@@ -73,7 +65,6 @@ pub type Refusal = (&'static str, Error);
 pub async fn resolve(
     state: &State,
     presented: Presented<'_>,
-    headers: &HeaderMap,
     host: &str,
     path: &str,
     route: &Route,
@@ -82,7 +73,6 @@ pub async fn resolve(
     resolve_with(
         state,
         presented,
-        headers,
         host,
         path,
         audience,
@@ -99,13 +89,12 @@ pub async fn resolve_for_api(
     host: &str,
 ) -> Result<Option<Arc<Identity>>, Refusal> {
     let presented = presented(headers, state.sessions.cookie_name());
-    resolve_with(state, presented, headers, host, "/", &state.issuer, false).await
+    resolve_with(state, presented, host, "/", &state.issuer, false).await
 }
 
 async fn resolve_with(
     state: &State,
     presented: Presented<'_>,
-    headers: &HeaderMap,
     host: &str,
     path: &str,
     audience: &str,
@@ -133,9 +122,8 @@ async fn resolve_with(
                 "contact hashes are not accepted on this route",
             ),
         )),
-        Presented::Session => {
-            let Some(value) = crate::endpoint::cookie_value(headers, state.sessions.cookie_name())
-            else {
+        Presented::Session(sent) => {
+            let Some(value) = crate::endpoint::decode_cookie_value(sent) else {
                 return Ok(None);
             };
             let Some(raw) = state.sessions.id_from_cookie_value(&value) else {

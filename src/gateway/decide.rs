@@ -186,15 +186,7 @@ async fn judge(state: &State, facts: &Facts<'_>, route: &Route) -> Verdict {
         return verdict(state, facts, route, ruling(route, first, facts, None), None);
     }
     let presented = credentials::presented(facts.headers, state.sessions.cookie_name());
-    let resolved = credentials::resolve(
-        state,
-        presented,
-        facts.headers,
-        facts.host,
-        facts.path,
-        route,
-    )
-    .await;
+    let resolved = credentials::resolve(state, presented, facts.host, facts.path, route).await;
     let identity = match resolved {
         Ok(identity) => identity,
         Err((kind, e)) => {
