@@ -136,7 +136,9 @@ async fn logouts_revocations_deactivations_and_removals_reach_the_other_node_at_
     assert_eq!(with_cookie(b, &carl).await, 200);
     cli_ok(a, &["users", "deactivate", "--email", "bob@example.com"]);
     within(AT_ONCE, || async { with_cookie(b, &bob).await == 401 }).await;
-    assert_eq!(with_cookie(a, &bob).await, 401, "and on A");
+    // And on A, which hears the same announcement on its own connection: not necessarily
+    // before B, so it gets the same bound rather than none.
+    within(AT_ONCE, || async { with_cookie(a, &bob).await == 401 }).await;
     assert_eq!(with_cookie(b, &carl).await, 200, "only bob's sessions go");
     cli_ok(a, &["users", "remove", "--email", "carl@example.com"]);
     within(AT_ONCE, || async { with_cookie(b, &carl).await == 401 }).await;
