@@ -1000,13 +1000,14 @@ impl Config {
     /// Whether a normalised host (without port) is one of frontdoor's own: the host of
     /// `public_url` or a tenant's. Only there does frontdoor answer beyond `reserved_prefix`.
     pub fn is_own_host(&self, host: &str) -> bool {
-        let public = match self.public_url.host() {
-            // A request's host names an IPv6 address without brackets.
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            Some(h) => h.to_string(),
-            None => String::new(),
-        };
-        crate::gateway::host::same(&public, host)
+        // Asked on every request: compared in place, nothing formatted. A request's host
+        // names an IPv6 address without brackets (both sides in `Ipv6Addr`'s canonical form).
+        let public = self.public_url.host_str().unwrap_or("");
+        let public = public
+            .strip_prefix('[')
+            .and_then(|p| p.strip_suffix(']'))
+            .unwrap_or(public);
+        crate::gateway::host::same(public, host)
             || self
                 .tenants
                 .iter()
