@@ -326,14 +326,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             explain(&config, &store, args).await
         }),
         Command::Users(cmd) => with_store(&cli.config, |config, store| async move {
-            let _ = config;
             match cmd {
                 UsersCommand::Add(a) => users_add(&store, a).await,
                 UsersCommand::Deactivate(u) => {
-                    users_change(&store, u, UserChange::Deactivate).await
+                    users_change(&config, &store, u, UserChange::Deactivate).await
                 }
-                UsersCommand::Activate(u) => users_change(&store, u, UserChange::Activate).await,
-                UsersCommand::Remove(u) => users_change(&store, u, UserChange::Remove).await,
+                UsersCommand::Activate(u) => {
+                    users_change(&config, &store, u, UserChange::Activate).await
+                }
+                UsersCommand::Remove(u) => {
+                    users_change(&config, &store, u, UserChange::Remove).await
+                }
                 UsersCommand::List { tenant, json } => {
                     let users = store.list_users(tenant.as_deref()).await?;
                     if json {
@@ -471,7 +474,7 @@ async fn explain(
         identity: identity.as_ref(),
         from: args.from,
     };
-    let text = crate::gateway::explain::explain(&routes, &question).context("--url")?;
+    let text = crate::gateway::explain::explain(config, &routes, &question).context("--url")?;
     print!("{text}");
     Ok(())
 }
@@ -543,6 +546,7 @@ enum UserChange {
 }
 
 async fn users_change(
+    config: &Config,
     store: &crate::store::DynStore,
     u: UserRef,
     change: UserChange,
@@ -551,6 +555,21 @@ async fn users_change(
         .find_user_by_email(&u.tenant, &email_arg("--email", &u.email)?)
         .await?
         .with_context(|| format!("--email: no user {} in tenant {}", u.email, u.tenant))?;
+    // Deactivating or removing ends the user's sessions, and the apps that got tokens in them
+    // are told (back-channel logout) — found before `remove` deletes the grants that name
+    // them, delivered after the change.
+    let told = match change {
+        UserChange::Activate => None,
+        UserChange::Deactivate | UserChange::Remove => {
+            let ended = store.end_user_sessions(&user.id).await?;
+            let notifier = logout_notifier(config, store)?;
+            let deliveries = match &notifier {
+                Some(n) => n.deliveries(ended).await,
+                None => Vec::new(),
+            };
+            notifier.map(|n| (n, deliveries))
+        }
+    };
     // On PostgreSQL the store tells every node at once (LISTEN/NOTIFY); otherwise running
     // nodes notice within `session.cache_ttl`.
     let (done, verb) = match change {
@@ -562,7 +581,32 @@ async fn users_change(
         bail!("no user {} in tenant {}", user.email, user.tenant);
     }
     println!("{verb} {} ({})", user.email, user.id);
+    if let Some((notifier, deliveries)) = told
+        && !deliveries.is_empty()
+    {
+        let all = deliveries.len();
+        let delivered = notifier.deliver_all(deliveries).await;
+        println!("back-channel logout: {delivered} of {all} apps told");
+    }
     Ok(())
+}
+
+/// The back-channel logout notifier of the CLI, with the server's keys; `None` when they do
+/// not exist yet (no server ever ran, so no app got a token).
+fn logout_notifier(
+    config: &Config,
+    store: &crate::store::DynStore,
+) -> anyhow::Result<Option<crate::provider::backchannel::Notifier>> {
+    let dir = config.keys_dir();
+    if !dir.join(crate::keys::SIGNING_KEY_FILE).exists() {
+        return Ok(None);
+    }
+    let keys = crate::keys::Keys::load(&dir, false, config.keys.algorithm).context("keys")?;
+    Ok(Some(crate::provider::backchannel::Notifier::new(
+        store.clone(),
+        std::sync::Arc::new(keys),
+        config.issuer(),
+    )))
 }
 
 /// The `apps create` flag of a spec field.

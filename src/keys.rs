@@ -124,6 +124,9 @@ pub struct SigningKey {
     pub jwk: Jwk,
 }
 
+/// The signing key's file in `keys.dir`.
+pub const SIGNING_KEY_FILE: &str = "signing-key.pem";
+
 /// All keys of one frontdoor instance.
 pub struct Keys {
     signing: Option<SigningKey>,
@@ -140,7 +143,7 @@ impl Keys {
     pub fn load(dir: &Path, generate: bool, algorithm: SigningAlgorithm) -> Result<Keys, KeyError> {
         let dir = dir.to_path_buf();
         create_private_dir(&dir)?;
-        let signing_path = dir.join("signing-key.pem");
+        let signing_path = dir.join(SIGNING_KEY_FILE);
         let cookie_path = dir.join("cookie.key");
         for path in [&signing_path, &cookie_path] {
             crate::private_fs::tighten_file(path).map_err(|source| KeyError::Io {

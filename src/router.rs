@@ -49,7 +49,7 @@ fn is_own_host_path(path: &str) -> bool {
 
 /// Whether an endpoint (in the table's `/_frontdoor/…` form) answers on a host that only
 /// routes to an app.
-fn serves_app_hosts(path: &str) -> bool {
+pub fn serves_app_hosts(path: &str) -> bool {
     path.strip_prefix(OWN_PREFIX).is_some_and(|rest| {
         ON_APP_HOSTS
             .iter()

@@ -112,6 +112,11 @@ impl State {
         &self.config.organization
     }
 
+    /// The stylesheet's path for the message and logout pages, which app hosts show too.
+    pub fn style_href(&self) -> &str {
+        self.config.reserved_prefix.style_href()
+    }
+
     /// Whether cookies carry `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.config.secure_cookies()

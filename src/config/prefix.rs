@@ -22,11 +22,22 @@ pub const OWN_HOST_PATHS: [&str; 5] = [
 /// A checked `reserved_prefix`: `/`, one or more plain segments, `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct ReservedPrefix(String);
+pub struct ReservedPrefix {
+    prefix: String,
+    /// The stylesheet under the prefix, made once: pages that app hosts show link it.
+    style: String,
+}
+
+impl ReservedPrefix {
+    fn new(prefix: String) -> Self {
+        let style = format!("{prefix}static/style.css");
+        ReservedPrefix { prefix, style }
+    }
+}
 
 impl Default for ReservedPrefix {
     fn default() -> Self {
-        ReservedPrefix(OWN_PREFIX.to_string())
+        ReservedPrefix::new(OWN_PREFIX.to_string())
     }
 }
 
@@ -62,24 +73,31 @@ impl TryFrom<String> for ReservedPrefix {
                 "`{value}` overlaps `{own}`, which frontdoor answers on its own hosts"
             ));
         }
-        Ok(ReservedPrefix(value))
+        Ok(ReservedPrefix::new(value))
     }
 }
 
 impl ReservedPrefix {
     /// The prefix, with its leading and trailing `/`.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.prefix
+    }
+
+    /// The stylesheet's path under the prefix, for pages that can be shown on app hosts (the
+    /// sign-in callback's errors, logout): there `/_frontdoor/` belongs to the app when the
+    /// prefix is another, and the prefix answers on every host.
+    pub fn style_href(&self) -> &str {
+        &self.style
     }
 
     /// The path of one of frontdoor's endpoints under the prefix, e.g. `callback`.
     pub fn path(&self, rest: &str) -> String {
-        format!("{}{rest}", self.0)
+        format!("{}{rest}", self.prefix)
     }
 
     /// A path under the prefix in the form frontdoor's endpoint table knows (`/_frontdoor/…`).
     pub fn to_own(&self, path: &str) -> Option<String> {
-        path.strip_prefix(self.0.as_str())
+        path.strip_prefix(self.prefix.as_str())
             .map(|rest| format!("{OWN_PREFIX}{rest}"))
     }
 }
@@ -91,7 +109,10 @@ mod tests {
     #[test]
     fn prefixes_are_plain_and_clear_of_frontdoors_own_paths() {
         let p = |v: &str| ReservedPrefix::try_from(v.to_string());
-        assert_eq!(p("/_frontdoor/").map(|p| p.0), Ok(OWN_PREFIX.to_string()));
+        assert_eq!(
+            p("/_frontdoor/").map(|p| p.prefix),
+            Ok(OWN_PREFIX.to_string())
+        );
         assert!(p("/_sso/").is_ok());
         assert!(p("/.sso/auth/").is_ok());
         for bad in [

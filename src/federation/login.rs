@@ -107,6 +107,7 @@ fn unknown(state: &State) -> Reply {
 fn page(state: &State, title: &str, e: &Error) -> Reply {
     pages::ErrorPage {
         org: state.org(),
+        style: state.style_href(),
         title,
         link: Some(("/_frontdoor/login", "Back to sign-in")),
     }

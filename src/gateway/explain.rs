@@ -12,6 +12,7 @@ use super::decide::{Facts, Ruling, judged};
 use super::routes::RouteTable;
 use super::rules::Match;
 use crate::auth::Identity;
+use crate::config::Config;
 
 /// The request to explain.
 pub struct Question<'a> {
@@ -34,7 +35,11 @@ pub enum ExplainError {
 }
 
 /// The explanation, several lines of text.
-pub fn explain(routes: &RouteTable, q: &Question<'_>) -> Result<String, ExplainError> {
+pub fn explain(
+    config: &Config,
+    routes: &RouteTable,
+    q: &Question<'_>,
+) -> Result<String, ExplainError> {
     let authority = match (q.url.host_str(), q.url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
@@ -51,6 +56,21 @@ pub fn explain(routes: &RouteTable, q: &Question<'_>) -> Result<String, ExplainE
     });
     let from = q.from.map_or(String::new(), |ip| format!(" from {ip}"));
     let _ = writeln!(out, "request: {} {host}{path}{from}, {who}", q.method);
+    // The proxy asks the host model before any route, so explain does too.
+    if let Some(own) = crate::router::own_path(config, &host, &path) {
+        let _ = writeln!(
+            out,
+            "route:   none: frontdoor's own endpoint `{own}` on this host, never proxied"
+        );
+        let verdict = if config.is_own_host(&host) || crate::router::serves_app_hosts(&own) {
+            "answered by frontdoor itself (routes and their rules do not apply)"
+        } else {
+            "not found (404): on a host that only routes to an app, frontdoor answers only its \
+             sign-in callback, logout, forward-auth and page assets under reserved_prefix"
+        };
+        let _ = writeln!(out, "verdict: {verdict}");
+        return Ok(out);
+    }
     let Some(route) = routes.find(&host, &path) else {
         let why = if routes.serves_host(&host) {
             format!("no route of host `{host}` serves path `{path}`")
@@ -127,18 +147,19 @@ mod tests {
     use crate::auth::{Access, CredentialKind};
     use crate::config::Config;
 
-    fn routes() -> RouteTable {
-        let c = Config::from_yaml(
+    fn config() -> Config {
+        Config::from_yaml(
             "listen: 127.0.0.1:1\nadmin_listen: 127.0.0.1:2\npublic_url: http://localhost\nroutes:\n  - host: wiki.localhost\n    upstream: 'http://127.0.0.1:9'\n    rules:\n      - { paths: [/healthz], policy: bypass }\n      - { methods: [POST], policy: read_write }\n      - { groups: [staff], policy: authenticated }\n",
         )
-        .expect("config");
-        RouteTable::new(&c)
+        .expect("config")
     }
 
     fn ask(url: &str, method: Method, identity: Option<&Identity>) -> String {
         let url = Url::parse(url).expect("url");
+        let config = config();
         explain(
-            &routes(),
+            &config,
+            &RouteTable::new(&config),
             &Question {
                 url: &url,
                 method: &method,
@@ -190,5 +211,25 @@ mod tests {
         );
         let out = ask("http://other.localhost/x", Method::GET, None);
         assert!(out.contains("unknown host"), "{out}");
+    }
+
+    #[test]
+    fn says_when_frontdoor_answers_a_path_itself() {
+        let out = ask("http://localhost/oauth/token", Method::POST, None);
+        assert!(
+            out.contains("frontdoor's own endpoint `/oauth/token`")
+                && out.contains("answered by frontdoor itself"),
+            "{out}"
+        );
+        // On an app host the app's `/oauth/…` is the app's: the route decides.
+        let out = ask("http://wiki.localhost/oauth/token", Method::POST, None);
+        assert!(
+            !out.contains("own endpoint") && out.contains("rules["),
+            "{out}"
+        );
+        let out = ask("http://wiki.localhost/_frontdoor/logout", Method::GET, None);
+        assert!(out.contains("answered by frontdoor itself"), "{out}");
+        let out = ask("http://wiki.localhost/_frontdoor/login", Method::GET, None);
+        assert!(out.contains("not found (404)"), "{out}");
     }
 }

@@ -38,6 +38,7 @@ fn callback_uri<'a>(state: &'a State, req: &Request) -> Option<&'a str> {
 fn unknown_host(state: &State) -> Reply {
     pages::ErrorPage {
         org: state.org(),
+        style: state.style_href(),
         title: "Sign-in is not available on this address",
         link: None,
     }
@@ -96,6 +97,7 @@ pub async fn callback(state: &State, req: &Request) -> Reply {
     let reply = finish(state, req).await.unwrap_or_else(|e| {
         pages::ErrorPage {
             org: state.org(),
+            style: state.style_href(),
             title: "Sign-in did not complete",
             link: Some(("/", "Start again")),
         }

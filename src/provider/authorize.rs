@@ -201,6 +201,7 @@ pub async fn authorize(state: &State, req: &Request) -> Reply {
 fn invalid_link(state: &State) -> pages::ErrorPage<'_> {
     pages::ErrorPage {
         org: state.org(),
+        style: state.style_href(),
         title: "This sign-in link is not valid",
         link: None,
     }

@@ -86,13 +86,22 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// A notifier outside a running server (the CLI).
+    pub fn new(store: DynStore, keys: Arc<Keys>, issuer: String) -> Notifier {
+        Notifier {
+            store,
+            keys,
+            issuer,
+        }
+    }
+
     /// The notifier of this state.
     pub fn of(state: &crate::state::State) -> Notifier {
-        Notifier {
-            store: state.store.clone(),
-            keys: state.keys.clone(),
-            issuer: state.issuer.clone(),
-        }
+        Notifier::new(
+            state.store.clone(),
+            state.keys.clone(),
+            state.issuer.clone(),
+        )
     }
 
     /// Tells, in the background, every app that got a grant in the ended sessions.
@@ -102,32 +111,48 @@ impl Notifier {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            for session in ended {
-                this.tell_apps(session).await;
+            for (app, session) in this.deliveries(ended).await {
+                let this = this.clone();
+                // Apps are told side by side: a slow one does not delay the others.
+                tokio::spawn(async move { this.deliver(&app, &session).await });
             }
         });
     }
 
-    async fn tell_apps(&self, ended: EndedSession) {
-        let apps = match self.store.logout_targets(&ended.sid).await {
-            Ok(apps) => apps,
-            Err(e) => {
-                tracing::error!(error = %e, "back-channel logout: cannot find the session's apps");
-                return;
+    /// The apps to tell of the ended sessions, each with its session. Found before anything
+    /// that deletes the sessions' grants (removing a user does).
+    pub async fn deliveries(&self, ended: Vec<EndedSession>) -> Vec<(App, Arc<EndedSession>)> {
+        let mut out = Vec::new();
+        for session in ended {
+            match self.store.logout_targets(&session.sid).await {
+                Ok(apps) => {
+                    let session = Arc::new(session);
+                    out.extend(apps.into_iter().map(|app| (app, session.clone())));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "back-channel logout: cannot find the session's apps");
+                }
             }
-        };
-        let ended = Arc::new(ended);
-        for app in apps {
-            let this = self.clone();
-            let ended = ended.clone();
-            // Apps are told side by side: a slow one does not delay the others.
-            tokio::spawn(async move { this.deliver(&app, &ended).await });
         }
+        out
     }
 
-    async fn deliver(&self, app: &App, ended: &EndedSession) {
+    /// Delivers side by side and waits for every delivery, retries included; how many were
+    /// delivered. For a process that exits afterwards (the CLI), where the background would
+    /// be dropped.
+    pub async fn deliver_all(&self, deliveries: Vec<(App, Arc<EndedSession>)>) -> usize {
+        let mut set = tokio::task::JoinSet::new();
+        for (app, session) in deliveries {
+            let this = self.clone();
+            set.spawn(async move { this.deliver(&app, &session).await });
+        }
+        set.join_all().await.into_iter().filter(|ok| *ok).count()
+    }
+
+    /// Whether the app acknowledged the token.
+    async fn deliver(&self, app: &App, ended: &EndedSession) -> bool {
         let Some(uri) = app.backchannel_logout_uri.as_deref() else {
-            return;
+            return false;
         };
         let token = match logout_token(
             &self.keys,
@@ -140,7 +165,7 @@ impl Notifier {
             Err(e) => {
                 tracing::error!(client_id = %app.client_id, error = %e, "back-channel logout: cannot sign the logout token");
                 crate::metrics::backchannel_logout(false);
-                return;
+                return false;
             }
         };
         let mut backoff = FIRST_BACKOFF;
@@ -154,7 +179,7 @@ impl Notifier {
                 Ok(r) if r.status().is_success() => {
                     tracing::info!(client_id = %app.client_id, attempt, "back-channel logout delivered");
                     crate::metrics::backchannel_logout(true);
-                    return;
+                    return true;
                 }
                 Ok(r) if !retryable(r.status()) => {
                     // The app refused the token (§2.8: 400): sending it again changes nothing.
@@ -171,6 +196,7 @@ impl Notifier {
             }
         }
         crate::metrics::backchannel_logout(false);
+        false
     }
 }
 

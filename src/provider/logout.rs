@@ -69,6 +69,7 @@ async fn upstream_logout(state: &State, req: &Request) -> Option<String> {
 fn failed(state: &State) -> pages::ErrorPage<'_> {
     pages::ErrorPage {
         org: state.org(),
+        style: state.style_href(),
         title: "Sign-out failed",
         link: None,
     }
@@ -180,6 +181,7 @@ fn confirm(state: &State, req: &Request, action: &str, params: Vec<(String, Stri
         StatusCode::OK,
         &pages::LogoutPage {
             org: state.org(),
+            style: state.style_href(),
             action,
             csrf_token: &form.token,
             params,
@@ -206,6 +208,7 @@ fn signed_out(state: &State) -> Reply {
         StatusCode::OK,
         &pages::MessagePage {
             org: state.org(),
+            style: state.style_href(),
             title: "Signed out",
             message: "You are signed out.",
             link: Some(("/", "Sign in again")),

@@ -234,6 +234,9 @@ pub trait Store: Send + Sync + 'static {
         subject: Option<&str>,
     ) -> Result<Vec<EndedSession>, StoreError>;
 
+    /// Ends every session of a user; returns the sessions ended.
+    async fn end_user_sessions(&self, user_id: &str) -> Result<Vec<EndedSession>, StoreError>;
+
     /// The failure counts and bans of these subjects (those with none are left out).
     async fn login_failures(&self, subjects: &[String]) -> Result<Vec<LoginFailures>, StoreError>;
     /// Counts one failed sign-in against `subject` at `now`, atomically across nodes; answers

@@ -87,6 +87,7 @@ store_tests!(
     purge_expired_removes_expired_otp_codes_and_contacts,
     identity_links_are_replaced,
     idp_sessions_end_by_sid_or_subject,
+    a_users_sessions_end_together,
     logout_targets_are_the_apps_granted_in_a_session,
     keys_with_nul_find_nothing,
     corrupt_list_is_reported,
@@ -1964,6 +1965,36 @@ async fn logout_targets_are_the_apps_granted_in_a_session(db: &TestDb) {
             "{nothing:?}"
         );
     }
+}
+
+async fn a_users_sessions_end_together(db: &TestDb) {
+    let store = &db.store;
+    for (hash, user) in [("s1", "u1"), ("s2", "u1"), ("s3", "u2")] {
+        store
+            .create_session(&SessionRecord {
+                user_id: user.into(),
+                ..session(hash, 1_000)
+            })
+            .await
+            .unwrap();
+    }
+    let mut ended = store.end_user_sessions("u1").await.unwrap();
+    ended.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+    assert_eq!(
+        ended,
+        ["s1", "s2"].map(|h| EndedSession {
+            id_hash: h.into(),
+            user_id: "u1".into(),
+            sid: format!("sid-{h}"),
+        })
+    );
+    assert!(store.get_session("s1").await.unwrap().is_none());
+    assert!(
+        store.get_session("s3").await.unwrap().is_some(),
+        "another user's"
+    );
+    assert!(store.end_user_sessions("u1").await.unwrap().is_empty());
+    assert!(store.end_user_sessions("u\0").await.unwrap().is_empty());
 }
 
 async fn idp_sessions_end_by_sid_or_subject(db: &TestDb) {

@@ -96,6 +96,8 @@ pub struct ConsentPage<'a> {
 pub struct MessagePage<'a> {
     /// Organisation name.
     pub org: &'a str,
+    /// The stylesheet's path ([`State::style_href`](crate::state::State::style_href)).
+    pub style: &'a str,
     /// Heading.
     pub title: &'a str,
     /// Text.
@@ -110,6 +112,8 @@ pub struct MessagePage<'a> {
 pub struct LogoutPage<'a> {
     /// Organisation name.
     pub org: &'a str,
+    /// The stylesheet's path ([`State::style_href`](crate::state::State::style_href)).
+    pub style: &'a str,
     /// Where the form posts.
     pub action: &'a str,
     /// CSRF token.
@@ -163,6 +167,8 @@ pub fn error_words(e: &Error) -> String {
 pub struct ErrorPage<'a> {
     /// Organisation name.
     pub org: &'a str,
+    /// The stylesheet's path ([`State::style_href`](crate::state::State::style_href)).
+    pub style: &'a str,
     /// Heading.
     pub title: &'a str,
     /// Optional link (href, label).
@@ -185,6 +191,7 @@ impl ErrorPage<'_> {
             status,
             &MessagePage {
                 org: self.org,
+                style: self.style,
                 title: self.title,
                 message,
                 link: self.link,

@@ -389,6 +389,86 @@ async fn rp_initiated_logout_tells_the_apps_too() {
     assert_logout_token_of(&key, &fd, &rx.tokens()[0], &wiki.0, &id);
 }
 
+// Multi-threaded: the receiver answers while the test waits for the CLI.
+#[tokio::test(flavor = "multi_thread")]
+async fn deactivating_or_removing_a_user_from_the_cli_ends_their_sessions_and_tells_the_apps() {
+    // On SQLite a running server notices a session ended by the CLI within `cache_ttl`.
+    let fd = start(|c| c.set("session.cache_ttl", "1s")).await;
+    let rx = Receiver::start(200).await;
+    let wiki = app_with(&fd, "Wiki", &rx.uri());
+    let key = published_key(&fd).await;
+    // Ann has two sessions, each with a token for the wiki.
+    let (first, _) = browser_with_jar();
+    let (second, _) = browser_with_jar();
+    let mut sids = HashSet::new();
+    for browser in [&first, &second] {
+        let id = verify(
+            &key,
+            &fd,
+            &id_token_for(browser, &fd, &wiki).await,
+            "JWT",
+            &wiki.0,
+        );
+        sids.insert(id.custom["sid"].as_str().expect("sid").to_string());
+    }
+    assert_eq!(sids.len(), 2);
+
+    // The CLI runs outside the server: it delivers before it exits, and says so.
+    let out = fd.cli_ok(&["users", "deactivate", "--email", EMAIL], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("back-channel logout: 2 of 2 apps told"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let told: HashSet<String> = rx
+        .tokens()
+        .iter()
+        .map(|t| {
+            let claims = verify(&key, &fd, t, "logout+jwt", &wiki.0);
+            assert!(claims.custom["events"][EVENT].is_object(), "the event");
+            claims.custom["sid"].as_str().expect("sid").to_string()
+        })
+        .collect();
+    assert_eq!(
+        told, sids,
+        "one logout token per session, each with its sid"
+    );
+
+    // The sessions are gone, not only refused: activating Ann again does not bring them back.
+    fd.cli_ok(&["users", "activate", "--email", EMAIL], None);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for browser in [&first, &second] {
+        let again = navigate(browser, &code_url(&fd, &wiki.0, "openid", "s", &pkce().0)).await;
+        assert!(
+            location(&again).starts_with(&fd.url("/_frontdoor/login")),
+            "signed out: {}",
+            location(&again)
+        );
+    }
+
+    // Removing her tells the apps of her new session, though it deletes the grants naming them.
+    let (third, _) = browser_with_jar();
+    let id = verify(
+        &key,
+        &fd,
+        &id_token_for(&third, &fd, &wiki).await,
+        "JWT",
+        &wiki.0,
+    );
+    let out = fd.cli_ok(&["users", "remove", "--email", EMAIL], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("back-channel logout: 1 of 1 apps told"),
+        "{text}"
+    );
+    let last = rx.tokens().pop().expect("a third token");
+    assert_eq!(
+        verify(&key, &fd, &last, "logout+jwt", &wiki.0).custom["sid"],
+        id.custom["sid"]
+    );
+}
+
 #[tokio::test]
 async fn a_malformed_backchannel_logout_uri_is_refused_by_the_cli_the_api_and_the_page() {
     let fd = start(|c| c).await;

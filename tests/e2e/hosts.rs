@@ -212,6 +212,11 @@ async fn a_non_default_prefix_carries_the_sign_in_round_trip_on_an_app_host() {
     let logout = navigate(&client, &format!("{wiki}/_sso/logout")).await;
     let page = logout.text().await.expect("page");
     assert!(page.contains("action=\"/_sso/logout\""), "{page}");
+    // The page is styled from under the prefix: `/_frontdoor/static/…` is the app's here.
+    assert!(
+        page.contains("href=\"/_sso/static/style.css\""),
+        "the stylesheet under the prefix: {page}"
+    );
     // On frontdoor's own hosts both the old paths and the prefix answer.
     for path in ["/_frontdoor/login", "/_sso/login"] {
         let (status, _) = get_on(&fd, "127.0.0.1", path, &[]).await;

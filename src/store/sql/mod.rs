@@ -164,6 +164,30 @@ macro_rules! store_impl {
                     Ok(done.rows_affected() > 0)
                 }
 
+                /// Deletes the sessions `hashes` in `tx`, announcing each; the ones that
+                /// existed, with what back-channel logout tells the apps.
+                async fn end_sessions(
+                    tx: &mut <$db as sqlx::Database>::Connection,
+                    hashes: Vec<String>,
+                ) -> Result<Vec<EndedSession>, StoreError> {
+                    let mut ended = Vec::with_capacity(hashes.len());
+                    for hash in hashes {
+                        let row = sqlx::query(DELETE_SESSION_QUIETLY)
+                            .bind(&hash)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        Self::announce(&mut *tx, Revoked::Session, &hash).await?;
+                        if let Some(row) = row {
+                            ended.push(EndedSession {
+                                user_id: rows::StoreRow::text(&row, "user_id")?,
+                                sid: rows::StoreRow::text(&row, "sid")?,
+                                id_hash: hash,
+                            });
+                        }
+                    }
+                    Ok(ended)
+                }
+
                 /// Deletes the row `key` (`first`) and what hangs on it (`rest`, in order) in
                 /// one transaction, announcing `kind(key)` when the row existed.
                 async fn delete_cascading(
@@ -857,21 +881,24 @@ macro_rules! store_impl {
                         .bind(value)
                         .fetch_all(&mut *tx)
                         .await?;
-                    let mut ended = Vec::with_capacity(hashes.len());
-                    for hash in hashes {
-                        let row = sqlx::query(DELETE_SESSION_QUIETLY)
-                            .bind(&hash)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        Self::announce(&mut tx, Revoked::Session, &hash).await?;
-                        if let Some(row) = row {
-                            ended.push(EndedSession {
-                                user_id: rows::StoreRow::text(&row, "user_id")?,
-                                sid: rows::StoreRow::text(&row, "sid")?,
-                                id_hash: hash,
-                            });
-                        }
+                    let ended = Self::end_sessions(&mut tx, hashes).await?;
+                    tx.commit().await?;
+                    Ok(ended)
+                }
+
+                async fn end_user_sessions(
+                    &self,
+                    user_id: &str,
+                ) -> Result<Vec<EndedSession>, StoreError> {
+                    if Self::unmatchable(&[user_id]) {
+                        return Ok(Vec::new());
                     }
+                    let mut tx = self.begin_write().await?;
+                    let hashes: Vec<String> = sqlx::query_scalar(USER_SESSION_HASHES)
+                        .bind(user_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let ended = Self::end_sessions(&mut tx, hashes).await?;
                     tx.commit().await?;
                     Ok(ended)
                 }

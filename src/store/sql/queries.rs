@@ -309,6 +309,7 @@ pub(crate) const END_IDP_SESSIONS_BY_SID: &str =
     "DELETE FROM idp_sessions WHERE idp = $1 AND sid = $2 RETURNING session_hash";
 pub(crate) const END_IDP_SESSIONS_BY_SUBJECT: &str =
     "DELETE FROM idp_sessions WHERE idp = $1 AND subject = $2 RETURNING session_hash";
+pub(crate) const USER_SESSION_HASHES: &str = "SELECT id_hash FROM sessions WHERE user_id = $1";
 pub(crate) const DELETE_SESSION_QUIETLY: &str =
     "DELETE FROM sessions WHERE id_hash = $1 RETURNING user_id, sid";
 

@@ -111,6 +111,7 @@ impl Page<'_> {
             StatusCode::FORBIDDEN,
             &pages::MessagePage {
                 org: self.state.org(),
+                style: self.state.style_href(),
                 title: "The form expired",
                 message: "The form expired or did not come from this site. Nothing was changed. Go back, reload the page and try again.",
                 link: Some((APPS, "Back to settings")),
@@ -196,6 +197,7 @@ fn error_page(state: &State, e: &Error) -> Reply {
     };
     pages::ErrorPage {
         org: state.org(),
+        style: state.style_href(),
         title,
         link: Some((APPS, "Back to your applications")),
     }
