@@ -47,6 +47,9 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets -- --test-threads="${FRONTDOOR_TEST_THREADS:-4}"
+# The Kubernetes manifests: rendered, validated against the schemas, their config checked.
+echo "== deploy/kubernetes"
+scripts/check-deploy.sh
 # Every fuzz target for FRONTDOOR_FUZZ_SECONDS each (default 60; 0 skips); libFuzzer is C++.
 apt_install g++
 echo "== fuzz (${FRONTDOOR_FUZZ_SECONDS:-60}s per target)"
