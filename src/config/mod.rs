@@ -4,6 +4,7 @@ mod addr;
 mod assertion;
 mod duration;
 mod prefix;
+mod secret_file;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,9 @@ pub struct Config {
     /// `postgres://…` instead of the embedded SQLite file.
     #[serde(default)]
     pub store: Option<String>,
+    /// A file holding `store` (a DSN with a password), read at start and on reload.
+    #[serde(default)]
+    pub store_file: Option<PathBuf>,
     /// Organisation name shown on pages.
     #[serde(default = "default_org")]
     pub organization: String,
@@ -295,9 +299,12 @@ pub struct SmtpConfig {
     /// User name for AUTH.
     #[serde(default)]
     pub username: Option<String>,
-    /// Password for AUTH (use `${VAR}`).
+    /// Password for AUTH (use `${VAR}` or `password_file`).
     #[serde(default)]
     pub password: Option<String>,
+    /// A file holding `password`, read at start and on reload.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
     /// PEM file of a CA to trust for the server's certificate (an internal CA), besides the
     /// usual public roots.
     #[serde(default)]
@@ -493,9 +500,12 @@ pub struct IdentityProviderConfig {
     pub issuer: String,
     /// Client id registered at the provider.
     pub client_id: String,
-    /// Client secret registered at the provider (use `${VAR}`).
+    /// Client secret registered at the provider (use `${VAR}` or `client_secret_file`).
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// A file holding `client_secret`, read at start and on reload.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
     /// Scopes to ask for.
     #[serde(default = "default_idp_scopes")]
     pub scopes: Vec<String>,
@@ -736,7 +746,7 @@ impl Config {
     /// Parses and validates configuration text.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         let expanded = expand_env(text).map_err(ConfigError::Invalid)?;
-        let config: Config =
+        let mut config: Config =
             serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&expanded))
                 .map_err(|e| {
                     let key = e.path().to_string();
@@ -745,12 +755,38 @@ impl Config {
                         message: strip_yaml_path(&e.into_inner().to_string()),
                     }])
                 })?;
-        let problems = config.validate();
+        let mut problems = config.read_secret_files();
+        problems.extend(config.validate());
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+
+    /// Fills every secret given in its `_file` form from its file.
+    fn read_secret_files(&mut self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        problems.extend(secret_file::resolve(
+            &mut self.store,
+            self.store_file.as_deref(),
+            "store",
+        ));
+        if let Some(smtp) = &mut self.mail.smtp {
+            problems.extend(secret_file::resolve(
+                &mut smtp.password,
+                smtp.password_file.as_deref(),
+                "mail.smtp.password",
+            ));
+        }
+        for (i, idp) in self.identity_providers.iter_mut().enumerate() {
+            problems.extend(secret_file::resolve(
+                &mut idp.client_secret,
+                idp.client_secret_file.as_deref(),
+                &format!("identity_providers[{i}].client_secret"),
+            ));
+        }
+        problems
     }
 
     fn validate(&self) -> Vec<Problem> {

@@ -166,6 +166,7 @@ fn keep_bound_at_start(running: &Config, new: &mut Config) -> Vec<String> {
         "admin_listen" => admin_listen;
         "data_dir" => data_dir;
         "store" => store;
+        "store_file" => store_file;
         "keys" => keys;
         "threads" => threads;
         "session.cookie_name" => session.cookie_name;

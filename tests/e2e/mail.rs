@@ -251,3 +251,77 @@ async fn a_wrong_smtp_password_delivers_nothing_and_the_answer_is_unchanged() {
     );
     assert_eq!(std::fs::read_dir(&smtp.outdir).expect("outdir").count(), 0);
 }
+
+/// Waits until `n` messages reached the SMTP server.
+async fn wait_for_mail(smtp: &Smtp, fd: &Frontdoor, n: usize) {
+    for _ in 0..100 {
+        if std::fs::read_dir(&smtp.outdir).expect("outdir").count() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} mails never arrived:\n{}", fd.log());
+}
+
+async fn request_code(fd: &Frontdoor) {
+    let resp = plain_client()
+        .post(fd.url("/api/v1/request-login-otp"))
+        .json(&serde_json::json!({"email": "otp@example.com"}))
+        .send()
+        .await
+        .expect("request otp");
+    assert_eq!(resp.status(), 202);
+}
+
+#[tokio::test]
+async fn the_smtp_password_comes_from_its_file_at_start_and_again_on_reload() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_certs(certs.path());
+    let smtp = start_smtp(certs.path());
+    // As Kubernetes and Docker mount a secret: a file with a trailing line break.
+    let secret = certs.path().join("smtp-password");
+    std::fs::write(&secret, "wrong\n").expect("write");
+    let mut settings = smtp.settings("", certs.path());
+    settings["password"] = serde_json::Value::Null;
+    settings["password_file"] = secret.display().to_string().into();
+    let fd = Frontdoor::launch(Config::single(1).set("mail.smtp", settings)).await;
+    fd.add_user(
+        "otp@example.com",
+        "Otto",
+        "wiki",
+        "ROLE_USER",
+        "a long password",
+    );
+    request_code(&fd).await;
+    for _ in 0..30 {
+        if fd.log().contains("could not send a one-time code") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        fd.log().contains("could not send a one-time code"),
+        "{}",
+        fd.log()
+    );
+    assert!(!fd.log().contains("wrong"), "the secret is not logged");
+
+    // The secret is rotated in place; a reload reads it again.
+    std::fs::write(&secret, "s3cret-pass\n").expect("write");
+    let out = fd.cli_ok(&["reload"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
+    request_code(&fd).await;
+    wait_for_mail(&smtp, &fd, 1).await;
+
+    // A file that cannot be read is a refused reload naming the key; the running value stays.
+    std::fs::remove_file(&secret).expect("remove");
+    let out = fd.cli(&["reload"], None);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("mail.smtp.password_file") && text.contains("cannot read"),
+        "{text}"
+    );
+    request_code(&fd).await;
+    wait_for_mail(&smtp, &fd, 2).await;
+}
