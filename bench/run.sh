@@ -430,11 +430,15 @@ done
 # cache. Sessions are written into the store (bench/tools/sessions.mjs mint); enough for the
 # run, and the share of requests that really missed is read from frontdoor's metrics.
 DB="$WORK/fd-data/frontdoor.db"
-import_sessions() { # DB CSV
+import_sessions() { # DB CSV: by column name, so columns a later migration adds keep their defaults
   sqlite3 "$1" <<EOF
 .timeout 10000
 .mode csv
-.import $2 sessions
+CREATE TABLE bench_minted (id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method, sid);
+.import $2 bench_minted
+INSERT INTO sessions (id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method, sid)
+  SELECT * FROM bench_minted;
+DROP TABLE bench_minted;
 EOF
 }
 ROWS_PER_SEC_GUESS=15000

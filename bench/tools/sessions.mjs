@@ -4,7 +4,7 @@
 //   node sessions.mjs mint --data-dir DIR --user-id ID --tenant T --count N --ttl SECONDS \
 //        --csv rows.csv --cookies cookies.txt [--cookie-name frontdoor_session]
 //     Writes N session rows for frontdoor's `sessions` table (CSV: id_hash, user_id, tenant,
-//     created_at, expires_at, last_seen, auth_method) and, one per line, the matching session
+//     created_at, expires_at, last_seen, auth_method, sid) and, one per line, the matching session
 //     cookies. A session is what frontdoor's login creates: a random 256-bit id (base64url),
 //     stored as base64url(SHA-256(id)); the cookie value is the id sealed the way the `cookie`
 //     crate's private jar seals it (AES-256-GCM with the second half of DIR/keys/cookie.key,
@@ -69,7 +69,9 @@ function mint() {
     const c = crypto.createCipheriv('aes-256-gcm', encKey, nonce);
     c.setAAD(name);
     const sealed = Buffer.concat([nonce, c.update(raw, 'utf8'), c.final(), c.getAuthTag()]).toString('base64');
-    csv.push(`${idHash},${o['user-id']},${o.tenant},${now},${expires},${now},password`);
+    // The session's public id (`sid` of ID and logout tokens): random, as frontdoor makes it.
+    const sid = crypto.randomBytes(16).toString('base64url');
+    csv.push(`${idHash},${o['user-id']},${o.tenant},${now},${expires},${now},password,${sid}`);
     cookies.push(`${o['cookie-name']}=${encodeURIComponent(sealed)}`);
   }
   csv.close();
