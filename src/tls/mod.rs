@@ -45,8 +45,12 @@ pub fn add_listeners<A: Send + Sync + 'static>(
         message: e.to_string(),
     })?;
     settings.set_cert_resolver(certs.clone());
-    // HTTP/1.1 only: upgrades (WebSocket) and request framing are handled as on plain HTTP.
-    settings.set_alpn(ALPN::H1);
+    // HTTP/2 for browsers (ALPN `h2`, then `http/1.1`). Requests reach the same filters either
+    // way: `gateway::host` reads HTTP/2's `:authority` (and refuses a `Host` that disagrees),
+    // cookies are read and stripped across HTTP/2's several `cookie` fields, and Pingora
+    // gives the HTTP/1.1 upstream a `Host`. WebSockets stay on HTTP/1.1: no extended CONNECT
+    // is advertised, so browsers open an HTTP/1.1 connection for them.
+    settings.set_alpn(ALPN::H2H1);
     service.add_tls_with_settings(&config.listen.to_string(), None, settings);
     let _ = ACTIVE.set(certs.clone());
     runtime.spawn(certs.watch(tls.reload_interval.0));

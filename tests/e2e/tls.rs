@@ -320,6 +320,138 @@ async fn https_login_sets_a_secure_cookie_and_sends_hsts_and_forwarded_proto() {
 }
 
 #[tokio::test]
+async fn http2_and_http1_share_the_tls_listener_with_the_same_identity_rules() {
+    let upstream = Upstream::start().await;
+    let fd = TlsFrontdoor::start(&upstream).await;
+    let out = cli_with_config(
+        &fd.path("frontdoor.yaml"),
+        &[
+            "users",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--name",
+            "Ada",
+            "--password-stdin",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli_with_config(
+        &fd.path("frontdoor.yaml"),
+        &[
+            "tokens",
+            "create",
+            "--user",
+            "ada@example.com",
+            "--name",
+            "h2",
+            "--json",
+        ],
+        None,
+    );
+    let token: serde_json::Value = serde_json::from_slice(&out.stdout).expect("token JSON");
+    let token = token["token"].as_str().expect("token").to_string();
+    let ca = fd.path("one-ca.crt");
+    let h2 = client_trusting(&ca, false);
+    let pem = std::fs::read(&ca).expect("read CA");
+    let h1 = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA pem"))
+        .http1_only()
+        .build()
+        .expect("client");
+
+    // ALPN offers both; each client gets the protocol it asked for.
+    for (client, version) in [
+        (&h2, reqwest::Version::HTTP_2),
+        (&h1, reqwest::Version::HTTP_11),
+    ] {
+        let resp = client
+            .get(fd.url("/wiki/x"))
+            .header("api-token", &token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.version(), version);
+        assert_eq!(resp.status(), 200, "{version:?}");
+        assert_eq!(
+            upstream.last().header("x-auth-request-email").as_deref(),
+            Some("ada@example.com")
+        );
+    }
+
+    // Over HTTP/2: identity and forwarding headers from the client are stripped; frontdoor's
+    // cookies are cut out of every `cookie` field (HTTP/2 sends them split), others kept.
+    let resp = h2
+        .get(fd.url("/wiki/y"))
+        .header("api-token", &token)
+        .header("x-auth-request-user", "root@example.com")
+        .header("x-auth-request-groups", "admins")
+        .header("x-forwarded-for", "10.9.9.9")
+        .header("cookie", "theme=dark")
+        .header("cookie", "frontdoor_session=forged; lang=en")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let seen = upstream.last();
+    assert_eq!(
+        seen.header("x-auth-request-user").as_deref(),
+        Some("ada@example.com")
+    );
+    assert_ne!(
+        seen.header("x-auth-request-groups").as_deref(),
+        Some("admins")
+    );
+    assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    let cookies = seen
+        .headers
+        .get_all("cookie")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(
+        cookies.contains("theme=dark") && cookies.contains("lang=en"),
+        "the app's cookies pass: {cookies}"
+    );
+    assert!(!cookies.contains("frontdoor_session"), "{cookies}");
+    // The upstream is HTTP/1.1 and gets a Host made from `:authority`.
+    assert_eq!(
+        seen.header("host").as_deref(),
+        Some(format!("127.0.0.1:{}", fd.port).as_str())
+    );
+
+    // A `Host` field that disagrees with `:authority` is refused, as on HTTP/1.1 with an
+    // absolute-form target: routing and the upstream must see one host.
+    let resp = h2
+        .get(fd.url("/wiki/z"))
+        .header("api-token", &token)
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 400);
+    assert_ne!(upstream.last().uri, "/wiki/z");
+
+    // Without a credential, HTTP/2 gets the same 401 envelope.
+    let resp = h2.get(fd.url("/wiki/w")).send().await.expect("request");
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.expect("JSON envelope");
+    assert!(
+        body["error"].is_object() || body["error"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn the_redirect_listener_sends_every_request_to_https() {
     let upstream = Upstream::start().await;
     let fd = TlsFrontdoor::start(&upstream).await;
