@@ -1,6 +1,8 @@
 //! The command line: `serve`, `check-config`, and the `users` and `apps` commands, which write
 //! through the same store as `serve`.
 
+mod keys;
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
@@ -58,6 +60,9 @@ pub enum Command {
     /// Manage contact hashes (access for people without an account).
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Rotate, list and retire the signing and cookie keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// `frontdoor explain …`
@@ -318,6 +323,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Reload { timeout } => crate::reload::client::run(&cli.config, timeout),
+        Command::Keys(cmd) => keys::run(&load(&cli.config)?, cmd),
         Command::Serve => {
             let config = load(&cli.config)?;
             crate::server::serve(config, &cli.config)

@@ -1,7 +1,12 @@
 //! Signing keys (RS256 or ES256, JWKS) and the cookie/CSRF key, kept under `data_dir/keys`.
 
+pub mod rotation;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use arc_swap::ArcSwap;
+use cookie::{Cookie, CookieJar};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -24,6 +29,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
+
+use rotation::KeyFile;
+pub use rotation::{COOKIE_KEY_FILE, KeyKind, SIGNING_KEY_FILE};
 
 /// The message Oro shows when OAuth keys are missing; frontdoor answers OAuth requests with it.
 pub const KEYS_MISSING_MESSAGE: &str = "OAuth authorization is not available as encryption keys configuration was not complete. Please contact your administrator.";
@@ -122,108 +130,215 @@ pub struct SigningKey {
     decoding: DecodingKey,
     /// The public key as a JWK (for `/oauth/jwks`).
     pub jwk: Jwk,
+    /// From when it signs (unix seconds; 0 for the first key).
+    pub not_before: i64,
+    path: PathBuf,
 }
 
-/// The signing key's file in `keys.dir`.
-pub const SIGNING_KEY_FILE: &str = "signing-key.pem";
+/// One cookie key and the MAC key derived from it.
+pub struct CookieKey {
+    /// A short fingerprint (not the key): how `keys list` and `keys retire` name it.
+    pub id: String,
+    /// From when it seals (unix seconds; 0 for the first key).
+    pub not_before: i64,
+    key: cookie::Key,
+    hmac: [u8; 32],
+    path: PathBuf,
+}
 
-/// All keys of one frontdoor instance.
+impl CookieKey {
+    fn new(key: cookie::Key, not_before: i64, path: PathBuf) -> CookieKey {
+        let mut hmac = [0u8; 32];
+        hmac.copy_from_slice(&Sha256::digest(
+            [b"frontdoor-hmac:".as_slice(), key.master()].concat(),
+        ));
+        let fingerprint =
+            Sha256::digest([b"frontdoor-cookie-key-id:".as_slice(), key.master()].concat());
+        CookieKey {
+            id: format!("cookie-{}", &URL_SAFE_NO_PAD.encode(fingerprint)[..12]),
+            not_before,
+            key,
+            hmac,
+            path,
+        }
+    }
+
+    fn mac(&self, purpose: &str, data: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(data.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The keys in `keys.dir` at one reading, each kind oldest first.
+struct Ring {
+    signing: Vec<SigningKey>,
+    cookies: Vec<CookieKey>,
+}
+
+impl Ring {
+    /// Reads the key files; the newest signing key must be of `algorithm` (the one new keys
+    /// get), so a configuration that disagrees with the folder is named, not ignored.
+    fn read(files: &[KeyFile], algorithm: SigningAlgorithm) -> Result<Ring, KeyError> {
+        let mut signing = Vec::new();
+        let mut cookies = Vec::new();
+        for f in files {
+            match f.kind {
+                KeyKind::Signing => {
+                    let mut key = load_signing_key(&f.path)?;
+                    key.not_before = f.not_before;
+                    signing.push(key);
+                }
+                KeyKind::Cookie => cookies.push(load_cookie_key(&f.path, f.not_before)?),
+            }
+        }
+        if let Some(newest) = signing.last()
+            && newest.algorithm != algorithm
+        {
+            return Err(KeyError::Invalid {
+                path: newest.path.clone(),
+                message: format!(
+                    "holds an {} key but keys.algorithm is {}: remove the file to generate a new key, or set keys.algorithm: {}",
+                    newest.algorithm.name(),
+                    algorithm.name(),
+                    newest.algorithm.name()
+                ),
+            });
+        }
+        Ok(Ring { signing, cookies })
+    }
+
+    /// The key that signs at `now`: the newest whose moment has come.
+    fn signer(&self, now: i64) -> Option<&SigningKey> {
+        self.signing.iter().rev().find(|k| k.not_before <= now)
+    }
+
+    /// The key that seals at `now` (the oldest when none has come yet: the first key was
+    /// retired by hand).
+    fn cookie(&self, now: i64) -> &CookieKey {
+        self.cookies
+            .iter()
+            .rev()
+            .find(|k| k.not_before <= now)
+            .or(self.cookies.first())
+            .unwrap_or_else(|| unreachable!("a ring always holds a cookie key"))
+    }
+
+    /// What tells two readings apart.
+    fn ids(&self) -> Vec<(&str, i64)> {
+        let signing = self.signing.iter().map(|k| (k.kid.as_str(), k.not_before));
+        let cookies = self.cookies.iter().map(|k| (k.id.as_str(), k.not_before));
+        signing.chain(cookies).collect()
+    }
+}
+
+/// All keys of one frontdoor instance: every signing and cookie key in `keys.dir`, re-read
+/// by [`Keys::refresh`] (see [`rotation`]).
 pub struct Keys {
-    signing: Option<SigningKey>,
-    /// Key for private (encrypted, authenticated) cookies.
-    pub cookie: cookie::Key,
-    hmac_key: [u8; 32],
+    dir: PathBuf,
+    algorithm: SigningAlgorithm,
+    ring: ArcSwap<Ring>,
 }
 
 impl Keys {
     /// Loads keys from `dir` (normally `data_dir/keys`), generating missing ones when
-    /// `generate` is set; a new signing key uses `algorithm`, an existing one must be of it.
-    ///
-    /// The cookie key is always generated when missing: sessions do not depend on OAuth keys.
+    /// `generate` is set; a new signing key uses `algorithm`, the newest existing one must be
+    /// of it. The cookie key is always generated when missing: sessions do not depend on
+    /// OAuth keys.
     pub fn load(dir: &Path, generate: bool, algorithm: SigningAlgorithm) -> Result<Keys, KeyError> {
         let dir = dir.to_path_buf();
         create_private_dir(&dir)?;
-        let signing_path = dir.join(SIGNING_KEY_FILE);
-        let cookie_path = dir.join("cookie.key");
-        for path in [&signing_path, &cookie_path] {
-            crate::private_fs::tighten_file(path).map_err(|source| KeyError::Io {
-                path: path.clone(),
+        let mut files = rotation::scan(&dir)?;
+        for f in &files {
+            crate::private_fs::tighten_file(&f.path).map_err(|source| KeyError::Io {
+                path: f.path.clone(),
                 source,
             })?;
         }
-        let signing = if signing_path.exists() {
-            let key = load_signing_key(&signing_path)?;
-            if key.algorithm != algorithm {
-                return Err(KeyError::Invalid {
-                    path: signing_path,
-                    message: format!(
-                        "holds an {} key but keys.algorithm is {}: remove the file to generate a new key, or set keys.algorithm: {}",
-                        key.algorithm.name(),
-                        algorithm.name(),
-                        key.algorithm.name()
-                    ),
-                });
+        if !files.iter().any(|f| f.kind == KeyKind::Signing) {
+            let path = dir.join(SIGNING_KEY_FILE);
+            if generate {
+                let key = generate_signing_key(&path, algorithm)?;
+                tracing::info!(path = %path.display(), kid = %key.kid, algorithm = algorithm.name(), "generated a new signing key");
+            } else {
+                tracing::warn!(path = %path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
             }
-            Some(key)
-        } else if generate {
-            let key = generate_signing_key(&signing_path, algorithm)?;
-            tracing::info!(path = %signing_path.display(), kid = %key.kid, "generated a new {} signing key", algorithm.name());
-            Some(key)
-        } else {
-            tracing::warn!(path = %signing_path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
-            None
-        };
-        let cookie = if cookie_path.exists() {
-            let text = read(&cookie_path)?;
-            let bytes = STANDARD
-                .decode(text.trim())
-                .map_err(|e| KeyError::Invalid {
-                    path: cookie_path.clone(),
-                    message: format!("not base64: {e}"),
-                })?;
-            cookie::Key::try_from(bytes.as_slice()).map_err(|e| KeyError::Invalid {
-                path: cookie_path.clone(),
-                message: format!("not a cookie key: {e}"),
-            })?
-        } else {
-            let key = cookie::Key::generate();
-            write_private(&cookie_path, STANDARD.encode(key.master()).as_bytes())?;
-            tracing::info!(path = %cookie_path.display(), "generated a new cookie key");
-            key
-        };
-        let mut hmac_key = [0u8; 32];
-        hmac_key.copy_from_slice(&Sha256::digest(
-            [b"frontdoor-hmac:".as_slice(), cookie.master()].concat(),
-        ));
+        }
+        if !files.iter().any(|f| f.kind == KeyKind::Cookie) {
+            let path = dir.join(rotation::COOKIE_KEY_FILE);
+            generate_cookie_key(&path)?;
+            tracing::info!(path = %path.display(), "generated a new cookie key");
+        }
+        files = rotation::scan(&dir)?;
+        let ring = Ring::read(&files, algorithm)?;
         Ok(Keys {
-            signing,
-            cookie,
-            hmac_key,
+            dir,
+            algorithm,
+            ring: ArcSwap::from_pointee(ring),
         })
+    }
+
+    /// Reads `keys.dir` again (on reload and every [`rotation::REFRESH_INTERVAL`]): keys
+    /// rotated in are published and opened at once, retired ones dropped. Whether anything
+    /// changed. A folder that cannot be read as a whole keeps the keys in use.
+    pub fn refresh(&self) -> Result<bool, KeyError> {
+        let files = rotation::scan(&self.dir)?;
+        let ring = Ring::read(&files, self.algorithm)?;
+        if ring.cookies.is_empty() {
+            return Err(KeyError::Invalid {
+                path: self.dir.clone(),
+                message: "no cookie key left: the keys in use are kept".into(),
+            });
+        }
+        let changed = ring.ids() != self.ring.load().ids();
+        if changed {
+            tracing::info!(
+                dir = %self.dir.display(),
+                signing = ring.signing.len(),
+                cookie = ring.cookies.len(),
+                "keys.dir changed: the new set of keys is in use"
+            );
+            self.ring.store(std::sync::Arc::new(ring));
+        }
+        Ok(changed)
     }
 
     /// Whether OAuth can issue tokens.
     pub fn can_sign(&self) -> bool {
-        self.signing.is_some()
+        self.ring.load().signer(crate::clock::now()).is_some()
     }
 
-    /// The algorithm tokens are signed with (RS256 when there is no key).
+    /// The algorithm tokens are signed with now (RS256 when there is no key).
     pub fn algorithm(&self) -> SigningAlgorithm {
-        self.signing
-            .as_ref()
+        self.ring
+            .load()
+            .signer(crate::clock::now())
             .map_or(SigningAlgorithm::RS256, |k| k.algorithm)
     }
 
-    /// The JWKS document.
+    /// The JWKS document: every key, the next one before it signs and previous ones until
+    /// they are retired.
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
-            keys: self.signing.iter().map(|k| k.jwk.clone()).collect(),
+            keys: self
+                .ring
+                .load()
+                .signing
+                .iter()
+                .map(|k| k.jwk.clone())
+                .collect(),
         }
     }
 
-    /// Signs claims as a JWT with the given `typ` header.
+    /// Signs claims as a JWT with the given `typ` header, with the current key.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
-        let key = self.signing.as_ref().ok_or(KeyError::NoSigningKey)?;
+        let ring = self.ring.load();
+        let key = ring
+            .signer(crate::clock::now())
+            .ok_or(KeyError::NoSigningKey)?;
         let mut header = Header::new(key.algorithm.jwt());
         header.typ = Some(typ.to_string());
         header.kid = Some(key.kid.clone());
@@ -256,7 +371,8 @@ impl Keys {
         Ok(jwt)
     }
 
-    /// Verifies a JWT of this key's algorithm and `typ`, issuer and audience.
+    /// Verifies a JWT of one of our keys (its `kid`, in its algorithm) and `typ`, issuer and
+    /// audience.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -285,11 +401,15 @@ impl Keys {
         audience: Option<&str>,
         check_exp: bool,
     ) -> Result<T, JwtError> {
-        let key = self.signing.as_ref().ok_or(JwtError::Invalid)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
-        // Only our algorithm and our key: refuses `none`, HS256-with-the-public-key and foreign keys.
+        let ring = self.ring.load();
+        let key = ring
+            .signing
+            .iter()
+            .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
+            .ok_or(JwtError::Invalid)?;
+        // Only that key's algorithm: refuses `none`, HS256-with-the-public-key and foreign keys.
         if header.alg != key.algorithm.jwt()
-            || header.kid.as_deref() != Some(key.kid.as_str())
             || !header
                 .typ
                 .as_deref()
@@ -318,15 +438,89 @@ impl Keys {
             })
     }
 
-    /// HMAC-SHA256 with the instance's server key, base64url.
+    /// HMAC-SHA256 with the current server key, base64url.
     pub fn mac(&self, purpose: &str, data: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac_key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(purpose.as_bytes());
-        mac.update(b"\0");
-        mac.update(data.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        self.ring
+            .load()
+            .cookie(crate::clock::now())
+            .mac(purpose, data)
     }
+
+    /// Whether `token` is the MAC of `data` under any of the server keys (a CSRF token made
+    /// before a rotation stays good), compared in constant time.
+    pub fn mac_matches(&self, purpose: &str, data: &str, token: &str) -> bool {
+        let ring = self.ring.load();
+        let mut found = false;
+        for key in ring.cookies.iter().rev() {
+            found |= crate::secrets::ct_eq(&key.mac(purpose, data), token);
+        }
+        found
+    }
+
+    /// A bare cookie `name` carrying `value` encrypted and authenticated with the current
+    /// cookie key (AES-256-GCM, the name bound as associated data).
+    pub fn seal(&self, name: &str, value: &str) -> Cookie<'static> {
+        seal_with(
+            &self.ring.load().cookie(crate::clock::now()).key,
+            name,
+            value,
+        )
+    }
+
+    /// The value inside a cookie `name` that one of the cookie keys sealed: the current one
+    /// first, so a warm request decrypts once.
+    pub fn open(&self, name: &str, sealed: &str) -> Option<String> {
+        let ring = self.ring.load();
+        let current = ring.cookie(crate::clock::now());
+        open_with(&current.key, name, sealed).or_else(|| {
+            ring.cookies
+                .iter()
+                .rev()
+                .filter(|k| k.id != current.id)
+                .find_map(|k| open_with(&k.key, name, sealed))
+        })
+    }
+}
+
+/// The value inside a cookie `name` sealed with `key` (AES-GCM, the name bound as associated
+/// data).
+fn open_with(key: &cookie::Key, name: &str, sealed: &str) -> Option<String> {
+    CookieJar::new()
+        .private(key)
+        .decrypt(Cookie::new(name.to_string(), sealed.to_string()))
+        .map(|c| c.value().to_string())
+}
+
+/// A bare cookie `name` carrying `value` encrypted and authenticated with `key`.
+fn seal_with(key: &cookie::Key, name: &str, value: &str) -> Cookie<'static> {
+    let mut jar = CookieJar::new();
+    jar.private_mut(key)
+        .add(Cookie::new(name.to_string(), value.to_string()));
+    jar.get(name)
+        .cloned()
+        .unwrap_or_else(|| Cookie::new(name.to_string(), ""))
+}
+
+/// Reads a cookie key file: the base64 of the key's 64 bytes.
+fn load_cookie_key(path: &Path, not_before: i64) -> Result<CookieKey, KeyError> {
+    let text = read(path)?;
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|e| KeyError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("not base64: {e}"),
+        })?;
+    let key = cookie::Key::try_from(bytes.as_slice()).map_err(|e| KeyError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("not a cookie key: {e}"),
+    })?;
+    Ok(CookieKey::new(key, not_before, path.to_path_buf()))
+}
+
+fn generate_cookie_key(path: &Path) -> Result<CookieKey, KeyError> {
+    let key = cookie::Key::generate();
+    write_private(path, STANDARD.encode(key.master()).as_bytes())?;
+    Ok(CookieKey::new(key, 0, path.to_path_buf()))
 }
 
 fn read(path: &Path) -> Result<String, KeyError> {
@@ -457,6 +651,8 @@ fn rsa_signing_key(private: &RsaPrivateKey, path: &Path) -> Result<SigningKey, K
         private: Signer::Rsa(private),
         decoding,
         jwk,
+        not_before: 0,
+        path: path.to_path_buf(),
     })
 }
 
@@ -490,6 +686,8 @@ fn ec_signing_key(private: EcdsaKeyPair, path: &Path) -> Result<SigningKey, KeyE
         private: Signer::Ec(private),
         decoding,
         jwk,
+        not_before: 0,
+        path: path.to_path_buf(),
     })
 }
 
@@ -598,7 +796,7 @@ mod tests {
         // HS256 signed with the public key's JWK text.
         let mut h = Header::new(Algorithm::HS256);
         h.typ = Some("at+jwt".into());
-        h.kid = Some(keys.signing.as_ref().expect("key").kid.clone());
+        h.kid = keys.jwks().keys[0].common.key_id.clone();
         let secret = serde_json::to_vec(&keys.jwks()).expect("json");
         let hs = jsonwebtoken::encode(
             &h,

@@ -115,6 +115,9 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     let state = Arc::new(State::new(config.clone(), store.clone(), keys, mailer));
     crate::metrics::init();
     rt.spawn(housekeeping(store));
+    rt.spawn(crate::keys::rotation::keep_refreshed(Arc::downgrade(
+        &state.keys,
+    )));
     rt.spawn(Federation::keep_discovered(Arc::downgrade(
         &state.federation,
     )));

@@ -53,7 +53,7 @@ impl State {
     /// Builds the state.
     pub fn new(config: Arc<Config>, store: DynStore, keys: Arc<Keys>, mailer: Mailer) -> State {
         State {
-            sessions: Sessions::new(&config, store.clone(), keys.cookie.clone()),
+            sessions: Sessions::new(&config, store.clone(), keys.clone()),
             credentials: CredentialCache::new(&config),
             grants: Grants::new(&config, store.clone(), keys.clone()),
             own_redirects: OwnRedirects::from_config(&config),

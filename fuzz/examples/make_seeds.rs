@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use frontdoor::session::sealed_cookie;
 use frontdoor::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP};
 
 use frontdoor_fuzz::{ISSUER, SEED_JTI_PREFIX, SEED_SESSION_IDS, SESSION_COOKIE, keys};
@@ -42,7 +41,7 @@ fn main() {
 
     let cookies = corpus.join("session_cookie");
     for (i, raw) in SEED_SESSION_IDS.iter().enumerate() {
-        let c = sealed_cookie(&keys.cookie, SESSION_COOKIE, raw);
+        let c = keys.seal(SESSION_COOKIE, raw);
         write(&cookies, &format!("sealed-{i}"), c.value());
         write(
             &cookies,
@@ -86,7 +85,7 @@ fn main() {
         ),
     );
     write(&creds, "contact-hash", "x-contact-hash:  3q2-7w_x9 \n");
-    let c = sealed_cookie(&keys.cookie, SESSION_COOKIE, SEED_SESSION_IDS[0]);
+    let c = keys.seal(SESSION_COOKIE, SEED_SESSION_IDS[0]);
     write(
         &creds,
         "session",

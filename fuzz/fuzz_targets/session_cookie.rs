@@ -4,7 +4,6 @@
 #![no_main]
 
 use frontdoor::endpoint::cookie_value;
-use frontdoor::session::{open_cookie_value, sealed_cookie};
 use frontdoor_fuzz::{SEED_SESSION_IDS, SESSION_COOKIE, keys};
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
@@ -19,7 +18,7 @@ fn check_opened(raw: Option<String>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let key = &keys().cookie;
+    let keys = keys();
     // As the gateway sees it: every Cookie header, then the session cookie's value.
     let mut headers = HeaderMap::new();
     for line in data.split(|&b| b == b'\n') {
@@ -28,21 +27,21 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(value) = cookie_value(&headers, SESSION_COOKIE) {
-        check_opened(open_cookie_value(key, SESSION_COOKIE, &value));
+        check_opened(keys.open(SESSION_COOKIE, &value));
     }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     // The bare value too, and under another cookie name (the name is bound to the value).
-    check_opened(open_cookie_value(key, SESSION_COOKIE, text));
-    if let Some(raw) = open_cookie_value(key, "frontdoor_csrf", text) {
+    check_opened(keys.open(SESSION_COOKIE, text));
+    if let Some(raw) = keys.open("frontdoor_csrf", text) {
         panic!("a session cookie opened under another name: {raw:?}");
     }
     // Round trip: whatever id we seal opens back to itself, also after the browser's
     // percent-encoded round trip through a Cookie header.
-    let sealed = sealed_cookie(key, SESSION_COOKIE, text);
+    let sealed = keys.seal(SESSION_COOKIE, text);
     assert_eq!(
-        open_cookie_value(key, SESSION_COOKIE, sealed.value()).as_deref(),
+        keys.open(SESSION_COOKIE, sealed.value()).as_deref(),
         Some(text)
     );
     let mut headers = HeaderMap::new();
@@ -53,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     );
     let value = cookie_value(&headers, SESSION_COOKIE).expect("cookie found");
     assert_eq!(
-        open_cookie_value(key, SESSION_COOKIE, &value).as_deref(),
+        keys.open(SESSION_COOKIE, &value).as_deref(),
         Some(text)
     );
 });

@@ -456,6 +456,10 @@ pub struct KeysConfig {
     /// Where the signing and cookie keys live (default `data_dir/keys`). Nodes sharing one
     /// PostgreSQL store point this at the same files.
     pub dir: Option<PathBuf>,
+    /// How long a key made by `frontdoor keys rotate` is published (and opens cookies) before
+    /// it signs and seals: every node re-reads the folder and relying parties refresh their
+    /// JWKS caches meanwhile.
+    pub rotation_delay: Dur,
 }
 
 impl Default for KeysConfig {
@@ -464,6 +468,7 @@ impl Default for KeysConfig {
             generate: true,
             algorithm: crate::keys::SigningAlgorithm::RS256,
             dir: None,
+            rotation_delay: Dur(Duration::from_secs(3600)),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cookie::{Cookie, CookieJar, SameSite};
+use cookie::{Cookie, SameSite};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
     CoreJwsSigningAlgorithm,
@@ -181,15 +181,10 @@ pub fn start(state: &State, req: &Request, id: &str) -> Reply {
         return_to: target,
         tenant: tenant_of(state, provider, &req.host),
     };
-    let mut jar = CookieJar::new();
-    jar.private_mut(&state.keys.cookie).add(Cookie::new(
+    let mut c = state.keys.seal(
         PENDING_COOKIE,
-        serde_json::to_string(&pending).unwrap_or_default(),
-    ));
-    let mut c = jar
-        .get(PENDING_COOKIE)
-        .cloned()
-        .unwrap_or_else(|| Cookie::new(PENDING_COOKIE, ""));
+        &serde_json::to_string(&pending).unwrap_or_default(),
+    );
     c.set_path(format!("/_frontdoor/idp/{id}/"));
     c.set_http_only(true);
     c.set_same_site(SameSite::Lax);
@@ -244,12 +239,8 @@ async fn finish(
     let params: std::collections::HashMap<String, String> = req.query_pairs().into_iter().collect();
     let pending = req
         .cookie(PENDING_COOKIE)
-        .and_then(|v| {
-            CookieJar::new()
-                .private(&state.keys.cookie)
-                .decrypt(Cookie::new(PENDING_COOKIE, v))
-        })
-        .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok())
+        .and_then(|v| state.keys.open(PENDING_COOKIE, &v))
+        .and_then(|v| serde_json::from_str::<Pending>(&v).ok())
         .filter(|p| {
             p.idp == id && crate::clock::now() - p.started <= crate::session::PENDING_LIFETIME
         })

@@ -2,7 +2,7 @@
 //! `/oauth/authorize` → `<reserved_prefix>callback` → the protected URL with a session. The
 //! sign-in pages themselves are `web::sign_in`'s.
 
-use cookie::{Cookie, CookieJar, SameSite};
+use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 
 use crate::endpoint::{Reply, Request};
@@ -74,13 +74,7 @@ pub fn start(state: &State, req: &Request, original: &str) -> Reply {
             .finish()
     );
     let json = serde_json::to_string(&pending).unwrap_or_default();
-    let mut jar = CookieJar::new();
-    jar.private_mut(&state.keys.cookie)
-        .add(Cookie::new(LOGIN_COOKIE, json));
-    let mut c = jar
-        .get(LOGIN_COOKIE)
-        .cloned()
-        .unwrap_or_else(|| Cookie::new(LOGIN_COOKIE, ""));
+    let mut c = state.keys.seal(LOGIN_COOKIE, &json);
     c.set_path(callback_path(&state.config));
     c.set_http_only(true);
     c.set_same_site(SameSite::Lax);
@@ -112,12 +106,8 @@ async fn finish(state: &State, req: &Request) -> Result<Reply, Error> {
     let params: std::collections::HashMap<String, String> = req.query_pairs().into_iter().collect();
     let pending = req
         .cookie(LOGIN_COOKIE)
-        .and_then(|v| {
-            CookieJar::new()
-                .private(&state.keys.cookie)
-                .decrypt(Cookie::new(LOGIN_COOKIE, v))
-        })
-        .and_then(|c| serde_json::from_str::<Pending>(c.value()).ok())
+        .and_then(|v| state.keys.open(LOGIN_COOKIE, &v))
+        .and_then(|v| serde_json::from_str::<Pending>(&v).ok())
         .filter(|p| crate::clock::now() - p.started <= crate::session::PENDING_LIFETIME)
         .ok_or_else(|| invalid("The sign-in took too long or was started in another browser."))?;
     if !params

@@ -143,6 +143,12 @@ impl Reloader {
                 .collect::<Vec<_>>()
         })?;
         let restart_required = keep_bound_at_start(&current.config, &mut config);
+        // Keys rotated in or retired since: published, opened or dropped from now on. A
+        // folder that cannot be read fails the reload; the keys in use stay.
+        current
+            .keys
+            .refresh()
+            .map_err(|e| vec![format!("keys: {e}")])?;
         let state = current
             .reconfigured(Arc::new(config))
             .map_err(|e| vec![format!("mail: {e}")])?;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use cookie::{Cookie, CookieJar, SameSite};
+use cookie::{Cookie, SameSite};
 use moka::sync::Cache;
 
 use crate::auth::{Access, CredentialKind, Identity};
@@ -43,7 +43,7 @@ pub struct Sessions {
     cache: Cache<Arc<str>, Arc<ActiveSession>>,
     /// One identity per user, shared by all of that user's cached sessions.
     identities: Cache<String, Arc<Identity>>,
-    key: cookie::Key,
+    keys: Arc<crate::keys::Keys>,
     cookie_name: String,
     secure: bool,
     ttl: i64,
@@ -60,14 +60,14 @@ pub enum Lookup {
 
 impl Sessions {
     /// Sessions for this configuration.
-    pub fn new(config: &Config, store: DynStore, key: cookie::Key) -> Sessions {
+    pub fn new(config: &Config, store: DynStore, keys: Arc<crate::keys::Keys>) -> Sessions {
         let cache = crate::cache::bounded(config, config.session.cache_capacity);
         let identities = crate::cache::bounded(config, config.session.cache_capacity);
         Sessions {
             store,
             cache,
             identities,
-            key,
+            keys,
             cookie_name: config.session.cookie_name.clone(),
             secure: config.secure_cookies(),
             ttl: config.session.ttl.0.as_secs() as i64,
@@ -83,7 +83,7 @@ impl Sessions {
             store: self.store.clone(),
             cache: self.cache.clone(),
             identities: self.identities.clone(),
-            key: self.key.clone(),
+            keys: self.keys.clone(),
             cookie_name: self.cookie_name.clone(),
             secure: config.secure_cookies(),
             ttl: config.session.ttl.0.as_secs() as i64,
@@ -130,12 +130,12 @@ impl Sessions {
 
     /// The raw session id inside a request's cookie, if it decrypts.
     pub fn id_from_cookie_value(&self, value: &str) -> Option<String> {
-        open_cookie_value(&self.key, &self.cookie_name, value)
+        self.keys.open(&self.cookie_name, value)
     }
 
     /// The `Set-Cookie` for a session id (encrypted and authenticated).
     pub fn cookie(&self, raw_id: &str) -> Cookie<'static> {
-        let mut c = sealed_cookie(&self.key, &self.cookie_name, raw_id);
+        let mut c = self.keys.seal(&self.cookie_name, raw_id);
         c.set_path("/");
         c.set_http_only(true);
         c.set_same_site(SameSite::Lax);
@@ -272,26 +272,6 @@ impl Sessions {
     pub fn cached(&self) -> u64 {
         self.cache.entry_count()
     }
-}
-
-/// The raw session id inside a session cookie's value, if it was sealed with `key` under
-/// `cookie_name` (AES-GCM, the name bound as associated data). The parser of the cookie a
-/// browser sends; public for the fuzz targets.
-pub fn open_cookie_value(key: &cookie::Key, cookie_name: &str, value: &str) -> Option<String> {
-    let jar = CookieJar::new();
-    jar.private(key)
-        .decrypt(Cookie::new(cookie_name.to_string(), value.to_string()))
-        .map(|c| c.value().to_string())
-}
-
-/// A bare cookie `cookie_name` carrying `raw_id` encrypted and authenticated with `key`.
-pub fn sealed_cookie(key: &cookie::Key, cookie_name: &str, raw_id: &str) -> Cookie<'static> {
-    let mut jar = CookieJar::new();
-    jar.private_mut(key)
-        .add(Cookie::new(cookie_name.to_string(), raw_id.to_string()));
-    jar.get(cookie_name)
-        .cloned()
-        .unwrap_or_else(|| Cookie::new(cookie_name.to_string(), ""))
 }
 
 fn active(record: &SessionRecord, identity: Arc<Identity>) -> ActiveSession {

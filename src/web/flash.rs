@@ -3,7 +3,7 @@
 //! `no-store`) finds it gone. A cookie rather than server memory, so that the page may be
 //! served by another node than the one that created the secret.
 
-use cookie::{Cookie, CookieJar, SameSite};
+use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 
 use crate::endpoint::{Reply, Request};
@@ -43,13 +43,7 @@ impl Flash {
     /// Adds the cookie carrying this flash to a reply.
     pub fn attach(&self, reply: Reply, keys: &Keys, secure: bool) -> Reply {
         let json = serde_json::to_string(self).unwrap_or_default();
-        let mut jar = CookieJar::new();
-        jar.private_mut(&keys.cookie)
-            .add(Cookie::new(FLASH_COOKIE, json));
-        let mut c = jar
-            .get(FLASH_COOKIE)
-            .cloned()
-            .unwrap_or_else(|| Cookie::new(FLASH_COOKIE, ""));
+        let mut c = keys.seal(FLASH_COOKIE, &json);
         c.set_path(FLASH_PATH);
         c.set_http_only(true);
         c.set_same_site(SameSite::Strict);
@@ -62,10 +56,8 @@ impl Flash {
 /// The flash of `kind` for `id` the browser carries, if any and still fresh.
 pub fn take(req: &Request, keys: &Keys, kind: &str, id: &str) -> Option<Flash> {
     let value = req.cookie(FLASH_COOKIE)?;
-    let c = CookieJar::new()
-        .private(&keys.cookie)
-        .decrypt(Cookie::new(FLASH_COOKIE, value))?;
-    let flash: Flash = serde_json::from_str(c.value()).ok()?;
+    let opened = keys.open(FLASH_COOKIE, &value)?;
+    let flash: Flash = serde_json::from_str(&opened).ok()?;
     let fresh = crate::clock::now() - flash.at <= FLASH_LIFETIME;
     (fresh && flash.kind == kind && flash.id == id).then_some(flash)
 }

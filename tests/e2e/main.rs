@@ -19,6 +19,7 @@ mod gateway;
 mod harness;
 mod hosts;
 mod idp;
+mod key_rotation;
 mod mail;
 mod manage_api;
 mod oauth;
