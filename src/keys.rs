@@ -262,9 +262,19 @@ impl Keys {
             let path = dir.join(SIGNING_KEY_FILE);
             if generate {
                 let key = generate_signing_key(&path, algorithm)?;
-                tracing::info!(path = %path.display(), kid = %key.kid, algorithm = algorithm.name(), "generated a new signing key");
+                let path = path.display();
+                // One static message per algorithm: the line reads whole, and stays an event
+                // with fields rather than a formatted string.
+                match algorithm {
+                    SigningAlgorithm::RS256 => {
+                        tracing::info!(%path, kid = %key.kid, "generated a new RS256 signing key")
+                    }
+                    SigningAlgorithm::ES256 => {
+                        tracing::info!(%path, kid = %key.kid, "generated a new ES256 signing key")
+                    }
+                }
             } else {
-                tracing::warn!(path = %path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
+                tracing::warn!(path = %path.display(), hint = KEYS_MISSING_MESSAGE, "no signing key and key generation is off");
             }
         }
         if !files.iter().any(|f| f.kind == KeyKind::Cookie) {
