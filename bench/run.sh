@@ -23,6 +23,8 @@
 #                  only when DIR is docs/bench.
 #   --mem-counts   session counts for the memory rows, BENCH_MEM_COUNTS (default
 #                  "100000 1000000"; the 0 row is always measured).
+#   --proxy-only   only the proxy path and its paired rounds (no cold path, provider or memory
+#                  rows): the proxy ratios in a few minutes. BENCH_PROXY_ONLY=1.
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
 # BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
@@ -36,6 +38,7 @@ SMOKE="${BENCH_SMOKE:-0}"
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 OUT="${BENCH_OUT:-docs/bench}"
 MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
+PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -43,7 +46,8 @@ while [ $# -gt 0 ]; do
     --skip-build) SKIP_BUILD=1; shift ;;
     --out) OUT="$2"; shift 2 ;;
     --mem-counts) MEM_COUNTS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --proxy-only) PROXY_ONLY=1; shift ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -426,6 +430,7 @@ for round in $(seq 1 "$PAIR_ROUNDS"); do
   done
 done
 
+if [ "$PROXY_ONLY" != 1 ]; then
 # Cold path under load: every request carries a session that is in the store but not in the
 # cache. Sessions are written into the store (bench/tools/sessions.mjs mint); enough for the
 # run, and the share of requests that really missed is read from frontdoor's metrics.
@@ -671,6 +676,8 @@ for n in $MEM_COUNTS; do
   log "   $n sessions: RSS $RSS KiB (loaded at $(jq -r .rate <<< "$loadjson")/s)"
   rm -f "$WORK/mem.csv" "$WORK/mem-cookies.txt"
 done
+
+fi # PROXY_ONLY
 
 # ---------------------------------------------------------------------------------------------
 # Report
