@@ -346,6 +346,9 @@ plot "{dat}" using (0):1:(0):2:($1-0.38):($1+0.38):ytic(3) with boxxyerror lc rg
 
     pdat = os.path.join(out, ".provider.dat")
     have = [(op, label) for op, label in PROVIDER_OPS if f"fd_{op}" in provider and f"oidc_{op}" in provider]
+    if not have:
+        # A --proxy-only run: no provider figure to draw.
+        return
     with open(pdat, "w", encoding="utf-8") as f:
         for op, label in have:
             short = {"cc": "client_credentials RS256", "cc_es256": "client_credentials ES256",
@@ -483,7 +486,7 @@ def results_md():
         "",
         "## Provider path: frontdoor and oidc-provider",
         "",
-        "![Provider path, operations per second](provider.svg)",
+        "![Provider path, operations per second](provider.svg)" if provider else "(not measured in this run)",
         "",
         provider_table(),
         "",

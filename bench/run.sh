@@ -692,7 +692,7 @@ MACHINE="$(jq -n \
   --arg nginx "$("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///')" \
   --arg wrk "$(wrk -v 2>&1 | head -n1 | awk '{print $2}')" \
   --arg node "$(node --version)" \
-  --arg oidc "$OIDC_VERSION" \
+  --arg oidc "${OIDC_VERSION:-not run}" \
   --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
   --arg login_c "$LOGIN_CONCURRENCY" --arg pair_rounds "$PAIR_ROUNDS" \
   --arg smoke "$SMOKE" \
