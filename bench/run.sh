@@ -12,7 +12,10 @@
 #   to a do-nothing 204 endpoint of the upstream (:+5), all three in one second nginx;
 #   examples/bare_proxy (:+4); frontdoor (:+10, admin :+11); a frontdoor with an ES256
 #   signing key for the provider rows (:+12, admin :+13); a frontdoor for the memory figures
-#   (:+20, admin :+21); oidc-provider (bench/oidc, :+30) and one with an ES256 key (:+31).
+#   (:+20, admin :+21); oidc-provider (bench/oidc, :+30) and one with an ES256 key (:+31);
+#   oauth2-proxy (bench/oauth2-proxy builds it) signed in through frontdoor's own provider, as a
+#   reverse proxy (:+40) and behind nginx auth_request (oauth2-proxy :+41, nginx :+42); Caddy
+#   with forward_auth to frontdoor (:+43).
 #
 # Options (and their environment variables):
 #   --duration S   seconds per measurement, BENCH_DURATION (default 10). While developing use 1-2.
@@ -79,11 +82,16 @@ P_MEM=$((PORT_BASE + 20))
 P_MEM_ADMIN=$((PORT_BASE + 21))
 P_OIDC=$((PORT_BASE + 30))
 P_OIDC_ES=$((PORT_BASE + 31))
+P_O2P=$((PORT_BASE + 40))
+P_O2P_AUTH=$((PORT_BASE + 41))
+P_NGINX_O2P=$((PORT_BASE + 42))
+P_CADDY_FA=$((PORT_BASE + 43))
 
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BIN="$ROOT/$TARGET_DIR/release/frontdoor"
 BARE_BIN="$ROOT/$TARGET_DIR/release/examples/bare_proxy"
-case "$TARGET_DIR" in /*) BIN="$TARGET_DIR/release/frontdoor"; BARE_BIN="$TARGET_DIR/release/examples/bare_proxy" ;; esac
+SIG_BIN="$ROOT/$TARGET_DIR/release/examples/signatures"
+case "$TARGET_DIR" in /*) BIN="$TARGET_DIR/release/frontdoor"; BARE_BIN="$TARGET_DIR/release/examples/bare_proxy"; SIG_BIN="$TARGET_DIR/release/examples/signatures" ;; esac
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -114,9 +122,10 @@ if command -v dpkg >/dev/null 2>&1; then
   command -v jq >/dev/null 2>&1 || want+=(jq)
   command -v python3 >/dev/null 2>&1 || want+=(python3)
   command -v cmake >/dev/null 2>&1 || want+=(cmake pkg-config)
+  command -v caddy >/dev/null 2>&1 || want+=(caddy)
   [ ${#want[@]} -eq 0 ] || apt_install "${want[@]}"
 fi
-for t in nginx wrk gnuplot sqlite3 node npm curl jq python3; do
+for t in nginx wrk gnuplot sqlite3 node npm curl jq python3 caddy; do
   command -v "$t" >/dev/null 2>&1 || die "$t is missing (Debian: apt-get install it)"
 done
 NGINX_BIN="$(command -v nginx)"
@@ -128,15 +137,22 @@ if [ ! -f "$OIDC_DIR/node_modules/.package-lock.json" ] \
   (cd "$OIDC_DIR" && npm ci --no-audit --no-fund >/dev/null)
 fi
 
+# oauth2-proxy, the front door most teams run: built from source once (bench/oauth2-proxy).
+O2P_BIN="$(bash "$ROOT/bench/oauth2-proxy/setup.sh" >&2 && echo "${O2P_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oauth2-proxy/bin}/oauth2-proxy")" \
+  || die "bench/oauth2-proxy/setup.sh could not install oauth2-proxy"
+[ -x "$O2P_BIN" ] || die "$O2P_BIN is missing after bench/oauth2-proxy/setup.sh"
+
 if [ "$SKIP_BUILD" != 1 ]; then
-  log "cargo build --release --bin frontdoor --example bare_proxy"
-  cargo build --release --bin frontdoor --example bare_proxy
+  log "cargo build --release --bin frontdoor --example bare_proxy --example signatures"
+  cargo build --release --bin frontdoor --example bare_proxy --example signatures
 fi
 [ -x "$BIN" ] || die "$BIN is missing (run without --skip-build)"
 [ -x "$BARE_BIN" ] || die "$BARE_BIN is missing (run without --skip-build)"
+[ -x "$SIG_BIN" ] || die "$SIG_BIN is missing (run without --skip-build)"
 
 for p in $P_UPSTREAM $P_NGINX_PROXY $P_NGINX_AUTH $P_BARE $P_NGINX_AUTH204 $P_FD $P_FD_ADMIN \
-  $P_FD_ES $P_FD_ES_ADMIN $P_MEM $P_MEM_ADMIN $P_OIDC $P_OIDC_ES; do
+  $P_FD_ES $P_FD_ES_ADMIN $P_MEM $P_MEM_ADMIN $P_OIDC $P_OIDC_ES $P_O2P $P_O2P_AUTH $P_NGINX_O2P \
+  $P_CADDY_FA; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p on 127.0.0.1 is in use; set BENCH_PORT_BASE to another base"
   fi
@@ -298,6 +314,39 @@ http {
       proxy_set_header Connection "";
     }
   }
+  # nginx with auth_request to oauth2-proxy, as oauth2-proxy's nginx documentation sets it up.
+  upstream oauth2proxy { server 127.0.0.1:$P_O2P_AUTH; keepalive 64; }
+  server {
+    listen 127.0.0.1:$P_NGINX_O2P;
+    location /oauth2/ {
+      proxy_pass http://oauth2proxy;
+      proxy_set_header Host \$host:\$server_port;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Auth-Request-Redirect \$request_uri;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location = /oauth2/auth {
+      internal;
+      proxy_pass http://oauth2proxy;
+      proxy_set_header Host \$host:\$server_port;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location / {
+      auth_request /oauth2/auth;
+      auth_request_set \$o2p_user \$upstream_http_x_auth_request_user;
+      auth_request_set \$o2p_email \$upstream_http_x_auth_request_email;
+      proxy_set_header X-Auth-Request-User \$o2p_user;
+      proxy_set_header X-Auth-Request-Email \$o2p_email;
+      proxy_pass http://static;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
 }
 EOF
 log "starting nginx (upstream :$P_UPSTREAM, proxy :$P_NGINX_PROXY, auth_request :$P_NGINX_AUTH, auth_request 204 :$P_NGINX_AUTH204)"
@@ -365,6 +414,75 @@ JWT="$(curl -s "$FD_URL/api/v1/login-check" -H 'Content-Type: application/json' 
   -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" | jq -r .token)"
 [ -n "$JWT" ] && [ "$JWT" != null ] || die "login-check answered no token"
 
+# oauth2-proxy, both ways it is deployed, signed in through frontdoor's own OIDC provider (an
+# interop check in itself): as a reverse proxy with a cookie session, and behind nginx
+# auth_request. Each gets its own session cookie, from a real authorization code flow.
+O2P_CALLBACK="http://127.0.0.1:$P_O2P/oauth2/callback"
+O2P_NGINX_CALLBACK="http://127.0.0.1:$P_NGINX_O2P/oauth2/callback"
+read -r O2P_ID O2P_SECRET < <($FD apps create --name oauth2-proxy --redirect-uri "$O2P_CALLBACK" \
+  --redirect-uri "$O2P_NGINX_CALLBACK" --first-party --json | jq -r '"\(.client_id) \(.client_secret)"')
+O2P_COOKIE_SECRET="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+o2p_start() { # HTTP_PORT REDIRECT_URL UPSTREAM [EXTRA FLAGS…]
+  local port="$1" redirect="$2" upstream="$3"; shift 3
+  "$O2P_BIN" --http-address="127.0.0.1:$port" --provider=oidc --oidc-issuer-url="$FD_URL" \
+    --client-id="$O2P_ID" --client-secret="$O2P_SECRET" --redirect-url="$redirect" \
+    --upstream="$upstream" --cookie-secret="$O2P_COOKIE_SECRET" --email-domain='*' \
+    --cookie-secure=false --session-store-type=cookie --skip-provider-button --pass-user-headers \
+    --set-xauthrequest --code-challenge-method=S256 --scope="openid email profile" \
+    --request-logging=false --auth-logging=false "$@" > "$WORK/logs/oauth2-proxy-$port.log" 2>&1 &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$port/ping"
+}
+log "starting oauth2-proxy :$P_O2P (reverse proxy) and :$P_O2P_AUTH (for nginx auth_request :$P_NGINX_O2P)"
+o2p_start "$P_O2P" "$O2P_CALLBACK" "http://127.0.0.1:$P_UPSTREAM/"
+o2p_start "$P_O2P_AUTH" "$O2P_NGINX_CALLBACK" "static://202" --reverse-proxy=true
+o2p_sign_in() { # BASE_URL NAME: the authorization code flow through frontdoor (signed in in
+  # $JAR); prints oauth2-proxy's session cookie.
+  local base="$1" jar="$WORK/o2p-jar-$2.txt" url
+  cp "$JAR" "$jar"
+  url="$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" "$base/oauth2/start?rd=%2Fbench.txt")"
+  case "$url" in "$FD_URL/oauth/authorize?"*) ;; *) die "oauth2-proxy at $base did not send to frontdoor: $url" ;; esac
+  url="$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" "$url")"
+  case "$url" in "$base/oauth2/callback?"*) ;; *) die "frontdoor did not answer oauth2-proxy at $base with a code: $url" ;; esac
+  curl -s -o /dev/null -c "$jar" -b "$jar" "$url"
+  awk '$6 == "_oauth2_proxy" {print $7}' "$jar"
+}
+O2P_COOKIE="_oauth2_proxy=$(o2p_sign_in "http://127.0.0.1:$P_O2P" proxy)"
+O2P_NGINX_COOKIE="_oauth2_proxy=$(o2p_sign_in "http://127.0.0.1:$P_NGINX_O2P" nginx)"
+[ "$O2P_COOKIE" != "_oauth2_proxy=" ] && [ "$O2P_NGINX_COOKIE" != "_oauth2_proxy=" ] \
+  || die "oauth2-proxy set no session cookie (see $WORK/logs/oauth2-proxy-*.log)"
+
+# Caddy with forward_auth to frontdoor (README: Forward-auth), as tests/e2e/forward_auth.rs runs it.
+cat > "$WORK/Caddyfile" <<EOF
+{
+  admin off
+  auto_https off
+}
+http://127.0.0.1:$P_CADDY_FA {
+  log {
+    output discard
+  }
+  handle /_frontdoor/* {
+    reverse_proxy 127.0.0.1:$P_FD
+  }
+  handle {
+    forward_auth 127.0.0.1:$P_FD {
+      uri /_frontdoor/auth
+      copy_headers X-Auth-Request-User X-Auth-Request-Email X-Auth-Request-Groups X-Auth-Request-Access
+    }
+    reverse_proxy 127.0.0.1:$P_UPSTREAM
+  }
+}
+EOF
+log "starting Caddy :$P_CADDY_FA (forward_auth to frontdoor)"
+caddy run --adapter caddyfile --config "$WORK/Caddyfile" > "$WORK/logs/caddy.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$P_CADDY_FA/public/bench.txt"
+
+# A realistic Cookie header: a corporate domain's ~3.5 KB of other cookies around frontdoor's.
+FOREIGN_COOKIES="$(for i in $(seq 1 32); do printf '_corp_pref_%02d=%s; ' "$i" "$(head -c 90 /dev/zero | tr '\0' 'v')"; done)"
+BIG_COOKIE="${FOREIGN_COOKIES}${COOKIE}; _ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000"
+
 # Every scenario answers 200 with the file before it is measured (and this warms the caches).
 expect 200 "http://127.0.0.1:$P_UPSTREAM/bench.txt"
 expect 200 "http://127.0.0.1:$P_NGINX_PROXY/bench.txt"
@@ -379,6 +497,10 @@ expect 200 -H "Api-Token: $API_TOKEN" "$FD_URL/bench.txt"
 expect 200 -H "Authorization: Bearer $JWT" "$FD_URL/bench.txt"
 expect 200 "$FD_URL/public/bench.txt"
 expect 200 -H "Cookie: $COOKIE" "$FD_URL/signed/bench.txt"
+expect 200 -H "Cookie: $BIG_COOKIE" "$FD_URL/bench.txt"
+expect 200 -H "Cookie: $O2P_COOKIE" "http://127.0.0.1:$P_O2P/bench.txt"
+expect 200 -H "Cookie: $O2P_NGINX_COOKIE" "http://127.0.0.1:$P_NGINX_O2P/bench.txt"
+expect 200 -H "Cookie: $COOKIE" "http://127.0.0.1:$P_CADDY_FA/bench.txt"
 
 # ---------------------------------------------------------------------------------------------
 # wrk
@@ -408,16 +530,24 @@ run_wrk proxy fd_api_token "frontdoor inline, read-write Api-Token" "$FD_URL/ben
 run_wrk proxy fd_bearer "frontdoor inline, Bearer JWT" "$FD_URL/bench.txt" BENCH_HEADERS="Authorization: Bearer $JWT"
 run_wrk proxy fd_public "frontdoor inline, public route (no auth)" "$FD_URL/public/bench.txt"
 run_wrk proxy fd_assertion "frontdoor inline, session cookie (warm), signed assertion" "$FD_URL/signed/bench.txt" BENCH_HEADERS="Cookie: $COOKIE"
+run_wrk proxy fd_cookie_big "frontdoor inline, session cookie (warm) among 3.5 KB of other cookies" "$FD_URL/bench.txt" BENCH_HEADERS="Cookie: $BIG_COOKIE"
+run_wrk proxy o2p_proxy "oauth2-proxy reverse proxy (cookie session)" "http://127.0.0.1:$P_O2P/bench.txt" BENCH_HEADERS="Cookie: $O2P_COOKIE"
+run_wrk proxy nginx_o2p "nginx auth_request to oauth2-proxy (cookie session)" "http://127.0.0.1:$P_NGINX_O2P/bench.txt" BENCH_HEADERS="Cookie: $O2P_NGINX_COOKIE"
+run_wrk proxy caddy_fd "Caddy forward_auth to frontdoor (session cookie)" "http://127.0.0.1:$P_CADDY_FA/bench.txt" BENCH_HEADERS="Cookie: $COOKIE"
 
 # Paired rounds for the ratios the targets name. This machine's speed drifts by 10-30 % within
 # minutes (other tenants of the host), so two rows measured minutes apart compare badly: here
 # the rows a target compares run back to back, PAIR_ROUNDS times in turn, and the report
 # divides their medians.
-log "paired rounds: bare Pingora, frontdoor (session cookie, with a signed assertion, Bearer JWT) and nginx auth_request 204, $PAIR_ROUNDS rounds"
+log "paired rounds: bare Pingora, nginx proxy, frontdoor (session cookie, with a signed assertion, among foreign cookies, Bearer JWT), nginx auth_request 204, oauth2-proxy both ways, $PAIR_ROUNDS rounds"
 for round in $(seq 1 "$PAIR_ROUNDS"); do
   for spec in "bare_pingora|http://127.0.0.1:$P_BARE/bench.txt|" \
+    "nginx_proxy|http://127.0.0.1:$P_NGINX_PROXY/bench.txt|" \
     "fd_cookie|$FD_URL/bench.txt|Cookie: $COOKIE" \
     "fd_assertion|$FD_URL/signed/bench.txt|Cookie: $COOKIE" \
+    "fd_cookie_big|$FD_URL/bench.txt|Cookie: $BIG_COOKIE" \
+    "o2p_proxy|http://127.0.0.1:$P_O2P/bench.txt|Cookie: $O2P_COOKIE" \
+    "nginx_o2p|http://127.0.0.1:$P_NGINX_O2P/bench.txt|Cookie: $O2P_NGINX_COOKIE" \
     "fd_bearer|$FD_URL/bench.txt|Authorization: Bearer $JWT" \
     "nginx_auth_204|http://127.0.0.1:$P_NGINX_AUTH204/bench.txt|"; do
     IFS='|' read -r pid url hdr <<< "$spec"
@@ -539,6 +669,13 @@ expect_token_algs() { # WHAT WANT ISSUER CLIENT SECRET SCOPE: a login and a refr
     <<< "$json" > /dev/null || die "$1: tokens are not all signed with $2: $json"
   log "   $1: $json"
 }
+
+# The physical limit: raw signatures per second with the library frontdoor signs with, on
+# every core, in this run (the grant rows are divided by it).
+log "raw signatures per second (examples/signatures, $DURATION s each)"
+SIGS="$("$SIG_BIN" "$DURATION")"
+record "$(jq -c '. + {section: "signatures"}' <<< "$SIGS")"
+log "   $SIGS"
 
 log "token signing algorithms"
 expect 200 -H "Authorization: $FD_CC_AUTH" "$FD_URL/oauth/token" -d grant_type=client_credentials
