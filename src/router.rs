@@ -72,6 +72,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
     if let Some(reply) = api::manage::handle(state, req).await {
         return reply;
     }
+    if let Some(reply) = crate::web::two_factor::handle(state, req).await {
+        return reply;
+    }
     if let Some(reply) = crate::web::settings::handle(state, req).await {
         return reply;
     }

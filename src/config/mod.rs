@@ -4,6 +4,7 @@ mod addr;
 mod assertion;
 mod duration;
 mod prefix;
+mod second_factor;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub use addr::{ListenAddr, Origin};
 pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
 pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
+pub use second_factor::SecondFactor;
 pub use tls::{HstsConfig, TlsConfig, UpstreamTls};
 
 /// A configuration that could not be loaded; each problem names its key path.
@@ -87,6 +89,9 @@ pub struct Config {
     /// Tenants and the hosts they serve.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// The second-factor policy of the default tenant and of tenants without their own.
+    #[serde(default)]
+    pub second_factor: SecondFactor,
     /// Upstream OpenID Connect identity providers.
     #[serde(default)]
     pub identity_providers: Vec<IdentityProviderConfig>,
@@ -479,6 +484,9 @@ pub struct TenantConfig {
     pub id: String,
     /// Hosts (without port) served for this tenant.
     pub hosts: Vec<String>,
+    /// This tenant's second-factor policy; the top-level `second_factor` without one.
+    #[serde(default)]
+    pub second_factor: Option<SecondFactor>,
 }
 
 /// An upstream OpenID Connect identity provider (Google, Microsoft Entra ID, Keycloak, …).
@@ -678,11 +686,13 @@ pub enum HeaderField {
     Tenant,
     /// X-Auth-Request-Access
     Access,
+    /// X-Auth-Request-Amr: how the session was authenticated (`pwd`, `otp`, `mfa`), sessions only.
+    Amr,
 }
 
 impl HeaderField {
     /// Every field, in injection order.
-    pub const ALL: [HeaderField; 7] = [
+    pub const ALL: [HeaderField; 8] = [
         HeaderField::User,
         HeaderField::Email,
         HeaderField::Name,
@@ -690,6 +700,7 @@ impl HeaderField {
         HeaderField::Roles,
         HeaderField::Tenant,
         HeaderField::Access,
+        HeaderField::Amr,
     ];
 
     /// The default header name.
@@ -702,6 +713,7 @@ impl HeaderField {
             HeaderField::Roles => "X-Auth-Request-Roles",
             HeaderField::Tenant => "X-Auth-Request-Tenant",
             HeaderField::Access => "X-Auth-Request-Access",
+            HeaderField::Amr => "X-Auth-Request-Amr",
         }
     }
 }
@@ -1056,6 +1068,15 @@ impl Config {
             .iter()
             .find(|t| t.hosts.iter().any(|h| crate::gateway::host::same(h, host)))
             .map_or("default", |t| t.id.as_str())
+    }
+
+    /// The second-factor policy of a tenant (by id).
+    pub fn second_factor_of(&self, tenant: &str) -> SecondFactor {
+        self.tenants
+            .iter()
+            .find(|t| t.id == tenant)
+            .and_then(|t| t.second_factor)
+            .unwrap_or(self.second_factor)
     }
 }
 

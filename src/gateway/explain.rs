@@ -108,6 +108,9 @@ pub fn explain(routes: &RouteTable, q: &Question<'_>) -> Result<String, ExplainE
                 "a credential is needed: a browser is sent to sign in, other clients get 401{hint}"
             )
         }
+        Ruling::StepUp => "two factors are needed and the caller proved one: a browser session \
+             is sent to step up with its second factor, other clients get 403"
+            .to_string(),
         Ruling::Refuse(_, e) => format!("refused ({}): {e}", e.status().as_u16()),
     };
     let _ = writeln!(out, "verdict: {verdict}");

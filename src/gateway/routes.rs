@@ -34,7 +34,7 @@ pub struct Route {
     pub audience: Option<String>,
     /// Injected header names, indexed by `HeaderField`; `None` for a header this route does
     /// not send (configured with an empty name).
-    pub header_names: [Option<HeaderName>; 7],
+    pub header_names: [Option<HeaderName>; 8],
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
     /// Upstream read timeout.

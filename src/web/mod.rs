@@ -7,6 +7,7 @@ pub mod pages;
 pub mod return_to;
 pub mod settings;
 pub mod sign_in;
+pub mod two_factor;
 
 use crate::endpoint::Reply;
 

@@ -1,16 +1,18 @@
 //! The sign-in pages: the form (`GET|POST /_frontdoor/login`, email and password) and the
-//! emailed one-time code (`POST /_frontdoor/login/code`). A sign-in creates the session and
-//! goes on to `return_to`; a refusal is the form again, with the error's status and words.
+//! emailed one-time code (`POST /_frontdoor/login/code`). A right first factor goes on to
+//! `two_factor` (the second factor, or the session and `return_to`); a refusal is the form
+//! again, with the error's status and words.
 
 use std::collections::HashMap;
 
 use http::StatusCode;
 
+use crate::api::login::FirstFactor;
 use crate::endpoint::{Reply, Request};
 use crate::error::Error;
 use crate::regulation::Banned;
 use crate::state::State;
-use crate::web::{csrf, pages, return_to};
+use crate::web::{csrf, pages, return_to, two_factor};
 
 /// `GET /_frontdoor/login`.
 pub fn login_page(state: &State, req: &Request) -> Reply {
@@ -40,12 +42,21 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
     }
     // An address that is not canonical matches no account (and is never folded into one).
     let email = crate::email::typed(form.field("email")).unwrap_or_default();
-    match password_sign_in(state, req, &email, form.field("password")).await {
-        Ok(raw) => signed_in(state, &target, &raw),
-        Err(e) => shown(&e, |status, error| {
-            login_form(state, req, status, error, &target, &email)
-        }),
-    }
+    let first = match password_sign_in(state, req, &email, form.field("password")).await {
+        Ok(first) => first,
+        Err(e) => {
+            return shown(&e, |status, error| {
+                login_form(state, req, status, error, &target, &email)
+            });
+        }
+    };
+    two_factor::after_first_factor(state, req, first, "password", &target)
+        .await
+        .unwrap_or_else(|e| {
+            shown(&e, |status, error| {
+                login_form(state, req, status, error, &target, &email)
+            })
+        })
 }
 
 /// `POST /_frontdoor/login/code`: "email me a code" (with `email`) sends a one-time code and
@@ -70,34 +81,48 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
         crate::api::login::send_otp(state, tenant.to_string(), email.clone(), req.client_ip).await;
         return code_form(state, req, StatusCode::OK, None, &target, &email);
     };
-    match code_sign_in(state, req, tenant, &email, code.trim()).await {
-        Ok(raw) => signed_in(state, &target, &raw),
-        Err(e) => shown(&e, |status, error| {
-            code_form(state, req, status, error, &target, &email)
-        }),
-    }
+    let first = match crate::api::login::check_code(state, req, tenant, &email, code.trim()).await {
+        Ok(first) => first,
+        Err(e) => {
+            return shown(&e, |status, error| {
+                code_form(state, req, status, error, &target, &email)
+            });
+        }
+    };
+    two_factor::after_first_factor(state, req, first, "otp", &target)
+        .await
+        .unwrap_or_else(|e| {
+            shown(&e, |status, error| {
+                code_form(state, req, status, error, &target, &email)
+            })
+        })
 }
 
 /// The submitted form, one value per field.
-struct Form(HashMap<String, String>);
+pub(super) struct Form(HashMap<String, String>);
 
 impl Form {
-    fn read(req: &Request) -> Form {
+    pub(super) fn read(req: &Request) -> Form {
         Form(req.form_pairs().into_iter().collect())
     }
 
-    fn field(&self, name: &str) -> &str {
+    pub(super) fn field(&self, name: &str) -> &str {
         self.0.get(name).map(String::as_str).unwrap_or("")
     }
 
     /// Where to go after signing in (a path of ours).
-    fn target(&self) -> String {
+    pub(super) fn target(&self) -> String {
         return_to::sanitize(self.0.get("return_to").map(String::as_str))
     }
 }
 
 /// The per-address rate of sign-in requests and the form's CSRF token.
-fn admitted(state: &State, req: &Request, form: &Form, expired: &str) -> Result<(), Error> {
+pub(super) fn admitted(
+    state: &State,
+    req: &Request,
+    form: &Form,
+    expired: &str,
+) -> Result<(), Error> {
     if let Some(wait) = state.regulation.login_rate.check(req.client_ip) {
         crate::metrics::rate_limited("login");
         return Err(Error::TooMany {
@@ -119,50 +144,26 @@ fn admitted(state: &State, req: &Request, form: &Form, expired: &str) -> Result<
     Ok(())
 }
 
-/// Checks a password (within the sign-in regulation) and creates the session.
+/// Checks a password (within the sign-in regulation).
 async fn password_sign_in(
     state: &State,
     req: &Request,
     email: &str,
     password: &str,
-) -> Result<String, Error> {
+) -> Result<FirstFactor, Error> {
     let tenant = state.config.tenant_for_host(&req.host);
-    let user = crate::api::login::check_password(
-        state,
-        req,
-        tenant,
-        email,
-        password.to_string(),
-        "password",
-    )
-    .await?;
-    let raw = state.sessions.create(&user, "password").await?;
-    tracing::info!(user = %user.id, "password login");
-    Ok(raw)
-}
-
-/// Checks an emailed code (within the sign-in regulation) and creates the session.
-async fn code_sign_in(
-    state: &State,
-    req: &Request,
-    tenant: &str,
-    email: &str,
-    code: &str,
-) -> Result<String, Error> {
-    let user = crate::api::login::check_code(state, req, tenant, email, code).await?;
-    let raw = state.sessions.create(&user, "otp").await?;
-    tracing::info!(user = %user.id, "one-time code login");
-    Ok(raw)
+    crate::api::login::check_password(state, req, tenant, email, password.to_string(), "password")
+        .await
 }
 
 /// 303 to where the sign-in was going, with the new session.
-fn signed_in(state: &State, target: &str, raw: &str) -> Reply {
+pub(super) fn signed_in(state: &State, target: &str, raw: &str) -> Reply {
     Reply::see_other(target).cookie(&state.sessions.cookie(raw))
 }
 
 /// A form shown again with an error: the error's status, its words on the sign-in pages, and
 /// `Retry-After` while a limit or ban lasts.
-fn shown(e: &Error, form: impl FnOnce(StatusCode, Option<&str>) -> Reply) -> Reply {
+pub(super) fn shown(e: &Error, form: impl FnOnce(StatusCode, Option<&str>) -> Reply) -> Reply {
     let words = match e {
         Error::TooMany {
             code: "too_many_attempts",
@@ -193,7 +194,7 @@ fn sentence(message: &str) -> String {
     }
 }
 
-fn login_form(
+pub(super) fn login_form(
     state: &State,
     req: &Request,
     status: StatusCode,

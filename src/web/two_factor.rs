@@ -1,0 +1,587 @@
+//! Second factors in the browser: the second step of a sign-in (`POST
+//! /_frontdoor/login/second-factor`), stepping a one-factor session up (`/_frontdoor/step-up`),
+//! and Settings → Security (`/_frontdoor/settings/security…`: enrol an authenticator app, new
+//! recovery codes). The checks themselves are `factors`' and `api::login`'s (regulation).
+//!
+//! Between a right first factor and the second, the browser is half signed in: a store record
+//! (`PendingFactor`) found by the hash of a random token the form carries, bound to the
+//! browser's CSRF cookie, good for one submission within five minutes. It is never a session.
+
+use http::{Method, StatusCode};
+
+use crate::api::login::{FirstFactor, check_second_factor};
+use crate::clock::now;
+use crate::config::SecondFactor;
+use crate::endpoint::{Reply, Request};
+use crate::error::Error;
+use crate::factors;
+use crate::manage::owned::Caller;
+use crate::secrets::{ct_eq, hash_secret, random_token};
+use crate::session::ActiveSession;
+use crate::state::State;
+use crate::store::{PendingFactor, User};
+use crate::web::settings::Chrome;
+use crate::web::sign_in::{Form, admitted, login_form, shown, signed_in};
+use crate::web::{csrf, pages, return_to};
+
+/// The second step of a sign-in.
+pub const SECOND_FACTOR: &str = "/_frontdoor/login/second-factor";
+/// Stepping a session up to two factors.
+pub const STEP_UP: &str = "/_frontdoor/step-up";
+/// Settings → Security.
+pub const SECURITY: &str = "/_frontdoor/settings/security";
+/// The authenticator-app enrolment.
+pub const ENROL: &str = "/_frontdoor/settings/security/totp";
+/// New recovery codes.
+pub const RECOVERY: &str = "/_frontdoor/settings/security/recovery-codes";
+
+/// How long a half-signed-in browser has for its second factor, in seconds.
+const PENDING_SECONDS: i64 = 300;
+
+/// The one answer to a pending sign-in that cannot be used: unknown, used, expired, or from
+/// another browser.
+const PENDING_GONE: &str = "The sign-in expired or was already used. Please sign in again.";
+
+/// The step-up page for a return URL (sanitised again when read).
+pub fn step_up_href(target: &str) -> String {
+    with_return(STEP_UP, target)
+}
+
+fn with_return(page: &str, target: &str) -> String {
+    format!(
+        "{page}?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", target)
+            .finish()
+    )
+}
+
+/// Answers the pages of this module; `None` for other paths.
+pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    let post = req.method == Method::POST;
+    let reply = match req.path.trim_end_matches('/') {
+        SECOND_FACTOR if post => second_factor_submit(state, req).await,
+        STEP_UP if get => step_up_page(state, req).await,
+        STEP_UP if post => step_up_submit(state, req).await,
+        SECURITY if get => settings(state, req, Settings::Show).await,
+        ENROL if get => settings(state, req, Settings::Enrol).await,
+        ENROL if post => settings(state, req, Settings::Confirm).await,
+        RECOVERY if post => settings(state, req, Settings::Regenerate).await,
+        _ => return None,
+    };
+    Some(reply)
+}
+
+/// After a right first factor (`method`: `password` or `otp`): the second-factor form when
+/// one is asked for, else the session — and, where the tenant requires a factor the user has
+/// not enrolled, the enrolment next.
+pub async fn after_first_factor(
+    state: &State,
+    req: &Request,
+    first: FirstFactor,
+    method: &str,
+    target: &str,
+) -> Result<Reply, Error> {
+    let user = first.user;
+    if first.second_pending {
+        let token = random_token();
+        state
+            .store
+            .put_pending_factor(&PendingFactor {
+                token_hash: hash_secret(&token),
+                user_id: user.id.clone(),
+                binding: browser_binding(state, req),
+                amr: first_amr(method).to_string(),
+                return_to: target.to_string(),
+                expires_at: now() + PENDING_SECONDS,
+            })
+            .await?;
+        tracing::info!(user = %user.id, "first factor right; second factor asked");
+        return Ok(second_factor_form(
+            state,
+            req,
+            StatusCode::OK,
+            None,
+            Some(&token),
+            target,
+        ));
+    }
+    let raw = state.sessions.create(&user, method).await?;
+    tracing::info!(user = %user.id, method, "signed in");
+    if state.config.second_factor_of(&user.tenant) == SecondFactor::Required {
+        return Ok(
+            Reply::see_other(&with_return(ENROL, target)).cookie(&state.sessions.cookie(&raw))
+        );
+    }
+    Ok(signed_in(state, target, &raw))
+}
+
+fn first_amr(method: &str) -> &'static str {
+    if method == "password" {
+        factors::PWD
+    } else {
+        factors::OTP
+    }
+}
+
+/// What ties a pending sign-in to the browser it started in: a keyed hash of its CSRF cookie
+/// (HttpOnly, never in a page), so the form's token alone is worth nothing elsewhere.
+fn browser_binding(state: &State, req: &Request) -> String {
+    let cookie = req.cookie(csrf::CSRF_COOKIE).unwrap_or_default();
+    state.keys.mac("pending-factor", &cookie)
+}
+
+/// `POST /_frontdoor/login/second-factor`: the pending sign-in is taken (whatever comes of this
+/// submission: one try per right first factor), then the code is checked within the
+/// regulation; a wrong one is answered as a wrong password is.
+async fn second_factor_submit(state: &State, req: &Request) -> Reply {
+    let form = Form::read(req);
+    let fallback = form.target();
+    if let Err(e) = admitted(state, req, &form, "The form expired. Please sign in again.") {
+        return shown(&e, |status, error| {
+            login_form(state, req, status, error, &fallback, "")
+        });
+    }
+    let (pending, user) = match take_pending(state, req, form.field("pending")).await {
+        Ok(found) => found,
+        Err(e) => {
+            return shown(&e, |status, error| {
+                login_form(state, req, status, error, &fallback, "")
+            });
+        }
+    };
+    let target = return_to::sanitize(Some(&pending.return_to));
+    let signed = async {
+        check_second_factor(state, req, &user, form.field("code")).await?;
+        let amr = factors::with_second(&pending.amr);
+        let method = if pending.amr == factors::PWD {
+            "password"
+        } else {
+            "otp"
+        };
+        Ok::<_, Error>(state.sessions.create_with_amr(&user, method, &amr).await?)
+    };
+    match signed.await {
+        Ok(raw) => {
+            tracing::info!(user = %user.id, "signed in with two factors");
+            signed_in(state, &target, &raw)
+        }
+        Err(e) => shown(&e, |status, error| {
+            login_form(state, req, status, error, &target, &user.email)
+        }),
+    }
+}
+
+/// The pending sign-in of a form's token, taken from the store, with its user; refused alike
+/// when unknown, used, expired, from another browser or of a user no longer active.
+async fn take_pending(
+    state: &State,
+    req: &Request,
+    token: &str,
+) -> Result<(PendingFactor, User), Error> {
+    let gone = || Error::Invalid(PENDING_GONE.into());
+    if token.is_empty() {
+        return Err(gone());
+    }
+    let pending = state
+        .store
+        .take_pending_factor(&hash_secret(token))
+        .await?
+        .ok_or_else(gone)?;
+    if pending.expires_at < now() {
+        return Err(gone());
+    }
+    if !ct_eq(&pending.binding, &browser_binding(state, req)) {
+        tracing::warn!(user = %pending.user_id, "a pending sign-in came from another browser");
+        return Err(gone());
+    }
+    let user = state
+        .store
+        .get_user(&pending.user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(gone)?;
+    Ok((pending, user))
+}
+
+fn second_factor_form(
+    state: &State,
+    req: &Request,
+    status: StatusCode,
+    error: Option<&str>,
+    pending: Option<&str>,
+    target: &str,
+) -> Reply {
+    let form = csrf::issue(req, &state.keys, state.secure_cookies());
+    let (heading, action) = match pending {
+        Some(_) => ("Two-step verification", SECOND_FACTOR),
+        None => ("Confirm it is you", STEP_UP),
+    };
+    let reply = pages::render(
+        status,
+        &pages::SecondFactorPage {
+            org: state.org(),
+            heading,
+            action,
+            error,
+            csrf_token: &form.token,
+            return_to: target,
+            pending,
+        },
+    );
+    form.attach(reply)
+}
+
+/// The session of this host's tenant, with its raw id.
+async fn session_of(
+    state: &State,
+    req: &Request,
+) -> Result<Option<(String, std::sync::Arc<ActiveSession>)>, Error> {
+    Ok(state
+        .sessions
+        .from_headers(&req.headers)
+        .await?
+        .filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host)))
+}
+
+/// To the sign-in page, coming back to `back` afterwards.
+fn to_login(back: &str) -> Reply {
+    Reply::redirect(&with_return("/_frontdoor/login", back))
+}
+
+/// `GET /_frontdoor/step-up?return_to=…`: the form for a one-factor session; a two-factor one
+/// goes straight back, a user without a factor to the enrolment.
+async fn step_up_page(state: &State, req: &Request) -> Reply {
+    let pairs = req.query_pairs();
+    let target = return_to::sanitize(
+        pairs
+            .iter()
+            .find(|(k, _)| k == "return_to")
+            .map(|(_, v)| v.as_str()),
+    );
+    let result = async {
+        let Some((_, session)) = session_of(state, req).await? else {
+            return Ok(to_login(&step_up_href(&target)));
+        };
+        if factors::is_two_factor(&session.amr) {
+            return Ok(Reply::see_other(&target));
+        }
+        if state.config.second_factor_of(&session.identity.tenant) == SecondFactor::Off {
+            return Err(Error::Forbidden(
+                "This needs a second factor, and second factors are turned off here.".into(),
+            ));
+        }
+        if !factors::enrolled(&*state.store, &session.identity.subject).await? {
+            return Ok(Reply::see_other(&with_return(ENROL, &target)));
+        }
+        Ok(second_factor_form(
+            state,
+            req,
+            StatusCode::OK,
+            None,
+            None,
+            &target,
+        ))
+    };
+    result.await.unwrap_or_else(|e| step_up_error(state, &e))
+}
+
+/// `POST /_frontdoor/step-up`: a right code rotates the session into a two-factor one (a new
+/// id, the same `sid`) and goes back to `return_to`.
+async fn step_up_submit(state: &State, req: &Request) -> Reply {
+    let form = Form::read(req);
+    let target = form.target();
+    let again = |e: &Error| {
+        shown(e, |status, error| {
+            second_factor_form(state, req, status, error, None, &target)
+        })
+    };
+    if let Err(e) = admitted(state, req, &form, "The form expired. Please try again.") {
+        return again(&e);
+    }
+    let result = async {
+        let Some((raw, session)) = session_of(state, req).await? else {
+            return Ok(to_login(&step_up_href(&target)));
+        };
+        let user = active_user(state, &session).await?;
+        check_second_factor(state, req, &user, form.field("code")).await?;
+        let amr = factors::with_second(&session.amr);
+        let fresh = state.sessions.rotate(&raw, &user, "step_up", &amr).await?;
+        tracing::info!(user = %user.id, "session stepped up to two factors");
+        Ok(signed_in(state, &target, &fresh))
+    };
+    match result.await {
+        Ok(reply) => reply,
+        // Signed in already: saying the code was wrong tells nothing new.
+        Err(Error::Unauthenticated { .. }) => again(&Error::unauthenticated(
+            "invalid_code",
+            "That code is not right. Try the current one from your app.",
+        )),
+        Err(e) => again(&e),
+    }
+}
+
+fn step_up_error(state: &State, e: &Error) -> Reply {
+    pages::ErrorPage {
+        org: state.org(),
+        title: "Two-step verification",
+        link: Some(("/", "Back")),
+    }
+    .render(e)
+}
+
+async fn active_user(state: &State, session: &ActiveSession) -> Result<User, Error> {
+    state
+        .store
+        .get_user(&session.identity.subject)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| Error::unauthenticated("unauthenticated", "this account is not active"))
+}
+
+/// What a Settings → Security request asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settings {
+    Show,
+    Enrol,
+    Confirm,
+    Regenerate,
+}
+
+/// Settings → Security, behind a session; every POST carries a CSRF token.
+async fn settings(state: &State, req: &Request, what: Settings) -> Reply {
+    let result = async {
+        let Some((raw, session)) = session_of(state, req).await? else {
+            let back = if req.method == Method::GET && return_to::is_safe(&req.path) {
+                match req.query.as_str() {
+                    "" => req.path.clone(),
+                    q => format!("{}?{q}", req.path),
+                }
+            } else {
+                SECURITY.to_string()
+            };
+            return Ok(to_login(&back));
+        };
+        let page = SecurityRequest {
+            state,
+            req,
+            raw,
+            session,
+        };
+        if what != Settings::Show && what != Settings::Enrol && !page.csrf_ok() {
+            return Err(Error::Forbidden(
+                "The form expired or did not come from this site. Nothing was changed. Reload the page and try again."
+                    .into(),
+            ));
+        }
+        if page.policy() == SecondFactor::Off && what != Settings::Show {
+            return Err(Error::Forbidden(
+                "Second factors are turned off here.".into(),
+            ));
+        }
+        match what {
+            Settings::Show => page.overview(None, None).await,
+            Settings::Enrol => page.enrol().await,
+            Settings::Confirm => page.confirm().await,
+            Settings::Regenerate => page.regenerate().await,
+        }
+    };
+    result.await.unwrap_or_else(|e| {
+        pages::ErrorPage {
+            org: state.org(),
+            title: "Two-step verification",
+            link: Some((SECURITY, "Back to security settings")),
+        }
+        .render(&e)
+    })
+}
+
+/// One Settings → Security request by a signed-in user.
+struct SecurityRequest<'a> {
+    state: &'a State,
+    req: &'a Request,
+    raw: String,
+    session: std::sync::Arc<ActiveSession>,
+}
+
+impl SecurityRequest<'_> {
+    fn user_id(&self) -> &str {
+        &self.session.identity.subject
+    }
+
+    fn policy(&self) -> SecondFactor {
+        self.state
+            .config
+            .second_factor_of(&self.session.identity.tenant)
+    }
+
+    fn csrf_ok(&self) -> bool {
+        let form = Form::read(self.req);
+        self.req.is_form()
+            && csrf::verify(
+                self.req,
+                &self.state.keys,
+                Some(form.field(csrf::CSRF_FIELD)),
+            )
+    }
+
+    fn chrome(&self) -> Chrome<'_> {
+        Chrome {
+            org: self.state.org(),
+            user_email: &self.session.identity.email,
+            is_admin: Caller {
+                identity: self.session.identity.clone(),
+            }
+            .is_admin(),
+            tenant: &self.session.identity.tenant,
+            section: "security",
+        }
+    }
+
+    /// The overview, with new recovery codes to show once.
+    async fn overview(
+        &self,
+        codes: Option<Vec<String>>,
+        continue_to: Option<&str>,
+    ) -> Result<Reply, Error> {
+        let store = &*self.state.store;
+        let form = csrf::issue(self.req, &self.state.keys, self.state.secure_cookies());
+        let policy = self.policy();
+        let reply = pages::render(
+            StatusCode::OK,
+            &pages::SecurityPage {
+                chrome: self.chrome(),
+                off: policy == SecondFactor::Off,
+                required: policy == SecondFactor::Required,
+                enrolled: factors::enrolled(store, self.user_id()).await?,
+                codes_left: store.count_recovery_codes(self.user_id()).await?,
+                recovery_codes: codes,
+                continue_to,
+                csrf_token: &form.token,
+            },
+        );
+        Ok(form.attach(reply).no_store())
+    }
+
+    /// A new secret (replacing an unfinished enrolment) and its QR code.
+    async fn enrol(&self) -> Result<Reply, Error> {
+        let store = &*self.state.store;
+        if factors::enrolled(store, self.user_id()).await? {
+            return Ok(Reply::see_other(SECURITY));
+        }
+        let secret = factors::totp::new_secret();
+        let sealed = factors::seal::seal(&self.state.keys, self.user_id(), &secret);
+        store.put_totp(self.user_id(), &sealed, now()).await?;
+        let target = self.target();
+        Ok(self.enrol_page(StatusCode::OK, None, &secret, &target))
+    }
+
+    fn target(&self) -> String {
+        let from_query = self
+            .req
+            .query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == "return_to")
+            .map(|(_, v)| v);
+        let from_form = || {
+            let form = Form::read(self.req);
+            let t = form.field("return_to");
+            (!t.is_empty()).then(|| t.to_string())
+        };
+        match from_query.or_else(from_form) {
+            Some(t) => return_to::sanitize(Some(&t)),
+            None => String::new(),
+        }
+    }
+
+    fn enrol_page(
+        &self,
+        status: StatusCode,
+        error: Option<&str>,
+        secret: &[u8],
+        target: &str,
+    ) -> Reply {
+        let issuer = self.state.org();
+        let uri = factors::totp::otpauth_uri(issuer, &self.session.identity.email, secret);
+        let qr = factors::totp::qr_svg(&uri).unwrap_or_default();
+        let form = csrf::issue(self.req, &self.state.keys, self.state.secure_cookies());
+        let reply = pages::render(
+            status,
+            &pages::TotpPage {
+                chrome: self.chrome(),
+                error,
+                qr_svg: &qr,
+                secret: &factors::totp::base32(secret),
+                csrf_token: &form.token,
+                return_to: target,
+            },
+        );
+        form.attach(reply).no_store()
+    }
+
+    /// The enrolment's first code: right, it turns the factor on, makes the first recovery
+    /// codes and steps this session up (it just proved the factor); wrong, the same page again.
+    async fn confirm(&self) -> Result<Reply, Error> {
+        let state = self.state;
+        let store = &*state.store;
+        let user_id = self.user_id();
+        let code = Form::read(self.req).field("code").trim().to_string();
+        let target = self.target();
+        if !factors::check_totp(store, &state.keys, user_id, &code, now(), false).await? {
+            let Some(factor) = store.get_totp(user_id).await?.filter(|f| !f.confirmed) else {
+                return Ok(Reply::see_other(ENROL));
+            };
+            let secret = factors::seal::open(&state.keys, user_id, &factor.secret_sealed)
+                .map_err(|_| Error::internal())?;
+            return Ok(self.enrol_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("That code is not right. Check that your phone's clock is right and enter the current code."),
+                &secret,
+                &target,
+            ));
+        }
+        // The first factor of the account: its recovery codes come with it.
+        let codes = factors::new_recovery_codes(store, &state.keys, user_id).await?;
+        let user = active_user(state, &self.session).await?;
+        let amr = factors::with_second(&self.session.amr);
+        let fresh = state
+            .sessions
+            .rotate(&self.raw, &user, "step_up", &amr)
+            .await?;
+        tracing::info!(user = %user_id, "authenticator app enrolled");
+        let continue_to = (!target.is_empty()).then_some(target.as_str());
+        Ok(self
+            .overview(Some(codes), continue_to)
+            .await?
+            .cookie(&state.sessions.cookie(&fresh)))
+    }
+
+    /// New recovery codes replace the old ones.
+    async fn regenerate(&self) -> Result<Reply, Error> {
+        let state = self.state;
+        if !factors::enrolled(&*state.store, self.user_id()).await? {
+            return Err(Error::Conflict(
+                "Set up an authenticator app first: recovery codes come with it.".into(),
+            ));
+        }
+        let codes = factors::new_recovery_codes(&*state.store, &state.keys, self.user_id()).await?;
+        tracing::info!(user = %self.user_id(), "recovery codes regenerated");
+        self.overview(Some(codes), None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_up_links_carry_the_return_url_encoded() {
+        assert_eq!(
+            step_up_href("/wiki?a=1&b=2"),
+            "/_frontdoor/step-up?return_to=%2Fwiki%3Fa%3D1%26b%3D2"
+        );
+        assert_eq!(first_amr("password"), "pwd");
+        assert_eq!(first_amr("otp"), "otp");
+    }
+}
