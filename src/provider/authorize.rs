@@ -323,7 +323,9 @@ async fn answer(
         .from_headers(&req.headers)
         .await?
         .filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host));
-    let fresh_enough = |s: &ActiveSession| max_age.is_none_or(|age| now() - s.created_at <= age);
+    // `max_age=0` is `prompt=login` (OIDC Core §3.1.2.1), however recent the session.
+    let fresh_enough =
+        |s: &ActiveSession| max_age.is_none_or(|age| age > 0 && now() - s.created_at <= age);
     let Some((_, session)) =
         session.filter(|(_, s)| !prompts.contains(&"login") && fresh_enough(s))
     else {

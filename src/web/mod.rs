@@ -3,6 +3,7 @@
 
 pub mod csrf;
 pub mod flash;
+pub mod form;
 pub mod pages;
 pub mod return_to;
 pub mod settings;

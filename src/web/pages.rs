@@ -153,46 +153,6 @@ pub struct SecondFactorPage<'a> {
     pub pending: Option<&'a str>,
 }
 
-/// Settings → Security: the second factors of the signed-in user.
-#[derive(Template)]
-#[template(path = "settings_security.html")]
-pub struct SecurityPage<'a> {
-    /// The settings layout.
-    pub chrome: crate::web::settings::Chrome<'a>,
-    /// Second factors are off for the tenant.
-    pub off: bool,
-    /// The tenant requires one.
-    pub required: bool,
-    /// The user has a confirmed authenticator app.
-    pub enrolled: bool,
-    /// Unused recovery codes.
-    pub codes_left: u32,
-    /// New recovery codes, shown this once.
-    pub recovery_codes: Option<Vec<String>>,
-    /// Where to go on after enrolling (the sign-in that sent here).
-    pub continue_to: Option<&'a str>,
-    /// CSRF token for the forms.
-    pub csrf_token: &'a str,
-}
-
-/// Settings → Security → authenticator app: the enrolment.
-#[derive(Template)]
-#[template(path = "settings_totp.html")]
-pub struct TotpPage<'a> {
-    /// The settings layout.
-    pub chrome: crate::web::settings::Chrome<'a>,
-    /// Error to show, if any.
-    pub error: Option<&'a str>,
-    /// The QR code, an inline `<svg>` drawn by frontdoor.
-    pub qr_svg: &'a str,
-    /// The secret in base32, to type.
-    pub secret: &'a str,
-    /// CSRF token for the form.
-    pub csrf_token: &'a str,
-    /// Where to go on afterwards.
-    pub return_to: &'a str,
-}
-
 /// Renders a template into an HTML reply.
 pub fn render(status: StatusCode, page: &impl Template) -> Reply {
     match page.render() {

@@ -1,5 +1,6 @@
-//! Second factors in the browser: the second step of a sign-in (`POST
-//! /_frontdoor/login/second-factor`), stepping a one-factor session up (`/_frontdoor/step-up`),
+//! Second factors in the browser: the second step of a sign-in (its form, and the session
+//! after it; `web::sign_in` answers the form), stepping a one-factor session up
+//! (`/_frontdoor/step-up`),
 //! and Settings → Security (`/_frontdoor/settings/security…`: enrol an authenticator app, new
 //! recovery codes). The checks themselves are `factors`' and `api::login`'s (regulation).
 //!
@@ -7,6 +8,7 @@
 //! (`PendingFactor`) found by the hash of a random token the form carries, bound to the
 //! browser's CSRF cookie, good for one submission within five minutes. It is never a session.
 
+use askama::Template;
 use http::{Method, StatusCode};
 
 use crate::api::login::{FirstFactor, check_second_factor};
@@ -20,8 +22,8 @@ use crate::secrets::{ct_eq, hash_secret, random_token};
 use crate::session::ActiveSession;
 use crate::state::State;
 use crate::store::{PendingFactor, User};
+use crate::web::form::{Form, admitted, shown, signed_in};
 use crate::web::settings::Chrome;
-use crate::web::sign_in::{Form, admitted, login_form, shown, signed_in};
 use crate::web::{csrf, pages, return_to};
 
 /// The second step of a sign-in.
@@ -61,7 +63,6 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     let get = req.method == Method::GET || req.method == Method::HEAD;
     let post = req.method == Method::POST;
     let reply = match req.path.trim_end_matches('/') {
-        SECOND_FACTOR if post => second_factor_submit(state, req).await,
         STEP_UP if get => step_up_page(state, req).await,
         STEP_UP if post => step_up_submit(state, req).await,
         SECURITY if get => settings(state, req, Settings::Show).await,
@@ -132,50 +133,32 @@ fn browser_binding(state: &State, req: &Request) -> String {
     state.keys.mac("pending-factor", &cookie)
 }
 
-/// `POST /_frontdoor/login/second-factor`: the pending sign-in is taken (whatever comes of this
-/// submission: one try per right first factor), then the code is checked within the
-/// regulation; a wrong one is answered as a wrong password is.
-async fn second_factor_submit(state: &State, req: &Request) -> Reply {
-    let form = Form::read(req);
-    let fallback = form.target();
-    if let Err(e) = admitted(state, req, &form, "The form expired. Please sign in again.") {
-        return shown(&e, |status, error| {
-            login_form(state, req, status, error, &fallback, "")
-        });
-    }
-    let (pending, user) = match take_pending(state, req, form.field("pending")).await {
-        Ok(found) => found,
-        Err(e) => {
-            return shown(&e, |status, error| {
-                login_form(state, req, status, error, &fallback, "")
-            });
-        }
+/// The session of a right second factor after `pending`'s first (checked within the
+/// regulation: a wrong code is answered as a wrong password); its raw id.
+pub async fn second_factor_session(
+    state: &State,
+    req: &Request,
+    pending: &PendingFactor,
+    user: &User,
+    typed: &str,
+) -> Result<String, Error> {
+    check_second_factor(state, req, user, typed).await?;
+    let method = if pending.amr == factors::PWD {
+        "password"
+    } else {
+        "otp"
     };
-    let target = return_to::sanitize(Some(&pending.return_to));
-    let signed = async {
-        check_second_factor(state, req, &user, form.field("code")).await?;
-        let amr = factors::with_second(&pending.amr);
-        let method = if pending.amr == factors::PWD {
-            "password"
-        } else {
-            "otp"
-        };
-        Ok::<_, Error>(state.sessions.create_with_amr(&user, method, &amr).await?)
-    };
-    match signed.await {
-        Ok(raw) => {
-            tracing::info!(user = %user.id, "signed in with two factors");
-            signed_in(state, &target, &raw)
-        }
-        Err(e) => shown(&e, |status, error| {
-            login_form(state, req, status, error, &target, &user.email)
-        }),
-    }
+    let raw = state
+        .sessions
+        .create_with_amr(user, method, &factors::with_second(&pending.amr))
+        .await?;
+    tracing::info!(user = %user.id, "signed in with two factors");
+    Ok(raw)
 }
 
 /// The pending sign-in of a form's token, taken from the store, with its user; refused alike
 /// when unknown, used, expired, from another browser or of a user no longer active.
-async fn take_pending(
+pub async fn take_pending(
     state: &State,
     req: &Request,
     token: &str,
@@ -340,6 +323,46 @@ async fn active_user(state: &State, session: &ActiveSession) -> Result<User, Err
         .ok_or_else(|| Error::unauthenticated("unauthenticated", "this account is not active"))
 }
 
+/// Settings → Security: the second factors of the signed-in user.
+#[derive(Template)]
+#[template(path = "settings_security.html")]
+pub struct SecurityPage<'a> {
+    /// The settings layout.
+    pub chrome: Chrome<'a>,
+    /// Second factors are off for the tenant.
+    pub off: bool,
+    /// The tenant requires one.
+    pub required: bool,
+    /// The user has a confirmed authenticator app.
+    pub enrolled: bool,
+    /// Unused recovery codes.
+    pub codes_left: u32,
+    /// New recovery codes, shown this once.
+    pub recovery_codes: Option<Vec<String>>,
+    /// Where to go on after enrolling (the sign-in that sent here).
+    pub continue_to: Option<&'a str>,
+    /// CSRF token for the forms.
+    pub csrf_token: &'a str,
+}
+
+/// Settings → Security → authenticator app: the enrolment.
+#[derive(Template)]
+#[template(path = "settings_totp.html")]
+pub struct TotpPage<'a> {
+    /// The settings layout.
+    pub chrome: Chrome<'a>,
+    /// Error to show, if any.
+    pub error: Option<&'a str>,
+    /// The QR code, an inline `<svg>` drawn by frontdoor.
+    pub qr_svg: &'a str,
+    /// The secret in base32, to type.
+    pub secret: &'a str,
+    /// CSRF token for the form.
+    pub csrf_token: &'a str,
+    /// Where to go on afterwards.
+    pub return_to: &'a str,
+}
+
 /// What a Settings → Security request asks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Settings {
@@ -450,7 +473,7 @@ impl SecurityRequest<'_> {
         let policy = self.policy();
         let reply = pages::render(
             StatusCode::OK,
-            &pages::SecurityPage {
+            &SecurityPage {
                 chrome: self.chrome(),
                 off: policy == SecondFactor::Off,
                 required: policy == SecondFactor::Required,
@@ -508,7 +531,7 @@ impl SecurityRequest<'_> {
         let form = csrf::issue(self.req, &self.state.keys, self.state.secure_cookies());
         let reply = pages::render(
             status,
-            &pages::TotpPage {
+            &TotpPage {
                 chrome: self.chrome(),
                 error,
                 qr_svg: &qr,
