@@ -194,4 +194,31 @@ mod tests {
         let out = ask("http://other.localhost/x", Method::GET, None);
         assert!(out.contains("unknown host"), "{out}");
     }
+
+    #[test]
+    fn a_two_factor_rule_says_who_steps_up() {
+        let c = Config::from_yaml(
+            "listen: 127.0.0.1:1\nadmin_listen: 127.0.0.1:2\npublic_url: http://localhost\nroutes:\n  - host: wiki.localhost\n    upstream: 'http://127.0.0.1:9'\n    rules: [ { policy: two_factor } ]\n",
+        )
+        .expect("config");
+        let url = Url::parse("http://wiki.localhost/admin").expect("url");
+        let ask = |identity: &Identity| {
+            let q = Question {
+                url: &url,
+                method: &Method::GET,
+                identity: Some(identity),
+                from: None,
+            };
+            explain(&RouteTable::new(&c), &q).expect("explained")
+        };
+        let one = alice(Access::ReadWrite, &[]);
+        let out = ask(&one);
+        assert!(
+            out.contains("rules[0]: every request → two_factor"),
+            "{out}"
+        );
+        assert!(out.contains("sent to step up"), "{out}");
+        let out = ask(&one.clone().with_amr("pwd otp mfa"));
+        assert!(out.contains("verdict: allowed"), "{out}");
+    }
 }

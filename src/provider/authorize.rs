@@ -521,3 +521,38 @@ async fn issue_code(
         .await?;
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let raw = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(raw).expect("parsed").params
+    }
+
+    #[test]
+    fn the_sign_in_round_trip_keeps_acr_values_and_answers_prompt_login_and_max_age() {
+        let p = params(&[
+            ("client_id", "app"),
+            ("prompt", "login consent"),
+            ("max_age", "0"),
+            ("acr_values", "urn:frontdoor:acr:2fa"),
+        ]);
+        assert!(wants_two_factors(&p));
+        let back = p.pairs("https://app/cb", true);
+        let get = |k: &str| back.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("prompt"), Some("consent"));
+        assert_eq!(get("max_age"), None, "the fresh sign-in answered it");
+        assert_eq!(get("acr_values"), Some("urn:frontdoor:acr:2fa"));
+        let kept = p.pairs("https://app/cb", false);
+        assert!(kept.iter().any(|(k, v)| k == "max_age" && v == "0"));
+        assert!(!wants_two_factors(&params(&[
+            ("client_id", "app"),
+            ("acr_values", "urn:frontdoor:acr:1fa"),
+        ])));
+    }
+}

@@ -40,21 +40,15 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
     }
     // An address that is not canonical matches no account (and is never folded into one).
     let email = crate::email::typed(form.field("email")).unwrap_or_default();
-    let first = match password_sign_in(state, req, &email, form.field("password")).await {
-        Ok(first) => first,
-        Err(e) => {
-            return shown(&e, |status, error| {
-                login_form(state, req, status, error, &target, &email)
-            });
-        }
+    let signed = async {
+        let first = password_sign_in(state, req, &email, form.field("password")).await?;
+        two_factor::after_first_factor(state, req, first, "password", &target).await
     };
-    two_factor::after_first_factor(state, req, first, "password", &target)
-        .await
-        .unwrap_or_else(|e| {
-            shown(&e, |status, error| {
-                login_form(state, req, status, error, &target, &email)
-            })
+    signed.await.unwrap_or_else(|e| {
+        shown(&e, |status, error| {
+            login_form(state, req, status, error, &target, &email)
         })
+    })
 }
 
 /// `POST /_frontdoor/login/code`: "email me a code" (with `email`) sends a one-time code and
@@ -79,21 +73,15 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
         crate::api::login::send_otp(state, tenant.to_string(), email.clone(), req.client_ip).await;
         return code_form(state, req, StatusCode::OK, None, &target, &email);
     };
-    let first = match crate::api::login::check_code(state, req, tenant, &email, code.trim()).await {
-        Ok(first) => first,
-        Err(e) => {
-            return shown(&e, |status, error| {
-                code_form(state, req, status, error, &target, &email)
-            });
-        }
+    let signed = async {
+        let first = crate::api::login::check_code(state, req, tenant, &email, code.trim()).await?;
+        two_factor::after_first_factor(state, req, first, "otp", &target).await
     };
-    two_factor::after_first_factor(state, req, first, "otp", &target)
-        .await
-        .unwrap_or_else(|e| {
-            shown(&e, |status, error| {
-                code_form(state, req, status, error, &target, &email)
-            })
+    signed.await.unwrap_or_else(|e| {
+        shown(&e, |status, error| {
+            code_form(state, req, status, error, &target, &email)
         })
+    })
 }
 
 /// `POST /_frontdoor/login/second-factor`: the half-signed-in record is taken (one try per

@@ -17,7 +17,7 @@ use openidconnect::{
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::oauth::{CALLBACK, callback_params};
+use crate::oauth::{CALLBACK, Rp, callback_params, rp_http};
 
 const PW: &str = TEAM_PW;
 const ACR_2FA: &str = "urn:frontdoor:acr:2fa";
@@ -568,22 +568,6 @@ async fn second_factor_required_sends_a_user_without_one_to_enrol_first() {
 // ---------------------------------------------------------------------------------------------
 // 4. ID tokens and the authorization request.
 
-type Rp = CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
->;
-
-fn rp_http() -> openidconnect::reqwest::Client {
-    openidconnect::reqwest::Client::builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .expect("http client")
-}
-
 /// One authorization in `browser` (signed in already), as the relying party sends it; the
 /// ID token's `amr` and `acr` as the `openidconnect` crate verifies and reads them.
 async fn id_token_amr(
@@ -642,9 +626,7 @@ async fn id_tokens_carry_amr_and_acr_and_prompt_login_or_max_age_0_ask_to_sign_i
         CoreProviderMetadata::discover_async(IssuerUrl::new(fd.issuer()).expect("issuer"), &http)
             .await
             .expect("discovery");
-    let discovery: Value = plain_client()
-        .get(fd.url("/.well-known/openid-configuration"))
-        .send()
+    let discovery: Value = reqwest::get(fd.url("/.well-known/openid-configuration"))
         .await
         .expect("discovery")
         .json()
