@@ -1375,6 +1375,26 @@ mod tests {
     }
 
     #[test]
+    fn second_factor_is_per_tenant_with_the_top_level_as_default() {
+        let c = Config::from_yaml(&format!(
+            "{MINIMAL}second_factor: required\ntenants:\n  - {{ id: acme, hosts: [acme.example.com], second_factor: 'off' }}\n  - {{ id: lab, hosts: [lab.example.com] }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.second_factor_of("default"), SecondFactor::Required);
+        assert_eq!(c.second_factor_of("acme"), SecondFactor::Off);
+        assert_eq!(c.second_factor_of("lab"), SecondFactor::Required);
+        let c = Config::from_yaml(MINIMAL).expect("valid");
+        assert_eq!(c.second_factor_of("default"), SecondFactor::Optional);
+        let e = Config::from_yaml(&format!("{MINIMAL}second_factor: sometimes\n"))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("second_factor: unknown variant `sometimes`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn hosts_prefixes_and_client_timeouts_are_checked() {
         let msg = problems(&format!(
             "{MINIMAL}tenants:\n  - {{ id: acme, hosts: ['a b', 'acme:80'] }}\nroutes:\n  - {{ host: 'x/y', upstream: 'http://127.0.0.1:1' }}\n  - {{ host: '*', path_prefix: '/admin;x', upstream: 'http://127.0.0.1:1' }}\n  - {{ host: '*', path_prefix: '/a%2Fb', upstream: 'http://127.0.0.1:1' }}\nclient_timeouts: {{ header: 0s }}\n"

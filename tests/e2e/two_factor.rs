@@ -530,6 +530,64 @@ async fn a_one_factor_session_steps_up_on_a_two_factor_route_and_returns_to_its_
     assert_eq!(location(&evil), fd.url("/"));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn on_an_app_host_the_step_up_goes_through_the_own_host_and_back() {
+    let config = |u: u16| {
+        Config::new()
+            .route(
+                Route::new("/", u)
+                    .host("wiki.localhost")
+                    .rule(Rule::new("two_factor").paths(&["/secret/**"]))
+                    .rule(Rule::new("authenticated")),
+            )
+            .route(Route::new("/", u))
+    };
+    let (upstream, fd) = setup_with(config, &[ANN]).await;
+    let wiki = format!("http://wiki.localhost:{}", fd.port);
+    // One browser signed in on the app host (and the own host) with one factor...
+    let a = crate::hosts::browser_for("wiki.localhost", &fd);
+    let landed = browser_login(&a, &format!("{wiki}/page"), ANN.0, PW).await;
+    assert_eq!(landed.status(), 200);
+    // ...while Ann enrols elsewhere.
+    let b = ann_session(&fd).await;
+    let (mut app, _) = enrol(&fd, &b).await;
+
+    let original = format!("{wiki}/secret/doc?v=2");
+    let first = navigate(&a, &original).await;
+    assert_eq!(first.status(), 302);
+    let to = location(&first);
+    assert!(
+        to.starts_with(&fd.url("/oauth/authorize?acr_values=")),
+        "to the own host, asking for two factors: {to}"
+    );
+    let page = follow(&a, first, None).await;
+    assert_eq!(page.url().path(), "/_frontdoor/step-up");
+    assert_eq!(page.url().host_str(), Some("127.0.0.1"), "on the own host");
+    let html = page.text().await.expect("html");
+    let csrf = form_field(&html, "csrf_token").expect("csrf");
+    let return_to = form_field(&html, "return_to").expect("return_to");
+    let code = app.next().await;
+    let done = post_form(
+        &a,
+        &fd.url("/_frontdoor/step-up"),
+        &[
+            ("csrf_token", &csrf),
+            ("return_to", &return_to),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let back = follow(&a, done, None).await;
+    assert_eq!(back.status(), 200);
+    assert_eq!(back.url().as_str(), original, "back on the app host's URL");
+    assert_eq!(
+        upstream.last().header("x-auth-request-amr").as_deref(),
+        Some("pwd,otp,mfa"),
+        "the app host's new session carries the two factors"
+    );
+}
+
 #[tokio::test]
 async fn second_factor_required_sends_a_user_without_one_to_enrol_first() {
     let (upstream, fd) = setup_with(
