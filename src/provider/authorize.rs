@@ -350,7 +350,7 @@ async fn answer(
         return Ok(Reply::redirect(&login));
     };
 
-    if wants_two_factors(params) && !crate::factors::is_two_factor(&session.amr) {
+    if wants_two_factors(params) && !session.identity.two_factor() {
         if prompts.contains(&"none") {
             return Err(OAuthError::new(
                 "interaction_required",
@@ -516,7 +516,7 @@ async fn issue_code(
             auth_time: session.created_at,
             expires_at: now + state.config.tokens.code_ttl.0.as_secs() as i64,
             grant_id,
-            amr: session.amr.to_string(),
+            amr: session.identity.amr.clone(),
         })
         .await?;
     Ok(code)

@@ -31,8 +31,6 @@ pub struct ActiveSession {
     pub identity: Arc<Identity>,
     /// Authentication time.
     pub created_at: i64,
-    /// How the user authenticated (RFC 8176 `amr`, space-separated).
-    pub amr: Arc<str>,
     /// Absolute expiry.
     pub expires_at: i64,
     last_seen: AtomicI64,
@@ -362,7 +360,6 @@ fn active(record: &SessionRecord, identity: Arc<Identity>) -> ActiveSession {
         sid: Arc::from(record.sid.as_str()),
         identity,
         created_at: record.created_at,
-        amr: Arc::from(record.amr.as_str()),
         expires_at: record.expires_at,
         last_seen: AtomicI64::new(record.last_seen),
         persisted_seen: AtomicI64::new(record.last_seen),

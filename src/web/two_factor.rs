@@ -247,7 +247,7 @@ async fn step_up_page(state: &State, req: &Request) -> Reply {
         let Some((_, session)) = session_of(state, req).await? else {
             return Ok(to_login(&step_up_href(&target)));
         };
-        if factors::is_two_factor(&session.amr) {
+        if session.identity.two_factor() {
             return Ok(Reply::see_other(&target));
         }
         if state.config.second_factor_of(&session.identity.tenant) == SecondFactor::Off {
@@ -289,7 +289,7 @@ async fn step_up_submit(state: &State, req: &Request) -> Reply {
         };
         let user = active_user(state, &session).await?;
         check_second_factor(state, req, &user, form.field("code")).await?;
-        let amr = factors::with_second(&session.amr);
+        let amr = factors::with_second(&session.identity.amr);
         let fresh = state.sessions.rotate(&raw, &user, "step_up", &amr).await?;
         tracing::info!(user = %user.id, "session stepped up to two factors");
         Ok(signed_in(state, &target, &fresh))
@@ -567,7 +567,7 @@ impl SecurityRequest<'_> {
         // The first factor of the account: its recovery codes come with it.
         let codes = factors::new_recovery_codes(store, &state.keys, user_id).await?;
         let user = active_user(state, &self.session).await?;
-        let amr = factors::with_second(&self.session.amr);
+        let amr = factors::with_second(&self.session.identity.amr);
         let fresh = state
             .sessions
             .rotate(&self.raw, &user, "step_up", &amr)
