@@ -1,14 +1,12 @@
 //! Second factors in the browser: the second step of a sign-in (its form, and the session
 //! after it; `web::sign_in` answers the form), stepping a one-factor session up
-//! (`/_frontdoor/step-up`),
-//! and Settings → Security (`/_frontdoor/settings/security…`: enrol an authenticator app, new
-//! recovery codes). The checks themselves are `factors`' and `api::login`'s (regulation).
+//! (`/_frontdoor/step-up`), and Settings → Security (`security`: `/_frontdoor/settings/security…`).
+//! The checks themselves are `factors`' and `api::login`'s (within the regulation).
 //!
 //! Between a right first factor and the second, the browser is half signed in: a store record
 //! (`PendingFactor`) found by the hash of a random token the form carries, bound to the
 //! browser's CSRF cookie, good for one submission within five minutes. It is never a session.
 
-use askama::Template;
 use http::{Method, StatusCode};
 
 use crate::api::login::{FirstFactor, check_second_factor};
@@ -17,14 +15,16 @@ use crate::config::SecondFactor;
 use crate::endpoint::{Reply, Request};
 use crate::error::Error;
 use crate::factors;
-use crate::manage::owned::Caller;
 use crate::secrets::{ct_eq, hash_secret, random_token};
 use crate::session::ActiveSession;
 use crate::state::State;
 use crate::store::{PendingFactor, User};
 use crate::web::form::{Form, admitted, shown, signed_in};
-use crate::web::settings::Chrome;
 use crate::web::{csrf, pages, return_to};
+
+mod security;
+
+use security::Settings;
 
 /// The second step of a sign-in.
 pub const SECOND_FACTOR: &str = "/_frontdoor/login/second-factor";
@@ -65,10 +65,10 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     let reply = match req.path.trim_end_matches('/') {
         STEP_UP if get => step_up_page(state, req).await,
         STEP_UP if post => step_up_submit(state, req).await,
-        SECURITY if get => settings(state, req, Settings::Show).await,
-        ENROL if get => settings(state, req, Settings::Enrol).await,
-        ENROL if post => settings(state, req, Settings::Confirm).await,
-        RECOVERY if post => settings(state, req, Settings::Regenerate).await,
+        SECURITY if get => security::answer(state, req, Settings::Show).await,
+        ENROL if get => security::answer(state, req, Settings::Enrol).await,
+        ENROL if post => security::answer(state, req, Settings::Confirm).await,
+        RECOVERY if post => security::answer(state, req, Settings::Regenerate).await,
         _ => return None,
     };
     Some(reply)
@@ -321,277 +321,6 @@ async fn active_user(state: &State, session: &ActiveSession) -> Result<User, Err
         .await?
         .filter(|u| u.active)
         .ok_or_else(|| Error::unauthenticated("unauthenticated", "this account is not active"))
-}
-
-/// Settings → Security: the second factors of the signed-in user.
-#[derive(Template)]
-#[template(path = "settings_security.html")]
-pub struct SecurityPage<'a> {
-    /// The settings layout.
-    pub chrome: Chrome<'a>,
-    /// Second factors are off for the tenant.
-    pub off: bool,
-    /// The tenant requires one.
-    pub required: bool,
-    /// The user has a confirmed authenticator app.
-    pub enrolled: bool,
-    /// Unused recovery codes.
-    pub codes_left: u32,
-    /// New recovery codes, shown this once.
-    pub recovery_codes: Option<Vec<String>>,
-    /// Where to go on after enrolling (the sign-in that sent here).
-    pub continue_to: Option<&'a str>,
-    /// CSRF token for the forms.
-    pub csrf_token: &'a str,
-}
-
-/// Settings → Security → authenticator app: the enrolment.
-#[derive(Template)]
-#[template(path = "settings_totp.html")]
-pub struct TotpPage<'a> {
-    /// The settings layout.
-    pub chrome: Chrome<'a>,
-    /// Error to show, if any.
-    pub error: Option<&'a str>,
-    /// The QR code, an inline `<svg>` drawn by frontdoor.
-    pub qr_svg: &'a str,
-    /// The secret in base32, to type.
-    pub secret: &'a str,
-    /// CSRF token for the form.
-    pub csrf_token: &'a str,
-    /// Where to go on afterwards.
-    pub return_to: &'a str,
-}
-
-/// What a Settings → Security request asks for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Settings {
-    Show,
-    Enrol,
-    Confirm,
-    Regenerate,
-}
-
-/// Settings → Security, behind a session; every POST carries a CSRF token.
-async fn settings(state: &State, req: &Request, what: Settings) -> Reply {
-    let result = async {
-        let Some((raw, session)) = session_of(state, req).await? else {
-            let back = if req.method == Method::GET && return_to::is_safe(&req.path) {
-                match req.query.as_str() {
-                    "" => req.path.clone(),
-                    q => format!("{}?{q}", req.path),
-                }
-            } else {
-                SECURITY.to_string()
-            };
-            return Ok(to_login(&back));
-        };
-        let page = SecurityRequest {
-            state,
-            req,
-            raw,
-            session,
-        };
-        if what != Settings::Show && what != Settings::Enrol && !page.csrf_ok() {
-            return Err(Error::Forbidden(
-                "The form expired or did not come from this site. Nothing was changed. Reload the page and try again."
-                    .into(),
-            ));
-        }
-        if page.policy() == SecondFactor::Off && what != Settings::Show {
-            return Err(Error::Forbidden(
-                "Second factors are turned off here.".into(),
-            ));
-        }
-        match what {
-            Settings::Show => page.overview(None, None).await,
-            Settings::Enrol => page.enrol().await,
-            Settings::Confirm => page.confirm().await,
-            Settings::Regenerate => page.regenerate().await,
-        }
-    };
-    result.await.unwrap_or_else(|e| {
-        pages::ErrorPage {
-            org: state.org(),
-            title: "Two-step verification",
-            link: Some((SECURITY, "Back to security settings")),
-        }
-        .render(&e)
-    })
-}
-
-/// One Settings → Security request by a signed-in user.
-struct SecurityRequest<'a> {
-    state: &'a State,
-    req: &'a Request,
-    raw: String,
-    session: std::sync::Arc<ActiveSession>,
-}
-
-impl SecurityRequest<'_> {
-    fn user_id(&self) -> &str {
-        &self.session.identity.subject
-    }
-
-    fn policy(&self) -> SecondFactor {
-        self.state
-            .config
-            .second_factor_of(&self.session.identity.tenant)
-    }
-
-    fn csrf_ok(&self) -> bool {
-        let form = Form::read(self.req);
-        self.req.is_form()
-            && csrf::verify(
-                self.req,
-                &self.state.keys,
-                Some(form.field(csrf::CSRF_FIELD)),
-            )
-    }
-
-    fn chrome(&self) -> Chrome<'_> {
-        Chrome {
-            org: self.state.org(),
-            user_email: &self.session.identity.email,
-            is_admin: Caller {
-                identity: self.session.identity.clone(),
-            }
-            .is_admin(),
-            tenant: &self.session.identity.tenant,
-            section: "security",
-        }
-    }
-
-    /// The overview, with new recovery codes to show once.
-    async fn overview(
-        &self,
-        codes: Option<Vec<String>>,
-        continue_to: Option<&str>,
-    ) -> Result<Reply, Error> {
-        let store = &*self.state.store;
-        let form = csrf::issue(self.req, &self.state.keys, self.state.secure_cookies());
-        let policy = self.policy();
-        let reply = pages::render(
-            StatusCode::OK,
-            &SecurityPage {
-                chrome: self.chrome(),
-                off: policy == SecondFactor::Off,
-                required: policy == SecondFactor::Required,
-                enrolled: factors::enrolled(store, self.user_id()).await?,
-                codes_left: store.count_recovery_codes(self.user_id()).await?,
-                recovery_codes: codes,
-                continue_to,
-                csrf_token: &form.token,
-            },
-        );
-        Ok(form.attach(reply).no_store())
-    }
-
-    /// A new secret (replacing an unfinished enrolment) and its QR code.
-    async fn enrol(&self) -> Result<Reply, Error> {
-        let store = &*self.state.store;
-        if factors::enrolled(store, self.user_id()).await? {
-            return Ok(Reply::see_other(SECURITY));
-        }
-        let secret = factors::totp::new_secret();
-        let sealed = factors::seal::seal(&self.state.keys, self.user_id(), &secret);
-        store.put_totp(self.user_id(), &sealed, now()).await?;
-        let target = self.target();
-        Ok(self.enrol_page(StatusCode::OK, None, &secret, &target))
-    }
-
-    fn target(&self) -> String {
-        let from_query = self
-            .req
-            .query_pairs()
-            .into_iter()
-            .find(|(k, _)| k == "return_to")
-            .map(|(_, v)| v);
-        let from_form = || {
-            let form = Form::read(self.req);
-            let t = form.field("return_to");
-            (!t.is_empty()).then(|| t.to_string())
-        };
-        match from_query.or_else(from_form) {
-            Some(t) => return_to::sanitize(Some(&t)),
-            None => String::new(),
-        }
-    }
-
-    fn enrol_page(
-        &self,
-        status: StatusCode,
-        error: Option<&str>,
-        secret: &[u8],
-        target: &str,
-    ) -> Reply {
-        let issuer = self.state.org();
-        let uri = factors::totp::otpauth_uri(issuer, &self.session.identity.email, secret);
-        let qr = factors::totp::qr_svg(&uri).unwrap_or_default();
-        let form = csrf::issue(self.req, &self.state.keys, self.state.secure_cookies());
-        let reply = pages::render(
-            status,
-            &TotpPage {
-                chrome: self.chrome(),
-                error,
-                qr_svg: &qr,
-                secret: &factors::totp::base32(secret),
-                csrf_token: &form.token,
-                return_to: target,
-            },
-        );
-        form.attach(reply).no_store()
-    }
-
-    /// The enrolment's first code: right, it turns the factor on, makes the first recovery
-    /// codes and steps this session up (it just proved the factor); wrong, the same page again.
-    async fn confirm(&self) -> Result<Reply, Error> {
-        let state = self.state;
-        let store = &*state.store;
-        let user_id = self.user_id();
-        let code = Form::read(self.req).field("code").trim().to_string();
-        let target = self.target();
-        if !factors::check_totp(store, &state.keys, user_id, &code, now(), false).await? {
-            let Some(factor) = store.get_totp(user_id).await?.filter(|f| !f.confirmed) else {
-                return Ok(Reply::see_other(ENROL));
-            };
-            let secret = factors::seal::open(&state.keys, user_id, &factor.secret_sealed)
-                .map_err(|_| Error::internal())?;
-            return Ok(self.enrol_page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some("That code is not right. Check that your phone's clock is right and enter the current code."),
-                &secret,
-                &target,
-            ));
-        }
-        // The first factor of the account: its recovery codes come with it.
-        let codes = factors::new_recovery_codes(store, &state.keys, user_id).await?;
-        let user = active_user(state, &self.session).await?;
-        let amr = factors::with_second(&self.session.identity.amr);
-        let fresh = state
-            .sessions
-            .rotate(&self.raw, &user, "step_up", &amr)
-            .await?;
-        tracing::info!(user = %user_id, "authenticator app enrolled");
-        let continue_to = (!target.is_empty()).then_some(target.as_str());
-        Ok(self
-            .overview(Some(codes), continue_to)
-            .await?
-            .cookie(&state.sessions.cookie(&fresh)))
-    }
-
-    /// New recovery codes replace the old ones.
-    async fn regenerate(&self) -> Result<Reply, Error> {
-        let state = self.state;
-        if !factors::enrolled(&*state.store, self.user_id()).await? {
-            return Err(Error::Conflict(
-                "Set up an authenticator app first: recovery codes come with it.".into(),
-            ));
-        }
-        let codes = factors::new_recovery_codes(&*state.store, &state.keys, self.user_id()).await?;
-        tracing::info!(user = %self.user_id(), "recovery codes regenerated");
-        self.overview(Some(codes), None).await
-    }
 }
 
 #[cfg(test)]
