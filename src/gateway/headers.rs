@@ -296,6 +296,7 @@ mod tests {
             "x_auth_request_user",
             "x.auth.request.user",
             "x-auth-request-groups",
+            "x_auth.request-amr",
             "x_auth-request.roles",
             "remote-user",
             "remote_user",

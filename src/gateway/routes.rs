@@ -296,5 +296,17 @@ mod tests {
         );
         assert_eq!(name(HeaderField::Access), None);
         assert_eq!(name(HeaderField::User), Some("x-auth-request-user"));
+        assert_eq!(name(HeaderField::Amr), Some("x-auth-request-amr"));
+        let t = table(
+            "  - { host: g, upstream: 'http://127.0.0.1:1', headers: { amr: X-Auth-Methods } }\n  - { host: h, upstream: 'http://127.0.0.1:1', headers: { amr: '' } }\n",
+        );
+        let amr = |host: &str| {
+            let r = t.find(host, "/").expect("route");
+            r.header_names[HeaderField::Amr as usize]
+                .as_ref()
+                .map(|n| n.as_str().to_string())
+        };
+        assert_eq!(amr("g").as_deref(), Some("x-auth-methods"));
+        assert_eq!(amr("h"), None, "turned off");
     }
 }

@@ -436,6 +436,8 @@ async fn a_one_factor_session_steps_up_on_a_two_factor_route_and_returns_to_its_
     let xhr = a
         .get(fd.url("/secret/report"))
         .header("X-Requested-With", "XMLHttpRequest")
+        // A client cannot say how it signed in.
+        .header("X-Auth-Request-Amr", "pwd,otp,mfa")
         .send()
         .await
         .expect("xhr");
@@ -509,6 +511,20 @@ async fn a_one_factor_session_steps_up_on_a_two_factor_route_and_returns_to_its_
         upstream.last().header("x-auth-request-amr").as_deref(),
         Some("pwd,otp,mfa")
     );
+    let spoofed = a
+        .get(fd.url("/wiki"))
+        .header("X-Auth-Request-Amr", "hwk")
+        .header("x_auth_request_amr", "hwk")
+        .send()
+        .await
+        .expect("spoof");
+    assert_eq!(spoofed.status(), 200);
+    assert_eq!(
+        upstream.last().header("x-auth-request-amr").as_deref(),
+        Some("pwd,otp,mfa"),
+        "the client's copies are stripped"
+    );
+    assert!(upstream.last().header("x_auth_request_amr").is_none());
 
     // The step-up rotated the session: the cookie from before it no longer works.
     let old = plain_client()
