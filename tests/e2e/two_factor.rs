@@ -316,6 +316,61 @@ async fn totp_enrolment_then_sign_in_with_password_and_code_replays_refused_reco
     assert!(body["token"].is_string());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_an_app_is_enrolled_from_its_qr_page_and_asked_for_at_the_next_sign_in() {
+    use crate::chromium::Chromium;
+    let (_upstream, fd) = setup_with(Config::standard, &[ANN]).await;
+    let b = Chromium::start().await;
+    b.goto(&fd.url("/_frontdoor/settings/security")).await;
+    b.sign_in(ANN.0, PW).await;
+    assert_eq!(b.path().await, "/_frontdoor/settings/security");
+    b.click_and_wait("#enrol").await;
+    // The QR code is drawn: an SVG of real size on the page.
+    let qr = b.find("#qr svg").await;
+    let size = qr.rectangle().await.expect("svg box");
+    assert!(
+        size.2 >= 200.0 && size.3 >= 200.0,
+        "a visible QR code: {size:?}"
+    );
+    b.screenshot("totp-enrol").await;
+    let secret = b.text("#totp-secret").await;
+    let mut app = App {
+        secret: base32_decode(&secret),
+        last: 0,
+    };
+    b.fill("#code", &app.next().await).await;
+    b.click_and_wait("#confirm").await;
+    assert_eq!(
+        b.client
+            .find_all(fantoccini::Locator::Css(".recovery-code"))
+            .await
+            .expect("codes")
+            .len(),
+        10
+    );
+    b.screenshot("totp-recovery-codes").await;
+    b.client.set_window_size(390, 844).await.expect("resize");
+    b.screenshot("totp-recovery-codes-phone").await;
+    b.client.set_window_size(1280, 900).await.expect("resize");
+
+    // Another browser: the password, then the second-factor page, then the wiki.
+    let other = Chromium::start().await;
+    other.goto(&fd.url("/wiki/start")).await;
+    other.sign_in(ANN.0, PW).await;
+    assert_eq!(other.path().await, "/_frontdoor/login");
+    assert!(other.has("#second-factor-form").await, "asks for the code");
+    other.screenshot("second-factor").await;
+    other
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resize");
+    other.screenshot("second-factor-phone").await;
+    other.fill("#code", &app.next().await).await;
+    other.click_and_wait("#verify").await;
+    assert_eq!(other.path().await, "/wiki/start");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Attacks on the second step.
 
