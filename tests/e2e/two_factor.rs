@@ -314,6 +314,36 @@ async fn totp_enrolment_then_sign_in_with_password_and_code_replays_refused_reco
         api(serde_json::json!({"email": ANN.0, "password": PW, "second_factor": code})).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["token"].is_string());
+    // So does the emailed-code API.
+    let verify = |body: Value| {
+        let url = fd.url("/api/v1/verify-login-otp");
+        async move {
+            let r = plain_client()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("verify-login-otp");
+            r.status().as_u16()
+        }
+    };
+    let mailed = emailed_code(&fd, ANN.0).await;
+    let status = verify(serde_json::json!({"email": ANN.0, "code": mailed})).await;
+    assert_eq!(status, 401, "an emailed code alone is one factor");
+    // A second code: the outbox's newest message, once it is not the first one.
+    let first_mail = mailed;
+    let mut mailed = emailed_code(&fd, ANN.0).await;
+    for _ in 0..50 {
+        if mailed != first_mail {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        mailed = outbox_code(&fd, ANN.0).await;
+    }
+    let code = app.next().await;
+    let status =
+        verify(serde_json::json!({"email": ANN.0, "code": mailed, "second_factor": code})).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
