@@ -241,6 +241,9 @@ pub struct Keys {
     dir: PathBuf,
     algorithm: SigningAlgorithm,
     ring: ArcSwap<Ring>,
+    /// The key that seals second-factor secrets at rest (`factor.key`): never rotated with the
+    /// cookie key, since retiring that would make every enrolled factor unreadable.
+    factor: [u8; 32],
 }
 
 impl Keys {
@@ -284,10 +287,12 @@ impl Keys {
         }
         files = rotation::scan(&dir)?;
         let ring = Ring::read(&files, algorithm)?;
+        let factor = load_or_generate_factor_key(&dir.join(FACTOR_KEY_FILE))?;
         Ok(Keys {
             dir,
             algorithm,
             ring: ArcSwap::from_pointee(ring),
+            factor,
         })
     }
 
@@ -448,6 +453,22 @@ impl Keys {
             })
     }
 
+    /// The key that seals second-factor secrets at rest.
+    pub fn factor_key(&self) -> &[u8; 32] {
+        &self.factor
+    }
+
+    /// HMAC-SHA256 with the second-factor key, base64url: for what is stored for long and must
+    /// outlive cookie key rotations (recovery codes).
+    pub fn factor_mac(&self, purpose: &str, data: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.factor)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(data.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
     /// HMAC-SHA256 with the current server key, base64url.
     pub fn mac(&self, purpose: &str, data: &str) -> String {
         self.ring
@@ -525,6 +546,34 @@ fn load_cookie_key(path: &Path, not_before: i64) -> Result<CookieKey, KeyError> 
         message: format!("not a cookie key: {e}"),
     })?;
     Ok(CookieKey::new(key, not_before, path.to_path_buf()))
+}
+
+/// The second-factor key's file in `keys.dir`.
+pub const FACTOR_KEY_FILE: &str = "factor.key";
+
+/// Reads `factor.key` (base64 of 32 bytes), making it when missing.
+fn load_or_generate_factor_key(path: &Path) -> Result<[u8; 32], KeyError> {
+    if !path.exists() {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        write_private(path, STANDARD.encode(key).as_bytes())?;
+        tracing::info!(path = %path.display(), "generated a new second-factor key");
+        return Ok(key);
+    }
+    crate::private_fs::tighten_file(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bytes = STANDARD
+        .decode(read(path)?.trim())
+        .map_err(|e| KeyError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("not base64: {e}"),
+        })?;
+    bytes.try_into().map_err(|_| KeyError::Invalid {
+        path: path.to_path_buf(),
+        message: "not a 32-byte key".into(),
+    })
 }
 
 fn generate_cookie_key(path: &Path) -> Result<CookieKey, KeyError> {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod email;
 pub mod endpoint;
 pub mod error;
+pub mod factors;
 pub mod federation;
 pub mod gateway;
 pub mod grants;

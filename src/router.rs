@@ -72,6 +72,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
     if let Some(reply) = api::manage::handle(state, req).await {
         return reply;
     }
+    if let Some(reply) = crate::web::two_factor::handle(state, req).await {
+        return reply;
+    }
     if let Some(reply) = crate::web::settings::handle(state, req).await {
         return reply;
     }
@@ -103,6 +106,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/_frontdoor/login" if is_get(m) => sign_in::login_page(state, req),
         "/_frontdoor/login" if m == Method::POST => sign_in::login_submit(state, req).await,
         "/_frontdoor/login/code" if m == Method::POST => sign_in::code_submit(state, req).await,
+        "/_frontdoor/login/second-factor" if m == Method::POST => {
+            sign_in::second_factor_submit(state, req).await
+        }
         "/_frontdoor/callback" if is_get(m) => crate::gateway::login::callback(state, req).await,
         "/_frontdoor/logout" if is_get(m) || m == Method::POST => {
             logout::frontdoor_logout(state, req).await

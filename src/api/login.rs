@@ -44,6 +44,71 @@ fn pair_reply(result: Result<serde_json::Value, Error>) -> Reply {
 struct Credentials {
     email: String,
     password: String,
+    /// A TOTP or recovery code, for users with a second factor.
+    #[serde(default)]
+    second_factor: Option<String>,
+}
+
+/// A right first factor (password or emailed code): the user, and whether a second factor is
+/// still to come (the user enrolled one and the tenant's policy is not `off`). Until it comes,
+/// the regulation's failures of the account are not forgotten.
+pub struct FirstFactor {
+    /// The user the first factor is right for.
+    pub user: User,
+    /// Whether the sign-in needs a second factor before anything is issued.
+    pub second_pending: bool,
+}
+
+/// Whether a sign-in of this user asks for a second factor.
+async fn second_factor_asked(state: &State, user: &User) -> Result<bool, Error> {
+    if state.config.second_factor_of(&user.tenant) == crate::config::SecondFactor::Off {
+        return Ok(false);
+    }
+    crate::factors::enrolled(&*state.store, &user.id).await
+}
+
+/// The wrong-credentials answer, the same whichever factor was wrong: someone who guessed a
+/// password but has not the second factor learns nothing more from a wrong code than from a
+/// wrong password.
+fn wrong_credentials() -> Error {
+    Error::unauthenticated("invalid_credentials", "wrong email or password")
+}
+
+/// Checks a user's second factor (a TOTP or recovery code) within the sign-in regulation: a
+/// ban is 429, a wrong code counts as a failed sign-in of the account from this address and
+/// is answered like a wrong password.
+pub async fn check_second_factor(
+    state: &State,
+    req: &Request,
+    user: &User,
+    typed: &str,
+) -> Result<(), Error> {
+    let attempt = admit(state, &user.tenant, &user.email, req).await?;
+    if crate::factors::check(&*state.store, &state.keys, &user.id, typed, now()).await? {
+        crate::metrics::login("second_factor", "success");
+        state.regulation.succeeded(&*state.store, &attempt).await;
+        return Ok(());
+    }
+    crate::metrics::login("second_factor", "failure");
+    tracing::info!(tenant = %user.tenant, "failed second factor");
+    if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
+        return Err(banned.error());
+    }
+    Err(wrong_credentials())
+}
+
+/// The JSON API's second factor: in the same request as the first, or refused like a wrong
+/// password.
+async fn api_second_factor(
+    state: &State,
+    req: &Request,
+    first: &FirstFactor,
+    typed: Option<&str>,
+) -> Result<(), Error> {
+    if !first.second_pending {
+        return Ok(());
+    }
+    check_second_factor(state, req, &first.user, typed.unwrap_or("")).await
 }
 
 /// `POST /api/v1/login-check`: `{"email","password"}` → `{"token","refresh_token"}`.
@@ -55,11 +120,12 @@ async fn login_check_inner(state: &State, req: &Request) -> Result<serde_json::V
     let c: Credentials = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
     let email = email_field(&c.email)?;
-    let user = check_password(state, req, tenant, &email, c.password, "api_password").await?;
-    issue_pair(state, &user, now()).await
+    let first = check_password(state, req, tenant, &email, c.password, "api_password").await?;
+    api_second_factor(state, req, &first, c.second_factor.as_deref()).await?;
+    issue_pair(state, &first.user, now()).await
 }
 
-/// Checks a password within the sign-in regulation and answers the user it signs in; the
+/// Checks a password within the sign-in regulation and answers the user it is right for; the
 /// error says why not (429 `too_many_attempts` while a ban lasts). `method` labels the metric.
 pub async fn check_password(
     state: &State,
@@ -68,7 +134,7 @@ pub async fn check_password(
     email: &str,
     password: String,
     method: &str,
-) -> Result<User, Error> {
+) -> Result<FirstFactor, Error> {
     let attempt = admit(state, tenant, email, req).await?;
     let user = state
         .store
@@ -84,8 +150,7 @@ pub async fn check_password(
     match user {
         Some(u) if ok => {
             crate::metrics::login(method, "success");
-            state.regulation.succeeded(&*state.store, &attempt).await;
-            Ok(u)
+            first_factor_right(state, &attempt, u).await
         }
         _ => {
             crate::metrics::login(method, "failure");
@@ -93,12 +158,26 @@ pub async fn check_password(
             if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
                 return Err(banned.error());
             }
-            Err(Error::unauthenticated(
-                "invalid_credentials",
-                "wrong email or password",
-            ))
+            Err(wrong_credentials())
         }
     }
+}
+
+/// After a right first factor: the failures are forgotten now only when no second factor is
+/// to come (else an attacker with the password could reset the count between wrong codes).
+async fn first_factor_right(
+    state: &State,
+    attempt: &Attempt,
+    user: User,
+) -> Result<FirstFactor, Error> {
+    let second_pending = second_factor_asked(state, &user).await?;
+    if !second_pending {
+        state.regulation.succeeded(&*state.store, attempt).await;
+    }
+    Ok(FirstFactor {
+        user,
+        second_pending,
+    })
 }
 
 /// The regulation's admission of a sign-in attempt: a ban is 429 `too_many_attempts`.
@@ -258,6 +337,9 @@ pub fn otp_hash(keys: &crate::keys::Keys, tenant: &str, email: &str, code: &str)
 struct OtpVerify {
     email: String,
     code: String,
+    /// A TOTP or recovery code, for users with a second factor.
+    #[serde(default)]
+    second_factor: Option<String>,
 }
 
 /// `POST /api/v1/verify-login-otp`: `{"email","code"}` → the same pair as login-check.
@@ -269,11 +351,12 @@ async fn verify_otp_inner(state: &State, req: &Request) -> Result<serde_json::Va
     let b: OtpVerify = json_body(req)?;
     let tenant = state.config.tenant_for_host(&req.host);
     let email = email_field(&b.email)?;
-    let user = check_code(state, req, tenant, &email, b.code.trim()).await?;
-    issue_pair(state, &user, now()).await
+    let first = check_code(state, req, tenant, &email, b.code.trim()).await?;
+    api_second_factor(state, req, &first, b.second_factor.as_deref()).await?;
+    issue_pair(state, &first.user, now()).await
 }
 
-/// Checks an emailed code and answers the user it signs in; the error says why not (429
+/// Checks an emailed code and answers the user it is right for; the error says why not (429
 /// `too_many_attempts` while the account or the client's address is banned).
 pub async fn check_code(
     state: &State,
@@ -281,7 +364,7 @@ pub async fn check_code(
     tenant: &str,
     email: &str,
     code: &str,
-) -> Result<User, Error> {
+) -> Result<FirstFactor, Error> {
     let attempt = admit(state, tenant, email, req).await?;
     if let Err(message) = verify_code(state, tenant, email, code).await? {
         crate::metrics::login("otp", "failure");
@@ -300,8 +383,7 @@ pub async fn check_code(
             Error::unauthenticated("invalid_code", "this account is not active")
         })?;
     crate::metrics::login("otp", "success");
-    state.regulation.succeeded(&*state.store, &attempt).await;
-    Ok(user)
+    first_factor_right(state, &attempt, user).await
 }
 
 /// The one answer to every code that does not sign in, whatever the store found: a pending code

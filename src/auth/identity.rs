@@ -62,7 +62,10 @@ pub struct Identity {
     pub access: Access,
     /// The credential used.
     pub kind: CredentialKind,
-    header_values: [Option<HeaderValue>; 7],
+    /// How a session was authenticated (RFC 8176 `amr`, space-separated); empty for other
+    /// credentials.
+    pub amr: String,
+    header_values: [Option<HeaderValue>; 8],
     /// Signed assertions of this identity, by audience (`gateway::assertion`): an identity
     /// lives as long as its credential's cache entry, so a warm request does not sign.
     pub minted: Minted,
@@ -138,6 +141,7 @@ impl Identity {
             tenant,
             access,
             kind,
+            amr: String::new(),
             header_values: Default::default(),
             minted: Minted::default(),
         };
@@ -160,6 +164,18 @@ impl Identity {
         )
     }
 
+    /// The same identity for a session authenticated with `amr`.
+    pub fn with_amr(mut self, amr: &str) -> Identity {
+        self.amr = amr.to_string();
+        self.header_values = HeaderField::ALL.map(|f| header_value(&self.field_text(f)));
+        self
+    }
+
+    /// Whether the credential proved two factors (a session with `mfa` in its `amr`).
+    pub fn two_factor(&self) -> bool {
+        crate::factors::is_two_factor(&self.amr)
+    }
+
     fn field_text(&self, field: HeaderField) -> String {
         match field {
             HeaderField::User => self.user.clone(),
@@ -172,6 +188,8 @@ impl Identity {
                 Access::ReadOnly => "read-only".into(),
                 Access::ReadWrite => "read-write".into(),
             },
+            // RFC 8176 values are a JSON array in tokens; a header lists them like groups.
+            HeaderField::Amr => self.amr.replace(' ', ","),
         }
     }
 
@@ -232,5 +250,13 @@ mod tests {
         assert!(id.in_any_group(&["ops".into()]));
         assert!(!id.in_any_group(&["admins".into()]));
         assert!(id.has_any_role(&[]));
+        assert_eq!(id.header_value(HeaderField::Amr), None);
+        assert!(!id.two_factor());
+        let id = id.with_amr("pwd otp mfa");
+        assert_eq!(
+            id.header_value(HeaderField::Amr).map(|v| v.as_bytes()),
+            Some(&b"pwd,otp,mfa"[..])
+        );
+        assert!(id.two_factor());
     }
 }

@@ -4,6 +4,7 @@ mod addr;
 mod assertion;
 mod duration;
 mod prefix;
+mod second_factor;
 mod secret_file;
 mod tls;
 
@@ -19,6 +20,7 @@ pub use addr::{ListenAddr, Origin};
 pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
 pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
+pub use second_factor::SecondFactor;
 pub use tls::{HstsConfig, TlsConfig, UpstreamTls};
 
 /// A configuration that could not be loaded; each problem names its key path.
@@ -91,6 +93,9 @@ pub struct Config {
     /// Tenants and the hosts they serve.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// The second-factor policy of the default tenant and of tenants without their own.
+    #[serde(default)]
+    pub second_factor: SecondFactor,
     /// Upstream OpenID Connect identity providers.
     #[serde(default)]
     pub identity_providers: Vec<IdentityProviderConfig>,
@@ -491,6 +496,9 @@ pub struct TenantConfig {
     pub id: String,
     /// Hosts (without port) served for this tenant.
     pub hosts: Vec<String>,
+    /// This tenant's second-factor policy; the top-level `second_factor` without one.
+    #[serde(default)]
+    pub second_factor: Option<SecondFactor>,
 }
 
 /// An upstream OpenID Connect identity provider (Google, Microsoft Entra ID, Keycloak, …).
@@ -693,11 +701,13 @@ pub enum HeaderField {
     Tenant,
     /// X-Auth-Request-Access
     Access,
+    /// X-Auth-Request-Amr: how the session was authenticated (`pwd`, `otp`, `mfa`), sessions only.
+    Amr,
 }
 
 impl HeaderField {
     /// Every field, in injection order.
-    pub const ALL: [HeaderField; 7] = [
+    pub const ALL: [HeaderField; 8] = [
         HeaderField::User,
         HeaderField::Email,
         HeaderField::Name,
@@ -705,6 +715,7 @@ impl HeaderField {
         HeaderField::Roles,
         HeaderField::Tenant,
         HeaderField::Access,
+        HeaderField::Amr,
     ];
 
     /// The default header name.
@@ -717,6 +728,7 @@ impl HeaderField {
             HeaderField::Roles => "X-Auth-Request-Roles",
             HeaderField::Tenant => "X-Auth-Request-Tenant",
             HeaderField::Access => "X-Auth-Request-Access",
+            HeaderField::Amr => "X-Auth-Request-Amr",
         }
     }
 }
@@ -1098,6 +1110,15 @@ impl Config {
             .find(|t| t.hosts.iter().any(|h| crate::gateway::host::same(h, host)))
             .map_or("default", |t| t.id.as_str())
     }
+
+    /// The second-factor policy of a tenant (by id).
+    pub fn second_factor_of(&self, tenant: &str) -> SecondFactor {
+        self.tenants
+            .iter()
+            .find(|t| t.id == tenant)
+            .and_then(|t| t.second_factor)
+            .unwrap_or(self.second_factor)
+    }
 }
 
 /// Whether a route's `path_prefix` covers the path `own` (matched on segment boundaries, as
@@ -1392,6 +1413,26 @@ mod tests {
         assert_eq!(c.tenant_for_host("ACME.localhost"), "acme");
         assert_eq!(c.tenant_for_host("acme.localhost."), "acme");
         assert_eq!(c.tenant_for_host("other"), "default");
+    }
+
+    #[test]
+    fn second_factor_is_per_tenant_with_the_top_level_as_default() {
+        let c = Config::from_yaml(&format!(
+            "{MINIMAL}second_factor: required\ntenants:\n  - {{ id: acme, hosts: [acme.example.com], second_factor: 'off' }}\n  - {{ id: lab, hosts: [lab.example.com] }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.second_factor_of("default"), SecondFactor::Required);
+        assert_eq!(c.second_factor_of("acme"), SecondFactor::Off);
+        assert_eq!(c.second_factor_of("lab"), SecondFactor::Required);
+        let c = Config::from_yaml(MINIMAL).expect("valid");
+        assert_eq!(c.second_factor_of("default"), SecondFactor::Optional);
+        let e = Config::from_yaml(&format!("{MINIMAL}second_factor: sometimes\n"))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("second_factor: unknown variant `sometimes`"),
+            "{e}"
+        );
     }
 
     #[test]

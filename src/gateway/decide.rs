@@ -44,6 +44,9 @@ pub enum Verdict {
     Allow(Option<Arc<Identity>>),
     /// No credential, and a browser navigated here: send it to sign in.
     SignIn,
+    /// A one-factor session navigated to a route that needs two: send it to step up (the
+    /// sign-in round trip asking for two factors).
+    StepUp,
     /// Answer with this error.
     Refuse(Error),
 }
@@ -62,6 +65,13 @@ pub fn unauthenticated() -> Error {
     Error::unauthenticated("unauthenticated", "authentication required")
 }
 
+/// The answer to a caller with one factor where two are needed (no browser to step up).
+pub fn two_factors_needed() -> Error {
+    Error::Forbidden(
+        "this needs a session signed in with two factors; sign in again in a browser".into(),
+    )
+}
+
 /// The answer when no route serves the request.
 pub fn no_route() -> Error {
     Error::NotFound("no route for this host and path".into())
@@ -76,6 +86,8 @@ pub enum Ruling {
     Bypass,
     /// A credential is needed and none was sent.
     Challenge,
+    /// Two factors are needed and the caller proved one: a session may step up.
+    StepUp,
     /// Refused: the metrics outcome and the answer.
     Refuse(&'static str, Error),
 }
@@ -156,6 +168,7 @@ fn ruling(
         ),
         (RulePolicy::Bypass, _) => Ruling::Bypass,
         (_, None) => Ruling::Challenge,
+        (RulePolicy::TwoFactor, Some(id)) if !id.two_factor() => Ruling::StepUp,
         (RulePolicy::ReadWrite, Some(id)) if id.access == crate::auth::Access::ReadOnly => {
             Ruling::Refuse(
                 "read_only",
@@ -198,6 +211,14 @@ async fn judge(state: &State, facts: &Facts<'_>, route: &Route) -> Verdict {
     verdict(state, facts, route, ruled, identity)
 }
 
+/// Whether the caller is a one-factor session of a tenant whose `second_factor` is
+/// `required`: it reaches no route until it steps up (or enrols).
+fn tenant_requires_two(state: &State, identity: &Identity) -> bool {
+    identity.kind == crate::auth::CredentialKind::Session
+        && !identity.two_factor()
+        && state.config.second_factor_of(&identity.tenant) == crate::config::SecondFactor::Required
+}
+
 /// The verdict of a ruling, counted in the metrics.
 fn verdict(
     state: &State,
@@ -223,6 +244,17 @@ fn verdict(
                 Verdict::Refuse(unauthenticated())
             }
         }
+        Ruling::StepUp => {
+            crate::metrics::auth_decision(kind, "step_up");
+            let session = identity
+                .as_ref()
+                .is_some_and(|id| id.kind == crate::auth::CredentialKind::Session);
+            if session && super::policy::is_browser_navigation(facts.method, facts.headers) {
+                Verdict::StepUp
+            } else {
+                Verdict::Refuse(two_factors_needed())
+            }
+        }
         Ruling::Refuse(outcome, e) => {
             crate::metrics::auth_decision(kind, outcome);
             Verdict::Refuse(e)
@@ -232,6 +264,9 @@ fn verdict(
                 crate::metrics::auth_decision(kind, "challenge");
                 return Verdict::Refuse(unauthenticated());
             };
+            if tenant_requires_two(state, &identity) {
+                return verdict(state, facts, route, Ruling::StepUp, Some(identity));
+            }
             crate::metrics::auth_decision(kind, "allowed");
             // Checked before anything is sent on: the identity headers go upstream, or to the
             // proxy in front that copies them upstream.

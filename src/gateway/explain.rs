@@ -128,6 +128,9 @@ pub fn explain(
                 "a credential is needed: a browser is sent to sign in, other clients get 401{hint}"
             )
         }
+        Ruling::StepUp => "two factors are needed and the caller proved one: a browser session \
+             is sent to step up with its second factor, other clients get 403"
+            .to_string(),
         Ruling::Refuse(_, e) => format!("refused ({}): {e}", e.status().as_u16()),
     };
     let _ = writeln!(out, "verdict: {verdict}");
@@ -231,5 +234,32 @@ mod tests {
         assert!(out.contains("answered by frontdoor itself"), "{out}");
         let out = ask("http://wiki.localhost/_frontdoor/login", Method::GET, None);
         assert!(out.contains("not found (404)"), "{out}");
+    }
+
+    #[test]
+    fn a_two_factor_rule_says_who_steps_up() {
+        let c = Config::from_yaml(
+            "listen: 127.0.0.1:1\nadmin_listen: 127.0.0.1:2\npublic_url: http://localhost\nroutes:\n  - host: wiki.localhost\n    upstream: 'http://127.0.0.1:9'\n    rules: [ { policy: two_factor } ]\n",
+        )
+        .expect("config");
+        let url = Url::parse("http://wiki.localhost/admin").expect("url");
+        let ask = |identity: &Identity| {
+            let q = Question {
+                url: &url,
+                method: &Method::GET,
+                identity: Some(identity),
+                from: None,
+            };
+            explain(&c, &RouteTable::new(&c), &q).expect("explained")
+        };
+        let one = alice(Access::ReadWrite, &[]);
+        let out = ask(&one);
+        assert!(
+            out.contains("rules[0]: every request → two_factor"),
+            "{out}"
+        );
+        assert!(out.contains("sent to step up"), "{out}");
+        let out = ask(&one.clone().with_amr("pwd otp mfa"));
+        assert!(out.contains("verdict: allowed"), "{out}");
     }
 }

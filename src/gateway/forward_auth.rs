@@ -114,17 +114,22 @@ pub async fn check(state: &State, req: &Request) -> Reply {
             }
             reply
         }
-        Verdict::SignIn if o.passes_redirects => {
+        Verdict::SignIn | Verdict::StepUp if o.passes_redirects => {
             let original_host = Request {
                 host: o.host.clone(),
                 authority: o.authority.clone(),
                 ..req.clone()
             };
-            login::start(state, &original_host, &o.path_and_query)
+            if matches!(verdict, Verdict::StepUp) {
+                login::step_up(state, &original_host, &o.path_and_query)
+            } else {
+                login::start(state, &original_host, &o.path_and_query)
+            }
         }
         // nginx's `auth_request` turns anything but 2xx, 401 and 403 into a 500: a browser
         // there is challenged like an API client, and nginx's `error_page 401` sends it on.
         Verdict::SignIn => ApiError::from(unauthenticated()).into_reply(),
+        Verdict::StepUp => ApiError::from(super::decide::two_factors_needed()).into_reply(),
         Verdict::Refuse(e) => ApiError::from(e).into_reply(),
     }
 }

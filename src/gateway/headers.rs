@@ -52,7 +52,7 @@ pub(crate) fn normalised_starts_with(name: &[u8], target: &[u8], exact: bool) ->
 }
 
 /// Whether a client-sent header could be mistaken for an identity header of this route.
-pub fn is_reserved(name: &str, route_names: Option<&[Option<HeaderName>; 7]>) -> bool {
+pub fn is_reserved(name: &str, route_names: Option<&[Option<HeaderName>; 8]>) -> bool {
     let n = name.as_bytes();
     RESERVED_PREFIXES
         .iter()
@@ -296,6 +296,7 @@ mod tests {
             "x_auth_request_user",
             "x.auth.request.user",
             "x-auth-request-groups",
+            "x_auth.request-amr",
             "x_auth-request.roles",
             "remote-user",
             "remote_user",
@@ -317,7 +318,7 @@ mod tests {
         ] {
             assert!(!is_reserved(n, None), "{n}");
         }
-        let renamed: [Option<HeaderName>; 7] =
+        let renamed: [Option<HeaderName>; 8] =
             std::array::from_fn(|_| Some(HeaderName::from_static("x-grafana-login")));
         assert!(is_reserved("x_grafana_login", Some(&renamed)));
     }
@@ -403,7 +404,7 @@ mod tests {
     /// CGI-style upstreams read both as `HTTP_X_WIKI_USER`.
     #[test]
     fn renamed_headers_with_underscores_or_dots_reserve_every_spelling() {
-        let mut renamed: [Option<HeaderName>; 7] =
+        let mut renamed: [Option<HeaderName>; 8] =
             std::array::from_fn(|_| Some(HeaderName::from_static("x-unused")));
         renamed[0] = Some(HeaderName::from_static("x_wiki_user"));
         renamed[1] = Some(HeaderName::from_static("x.wiki.email"));

@@ -50,6 +50,17 @@ fn unknown_host(state: &State) -> Reply {
 /// Sends a browser without a session through the embedded authorize flow; it comes back to
 /// exactly `original` (path and query on this host).
 pub fn start(state: &State, req: &Request, original: &str) -> Reply {
+    round_trip(state, req, original, None)
+}
+
+/// Sends a browser whose session has one factor through the same round trip, asking for two
+/// (`acr_values`): the provider's host steps its session up, and the code brings the stronger
+/// session back here, to `original`.
+pub fn step_up(state: &State, req: &Request, original: &str) -> Reply {
+    round_trip(state, req, original, Some(crate::factors::ACR_2FA))
+}
+
+fn round_trip(state: &State, req: &Request, original: &str, acr: Option<&str>) -> Reply {
     let Some(callback) = callback_uri(state, req) else {
         tracing::info!(host = %req.host, "sign-in refused on a host that no setting names");
         return unknown_host(state);
@@ -60,10 +71,14 @@ pub fn start(state: &State, req: &Request, original: &str) -> Reply {
         verifier: random_token(),
         return_to: return_to::sanitize(Some(original)),
     };
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(acr) = acr {
+        query.append_pair("acr_values", acr);
+    }
     let authorize = format!(
         "{}/oauth/authorize?{}",
         state.issuer,
-        form_urlencoded::Serializer::new(String::new())
+        query
             .append_pair("client_id", OWN_CLIENT_ID)
             .append_pair("redirect_uri", callback)
             .append_pair("response_type", "code")
@@ -151,6 +166,10 @@ async fn finish(state: &State, req: &Request) -> Result<Reply, Error> {
     {
         return Ok(Reply::redirect(&pending.return_to));
     }
-    let raw = state.sessions.create(&user, "sso").await?;
+    // The session on this host is as strong as the one that authorized on the provider's.
+    let raw = state
+        .sessions
+        .create_with_amr(&user, "sso", &record.amr)
+        .await?;
     Ok(Reply::redirect(&pending.return_to).cookie(&state.sessions.cookie(&raw)))
 }

@@ -231,7 +231,8 @@ impl ProxyHttp for Gateway {
                 }
                 Ok(false)
             }
-            Verdict::SignIn => {
+            Verdict::SignIn | Verdict::StepUp => {
+                let step_up = matches!(verdict, Verdict::StepUp);
                 let req = session.req_header();
                 let original = req
                     .uri
@@ -249,7 +250,12 @@ impl ProxyHttp for Gateway {
                     client_ip: ctx.client_ip,
                     peer_ip: ctx.peer_ip,
                 };
-                respond(session, login::start(state, &request, &original)).await
+                let reply = if step_up {
+                    login::step_up(state, &request, &original)
+                } else {
+                    login::start(state, &request, &original)
+                };
+                respond(session, reply).await
             }
             Verdict::Refuse(e) => respond(session, ApiError::from(e).into_reply()).await,
         }

@@ -34,7 +34,7 @@ pub struct Route {
     pub audience: Option<String>,
     /// Injected header names, indexed by `HeaderField`; `None` for a header this route does
     /// not send (configured with an empty name).
-    pub header_names: [Option<HeaderName>; 7],
+    pub header_names: [Option<HeaderName>; 8],
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
     /// Upstream read timeout.
@@ -141,7 +141,7 @@ impl RouteTable {
                 let header_names = HeaderField::ALL.map(|f| match r.headers.get(&f) {
                     Some(n) if n.is_empty() => None,
                     Some(n) => HeaderName::from_bytes(n.as_bytes()).ok(),
-                    None => Some(HeaderName::from_static(lower(f.default_name()))),
+                    None => Some(HeaderName::from_static(lower(f))),
                 });
                 Arc::new(Route {
                     label: format!("{}{}", r.host, r.path_prefix),
@@ -214,15 +214,17 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
             || path.as_bytes()[prefix.len()] == b'/')
 }
 
-fn lower(name: &'static str) -> &'static str {
-    match name {
-        "X-Auth-Request-User" => "x-auth-request-user",
-        "X-Auth-Request-Email" => "x-auth-request-email",
-        "X-Auth-Request-Name" => "x-auth-request-name",
-        "X-Auth-Request-Groups" => "x-auth-request-groups",
-        "X-Auth-Request-Roles" => "x-auth-request-roles",
-        "X-Auth-Request-Tenant" => "x-auth-request-tenant",
-        _ => "x-auth-request-access",
+/// A field's default header name in the lowercase `HeaderName::from_static` needs.
+fn lower(field: HeaderField) -> &'static str {
+    match field {
+        HeaderField::User => "x-auth-request-user",
+        HeaderField::Email => "x-auth-request-email",
+        HeaderField::Name => "x-auth-request-name",
+        HeaderField::Groups => "x-auth-request-groups",
+        HeaderField::Roles => "x-auth-request-roles",
+        HeaderField::Tenant => "x-auth-request-tenant",
+        HeaderField::Access => "x-auth-request-access",
+        HeaderField::Amr => "x-auth-request-amr",
     }
 }
 
@@ -294,5 +296,17 @@ mod tests {
         );
         assert_eq!(name(HeaderField::Access), None);
         assert_eq!(name(HeaderField::User), Some("x-auth-request-user"));
+        assert_eq!(name(HeaderField::Amr), Some("x-auth-request-amr"));
+        let t = table(
+            "  - { host: g, upstream: 'http://127.0.0.1:1', headers: { amr: X-Auth-Methods } }\n  - { host: h, upstream: 'http://127.0.0.1:1', headers: { amr: '' } }\n",
+        );
+        let amr = |host: &str| {
+            let r = t.find(host, "/").expect("route");
+            r.header_names[HeaderField::Amr as usize]
+                .as_ref()
+                .map(|n| n.as_str().to_string())
+        };
+        assert_eq!(amr("g").as_deref(), Some("x-auth-methods"));
+        assert_eq!(amr("h"), None, "turned off");
     }
 }

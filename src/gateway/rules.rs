@@ -22,6 +22,9 @@ pub enum RulePolicy {
     Authenticated,
     /// A read-write credential: read-only ones are refused whatever the method.
     ReadWrite,
+    /// A browser session signed in with two factors: a one-factor session is sent to step up,
+    /// every other credential is refused (403).
+    TwoFactor,
 }
 
 impl RulePolicy {
@@ -32,6 +35,7 @@ impl RulePolicy {
             RulePolicy::Bypass => "bypass",
             RulePolicy::Authenticated => "authenticated",
             RulePolicy::ReadWrite => "read_write",
+            RulePolicy::TwoFactor => "two_factor",
         }
     }
 }
@@ -45,15 +49,15 @@ impl TryFrom<String> for RulePolicy {
             "bypass" => RulePolicy::Bypass,
             "authenticated" => RulePolicy::Authenticated,
             "read_write" => RulePolicy::ReadWrite,
-            "one_factor" | "two_factor" => {
+            "two_factor" => RulePolicy::TwoFactor,
+            "one_factor" => {
                 return Err(format!(
-                    "`{s}` needs second-factor sign-in, which frontdoor does not have yet; \
-                     use `authenticated` until it does"
+                    "`{s}` is spelled `authenticated` in frontdoor: any valid credential"
                 ));
             }
             _ => {
                 return Err(format!(
-                    "`{s}` is not a policy: deny, bypass, authenticated or read_write"
+                    "`{s}` is not a policy: deny, bypass, authenticated, read_write or two_factor"
                 ));
             }
         })
@@ -243,7 +247,7 @@ impl Rule {
         self.about_caller()
             || matches!(
                 self.policy,
-                RulePolicy::Authenticated | RulePolicy::ReadWrite
+                RulePolicy::Authenticated | RulePolicy::ReadWrite | RulePolicy::TwoFactor
             )
     }
 
@@ -452,8 +456,12 @@ mod tests {
         );
         let keys: Vec<String> = problems(&r).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["rules[1]", "rules[2]", "rules[2].policy"]);
+        assert_eq!(
+            rules("- { policy: two_factor }")[0].policy,
+            RulePolicy::TwoFactor
+        );
         for bad in [
-            "- { policy: two_factor }",
+            "- { policy: one_factor }",
             "- { policy: allow }",
             "- { methods: ['GE T'], policy: deny }",
             "- { networks: [10.0.0.0/33], policy: deny }",

@@ -32,6 +32,11 @@ pub struct Params {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     prompt: Option<String>,
+    /// The highest age of the authentication the client accepts, in seconds (OIDC Core §3.1.2.1).
+    max_age: Option<String>,
+    /// Authentication context classes the client asks for, space-separated: asking for
+    /// `urn:frontdoor:acr:2fa` sends a one-factor session to the step-up page first.
+    acr_values: Option<String>,
     form: Option<String>,
     /// A request object (OIDC Core §6.1), refused: kept only to say so.
     request: Option<String>,
@@ -104,6 +109,8 @@ impl Params {
             code_challenge: m.remove("code_challenge"),
             code_challenge_method: m.remove("code_challenge_method"),
             prompt: m.remove("prompt"),
+            max_age: m.remove("max_age"),
+            acr_values: m.remove("acr_values"),
             form: m.remove("form"),
             request: m.remove("request"),
             request_uri: m.remove("request_uri"),
@@ -128,6 +135,12 @@ impl Params {
         push("code_challenge", &self.code_challenge);
         push("code_challenge_method", &self.code_challenge_method);
         push("form", &self.form);
+        push("acr_values", &self.acr_values);
+        // A fresh sign-in answers `max_age` as it answers `prompt=login`: the request that
+        // comes back from it must not send the user to sign in once more.
+        if !drop_login_prompt {
+            push("max_age", &self.max_age);
+        }
         let prompt = if drop_login_prompt {
             self.prompt.as_ref().map(|p| {
                 p.split(' ')
@@ -299,12 +312,24 @@ async fn answer(
         ));
     }
 
+    let max_age =
+        match params.max_age.as_deref() {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                OAuthError::invalid_request("max_age must be a number of seconds")
+            })?),
+        };
     let session = state
         .sessions
         .from_headers(&req.headers)
         .await?
         .filter(|(_, s)| s.identity.tenant == state.config.tenant_for_host(&req.host));
-    let Some((_, session)) = session.filter(|_| !prompts.contains(&"login")) else {
+    // `max_age=0` is `prompt=login` (OIDC Core §3.1.2.1), however recent the session.
+    let fresh_enough =
+        |s: &ActiveSession| max_age.is_none_or(|age| age > 0 && now() - s.created_at <= age);
+    let Some((_, session)) =
+        session.filter(|(_, s)| !prompts.contains(&"login") && fresh_enough(s))
+    else {
         if prompts.contains(&"none") {
             return Err(OAuthError::new(
                 "login_required",
@@ -325,6 +350,24 @@ async fn answer(
         );
         return Ok(Reply::redirect(&login));
     };
+
+    if wants_two_factors(params) && !session.identity.two_factor() {
+        if prompts.contains(&"none") {
+            return Err(OAuthError::new(
+                "interaction_required",
+                "the session has one factor and the client asked for two",
+            ));
+        }
+        let target = format!(
+            "/oauth/authorize?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params.pairs(redirect_uri, false))
+                .finish()
+        );
+        return Ok(Reply::redirect(&crate::web::two_factor::step_up_href(
+            &target,
+        )));
+    }
 
     if !client.skips_consent() {
         let user_id = &session.identity.subject;
@@ -371,6 +414,14 @@ async fn answer(
 
     let code = issue_code(state, client, &session, redirect_uri, &requested, params).await?;
     Ok(back.with(&[("code", &code)]))
+}
+
+/// Whether the client asked for two factors (`acr_values` naming frontdoor's 2fa class).
+fn wants_two_factors(params: &Params) -> bool {
+    params
+        .acr_values
+        .as_deref()
+        .is_some_and(|v| v.split(' ').any(|a| a == crate::factors::ACR_2FA))
 }
 
 /// PKCE: S256 only; required unless the client may skip it.
@@ -466,7 +517,43 @@ async fn issue_code(
             auth_time: session.created_at,
             expires_at: now + state.config.tokens.code_ttl.0.as_secs() as i64,
             grant_id,
+            amr: session.identity.amr.clone(),
         })
         .await?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let raw = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(raw).expect("parsed").params
+    }
+
+    #[test]
+    fn the_sign_in_round_trip_keeps_acr_values_and_answers_prompt_login_and_max_age() {
+        let p = params(&[
+            ("client_id", "app"),
+            ("prompt", "login consent"),
+            ("max_age", "0"),
+            ("acr_values", "urn:frontdoor:acr:2fa"),
+        ]);
+        assert!(wants_two_factors(&p));
+        let back = p.pairs("https://app/cb", true);
+        let get = |k: &str| back.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("prompt"), Some("consent"));
+        assert_eq!(get("max_age"), None, "the fresh sign-in answered it");
+        assert_eq!(get("acr_values"), Some("urn:frontdoor:acr:2fa"));
+        let kept = p.pairs("https://app/cb", false);
+        assert!(kept.iter().any(|(k, v)| k == "max_age" && v == "0"));
+        assert!(!wants_two_factors(&params(&[
+            ("client_id", "app"),
+            ("acr_values", "urn:frontdoor:acr:1fa"),
+        ])));
+    }
 }

@@ -25,6 +25,11 @@ struct IdClaims<'a> {
     at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    /// How the user authenticated (RFC 8176), and the level it reaches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'static str>,
     /// The frontdoor session the grant was made in (Back-Channel Logout 1.0 §2.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
@@ -60,6 +65,9 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// How (RFC 8176 `amr`, space-separated), when known: the ID token then carries `amr`
+    /// and `acr`.
+    pub amr: Option<&'a str>,
     /// The public identifier of the session the grant was made in, for the ID token.
     pub sid: Option<&'a str>,
     /// A refresh token already stored (rotated in the commit that spent its predecessor), to
@@ -111,6 +119,11 @@ pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json:
             auth_time: g.auth_time,
             at_hash: at_hash(&access),
             nonce: g.nonce,
+            amr: g
+                .amr
+                .filter(|a| !a.is_empty())
+                .map(|a| a.split(' ').collect()),
+            acr: g.amr.map(crate::factors::acr),
             sid: g.sid,
             name: has("profile").then_some(g.user.name.as_str()),
             picture: if has("profile") {

@@ -173,6 +173,7 @@ async fn authorization_code(
             refresh_scope: &record.scope,
             nonce: record.nonce.as_deref(),
             auth_time: record.auth_time,
+            amr: Some(&record.amr),
             sid: grant.sid.as_deref(),
             rotated_refresh: None,
         },
@@ -330,6 +331,8 @@ async fn refresh_token(
             refresh_scope: &record.scope,
             nonce: None,
             auth_time: record.auth_time,
+            // A refresh token does not remember how its session signed in.
+            amr: None,
             sid: grant.sid.as_deref(),
             rotated_refresh: Some(&next),
         },

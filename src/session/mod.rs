@@ -92,13 +92,10 @@ impl Sessions {
     }
 
     /// The user's identity as it is now (after a login), replacing the shared cached one.
-    fn fresh_identity(&self, user: &User) -> Arc<Identity> {
-        let identity = Arc::new(Identity::for_user(
-            user,
-            CredentialKind::Session,
-            Access::ReadWrite,
-        ));
-        self.identities.insert(user.id.clone(), identity.clone());
+    fn fresh_identity(&self, user: &User, amr: &str) -> Arc<Identity> {
+        let identity = Arc::new(session_identity(user, amr));
+        self.identities
+            .insert(identity_key(&user.id, amr), identity.clone());
         identity
     }
 
@@ -107,8 +104,57 @@ impl Sessions {
         &self.cookie_name
     }
 
-    /// Creates a session for a user who just authenticated; returns the raw id for the cookie.
+    /// Creates a session for a user who just authenticated with one factor (a password or an
+    /// emailed code: `auth_method` says which); returns the raw id for the cookie.
     pub async fn create(&self, user: &User, auth_method: &str) -> Result<String, StoreError> {
+        let amr = match auth_method {
+            "password" => crate::factors::PWD,
+            "otp" => crate::factors::OTP,
+            _ => "",
+        };
+        self.create_with_amr(user, auth_method, amr).await
+    }
+
+    /// Creates a session whose authentication `amr` (RFC 8176, space-separated) says how.
+    pub async fn create_with_amr(
+        &self,
+        user: &User,
+        auth_method: &str,
+        amr: &str,
+    ) -> Result<String, StoreError> {
+        // Public (apps see it in ID tokens), so drawn apart from the secret id.
+        let sid = uuid::Uuid::new_v4().simple().to_string();
+        self.insert(user, auth_method, amr, sid).await
+    }
+
+    /// Replaces the session `old_raw` with a new one authenticated with `amr` (a step-up): a
+    /// new secret id, so a cookie seen before the upgrade does not carry it, and the same
+    /// public `sid`, so apps keep knowing the session. The old id stops working at once.
+    pub async fn rotate(
+        &self,
+        old_raw: &str,
+        user: &User,
+        auth_method: &str,
+        amr: &str,
+    ) -> Result<String, StoreError> {
+        let old_hash = hash_secret(old_raw);
+        let sid = match self.store.get_session(&old_hash).await? {
+            Some(old) => old.sid,
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let raw = self.insert(user, auth_method, amr, sid).await?;
+        self.cache.invalidate(old_hash.as_str());
+        self.store.delete_session(&old_hash).await?;
+        Ok(raw)
+    }
+
+    async fn insert(
+        &self,
+        user: &User,
+        auth_method: &str,
+        amr: &str,
+        sid: String,
+    ) -> Result<String, StoreError> {
         let raw = random_token();
         let now = now();
         let record = SessionRecord {
@@ -119,11 +165,11 @@ impl Sessions {
             expires_at: now + self.ttl,
             last_seen: now,
             auth_method: auth_method.to_string(),
-            // Public (apps see it in ID tokens), so drawn apart from the secret id.
-            sid: uuid::Uuid::new_v4().simple().to_string(),
+            sid,
+            amr: amr.to_string(),
         };
         self.store.create_session(&record).await?;
-        let s = active(&record, self.fresh_identity(user));
+        let s = active(&record, self.fresh_identity(user, amr));
         self.cache.insert(s.id_hash.clone(), Arc::new(s));
         Ok(raw)
     }
@@ -173,13 +219,11 @@ impl Sessions {
         if !user.active {
             return Ok(Lookup::None);
         }
-        let identity = self.identities.get_with_by_ref(&user.id, || {
-            Arc::new(Identity::for_user(
-                &user,
-                CredentialKind::Session,
-                Access::ReadWrite,
-            ))
-        });
+        let identity = self
+            .identities
+            .get_with(identity_key(&user.id, &record.amr), || {
+                Arc::new(session_identity(&user, &record.amr))
+            });
         let s = Arc::new(active(&record, identity));
         self.cache.insert(s.id_hash.clone(), s.clone());
         Ok(self.check_live(s, now))
@@ -253,7 +297,12 @@ impl Sessions {
 
     /// Forgets every cached session and the identity of a user (deactivated or deleted).
     pub fn forget_user(&self, user_id: &str) {
-        self.identities.invalidate(user_id);
+        // One identity per way of signing in: a scan, as for the sessions below.
+        for (key, identity) in self.identities.iter() {
+            if identity.subject == user_id {
+                self.identities.invalidate(&*key);
+            }
+        }
         // A full scan: rare, and cheaper than keeping a per-user index on every login.
         for (hash, s) in self.cache.iter() {
             if s.identity.subject == user_id {
@@ -272,6 +321,16 @@ impl Sessions {
     pub fn cached(&self) -> u64 {
         self.cache.entry_count()
     }
+}
+
+/// The identities cache's key: the user and how the session was authenticated (the `amr`
+/// header and the `two_factor` rules read it).
+fn identity_key(user_id: &str, amr: &str) -> String {
+    format!("{user_id}\n{amr}")
+}
+
+fn session_identity(user: &User, amr: &str) -> Identity {
+    Identity::for_user(user, CredentialKind::Session, Access::ReadWrite).with_amr(amr)
 }
 
 fn active(record: &SessionRecord, identity: Arc<Identity>) -> ActiveSession {

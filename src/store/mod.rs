@@ -250,6 +250,36 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets the failures of `subject` (after a successful sign-in); a ban in force at `now`
     /// stays.
     async fn clear_login_failures(&self, subject: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Starts (or restarts) a TOTP enrolment with a sealed secret; a confirmed factor stays.
+    async fn put_totp(
+        &self,
+        user_id: &str,
+        secret_sealed: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// A user's TOTP factor, confirmed or not.
+    async fn get_totp(&self, user_id: &str) -> Result<Option<TotpFactor>, StoreError>;
+    /// Accepts time step `step` for the user, atomically: `true` only when it comes after the
+    /// last one accepted (a code is good once). The first accepted step confirms the factor.
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+    /// Replaces every recovery code of the user with these (keyed hashes), in one commit.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        code_hashes: &[String],
+    ) -> Result<(), StoreError>;
+    /// Spends a recovery code: `true` for its first use only.
+    async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> Result<bool, StoreError>;
+    /// How many of the user's recovery codes are left.
+    async fn count_recovery_codes(&self, user_id: &str) -> Result<u32, StoreError>;
+    /// Stores a half-signed-in browser's record.
+    async fn put_pending_factor(&self, pending: &PendingFactor) -> Result<(), StoreError>;
+    /// Takes (deletes and answers) a pending sign-in, expired or not: a token is good once.
+    async fn take_pending_factor(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<PendingFactor>, StoreError>;
 }
 
 /// Lowercases an email (ASCII letters only) for storage and lookup, in both stores.

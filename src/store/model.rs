@@ -86,6 +86,9 @@ pub struct SessionRecord {
     /// The session's public identifier, the `sid` of ID and logout tokens: random, unrelated
     /// to the cookie's secret id and its hash, so apps that see it learn nothing to sign in with.
     pub sid: String,
+    /// How the user authenticated: RFC 8176 `amr` values, space-separated (`pwd`, `otp`,
+    /// `mfa`); empty for sessions from before second factors, which count as one factor.
+    pub amr: String,
 }
 
 /// A session that was just ended: what back-channel logout tells the apps.
@@ -124,6 +127,8 @@ pub struct AuthCode {
     pub expires_at: i64,
     /// Grant that the exchange creates; revoked when the code is replayed.
     pub grant_id: String,
+    /// How the user authenticated (RFC 8176 `amr` values, space-separated), for the ID token.
+    pub amr: String,
 }
 
 /// One authorization's family of tokens.
@@ -361,4 +366,38 @@ impl FailurePolicy {
         }
         (row, None)
     }
+}
+
+/// A user's authenticator app (TOTP, RFC 6238).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    /// The user.
+    pub user_id: String,
+    /// The secret, sealed with the server's factor key (`factors::seal`).
+    pub secret_sealed: String,
+    /// Whether a first valid code was given: only then is it a factor.
+    pub confirmed: bool,
+    /// The last time step accepted; a code of this step or an earlier one is refused.
+    pub last_step: i64,
+    /// When the enrolment started.
+    pub created_at: i64,
+}
+
+/// A half-signed-in browser: the first factor was right, the second is still to come. Never a
+/// session: it is good for one submission of the second-factor form, from the browser whose
+/// CSRF cookie it is bound to, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFactor {
+    /// Hash of the random token the form carries.
+    pub token_hash: String,
+    /// The user whose first factor was right.
+    pub user_id: String,
+    /// Keyed hash of the browser's CSRF cookie.
+    pub binding: String,
+    /// The `amr` of the first factor (`pwd`, `otp`).
+    pub amr: String,
+    /// Where the sign-in was going (already sanitised).
+    pub return_to: String,
+    /// Expiry.
+    pub expires_at: i64,
 }

@@ -17,8 +17,8 @@ use tempfile::TempDir;
 
 use super::{
     ApiToken, App, AuthCode, Consumed, Contact, DynStore, EndedSession, FailurePolicy, Grant,
-    IdpSession, LoginFailures, OtpCheck, OtpCode, PostgresStore, RefreshToken, SessionRecord,
-    SqliteStore, Store, StoreError, Successor, User,
+    IdpSession, LoginFailures, OtpCheck, OtpCode, PendingFactor, PostgresStore, RefreshToken,
+    SessionRecord, SqliteStore, Store, StoreError, Successor, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -96,6 +96,9 @@ store_tests!(
     clearing_login_failures_keeps_a_ban_in_force,
     concurrent_login_failures_are_all_counted_and_ban_once,
     purge_expired_removes_stale_login_failures,
+    totp_steps_are_accepted_once_and_confirm,
+    recovery_codes_are_single_use_and_replaced,
+    pending_factors_are_taken_once,
 );
 
 /// A fresh store for one test, and the database behind it.
@@ -347,6 +350,7 @@ pub(super) fn session(id_hash: &str, expires_at: i64) -> SessionRecord {
         last_seen: 100,
         auth_method: "password".into(),
         sid: format!("sid-{id_hash}"),
+        amr: "pwd otp mfa".into(),
     }
 }
 
@@ -363,6 +367,7 @@ pub(super) fn code(code_hash: &str, client_id: &str, expires_at: i64) -> AuthCod
         auth_time: 100,
         expires_at,
         grant_id: "g1".into(),
+        amr: "pwd otp mfa".into(),
     }
 }
 
@@ -2485,4 +2490,69 @@ async fn purge_expired_removes_stale_login_failures(db: &TestDb) {
     assert!(failures_of(&**store, "ip:long-ban").await.is_some());
     store.purge_expired(3_000).await.unwrap();
     assert_eq!(failures_of(&**store, "ip:long-ban").await, None);
+}
+
+async fn totp_steps_are_accepted_once_and_confirm(db: &TestDb) {
+    let store = &db.store;
+    store.put_totp("u1", "sealed-1", 100).await.unwrap();
+    let t = store.get_totp("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (t.confirmed, t.last_step, t.secret_sealed.as_str()),
+        (false, 0, "sealed-1")
+    );
+    // A restarted enrolment replaces an unconfirmed secret.
+    store.put_totp("u1", "sealed-2", 200).await.unwrap();
+    assert!(store.accept_totp_step("u1", 50).await.unwrap());
+    let t = store.get_totp("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (t.confirmed, t.last_step, t.secret_sealed.as_str()),
+        (true, 50, "sealed-2")
+    );
+    // The same step, or an earlier one, is refused; a later one passes.
+    assert!(!store.accept_totp_step("u1", 50).await.unwrap());
+    assert!(!store.accept_totp_step("u1", 49).await.unwrap());
+    assert!(store.accept_totp_step("u1", 51).await.unwrap());
+    // A confirmed factor is not replaced by a new enrolment.
+    store.put_totp("u1", "sealed-3", 300).await.unwrap();
+    let t = store.get_totp("u1").await.unwrap().unwrap();
+    assert_eq!((t.confirmed, t.secret_sealed.as_str()), (true, "sealed-2"));
+    assert!(store.get_totp("nobody").await.unwrap().is_none());
+    assert!(!store.accept_totp_step("nobody", 1).await.unwrap());
+    assert!(!store.accept_totp_step("u\0", 1).await.unwrap());
+}
+
+async fn recovery_codes_are_single_use_and_replaced(db: &TestDb) {
+    let store = &db.store;
+    store
+        .replace_recovery_codes("u1", &strings(&["h1", "h2", "h3"]))
+        .await
+        .unwrap();
+    assert_eq!(store.count_recovery_codes("u1").await.unwrap(), 3);
+    assert!(store.use_recovery_code("u1", "h2").await.unwrap());
+    assert!(!store.use_recovery_code("u1", "h2").await.unwrap());
+    assert!(!store.use_recovery_code("u2", "h1").await.unwrap());
+    assert_eq!(store.count_recovery_codes("u1").await.unwrap(), 2);
+    store
+        .replace_recovery_codes("u1", &strings(&["h4"]))
+        .await
+        .unwrap();
+    assert!(!store.use_recovery_code("u1", "h1").await.unwrap());
+    assert!(store.use_recovery_code("u1", "h4").await.unwrap());
+    assert_eq!(store.count_recovery_codes("u1").await.unwrap(), 0);
+}
+
+async fn pending_factors_are_taken_once(db: &TestDb) {
+    let store = &db.store;
+    let p = PendingFactor {
+        token_hash: "p1".into(),
+        user_id: "u1".into(),
+        binding: "b".into(),
+        amr: "pwd".into(),
+        return_to: "/wiki".into(),
+        expires_at: 1_000,
+    };
+    store.put_pending_factor(&p).await.unwrap();
+    assert_eq!(store.take_pending_factor("p1").await.unwrap(), Some(p));
+    assert_eq!(store.take_pending_factor("p1").await.unwrap(), None);
+    assert_eq!(store.take_pending_factor("p\0").await.unwrap(), None);
 }

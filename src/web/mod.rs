@@ -3,10 +3,12 @@
 
 pub mod csrf;
 pub mod flash;
+pub mod form;
 pub mod pages;
 pub mod return_to;
 pub mod settings;
 pub mod sign_in;
+pub mod two_factor;
 
 use crate::endpoint::Reply;
 

@@ -136,6 +136,27 @@ pub struct DocsPage<'a> {
     pub access_ttl: u64,
 }
 
+/// The second-factor form: after a right first factor (`pending` set), or to step up a
+/// session.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    /// Organisation name.
+    pub org: &'a str,
+    /// Heading.
+    pub heading: &'a str,
+    /// Where the form posts.
+    pub action: &'a str,
+    /// Error to show, if any.
+    pub error: Option<&'a str>,
+    /// CSRF token for the form.
+    pub csrf_token: &'a str,
+    /// Where to go afterwards.
+    pub return_to: &'a str,
+    /// The half-signed-in token (sign-in only).
+    pub pending: Option<&'a str>,
+}
+
 /// Renders a template into an HTML reply.
 pub fn render(status: StatusCode, page: &impl Template) -> Reply {
     match page.render() {

@@ -1,16 +1,16 @@
 //! The sign-in pages: the form (`GET|POST /_frontdoor/login`, email and password) and the
-//! emailed one-time code (`POST /_frontdoor/login/code`). A sign-in creates the session and
-//! goes on to `return_to`; a refusal is the form again, with the error's status and words.
-
-use std::collections::HashMap;
+//! emailed one-time code (`POST /_frontdoor/login/code`). A right first factor goes on to
+//! `two_factor` (the second factor, or the session and `return_to`); a refusal is the form
+//! again, with the error's status and words.
 
 use http::StatusCode;
 
+use crate::api::login::FirstFactor;
 use crate::endpoint::{Reply, Request};
 use crate::error::Error;
-use crate::regulation::Banned;
 use crate::state::State;
-use crate::web::{csrf, pages, return_to};
+use crate::web::form::{Form, admitted, shown, signed_in};
+use crate::web::{csrf, pages, return_to, two_factor};
 
 /// `GET /_frontdoor/login`.
 pub fn login_page(state: &State, req: &Request) -> Reply {
@@ -40,12 +40,15 @@ pub async fn login_submit(state: &State, req: &Request) -> Reply {
     }
     // An address that is not canonical matches no account (and is never folded into one).
     let email = crate::email::typed(form.field("email")).unwrap_or_default();
-    match password_sign_in(state, req, &email, form.field("password")).await {
-        Ok(raw) => signed_in(state, &target, &raw),
-        Err(e) => shown(&e, |status, error| {
+    let signed = async {
+        let first = password_sign_in(state, req, &email, form.field("password")).await?;
+        two_factor::after_first_factor(state, req, first, "password", &target).await
+    };
+    signed.await.unwrap_or_else(|e| {
+        shown(&e, |status, error| {
             login_form(state, req, status, error, &target, &email)
-        }),
-    }
+        })
+    })
 }
 
 /// `POST /_frontdoor/login/code`: "email me a code" (with `email`) sends a one-time code and
@@ -66,131 +69,56 @@ pub async fn code_submit(state: &State, req: &Request) -> Reply {
         });
     }
     let tenant = state.config.tenant_for_host(&req.host);
-    let Some(code) = form.0.get("code") else {
+    let Some(code) = form.get("code") else {
         crate::api::login::send_otp(state, tenant.to_string(), email.clone(), req.client_ip).await;
         return code_form(state, req, StatusCode::OK, None, &target, &email);
     };
-    match code_sign_in(state, req, tenant, &email, code.trim()).await {
-        Ok(raw) => signed_in(state, &target, &raw),
-        Err(e) => shown(&e, |status, error| {
+    let signed = async {
+        let first = crate::api::login::check_code(state, req, tenant, &email, code.trim()).await?;
+        two_factor::after_first_factor(state, req, first, "otp", &target).await
+    };
+    signed.await.unwrap_or_else(|e| {
+        shown(&e, |status, error| {
             code_form(state, req, status, error, &target, &email)
-        }),
+        })
+    })
+}
+
+/// `POST /_frontdoor/login/second-factor`: the half-signed-in record is taken (one try per
+/// right first factor, whatever comes of it), then the code is checked; anything wrong is the
+/// sign-in form again, a wrong code in the words of a wrong password.
+pub async fn second_factor_submit(state: &State, req: &Request) -> Reply {
+    let form = Form::read(req);
+    let fallback = form.target();
+    let again = |e: &Error, target: &str, email: &str| {
+        shown(e, |status, error| {
+            login_form(state, req, status, error, target, email)
+        })
+    };
+    if let Err(e) = admitted(state, req, &form, "The form expired. Please sign in again.") {
+        return again(&e, &fallback, "");
+    }
+    let (pending, user) = match two_factor::take_pending(state, req, form.field("pending")).await {
+        Ok(found) => found,
+        Err(e) => return again(&e, &fallback, ""),
+    };
+    let target = return_to::sanitize(Some(&pending.return_to));
+    match two_factor::second_factor_session(state, req, &pending, &user, form.field("code")).await {
+        Ok(raw) => signed_in(state, &target, &raw),
+        Err(e) => again(&e, &target, &user.email),
     }
 }
 
-/// The submitted form, one value per field.
-struct Form(HashMap<String, String>);
-
-impl Form {
-    fn read(req: &Request) -> Form {
-        Form(req.form_pairs().into_iter().collect())
-    }
-
-    fn field(&self, name: &str) -> &str {
-        self.0.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    /// Where to go after signing in (a path of ours).
-    fn target(&self) -> String {
-        return_to::sanitize(self.0.get("return_to").map(String::as_str))
-    }
-}
-
-/// The per-address rate of sign-in requests and the form's CSRF token.
-fn admitted(state: &State, req: &Request, form: &Form, expired: &str) -> Result<(), Error> {
-    if let Some(wait) = state.regulation.login_rate.check(req.client_ip) {
-        crate::metrics::rate_limited("login");
-        return Err(Error::TooMany {
-            code: "too_many_requests",
-            message: format!(
-                "Too many sign-in requests from your network. Try again in {wait} second{}.",
-                if wait == 1 { "" } else { "s" }
-            ),
-            retry_after: wait,
-        });
-    }
-    if !csrf::verify(
-        req,
-        &state.keys,
-        form.0.get(csrf::CSRF_FIELD).map(String::as_str),
-    ) {
-        return Err(Error::Forbidden(expired.to_string()));
-    }
-    Ok(())
-}
-
-/// Checks a password (within the sign-in regulation) and creates the session.
+/// Checks a password (within the sign-in regulation).
 async fn password_sign_in(
     state: &State,
     req: &Request,
     email: &str,
     password: &str,
-) -> Result<String, Error> {
+) -> Result<FirstFactor, Error> {
     let tenant = state.config.tenant_for_host(&req.host);
-    let user = crate::api::login::check_password(
-        state,
-        req,
-        tenant,
-        email,
-        password.to_string(),
-        "password",
-    )
-    .await?;
-    let raw = state.sessions.create(&user, "password").await?;
-    tracing::info!(user = %user.id, "password login");
-    Ok(raw)
-}
-
-/// Checks an emailed code (within the sign-in regulation) and creates the session.
-async fn code_sign_in(
-    state: &State,
-    req: &Request,
-    tenant: &str,
-    email: &str,
-    code: &str,
-) -> Result<String, Error> {
-    let user = crate::api::login::check_code(state, req, tenant, email, code).await?;
-    let raw = state.sessions.create(&user, "otp").await?;
-    tracing::info!(user = %user.id, "one-time code login");
-    Ok(raw)
-}
-
-/// 303 to where the sign-in was going, with the new session.
-fn signed_in(state: &State, target: &str, raw: &str) -> Reply {
-    Reply::see_other(target).cookie(&state.sessions.cookie(raw))
-}
-
-/// A form shown again with an error: the error's status, its words on the sign-in pages, and
-/// `Retry-After` while a limit or ban lasts.
-fn shown(e: &Error, form: impl FnOnce(StatusCode, Option<&str>) -> Reply) -> Reply {
-    let words = match e {
-        Error::TooMany {
-            code: "too_many_attempts",
-            retry_after,
-            ..
-        } => Banned {
-            retry_after: *retry_after,
-        }
-        .message(),
-        other => sentence(&pages::error_words(other)),
-    };
-    let reply = form(e.status(), Some(&words));
-    match e.retry_after() {
-        Some(seconds) => reply.retry_after(seconds),
-        None => reply,
-    }
-}
-
-/// "the code is 6 digits" → "The code is 6 digits."; a sentence stays as it is.
-fn sentence(message: &str) -> String {
-    if message.ends_with('.') {
-        return message.to_string();
-    }
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
+    crate::api::login::check_password(state, req, tenant, email, password.to_string(), "password")
+        .await
 }
 
 fn login_form(
@@ -267,19 +195,4 @@ fn code_form(
         },
     );
     form.attach(reply)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_read_as_sentences() {
-        assert_eq!(sentence("the code is 6 digits"), "The code is 6 digits.");
-        assert_eq!(
-            sentence("Wrong email or password."),
-            "Wrong email or password."
-        );
-        assert_eq!(sentence(""), "");
-    }
 }

@@ -115,12 +115,13 @@ async fn a_route_renames_identity_headers_and_sends_none_for_an_empty_name() {
     assert_eq!(
         names,
         [
+            "x-auth-request-amr",
             "x-auth-request-email",
             "x-auth-request-groups",
             "x-auth-request-name",
             "x-webauth-user"
         ],
-        "no user under its old name, no tenant or access, none of the client's copies"
+        "no user under its old name, no tenant or access, none of the client's copies; how the session signed in"
     );
 }
 

@@ -36,7 +36,7 @@ async fn setup(prefix: Option<&str>) -> (Upstream, Frontdoor) {
 }
 
 /// A browser that reaches `host` (any port) at frontdoor's listener.
-fn browser_for(host: &str, fd: &Frontdoor) -> reqwest::Client {
+pub(crate) fn browser_for(host: &str, fd: &Frontdoor) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())

@@ -32,4 +32,5 @@ mod rules;
 mod scripted_idp;
 mod takeover;
 mod tls;
+mod two_factor;
 mod upstream_options;

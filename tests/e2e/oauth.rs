@@ -42,7 +42,7 @@ pub(crate) fn third_party_app(fd: &Frontdoor) -> (String, String) {
 // ---------------------------------------------------------------------------------------------
 // The relying party's side, with the `openidconnect` crate.
 
-type Rp = CoreClient<
+pub(crate) type Rp = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -62,7 +62,7 @@ struct OrgClaims {
 impl AdditionalClaims for OrgClaims {}
 
 /// The relying party's HTTP client: never follows redirects (as the crate advises).
-fn rp_http() -> openidconnect::reqwest::Client {
+pub(crate) fn rp_http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::Client::builder()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()

@@ -323,8 +323,8 @@ async fn check_config_names_each_malformed_rule() {
             "routes[0].rules[0].networks[0]: `10.0.0.0/33` is not an IP address",
         ),
         (
-            "    rules: [ { policy: two_factor } ]\n",
-            "routes[0].rules[0].policy: `two_factor` needs second-factor sign-in",
+            "    rules: [ { policy: one_factor } ]\n",
+            "routes[0].rules[0].policy: `one_factor` is spelled `authenticated`",
         ),
         (
             "    rules: [ { policy: allow } ]\n",

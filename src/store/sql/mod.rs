@@ -71,8 +71,8 @@ macro_rules! store_impl {
             use $crate::store::{
                 ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
                 IdpSession,
-                LoginFailures, OtpCheck, OtpCode, RefreshToken, SessionRecord, Store, StoreError,
-                User, normalize_email, to_json,
+                LoginFailures, OtpCheck, OtpCode, PendingFactor, RefreshToken, SessionRecord,
+                Store, StoreError, TotpFactor, User, normalize_email, to_json,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -333,6 +333,7 @@ macro_rules! store_impl {
                         .bind(session.last_seen)
                         .bind(&session.auth_method)
                         .bind(&session.sid)
+                        .bind(&session.amr)
                         .execute(self.writer())
                         .await?;
                     Ok(())
@@ -405,6 +406,7 @@ macro_rules! store_impl {
                         .bind(code.auth_time)
                         .bind(code.expires_at)
                         .bind(&code.grant_id)
+                        .bind(&code.amr)
                         .execute(self.writer())
                         .await?;
                     Ok(())
@@ -977,6 +979,120 @@ macro_rules! store_impl {
                         .execute(self.writer())
                         .await?;
                     Ok(())
+                }
+
+                async fn put_totp(
+                    &self,
+                    user_id: &str,
+                    secret_sealed: &str,
+                    now: i64,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(PUT_TOTP)
+                        .bind(user_id)
+                        .bind(secret_sealed)
+                        .bind(now)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn get_totp(&self, user_id: &str) -> Result<Option<TotpFactor>, StoreError> {
+                    self.find(GET_TOTP, user_id, rows::totp).await
+                }
+
+                async fn accept_totp_step(
+                    &self,
+                    user_id: &str,
+                    step: i64,
+                ) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[user_id]) {
+                        return Ok(false);
+                    }
+                    let done = sqlx::query(ACCEPT_TOTP_STEP)
+                        .bind(user_id)
+                        .bind(step)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn replace_recovery_codes(
+                    &self,
+                    user_id: &str,
+                    code_hashes: &[String],
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(DELETE_RECOVERY_CODES)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    for hash in code_hashes {
+                        sqlx::query(INSERT_RECOVERY_CODE)
+                            .bind(user_id)
+                            .bind(hash)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn use_recovery_code(
+                    &self,
+                    user_id: &str,
+                    code_hash: &str,
+                ) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[user_id, code_hash]) {
+                        return Ok(false);
+                    }
+                    let done = sqlx::query(USE_RECOVERY_CODE)
+                        .bind(user_id)
+                        .bind(code_hash)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn count_recovery_codes(&self, user_id: &str) -> Result<u32, StoreError> {
+                    if Self::unmatchable(&[user_id]) {
+                        return Ok(0);
+                    }
+                    let count: i64 = sqlx::query_scalar(COUNT_RECOVERY_CODES)
+                        .bind(user_id)
+                        .fetch_one(self.reader())
+                        .await?;
+                    u32::try_from(count)
+                        .map_err(|e| StoreError::Corrupt(format!("recovery code count: {e}")))
+                }
+
+                async fn put_pending_factor(
+                    &self,
+                    pending: &PendingFactor,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(INSERT_PENDING_FACTOR)
+                        .bind(&pending.token_hash)
+                        .bind(&pending.user_id)
+                        .bind(&pending.binding)
+                        .bind(&pending.amr)
+                        .bind(&pending.return_to)
+                        .bind(pending.expires_at)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn take_pending_factor(
+                    &self,
+                    token_hash: &str,
+                ) -> Result<Option<PendingFactor>, StoreError> {
+                    if Self::unmatchable(&[token_hash]) {
+                        return Ok(None);
+                    }
+                    let row = sqlx::query(TAKE_PENDING_FACTOR)
+                        .bind(token_hash)
+                        .fetch_optional(self.writer())
+                        .await?;
+                    row.as_ref().map(rows::pending_factor).transpose()
                 }
 
                 $($own)*

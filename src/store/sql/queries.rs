@@ -4,7 +4,8 @@
 
 use super::rows::{
     api_token_columns, app_columns, code_columns, contact_columns, grant_columns,
-    idp_session_columns, login_failure_columns, refresh_columns, session_columns, user_columns,
+    idp_session_columns, login_failure_columns, pending_factor_columns, refresh_columns,
+    session_columns, totp_columns, user_columns,
 };
 
 /// One statement as each backend spells it.
@@ -87,7 +88,7 @@ pub(crate) const UPDATE_USER: Spellings = announced!(
 );
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 /// What goes with a deleted user, in order (its refresh tokens before its grants).
-pub(crate) const DELETE_USER_REST: [&str; 6] = [
+pub(crate) const DELETE_USER_REST: [&str; 9] = [
     "DELETE FROM refresh_tokens \
      WHERE user_id = $1 OR grant_id IN (SELECT id FROM grants WHERE user_id = $1)",
     "DELETE FROM grants WHERE user_id = $1",
@@ -95,6 +96,9 @@ pub(crate) const DELETE_USER_REST: [&str; 6] = [
     "DELETE FROM sessions WHERE user_id = $1",
     "DELETE FROM api_tokens WHERE user_id = $1",
     "DELETE FROM consents WHERE user_id = $1",
+    "DELETE FROM totp_factors WHERE user_id = $1",
+    "DELETE FROM recovery_codes WHERE user_id = $1",
+    "DELETE FROM pending_factors WHERE user_id = $1",
 ];
 
 pub(crate) const INSERT_APP: &str = concat!(
@@ -138,7 +142,7 @@ pub(crate) const DELETE_APP_REST: [&str; 4] = [
 pub(crate) const INSERT_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
 pub(crate) const GET_SESSION: &str = concat!(
     "SELECT ",
@@ -151,19 +155,20 @@ pub(crate) const DELETE_SESSION: Spellings =
 pub(crate) const COUNT_SESSIONS: &str = "SELECT COUNT(*) FROM sessions WHERE expires_at > $1";
 pub(crate) const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 /// What else expires, after the sessions.
-pub(crate) const PURGE_REST: [&str; 6] = [
+pub(crate) const PURGE_REST: [&str; 7] = [
     "DELETE FROM codes WHERE expires_at <= $1",
     "DELETE FROM refresh_tokens WHERE expires_at <= $1",
     "DELETE FROM otp_codes WHERE expires_at <= $1",
     "DELETE FROM contacts WHERE expires_at <= $1",
     "DELETE FROM idp_sessions WHERE expires_at <= $1",
     "DELETE FROM login_failures WHERE expires_at <= $1",
+    "DELETE FROM pending_factors WHERE expires_at <= $1",
 ];
 
 pub(crate) const INSERT_CODE: &str = concat!(
     "INSERT INTO codes (",
     code_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 /// Spends a code: under any concurrency exactly one caller gets the row back.
 pub(crate) const SPEND_CODE: &str = concat!(
@@ -343,3 +348,39 @@ pub(crate) const SAVE_CONSENT: Spellings = Spellings {
                SELECT $1, $2, value FROM json_array_elements_text($3::JSON) \
                ON CONFLICT DO NOTHING",
 };
+
+/// Starts (or restarts) an enrolment; a confirmed factor is left alone.
+pub(crate) const PUT_TOTP: &str = concat!(
+    "INSERT INTO totp_factors (",
+    totp_columns!(),
+    ") VALUES ($1, $2, FALSE, 0, $3) \
+     ON CONFLICT (user_id) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, \
+     last_step = 0, created_at = EXCLUDED.created_at WHERE totp_factors.confirmed = FALSE"
+);
+pub(crate) const GET_TOTP: &str = concat!(
+    "SELECT ",
+    totp_columns!(),
+    " FROM totp_factors WHERE user_id = $1"
+);
+/// Accepts a time step once: only a step after the last one accepted changes the row, so of
+/// two racing uses of one code exactly one succeeds. The first accepted step confirms.
+pub(crate) const ACCEPT_TOTP_STEP: &str = "UPDATE totp_factors SET last_step = $2, \
+     confirmed = TRUE WHERE user_id = $1 AND last_step < $2";
+pub(crate) const DELETE_RECOVERY_CODES: &str = "DELETE FROM recovery_codes WHERE user_id = $1";
+pub(crate) const INSERT_RECOVERY_CODE: &str =
+    "INSERT INTO recovery_codes (user_id, code_hash, used) VALUES ($1, $2, FALSE)";
+/// Spends a recovery code: exactly one caller changes the row.
+pub(crate) const USE_RECOVERY_CODE: &str = "UPDATE recovery_codes SET used = TRUE \
+     WHERE user_id = $1 AND code_hash = $2 AND used = FALSE";
+pub(crate) const COUNT_RECOVERY_CODES: &str =
+    "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used = FALSE";
+pub(crate) const INSERT_PENDING_FACTOR: &str = concat!(
+    "INSERT INTO pending_factors (",
+    pending_factor_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6)"
+);
+/// Takes a pending sign-in: deleted by the first caller, whatever comes of it.
+pub(crate) const TAKE_PENDING_FACTOR: &str = concat!(
+    "DELETE FROM pending_factors WHERE token_hash = $1 RETURNING ",
+    pending_factor_columns!()
+);

@@ -5,8 +5,8 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::store::{
-    ApiToken, App, AuthCode, Contact, Grant, IdpSession, LoginFailures, RefreshToken,
-    SessionRecord, StoreError, User,
+    ApiToken, App, AuthCode, Contact, Grant, IdpSession, LoginFailures, PendingFactor,
+    RefreshToken, SessionRecord, StoreError, TotpFactor, User,
 };
 
 /// Typed reads of one column by name; failures are `StoreError`s.
@@ -71,13 +71,13 @@ macro_rules! app_columns {
 }
 macro_rules! session_columns {
     () => {
-        "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method, sid"
+        "id_hash, user_id, tenant, created_at, expires_at, last_seen, auth_method, sid, amr"
     };
 }
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, session_id_hash, redirect_uri, scope, nonce, \
-         code_challenge, auth_time, expires_at, grant_id"
+         code_challenge, auth_time, expires_at, grant_id, amr"
     };
 }
 macro_rules! grant_columns {
@@ -105,6 +105,16 @@ macro_rules! idp_session_columns {
         "session_hash, idp, sid, subject, id_token, expires_at"
     };
 }
+macro_rules! totp_columns {
+    () => {
+        "user_id, secret_sealed, confirmed, last_step, created_at"
+    };
+}
+macro_rules! pending_factor_columns {
+    () => {
+        "token_hash, user_id, binding, amr, return_to, expires_at"
+    };
+}
 macro_rules! login_failure_columns {
     () => {
         "subject, window_start, failures, banned_until"
@@ -112,7 +122,8 @@ macro_rules! login_failure_columns {
 }
 pub(crate) use {
     api_token_columns, app_columns, code_columns, contact_columns, grant_columns,
-    idp_session_columns, login_failure_columns, refresh_columns, session_columns, user_columns,
+    idp_session_columns, login_failure_columns, pending_factor_columns, refresh_columns,
+    session_columns, totp_columns, user_columns,
 };
 
 /// The refresh-token columns, for statements built at run time (the SQLite rotation batcher).
@@ -165,6 +176,7 @@ pub(crate) fn session(row: &impl StoreRow) -> Result<SessionRecord, StoreError> 
         last_seen: row.int("last_seen")?,
         auth_method: row.text("auth_method")?,
         sid: row.text("sid")?,
+        amr: row.text("amr")?,
     })
 }
 
@@ -181,6 +193,7 @@ pub(crate) fn code(row: &impl StoreRow) -> Result<AuthCode, StoreError> {
         auth_time: row.int("auth_time")?,
         expires_at: row.int("expires_at")?,
         grant_id: row.text("grant_id")?,
+        amr: row.text("amr")?,
     })
 }
 
@@ -253,5 +266,26 @@ pub(crate) fn login_failures(row: &impl StoreRow) -> Result<LoginFailures, Store
         window_start: row.int("window_start")?,
         failures: row.count("failures")?,
         banned_until: row.optional_int("banned_until")?,
+    })
+}
+
+pub(crate) fn totp(row: &impl StoreRow) -> Result<TotpFactor, StoreError> {
+    Ok(TotpFactor {
+        user_id: row.text("user_id")?,
+        secret_sealed: row.text("secret_sealed")?,
+        confirmed: row.flag("confirmed")?,
+        last_step: row.int("last_step")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn pending_factor(row: &impl StoreRow) -> Result<PendingFactor, StoreError> {
+    Ok(PendingFactor {
+        token_hash: row.text("token_hash")?,
+        user_id: row.text("user_id")?,
+        binding: row.text("binding")?,
+        amr: row.text("amr")?,
+        return_to: row.text("return_to")?,
+        expires_at: row.int("expires_at")?,
     })
 }
