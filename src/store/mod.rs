@@ -247,6 +247,33 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets the failures of `subject` (after a successful sign-in); a ban in force at `now`
     /// stays.
     async fn clear_login_failures(&self, subject: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Ends every session of a user except `keep` (the hash of the one to keep, if any);
+    /// returns the sessions ended.
+    async fn end_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<Vec<EndedSession>, StoreError>;
+    /// Gives a session a new id hash, keeping its user, times and `sid`; false when unknown.
+    async fn rekey_session(&self, old_hash: &str, new_hash: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new password-reset or invitation link.
+    async fn create_account_token(&self, token: &AccountToken) -> Result<(), StoreError>;
+    /// A link by the hash of its secret (used ones included).
+    async fn get_account_token(&self, token_hash: &str)
+    -> Result<Option<AccountToken>, StoreError>;
+    /// Marks a link used, atomically: `Fresh` only for the first caller.
+    async fn spend_account_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Consumed<AccountToken>, StoreError>;
+    /// Deletes a user's unused links of one kind; returns how many.
+    async fn drop_account_tokens(
+        &self,
+        user_id: &str,
+        kind: AccountTokenKind,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Lowercases an email (ASCII letters only) for storage and lookup, in both stores.

@@ -5,8 +5,8 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::store::{
-    ApiToken, App, AuthCode, Contact, Grant, IdpSession, LoginFailures, RefreshToken,
-    SessionRecord, StoreError, User,
+    AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Contact, Grant, IdpSession,
+    LoginFailures, RefreshToken, SessionRecord, StoreError, User,
 };
 
 /// Typed reads of one column by name; failures are `StoreError`s.
@@ -105,14 +105,21 @@ macro_rules! idp_session_columns {
         "session_hash, idp, sid, subject, id_token, expires_at"
     };
 }
+macro_rules! account_token_columns {
+    () => {
+        "token_hash, id, kind, tenant, email, user_id, member_groups, roles, created_by, \
+         created_at, expires_at, used"
+    };
+}
 macro_rules! login_failure_columns {
     () => {
         "subject, window_start, failures, banned_until"
     };
 }
 pub(crate) use {
-    api_token_columns, app_columns, code_columns, contact_columns, grant_columns,
-    idp_session_columns, login_failure_columns, refresh_columns, session_columns, user_columns,
+    account_token_columns, api_token_columns, app_columns, code_columns, contact_columns,
+    grant_columns, idp_session_columns, login_failure_columns, refresh_columns, session_columns,
+    user_columns,
 };
 
 /// The refresh-token columns, for statements built at run time (the SQLite rotation batcher).
@@ -253,5 +260,24 @@ pub(crate) fn login_failures(row: &impl StoreRow) -> Result<LoginFailures, Store
         window_start: row.int("window_start")?,
         failures: row.count("failures")?,
         banned_until: row.optional_int("banned_until")?,
+    })
+}
+
+pub(crate) fn account_token(row: &impl StoreRow) -> Result<AccountToken, StoreError> {
+    let kind = row.text("kind")?;
+    Ok(AccountToken {
+        token_hash: row.text("token_hash")?,
+        id: row.text("id")?,
+        kind: AccountTokenKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("account token kind `{kind}`")))?,
+        tenant: row.text("tenant")?,
+        email: row.text("email")?,
+        user_id: row.optional_text("user_id")?,
+        groups: row.list("member_groups")?,
+        roles: row.list("roles")?,
+        created_by: row.optional_text("created_by")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
+        used: row.flag("used")?,
     })
 }
