@@ -5,13 +5,14 @@
 
 use http::Method;
 
+use crate::accounts::reset;
 use crate::api;
 use crate::config::{Config, OWN_HOST_PATHS, OWN_PREFIX};
 use crate::endpoint::{Reply, Request, json, oauth};
 use crate::error::Error;
 use crate::provider::{authorize, discovery, introspect, logout, token, userinfo};
 use crate::state::State;
-use crate::web::sign_in;
+use crate::web::{password, sign_in};
 
 /// What frontdoor answers under the reserved prefix on a host that only routes to an app: the
 /// end of its sign-in round trip, signing out, forward-auth and the assets of its pages.
@@ -103,6 +104,10 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/_frontdoor/login" if is_get(m) => sign_in::login_page(state, req),
         "/_frontdoor/login" if m == Method::POST => sign_in::login_submit(state, req).await,
         "/_frontdoor/login/code" if m == Method::POST => sign_in::code_submit(state, req).await,
+        password::FORGOT_PATH if is_get(m) => password::forgot_page(state, req),
+        password::FORGOT_PATH if m == Method::POST => password::forgot_submit(state, req).await,
+        reset::RESET_PATH if is_get(m) => password::reset_page(state, req).await,
+        reset::RESET_PATH if m == Method::POST => password::reset_submit(state, req).await,
         "/_frontdoor/callback" if is_get(m) => crate::gateway::login::callback(state, req).await,
         "/_frontdoor/logout" if is_get(m) || m == Method::POST => {
             logout::frontdoor_logout(state, req).await

@@ -419,10 +419,3 @@ pub struct AccountToken {
     /// Already redeemed.
     pub used: bool,
 }
-
-impl AccountToken {
-    /// Whether it can still be redeemed at `now`.
-    pub fn redeemable(&self, now: i64) -> bool {
-        !self.used && now < self.expires_at
-    }
-}

@@ -4,6 +4,7 @@
 pub mod csrf;
 pub mod flash;
 pub mod pages;
+pub mod password;
 pub mod return_to;
 pub mod settings;
 pub mod sign_in;

@@ -4,6 +4,7 @@
 //! who may do what are `manage::owned`'s, shared with the JSON API.
 
 mod apps;
+mod password;
 mod tokens;
 
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ pub const PREFIX: &str = "/_frontdoor/settings";
 pub const APPS: &str = "/_frontdoor/settings/developers/apps";
 /// The API tokens page.
 pub const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
+/// The password page.
+pub const PASSWORD: &str = "/_frontdoor/settings/account/password";
 
 /// Answers `/_frontdoor/settings…` and `/_frontdoor/admin`; `None` for other paths.
 pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
@@ -29,7 +32,14 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     if path == "/_frontdoor/admin" || path == PREFIX || path == "/_frontdoor/settings/" {
         return Some(Reply::see_other(APPS));
     }
-    let rest = path.strip_prefix("/_frontdoor/settings/developers/")?;
+    // The account pages' paths (`account/…`) and the developers' (`apps…`, `tokens…`) differ
+    // from their first segment on, so one table holds both.
+    let rest = path
+        .strip_prefix("/_frontdoor/settings/developers/")
+        .or_else(|| {
+            path.strip_prefix("/_frontdoor/settings/")
+                .filter(|r| r.starts_with("account/"))
+        })?;
     Some(
         answer(state, req, rest)
             .await
@@ -64,6 +74,8 @@ async fn answer(state: &State, req: &Request, rest: &str) -> Result<Reply, Error
         (["tokens"], true, _) => tokens::list(&page).await,
         (["tokens"], _, true) => tokens::create(&page).await,
         (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
+        (["account", "password"], true, _) => Ok(password::form(&page)),
+        (["account", "password"], _, true) => password::change(&page).await,
         _ => Err(Error::NotFound("There is no such page.".into())),
     }
 }
@@ -145,7 +157,7 @@ pub struct Chrome<'a> {
     pub is_admin: bool,
     /// Their tenant.
     pub tenant: &'a str,
-    /// `apps` or `tokens`: the highlighted tab.
+    /// `apps`, `tokens` or `password`: the highlighted tab.
     pub section: &'static str,
 }
 
