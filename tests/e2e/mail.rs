@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::harness::*;
 
 /// A CA and a server certificate for 127.0.0.1, made with the openssl command.
-fn make_certs(dir: &std::path::Path) {
+pub fn make_certs(dir: &std::path::Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -70,10 +70,10 @@ fn make_certs(dir: &std::path::Path) {
     ]);
 }
 
-struct Smtp {
+pub struct Smtp {
     child: std::process::Child,
     port: u16,
-    outdir: std::path::PathBuf,
+    pub outdir: std::path::PathBuf,
 }
 
 impl Drop for Smtp {
@@ -83,7 +83,7 @@ impl Drop for Smtp {
     }
 }
 
-fn start_smtp(dir: &std::path::Path) -> Smtp {
+pub fn start_smtp(dir: &std::path::Path) -> Smtp {
     use std::io::BufRead;
     let port = free_port();
     let outdir = dir.join("received");
@@ -127,7 +127,7 @@ fn start_smtp(dir: &std::path::Path) -> Smtp {
 
 impl Smtp {
     /// `mail.smtp` for this server: user `mailer` with `password`, the CA of `certs`.
-    fn settings(&self, password: &str, certs: &std::path::Path) -> serde_json::Value {
+    pub fn settings(&self, password: &str, certs: &std::path::Path) -> serde_json::Value {
         serde_json::json!({
             "host": "127.0.0.1", "port": self.port, "username": "mailer", "password": password,
             "ca_file": certs.join("ca.pem").display().to_string(),
