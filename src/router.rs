@@ -73,6 +73,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
     if let Some(reply) = api::manage::handle(state, req).await {
         return reply;
     }
+    if let Some(reply) = api::users::handle(state, req).await {
+        return reply;
+    }
     if let Some(reply) = crate::web::settings::handle(state, req).await {
         return reply;
     }

@@ -53,8 +53,8 @@ pub async fn request(
         store: state.store.clone(),
         mailer: state.mailer.clone(),
         org: state.config.organization.clone(),
-        ttl: secs(state.config.accounts.reset_link_ttl.0),
-        base: link_base(&state.config, host),
+        ttl: super::secs(state.config.accounts.reset_link_ttl.0),
+        link: super::link(&state.config, Some(host), tenant, RESET_PATH),
         tenant: tenant.to_string(),
         email: email.to_string(),
     };
@@ -72,7 +72,7 @@ struct Job {
     mailer: std::sync::Arc<crate::mail::Mailer>,
     org: String,
     ttl: i64,
-    base: Url,
+    link: Url,
     tenant: String,
     email: String,
 }
@@ -106,9 +106,8 @@ impl Job {
                 used: false,
             })
             .await?;
-        let mut link = self.base;
-        link.set_path(RESET_PATH);
-        link.query_pairs_mut().clear().append_pair("token", &secret);
+        let mut link = self.link;
+        link.query_pairs_mut().append_pair("token", &secret);
         let values = serde_json::json!({
             "org": self.org, "name": user.name, "email": user.email,
             "link": link.as_str(), "minutes": (self.ttl + 59) / 60,
@@ -119,18 +118,6 @@ impl Job {
         tracing::info!(user = %user.id, "password reset link sent");
         Ok(())
     }
-}
-
-/// `public_url` on `host` when it is one of frontdoor's own hosts (a tenant's), else
-/// `public_url` itself: a link never points at a host the operator did not name.
-fn link_base(config: &crate::config::Config, host: &str) -> Url {
-    let mut base = config.public_url().clone();
-    if config.is_own_host(host) && base.set_host(Some(host)).is_err() {
-        base = config.public_url().clone();
-    }
-    base.set_query(None);
-    base.set_fragment(None);
-    base
 }
 
 /// The reset a link stands for, when it can still be used in `tenant` (without using it).
@@ -188,10 +175,6 @@ fn fits(t: &AccountToken, tenant: &str, now: i64) -> bool {
     t.kind == AccountTokenKind::Reset && t.tenant == tenant && now < t.expires_at
 }
 
-fn secs(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,23 +218,5 @@ mod tests {
             "acme",
             50
         ));
-    }
-
-    #[test]
-    fn links_point_at_own_hosts_only() {
-        let config = crate::config::Config::from_yaml(
-            "listen: 127.0.0.1:8080\nadmin_listen: 127.0.0.1:9090\n\
-             public_url: https://sso.example.com:8443/\n\
-             tenants: [{ id: acme, hosts: [acme.example.com] }]\n",
-        )
-        .expect("valid");
-        assert_eq!(
-            link_base(&config, "acme.example.com").as_str(),
-            "https://acme.example.com:8443/"
-        );
-        assert_eq!(
-            link_base(&config, "evil.example").as_str(),
-            "https://sso.example.com:8443/"
-        );
     }
 }

@@ -117,7 +117,7 @@ pub struct Config {
     /// Emailed one-time login codes.
     #[serde(default)]
     pub otp: OtpConfig,
-    /// An account's life: the lifetime of password-reset links.
+    /// An account's life: the lifetimes of password-reset and invitation links.
     #[serde(default)]
     pub accounts: AccountsConfig,
     /// Brute-force regulation: failed sign-ins per account and per client address, and
@@ -274,7 +274,7 @@ pub struct MailConfig {
     /// the built-in one is `config/templates/app_created.txt`.
     pub app_created_template: Option<PathBuf>,
     /// A directory of files that override the built-in mail templates by name
-    /// (`one_time_code.txt`, `password_reset.txt`), each checked at load.
+    /// (`one_time_code.txt`, `password_reset.txt`, `invitation.txt`), each checked at load.
     pub templates_dir: Option<PathBuf>,
 }
 
@@ -1249,6 +1249,9 @@ mod tests {
     fn mail_templates_and_reset_links_are_checked_at_load() {
         let c = Config::from_yaml(MINIMAL).expect("valid");
         assert_eq!(c.accounts.reset_link_ttl.0, Duration::from_secs(1800));
+        assert_eq!(c.accounts.invite_ttl.0, Duration::from_secs(7 * 86400));
+        let msg = problems(&format!("{MINIMAL}accounts: {{ invite_ttl: 31d }}\n"));
+        assert!(msg.contains("accounts.invite_ttl: must be between"), "{msg}");
         let msg = problems(&format!("{MINIMAL}accounts: {{ reset_link_ttl: 0s }}\n"));
         assert!(
             msg.contains("accounts.reset_link_ttl: must be between"),

@@ -268,6 +268,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> Result<Consumed<AccountToken>, StoreError>;
+    /// A link by its public id.
+    async fn get_account_token_by_id(&self, id: &str) -> Result<Option<AccountToken>, StoreError>;
+    /// The links of one kind in a tenant (used and expired ones included), newest first.
+    async fn list_account_tokens(
+        &self,
+        tenant: &str,
+        kind: AccountTokenKind,
+    ) -> Result<Vec<AccountToken>, StoreError>;
+    /// Deletes a link by its public id; false when unknown.
+    async fn delete_account_token(&self, id: &str) -> Result<bool, StoreError>;
     /// Deletes a user's unused links of one kind; returns how many.
     async fn drop_account_tokens(
         &self,

@@ -101,6 +101,7 @@ store_tests!(
     account_tokens_expire_and_go_with_their_user,
     user_sessions_end_all_but_the_kept_one,
     rekeyed_session_keeps_its_sid_and_provider_session,
+    invitations_are_listed_by_tenant_and_deleted_by_id,
 );
 
 /// A fresh store for one test, and the database behind it.
@@ -2673,4 +2674,50 @@ async fn rekeyed_session_keeps_its_sid_and_provider_session(db: &TestDb) {
         "sub"
     );
     assert!(!store.rekey_session("old", "newer").await.unwrap());
+}
+
+async fn invitations_are_listed_by_tenant_and_deleted_by_id(db: &TestDb) {
+    let store = &db.store;
+    let mut newer = account_token("i2", AccountTokenKind::Invite, None);
+    newer.created_at = 200;
+    for t in [
+        account_token("i1", AccountTokenKind::Invite, None),
+        newer,
+        account_token("r1", AccountTokenKind::Reset, Some("u1")),
+        AccountToken {
+            tenant: "other".into(),
+            ..account_token("i3", AccountTokenKind::Invite, None)
+        },
+    ] {
+        store.create_account_token(&t).await.unwrap();
+    }
+    let listed = store
+        .list_account_tokens("default", AccountTokenKind::Invite)
+        .await
+        .unwrap();
+    let hashes: Vec<&str> = listed.iter().map(|t| t.token_hash.as_str()).collect();
+    assert_eq!(
+        hashes,
+        ["i2", "i1"],
+        "this tenant's invitations, newest first"
+    );
+    assert_eq!(
+        store
+            .get_account_token_by_id("id-i1")
+            .await
+            .unwrap()
+            .unwrap()
+            .token_hash,
+        "i1"
+    );
+    assert!(store.delete_account_token("id-i1").await.unwrap());
+    assert!(!store.delete_account_token("id-i1").await.unwrap());
+    assert!(
+        store
+            .get_account_token_by_id("id-i1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.get_account_token("i1").await.unwrap().is_none());
 }

@@ -12,7 +12,7 @@ use crate::mail::{make_certs, start_smtp};
 const NEW_PW: &str = "a brand new password";
 const FORGOT: &str = "/_frontdoor/password/forgot";
 const RESET: &str = "/_frontdoor/password/reset";
-const SETTINGS_PASSWORD: &str = "/_frontdoor/settings/account/password";
+const SETTINGS_PASSWORD: &str = "/_frontdoor/settings/security/password";
 
 /// The reset link in a raw message (quoted-printable or base64 bodies decoded).
 fn reset_link(raw: &str) -> Option<String> {

@@ -1057,6 +1057,41 @@ macro_rules! store_impl {
                     .await
                 }
 
+                async fn get_account_token_by_id(
+                    &self,
+                    id: &str,
+                ) -> Result<Option<AccountToken>, StoreError> {
+                    self.find(GET_ACCOUNT_TOKEN_BY_ID, id, rows::account_token)
+                        .await
+                }
+
+                async fn list_account_tokens(
+                    &self,
+                    tenant: &str,
+                    kind: AccountTokenKind,
+                ) -> Result<Vec<AccountToken>, StoreError> {
+                    if Self::unmatchable(&[tenant]) {
+                        return Ok(Vec::new());
+                    }
+                    let rows = sqlx::query(LIST_ACCOUNT_TOKENS)
+                        .bind(tenant)
+                        .bind(kind.as_str())
+                        .fetch_all(self.reader())
+                        .await?;
+                    rows.iter().map(rows::account_token).collect()
+                }
+
+                async fn delete_account_token(&self, id: &str) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[id]) {
+                        return Ok(false);
+                    }
+                    let done = sqlx::query(DELETE_ACCOUNT_TOKEN)
+                        .bind(id)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
                 async fn drop_account_tokens(
                     &self,
                     user_id: &str,

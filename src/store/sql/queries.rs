@@ -337,6 +337,18 @@ pub(crate) const SPEND_ACCOUNT_TOKEN: &str = concat!(
     "UPDATE account_tokens SET used = TRUE WHERE token_hash = $1 AND used = FALSE RETURNING ",
     account_token_columns!()
 );
+pub(crate) const GET_ACCOUNT_TOKEN_BY_ID: &str = concat!(
+    "SELECT ",
+    account_token_columns!(),
+    " FROM account_tokens WHERE id = $1"
+);
+/// The links of one kind in a tenant, newest first.
+pub(crate) const LIST_ACCOUNT_TOKENS: &str = concat!(
+    "SELECT ",
+    account_token_columns!(),
+    " FROM account_tokens WHERE tenant = $1 AND kind = $2 ORDER BY created_at DESC, id"
+);
+pub(crate) const DELETE_ACCOUNT_TOKEN: &str = "DELETE FROM account_tokens WHERE id = $1";
 /// The unused links of one kind for a user.
 pub(crate) const DROP_ACCOUNT_TOKENS: &str =
     "DELETE FROM account_tokens WHERE user_id = $1 AND kind = $2 AND used = FALSE";

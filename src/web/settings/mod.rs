@@ -24,7 +24,7 @@ pub const APPS: &str = "/_frontdoor/settings/developers/apps";
 /// The API tokens page.
 pub const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
 /// The password page.
-pub const PASSWORD: &str = "/_frontdoor/settings/account/password";
+pub const PASSWORD: &str = "/_frontdoor/settings/security/password";
 
 /// Answers `/_frontdoor/settings…` and `/_frontdoor/admin`; `None` for other paths.
 pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
@@ -32,13 +32,13 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     if path == "/_frontdoor/admin" || path == PREFIX || path == "/_frontdoor/settings/" {
         return Some(Reply::see_other(APPS));
     }
-    // The account pages' paths (`account/…`) and the developers' (`apps…`, `tokens…`) differ
+    // The account pages' paths (`security/…`) and the developers' (`apps…`, `tokens…`) differ
     // from their first segment on, so one table holds both.
     let rest = path
         .strip_prefix("/_frontdoor/settings/developers/")
         .or_else(|| {
             path.strip_prefix("/_frontdoor/settings/")
-                .filter(|r| r.starts_with("account/"))
+                .filter(|r| r.starts_with("security/"))
         })?;
     Some(
         answer(state, req, rest)
@@ -74,8 +74,8 @@ async fn answer(state: &State, req: &Request, rest: &str) -> Result<Reply, Error
         (["tokens"], true, _) => tokens::list(&page).await,
         (["tokens"], _, true) => tokens::create(&page).await,
         (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
-        (["account", "password"], true, _) => Ok(password::form(&page)),
-        (["account", "password"], _, true) => password::change(&page).await,
+        (["security", "password"], true, _) => Ok(password::form(&page)),
+        (["security", "password"], _, true) => password::change(&page).await,
         _ => Err(Error::NotFound("There is no such page.".into())),
     }
 }
