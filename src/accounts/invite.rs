@@ -55,7 +55,12 @@ pub async fn create(
     if roles.is_empty() {
         roles.push("ROLE_USER".to_string());
     }
-    if state.store.find_user_by_email(tenant, &email).await?.is_some() {
+    if state
+        .store
+        .find_user_by_email(tenant, &email)
+        .await?
+        .is_some()
+    {
         return Err(Error::Conflict(format!(
             "{email} has an account in this tenant already"
         )));
@@ -187,7 +192,11 @@ pub async fn accept(
     let name = super::users::display_name(answer.name)?;
     super::password::check_new(answer.password, answer.repeated)?;
     let hash = super::password::hash(answer.password.to_string()).await?;
-    let token = match state.store.spend_account_token(&hash_secret(secret)).await? {
+    let token = match state
+        .store
+        .spend_account_token(&hash_secret(secret))
+        .await?
+    {
         Consumed::Fresh(t) if fits(&t, tenant, now()) => t,
         _ => return Err(Error::Invalid(NOT_USABLE.into())),
     };

@@ -72,14 +72,23 @@ mod tests {
         )
         .expect("valid");
         let at = |host, tenant| link(&config, host, tenant, "/x").to_string();
-        assert_eq!(at(Some("acme2.example.com"), "acme"), "https://acme2.example.com:8443/x");
+        assert_eq!(
+            at(Some("acme2.example.com"), "acme"),
+            "https://acme2.example.com:8443/x"
+        );
         assert_eq!(at(None, "acme"), "https://acme.example.com:8443/x");
-        assert_eq!(at(Some("evil.example"), "acme"), "https://acme.example.com:8443/x");
+        assert_eq!(
+            at(Some("evil.example"), "acme"),
+            "https://acme.example.com:8443/x"
+        );
         assert_eq!(
             at(Some("sso.example.com"), "acme"),
             "https://acme.example.com:8443/x",
             "another tenant's host is not this tenant's"
         );
-        assert_eq!(at(Some("evil.example"), "default"), "https://sso.example.com:8443/x");
+        assert_eq!(
+            at(Some("evil.example"), "default"),
+            "https://sso.example.com:8443/x"
+        );
     }
 }

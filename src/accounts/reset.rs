@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::mail_templates::MailTemplate;
 use crate::secrets::{hash_secret, random_token};
 use crate::state::State;
-use crate::store::{AccountToken, AccountTokenKind, Consumed, User};
+use crate::store::{AccountToken, AccountTokenKind, Consumed, StoreError, User};
 
 /// The path of the page a link opens (its secret in the `token` query parameter).
 pub const RESET_PATH: &str = "/_frontdoor/password/reset";
@@ -88,26 +88,7 @@ impl Job {
             tracing::info!(tenant = %self.tenant, "password reset asked for no active account");
             return Ok(());
         };
-        let secret = random_token();
-        let at = now();
-        self.store
-            .create_account_token(&AccountToken {
-                token_hash: hash_secret(&secret),
-                id: uuid::Uuid::new_v4().to_string(),
-                kind: AccountTokenKind::Reset,
-                tenant: user.tenant.clone(),
-                email: user.email.clone(),
-                user_id: Some(user.id.clone()),
-                groups: Vec::new(),
-                roles: Vec::new(),
-                created_by: None,
-                created_at: at,
-                expires_at: at + self.ttl,
-                used: false,
-            })
-            .await?;
-        let mut link = self.link;
-        link.query_pairs_mut().append_pair("token", &secret);
+        let link = issue_link(&self.store, &user, self.ttl, self.link).await?;
         let values = serde_json::json!({
             "org": self.org, "name": user.name, "email": user.email,
             "link": link.as_str(), "minutes": (self.ttl + 59) / 60,
@@ -118,6 +99,58 @@ impl Job {
         tracing::info!(user = %user.id, "password reset link sent");
         Ok(())
     }
+}
+
+/// Stores a new reset of `user`, valid for `ttl` seconds; its link is `page` with the secret.
+async fn issue_link(
+    store: &crate::store::DynStore,
+    user: &User,
+    ttl: i64,
+    mut page: Url,
+) -> Result<Url, StoreError> {
+    let secret = random_token();
+    let at = now();
+    store
+        .create_account_token(&AccountToken {
+            token_hash: hash_secret(&secret),
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: AccountTokenKind::Reset,
+            tenant: user.tenant.clone(),
+            email: user.email.clone(),
+            user_id: Some(user.id.clone()),
+            groups: Vec::new(),
+            roles: Vec::new(),
+            created_by: None,
+            created_at: at,
+            expires_at: at + ttl,
+            used: false,
+        })
+        .await?;
+    page.query_pairs_mut().append_pair("token", &secret);
+    Ok(page)
+}
+
+/// A reset link for `user`, not mailed: for an operator to hand over (`frontdoor users
+/// reset-link`).
+pub async fn issue(state: &State, user: &User, host: Option<&str>) -> Result<Url, Error> {
+    let ttl = super::secs(state.config.accounts.reset_link_ttl.0);
+    let page = super::link(&state.config, host, &user.tenant, RESET_PATH);
+    Ok(issue_link(&state.store, user, ttl, page).await?)
+}
+
+/// Sets `user`'s password to `new` (after the rules), drops their unused reset links and ends
+/// every session of theirs; returns how many sessions ended.
+pub async fn set_password(state: &State, mut user: User, new: &str) -> Result<usize, Error> {
+    super::password::check_new(new, new)?;
+    user.password_hash = Some(super::password::hash(new.to_string()).await?);
+    if !state.store.update_user(&user).await? {
+        return Err(Error::NotFound("no such user".into()));
+    }
+    state
+        .store
+        .drop_account_tokens(&user.id, AccountTokenKind::Reset)
+        .await?;
+    super::end_sessions(state, &user.id, None).await
 }
 
 /// The reset a link stands for, when it can still be used in `tenant` (without using it).
@@ -141,7 +174,6 @@ pub async fn redeem(
     // Checked before the link is spent, so that a typo does not cost the link.
     find(state, tenant, secret).await?;
     super::password::check_new(new, repeated)?;
-    let hash = super::password::hash(new.to_string()).await?;
     let token = match state
         .store
         .spend_account_token(&hash_secret(secret))
@@ -151,21 +183,13 @@ pub async fn redeem(
         _ => return Err(Error::Invalid(NOT_USABLE.into())),
     };
     let user_id = token.user_id.as_deref().unwrap_or_default();
-    let mut user = state
+    let user = state
         .store
         .get_user(user_id)
         .await?
         .filter(|u| u.active && u.tenant == token.tenant)
         .ok_or_else(|| Error::Invalid(NOT_USABLE.into()))?;
-    user.password_hash = Some(hash);
-    if !state.store.update_user(&user).await? {
-        return Err(Error::Invalid(NOT_USABLE.into()));
-    }
-    state
-        .store
-        .drop_account_tokens(&user.id, AccountTokenKind::Reset)
-        .await?;
-    let ended = super::end_sessions(state, &user.id, None).await?;
+    let ended = set_password(state, user.clone(), new).await?;
     tracing::info!(user = %user.id, sessions_ended = ended, "password reset");
     Ok(user)
 }

@@ -1251,7 +1251,10 @@ mod tests {
         assert_eq!(c.accounts.reset_link_ttl.0, Duration::from_secs(1800));
         assert_eq!(c.accounts.invite_ttl.0, Duration::from_secs(7 * 86400));
         let msg = problems(&format!("{MINIMAL}accounts: {{ invite_ttl: 31d }}\n"));
-        assert!(msg.contains("accounts.invite_ttl: must be between"), "{msg}");
+        assert!(
+            msg.contains("accounts.invite_ttl: must be between"),
+            "{msg}"
+        );
         let msg = problems(&format!("{MINIMAL}accounts: {{ reset_link_ttl: 0s }}\n"));
         assert!(
             msg.contains("accounts.reset_link_ttl: must be between"),

@@ -3,6 +3,7 @@
 
 pub mod csrf;
 pub mod flash;
+pub mod invitation;
 pub mod pages;
 pub mod password;
 pub mod return_to;

@@ -122,12 +122,16 @@ pub async fn reset_submit(state: &State, req: &Request) -> Reply {
 }
 
 /// The submitted form, one value per field.
-fn fields(req: &Request) -> HashMap<String, String> {
+pub(crate) fn fields(req: &Request) -> HashMap<String, String> {
     req.form_pairs().into_iter().collect()
 }
 
 /// The per-address rate of sign-in requests and the form's CSRF token.
-fn admitted(state: &State, req: &Request, form: &HashMap<String, String>) -> Result<(), Error> {
+pub(crate) fn admitted(
+    state: &State,
+    req: &Request,
+    form: &HashMap<String, String>,
+) -> Result<(), Error> {
     if let Some(wait) = state.regulation.login_rate.check(req.client_ip) {
         crate::metrics::rate_limited("login");
         return Err(Error::TooMany {
@@ -150,7 +154,7 @@ fn words(e: &Error) -> String {
     pages::error_words(e)
 }
 
-fn with_retry(e: &Error, reply: Reply) -> Reply {
+pub(crate) fn with_retry(e: &Error, reply: Reply) -> Reply {
     match e.retry_after() {
         Some(seconds) => reply.retry_after(seconds),
         None => reply,
@@ -158,7 +162,7 @@ fn with_retry(e: &Error, reply: Reply) -> Reply {
 }
 
 /// The link's secret is in the page's URL: no other site learns it from a `Referer`.
-fn no_referrer(reply: Reply) -> Reply {
+pub(crate) fn no_referrer(reply: Reply) -> Reply {
     reply.header(
         http::header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -242,7 +242,7 @@ async fn an_expired_reset_link_is_refused_and_a_newer_use_drops_the_others() {
     // Two fresh links: using one makes the other useless.
     let fd = {
         drop(fd);
-        setup_with(|port| Config::standard(port), &[ANN]).await.1
+        setup_with(Config::standard, &[ANN]).await.1
     };
     assert_eq!(ask_reset(&client, &fd, ANN.0).await.status(), 200);
     let first = outbox_link(&fd, ANN.0).await;

@@ -6,6 +6,7 @@
 mod apps;
 mod password;
 mod tokens;
+mod users;
 
 use std::collections::HashMap;
 
@@ -25,6 +26,8 @@ pub const APPS: &str = "/_frontdoor/settings/developers/apps";
 pub const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
 /// The password page.
 pub const PASSWORD: &str = "/_frontdoor/settings/security/password";
+/// The tenant's users (administrators only).
+pub const USERS: &str = "/_frontdoor/settings/users";
 
 /// Answers `/_frontdoor/settings…` and `/_frontdoor/admin`; `None` for other paths.
 pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
@@ -76,6 +79,14 @@ async fn answer(state: &State, req: &Request, rest: &str) -> Result<Reply, Error
         (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
         (["security", "password"], true, _) => Ok(password::form(&page)),
         (["security", "password"], _, true) => password::change(&page).await,
+        (["users"], true, _) => users::list(&page).await,
+        (["users", "invite"], _, true) => users::invite(&page).await,
+        (["users", "invitations", id, "resend"], _, true) => users::resend(&page, id).await,
+        (["users", "invitations", id, "revoke"], _, true) => users::revoke(&page, id).await,
+        (["users", id], true, _) => users::show(&page, id).await,
+        (["users", id], _, true) => users::update(&page, id).await,
+        (["users", id, "activate"], _, true) => users::set_active(&page, id, true).await,
+        (["users", id, "deactivate"], _, true) => users::set_active(&page, id, false).await,
         _ => Err(Error::NotFound("There is no such page.".into())),
     }
 }
@@ -157,7 +168,7 @@ pub struct Chrome<'a> {
     pub is_admin: bool,
     /// Their tenant.
     pub tenant: &'a str,
-    /// `apps`, `tokens` or `password`: the highlighted tab.
+    /// `apps`, `tokens`, `password` or `users`: the highlighted tab.
     pub section: &'static str,
 }
 
