@@ -35,13 +35,13 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     if path == "/_frontdoor/admin" || path == PREFIX || path == "/_frontdoor/settings/" {
         return Some(Reply::see_other(APPS));
     }
-    // The account pages' paths (`security/…`) and the developers' (`apps…`, `tokens…`) differ
-    // from their first segment on, so one table holds both.
+    // The account pages' paths (`security/…`, `users…`) and the developers' (`apps…`,
+    // `tokens…`) differ from their first segment on, so one table holds them all.
     let rest = path
         .strip_prefix("/_frontdoor/settings/developers/")
         .or_else(|| {
             path.strip_prefix("/_frontdoor/settings/")
-                .filter(|r| r.starts_with("security/"))
+                .filter(|r| r.starts_with("security/") || *r == "users" || r.starts_with("users/"))
         })?;
     Some(
         answer(state, req, rest)
