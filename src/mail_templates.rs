@@ -202,7 +202,7 @@ mod tests {
         )
         .expect("renders");
         assert_eq!(m.subject, "Reset at Example");
-        assert_eq!(m.body, "Go to https://sso.example.com/x\n");
+        assert_eq!(m.body, "Go to https://sso.example.com/x");
 
         std::fs::write(&file, "Subject: {{ org }\n\nbody").expect("write");
         let errors = check_dir(dir.path());

@@ -226,9 +226,9 @@ pub async fn accept(
     Ok(user)
 }
 
-/// Whether a stored link is an invitation of `tenant` that has not expired (used or not).
+/// Whether a stored link is a invitation of `tenant` that has not expired (used or not).
 fn fits(t: &AccountToken, tenant: &str, now: i64) -> bool {
-    t.kind == AccountTokenKind::Invite && t.tenant == tenant && now < t.expires_at
+    t.fits(AccountTokenKind::Invite, tenant, now)
 }
 
 #[cfg(test)]

@@ -196,7 +196,7 @@ pub async fn redeem(
 
 /// Whether a stored link is a reset of `tenant` that has not expired (used or not).
 fn fits(t: &AccountToken, tenant: &str, now: i64) -> bool {
-    t.kind == AccountTokenKind::Reset && t.tenant == tenant && now < t.expires_at
+    t.fits(AccountTokenKind::Reset, tenant, now)
 }
 
 #[cfg(test)]

@@ -419,3 +419,11 @@ pub struct AccountToken {
     /// Already redeemed.
     pub used: bool,
 }
+
+impl AccountToken {
+    /// Whether it is a link of `kind` for `tenant` that has not expired at `now` (used or
+    /// not: a spent link comes back from the store marked used).
+    pub fn fits(&self, kind: AccountTokenKind, tenant: &str, now: i64) -> bool {
+        self.kind == kind && self.tenant == tenant && now < self.expires_at
+    }
+}

@@ -77,24 +77,32 @@ async fn ask_reset(client: &reqwest::Client, fd: &Frontdoor, email: &str) -> req
         .expect("ask for a link")
 }
 
-/// Opens a reset link in `client` and posts the new password twice; the POST's answer.
-async fn use_link(client: &reqwest::Client, link: &str, password: &str) -> reqwest::Response {
-    let page = client.get(link).send().await.expect("reset page");
-    assert_eq!(page.status(), 200, "the link opens the form");
+/// Opens a mailed link in `client` and posts its form (the page's CSRF token and the link's
+/// secret, which the form carries) with `fields`; the POST's answer.
+async fn fill_link_form(
+    client: &reqwest::Client,
+    link: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = client.get(link).send().await.expect("link page");
+    assert_eq!(page.status(), 200, "the link opens its form");
     let html = page.text().await.expect("html");
     let csrf = form_field(&html, "csrf_token").expect("csrf");
     let token = form_field(&html, "token").expect("token field");
+    let mut form = vec![("csrf_token", csrf.as_str()), ("token", token.as_str())];
+    form.extend_from_slice(fields);
     client
         .post(link.split('?').next().expect("url"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("token", &token),
-            ("new_password", password),
-            ("repeat_password", password),
-        ])
+        .form(&form)
         .send()
         .await
-        .expect("set the password")
+        .expect("post the form")
+}
+
+/// Opens a reset link in `client` and posts the new password twice; the POST's answer.
+async fn use_link(client: &reqwest::Client, link: &str, password: &str) -> reqwest::Response {
+    let fields = [("new_password", password), ("repeat_password", password)];
+    fill_link_form(client, link, &fields).await
 }
 
 /// The `token` of a reset link.
@@ -137,21 +145,7 @@ async fn a_reset_link_through_smtp_works_once_and_ends_every_old_session() {
     let asked = ask_reset(&stranger, &fd, ANN.0).await;
     assert_eq!(asked.status(), 200);
     assert!(asked.text().await.expect("html").contains("is on its way"));
-    let mut record = None;
-    for _ in 0..100 {
-        if let Some(entry) = std::fs::read_dir(&smtp.outdir)
-            .expect("outdir")
-            .flatten()
-            .next()
-        {
-            record = Some(std::fs::read_to_string(entry.path()).expect("read"));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let record: serde_json::Value =
-        serde_json::from_str(&record.unwrap_or_else(|| panic!("no mail arrived:\n{}", fd.log())))
-            .expect("json");
+    let record = smtp.first_message(&fd).await;
     assert_eq!(record["rcpt_tos"], serde_json::json!([ANN.0]));
     let content = record["content"].as_str().expect("content");
     assert!(content.contains("Subject: Reset your"), "{content}");
@@ -531,23 +525,12 @@ async fn outbox_link_to(fd: &Frontdoor, to: &str, path: &str) -> String {
 
 /// Opens an invitation link in `client` and creates the account; the POST's answer.
 async fn accept(client: &reqwest::Client, link: &str, name: &str) -> reqwest::Response {
-    let page = client.get(link).send().await.expect("invitation page");
-    assert_eq!(page.status(), 200, "the invitation opens its form");
-    let html = page.text().await.expect("html");
-    let csrf = form_field(&html, "csrf_token").expect("csrf");
-    let token = form_field(&html, "token").expect("token");
-    client
-        .post(link.split('?').next().expect("url"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("token", &token),
-            ("name", name),
-            ("new_password", NEW_PW),
-            ("repeat_password", NEW_PW),
-        ])
-        .send()
-        .await
-        .expect("accept")
+    let fields = [
+        ("name", name),
+        ("new_password", NEW_PW),
+        ("repeat_password", NEW_PW),
+    ];
+    fill_link_form(client, link, &fields).await
 }
 
 /// A browser that reaches `host` at frontdoor's listener.
