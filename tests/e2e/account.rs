@@ -1090,3 +1090,46 @@ async fn the_cli_invites_hands_out_reset_links_sets_passwords_and_edits() {
     );
     assert!(!bad.status.success(), "the same rules as the API");
 }
+
+#[tokio::test]
+async fn a_password_change_tells_the_apps_of_the_sessions_it_ends_by_back_channel() {
+    use crate::backchannel_logout::{Receiver, app_with, id_token_for};
+    use crate::oauth::{EMAIL, PASSWORD};
+    let fd = crate::oauth::start(|c| c).await;
+    let rx = Receiver::start(200).await;
+    let wiki = app_with(&fd, "Wiki", &rx.uri());
+    // Another browser signs in to the app: its session is the one the change ends.
+    let (elsewhere, _) = browser_with_jar();
+    id_token_for(&elsewhere, &fd, &wiki).await;
+
+    let here = browser();
+    let csrf = login_csrf(&here, &fd).await;
+    let signed = here
+        .post(fd.url("/_frontdoor/login"))
+        .form(&[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+            ("return_to", SETTINGS_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed.status(), 303);
+    let changed = change_password(&here, &fd, PASSWORD, NEW_PW, NEW_PW).await;
+    assert_eq!(changed.status(), 303);
+    let started = std::time::Instant::now();
+    while rx.count() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no logout token:\n{}",
+            fd.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rx.tokens().len(),
+        1,
+        "the app of the ended session was told"
+    );
+}
