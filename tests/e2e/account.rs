@@ -1133,3 +1133,100 @@ async fn a_password_change_tells_the_apps_of_the_sessions_it_ends_by_back_channe
         "the app of the ended session was told"
     );
 }
+
+/// Asserts the page fits a phone's width (390 px) without sideways scrolling, screenshots it
+/// as `<name>-phone`, and goes back to a desktop width.
+async fn fits_a_phone(b: &crate::chromium::Chromium, name: &str) {
+    b.client.set_window_size(390, 844).await.expect("resize");
+    b.client.refresh().await.expect("reload");
+    let overflow = b
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert!(
+        overflow.as_i64().is_some_and(|o| o <= 0),
+        "{name} is wider than a phone: {overflow}"
+    );
+    b.screenshot(&format!("{name}-phone")).await;
+    b.client.set_window_size(1280, 900).await.expect("resize");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_forgot_password_reset_invitation_and_the_users_page() {
+    let (_upstream, fd) = setup_with(
+        |port| Config::standard(port).set("organization", "Acme Corp"),
+        &[ROOT, ANN],
+    )
+    .await;
+    let b = crate::chromium::Chromium::start().await;
+
+    // Forgot password, from the sign-in page's link.
+    b.goto(&fd.url("/_frontdoor/login")).await;
+    b.click_and_wait("#forgot-password").await;
+    assert_eq!(b.path().await, FORGOT);
+    b.screenshot("password-forgot").await;
+    b.fill("#email", ANN.0).await;
+    b.click_and_wait("#send-link").await;
+    assert!(b.text("#message").await.contains("is on its way"));
+    let link = outbox_link(&fd, ANN.0).await;
+    b.goto(&link).await;
+    b.screenshot("password-reset").await;
+    fits_a_phone(&b, "password-reset").await;
+    b.fill("#new-password", NEW_PW).await;
+    b.fill("#repeat-password", NEW_PW).await;
+    b.click_and_wait("#set-password").await;
+    assert!(b.body_text().await.contains("Password changed"));
+
+    // Settings → Security → Password, signed in with the new password.
+    b.goto(&fd.url(SETTINGS_PASSWORD)).await;
+    b.sign_in(ANN.0, NEW_PW).await;
+    assert_eq!(b.path().await, SETTINGS_PASSWORD);
+    b.fill("#current-password", NEW_PW).await;
+    b.fill("#new-password", "yet another password").await;
+    b.fill("#repeat-password", "yet another password").await;
+    b.click_and_wait("#change-password").await;
+    assert!(b.text("#notice").await.contains("Password changed"));
+    b.screenshot("settings-password").await;
+    assert!(
+        !b.has("#nav-users").await,
+        "no Users page for a user who administers nothing"
+    );
+    b.goto(&fd.url("/_frontdoor/logout")).await;
+    b.click_and_wait("button[type=submit]").await;
+
+    // Settings → Administration → Users, as an administrator: invite someone.
+    b.goto(&fd.url(USERS)).await;
+    b.sign_in(ROOT.0, TEAM_PW).await;
+    assert_eq!(b.path().await, USERS);
+    b.fill("#invite-email", "gus@example.com").await;
+    b.fill("#invite-groups", "wiki, eng").await;
+    b.click_and_wait("#send-invite").await;
+    assert!(b.text("#notice").await.contains("Invitation sent"));
+    assert!(b.text("#invitations").await.contains("gus@example.com"));
+    b.fill("#q", "ann").await;
+    b.click_and_wait("#search").await;
+    assert!(b.text("#users").await.contains(ANN.0));
+    assert!(
+        !b.text("#users").await.contains(ROOT.0),
+        "the search narrows the list"
+    );
+    b.goto(&fd.url(USERS)).await;
+    b.screenshot("users").await;
+    fits_a_phone(&b, "users").await;
+
+    // The invitation, opened in the same browser after signing out.
+    b.goto(&fd.url("/_frontdoor/logout")).await;
+    b.click_and_wait("button[type=submit]").await;
+    let invitation = outbox_link_to(&fd, "gus@example.com", INVITE).await;
+    b.goto(&invitation).await;
+    b.screenshot("invitation").await;
+    b.fill("#name", "Gus").await;
+    b.fill("#new-password", NEW_PW).await;
+    b.fill("#repeat-password", NEW_PW).await;
+    b.click_and_wait("#create-account").await;
+    assert!(b.body_text().await.contains("Account created"));
+}
