@@ -1230,3 +1230,43 @@ async fn in_chromium_forgot_password_reset_invitation_and_the_users_page() {
     b.click_and_wait("#create-account").await;
     assert!(b.body_text().await.contains("Account created"));
 }
+
+#[tokio::test]
+async fn mail_templates_from_a_directory_are_used_and_checked_at_load() {
+    let templates = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        templates.path().join("password_reset.txt"),
+        "Subject: Custom reset for {{ org }}\n\nHi {{ name }}, your link: {{ link }}\n",
+    )
+    .expect("write");
+    let (_upstream, fd) = setup_with(
+        |port| {
+            Config::standard(port).set("mail.templates_dir", templates.path().display().to_string())
+        },
+        &[ANN],
+    )
+    .await;
+    assert_eq!(ask_reset(&browser(), &fd, ANN.0).await.status(), 200);
+    let link = outbox_link(&fd, ANN.0).await;
+    let mail = std::fs::read_dir(fd.data_dir().join("outbox"))
+        .expect("outbox")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .find(|m| m.contains("Custom reset"))
+        .expect("the directory's template was used");
+    assert!(mail.contains("Hi Ann"), "{mail}");
+    assert_eq!(use_link(&browser(), &link, NEW_PW).await.status(), 200);
+
+    std::fs::write(
+        templates.path().join("invitation.txt"),
+        "Subject: {% if %}\n\nbroken",
+    )
+    .expect("write");
+    let checked = fd.cli(&["check-config"], None);
+    assert!(!checked.status.success(), "a broken template is refused");
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        said.contains("mail.templates_dir") && said.contains("invitation.txt"),
+        "{said}"
+    );
+}
