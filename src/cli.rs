@@ -183,6 +183,42 @@ pub enum UsersCommand {
     Activate(UserRef),
     /// Remove a user with their sessions, API tokens, grants and consents.
     Remove(UserRef),
+    /// Invite an email address into a tenant: mails a single-use link (`accounts.invite_ttl`)
+    /// where the invitee chooses a name and a password.
+    Invite {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Groups, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Roles, comma-separated (ROLE_USER when none).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Tenant.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Print a single-use password-reset link for a user (`accounts.reset_link_ttl`), to hand
+    /// over yourself; nothing is mailed.
+    ResetLink(UserRef),
+    /// Set a user's password (read from standard input, one line) and end their sessions.
+    SetPassword(UserRef),
+    /// Change a user's name, groups or roles (each left as it is when not given).
+    Edit {
+        /// The user.
+        #[command(flatten)]
+        user: UserRef,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Groups, comma-separated (an empty value removes all).
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
+        /// Roles, comma-separated (an empty value removes all).
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+    },
 }
 
 /// A user named by email within a tenant.
@@ -331,6 +367,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(args) => with_store(&cli.config, |config, store| async move {
             explain(&config, &store, args).await
         }),
+        Command::Users(
+            cmd @ (UsersCommand::Invite { .. }
+            | UsersCommand::ResetLink(_)
+            | UsersCommand::SetPassword(_)
+            | UsersCommand::Edit { .. }),
+        ) => with_store(&cli.config, |config, store| async move {
+            account_life(config, store, cmd).await
+        }),
         Command::Users(cmd) => with_store(&cli.config, |config, store| async move {
             match cmd {
                 UsersCommand::Add(a) => users_add(&store, a).await,
@@ -343,6 +387,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 UsersCommand::Remove(u) => {
                     users_change(&config, &store, u, UserChange::Remove).await
                 }
+                UsersCommand::Invite { .. }
+                | UsersCommand::ResetLink(_)
+                | UsersCommand::SetPassword(_)
+                | UsersCommand::Edit { .. } => bail!("handled by account_life"),
                 UsersCommand::List { tenant, json } => {
                     let users = store.list_users(tenant.as_deref()).await?;
                     if json {
@@ -567,7 +615,7 @@ async fn users_change(
     let told = match change {
         UserChange::Activate => None,
         UserChange::Deactivate | UserChange::Remove => {
-            let ended = store.end_user_sessions(&user.id).await?;
+            let ended = store.end_user_sessions(&user.id, None).await?;
             let notifier = logout_notifier(config, store)?;
             let deliveries = match &notifier {
                 Some(n) => n.deliveries(ended).await,
@@ -613,6 +661,99 @@ fn logout_notifier(
         std::sync::Arc::new(keys),
         config.issuer(),
     )))
+}
+
+/// `users invite | reset-link | set-password | edit`: the rules of `accounts`, applied through
+/// a `State` of this configuration (its store, keys and mailer), as the server applies them.
+async fn account_life(
+    config: Config,
+    store: crate::store::DynStore,
+    cmd: UsersCommand,
+) -> anyhow::Result<()> {
+    use crate::accounts::{invite, reset, users};
+    let keys = crate::keys::Keys::load(&config.keys_dir(), false, config.keys.algorithm)
+        .context("keys")?;
+    let mailer = crate::mail::Mailer::new(&config).context("mail")?;
+    let state = crate::state::State::new(
+        std::sync::Arc::new(config),
+        store,
+        std::sync::Arc::new(keys),
+        mailer,
+    );
+    let user_of = |u: &UserRef| {
+        let (tenant, email) = (u.tenant.clone(), email_arg("--email", &u.email));
+        let store = state.store.clone();
+        async move {
+            let email = email?;
+            store
+                .find_user_by_email(&tenant, &email)
+                .await?
+                .with_context(|| format!("--email: no user {email} in tenant {tenant}"))
+        }
+    };
+    match cmd {
+        UsersCommand::Invite {
+            email,
+            groups,
+            roles,
+            tenant,
+        } => {
+            let inviter = invite::Inviter {
+                id: None,
+                name: "An administrator",
+                host: None,
+            };
+            let new = invite::NewInvite {
+                email,
+                groups,
+                roles,
+            };
+            let made = invite::create(&state, &tenant, inviter, new).await?;
+            println!(
+                "invited {} into tenant {} ({})",
+                made.email, made.tenant, made.id
+            );
+        }
+        UsersCommand::ResetLink(u) => {
+            let user = user_of(&u).await?;
+            println!("{}", reset::issue(&state, &user, None).await?);
+        }
+        UsersCommand::SetPassword(u) => {
+            let user = user_of(&u).await?;
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            let new = line.trim_end_matches(['\n', '\r']);
+            let ended = reset::set_password(&state, user, new).await?;
+            println!("password set for {} ({ended} sessions ended)", u.email);
+        }
+        UsersCommand::Edit {
+            user,
+            name,
+            groups,
+            roles,
+        } => {
+            let found = user_of(&user).await?;
+            let edit = users::Edit {
+                name,
+                groups,
+                roles,
+                active: None,
+            };
+            let done = users::edit(&state, &found.tenant, None, &found.id, edit).await?;
+            println!(
+                "{}\tname={}\tgroups={}\troles={}",
+                done.email,
+                done.name,
+                done.groups.join(","),
+                done.roles.join(",")
+            );
+        }
+        _ => bail!("not an account-life command"),
+    }
+    Ok(())
 }
 
 /// The `apps create` flag of a spec field.

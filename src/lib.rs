@@ -1,6 +1,7 @@
 //! frontdoor: an SSO front door for internal tools, built on Pingora, with an embedded
 //! OAuth 2.0 / OpenID Connect provider.
 
+pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod gateway;
 pub mod grants;
 pub mod keys;
 pub mod mail;
+pub mod mail_templates;
 pub mod manage;
 pub mod metrics;
 pub mod private_fs;

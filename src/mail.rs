@@ -7,6 +7,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{Config, SmtpTls};
+use crate::mail_templates::{MailTemplate, TemplateError};
 
 /// Mail could not be built or sent.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum MailError {
     /// The transport failed.
     #[error("cannot send: {0}")]
     Send(String),
+    /// The template could not be rendered.
+    #[error("mail template: {0}")]
+    Template(#[from] TemplateError),
 }
 
 enum Transport {
@@ -31,6 +35,7 @@ enum Transport {
 pub struct Mailer {
     from: Mailbox,
     transport: Transport,
+    templates_dir: Option<std::path::PathBuf>,
 }
 
 impl Mailer {
@@ -78,7 +83,23 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Mailer { from, transport })
+        Ok(Mailer {
+            from,
+            transport,
+            templates_dir: config.mail.templates_dir.clone(),
+        })
+    }
+
+    /// Sends the message `template` renders with `values` (its subject line and body).
+    pub async fn send_template(
+        &self,
+        to: &str,
+        template: MailTemplate,
+        values: &serde_json::Value,
+    ) -> Result<(), MailError> {
+        let message =
+            crate::mail_templates::render(self.templates_dir.as_deref(), template, values)?;
+        self.send(to, &message.subject, message.body).await
     }
 
     /// Sends a plain-text message.

@@ -5,13 +5,14 @@
 
 use http::Method;
 
+use crate::accounts::{invite, reset};
 use crate::api;
 use crate::config::{Config, OWN_HOST_PATHS, OWN_PREFIX};
 use crate::endpoint::{Reply, Request, json, oauth};
 use crate::error::Error;
 use crate::provider::{authorize, discovery, introspect, logout, token, userinfo};
 use crate::state::State;
-use crate::web::sign_in;
+use crate::web::{invitation, password, sign_in};
 
 /// What frontdoor answers under the reserved prefix on a host that only routes to an app: the
 /// end of its sign-in round trip, signing out, forward-auth and the assets of its pages.
@@ -75,6 +76,9 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
     if let Some(reply) = crate::web::two_factor::handle(state, req).await {
         return reply;
     }
+    if let Some(reply) = api::users::handle(state, req).await {
+        return reply;
+    }
     if let Some(reply) = crate::web::settings::handle(state, req).await {
         return reply;
     }
@@ -109,6 +113,12 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         "/_frontdoor/login/second-factor" if m == Method::POST => {
             sign_in::second_factor_submit(state, req).await
         }
+        password::FORGOT_PATH if is_get(m) => password::forgot_page(state, req),
+        password::FORGOT_PATH if m == Method::POST => password::forgot_submit(state, req).await,
+        reset::RESET_PATH if is_get(m) => password::reset_page(state, req).await,
+        reset::RESET_PATH if m == Method::POST => password::reset_submit(state, req).await,
+        invite::INVITE_PATH if is_get(m) => invitation::page(state, req).await,
+        invite::INVITE_PATH if m == Method::POST => invitation::submit(state, req).await,
         "/_frontdoor/callback" if is_get(m) => crate::gateway::login::callback(state, req).await,
         "/_frontdoor/logout" if is_get(m) || m == Method::POST => {
             logout::frontdoor_logout(state, req).await

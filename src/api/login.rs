@@ -12,6 +12,7 @@ use http::StatusCode;
 
 use crate::endpoint::{Reply, Request, json};
 use crate::error::Error;
+use crate::mail_templates::MailTemplate;
 use crate::provider::access::RedeemError;
 use crate::provider::issue;
 use crate::regulation::{Attempt, Refused};
@@ -310,17 +311,11 @@ pub async fn send_otp(state: &State, tenant: String, email: String, client_ip: O
         let Some(user) = user else {
             return;
         };
-        let minutes = ttl.as_secs().div_ceil(60);
-        let body = format!(
-            "Hello {},\n\nyour sign-in code for {org} is\n\n    {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask for it, ignore this message.\n",
-            user.name
-        );
+        let values = serde_json::json!({
+            "org": org, "name": user.name, "code": code, "minutes": ttl.as_secs().div_ceil(60),
+        });
         if let Err(e) = mailer
-            .send(
-                &user.email,
-                &format!("Your {org} sign-in code: {code}"),
-                body,
-            )
+            .send_template(&user.email, MailTemplate::OneTimeCode, &values)
             .await
         {
             tracing::error!(error = %e, "could not send a one-time code");

@@ -48,7 +48,7 @@ pub async fn caller(state: &State, req: &Request) -> Result<Caller, ApiError> {
     Ok(Caller { identity })
 }
 
-fn json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Error> {
+pub(crate) fn json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Error> {
     serde_json::from_slice(&req.body).map_err(|e| Error::Invalid(format!("invalid JSON body: {e}")))
 }
 

@@ -1,5 +1,6 @@
 //! The YAML configuration: schema, `${VAR}` expansion and validation with key paths.
 
+mod accounts;
 mod addr;
 mod assertion;
 mod duration;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use url::Url;
 
+pub use accounts::AccountsConfig;
 pub use addr::{ListenAddr, Origin};
 pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
@@ -124,6 +126,9 @@ pub struct Config {
     /// Emailed one-time login codes.
     #[serde(default)]
     pub otp: OtpConfig,
+    /// An account's life: the lifetimes of password-reset and invitation links.
+    #[serde(default)]
+    pub accounts: AccountsConfig,
     /// Brute-force regulation: failed sign-ins per account and per client address, and
     /// per-address request rates of the token and sign-in endpoints.
     #[serde(default)]
@@ -277,6 +282,9 @@ pub struct MailConfig {
     /// Template (minijinja) of the message sent to an app's owner when it is created;
     /// the built-in one is `config/templates/app_created.txt`.
     pub app_created_template: Option<PathBuf>,
+    /// A directory of files that override the built-in mail templates by name
+    /// (`one_time_code.txt`, `password_reset.txt`, `invitation.txt`), each checked at load.
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl Default for MailConfig {
@@ -285,6 +293,7 @@ impl Default for MailConfig {
             from: "frontdoor <noreply@localhost>".into(),
             smtp: None,
             app_created_template: None,
+            templates_dir: None,
         }
     }
 }
@@ -849,6 +858,21 @@ impl Config {
                 ),
             );
         }
+        if let Some(dir) = &self.mail.templates_dir {
+            if dir.is_dir() {
+                for e in crate::mail_templates::check_dir(dir) {
+                    bad("mail.templates_dir".into(), e.to_string());
+                }
+            } else {
+                bad(
+                    "mail.templates_dir".into(),
+                    format!("{} is not a directory", dir.display()),
+                );
+            }
+        }
+        for (key, message) in self.accounts.problems() {
+            bad(key, message);
+        }
         if self.otp.max_attempts == 0 {
             bad("otp.max_attempts".into(), "must be at least 1".into());
         }
@@ -1281,6 +1305,41 @@ mod tests {
         assert_eq!(c.session.ttl.0, Duration::from_secs(12 * 3600));
         assert_eq!(c.tenant_for_host("anything"), "default");
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn mail_templates_and_reset_links_are_checked_at_load() {
+        let c = Config::from_yaml(MINIMAL).expect("valid");
+        assert_eq!(c.accounts.reset_link_ttl.0, Duration::from_secs(1800));
+        assert_eq!(c.accounts.invite_ttl.0, Duration::from_secs(7 * 86400));
+        let msg = problems(&format!("{MINIMAL}accounts: {{ invite_ttl: 31d }}\n"));
+        assert!(
+            msg.contains("accounts.invite_ttl: must be between"),
+            "{msg}"
+        );
+        let msg = problems(&format!("{MINIMAL}accounts: {{ reset_link_ttl: 0s }}\n"));
+        assert!(
+            msg.contains("accounts.reset_link_ttl: must be between"),
+            "{msg}"
+        );
+        let msg = problems(&format!("{MINIMAL}accounts: {{ reset_ttl: 1m }}\n"));
+        assert!(msg.contains("reset_ttl"), "unknown keys are refused: {msg}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let with_dir = format!(
+            "{MINIMAL}mail: {{ templates_dir: '{}' }}\n",
+            dir.path().display()
+        );
+        Config::from_yaml(&with_dir).expect("an empty directory keeps the built-ins");
+        std::fs::write(dir.path().join("password_reset.txt"), "Subject: {% if %}\n")
+            .expect("write");
+        let msg = problems(&with_dir);
+        assert!(
+            msg.contains("mail.templates_dir") && msg.contains("password_reset.txt"),
+            "{msg}"
+        );
+        let missing = format!("{MINIMAL}mail: {{ templates_dir: /nonexistent/mail }}\n");
+        assert!(problems(&missing).contains("is not a directory"));
     }
 
     #[test]

@@ -288,6 +288,37 @@ impl Sessions {
         }))
     }
 
+    /// Gives the session of `raw_id` a new id (after a password change: a session id seen
+    /// before the change is worth nothing after it), keeping its user, times and `sid`. The new
+    /// raw id for the cookie, or `None` when the session is gone.
+    pub async fn rekey(&self, raw_id: &str) -> Result<Option<String>, StoreError> {
+        let old = hash_secret(raw_id);
+        let raw = random_token();
+        if !self.store.rekey_session(&old, &hash_secret(&raw)).await? {
+            return Ok(None);
+        }
+        self.cache.invalidate(old.as_str());
+        Ok(Some(raw))
+    }
+
+    /// Ends every session of a user but the one of `keep` (a raw id), in the store and this
+    /// node's cache (the store tells the other nodes); what was ended, for the apps to be told.
+    pub async fn end_user(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<Vec<EndedSession>, StoreError> {
+        let keep = keep.map(hash_secret);
+        let ended = self
+            .store
+            .end_user_sessions(user_id, keep.as_deref())
+            .await?;
+        for s in &ended {
+            self.cache.invalidate(s.id_hash.as_str());
+        }
+        Ok(ended)
+    }
+
     /// Forgets sessions already ended in the store, by hash.
     pub fn forget(&self, hashes: &[String]) {
         for h in hashes {

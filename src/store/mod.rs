@@ -234,9 +234,6 @@ pub trait Store: Send + Sync + 'static {
         subject: Option<&str>,
     ) -> Result<Vec<EndedSession>, StoreError>;
 
-    /// Ends every session of a user; returns the sessions ended.
-    async fn end_user_sessions(&self, user_id: &str) -> Result<Vec<EndedSession>, StoreError>;
-
     /// The failure counts and bans of these subjects (those with none are left out).
     async fn login_failures(&self, subjects: &[String]) -> Result<Vec<LoginFailures>, StoreError>;
     /// Counts one failed sign-in against `subject` at `now`, atomically across nodes; answers
@@ -280,6 +277,42 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> Result<Option<PendingFactor>, StoreError>;
+    /// Ends every session of a user except `keep` (the hash of the one to keep, if any);
+    /// returns the sessions ended.
+    async fn end_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<Vec<EndedSession>, StoreError>;
+    /// Gives a session a new id hash, keeping its user, times and `sid`; false when unknown.
+    async fn rekey_session(&self, old_hash: &str, new_hash: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new password-reset or invitation link.
+    async fn create_account_token(&self, token: &AccountToken) -> Result<(), StoreError>;
+    /// A link by the hash of its secret (used ones included).
+    async fn get_account_token(&self, token_hash: &str)
+    -> Result<Option<AccountToken>, StoreError>;
+    /// Marks a link used, atomically: `Fresh` only for the first caller.
+    async fn spend_account_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Consumed<AccountToken>, StoreError>;
+    /// A link by its public id.
+    async fn get_account_token_by_id(&self, id: &str) -> Result<Option<AccountToken>, StoreError>;
+    /// The links of one kind in a tenant (used and expired ones included), newest first.
+    async fn list_account_tokens(
+        &self,
+        tenant: &str,
+        kind: AccountTokenKind,
+    ) -> Result<Vec<AccountToken>, StoreError>;
+    /// Deletes a link by its public id; false when unknown.
+    async fn delete_account_token(&self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes a user's unused links of one kind; returns how many.
+    async fn drop_account_tokens(
+        &self,
+        user_id: &str,
+        kind: AccountTokenKind,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Lowercases an email (ASCII letters only) for storage and lookup, in both stores.

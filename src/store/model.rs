@@ -401,3 +401,68 @@ pub struct PendingFactor {
     /// Expiry.
     pub expires_at: i64,
 }
+
+/// What an account token's link does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountTokenKind {
+    /// Sets a new password for an existing user.
+    Reset,
+    /// Creates an account in the invitation's tenant.
+    Invite,
+}
+
+impl AccountTokenKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountTokenKind::Reset => "reset",
+            AccountTokenKind::Invite => "invite",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(stored: &str) -> Option<AccountTokenKind> {
+        match stored {
+            "reset" => Some(AccountTokenKind::Reset),
+            "invite" => Some(AccountTokenKind::Invite),
+            _ => None,
+        }
+    }
+}
+
+/// A single-use link mailed to a person: a password reset or an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountToken {
+    /// Hash of the link's secret (the store key).
+    pub token_hash: String,
+    /// Public id, for those who manage invitations (never the secret).
+    pub id: String,
+    /// What the link does.
+    pub kind: AccountTokenKind,
+    /// The tenant it is valid in (only on that tenant's hosts).
+    pub tenant: String,
+    /// Where it was mailed, lowercased.
+    pub email: String,
+    /// The user a reset is for; `None` for an invitation.
+    pub user_id: Option<String>,
+    /// Groups an invitation gives.
+    pub groups: Vec<String>,
+    /// Roles an invitation gives.
+    pub roles: Vec<String>,
+    /// Who made it (a user id), when a person did.
+    pub created_by: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// Already redeemed.
+    pub used: bool,
+}
+
+impl AccountToken {
+    /// Whether it is a link of `kind` for `tenant` that has not expired at `now` (used or
+    /// not: a spent link comes back from the store marked used).
+    pub fn fits(&self, kind: AccountTokenKind, tenant: &str, now: i64) -> bool {
+        self.kind == kind && self.tenant == tenant && now < self.expires_at
+    }
+}

@@ -16,9 +16,10 @@ use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 use tempfile::TempDir;
 
 use super::{
-    ApiToken, App, AuthCode, Consumed, Contact, DynStore, EndedSession, FailurePolicy, Grant,
-    IdpSession, LoginFailures, OtpCheck, OtpCode, PendingFactor, PostgresStore, RefreshToken,
-    SessionRecord, SqliteStore, Store, StoreError, Successor, User,
+    AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, DynStore,
+    EndedSession, FailurePolicy, Grant, IdpSession, LoginFailures, OtpCheck, OtpCode,
+    PendingFactor, PostgresStore, RefreshToken, SessionRecord, SqliteStore, Store, StoreError,
+    Successor, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -87,7 +88,6 @@ store_tests!(
     purge_expired_removes_expired_otp_codes_and_contacts,
     identity_links_are_replaced,
     idp_sessions_end_by_sid_or_subject,
-    a_users_sessions_end_together,
     logout_targets_are_the_apps_granted_in_a_session,
     keys_with_nul_find_nothing,
     corrupt_list_is_reported,
@@ -99,6 +99,13 @@ store_tests!(
     totp_steps_are_accepted_once_and_confirm,
     recovery_codes_are_single_use_and_replaced,
     pending_factors_are_taken_once,
+    account_token_spent_once_then_replayed,
+    concurrent_account_token_spends_yield_exactly_one_fresh,
+    dropping_account_tokens_leaves_used_and_other_kinds,
+    account_tokens_expire_and_go_with_their_user,
+    user_sessions_end_all_but_the_kept_one,
+    rekeyed_session_keeps_its_sid_and_provider_session,
+    invitations_are_listed_by_tenant_and_deleted_by_id,
 );
 
 /// A fresh store for one test, and the database behind it.
@@ -1972,36 +1979,6 @@ async fn logout_targets_are_the_apps_granted_in_a_session(db: &TestDb) {
     }
 }
 
-async fn a_users_sessions_end_together(db: &TestDb) {
-    let store = &db.store;
-    for (hash, user) in [("s1", "u1"), ("s2", "u1"), ("s3", "u2")] {
-        store
-            .create_session(&SessionRecord {
-                user_id: user.into(),
-                ..session(hash, 1_000)
-            })
-            .await
-            .unwrap();
-    }
-    let mut ended = store.end_user_sessions("u1").await.unwrap();
-    ended.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
-    assert_eq!(
-        ended,
-        ["s1", "s2"].map(|h| EndedSession {
-            id_hash: h.into(),
-            user_id: "u1".into(),
-            sid: format!("sid-{h}"),
-        })
-    );
-    assert!(store.get_session("s1").await.unwrap().is_none());
-    assert!(
-        store.get_session("s3").await.unwrap().is_some(),
-        "another user's"
-    );
-    assert!(store.end_user_sessions("u1").await.unwrap().is_empty());
-    assert!(store.end_user_sessions("u\0").await.unwrap().is_empty());
-}
-
 async fn idp_sessions_end_by_sid_or_subject(db: &TestDb) {
     let store = &db.store;
     let records = [
@@ -2555,4 +2532,263 @@ async fn pending_factors_are_taken_once(db: &TestDb) {
     assert_eq!(store.take_pending_factor("p1").await.unwrap(), Some(p));
     assert_eq!(store.take_pending_factor("p1").await.unwrap(), None);
     assert_eq!(store.take_pending_factor("p\0").await.unwrap(), None);
+}
+
+fn account_token(hash: &str, kind: AccountTokenKind, user: Option<&str>) -> AccountToken {
+    AccountToken {
+        token_hash: hash.into(),
+        id: format!("id-{hash}"),
+        kind,
+        tenant: "default".into(),
+        email: "Ann@Example.com".into(),
+        user_id: user.map(str::to_string),
+        groups: vec!["eng".into()],
+        roles: vec!["ROLE_USER".into()],
+        created_by: Some("admin".into()),
+        created_at: 100,
+        expires_at: 1_000,
+        used: false,
+    }
+}
+
+async fn account_token_spent_once_then_replayed(db: &TestDb) {
+    let store = &db.store;
+    let t = account_token("h1", AccountTokenKind::Invite, None);
+    store.create_account_token(&t).await.unwrap();
+    let stored = store.get_account_token("h1").await.unwrap().unwrap();
+    assert_eq!(
+        stored.email, "ann@example.com",
+        "emails are kept lowercased"
+    );
+    assert_eq!(
+        stored,
+        AccountToken {
+            email: "ann@example.com".into(),
+            ..t.clone()
+        }
+    );
+    let err = store.create_account_token(&t).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    let used = AccountToken {
+        email: "ann@example.com".into(),
+        used: true,
+        ..t
+    };
+    assert_eq!(
+        store.spend_account_token("h1").await.unwrap(),
+        Consumed::Fresh(used.clone())
+    );
+    assert_eq!(
+        store.spend_account_token("h1").await.unwrap(),
+        Consumed::Replayed(used)
+    );
+    assert_eq!(
+        store.spend_account_token("nope").await.unwrap(),
+        Consumed::Missing
+    );
+    assert!(store.get_account_token("nope").await.unwrap().is_none());
+}
+
+async fn concurrent_account_token_spends_yield_exactly_one_fresh(db: &TestDb) {
+    let store = db.store.clone();
+    store
+        .create_account_token(&account_token("race", AccountTokenKind::Reset, Some("u1")))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.spend_account_token("race").await.unwrap() })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Consumed::Fresh(_)) {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+async fn dropping_account_tokens_leaves_used_and_other_kinds(db: &TestDb) {
+    let store = &db.store;
+    for t in [
+        account_token("r1", AccountTokenKind::Reset, Some("u1")),
+        account_token("r2", AccountTokenKind::Reset, Some("u1")),
+        account_token("r3", AccountTokenKind::Reset, Some("u2")),
+        account_token("i1", AccountTokenKind::Invite, Some("u1")),
+    ] {
+        store.create_account_token(&t).await.unwrap();
+    }
+    assert!(matches!(
+        store.spend_account_token("r1").await.unwrap(),
+        Consumed::Fresh(_)
+    ));
+    assert_eq!(
+        store
+            .drop_account_tokens("u1", AccountTokenKind::Reset)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.get_account_token("r2").await.unwrap().is_none());
+    assert!(
+        store.get_account_token("r1").await.unwrap().is_some(),
+        "the used one stays, so that a second use is seen as a replay"
+    );
+    assert!(store.get_account_token("r3").await.unwrap().is_some());
+    assert!(store.get_account_token("i1").await.unwrap().is_some());
+}
+
+async fn account_tokens_expire_and_go_with_their_user(db: &TestDb) {
+    let store = &db.store;
+    store
+        .create_user(&user("u1", "default", "ann@example.com"))
+        .await
+        .unwrap();
+    store
+        .create_account_token(&account_token("r1", AccountTokenKind::Reset, Some("u1")))
+        .await
+        .unwrap();
+    store
+        .create_account_token(&AccountToken {
+            expires_at: 5_000,
+            ..account_token("i1", AccountTokenKind::Invite, None)
+        })
+        .await
+        .unwrap();
+    store.purge_expired(999).await.unwrap();
+    assert!(store.get_account_token("r1").await.unwrap().is_some());
+    store.purge_expired(1_000).await.unwrap();
+    assert!(store.get_account_token("r1").await.unwrap().is_none());
+    assert!(store.get_account_token("i1").await.unwrap().is_some());
+
+    store
+        .create_account_token(&AccountToken {
+            expires_at: 5_000,
+            ..account_token("r2", AccountTokenKind::Reset, Some("u1"))
+        })
+        .await
+        .unwrap();
+    assert!(store.delete_user("u1").await.unwrap());
+    assert!(store.get_account_token("r2").await.unwrap().is_none());
+    assert!(store.get_account_token("i1").await.unwrap().is_some());
+}
+
+async fn user_sessions_end_all_but_the_kept_one(db: &TestDb) {
+    let store = &db.store;
+    for hash in ["a", "b", "c"] {
+        store.create_session(&session(hash, 1_000)).await.unwrap();
+    }
+    store
+        .create_session(&SessionRecord {
+            user_id: "u2".into(),
+            ..session("other", 1_000)
+        })
+        .await
+        .unwrap();
+    let mut ended = store.end_user_sessions("u1", Some("b")).await.unwrap();
+    ended.sort_by(|x, y| x.id_hash.cmp(&y.id_hash));
+    assert_eq!(
+        ended,
+        ["a", "c"]
+            .map(|h| EndedSession {
+                id_hash: h.into(),
+                user_id: "u1".into(),
+                sid: format!("sid-{h}"),
+            })
+            .to_vec()
+    );
+    assert!(store.get_session("a").await.unwrap().is_none());
+    assert!(store.get_session("b").await.unwrap().is_some());
+    assert!(store.get_session("other").await.unwrap().is_some());
+    let ended = store.end_user_sessions("u1", None).await.unwrap();
+    assert_eq!(ended.len(), 1);
+    assert!(store.get_session("b").await.unwrap().is_none());
+    assert!(
+        store
+            .end_user_sessions("u1", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .end_user_sessions("u\0", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn rekeyed_session_keeps_its_sid_and_provider_session(db: &TestDb) {
+    let store = &db.store;
+    let s = session("old", 1_000);
+    store.create_session(&s).await.unwrap();
+    store
+        .create_idp_session(&idp_session("old", "corp", Some("x"), "sub"))
+        .await
+        .unwrap();
+    assert!(store.rekey_session("old", "new").await.unwrap());
+    assert!(store.get_session("old").await.unwrap().is_none());
+    assert_eq!(
+        store.get_session("new").await.unwrap().unwrap(),
+        SessionRecord {
+            id_hash: "new".into(),
+            ..s
+        }
+    );
+    assert!(store.get_idp_session("old").await.unwrap().is_none());
+    assert_eq!(
+        store.get_idp_session("new").await.unwrap().unwrap().subject,
+        "sub"
+    );
+    assert!(!store.rekey_session("old", "newer").await.unwrap());
+}
+
+async fn invitations_are_listed_by_tenant_and_deleted_by_id(db: &TestDb) {
+    let store = &db.store;
+    let mut newer = account_token("i2", AccountTokenKind::Invite, None);
+    newer.created_at = 200;
+    for t in [
+        account_token("i1", AccountTokenKind::Invite, None),
+        newer,
+        account_token("r1", AccountTokenKind::Reset, Some("u1")),
+        AccountToken {
+            tenant: "other".into(),
+            ..account_token("i3", AccountTokenKind::Invite, None)
+        },
+    ] {
+        store.create_account_token(&t).await.unwrap();
+    }
+    let listed = store
+        .list_account_tokens("default", AccountTokenKind::Invite)
+        .await
+        .unwrap();
+    let hashes: Vec<&str> = listed.iter().map(|t| t.token_hash.as_str()).collect();
+    assert_eq!(
+        hashes,
+        ["i2", "i1"],
+        "this tenant's invitations, newest first"
+    );
+    assert_eq!(
+        store
+            .get_account_token_by_id("id-i1")
+            .await
+            .unwrap()
+            .unwrap()
+            .token_hash,
+        "i1"
+    );
+    assert!(store.delete_account_token("id-i1").await.unwrap());
+    assert!(!store.delete_account_token("id-i1").await.unwrap());
+    assert!(
+        store
+            .get_account_token_by_id("id-i1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.get_account_token("i1").await.unwrap().is_none());
 }

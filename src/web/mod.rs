@@ -4,7 +4,9 @@
 pub mod csrf;
 pub mod flash;
 pub mod form;
+pub mod invitation;
 pub mod pages;
+pub mod password;
 pub mod return_to;
 pub mod settings;
 pub mod sign_in;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::harness::*;
 
 /// A CA and a server certificate for 127.0.0.1, made with the openssl command.
-fn make_certs(dir: &std::path::Path) {
+pub fn make_certs(dir: &std::path::Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -70,7 +70,7 @@ fn make_certs(dir: &std::path::Path) {
     ]);
 }
 
-struct Smtp {
+pub struct Smtp {
     child: std::process::Child,
     port: u16,
     outdir: std::path::PathBuf,
@@ -83,7 +83,7 @@ impl Drop for Smtp {
     }
 }
 
-fn start_smtp(dir: &std::path::Path) -> Smtp {
+pub fn start_smtp(dir: &std::path::Path) -> Smtp {
     use std::io::BufRead;
     let port = free_port();
     let outdir = dir.join("received");
@@ -126,8 +126,24 @@ fn start_smtp(dir: &std::path::Path) -> Smtp {
 }
 
 impl Smtp {
+    /// The first message the server received (its JSON record), waiting briefly for it.
+    pub async fn first_message(&self, fd: &Frontdoor) -> serde_json::Value {
+        for _ in 0..100 {
+            if let Some(entry) = std::fs::read_dir(&self.outdir)
+                .expect("outdir")
+                .flatten()
+                .next()
+            {
+                let text = std::fs::read_to_string(entry.path()).expect("read");
+                return serde_json::from_str(&text).expect("json");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no mail arrived:\n{}", fd.log());
+    }
+
     /// `mail.smtp` for this server: user `mailer` with `password`, the CA of `certs`.
-    fn settings(&self, password: &str, certs: &std::path::Path) -> serde_json::Value {
+    pub fn settings(&self, password: &str, certs: &std::path::Path) -> serde_json::Value {
         serde_json::json!({
             "host": "127.0.0.1", "port": self.port, "username": "mailer", "password": password,
             "ca_file": certs.join("ca.pem").display().to_string(),
@@ -163,21 +179,7 @@ async fn one_time_codes_go_through_smtp_with_starttls_and_auth() {
         .await
         .expect("request otp");
     assert_eq!(resp.status(), 202);
-    let mut record = None;
-    for _ in 0..100 {
-        if let Some(entry) = std::fs::read_dir(&smtp.outdir)
-            .expect("outdir")
-            .flatten()
-            .next()
-        {
-            record = Some(std::fs::read_to_string(entry.path()).expect("read"));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let record: serde_json::Value =
-        serde_json::from_str(&record.unwrap_or_else(|| panic!("no mail arrived:\n{}", fd.log())))
-            .expect("json");
+    let record = smtp.first_message(&fd).await;
     assert_eq!(record["auth_user"], "mailer", "frontdoor authenticated");
     assert_eq!(record["encrypted"], true, "after STARTTLS");
     assert_eq!(record["rcpt_tos"], serde_json::json!(["otp@example.com"]));

@@ -1,6 +1,7 @@
 //! Integration tests against the real `frontdoor` binary: one test binary for the whole suite
 //! (each test file would otherwise link Pingora again).
 
+mod account;
 mod assertion;
 mod attacks;
 mod attacks_gateway;

@@ -69,7 +69,7 @@ macro_rules! store_impl {
             use $crate::store::sql::queries::*;
             use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
-                ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
+                AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
                 IdpSession,
                 LoginFailures, OtpCheck, OtpCode, PendingFactor, RefreshToken, SessionRecord,
                 Store, StoreError, TotpFactor, User, normalize_email, to_json,
@@ -888,22 +888,6 @@ macro_rules! store_impl {
                     Ok(ended)
                 }
 
-                async fn end_user_sessions(
-                    &self,
-                    user_id: &str,
-                ) -> Result<Vec<EndedSession>, StoreError> {
-                    if Self::unmatchable(&[user_id]) {
-                        return Ok(Vec::new());
-                    }
-                    let mut tx = self.begin_write().await?;
-                    let hashes: Vec<String> = sqlx::query_scalar(USER_SESSION_HASHES)
-                        .bind(user_id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    let ended = Self::end_sessions(&mut tx, hashes).await?;
-                    tx.commit().await?;
-                    Ok(ended)
-                }
 
                 async fn login_failures(
                     &self,
@@ -1093,6 +1077,162 @@ macro_rules! store_impl {
                         .fetch_optional(self.writer())
                         .await?;
                     row.as_ref().map(rows::pending_factor).transpose()
+                }
+
+                /// One transaction: each ended session is announced, so that every node
+                /// forgets it.
+                async fn end_user_sessions(
+                    &self,
+                    user_id: &str,
+                    keep: Option<&str>,
+                ) -> Result<Vec<EndedSession>, StoreError> {
+                    if Self::unmatchable(&[user_id]) {
+                        return Ok(Vec::new());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let rows = sqlx::query(DELETE_USER_SESSIONS)
+                        .bind(user_id)
+                        .bind(keep.unwrap_or(""))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut ended = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let session = EndedSession {
+                            id_hash: rows::StoreRow::text(row, "id_hash")?,
+                            user_id: rows::StoreRow::text(row, "user_id")?,
+                            sid: rows::StoreRow::text(row, "sid")?,
+                        };
+                        Self::announce(&mut tx, Revoked::Session, &session.id_hash).await?;
+                        ended.push(session);
+                    }
+                    tx.commit().await?;
+                    Ok(ended)
+                }
+
+                /// The old hash is announced as ended: other nodes forget it, and find the
+                /// session again under its new hash.
+                async fn rekey_session(
+                    &self,
+                    old_hash: &str,
+                    new_hash: &str,
+                ) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[old_hash, new_hash]) {
+                        return Ok(false);
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let found = sqlx::query(REKEY_SESSION)
+                        .bind(old_hash)
+                        .bind(new_hash)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    if !found {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    sqlx::query(REKEY_IDP_SESSION)
+                        .bind(old_hash)
+                        .bind(new_hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    Self::announce(&mut tx, Revoked::Session, old_hash).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn create_account_token(
+                    &self,
+                    token: &AccountToken,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(INSERT_ACCOUNT_TOKEN)
+                        .bind(&token.token_hash)
+                        .bind(&token.id)
+                        .bind(token.kind.as_str())
+                        .bind(&token.tenant)
+                        .bind(normalize_email(&token.email))
+                        .bind(&token.user_id)
+                        .bind(to_json(&token.groups)?)
+                        .bind(to_json(&token.roles)?)
+                        .bind(&token.created_by)
+                        .bind(token.created_at)
+                        .bind(token.expires_at)
+                        .bind(token.used)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn get_account_token(
+                    &self,
+                    token_hash: &str,
+                ) -> Result<Option<AccountToken>, StoreError> {
+                    self.find(GET_ACCOUNT_TOKEN, token_hash, rows::account_token)
+                        .await
+                }
+
+                async fn spend_account_token(
+                    &self,
+                    token_hash: &str,
+                ) -> Result<Consumed<AccountToken>, StoreError> {
+                    self.consume(
+                        SPEND_ACCOUNT_TOKEN,
+                        GET_ACCOUNT_TOKEN,
+                        token_hash,
+                        rows::account_token,
+                    )
+                    .await
+                }
+
+                async fn get_account_token_by_id(
+                    &self,
+                    id: &str,
+                ) -> Result<Option<AccountToken>, StoreError> {
+                    self.find(GET_ACCOUNT_TOKEN_BY_ID, id, rows::account_token)
+                        .await
+                }
+
+                async fn list_account_tokens(
+                    &self,
+                    tenant: &str,
+                    kind: AccountTokenKind,
+                ) -> Result<Vec<AccountToken>, StoreError> {
+                    if Self::unmatchable(&[tenant]) {
+                        return Ok(Vec::new());
+                    }
+                    let rows = sqlx::query(LIST_ACCOUNT_TOKENS)
+                        .bind(tenant)
+                        .bind(kind.as_str())
+                        .fetch_all(self.reader())
+                        .await?;
+                    rows.iter().map(rows::account_token).collect()
+                }
+
+                async fn delete_account_token(&self, id: &str) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[id]) {
+                        return Ok(false);
+                    }
+                    let done = sqlx::query(DELETE_ACCOUNT_TOKEN)
+                        .bind(id)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn drop_account_tokens(
+                    &self,
+                    user_id: &str,
+                    kind: AccountTokenKind,
+                ) -> Result<u64, StoreError> {
+                    if Self::unmatchable(&[user_id]) {
+                        return Ok(0);
+                    }
+                    let done = sqlx::query(DROP_ACCOUNT_TOKENS)
+                        .bind(user_id)
+                        .bind(kind.as_str())
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected())
                 }
 
                 $($own)*

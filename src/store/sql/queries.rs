@@ -3,9 +3,9 @@
 //! clause only, a `Spellings` holds both texts and the dialect picks its own.
 
 use super::rows::{
-    api_token_columns, app_columns, code_columns, contact_columns, grant_columns,
-    idp_session_columns, login_failure_columns, pending_factor_columns, refresh_columns,
-    session_columns, totp_columns, user_columns,
+    account_token_columns, api_token_columns, app_columns, code_columns, contact_columns,
+    grant_columns, idp_session_columns, login_failure_columns, pending_factor_columns,
+    refresh_columns, session_columns, totp_columns, user_columns,
 };
 
 /// One statement as each backend spells it.
@@ -88,7 +88,7 @@ pub(crate) const UPDATE_USER: Spellings = announced!(
 );
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 /// What goes with a deleted user, in order (its refresh tokens before its grants).
-pub(crate) const DELETE_USER_REST: [&str; 9] = [
+pub(crate) const DELETE_USER_REST: [&str; 10] = [
     "DELETE FROM refresh_tokens \
      WHERE user_id = $1 OR grant_id IN (SELECT id FROM grants WHERE user_id = $1)",
     "DELETE FROM grants WHERE user_id = $1",
@@ -99,6 +99,7 @@ pub(crate) const DELETE_USER_REST: [&str; 9] = [
     "DELETE FROM totp_factors WHERE user_id = $1",
     "DELETE FROM recovery_codes WHERE user_id = $1",
     "DELETE FROM pending_factors WHERE user_id = $1",
+    "DELETE FROM account_tokens WHERE user_id = $1",
 ];
 
 pub(crate) const INSERT_APP: &str = concat!(
@@ -155,7 +156,7 @@ pub(crate) const DELETE_SESSION: Spellings =
 pub(crate) const COUNT_SESSIONS: &str = "SELECT COUNT(*) FROM sessions WHERE expires_at > $1";
 pub(crate) const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 /// What else expires, after the sessions.
-pub(crate) const PURGE_REST: [&str; 7] = [
+pub(crate) const PURGE_REST: [&str; 8] = [
     "DELETE FROM codes WHERE expires_at <= $1",
     "DELETE FROM refresh_tokens WHERE expires_at <= $1",
     "DELETE FROM otp_codes WHERE expires_at <= $1",
@@ -163,6 +164,7 @@ pub(crate) const PURGE_REST: [&str; 7] = [
     "DELETE FROM idp_sessions WHERE expires_at <= $1",
     "DELETE FROM login_failures WHERE expires_at <= $1",
     "DELETE FROM pending_factors WHERE expires_at <= $1",
+    "DELETE FROM account_tokens WHERE expires_at <= $1",
 ];
 
 pub(crate) const INSERT_CODE: &str = concat!(
@@ -314,9 +316,46 @@ pub(crate) const END_IDP_SESSIONS_BY_SID: &str =
     "DELETE FROM idp_sessions WHERE idp = $1 AND sid = $2 RETURNING session_hash";
 pub(crate) const END_IDP_SESSIONS_BY_SUBJECT: &str =
     "DELETE FROM idp_sessions WHERE idp = $1 AND subject = $2 RETURNING session_hash";
-pub(crate) const USER_SESSION_HASHES: &str = "SELECT id_hash FROM sessions WHERE user_id = $1";
 pub(crate) const DELETE_SESSION_QUIETLY: &str =
     "DELETE FROM sessions WHERE id_hash = $1 RETURNING user_id, sid";
+/// Every session of a user but one (`$2`, a hash; '' keeps none).
+pub(crate) const DELETE_USER_SESSIONS: &str =
+    "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2 RETURNING id_hash, user_id, sid";
+/// A session's new id hash; its provider session follows it.
+pub(crate) const REKEY_SESSION: &str = "UPDATE sessions SET id_hash = $2 WHERE id_hash = $1";
+pub(crate) const REKEY_IDP_SESSION: &str =
+    "UPDATE idp_sessions SET session_hash = $2 WHERE session_hash = $1";
+
+pub(crate) const INSERT_ACCOUNT_TOKEN: &str = concat!(
+    "INSERT INTO account_tokens (",
+    account_token_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
+pub(crate) const GET_ACCOUNT_TOKEN: &str = concat!(
+    "SELECT ",
+    account_token_columns!(),
+    " FROM account_tokens WHERE token_hash = $1"
+);
+/// Spends a link: under any concurrency exactly one caller gets the row back.
+pub(crate) const SPEND_ACCOUNT_TOKEN: &str = concat!(
+    "UPDATE account_tokens SET used = TRUE WHERE token_hash = $1 AND used = FALSE RETURNING ",
+    account_token_columns!()
+);
+pub(crate) const GET_ACCOUNT_TOKEN_BY_ID: &str = concat!(
+    "SELECT ",
+    account_token_columns!(),
+    " FROM account_tokens WHERE id = $1"
+);
+/// The links of one kind in a tenant, newest first.
+pub(crate) const LIST_ACCOUNT_TOKENS: &str = concat!(
+    "SELECT ",
+    account_token_columns!(),
+    " FROM account_tokens WHERE tenant = $1 AND kind = $2 ORDER BY created_at DESC, id"
+);
+pub(crate) const DELETE_ACCOUNT_TOKEN: &str = "DELETE FROM account_tokens WHERE id = $1";
+/// The unused links of one kind for a user.
+pub(crate) const DROP_ACCOUNT_TOKENS: &str =
+    "DELETE FROM account_tokens WHERE user_id = $1 AND kind = $2 AND used = FALSE";
 
 /// The head of a lookup of several subjects, before the list of keys (`…)`).
 pub(crate) const LOGIN_FAILURES_HEAD: &str = concat!(

@@ -5,8 +5,8 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::store::{
-    ApiToken, App, AuthCode, Contact, Grant, IdpSession, LoginFailures, PendingFactor,
-    RefreshToken, SessionRecord, StoreError, TotpFactor, User,
+    AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Contact, Grant, IdpSession,
+    LoginFailures, PendingFactor, RefreshToken, SessionRecord, StoreError, TotpFactor, User,
 };
 
 /// Typed reads of one column by name; failures are `StoreError`s.
@@ -115,15 +115,21 @@ macro_rules! pending_factor_columns {
         "token_hash, user_id, binding, amr, return_to, expires_at"
     };
 }
+macro_rules! account_token_columns {
+    () => {
+        "token_hash, id, kind, tenant, email, user_id, member_groups, roles, created_by, \
+         created_at, expires_at, used"
+    };
+}
 macro_rules! login_failure_columns {
     () => {
         "subject, window_start, failures, banned_until"
     };
 }
 pub(crate) use {
-    api_token_columns, app_columns, code_columns, contact_columns, grant_columns,
-    idp_session_columns, login_failure_columns, pending_factor_columns, refresh_columns,
-    session_columns, totp_columns, user_columns,
+    account_token_columns, api_token_columns, app_columns, code_columns, contact_columns,
+    grant_columns, idp_session_columns, login_failure_columns, pending_factor_columns,
+    refresh_columns, session_columns, totp_columns, user_columns,
 };
 
 /// The refresh-token columns, for statements built at run time (the SQLite rotation batcher).
@@ -287,5 +293,24 @@ pub(crate) fn pending_factor(row: &impl StoreRow) -> Result<PendingFactor, Store
         amr: row.text("amr")?,
         return_to: row.text("return_to")?,
         expires_at: row.int("expires_at")?,
+    })
+}
+
+pub(crate) fn account_token(row: &impl StoreRow) -> Result<AccountToken, StoreError> {
+    let kind = row.text("kind")?;
+    Ok(AccountToken {
+        token_hash: row.text("token_hash")?,
+        id: row.text("id")?,
+        kind: AccountTokenKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("account token kind `{kind}`")))?,
+        tenant: row.text("tenant")?,
+        email: row.text("email")?,
+        user_id: row.optional_text("user_id")?,
+        groups: row.list("member_groups")?,
+        roles: row.list("roles")?,
+        created_by: row.optional_text("created_by")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
+        used: row.flag("used")?,
     })
 }

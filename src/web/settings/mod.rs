@@ -4,7 +4,9 @@
 //! who may do what are `manage::owned`'s, shared with the JSON API.
 
 mod apps;
+mod password;
 mod tokens;
+mod users;
 
 use std::collections::HashMap;
 
@@ -22,6 +24,10 @@ pub const PREFIX: &str = "/_frontdoor/settings";
 pub const APPS: &str = "/_frontdoor/settings/developers/apps";
 /// The API tokens page.
 pub const TOKENS: &str = "/_frontdoor/settings/developers/tokens";
+/// The password page.
+pub const PASSWORD: &str = "/_frontdoor/settings/security/password";
+/// The tenant's users (administrators only).
+pub const USERS: &str = "/_frontdoor/settings/users";
 
 /// Answers `/_frontdoor/settings…` and `/_frontdoor/admin`; `None` for other paths.
 pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
@@ -29,7 +35,14 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
     if path == "/_frontdoor/admin" || path == PREFIX || path == "/_frontdoor/settings/" {
         return Some(Reply::see_other(APPS));
     }
-    let rest = path.strip_prefix("/_frontdoor/settings/developers/")?;
+    // The account pages' paths (`security/…`, `users…`) and the developers' (`apps…`,
+    // `tokens…`) differ from their first segment on, so one table holds them all.
+    let rest = path
+        .strip_prefix("/_frontdoor/settings/developers/")
+        .or_else(|| {
+            path.strip_prefix("/_frontdoor/settings/")
+                .filter(|r| r.starts_with("security/") || *r == "users" || r.starts_with("users/"))
+        })?;
     Some(
         answer(state, req, rest)
             .await
@@ -64,6 +77,16 @@ async fn answer(state: &State, req: &Request, rest: &str) -> Result<Reply, Error
         (["tokens"], true, _) => tokens::list(&page).await,
         (["tokens"], _, true) => tokens::create(&page).await,
         (["tokens", id, "revoke"], _, true) => tokens::revoke(&page, id).await,
+        (["security", "password"], true, _) => Ok(password::form(&page)),
+        (["security", "password"], _, true) => password::change(&page).await,
+        (["users"], true, _) => users::list(&page).await,
+        (["users", "invite"], _, true) => users::invite(&page).await,
+        (["users", "invitations", id, "resend"], _, true) => users::resend(&page, id).await,
+        (["users", "invitations", id, "revoke"], _, true) => users::revoke(&page, id).await,
+        (["users", id], true, _) => users::show(&page, id).await,
+        (["users", id], _, true) => users::update(&page, id).await,
+        (["users", id, "activate"], _, true) => users::set_active(&page, id, true).await,
+        (["users", id, "deactivate"], _, true) => users::set_active(&page, id, false).await,
         _ => Err(Error::NotFound("There is no such page.".into())),
     }
 }
@@ -146,7 +169,7 @@ pub struct Chrome<'a> {
     pub is_admin: bool,
     /// Their tenant.
     pub tenant: &'a str,
-    /// `apps` or `tokens`: the highlighted tab.
+    /// `apps`, `tokens`, `password` or `users`: the highlighted tab.
     pub section: &'static str,
 }
 
