@@ -219,6 +219,9 @@ pub enum UsersCommand {
         #[arg(long, value_delimiter = ',')]
         roles: Option<Vec<String>>,
     },
+    /// Remove a user's second factors (authenticator app, recovery codes) and end their
+    /// sessions: for a user who lost their device.
+    ResetFactors(UserRef),
 }
 
 /// A user named by email within a tenant.
@@ -371,7 +374,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             cmd @ (UsersCommand::Invite { .. }
             | UsersCommand::ResetLink(_)
             | UsersCommand::SetPassword(_)
-            | UsersCommand::Edit { .. }),
+            | UsersCommand::Edit { .. }
+            | UsersCommand::ResetFactors(_)),
         ) => with_store(&cli.config, |config, store| async move {
             account_life(config, store, cmd).await
         }),
@@ -390,7 +394,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 UsersCommand::Invite { .. }
                 | UsersCommand::ResetLink(_)
                 | UsersCommand::SetPassword(_)
-                | UsersCommand::Edit { .. } => bail!("handled by account_life"),
+                | UsersCommand::Edit { .. }
+                | UsersCommand::ResetFactors(_) => bail!("handled by account_life"),
                 UsersCommand::List { tenant, json } => {
                     let users = store.list_users(tenant.as_deref()).await?;
                     if json {
@@ -728,6 +733,19 @@ async fn account_life(
             let new = line.trim_end_matches(['\n', '\r']);
             let ended = reset::set_password(&state, user, new).await?;
             println!("password set for {} ({ended} sessions ended)", u.email);
+        }
+        UsersCommand::ResetFactors(u) => {
+            let user = user_of(&u).await?;
+            let had = users::reset_factors(&state, &user.tenant, &user.id).await?;
+            println!(
+                "{}: {}",
+                u.email,
+                if had {
+                    "second factors removed, sessions ended"
+                } else {
+                    "had no second factor; sessions ended"
+                }
+            );
         }
         UsersCommand::Edit {
             user,

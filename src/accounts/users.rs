@@ -39,6 +39,18 @@ pub struct Edit {
     pub active: Option<bool>,
 }
 
+/// Removes every second factor of a user of the tenant (an authenticator app lost with its
+/// recovery codes): they sign in with their password alone until they enrol again, or are sent
+/// to enrol where the tenant requires a second factor. Their sessions end (with back-channel
+/// logout): whoever holds the lost device may hold a session too. Whether they had a factor.
+pub async fn reset_factors(state: &State, tenant: &str, id: &str) -> Result<bool, Error> {
+    let user = get(state, tenant, id).await?;
+    let had = state.store.delete_factors(&user.id).await?;
+    let ended = super::end_sessions(state, &user.id, None).await?;
+    tracing::info!(user = %user.id, tenant, had_factors = had, sessions_ended = ended, "second factors reset by an administrator");
+    Ok(had)
+}
+
 /// The tenant's users whose email or name contains `query` (any case), by email.
 pub async fn list(state: &State, tenant: &str, query: &str) -> Result<Vec<User>, Error> {
     let mut users = state.store.list_users(Some(tenant)).await?;

@@ -54,11 +54,13 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         (["users", "invitations", id], "DELETE") => revoke(state, req, id).await,
         (["users", id], "GET") => get(state, req, id).await,
         (["users", id], "PATCH") => update(state, req, id).await,
+        (["users", id, "reset-factors"], "POST") => reset_factors(state, req, id).await,
         (
             ["users"]
             | ["users", _]
             | ["users", "invitations", _]
-            | ["users", "invitations", _, "resend"],
+            | ["users", "invitations", _, "resend"]
+            | ["users", _, "reset-factors"],
             _,
         ) => Err(Error::MethodNotAllowed(format!("{m} is not allowed here")).into()),
         _ => return None,
@@ -114,6 +116,15 @@ async fn update(state: &State, req: &Request, id: &str) -> Result<Reply, ApiErro
     };
     let user = users::edit(state, &tenant, Some(caller.user_id()), id, edit).await?;
     Ok(Reply::json(StatusCode::OK, &user_json(&user)))
+}
+
+async fn reset_factors(state: &State, req: &Request, id: &str) -> Result<Reply, ApiError> {
+    let (_, tenant) = admin(state, req).await?;
+    let had = users::reset_factors(state, &tenant, id).await?;
+    let user = users::get(state, &tenant, id).await?;
+    let mut body = user_json(&user);
+    body["factors_removed"] = had.into();
+    Ok(Reply::json(StatusCode::OK, &body))
 }
 
 async fn invitations(state: &State, req: &Request) -> Result<Reply, ApiError> {

@@ -270,6 +270,8 @@ pub trait Store: Send + Sync + 'static {
     async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> Result<bool, StoreError>;
     /// How many of the user's recovery codes are left.
     async fn count_recovery_codes(&self, user_id: &str) -> Result<u32, StoreError>;
+    /// Removes every second factor of a user (an administrator's reset); whether there was one.
+    async fn delete_factors(&self, user_id: &str) -> Result<bool, StoreError>;
     /// Stores a half-signed-in browser's record.
     async fn put_pending_factor(&self, pending: &PendingFactor) -> Result<(), StoreError>;
     /// Takes (deletes and answers) a pending sign-in, expired or not: a token is good once.

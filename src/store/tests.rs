@@ -98,6 +98,7 @@ store_tests!(
     purge_expired_removes_stale_login_failures,
     totp_steps_are_accepted_once_and_confirm,
     recovery_codes_are_single_use_and_replaced,
+    an_administrators_reset_removes_every_factor_of_one_user,
     pending_factors_are_taken_once,
     account_token_spent_once_then_replayed,
     concurrent_account_token_spends_yield_exactly_one_fresh,
@@ -2516,6 +2517,27 @@ async fn recovery_codes_are_single_use_and_replaced(db: &TestDb) {
     assert!(!store.use_recovery_code("u1", "h1").await.unwrap());
     assert!(store.use_recovery_code("u1", "h4").await.unwrap());
     assert_eq!(store.count_recovery_codes("u1").await.unwrap(), 0);
+}
+
+async fn an_administrators_reset_removes_every_factor_of_one_user(db: &TestDb) {
+    let store = &db.store;
+    for user in ["u1", "u2"] {
+        store.put_totp(user, "sealed", 100).await.unwrap();
+        store
+            .replace_recovery_codes(user, &strings(&[&format!("{user}-h1")]))
+            .await
+            .unwrap();
+    }
+    assert!(store.delete_factors("u1").await.unwrap());
+    assert!(store.get_totp("u1").await.unwrap().is_none());
+    assert_eq!(store.count_recovery_codes("u1").await.unwrap(), 0);
+    assert!(
+        store.get_totp("u2").await.unwrap().is_some(),
+        "another user's stay"
+    );
+    assert_eq!(store.count_recovery_codes("u2").await.unwrap(), 1);
+    assert!(!store.delete_factors("u1").await.unwrap(), "nothing left");
+    assert!(!store.delete_factors("u\0").await.unwrap());
 }
 
 async fn pending_factors_are_taken_once(db: &TestDb) {

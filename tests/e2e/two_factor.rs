@@ -890,3 +890,101 @@ async fn check_config_accepts_two_factor_and_second_factor_and_names_bad_values(
         assert!(err.contains(expected), "expected `{expected}` in:\n{err}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// An administrator's reset of a user's factors.
+
+/// The id of a user, from `users list --json`.
+fn id_of(fd: &Frontdoor, email: &str) -> String {
+    fd.cli_json(&["users", "list", "--json"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|u| u["email"] == email)
+        .and_then(|u| u["id"].as_str())
+        .unwrap_or_else(|| panic!("no user {email}"))
+        .to_string()
+}
+
+async fn reset_by_api(fd: &Frontdoor, token: &str, id: &str) -> (u16, Value) {
+    let resp = plain_client()
+        .post(fd.url(&format!("/api/v1/users/{id}/reset-factors")))
+        .header("Api-Token", token)
+        .send()
+        .await
+        .expect("reset");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_administrator_resets_a_users_factors_by_page_api_and_cli_and_nobody_else_can() {
+    let (_upstream, fd) = setup_with(Config::standard, &[ANN, BOB, ROOT]).await;
+    let ann = id_of(&fd, ANN.0);
+    let settings = ann_session(&fd).await;
+    enrol(&fd, &settings).await;
+    let users_page = format!("/_frontdoor/settings/users/{ann}/reset-factors");
+
+    // Not an administrator: refused on the page and by the API, and nothing changes.
+    let bob = signed_in(&fd, "/wiki", BOB.0, PW).await.0;
+    let (_, html) = get_html(&bob, &fd.url("/_frontdoor/settings/security/password")).await;
+    let csrf = form_field(&html, "csrf_token").expect("csrf");
+    let refused = post_form(&bob, &fd.url(&users_page), &[("csrf_token", &csrf)]).await;
+    assert_eq!(refused.status(), 403);
+    let bob_token = fd.api_token(&["--user", BOB.0, "--name", "bob"]);
+    let (status, body) = reset_by_api(&fd, &bob_token, &ann).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["status"], 403, "the shared envelope: {body}");
+    second_factor_form(password_step(&fd, &browser(), "/wiki").await).await;
+
+    // The administrator's page: CSRF checked, then the factors are gone and Ann's sessions end.
+    let root = signed_in(&fd, "/wiki", ROOT.0, PW).await.0;
+    let (status, html) =
+        get_html(&root, &fd.url(&format!("/_frontdoor/settings/users/{ann}"))).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"reset-factors\""), "{html}");
+    let csrf = form_field(&html, "csrf_token").expect("csrf");
+    let forged = post_form(&root, &fd.url(&users_page), &[("csrf_token", "forged")]).await;
+    assert_eq!(forged.status(), 403, "CSRF");
+    let done = post_form(&root, &fd.url(&users_page), &[("csrf_token", &csrf)]).await;
+    assert_eq!(done.status(), 303);
+    assert!(
+        location(&done).ends_with("?done=factors-reset"),
+        "{}",
+        location(&done)
+    );
+    let gone = navigate(&settings, &fd.url("/wiki")).await;
+    assert_eq!(gone.status(), 302, "Ann's session ended with the reset");
+    let signed = password_step(&fd, &browser(), "/wiki").await;
+    assert_eq!(
+        signed.status(),
+        303,
+        "the password alone signs in again: no second-factor page"
+    );
+    assert!(set_cookie(&signed, "frontdoor_session").is_some());
+
+    // The API: Ann enrols again, an administrator's token resets it, then finds nothing left.
+    let settings = ann_session(&fd).await;
+    enrol(&fd, &settings).await;
+    let root_token = fd.api_token(&["--user", ROOT.0, "--name", "root"]);
+    let (status, body) = reset_by_api(&fd, &root_token, &ann).await;
+    assert_eq!(
+        (status, &body["factors_removed"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+    assert_eq!(body["email"], ANN.0);
+    let (status, body) = reset_by_api(&fd, &root_token, &ann).await;
+    assert_eq!(
+        (status, &body["factors_removed"]),
+        (200, &Value::Bool(false)),
+        "{body}"
+    );
+    let (status, body) = reset_by_api(&fd, &root_token, "no-such-user").await;
+    assert_eq!(status, 404, "{body}");
+
+    // The CLI says what it found.
+    let out = fd.cli_ok(&["users", "reset-factors", "--email", ANN.0], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("had no second factor"), "{text}");
+}

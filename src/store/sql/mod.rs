@@ -1049,6 +1049,23 @@ macro_rules! store_impl {
                         .map_err(|e| StoreError::Corrupt(format!("recovery code count: {e}")))
                 }
 
+                async fn delete_factors(&self, user_id: &str) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[user_id]) {
+                        return Ok(false);
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let mut removed = 0;
+                    for statement in DELETE_FACTORS {
+                        removed += sqlx::query(statement)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok(removed > 0)
+                }
+
                 async fn put_pending_factor(
                     &self,
                     pending: &PendingFactor,

@@ -406,6 +406,13 @@ pub(crate) const GET_TOTP: &str = concat!(
 pub(crate) const ACCEPT_TOTP_STEP: &str = "UPDATE totp_factors SET last_step = $2, \
      confirmed = TRUE WHERE user_id = $1 AND last_step < $2";
 pub(crate) const DELETE_RECOVERY_CODES: &str = "DELETE FROM recovery_codes WHERE user_id = $1";
+/// Every second factor of a user, for an administrator's reset (recovery codes and half-signed-in
+/// records go with them).
+pub(crate) const DELETE_FACTORS: [&str; 3] = [
+    "DELETE FROM totp_factors WHERE user_id = $1",
+    "DELETE FROM recovery_codes WHERE user_id = $1",
+    "DELETE FROM pending_factors WHERE user_id = $1",
+];
 pub(crate) const INSERT_RECOVERY_CODE: &str =
     "INSERT INTO recovery_codes (user_id, code_hash, used) VALUES ($1, $2, FALSE)";
 /// Spends a recovery code: exactly one caller changes the row.

@@ -87,6 +87,7 @@ async fn answer(state: &State, req: &Request, rest: &str) -> Result<Reply, Error
         (["users", id], _, true) => users::update(&page, id).await,
         (["users", id, "activate"], _, true) => users::set_active(&page, id, true).await,
         (["users", id, "deactivate"], _, true) => users::set_active(&page, id, false).await,
+        (["users", id, "reset-factors"], _, true) => users::reset_factors(&page, id).await,
         _ => Err(Error::NotFound("There is no such page.".into())),
     }
 }

@@ -63,6 +63,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "activated" => "User activated: they may sign in again.",
         "deactivated" => "User deactivated: their sessions ended and their tokens are refused.",
         "invited" => "Invitation sent.",
+        "factors-reset" => {
+            "Second factors removed: the user signs in with their password and enrols again; their sessions ended."
+        }
         "resent" => "Invitation sent again; the earlier link no longer works.",
         "revoked" => "Invitation withdrawn.",
         _ => return None,
@@ -204,6 +207,13 @@ pub async fn set_active(page: &Page<'_>, id: &str, active: bool) -> Result<Reply
         Err(e @ Error::Conflict(_)) => render_list(page, e.status(), Some(e.to_string())).await,
         Err(e) => Err(e),
     }
+}
+
+/// `POST …/users/<id>/reset-factors`.
+pub async fn reset_factors(page: &Page<'_>, id: &str) -> Result<Reply, Error> {
+    let tenant = users::administered(&page.caller)?;
+    users::reset_factors(page.state, tenant, id).await?;
+    Ok(Reply::see_other(&format!("{USERS}?done=factors-reset")))
 }
 
 fn inviter<'a>(page: &'a Page<'_>) -> Inviter<'a> {
