@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod federation;
 pub mod gateway;
 pub mod grants;
 pub mod keys;
+pub mod logging;
 pub mod mail;
 pub mod manage;
 pub mod metrics;

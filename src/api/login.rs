@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::clock::now;
 use http::StatusCode;
 
+use crate::audit;
 use crate::endpoint::{Reply, Request, json};
 use crate::error::Error;
 use crate::provider::access::RedeemError;
@@ -69,12 +70,15 @@ pub async fn check_password(
     password: String,
     method: &str,
 ) -> Result<User, Error> {
-    let attempt = admit(state, tenant, email, req).await?;
-    let user = state
-        .store
-        .find_user_by_email(tenant, email)
-        .await?
-        .filter(|u| u.active);
+    let attempt = admit(state, tenant, email, req, method).await?;
+    let found = state.store.find_user_by_email(tenant, email).await?;
+    // For the audit log only: the answer to the client is the same in every case.
+    let reason = match &found {
+        None => "unknown_account",
+        Some(u) if !u.active => "inactive_account",
+        Some(_) => "wrong_password",
+    };
+    let user = found.filter(|u| u.active);
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
@@ -84,12 +88,13 @@ pub async fn check_password(
     match user {
         Some(u) if ok => {
             crate::metrics::login(method, "success");
+            audit::sign_in_succeeded(method, req.client_ip, tenant, email, &u.id);
             state.regulation.succeeded(&*state.store, &attempt).await;
             Ok(u)
         }
         _ => {
             crate::metrics::login(method, "failure");
-            tracing::info!(tenant, "failed password login");
+            audit::sign_in_failed(method, req.client_ip, tenant, email, reason);
             if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
                 return Err(banned.error());
             }
@@ -101,14 +106,24 @@ pub async fn check_password(
     }
 }
 
-/// The regulation's admission of a sign-in attempt: a ban is 429 `too_many_attempts`.
-async fn admit(state: &State, tenant: &str, email: &str, req: &Request) -> Result<Attempt, Error> {
+/// The regulation's admission of a sign-in attempt: a ban is 429 `too_many_attempts` (and a
+/// failed sign-in in the audit log: attempts during a ban are what fail2ban should see too).
+async fn admit(
+    state: &State,
+    tenant: &str,
+    email: &str,
+    req: &Request,
+    method: &str,
+) -> Result<Attempt, Error> {
     state
         .regulation
         .admit(&*state.store, tenant, email, req.client_ip)
         .await
         .map_err(|refused| match refused {
-            Refused::Banned(b) => b.error(),
+            Refused::Banned(b) => {
+                audit::sign_in_failed(method, req.client_ip, tenant, email, "banned");
+                b.error()
+            }
             Refused::Store(e) => Error::from(e),
         })
 }
@@ -282,9 +297,10 @@ pub async fn check_code(
     email: &str,
     code: &str,
 ) -> Result<User, Error> {
-    let attempt = admit(state, tenant, email, req).await?;
+    let attempt = admit(state, tenant, email, req, "otp").await?;
     if let Err(message) = verify_code(state, tenant, email, code).await? {
         crate::metrics::login("otp", "failure");
+        audit::sign_in_failed("otp", req.client_ip, tenant, email, "invalid_code");
         if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
             return Err(banned.error());
         }
@@ -297,9 +313,11 @@ pub async fn check_code(
         .filter(|u| u.active)
         .ok_or_else(|| {
             crate::metrics::login("otp", "failure");
+            audit::sign_in_failed("otp", req.client_ip, tenant, email, "inactive_account");
             Error::unauthenticated("invalid_code", "this account is not active")
         })?;
     crate::metrics::login("otp", "success");
+    audit::sign_in_succeeded("otp", req.client_ip, tenant, email, &user.id);
     state.regulation.succeeded(&*state.store, &attempt).await;
     Ok(user)
 }

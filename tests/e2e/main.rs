@@ -22,6 +22,7 @@ mod idp;
 mod mail;
 mod manage_api;
 mod oauth;
+mod ops_logs;
 mod pages;
 mod proxying;
 mod regulation;

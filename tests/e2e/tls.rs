@@ -182,7 +182,7 @@ impl TlsFrontdoor {
             .text()
             .await
             .expect("metrics text");
-        let prefix = format!("frontdoor_tls_certificate_reloads_total{{result=\"{result}\"}} ");
+        let prefix = format!("frontdoor_tls_certificate_reloads_total{{outcome=\"{result}\"}} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&prefix))
             .and_then(|v| v.trim().parse().ok())
