@@ -164,10 +164,20 @@ impl Keys {
             Some(key)
         } else if generate {
             let key = generate_signing_key(&signing_path, algorithm)?;
-            tracing::info!(path = %signing_path.display(), kid = %key.kid, "generated a new {} signing key", algorithm.name());
+            let path = signing_path.display();
+            // One static message per algorithm: the line reads whole, and stays an event with
+            // fields rather than a formatted string.
+            match algorithm {
+                SigningAlgorithm::RS256 => {
+                    tracing::info!(%path, kid = %key.kid, "generated a new RS256 signing key")
+                }
+                SigningAlgorithm::ES256 => {
+                    tracing::info!(%path, kid = %key.kid, "generated a new ES256 signing key")
+                }
+            }
             Some(key)
         } else {
-            tracing::warn!(path = %signing_path.display(), "no signing key and key generation is off: {KEYS_MISSING_MESSAGE}");
+            tracing::warn!(path = %signing_path.display(), hint = KEYS_MISSING_MESSAGE, "no signing key and key generation is off");
             None
         };
         let cookie = if cookie_path.exists() {
