@@ -144,7 +144,7 @@ static BACKCHANNEL_LOGOUT: LazyLock<IntCounterVec> = LazyLock::new(|| {
 static STORE_UP: LazyLock<IntGauge> = LazyLock::new(|| {
     gauge(
         "frontdoor_store_up",
-        "1 when the store answered the last periodic check (every 15 s), 0 when it failed.",
+        "1 when the store answered its last check (every 15 s, and each /readyz), 0 when it failed.",
     )
 });
 static REVOCATION_LISTENER_UP: LazyLock<IntGauge> = LazyLock::new(|| {

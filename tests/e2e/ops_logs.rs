@@ -39,6 +39,16 @@ async fn lines_of(fd: &Frontdoor, target: &str, want: impl Fn(&Value) -> bool) -
     panic!("no {target} line as wanted in:\n{}", fd.log());
 }
 
+/// The `X-Request-Id` an answer carries.
+fn request_id(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("x-request-id")
+        .expect("the answer carries a request id")
+        .to_str()
+        .expect("ascii")
+        .to_string()
+}
+
 #[tokio::test]
 async fn json_logs_parse_and_the_access_line_carries_the_request_id_the_upstream_and_client_saw() {
     // The test client is on 127.0.0.1: as a trusted proxy its X-Request-Id is believed.
@@ -59,13 +69,7 @@ async fn json_logs_parse_and_the_access_line_carries_the_request_id_the_upstream
         .await
         .expect("proxied");
     assert_eq!(resp.status(), 200);
-    let id = resp
-        .headers()
-        .get("x-request-id")
-        .expect("the client gets the request id")
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let id = request_id(&resp);
     assert_eq!(id.len(), 32, "a generated id: {id}");
     let seen = upstream.last();
     assert_eq!(seen.header("x-request-id").as_deref(), Some(id.as_str()));
@@ -110,7 +114,7 @@ async fn json_logs_parse_and_the_access_line_carries_the_request_id_the_upstream
         .send()
         .await
         .expect("proxied");
-    let replaced = resp.headers()["x-request-id"].to_str().expect("ascii");
+    let replaced = request_id(&resp);
     assert_eq!(replaced.len(), 32, "{replaced}");
 
     // frontdoor's own answers carry one too, and are logged with the own route.
@@ -119,10 +123,7 @@ async fn json_logs_parse_and_the_access_line_carries_the_request_id_the_upstream
         .send()
         .await
         .expect("discovery");
-    let own_id = own.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let own_id = request_id(&own);
     let line = lines_of(&fd, "frontdoor::access", |l| {
         l["request_id"] == own_id.as_str()
     })
@@ -169,18 +170,6 @@ fn fail2ban_matches(log: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn login_check(fd: &Frontdoor, from: &str, email: &str, password: &str) -> u16 {
-    plain_client()
-        .post(fd.url("/api/v1/login-check"))
-        .header("x-forwarded-for", from)
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("login-check")
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn failed_sign_ins_are_audited_with_account_and_address_and_fail2ban_matches_them() {
     // Text lines, the default: what a file appended from stderr holds. The client addresses
@@ -195,16 +184,16 @@ async fn failed_sign_ins_are_audited_with_account_and_address_and_fail2ban_match
     .await;
     for _ in 0..3 {
         assert_eq!(
-            login_check(&fd, "203.0.113.7", ANN.0, "wrong password 1").await,
+            login_from(&fd, ANN.0, "wrong password 1", "203.0.113.7").await,
             401
         );
     }
     assert_eq!(
-        login_check(&fd, "2001:db8::7", "nobody@example.com", "whatever 1").await,
+        login_from(&fd, "nobody@example.com", "whatever 1", "2001:db8::7").await,
         401
     );
     // A success from another address never matches.
-    assert_eq!(login_check(&fd, "198.51.100.9", ANN.0, ANN.4).await, 200);
+    assert_eq!(login_from(&fd, ANN.0, ANN.4, "198.51.100.9").await, 200);
     // The sign-in form's failures are the same event.
     let page = form_login(&fd, ANN.0, "wrong password 2").await;
     assert!(!page.status().is_redirection(), "{}", page.status());
@@ -287,10 +276,7 @@ async fn the_access_log_can_be_off_and_a_reload_turns_it_on_and_is_audited() {
         .send()
         .await
         .expect("jwks");
-    let id = resp.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let id = request_id(&resp);
     let mut found = false;
     for _ in 0..50 {
         found = fd
@@ -384,8 +370,11 @@ async fn the_first_scrape_lists_every_family_and_the_dashboard_and_alerts_use_on
     // Families labelled by provider have children for the configured ones: one that is not
     // reachable (its discovery is retried in the background) is enough.
     let upstream = Upstream::start().await;
+    let dead = free_port();
     let fd = Frontdoor::launch(
-        Config::standard(&upstream).federation(Provider::corp("corp", "http://127.0.0.1:9")),
+        Config::standard(&upstream)
+            .route(Route::new("/dead", format!("http://127.0.0.1:{dead}")).public())
+            .federation(Provider::corp("corp", "http://127.0.0.1:9")),
     )
     .await;
     let (families, samples) = scraped(&fd.metrics().await);
@@ -402,6 +391,33 @@ async fn the_first_scrape_lists_every_family_and_the_dashboard_and_alerts_use_on
     for old in ["status=\"", "result=\"", "action=\""] {
         assert!(!text.contains(old), "{old} in:\n{text}");
     }
+
+    assert!(
+        text.contains("frontdoor_upstream_failures_total{code=\"502\",route=\"*/dead\"} 0"),
+        "{text}"
+    );
+    assert!(text.contains("frontdoor_store_up 1"), "{text}");
+    assert!(
+        text.contains("frontdoor_revocation_listener_up 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("frontdoor_tls_certificate_expiry_timestamp_seconds 0"),
+        "{text}"
+    );
+
+    // An upstream that is not there: counted by route and code.
+    let resp = plain_client()
+        .get(fd.url("/dead/x"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 502);
+    let text = fd.metrics().await;
+    assert!(
+        text.contains("frontdoor_upstream_failures_total{code=\"502\",route=\"*/dead\"} 1"),
+        "{text}"
+    );
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib");
     let dashboard: Value = serde_json::from_str(
