@@ -8,6 +8,8 @@
 #
 #   INSTR_KEEP=1 bench/instructions.sh [REQUESTS]   (keeps the work dir and each row's
 #                                                    callgrind dump for callgrind_annotate)
+#   INSTR_CONFIG='log: {access: false}' bench/instructions.sh   (extra top-level YAML for
+#                                        frontdoor's config: e.g. the access log off)
 #   bench/instructions.sh [REQUESTS]     (default 3000 per row; needs a release build:
 #                                         cargo build --release --bin frontdoor --example bare_proxy)
 #
@@ -60,6 +62,7 @@ public_url: http://127.0.0.1:$P_FD
 data_dir: $WORK/data
 threads: 2
 regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
+${INSTR_CONFIG:-}
 routes:
   - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:$P_UP", policy: authenticated }
   - { host: "*", path_prefix: /public, upstream: "http://127.0.0.1:$P_UP", policy: public }

@@ -585,15 +585,15 @@ node bench/tools/sessions.mjs mint --data-dir "$WORK/fd-data" --user-id "$USER_I
 import_sessions "$DB" "$WORK/cold.csv"
 expect 200 -H "Cookie: $(head -n1 "$WORK/cold-cookies.txt")" "$FD_URL/bench.txt"
 tail -n +2 "$WORK/cold-cookies.txt" > "$WORK/cold-cookies-rest.txt"
-MISS0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
-HIT0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="hit"}')"
+MISS0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{outcome="miss"}')"
+HIT0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{outcome="hit"}')"
 WARMUP_SAVED="$WARMUP"; WARMUP=0
 log "cold path: wrk with a new session on every request"
 env BENCH_THREADS="$WRK_THREADS" BENCH_COOKIES="$WORK/cold-cookies-rest.txt" \
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WRK_LUA" "$FD_URL/bench.txt" > "$WORK/raw/fd_cold.txt"
 WARMUP="$WARMUP_SAVED"
-MISS1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
-HIT1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="hit"}')"
+MISS1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{outcome="miss"}')"
+HIT1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{outcome="hit"}')"
 json="$(grep '^BENCH_JSON ' "$WORK/raw/fd_cold.txt" | cut -c12-)"
 record "$(jq -c --argjson m "$(( ${MISS1%.*} - ${MISS0%.*} ))" --argjson h "$(( ${HIT1%.*} - ${HIT0%.*} ))" \
   '. + {section: "proxy", id: "fd_cold", label: "frontdoor inline, session cookie, cache miss on every request (cold)", tool: "wrk", misses: $m, hits: $h}' <<< "$json")"
@@ -603,9 +603,9 @@ log "cold path: one request at a time, $COLD_LATENCY_SESSIONS new sessions, then
 node bench/tools/sessions.mjs mint --data-dir "$WORK/fd-data" --user-id "$USER_ID" --count "$COLD_LATENCY_SESSIONS" \
   --csv "$WORK/lat.csv" --cookies "$WORK/lat-cookies.txt" > /dev/null
 import_sessions "$DB" "$WORK/lat.csv"
-MISS0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+MISS0="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{outcome="miss"}')"
 json="$(node bench/tools/sessions.mjs latency --url "$FD_URL/bench.txt" --cookies "$WORK/lat-cookies.txt")"
-MISS1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+MISS1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{outcome="miss"}')"
 record "$(jq -c --argjson m "$(( ${MISS1%.*} - ${MISS0%.*} ))" '. + {section: "cold_latency", misses: $m}' <<< "$json")"
 jq -r '"   cold p50 \(.cold.p50_ms) ms p99 \(.cold.p99_ms) ms; warm p50 \(.warm.p50_ms) ms p99 \(.warm.p99_ms) ms; misses \(.misses)"' <<< "$(tail -n1 "$RESULTS")" >&2
 
@@ -801,10 +801,10 @@ for n in $MEM_COUNTS; do
   node bench/tools/sessions.mjs mint --data-dir "$WORK/mem-data" --user-id "$MEM_USER_ID" --count "$add" \
     --ttl 86400 --csv "$WORK/mem.csv" --cookies "$WORK/mem-cookies.txt" > /dev/null
   import_sessions "$MEM_DB" "$WORK/mem.csv"
-  MISS0="$(metric "$P_MEM_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+  MISS0="$(metric "$P_MEM_ADMIN" 'frontdoor_session_cache_requests_total{outcome="miss"}')"
   loadjson="$(node bench/tools/sessions.mjs load --url "$MEM_URL/bench.txt" --cookies "$WORK/mem-cookies.txt" --concurrency 32)" \
     || die "loading sessions failed: $loadjson"
-  MISS1="$(metric "$P_MEM_ADMIN" 'frontdoor_session_cache_requests_total{result="miss"}')"
+  MISS1="$(metric "$P_MEM_ADMIN" 'frontdoor_session_cache_requests_total{outcome="miss"}')"
   LOADED="$n"
   sleep 2
   RSS="$(rss_kib "$MEM_PID")"

@@ -18,8 +18,13 @@ apt_install() {
 # nginx and caddy: the forward-auth tests run frontdoor behind the real servers;
 # chromium and chromium-driver: the page tests drive a real headless browser.
 apt_install cmake pkg-config openssl nginx caddy chromium chromium-driver fonts-dejavu-core
+# fail2ban: an e2e test runs fail2ban-regex with contrib/fail2ban's filter on a log frontdoor
+# wrote; prometheus: promtool checks contrib/prometheus/alerts.yml.
+apt_install fail2ban prometheus
 # Debian starts the packaged services; the tests run their own instances on free ports.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop nginx caddy >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl stop nginx caddy fail2ban prometheus >/dev/null 2>&1 || true
+fi
 # A real SMTP server (STARTTLS + AUTH) for the mail tests.
 python3 -c "import aiosmtpd" 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
@@ -41,6 +46,8 @@ export FRONTDOOR_TEST_POSTGRES_URL
 
 echo "== import circles among src/ files"
 python3 scripts/import-circles.py src
+echo "== promtool check rules"
+promtool check rules contrib/prometheus/alerts.yml
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

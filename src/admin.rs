@@ -49,8 +49,12 @@ impl ServeHttp for AdminApp {
                 serde_json::to_vec(&self.reloader.status()).unwrap_or_default(),
             ),
             "/readyz" => match self.live.current().store.ping().await {
-                Ok(()) => reply(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
+                Ok(()) => {
+                    crate::metrics::set_store_up(true);
+                    reply(StatusCode::OK, "text/plain", b"ready\n".to_vec())
+                }
                 Err(e) => {
+                    crate::metrics::set_store_up(false);
                     tracing::warn!(error = %e, "not ready: store unreachable");
                     reply(
                         StatusCode::SERVICE_UNAVAILABLE,

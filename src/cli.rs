@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::audit;
 use crate::clock::now;
 use crate::config::Config;
 use crate::secrets::{hash_password, hash_secret, random_token};
@@ -459,6 +460,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     if !store.delete_app(&id).await? {
                         bail!("no application with client id {id}");
                     }
+                    audit::app("deleted", &id, audit::CLI);
                     println!("deleted {id}");
                     Ok(())
                 }
@@ -467,9 +469,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Reads the configuration, and applies its `log` section to this process.
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    Config::load(path)
-        .map_err(|e| anyhow::anyhow!("{}: invalid configuration:\n{e}", path.display()))
+    let config = Config::load(path)
+        .map_err(|e| anyhow::anyhow!("{}: invalid configuration:\n{e}", path.display()))?;
+    crate::logging::apply(&config.log, true);
+    Ok(config)
 }
 
 fn with_store<F, Fut>(path: &std::path::Path, f: F) -> anyhow::Result<()>
@@ -580,6 +585,7 @@ async fn users_add(store: &crate::store::DynStore, a: UserAdd) -> anyhow::Result
     };
     match store.create_user(&user).await {
         Ok(()) => {
+            audit::user("added", &user.id, &user.email, audit::CLI);
             println!(
                 "added user {} ({}) in tenant {}",
                 user.email, user.id, user.tenant
@@ -639,6 +645,7 @@ async fn users_change(
     if !done {
         bail!("no user {} in tenant {}", user.email, user.tenant);
     }
+    audit::user(verb, &user.id, &user.email, audit::CLI);
     println!("{verb} {} ({})", user.email, user.id);
     if let Some((notifier, deliveries)) = told
         && !deliveries.is_empty()
@@ -805,6 +812,7 @@ async fn apps_create(store: &crate::store::DynStore, a: AppCreate) -> anyhow::Re
         .map_err(|e| anyhow::anyhow!("--{}: {}", flag_of(e.field), e.message))?;
     let client_id = app.client_id.clone();
     store.create_app(&app).await?;
+    audit::app("created", &client_id, audit::CLI);
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(
@@ -829,7 +837,9 @@ async fn set_active(store: &crate::store::DynStore, id: &str, active: bool) -> a
     if !store.set_app_active(id, active).await? {
         bail!("no application with client id {id}");
     }
-    println!("{} {id}", if active { "activated" } else { "deactivated" });
+    let action = crate::manage::owned::active_action(active);
+    audit::app(action, id, audit::CLI);
+    println!("{action} {id}");
     Ok(())
 }
 
@@ -850,6 +860,7 @@ async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::R
                 crate::manage::new_api_token(&owner.id, &owner.tenant, &name, read_only)
                     .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
             store.create_api_token(&record).await?;
+            audit::api_token("created", &record.id, &owner.id, audit::CLI);
             if json {
                 println!("{}", serde_json::json!({"id": record.id, "token": token}));
             } else {
@@ -932,6 +943,7 @@ async fn tokens(store: &crate::store::DynStore, cmd: TokensCommand) -> anyhow::R
             if !store.revoke_api_token(&id, now()).await? {
                 bail!("no active token with id {id}");
             }
+            audit::api_token("revoked", &id, "", audit::CLI);
             println!("revoked {id}");
             Ok(())
         }
@@ -966,6 +978,7 @@ async fn contacts(store: &crate::store::DynStore, cmd: ContactsCommand) -> anyho
                 revoked: false,
             };
             store.create_contact(&contact).await?;
+            audit::contact("created", &contact.id, audit::CLI);
             if json {
                 println!(
                     "{}",
@@ -1007,6 +1020,7 @@ async fn contacts(store: &crate::store::DynStore, cmd: ContactsCommand) -> anyho
             if !store.revoke_contact(&id).await? {
                 bail!("no contact with id {id}");
             }
+            audit::contact("revoked", &id, audit::CLI);
             println!("revoked {id}");
             Ok(())
         }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod federation;
 pub mod gateway;
 pub mod grants;
 pub mod keys;
+pub mod logging;
 pub mod mail;
 pub mod mail_templates;
 pub mod manage;

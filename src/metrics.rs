@@ -1,4 +1,11 @@
-//! Prometheus metrics, `frontdoor_` prefix, served on the admin listener.
+//! Prometheus metrics, `frontdoor_` prefix, served on the admin listener, with the process
+//! collector's `process_*`.
+//!
+//! One label vocabulary: `code` is an HTTP status, `outcome` the result of whatever the
+//! family counts, `route` a route's label. Every family has children from the first scrape
+//! (zero-valued, for the label values known at start: the routes and providers of the
+//! configuration, the fixed kinds and outcomes), so that dashboards and alerts see a 0
+//! rather than no series.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,6 +26,13 @@ fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     c
 }
 
+/// A gauge without labels, registered.
+pub fn gauge(name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("static metric {name}: {e}"));
+    let _ = REGISTRY.register(Box::new(g.clone()));
+    g
+}
+
 fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     let buckets = vec![
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -33,8 +47,8 @@ fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
 static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "frontdoor_http_requests_total",
-        "Requests answered, by route, method and status.",
-        &["route", "method", "status"],
+        "Requests answered, by route, method and HTTP status code.",
+        &["route", "method", "code"],
     )
 });
 static REQUEST_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
@@ -49,6 +63,13 @@ static UPSTREAM_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
         "frontdoor_upstream_duration_seconds",
         "Time spent on the upstream, in seconds.",
         &["route"],
+    )
+});
+static UPSTREAM_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "frontdoor_upstream_failures_total",
+        "Proxied requests the upstream did not answer, by route and the code sent instead (502 unreachable or failed, 504 timed out).",
+        &["route", "code"],
     )
 });
 static AUTH_DECISIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -89,18 +110,15 @@ static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
 static SESSION_CACHE: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "frontdoor_session_cache_requests_total",
-        "Session cache lookups, by result (hit or miss).",
-        &["result"],
+        "Session cache lookups, by outcome (hit or miss).",
+        &["outcome"],
     )
 });
 static ACTIVE_SESSIONS: LazyLock<IntGauge> = LazyLock::new(|| {
-    let g = IntGauge::new(
+    gauge(
         "frontdoor_active_sessions",
         "Sessions not yet expired, in the store.",
     )
-    .unwrap_or_else(|e| unreachable!("static metric: {e}"));
-    let _ = REGISTRY.register(Box::new(g.clone()));
-    g
 });
 static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -112,8 +130,8 @@ static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 static FEDERATION_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "frontdoor_federation_claims_limited_total",
-        "Claims or answers of upstream identity providers over a configured bound, by provider, claim (name, picture, groups, roles, userinfo, token) and action (cut or refused).",
-        &["idp", "claim", "action"],
+        "Claims or answers of upstream identity providers over a configured bound, by provider, claim (sub, name, picture, groups, roles, userinfo, token) and outcome (cut or refused).",
+        &["idp", "claim", "outcome"],
     )
 });
 static BACKCHANNEL_LOGOUT: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -123,14 +141,23 @@ static BACKCHANNEL_LOGOUT: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["outcome"],
     )
 });
+static STORE_UP: LazyLock<IntGauge> = LazyLock::new(|| {
+    gauge(
+        "frontdoor_store_up",
+        "1 when the store answered its last check (every 15 s, and each /readyz), 0 when it failed.",
+    )
+});
+static REVOCATION_LISTENER_UP: LazyLock<IntGauge> = LazyLock::new(|| {
+    gauge(
+        "frontdoor_revocation_listener_up",
+        "1 while the PostgreSQL revocation listener is connected, 0 while it is down; 1 on SQLite, which needs none.",
+    )
+});
 static CONFIG_RELOAD_OK: LazyLock<IntGauge> = LazyLock::new(|| {
-    let g = IntGauge::new(
+    gauge(
         "frontdoor_config_last_reload_successful",
         "1 when the last configuration reload was applied (or none was tried), 0 when it was refused.",
     )
-    .unwrap_or_else(|e| unreachable!("static metric: {e}"));
-    let _ = REGISTRY.register(Box::new(g.clone()));
-    g
 });
 static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let g = IntGaugeVec::new(
@@ -142,18 +169,67 @@ static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     g
 });
 
-/// Registers every metric so that they show from the first scrape.
+/// Sign-in methods besides `idp:ID` (one per configured provider, see [`init_config`]).
+const LOGIN_METHODS: [&str; 5] = [
+    "password",
+    "api_password",
+    "otp",
+    "second_factor",
+    "password_change",
+];
+/// What the provider issues, by grant.
+const GRANTS: [&str; 5] = [
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "api_login",
+    "api_refresh",
+];
+/// Credential kinds of the gateway's decisions (`none`: no credential).
+const CREDENTIAL_KINDS: [&str; 5] = ["none", "session", "api_token", "bearer", "contact_hash"];
+/// Outcomes of the gateway's decisions.
+const DECISIONS: [&str; 10] = [
+    "allowed",
+    "challenge",
+    "step_up",
+    "bypass",
+    "forbidden",
+    "read_only",
+    "denied",
+    "no_rule",
+    "invalid",
+    "error",
+];
+/// Claims over a provider's bound, and what was done.
+const CLAIMS: [&str; 7] = [
+    "sub", "name", "picture", "groups", "roles", "userinfo", "token",
+];
+
+/// Registers every family with its fixed children, and the process collector, so that they
+/// show from the first scrape.
 pub fn init() {
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
-    LazyLock::force(&REQUESTS);
-    LazyLock::force(&REQUEST_SECONDS);
-    LazyLock::force(&UPSTREAM_SECONDS);
-    LazyLock::force(&AUTH_DECISIONS);
-    LazyLock::force(&LOGINS);
-    LazyLock::force(&TOKENS_ISSUED);
-    LazyLock::force(&FEDERATION_LIMITED);
+    #[cfg(target_os = "linux")]
+    {
+        let _ = REGISTRY.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+    }
+    for kind in CREDENTIAL_KINDS {
+        for outcome in DECISIONS {
+            AUTH_DECISIONS.with_label_values(&[kind, outcome]);
+        }
+    }
+    for method in LOGIN_METHODS {
+        for outcome in ["success", "failure"] {
+            LOGINS.with_label_values(&[method, outcome]);
+        }
+    }
+    for grant in GRANTS {
+        TOKENS_ISSUED.with_label_values(&[grant]);
+    }
     for r in ["hit", "miss"] {
         SESSION_CACHE.with_label_values(&[r]);
     }
@@ -168,8 +244,42 @@ pub fn init() {
         CONFIG_RELOADS.with_label_values(&[o]);
     }
     CONFIG_RELOAD_OK.set(1);
+    STORE_UP.set(1);
+    REVOCATION_LISTENER_UP.set(1);
     for o in ["delivered", "failed"] {
         BACKCHANNEL_LOGOUT.with_label_values(&[o]);
+    }
+    // Families whose labels come from the configuration show with the route of the own
+    // endpoints until `init_config` adds the configured ones.
+    init_route("frontdoor");
+    init_route("none");
+}
+
+/// The children of the routes and providers a configuration names (at start and on reload).
+pub fn init_config(routes: &[&str], idps: &[&str]) {
+    for route in routes {
+        init_route(route);
+    }
+    for idp in idps {
+        for outcome in ["success", "failure"] {
+            LOGINS.with_label_values(&[&format!("idp:{idp}"), outcome]);
+        }
+        for claim in CLAIMS {
+            for outcome in ["cut", "refused"] {
+                FEDERATION_LIMITED.with_label_values(&[idp, claim, outcome]);
+            }
+        }
+    }
+}
+
+fn init_route(route: &str) {
+    REQUESTS.with_label_values(&[route, "GET", "200"]);
+    REQUEST_SECONDS.with_label_values(&[route]);
+    if route != "frontdoor" && route != "none" {
+        UPSTREAM_SECONDS.with_label_values(&[route]);
+        for code in ["502", "504"] {
+            UPSTREAM_FAILURES.with_label_values(&[route, code]);
+        }
     }
 }
 
@@ -249,6 +359,24 @@ pub fn upstream(route: &str, seconds: f64) {
     with_route(route, |c| c.upstream_seconds.observe(seconds));
 }
 
+/// A proxied request that the upstream did not answer (502 or 504 sent instead).
+pub fn upstream_failure(route: &str, code: u16) {
+    let mut buf = itoa::Buffer::new();
+    UPSTREAM_FAILURES
+        .with_label_values(&[route, buf.format(code)])
+        .inc();
+}
+
+/// Whether the store answered its periodic check.
+pub fn set_store_up(up: bool) {
+    STORE_UP.set(i64::from(up));
+}
+
+/// Whether the revocation listener is connected.
+pub fn set_revocation_listener_up(up: bool) {
+    REVOCATION_LISTENER_UP.set(i64::from(up));
+}
+
 /// An authentication decision on a proxied route.
 pub fn auth_decision(kind: &'static str, outcome: &'static str) {
     AUTH_CHILDREN.with(|cell| {
@@ -265,9 +393,9 @@ pub fn login(method: &str, outcome: &'static str) {
 }
 
 /// A provider's claim or answer over its bound: cut, or the sign-in refused.
-pub fn federation_limited(idp: &str, claim: &'static str, action: &'static str) {
+pub fn federation_limited(idp: &str, claim: &'static str, outcome: &'static str) {
     FEDERATION_LIMITED
-        .with_label_values(&[idp, claim, action])
+        .with_label_values(&[idp, claim, outcome])
         .inc();
 }
 

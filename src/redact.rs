@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 /// What replaces a credential.
 const REDACTED: &str = "[redacted]";
@@ -18,9 +18,20 @@ const REDACTED: &str = "[redacted]";
 /// `state`, `apikey`, …), cookies (`frontdoor_session=`) and log fields of such names (on a
 /// terminal the `=` of a field comes wrapped in colour codes).
 static CREDENTIAL_PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)\b([a-z0-9_.\-]*(?:token|secret|passw(?:or)?d|pwd|session|key|sig|signature|code|verifier|hint|assertion|state|otp|nonce|csrf|hash)(?:\x1b\[[0-9;]*m)*=(?:\x1b\[[0-9;]*m)*)([^&\s"'<>;,\x1b]+)"#,
-    )
+    Regex::new(&format!(
+        r#"(?i)\b([a-z0-9_.\-]*{CREDENTIAL_NAME}(?:\x1b\[[0-9;]*m)*=(?:\x1b\[[0-9;]*m)*)([^&\s"'<>;,\x1b]+)"#,
+    ))
+    .expect("a valid pattern")
+});
+
+/// How the name of a credential-bearing parameter or field ends.
+const CREDENTIAL_NAME: &str = "(?:token|secret|passw(?:or)?d|pwd|session|key|sig|signature|code|verifier|hint|assertion|state|otp|nonce|csrf|hash)";
+
+/// A field of such a name in a JSON log line (`"refresh_token":"…"`), its string value whole.
+static CREDENTIAL_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r#"(?i)("[a-z0-9_.\-]*{CREDENTIAL_NAME}"\s*:\s*)"(?:[^"\\]|\\.)*""#
+    ))
     .expect("a valid pattern")
 });
 
@@ -42,12 +53,33 @@ static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+").expect("a valid pattern")
 });
 
+/// Every pattern above at once: most lines (an access line, say) quote no credential, and one
+/// pass over them costs less than a pass per pattern.
+static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(
+        [
+            &*CREDENTIAL_FIELD,
+            &*CREDENTIAL_PAIR,
+            &*CREDENTIAL_HEADER,
+            &*AUTH_SCHEME,
+            &*API_TOKEN,
+        ]
+        .map(Regex::as_str),
+    )
+    .expect("valid patterns")
+});
+
 /// A log line with every credential it quotes replaced.
 pub fn line(text: &str) -> Cow<'_, str> {
+    // No pattern matches the line: none of the replacements below could change it.
+    if !ANY.is_match(text) {
+        return Cow::Borrowed(text);
+    }
     let mut out = Cow::Borrowed(text);
     // Replacement templates spelled out (`REDACTED` after the kept groups): a line with nothing
     // to redact allocates nothing.
     for (pattern, replacement) in [
+        (&*CREDENTIAL_FIELD, "${1}\"[redacted]\""),
         (&*CREDENTIAL_PAIR, "${1}[redacted]"),
         (&*CREDENTIAL_HEADER, "${1}${2}[redacted]"),
         (&*AUTH_SCHEME, "${1} [redacted]"),
@@ -129,6 +161,19 @@ mod tests {
             line("listening on 127.0.0.1:8080"),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn credential_fields_of_json_lines_are_replaced() {
+        let l = line(
+            r#"{"level":"INFO","refresh_token":"a\"b c","client_secret":"s3","user":"ann","message":"GET /cb?code=abc"}"#,
+        );
+        for secret in ["a\\\"b c", "s3", "abc"] {
+            assert!(!l.contains(secret), "{secret} in {l}");
+        }
+        assert!(l.contains(r#""refresh_token":"[redacted]","#), "{l}");
+        assert!(l.contains(r#""user":"ann""#), "{l}");
+        assert!(serde_json::from_str::<serde_json::Value>(&l).is_ok(), "{l}");
     }
 
     #[test]

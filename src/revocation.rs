@@ -43,6 +43,8 @@ pub fn apply(state: &State, revoked: &Revoked) {
 /// runtime. The caches live on across reloads, so the state in effect at each notification
 /// is the one to clear.
 pub async fn listen(live: Arc<Live>, url: String) {
+    // Down until the first subscription: a node that never reaches the database shows it.
+    crate::metrics::set_revocation_listener_up(false);
     let mut backoff = Duration::from_millis(100);
     let mut connected_before = false;
     loop {
@@ -58,9 +60,12 @@ pub async fn listen(live: Arc<Live>, url: String) {
                 }
                 connected_before = true;
                 backoff = Duration::from_millis(100);
+                crate::metrics::set_revocation_listener_up(true);
                 receive(&live, &mut listener).await;
+                crate::metrics::set_revocation_listener_up(false);
             }
             Err(e) => {
+                crate::metrics::set_revocation_listener_up(false);
                 tracing::warn!(error = %e, "revocation listener cannot connect; retrying");
             }
         }

@@ -114,6 +114,7 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     };
     let state = Arc::new(State::new(config.clone(), store.clone(), keys, mailer));
     crate::metrics::init();
+    crate::reload::metric_children(&state);
     rt.spawn(housekeeping(store));
     rt.spawn(crate::keys::rotation::keep_refreshed(Arc::downgrade(
         &state.keys,
@@ -181,7 +182,7 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     std::process::exit(0)
 }
 
-/// Purges expired rows and refreshes the active-sessions gauge.
+/// Purges expired rows and refreshes the active-sessions and store gauges.
 async fn housekeeping(store: DynStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     let mut rounds: u64 = 0;
@@ -194,8 +195,14 @@ async fn housekeeping(store: DynStore) {
             tracing::warn!(error = %e, "could not purge expired rows");
         }
         match store.count_sessions(now).await {
-            Ok(n) => crate::metrics::set_active_sessions(n),
-            Err(e) => tracing::warn!(error = %e, "could not count sessions"),
+            Ok(n) => {
+                crate::metrics::set_active_sessions(n);
+                crate::metrics::set_store_up(true);
+            }
+            Err(e) => {
+                crate::metrics::set_store_up(false);
+                tracing::warn!(error = %e, "could not count sessions");
+            }
         }
         rounds += 1;
     }

@@ -48,6 +48,7 @@ pub async fn reset_factors(state: &State, tenant: &str, id: &str) -> Result<bool
     let had = state.store.delete_factors(&user.id).await?;
     let ended = super::end_sessions(state, &user.id, None).await?;
     tracing::info!(user = %user.id, tenant, had_factors = had, sessions_ended = ended, "second factors reset by an administrator");
+    crate::audit::user("factors_reset", &user.id, &user.email, "administrator");
     Ok(had)
 }
 
@@ -106,7 +107,12 @@ pub async fn edit(
     if !user.active {
         super::end_sessions(state, &user.id, None).await?;
     }
-    tracing::info!(user = %user.id, by = actor.unwrap_or("-"), "user edited");
+    let action = match edit.active {
+        Some(false) => "deactivated",
+        Some(true) => "activated",
+        None => "edited",
+    };
+    crate::audit::user(action, &user.id, &user.email, actor.unwrap_or("cli"));
     Ok(user)
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::clock::now;
 use http::StatusCode;
 
+use crate::audit;
 use crate::endpoint::{Reply, Request, json};
 use crate::error::Error;
 use crate::mail_templates::MailTemplate;
@@ -84,14 +85,23 @@ pub async fn check_second_factor(
     user: &User,
     typed: &str,
 ) -> Result<(), Error> {
-    let attempt = admit(state, &user.tenant, &user.email, req).await?;
+    const METHOD: &str = "second_factor";
+    let attempt = admit(state, &user.tenant, &user.email, req, METHOD).await?;
     if crate::factors::check(&*state.store, &state.keys, &user.id, typed, now()).await? {
-        crate::metrics::login("second_factor", "success");
+        crate::metrics::login(METHOD, "success");
+        audit::sign_in_succeeded(METHOD, req.client_ip, &user.tenant, &user.email, &user.id);
         state.regulation.succeeded(&*state.store, &attempt).await;
         return Ok(());
     }
-    crate::metrics::login("second_factor", "failure");
-    tracing::info!(tenant = %user.tenant, "failed second factor");
+    crate::metrics::login(METHOD, "failure");
+    // fail2ban sees a wrong code as it sees a wrong password.
+    audit::sign_in_failed(
+        METHOD,
+        req.client_ip,
+        &user.tenant,
+        &user.email,
+        "invalid_second_factor",
+    );
     if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
         return Err(banned.error());
     }
@@ -136,12 +146,15 @@ pub async fn check_password(
     password: String,
     method: &str,
 ) -> Result<FirstFactor, Error> {
-    let attempt = admit(state, tenant, email, req).await?;
-    let user = state
-        .store
-        .find_user_by_email(tenant, email)
-        .await?
-        .filter(|u| u.active);
+    let attempt = admit(state, tenant, email, req, method).await?;
+    let found = state.store.find_user_by_email(tenant, email).await?;
+    // For the audit log only: the answer to the client is the same in every case.
+    let reason = match &found {
+        None => "unknown_account",
+        Some(u) if !u.active => "inactive_account",
+        Some(_) => "wrong_password",
+    };
+    let user = found.filter(|u| u.active);
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
@@ -151,11 +164,16 @@ pub async fn check_password(
     match user {
         Some(u) if ok => {
             crate::metrics::login(method, "success");
-            first_factor_right(state, &attempt, u).await
+            let first = first_factor_right(state, &attempt, u).await?;
+            // A sign-in that still waits for its second factor is not one yet.
+            if !first.second_pending {
+                audit::sign_in_succeeded(method, req.client_ip, tenant, email, &first.user.id);
+            }
+            Ok(first)
         }
         _ => {
             crate::metrics::login(method, "failure");
-            tracing::info!(tenant, "failed password login");
+            audit::sign_in_failed(method, req.client_ip, tenant, email, reason);
             if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
                 return Err(banned.error());
             }
@@ -181,14 +199,24 @@ async fn first_factor_right(
     })
 }
 
-/// The regulation's admission of a sign-in attempt: a ban is 429 `too_many_attempts`.
-async fn admit(state: &State, tenant: &str, email: &str, req: &Request) -> Result<Attempt, Error> {
+/// The regulation's admission of a sign-in attempt: a ban is 429 `too_many_attempts` (and a
+/// failed sign-in in the audit log: attempts during a ban are what fail2ban should see too).
+async fn admit(
+    state: &State,
+    tenant: &str,
+    email: &str,
+    req: &Request,
+    method: &str,
+) -> Result<Attempt, Error> {
     state
         .regulation
         .admit(&*state.store, tenant, email, req.client_ip)
         .await
         .map_err(|refused| match refused {
-            Refused::Banned(b) => b.error(),
+            Refused::Banned(b) => {
+                audit::sign_in_failed(method, req.client_ip, tenant, email, "banned");
+                b.error()
+            }
             Refused::Store(e) => Error::from(e),
         })
 }
@@ -360,9 +388,10 @@ pub async fn check_code(
     email: &str,
     code: &str,
 ) -> Result<FirstFactor, Error> {
-    let attempt = admit(state, tenant, email, req).await?;
+    let attempt = admit(state, tenant, email, req, "otp").await?;
     if let Err(message) = verify_code(state, tenant, email, code).await? {
         crate::metrics::login("otp", "failure");
+        audit::sign_in_failed("otp", req.client_ip, tenant, email, "invalid_code");
         if let Some(banned) = state.regulation.failed(&*state.store, &attempt).await {
             return Err(banned.error());
         }
@@ -375,10 +404,15 @@ pub async fn check_code(
         .filter(|u| u.active)
         .ok_or_else(|| {
             crate::metrics::login("otp", "failure");
+            audit::sign_in_failed("otp", req.client_ip, tenant, email, "inactive_account");
             Error::unauthenticated("invalid_code", "this account is not active")
         })?;
     crate::metrics::login("otp", "success");
-    first_factor_right(state, &attempt, user).await
+    let first = first_factor_right(state, &attempt, user).await?;
+    if !first.second_pending {
+        audit::sign_in_succeeded("otp", req.client_ip, tenant, email, &first.user.id);
+    }
+    Ok(first)
 }
 
 /// The one answer to every code that does not sign in, whatever the store found: a pending code

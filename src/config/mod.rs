@@ -4,6 +4,7 @@ mod accounts;
 mod addr;
 mod assertion;
 mod duration;
+mod log;
 mod prefix;
 mod second_factor;
 mod secret_file;
@@ -21,6 +22,7 @@ pub use accounts::AccountsConfig;
 pub use addr::{ListenAddr, Origin};
 pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
+pub use log::{LogConfig, LogFormat, LogLevel};
 pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
 pub use second_factor::SecondFactor;
 pub use tls::{HstsConfig, TlsConfig, UpstreamTls};
@@ -147,6 +149,9 @@ pub struct Config {
     /// servers refuse large headers, and a cut list of groups would be a different identity).
     #[serde(default = "default_max_identity_header_bytes")]
     pub max_identity_header_bytes: usize,
+    /// Log format, level and the access log.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// Brute-force regulation.

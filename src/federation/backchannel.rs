@@ -87,6 +87,9 @@ async fn end_sessions(state: &State, req: &Request, id: &str) -> Result<Reply, O
         sessions = hashes.len(),
         "back-channel logout ended sessions"
     );
+    for e in &ended {
+        crate::audit::logged_out(req.client_ip, &e.user_id, "backchannel");
+    }
     // Down the chain: frontdoor's own apps that got tokens in those sessions.
     Notifier::of(state).sessions_ended(ended);
     Ok(Reply::new(http::StatusCode::OK, "text/plain; charset=utf-8", "").no_store())

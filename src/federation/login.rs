@@ -222,8 +222,11 @@ pub async fn callback(state: &State, req: &Request, id: &str) -> Reply {
     match finish(state, req, &provider).await {
         Ok(reply) => reply.cookie(&removal),
         Err(e) => {
-            crate::metrics::login(&format!("idp:{id}"), "failure");
+            let method = format!("idp:{id}");
+            crate::metrics::login(&method, "failure");
             tracing::info!(idp = id, status = e.status().as_u16(), reason = %e, "upstream sign-in refused");
+            let tenant = state.config.tenant_for_host(&req.host);
+            crate::audit::sign_in_failed(&method, req.client_ip, tenant, "", e.code());
             page(state, &format!("Sign-in with {name} did not complete"), &e).cookie(&removal)
         }
     }
@@ -384,8 +387,15 @@ async fn finish(
     if let Err(e) = state.store.create_idp_session(&record).await {
         tracing::warn!(error = %e, "could not record the provider session (logout across the chain)");
     }
-    crate::metrics::login(&format!("idp:{id}"), "success");
-    tracing::info!(idp = id, user = %user.id, "upstream sign-in");
+    let method = format!("idp:{id}");
+    crate::metrics::login(&method, "success");
+    crate::audit::sign_in_succeeded(
+        &method,
+        req.client_ip,
+        &pending.tenant,
+        &user.email,
+        &user.id,
+    );
     Ok(Reply::see_other(&pending.return_to).cookie(&state.sessions.cookie(&raw)))
 }
 

@@ -1,5 +1,6 @@
 //! The proxy: route matching, the credential and policy decision, identity headers.
 
+pub mod access_log;
 pub mod assertion;
 pub mod decide;
 pub mod explain;
@@ -12,6 +13,7 @@ pub mod login;
 pub mod path;
 pub mod policy;
 pub mod proxy;
+pub mod request_id;
 pub mod routes;
 pub mod rules;
 

@@ -14,11 +14,13 @@ use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
+use super::access_log::Access;
 use super::assertion;
 use super::decide::{Decision, Facts, Verdict, decide, no_route};
 use super::headers;
 use super::login;
 use super::path::canonical;
+use super::request_id;
 use super::routes::Route;
 use crate::auth::{CredentialKind, Identity};
 use crate::endpoint::{ApiError, Reply, Request};
@@ -79,7 +81,13 @@ pub struct Ctx {
     client_ip: Option<IpAddr>,
     /// The request's normalised host, once decided (the audience of a `*` route's assertion).
     host: String,
+    /// The canonical path, once decided (for the access log).
+    path: String,
+    /// `X-Request-Id`: a trusted proxy's, or made here; sent upstream and back to the client.
+    request_id: HeaderValue,
     upstream_start: Option<Instant>,
+    /// Time from connecting upstream to its response header, in seconds.
+    upstream_seconds: Option<f64>,
     /// The target sent upstream when the route strips its prefix.
     upstream_target: Option<http::Uri>,
     /// When the first byte of a proxied request body arrived, and how many have since.
@@ -101,7 +109,10 @@ impl ProxyHttp for Gateway {
             peer_ip: None,
             client_ip: None,
             host: String::new(),
+            path: String::new(),
+            request_id: HeaderValue::from_static(""),
             upstream_start: None,
+            upstream_seconds: None,
             upstream_target: None,
             body: None,
         }
@@ -123,16 +134,20 @@ impl ProxyHttp for Gateway {
         if !session.is_upgrade_req() {
             session.set_read_timeout(Some(state.config.client_timeouts.body.0));
         }
-        if let Err(e) = super::framing::check(&session.req_header().headers) {
-            // The connection is not reused after a request framed two ways.
-            session.set_keepalive(None);
-            return respond(session, e.into_reply()).await;
-        }
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         ctx.peer_ip = peer;
+        ctx.request_id = request_id::of_request(
+            &session.req_header().headers,
+            peer.is_some_and(|p| state.gateway.trusted.contains(p)),
+        );
+        if let Err(e) = super::framing::check(&session.req_header().headers) {
+            // The connection is not reused after a request framed two ways.
+            session.set_keepalive(None);
+            return respond(session, ctx, e.into_reply()).await;
+        }
         ctx.client_ip = peer.map(|p| {
             let xff = session
                 .req_header()
@@ -149,19 +164,22 @@ impl ProxyHttp for Gateway {
             Err(e) => {
                 // Nothing after this request can be trusted to be for the same host either.
                 session.set_keepalive(None);
-                return respond(session, ApiError::bad_request(e.to_string()).into_reply()).await;
+                let reply = ApiError::bad_request(e.to_string()).into_reply();
+                return respond(session, ctx, reply).await;
             }
         };
         let path = match canonical(session.req_header().uri.path()) {
             Ok(p) => p,
             Err(e) => {
-                return respond(session, ApiError::bad_request(e.to_string()).into_reply()).await;
+                let reply = ApiError::bad_request(e.to_string()).into_reply();
+                return respond(session, ctx, reply).await;
             }
         };
 
         // The host model: which requests are frontdoor's depends on the normalised host.
-        if let Some(path) = router::own_path(&state.config, &host, &path) {
+        if let Some(own) = router::own_path(&state.config, &host, &path) {
             ctx.own = true;
+            ctx.path = path;
             let body = match read_body(session, &state.config.client_timeouts).await? {
                 Some(b) => b,
                 None => {
@@ -170,23 +188,24 @@ impl ProxyHttp for Gateway {
                         "payload_too_large",
                         "the request body is too large",
                     );
-                    return respond(session, e.into_reply()).await;
+                    return respond(session, ctx, e.into_reply()).await;
                 }
             };
             let req = session.req_header();
             let request = Request {
                 method: req.method.clone(),
-                path,
+                path: own,
                 query: req.uri.query().unwrap_or("").to_string(),
                 headers: req.headers.clone(),
                 body,
-                host,
+                host: host.clone(),
                 authority,
                 client_ip: ctx.client_ip,
                 peer_ip: ctx.peer_ip,
             };
+            ctx.host = host;
             let reply = router::handle(state, &request).await;
-            return respond(session, reply).await;
+            return respond(session, ctx, reply).await;
         }
 
         let decision = {
@@ -202,7 +221,9 @@ impl ProxyHttp for Gateway {
         };
         let verdict = match decision {
             Decision::NoRoute => {
-                return respond(session, ApiError::from(no_route()).into_reply()).await;
+                ctx.host = host;
+                ctx.path = path;
+                return respond(session, ctx, ApiError::from(no_route()).into_reply()).await;
             }
             Decision::Route(route, verdict) => {
                 ctx.route = Some(route);
@@ -213,6 +234,7 @@ impl ProxyHttp for Gateway {
             Verdict::Allow(identity) => {
                 ctx.identity = identity;
                 ctx.host = host;
+                ctx.path = path;
                 if let Some(route) = ctx.route.clone().filter(|r| r.strip_prefix) {
                     let raw = session.req_header().uri.path_and_query();
                     let target = raw
@@ -225,7 +247,7 @@ impl ProxyHttp for Gateway {
                                 "the path spells the route's prefix with escapes or parameters"
                                     .to_string(),
                             );
-                            return respond(session, e.into_reply()).await;
+                            return respond(session, ctx, e.into_reply()).await;
                         }
                     }
                 }
@@ -241,11 +263,11 @@ impl ProxyHttp for Gateway {
                     .to_string();
                 let request = Request {
                     method: req.method.clone(),
-                    path,
+                    path: path.clone(),
                     query: String::new(),
                     headers: http::HeaderMap::new(),
                     body: Bytes::new(),
-                    host,
+                    host: host.clone(),
                     authority,
                     client_ip: ctx.client_ip,
                     peer_ip: ctx.peer_ip,
@@ -255,9 +277,13 @@ impl ProxyHttp for Gateway {
                 } else {
                     login::start(state, &request, &original)
                 };
-                respond(session, reply).await
+                (ctx.host, ctx.path) = (host, path);
+                respond(session, ctx, reply).await
             }
-            Verdict::Refuse(e) => respond(session, ApiError::from(e).into_reply()).await,
+            Verdict::Refuse(e) => {
+                (ctx.host, ctx.path) = (host, path);
+                respond(session, ctx, ApiError::from(e).into_reply()).await
+            }
         }
     }
 
@@ -325,6 +351,7 @@ impl ProxyHttp for Gateway {
         if let Some(host) = route.and_then(|r| r.upstream_host.clone()) {
             upstream_request.insert_header(http::header::HOST, host)?;
         }
+        upstream_request.insert_header(request_id::HEADER.clone(), ctx.request_id.clone())?;
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         let trusted = ctx
             .peer_ip
@@ -385,13 +412,16 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         headers::strip_set_cookies(upstream_response, &self.own_cookies);
+        upstream_response.insert_header(request_id::HEADER.clone(), ctx.request_id.clone())?;
         if let (Some(start), Some(route)) = (ctx.upstream_start.take(), ctx.route.as_ref()) {
-            crate::metrics::upstream(&route.label, start.elapsed().as_secs_f64());
+            let seconds = start.elapsed().as_secs_f64();
+            ctx.upstream_seconds = Some(seconds);
+            crate::metrics::upstream(&route.label, seconds);
         }
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, code, message) = match e.etype() {
             ErrorType::ConnectTimedout
             | ErrorType::ReadTimedout
@@ -432,13 +462,16 @@ impl ProxyHttp for Gateway {
             };
         }
         if status > 0 {
-            tracing::warn!(error = %e, status, "proxying failed");
+            tracing::warn!(error = %e, status, request_id = ?ctx.request_id, "proxying failed");
+            if let (Some(route), 502 | 504) = (ctx.route.as_ref(), status) {
+                crate::metrics::upstream_failure(&route.label, status);
+            }
             // The connection is not reused after a failed proxy attempt: say so.
             session.set_keepalive(None);
             let status_code =
                 http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
             let reply = ApiError::new(status_code, code, message).into_reply();
-            let _ = write_reply(session, reply).await;
+            let _ = write_reply(session, &ctx.request_id, reply).await;
         }
         FailToProxy {
             error_code: status,
@@ -469,12 +502,25 @@ impl ProxyHttp for Gateway {
             (Some(r), false) => r.label.as_str(),
             (None, false) => "none",
         };
-        crate::metrics::request(
-            label,
-            crate::metrics::method_label(&session.req_header().method),
+        let seconds = ctx.start.elapsed().as_secs_f64();
+        let method = &session.req_header().method;
+        crate::metrics::request(label, crate::metrics::method_label(method), status, seconds);
+        super::access_log::line(Access {
+            request_id: &ctx.request_id,
+            client: ctx.client_ip,
+            method,
+            host: &ctx.host,
+            path: &ctx.path,
+            route: label,
             status,
-            ctx.start.elapsed().as_secs_f64(),
-        );
+            bytes: session.body_bytes_sent(),
+            seconds,
+            upstream: (ctx.route.as_deref())
+                .filter(|_| ctx.upstream_start.is_some() || ctx.upstream_seconds.is_some())
+                .map(|r| &r.upstream),
+            upstream_seconds: ctx.upstream_seconds,
+            identity: ctx.identity.as_deref(),
+        });
     }
 }
 
@@ -532,16 +578,18 @@ fn too_slow() -> Box<Error> {
     .into_down()
 }
 
-async fn respond(session: &mut Session, reply: Reply) -> Result<bool> {
-    write_reply(session, reply).await?;
+/// Writes frontdoor's own answer (with the request id) and ends the request's filtering.
+async fn respond(session: &mut Session, ctx: &Ctx, reply: Reply) -> Result<bool> {
+    write_reply(session, &ctx.request_id, reply).await?;
     Ok(true)
 }
 
-async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
-    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
+async fn write_reply(session: &mut Session, request_id: &HeaderValue, reply: Reply) -> Result<()> {
+    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
     for (k, v) in reply.headers {
         header.append_header(k, v)?;
     }
+    header.insert_header(request_id::HEADER.clone(), request_id.clone())?;
     header.insert_header(
         http::header::CONTENT_LENGTH,
         HeaderValue::from(reply.body.len()),

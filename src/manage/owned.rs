@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use crate::audit;
 use crate::auth::Identity;
 use crate::error::Error;
 use crate::manage::{self, AppSpec};
@@ -113,6 +114,7 @@ pub async fn register(
         return Err(backchannel_is_admins());
     }
     state.store.create_app(&app).await?;
+    audit::app("created", &app.client_id, caller.user_id());
     notify_owner(state, caller, &app);
     Ok((app, secret))
 }
@@ -155,6 +157,10 @@ pub async fn update(
     state.store.update_app(&app).await?;
     // A deactivated app and its grants stop working on this node at once.
     state.grants.forget_app(&app.client_id);
+    audit::app("updated", &app.client_id, caller.user_id());
+    if secret.is_some() {
+        audit::app("secret_regenerated", &app.client_id, caller.user_id());
+    }
     Ok((app, secret))
 }
 
@@ -176,6 +182,7 @@ pub async fn set_active(
     app.active = active;
     state.store.update_app(&app).await?;
     state.grants.forget_app(&app.client_id);
+    audit::app(active_action(active), &app.client_id, caller.user_id());
     Ok(app)
 }
 
@@ -184,6 +191,7 @@ pub async fn delete(state: &State, caller: &Caller, id: &str) -> Result<App, Err
     let app = visible_app(state, caller, id).await?;
     state.store.delete_app(&app.client_id).await?;
     state.grants.forget_app(&app.client_id);
+    audit::app("deleted", &app.client_id, caller.user_id());
     Ok(app)
 }
 
@@ -198,6 +206,7 @@ pub async fn regenerate_secret(
     state.store.update_app(&app).await?;
     // The old secret stops working on this node at once.
     state.grants.forget_app(&app.client_id);
+    audit::app("secret_regenerated", &app.client_id, caller.user_id());
     Ok((app, secret))
 }
 
@@ -220,6 +229,7 @@ pub async fn create_token(
         manage::new_api_token(caller.user_id(), &caller.identity.tenant, name, read_only)
             .map_err(invalid)?;
     state.store.create_api_token(&record).await?;
+    audit::api_token("created", &record.id, &record.user_id, caller.user_id());
     Ok((record, token))
 }
 
@@ -242,7 +252,13 @@ pub async fn revoke_token(state: &State, caller: &Caller, id: &str) -> Result<()
         .await?;
     // Refused on the next request on this node.
     state.credentials.forget_api_tokens();
+    audit::api_token("revoked", &token.id, &token.user_id, caller.user_id());
     Ok(())
+}
+
+/// The audit action of an app's (de)activation.
+pub fn active_action(active: bool) -> &'static str {
+    if active { "activated" } else { "deactivated" }
 }
 
 /// Mails the owner that an app was created (name and client id, never the secret).

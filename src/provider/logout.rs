@@ -197,6 +197,14 @@ async fn end_session(state: &State, req: &Request) {
     let Some(raw) = raw else { return };
     match state.sessions.end(&raw).await {
         Ok(ended) => {
+            if let Some(e) = &ended {
+                let how = if req.path.starts_with("/oauth/") {
+                    "rp_logout"
+                } else {
+                    "logout"
+                };
+                crate::audit::logged_out(req.client_ip, &e.user_id, how);
+            }
             super::backchannel::Notifier::of(state).sessions_ended(ended.into_iter().collect())
         }
         Err(e) => tracing::error!(error = %e, "could not end session in the store"),

@@ -195,22 +195,13 @@ impl Regulation {
             match store.record_login_failure(subject, now, &policy).await {
                 Ok(Some(until)) => {
                     crate::metrics::regulation_ban(scope.label());
-                    match scope {
-                        Scope::Account => tracing::warn!(
-                            scope = scope.label(),
-                            tenant = %attempt.tenant,
-                            email = ?attempt.email,
-                            client_ip = ?attempt.ip.as_ref().map(|(ip, _)| *ip),
-                            until,
-                            "sign-in ban: too many failed sign-ins on this account from this address"
-                        ),
-                        Scope::Ip => tracing::warn!(
-                            scope = scope.label(),
-                            client_ip = ?attempt.ip.as_ref().map(|(ip, _)| *ip),
-                            until,
-                            "sign-in ban: too many failed sign-ins from this address"
-                        ),
-                    }
+                    crate::audit::banned(
+                        scope.label(),
+                        attempt.ip.as_ref().map(|(ip, _)| *ip),
+                        &attempt.tenant,
+                        matches!(scope, Scope::Account).then_some(attempt.email.as_str()),
+                        until,
+                    );
                     let b = Banned::until(until, now);
                     banned = Some(banned.map_or(b, |o| o.max_with(b)));
                 }

@@ -93,6 +93,8 @@ impl Reloader {
                     Arc::downgrade(&state.federation),
                 ));
                 self.live.replace(state.clone());
+                crate::logging::apply(&state.config.log, false);
+                metric_children(&state);
                 tracing::info!(
                     config = %self.path.display(),
                     routes = state.gateway.routes.all().len(),
@@ -121,6 +123,11 @@ impl Reloader {
             }
         };
         crate::metrics::config_reload(errors.is_empty());
+        crate::audit::config_reload(
+            errors.is_empty(),
+            &self.path.display().to_string(),
+            errors.len(),
+        );
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         status.generation += 1;
         status.outcome = if errors.is_empty() {
@@ -156,6 +163,25 @@ impl Reloader {
     }
 }
 
+/// The zero-valued children of the routes and providers `state` was built with (at start and
+/// after a reload).
+pub fn metric_children(state: &State) {
+    let routes: Vec<&str> = state
+        .gateway
+        .routes
+        .all()
+        .iter()
+        .map(|r| r.label.as_str())
+        .collect();
+    let idps: Vec<&str> = state
+        .config
+        .identity_providers
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    crate::metrics::init_config(&routes, &idps);
+}
+
 /// Puts back the running values of settings bound at start and names those that changed.
 fn keep_bound_at_start(running: &Config, new: &mut Config) -> Vec<String> {
     let mut changed = Vec::new();
@@ -181,6 +207,7 @@ fn keep_bound_at_start(running: &Config, new: &mut Config) -> Vec<String> {
         "shutdown.grace_period" => shutdown.grace_period;
         "client_timeouts.header" => client_timeouts.header;
         "tls" => tls;
+        "log.format" => log.format;
     }
     changed
 }

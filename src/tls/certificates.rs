@@ -151,6 +151,7 @@ impl Certificates {
         let cert_pem = read("tls.cert", cert)?;
         let key_pem = read("tls.key", key)?;
         let certified = parse(cert, &cert_pem, key, &key_pem)?;
+        super::metrics::certificate_served(&certified.cert);
         Ok(Certificates {
             cert_path: cert.to_path_buf(),
             key_path: key.to_path_buf(),
@@ -204,6 +205,7 @@ impl Certificates {
             // Rewritten or touched, but the same chain (and so the same key pair).
             return Ok(Reloaded::Unchanged);
         }
+        super::metrics::certificate_served(&certified.cert);
         self.current.store(Arc::new(certified));
         Ok(Reloaded::Loaded)
     }

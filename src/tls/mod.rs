@@ -32,6 +32,7 @@ pub fn add_listeners<A: Send + Sync + 'static>(
     runtime: &tokio::runtime::Handle,
 ) -> Result<(), TlsError> {
     let Some(tls) = &config.tls else {
+        metrics::init();
         service.add_tcp(&config.listen.to_string());
         return Ok(());
     };

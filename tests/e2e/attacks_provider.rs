@@ -341,18 +341,6 @@ fn proxied(c: Config) -> Config {
     )
 }
 
-async fn login_from(fd: &Frontdoor, email: &str, password: &str, from: &str) -> u16 {
-    plain_client()
-        .post(fd.url("/api/v1/login-check"))
-        .header("X-Forwarded-For", from)
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("login-check")
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn wrong_passwords_from_elsewhere_do_not_lock_the_owner_out_at_their_usual_address() {
     let fd = start(proxied).await;

@@ -433,7 +433,7 @@ async fn oversized_claims_and_userinfo_are_refused_or_cut_and_counted() {
     );
     refused(&fd, &upstream, "corp", 403, "too long").await;
     assert_eq!(emails(&fd), Vec::<String>::new(), "nobody provisioned");
-    let groups_refused = metric(&fd, limited, &["claim=\"groups\"", "action=\"refused\""]).await;
+    let groups_refused = metric(&fd, limited, &["claim=\"groups\"", "outcome=\"refused\""]).await;
     assert_eq!(groups_refused, 2.0);
 
     // A 100 kB name makes the token answer larger than max_response_bytes: refused unread.
@@ -450,7 +450,7 @@ async fn oversized_claims_and_userinfo_are_refused_or_cut_and_counted() {
     )
     .await;
     assert_eq!(
-        metric(&fd, limited, &["claim=\"token\"", "action=\"refused\""]).await,
+        metric(&fd, limited, &["claim=\"token\"", "outcome=\"refused\""]).await,
         1.0
     );
     // A 20 kB name is cut to the bound; the upstream gets a bounded header.
@@ -466,7 +466,7 @@ async fn oversized_claims_and_userinfo_are_refused_or_cut_and_counted() {
         Some("staff")
     );
     assert_eq!(
-        metric(&fd, limited, &["claim=\"name\"", "action=\"cut\""]).await,
+        metric(&fd, limited, &["claim=\"name\"", "outcome=\"cut\""]).await,
         1.0
     );
 
@@ -478,7 +478,7 @@ async fn oversized_claims_and_userinfo_are_refused_or_cut_and_counted() {
     });
     refused(&fd, &upstream, "corp", 502, "too large").await;
     assert_eq!(
-        metric(&fd, limited, &["claim=\"userinfo\"", "action=\"refused\""]).await,
+        metric(&fd, limited, &["claim=\"userinfo\"", "outcome=\"refused\""]).await,
         1.0
     );
     assert!(

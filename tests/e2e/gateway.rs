@@ -500,7 +500,7 @@ async fn metrics_move_with_traffic() {
         "frontdoor_upstream_duration_seconds_bucket",
         "frontdoor_auth_decisions_total{kind=\"session\",outcome=\"allowed\"}",
         "frontdoor_logins_total{method=\"password\",outcome=\"success\"} 1",
-        "frontdoor_session_cache_requests_total{result=\"hit\"}",
+        "frontdoor_session_cache_requests_total{outcome=\"hit\"}",
         "frontdoor_build_info{",
         "frontdoor_active_sessions",
     ] {

@@ -723,6 +723,21 @@ pub async fn submit_login(
         .expect("post login")
 }
 
+/// The status of `POST /api/v1/login-check` with these credentials, sent as if through a
+/// proxy for the client at `from` (`X-Forwarded-For`, believed when the test client is a
+/// trusted proxy).
+pub async fn login_from(fd: &Frontdoor, email: &str, password: &str, from: &str) -> u16 {
+    plain_client()
+        .post(fd.url("/api/v1/login-check"))
+        .header("X-Forwarded-For", from)
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login-check")
+        .status()
+        .as_u16()
+}
+
 /// The access token that `POST /api/v1/login-check` answers for these credentials.
 pub async fn login_check_token(fd: &Frontdoor, email: &str, password: &str) -> String {
     let answer: serde_json::Value = plain_client()

@@ -24,6 +24,7 @@ mod key_rotation;
 mod mail;
 mod manage_api;
 mod oauth;
+mod ops_logs;
 mod pages;
 mod proxying;
 mod regulation;

@@ -413,7 +413,7 @@ fn requests_counted(metrics: &str, route: &str, status: u16) -> u64 {
         .lines()
         .filter(|l| l.starts_with("frontdoor_http_requests_total{"))
         .filter(|l| l.contains(&format!("route=\"{route}\"")))
-        .filter(|l| l.contains(&format!("status=\"{status}\"")))
+        .filter(|l| l.contains(&format!("code=\"{status}\"")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }

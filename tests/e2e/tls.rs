@@ -172,21 +172,41 @@ impl TlsFrontdoor {
         std::fs::read_to_string(self.path("frontdoor.log")).unwrap_or_default()
     }
 
-    /// The value of `frontdoor_tls_certificate_reloads_total{result}`.
-    async fn reloads(&self, result: &str) -> u64 {
-        let text = plain_client()
+    /// The admin listener's `/metrics`.
+    async fn metrics(&self) -> String {
+        plain_client()
             .get(format!("http://127.0.0.1:{}/metrics", self.admin_port))
             .send()
             .await
             .expect("metrics")
             .text()
             .await
-            .expect("metrics text");
-        let prefix = format!("frontdoor_tls_certificate_reloads_total{{result=\"{result}\"}} ");
+            .expect("metrics text")
+    }
+
+    /// The value of `frontdoor_tls_certificate_reloads_total{outcome}`.
+    async fn reloads(&self, result: &str) -> u64 {
+        let text = self.metrics().await;
+        let prefix = format!("frontdoor_tls_certificate_reloads_total{{outcome=\"{result}\"}} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&prefix))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {prefix} in metrics:\n{text}"))
+    }
+
+    /// `frontdoor_tls_certificate_expiry_timestamp_seconds`, in seconds from now.
+    async fn expires_in(&self) -> i64 {
+        let text = self.metrics().await;
+        let at: i64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("frontdoor_tls_certificate_expiry_timestamp_seconds "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no expiry in metrics:\n{text}"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        at - now
     }
 
     /// Replaces the served files the way certificate tools do: write aside, then rename.
@@ -523,6 +543,9 @@ async fn replaced_certificate_files_serve_new_handshakes_without_a_restart() {
     assert!(handshake_trusted(&fd, &ca_one).await);
     assert!(!handshake_trusted(&fd, &ca_two).await);
     let pid = fd.child.id();
+    // The test certificates are valid for two days: the expiry alert's metric says so.
+    let day = 86_400;
+    assert!((day..=2 * day).contains(&fd.expires_in().await));
 
     // A broken replacement (not a certificate; then a key that does not match) is refused
     // and the old certificate keeps serving.
@@ -560,6 +583,7 @@ async fn replaced_certificate_files_serve_new_handshakes_without_a_restart() {
         handshake_trusted(&fd, &ca_two).await,
         "the new certificate serves"
     );
+    assert!((day..=2 * day).contains(&fd.expires_in().await));
     assert!(
         !handshake_trusted(&fd, &ca_one).await,
         "the old one no longer does"
