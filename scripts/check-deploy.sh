@@ -18,9 +18,14 @@ if ! command -v kubectl >/dev/null 2>&1; then
   $SUDO apt-get install -y --no-install-recommends kubernetes-client >/dev/null 2>&1 \
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends kubernetes-client; }
 fi
-command -v kubernetes-validate >/dev/null 2>&1 \
-  || python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate \
-  || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages kubernetes-validate
+# kubernetes-validate is on PyPI only; a fresh Debian has no pip until python3-pip.
+if ! python3 -c "import kubernetes_validate" 2>/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 \
+    || $SUDO apt-get install -y --no-install-recommends python3-pip >/dev/null 2>&1 \
+    || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends python3-pip; }
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages kubernetes-validate
+fi
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -34,7 +39,7 @@ for variant in base overlays/postgres; do
   echo "== kustomize deploy/kubernetes/$variant"
   kubectl kustomize "deploy/kubernetes/$variant" > "$out" 2> "$WORK/kustomize.err" \
     || { cat "$WORK/kustomize.err" >&2; exit 1; }
-  kubernetes-validate --strict --quiet "$out"
+  python3 -m kubernetes_validate --strict --quiet "$out"
   # Every kind the variant must have.
   for kind in ConfigMap Deployment Service PodDisruptionBudget; do
     grep -q "^kind: $kind\$" "$out" || { echo "deploy/kubernetes/$variant: no $kind" >&2; exit 1; }

@@ -26,9 +26,15 @@ if command -v systemctl >/dev/null 2>&1; then
   $SUDO systemctl stop nginx caddy fail2ban prometheus >/dev/null 2>&1 || true
 fi
 # A real SMTP server (STARTTLS + AUTH) for the mail tests.
-python3 -c "import aiosmtpd" 2>/dev/null \
-  || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
-  || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+# Debian's python3 gets Debian's package; another python3 first on PATH (pyenv) gets it from PyPI.
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    apt_install python3-aiosmtpd
+  else
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+  fi
+fi
 # A real OpenID Connect provider (the npm package oidc-provider, run by Node.js) for the
 # federation tests; its packages are installed from the committed package-lock.json.
 command -v node >/dev/null 2>&1 || apt_install nodejs npm

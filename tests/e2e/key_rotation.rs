@@ -157,3 +157,90 @@ async fn keys_commands_refuse_what_they_cannot_do() {
     let out = fd.cli(&["keys", "rotate", "--signing", "--cookie"], None);
     assert!(!out.status.success(), "one kind or both, not each named");
 }
+
+/// Verifies an ID token as a relying party does with the `openidconnect` crate, against `jwks`.
+fn rp_verifies(
+    jwks: &Value,
+    app: &(String, String),
+    issuer: &str,
+    token: &str,
+) -> Result<(), String> {
+    use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
+    use openidconnect::{ClientId, ClientSecret, IssuerUrl, Nonce};
+    let keys: CoreJsonWebKeySet =
+        serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
+    let verifier = CoreIdTokenVerifier::new_confidential_client(
+        ClientId::new(app.0.clone()),
+        ClientSecret::new(app.1.clone()),
+        IssuerUrl::new(issuer.to_string()).map_err(|e| e.to_string())?,
+        keys,
+    );
+    let token: CoreIdToken = token
+        .parse()
+        .map_err(|e: serde_json::Error| e.to_string())?;
+    token
+        .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn jwks_of(fd: &Frontdoor) -> Value {
+    plain_client()
+        .get(fd.url("/oauth/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_two_nodes_sharing_keys_dir_a_relying_party_verifies_id_tokens_across_a_rotation() {
+    use crate::backchannel_logout::id_token_for;
+    use crate::oauth::{CALLBACK, EMAIL, PASSWORD};
+    let db = crate::cluster::Database::create().await;
+    let upstream = Upstream::start().await;
+    let keys = tempfile::tempdir().expect("keys dir");
+    let (a, b) = two_nodes(Config::single(&upstream).shared(&db.url, keys.path())).await;
+    a.add_user(EMAIL, "Ann", "wiki", "ROLE_USER", PASSWORD);
+    let (id, secret) = a.create_app(&[
+        "--name",
+        "Wiki",
+        "--redirect-uri",
+        CALLBACK,
+        "--first-party",
+    ]);
+    let app = (id, secret.expect("a confidential app"));
+    let issuer = a.issuer();
+    let (browser, _) = browser_with_jar();
+    let before = id_token_for(&browser, &a, &app).await;
+    let first = kid(&before);
+
+    // Rotated through node A's command line; node B publishes the next key at its reload.
+    a.cli_ok(&["keys", "rotate", "--signing", "--delay", "2s"], None);
+    b.cli_ok(&["reload"], None);
+    let on_b = published(&b).await;
+    assert_eq!(on_b.len(), 2, "node B publishes both keys: {on_b:?}");
+    let next = on_b
+        .iter()
+        .find(|k| **k != first)
+        .expect("the next kid")
+        .clone();
+    rp_verifies(&jwks_of(&b).await, &app, &issuer, &before)
+        .expect("an ID token from before the rotation still verifies");
+
+    // Once its moment comes, node B signs with the next key; the relying party verifies it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = id_token_for(&browser, &b, &app).await;
+    assert_eq!(kid(&after), next, "a new ID token carries the new kid");
+    rp_verifies(&jwks_of(&b).await, &app, &issuer, &after).expect("the new ID token verifies");
+    rp_verifies(&jwks_of(&b).await, &app, &issuer, &before).expect("and the old one still does");
+
+    // Retired: the JWKS lists the next key alone, and the old ID token no longer verifies.
+    b.cli_ok(&["keys", "retire", &first], None);
+    b.cli_ok(&["reload"], None);
+    assert_eq!(published(&b).await, vec![next.clone()]);
+    assert!(rp_verifies(&jwks_of(&b).await, &app, &issuer, &before).is_err());
+    rp_verifies(&jwks_of(&b).await, &app, &issuer, &after).expect("the new one still verifies");
+}
