@@ -234,6 +234,10 @@ error_log $WORK/logs/nginx-upstream.err warn;
 http {
   $NGINX_HTTP_COMMON
   sendfile on;
+  # Room for the request headers of every row in nginx's first buffer (1 KB by default, then a
+  # slower path): the assertion and foreign-cookie rows send 1-4 KB, and the upstream must not
+  # charge them for its own buffer size.
+  client_header_buffer_size 16k;
   server {
     listen 127.0.0.1:$P_UPSTREAM;
     root $WORK/www;

@@ -18,7 +18,7 @@ DEMO_EMAIL=demo@example.com
 DEMO_PASSWORD="${DEMO_PASSWORD:-demo-password}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET_DIR/release/frontdoor"
-UPSTREAM_BIN="$TARGET_DIR/release/examples/demo_upstream"
+UPSTREAM_BIN="$TARGET_DIR/release/frontdoor-demo-upstream"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
@@ -43,7 +43,7 @@ if command -v dpkg >/dev/null 2>&1; then
 fi
 
 echo "== cargo build --release (the first build takes several minutes)"
-cargo build --release --bin frontdoor --example demo_upstream
+cargo build --release -p frontdoor --bin frontdoor -p frontdoor-demo-upstream --bins
 
 UPSTREAM_PID=""
 FRONTDOOR_PID=""

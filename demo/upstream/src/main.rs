@@ -1,6 +1,6 @@
 //! A small upstream app that shows the identity headers frontdoor sent it.
 //!
-//! `cargo run --example demo_upstream -- 127.0.0.1:8081`
+//! `cargo run -p frontdoor-demo-upstream -- 127.0.0.1:8081`
 //! HTML for browsers, JSON for `Accept: application/json`.
 
 use axum::Router;
