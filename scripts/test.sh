@@ -14,10 +14,10 @@ apt_install() {
   $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
 }
-# cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates;
+# cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates; libssl-dev: webauthn-rs links OpenSSL;
 # nginx and caddy: the forward-auth tests run frontdoor behind the real servers;
 # chromium and chromium-driver: the page tests drive a real headless browser.
-apt_install cmake pkg-config openssl nginx caddy chromium chromium-driver fonts-dejavu-core
+apt_install cmake pkg-config openssl libssl-dev nginx caddy chromium chromium-driver fonts-dejavu-core
 # Debian starts the packaged services; the tests run their own instances on free ports.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop nginx caddy >/dev/null 2>&1 || true; fi
 # A real SMTP server (STARTTLS + AUTH) for the mail tests.

@@ -84,8 +84,21 @@ pub async fn check_second_factor(
     user: &User,
     typed: &str,
 ) -> Result<(), Error> {
+    let check = crate::factors::check(&*state.store, &state.keys, &user.id, typed, now());
+    regulated_second_factor(state, req, user, check).await
+}
+
+/// Runs the check of a second factor (a code, a passkey's assertion) within the regulation:
+/// refused untried while the account or address is banned, a failure counted, and answered
+/// as a wrong password.
+pub async fn regulated_second_factor(
+    state: &State,
+    req: &Request,
+    user: &User,
+    check: impl Future<Output = Result<bool, Error>>,
+) -> Result<(), Error> {
     let attempt = admit(state, &user.tenant, &user.email, req).await?;
-    if crate::factors::check(&*state.store, &state.keys, &user.id, typed, now()).await? {
+    if check.await? {
         crate::metrics::login("second_factor", "success");
         state.regulation.succeeded(&*state.store, &attempt).await;
         return Ok(());

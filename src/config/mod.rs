@@ -8,6 +8,7 @@ mod prefix;
 mod second_factor;
 mod secret_file;
 mod tls;
+mod webauthn;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use thiserror::Error;
 use url::Url;
 
 pub use accounts::AccountsConfig;
+pub use webauthn::{WebauthnConfig, suffix_of};
 pub use addr::{ListenAddr, Origin};
 pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
@@ -129,6 +131,9 @@ pub struct Config {
     /// An account's life: the lifetimes of password-reset and invitation links.
     #[serde(default)]
     pub accounts: AccountsConfig,
+    /// Passkeys: the relying party id.
+    #[serde(default)]
+    pub webauthn: WebauthnConfig,
     /// Brute-force regulation: failed sign-ins per account and per client address, and
     /// per-address request rates of the token and sign-in endpoints.
     #[serde(default)]
@@ -871,6 +876,12 @@ impl Config {
             }
         }
         for (key, message) in self.accounts.problems() {
+            bad(key, message);
+        }
+        for (key, message) in self
+            .webauthn
+            .problems(self.public_url.host_str().unwrap_or(""))
+        {
             bad(key, message);
         }
         if self.otp.max_attempts == 0 {

@@ -155,6 +155,8 @@ pub struct SecondFactorPage<'a> {
     pub return_to: &'a str,
     /// The half-signed-in token (sign-in only).
     pub pending: Option<&'a str>,
+    /// Options for `navigator.credentials.get` (JSON) when the user has passkeys.
+    pub passkey_options: Option<&'a str>,
 }
 
 /// Renders a template into an HTML reply.

@@ -103,7 +103,7 @@ pub async fn second_factor_submit(state: &State, req: &Request) -> Reply {
         Err(e) => return again(&e, &fallback, ""),
     };
     let target = return_to::sanitize(Some(&pending.return_to));
-    match two_factor::second_factor_session(state, req, &pending, &user, form.field("code")).await {
+    match two_factor::second_factor_session(state, req, &pending, &user, &form).await {
         Ok(raw) => signed_in(state, &target, &raw),
         Err(e) => again(&e, &target, &user.email),
     }

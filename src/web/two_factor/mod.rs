@@ -22,6 +22,7 @@ use crate::store::{PendingFactor, User};
 use crate::web::form::{Form, admitted, shown, signed_in};
 use crate::web::{csrf, pages, return_to};
 
+mod passkeys;
 mod security;
 
 use security::Settings;
@@ -36,6 +37,12 @@ pub const SECURITY: &str = "/_frontdoor/settings/security";
 pub const ENROL: &str = "/_frontdoor/settings/security/totp";
 /// New recovery codes.
 pub const RECOVERY: &str = "/_frontdoor/settings/security/recovery-codes";
+/// Registering a passkey: the browser's answer (`…/options` gives the challenge).
+pub const PASSKEYS: &str = "/_frontdoor/settings/security/passkeys";
+/// The options of a passkey registration, as JSON.
+pub const PASSKEY_OPTIONS: &str = "/_frontdoor/settings/security/passkeys/options";
+/// Removing a passkey.
+pub const PASSKEY_REMOVE: &str = "/_frontdoor/settings/security/passkeys/remove";
 
 /// How long a half-signed-in browser has for its second factor, in seconds.
 const PENDING_SECONDS: i64 = 300;
@@ -69,6 +76,9 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         ENROL if get => security::answer(state, req, Settings::Enrol).await,
         ENROL if post => security::answer(state, req, Settings::Confirm).await,
         RECOVERY if post => security::answer(state, req, Settings::Regenerate).await,
+        PASSKEY_OPTIONS if post => security::answer(state, req, Settings::PasskeyOptions).await,
+        PASSKEYS if post => security::answer(state, req, Settings::PasskeyAdd).await,
+        PASSKEY_REMOVE if post => security::answer(state, req, Settings::PasskeyRemove).await,
         _ => return None,
     };
     Some(reply)
@@ -99,6 +109,7 @@ pub async fn after_first_factor(
             })
             .await?;
         tracing::info!(user = %user.id, "first factor right; second factor asked");
+        let passkey = passkeys::second_factor_options(state, &user.id, &token).await?;
         return Ok(second_factor_form(
             state,
             req,
@@ -106,7 +117,8 @@ pub async fn after_first_factor(
             None,
             Some(&token),
             target,
-        ));
+        )
+        .passkey(passkey.as_deref()));
     }
     let raw = state.sessions.create(&user, method).await?;
     tracing::info!(user = %user.id, method, "signed in");
@@ -140,18 +152,24 @@ pub async fn second_factor_session(
     req: &Request,
     pending: &PendingFactor,
     user: &User,
-    typed: &str,
+    form: &Form,
 ) -> Result<String, Error> {
-    check_second_factor(state, req, user, typed).await?;
+    let amr = match form.field("passkey") {
+        "" => {
+            check_second_factor(state, req, user, form.field("code")).await?;
+            factors::with_second(&pending.amr)
+        }
+        answer => {
+            passkeys::check_second_factor(state, req, user, form.field("pending"), answer).await?;
+            factors::with_second_method(&pending.amr, factors::passkey::SWK)
+        }
+    };
     let method = if pending.amr == factors::PWD {
         "password"
     } else {
         "otp"
     };
-    let raw = state
-        .sessions
-        .create_with_amr(user, method, &factors::with_second(&pending.amr))
-        .await?;
+    let raw = state.sessions.create_with_amr(user, method, &amr).await?;
     tracing::info!(user = %user.id, "signed in with two factors");
     Ok(raw)
 }
@@ -188,14 +206,52 @@ pub async fn take_pending(
     Ok((pending, user))
 }
 
-fn second_factor_form(
-    state: &State,
-    req: &Request,
+/// The second-factor form, without passkey (`SecondFactorForm::passkey` adds it).
+fn second_factor_form<'a>(
+    state: &'a State,
+    req: &'a Request,
     status: StatusCode,
-    error: Option<&str>,
-    pending: Option<&str>,
-    target: &str,
-) -> Reply {
+    error: Option<&'a str>,
+    pending: Option<&'a str>,
+    target: &'a str,
+) -> SecondFactorForm<'a> {
+    SecondFactorForm {
+        state,
+        req,
+        status,
+        error,
+        pending,
+        target,
+    }
+}
+
+/// A second-factor form to render.
+struct SecondFactorForm<'a> {
+    state: &'a State,
+    req: &'a Request,
+    status: StatusCode,
+    error: Option<&'a str>,
+    pending: Option<&'a str>,
+    target: &'a str,
+}
+
+impl From<SecondFactorForm<'_>> for Reply {
+    fn from(f: SecondFactorForm<'_>) -> Reply {
+        f.passkey(None)
+    }
+}
+
+impl SecondFactorForm<'_> {
+    /// The page, offering the passkey of these `navigator.credentials.get` options if any.
+    fn passkey(self, options: Option<&str>) -> Reply {
+        let SecondFactorForm {
+            state,
+            req,
+            status,
+            error,
+            pending,
+            target,
+        } = self;
     let form = csrf::issue(req, &state.keys, state.secure_cookies());
     let (heading, action) = match pending {
         Some(_) => ("Two-step verification", SECOND_FACTOR),
@@ -211,9 +267,11 @@ fn second_factor_form(
             csrf_token: &form.token,
             return_to: target,
             pending,
+            passkey_options: options,
         },
     );
-    form.attach(reply)
+        form.attach(reply)
+    }
 }
 
 /// The session of this host's tenant, with its raw id.
@@ -258,14 +316,7 @@ async fn step_up_page(state: &State, req: &Request) -> Reply {
         if !factors::enrolled(&*state.store, &session.identity.subject).await? {
             return Ok(Reply::see_other(&with_return(ENROL, &target)));
         }
-        Ok(second_factor_form(
-            state,
-            req,
-            StatusCode::OK,
-            None,
-            None,
-            &target,
-        ))
+        Ok(second_factor_form(state, req, StatusCode::OK, None, None, &target).into())
     };
     result.await.unwrap_or_else(|e| step_up_error(state, &e))
 }
@@ -277,7 +328,7 @@ async fn step_up_submit(state: &State, req: &Request) -> Reply {
     let target = form.target();
     let again = |e: &Error| {
         shown(e, |status, error| {
-            second_factor_form(state, req, status, error, None, &target)
+            second_factor_form(state, req, status, error, None, &target).into()
         })
     };
     if let Err(e) = admitted(state, req, &form, "The form expired. Please try again.") {
