@@ -14,7 +14,8 @@ apt_install() {
   $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
 }
-# cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates; libssl-dev: webauthn-rs links OpenSSL;
+# cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates;
+# libssl-dev: webauthn-rs (passkeys) links OpenSSL;
 # nginx and caddy: the forward-auth tests run frontdoor behind the real servers;
 # chromium and chromium-driver: the page tests drive a real headless browser.
 apt_install cmake pkg-config openssl libssl-dev nginx caddy chromium chromium-driver fonts-dejavu-core

@@ -19,13 +19,13 @@ use thiserror::Error;
 use url::Url;
 
 pub use accounts::AccountsConfig;
-pub use webauthn::{WebauthnConfig, suffix_of};
 pub use addr::{ListenAddr, Origin};
 pub use assertion::{Assertion, AssertionConfig, MAX_ASSERTION_LIFETIME};
 pub use duration::Dur;
 pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
 pub use second_factor::SecondFactor;
 pub use tls::{HstsConfig, TlsConfig, UpstreamTls};
+pub use webauthn::{WebauthnConfig, suffix_of};
 
 /// A configuration that could not be loaded; each problem names its key path.
 #[derive(Debug, Error)]

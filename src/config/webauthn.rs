@@ -39,14 +39,11 @@ impl WebauthnConfig {
 /// Whether `host` is `rp_id` or under it (`sso.example.com` under `example.com`).
 pub fn suffix_of(rp_id: &str, host: &str) -> bool {
     host.eq_ignore_ascii_case(rp_id)
-        || host
-            .len()
-            .checked_sub(rp_id.len() + 1)
-            .is_some_and(|cut| {
-                host.is_char_boundary(cut)
-                    && host[cut..].starts_with('.')
-                    && host[cut + 1..].eq_ignore_ascii_case(rp_id)
-            })
+        || host.len().checked_sub(rp_id.len() + 1).is_some_and(|cut| {
+            host.is_char_boundary(cut)
+                && host[cut..].starts_with('.')
+                && host[cut + 1..].eq_ignore_ascii_case(rp_id)
+        })
 }
 
 #[cfg(test)]
@@ -67,6 +64,10 @@ mod tests {
         let p = c("evil.com").problems("sso.example.com");
         assert_eq!(p[0].0, "webauthn.rp_id");
         assert!(p[0].1.contains("sso.example.com"), "{p:?}");
-        assert!(c("https://example.com").problems("example.com")[0].1.contains("without scheme"));
+        assert!(
+            c("https://example.com").problems("example.com")[0]
+                .1
+                .contains("without scheme")
+        );
     }
 }

@@ -199,7 +199,12 @@ pub async fn finish_registration(
     name: &str,
     now: i64,
 ) -> Result<PasskeyRecord, Error> {
-    let gone = || Error::Invalid("The passkey was not registered: the request expired or was already used. Try again.".into());
+    let gone = || {
+        Error::Invalid(
+            "The passkey was not registered: the request expired or was already used. Try again."
+                .into(),
+        )
+    };
     let state = take_ceremony(store, id, user_id, REGISTER, now)
         .await?
         .ok_or_else(gone)?;

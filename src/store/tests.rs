@@ -18,8 +18,8 @@ use tempfile::TempDir;
 use super::{
     AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, DynStore,
     EndedSession, FailurePolicy, Grant, IdpSession, LoginFailures, OtpCheck, OtpCode,
-    PasskeyCeremony, PasskeyRecord, PendingFactor, PostgresStore, RefreshToken, SessionRecord, SqliteStore, Store, StoreError,
-    Successor, User,
+    PasskeyCeremony, PasskeyRecord, PendingFactor, PostgresStore, RefreshToken, SessionRecord,
+    SqliteStore, Store, StoreError, Successor, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -2553,11 +2553,24 @@ async fn passkeys_are_the_owners_and_ceremonies_taken_once(db: &TestDb) {
     let mine = store.list_passkeys("u1").await.unwrap();
     assert_eq!(mine, vec![key("c1", "u1", 10), key("c2", "u1", 20)]);
     // Another user's credential is neither used nor removed through this user.
-    assert!(!store.use_passkey("u1", "c3", "{\"n\":1}", 50).await.unwrap());
+    assert!(
+        !store
+            .use_passkey("u1", "c3", "{\"n\":1}", 50)
+            .await
+            .unwrap()
+    );
     assert!(!store.delete_passkey("u1", "c3").await.unwrap());
-    assert!(store.use_passkey("u1", "c1", "{\"n\":1}", 50).await.unwrap());
+    assert!(
+        store
+            .use_passkey("u1", "c1", "{\"n\":1}", 50)
+            .await
+            .unwrap()
+    );
     let used = &store.list_passkeys("u1").await.unwrap()[0];
-    assert_eq!((used.passkey.as_str(), used.last_used), ("{\"n\":1}", Some(50)));
+    assert_eq!(
+        (used.passkey.as_str(), used.last_used),
+        ("{\"n\":1}", Some(50))
+    );
     assert!(store.delete_passkey("u1", "c1").await.unwrap());
     assert!(!store.delete_passkey("u1", "c1").await.unwrap());
     assert_eq!(store.list_passkeys("u2").await.unwrap().len(), 1);

@@ -42,12 +42,7 @@ pub fn passkeys_script() -> Reply {
 }
 
 fn script(body: &'static str) -> Reply {
-    Reply::new(
-        http::StatusCode::OK,
-        "text/javascript; charset=utf-8",
-        body,
-    )
-    .header(
+    Reply::new(http::StatusCode::OK, "text/javascript; charset=utf-8", body).header(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("public, max-age=3600"),
     )

@@ -25,6 +25,7 @@ mod mail;
 mod manage_api;
 mod oauth;
 mod pages;
+mod passkeys;
 mod proxying;
 mod regulation;
 mod reload;

@@ -440,8 +440,7 @@ pub(crate) const LIST_PASSKEYS: &str = concat!(
 );
 pub(crate) const USE_PASSKEY: &str =
     "UPDATE passkeys SET passkey = $3, last_used = $4 WHERE user_id = $1 AND cred_id = $2";
-pub(crate) const DELETE_PASSKEY: &str =
-    "DELETE FROM passkeys WHERE user_id = $1 AND cred_id = $2";
+pub(crate) const DELETE_PASSKEY: &str = "DELETE FROM passkeys WHERE user_id = $1 AND cred_id = $2";
 pub(crate) const INSERT_PASSKEY_CEREMONY: &str = concat!(
     "INSERT INTO passkey_ceremonies (",
     passkey_ceremony_columns!(),

@@ -6,7 +6,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::store::{
     AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Contact, Grant, IdpSession,
-    LoginFailures, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, SessionRecord, StoreError, TotpFactor, User,
+    LoginFailures, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, SessionRecord,
+    StoreError, TotpFactor, User,
 };
 
 /// Typed reads of one column by name; failures are `StoreError`s.

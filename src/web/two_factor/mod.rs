@@ -110,15 +110,10 @@ pub async fn after_first_factor(
             .await?;
         tracing::info!(user = %user.id, "first factor right; second factor asked");
         let passkey = passkeys::second_factor_options(state, &user.id, &token).await?;
-        return Ok(second_factor_form(
-            state,
-            req,
-            StatusCode::OK,
-            None,
-            Some(&token),
-            target,
-        )
-        .passkey(passkey.as_deref()));
+        return Ok(
+            second_factor_form(state, req, StatusCode::OK, None, Some(&token), target)
+                .passkey(passkey.as_deref()),
+        );
     }
     let raw = state.sessions.create(&user, method).await?;
     tracing::info!(user = %user.id, method, "signed in");
@@ -252,24 +247,24 @@ impl SecondFactorForm<'_> {
             pending,
             target,
         } = self;
-    let form = csrf::issue(req, &state.keys, state.secure_cookies());
-    let (heading, action) = match pending {
-        Some(_) => ("Two-step verification", SECOND_FACTOR),
-        None => ("Confirm it is you", STEP_UP),
-    };
-    let reply = pages::render(
-        status,
-        &pages::SecondFactorPage {
-            org: state.org(),
-            heading,
-            action,
-            error,
-            csrf_token: &form.token,
-            return_to: target,
-            pending,
-            passkey_options: options,
-        },
-    );
+        let form = csrf::issue(req, &state.keys, state.secure_cookies());
+        let (heading, action) = match pending {
+            Some(_) => ("Two-step verification", SECOND_FACTOR),
+            None => ("Confirm it is you", STEP_UP),
+        };
+        let reply = pages::render(
+            status,
+            &pages::SecondFactorPage {
+                org: state.org(),
+                heading,
+                action,
+                error,
+                csrf_token: &form.token,
+                return_to: target,
+                pending,
+                passkey_options: options,
+            },
+        );
         form.attach(reply)
     }
 }

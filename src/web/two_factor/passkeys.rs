@@ -47,8 +47,7 @@ pub(super) async fn check_second_factor(
         let Some(webauthn) = &state.passkeys else {
             return Ok(false);
         };
-        passkey::check_second_factor(webauthn, &*state.store, &user.id, token, answer, now())
-            .await
+        passkey::check_second_factor(webauthn, &*state.store, &user.id, token, answer, now()).await
     };
     regulated_second_factor(state, req, user, check).await
 }
@@ -69,12 +68,7 @@ impl SecurityRequest<'_> {
         )
         .await?;
         let body = serde_json::json!({ "ceremony": id, "options": options });
-        Ok(Reply::new(
-            StatusCode::OK,
-            "application/json",
-            body.to_string(),
-        )
-        .no_store())
+        Ok(Reply::new(StatusCode::OK, "application/json", body.to_string()).no_store())
     }
 
     /// `POST …/passkeys`: the browser's answer registers the passkey; the first factor of an
