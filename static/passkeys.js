@@ -1,4 +1,5 @@
-// Passkeys: registration on Settings → Security and the passkey of the second-factor form.
+// Passkeys: registration on Settings → Security, the passkey of the second-factor form and
+// the passwordless sign-in of the login page.
 // The server's options (webauthn-rs's JSON, binary fields in base64url) become the buffers the
 // WebAuthn API takes; the browser's answer goes back as JSON in a form field, posted with the
 // form's CSRF token. Served from our own origin: the pages keep a CSP without inline script.
@@ -43,23 +44,28 @@
     return JSON.stringify(out);
   }
 
+  // A ceremony's id and options, asked for with the form's CSRF token.
+  function ceremony(form) {
+    var body = new URLSearchParams();
+    body.set("csrf_token", form.elements.csrf_token.value);
+    return fetch(form.getAttribute("data-options"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: body.toString(),
+    }).then(function (resp) {
+      if (!resp.ok) throw new Error("The server refused to start (" + resp.status + "). Reload the page and try again.");
+      return resp.json();
+    });
+  }
+  var assertionFields = ["authenticatorData", "clientDataJSON", "signature", "userHandle"];
+
   // Settings → Security: ask for options, create the credential, post it.
   var add = document.getElementById("add-passkey");
   if (add) {
     add.addEventListener("click", function () {
       var form = document.getElementById("passkey-form");
-      var body = new URLSearchParams();
-      body.set("csrf_token", form.elements.csrf_token.value);
-      fetch(form.getAttribute("data-options"), {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/x-www-form-urlencoded" },
-        body: body.toString(),
-      })
-        .then(function (resp) {
-          if (!resp.ok) throw new Error("The server refused to start (" + resp.status + "). Reload the page and try again.");
-          return resp.json();
-        })
+      ceremony(form)
         .then(function (reply) {
           var pk = reply.options.publicKey;
           pk.challenge = toBytes(pk.challenge);
@@ -89,13 +95,33 @@
       navigator.credentials
         .get({ publicKey: pk })
         .then(function (credential) {
-          form.elements.passkey.value = answer(credential, [
-            "authenticatorData", "clientDataJSON", "signature", "userHandle",
-          ]);
+          form.elements.passkey.value = answer(credential, assertionFields);
           form.submit();
         })
         .catch(function (e) {
           showError(e && e.message ? e.message : "The passkey was not used.");
+        });
+    });
+  }
+
+  // The sign-in page: no email, no password; the authenticator offers its passkeys.
+  var passwordless = document.getElementById("passkey-sign-in");
+  if (passwordless) {
+    passwordless.addEventListener("click", function () {
+      var form = passwordless.form;
+      ceremony(form)
+        .then(function (reply) {
+          var pk = reply.options.publicKey;
+          pk.challenge = toBytes(pk.challenge);
+          pk.allowCredentials = withIds(pk.allowCredentials);
+          return navigator.credentials.get({ publicKey: pk }).then(function (credential) {
+            form.elements.ceremony.value = reply.ceremony;
+            form.elements.passkey.value = answer(credential, assertionFields);
+            form.submit();
+          });
+        })
+        .catch(function (e) {
+          showError(e && e.message ? e.message : "No passkey was used.");
         });
     });
   }

@@ -10,8 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use url::Url;
 use webauthn_rs::prelude::{
-    CredentialID, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
+    CredentialID, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn,
+    WebauthnBuilder,
 };
 
 use crate::config::Config;
@@ -31,6 +32,8 @@ const MAX_NAME: usize = 100;
 
 const REGISTER: &str = "register";
 const SECOND_FACTOR: &str = "second_factor";
+/// A passwordless sign-in: its user is known only from the answer (`user_id` empty).
+const PASSWORDLESS: &str = "passwordless";
 
 /// Why passkeys are off for a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +186,17 @@ pub async fn start_registration(
         .start_passkey_registration(user_handle(user_id), email, display, Some(exclude))
         .map_err(|e| corrupt("registration start", e))?;
     put_ceremony(store, id, user_id, REGISTER, &state, now).await?;
-    serde_json::to_value(options).map_err(|e| corrupt("registration options", e))
+    let mut options =
+        serde_json::to_value(options).map_err(|e| corrupt("registration options", e))?;
+    // Discoverable where the authenticator can, so that the passkey also signs in without a
+    // password; webauthn-rs discourages it, and none of its checks depend on it.
+    if let Some(selection) = options
+        .pointer_mut("/publicKey/authenticatorSelection")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        selection.insert("residentKey".into(), "preferred".into());
+    }
+    Ok(options)
 }
 
 /// Finishes a registration with the browser's answer (JSON of the `PublicKeyCredential`):
@@ -283,15 +296,102 @@ pub async fn check_second_factor(
             return Ok(false);
         }
     };
-    let used = cred_key(result.cred_id());
+    // Removed between the options and the answer: refused by `record_use`.
     let records = store.list_passkeys(user_id).await?;
+    record_use(store, user_id, &records, &result, now).await
+}
+
+/// Starts a passwordless sign-in (`id` the random ceremony id): the options for
+/// `navigator.credentials.get` with no credential named, the authenticator offering its
+/// discoverable ones.
+pub async fn start_passwordless(
+    webauthn: &Webauthn,
+    store: &dyn Store,
+    id: &str,
+    now: i64,
+) -> Result<serde_json::Value, Error> {
+    let (options, state): (_, DiscoverableAuthentication) = webauthn
+        .start_discoverable_authentication()
+        .map_err(|e| corrupt("discoverable start", e))?;
+    put_ceremony(store, id, "", PASSWORDLESS, &state, now).await?;
+    serde_json::to_value(options).map_err(|e| corrupt("discoverable options", e))
+}
+
+/// The user a passwordless answer claims: the owner of the credential it names, when the
+/// answer's user handle is that owner's too. Nothing is verified yet (`check_passwordless`).
+pub async fn claimed_user(
+    webauthn: &Webauthn,
+    store: &dyn Store,
+    answer: &str,
+) -> Result<Option<String>, Error> {
+    let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
+        return Ok(None);
+    };
+    let Ok((handle, cred_id)) = webauthn.identify_discoverable_authentication(&answer) else {
+        return Ok(None);
+    };
+    let key = URL_SAFE_NO_PAD.encode(cred_id);
+    Ok(store
+        .get_passkey(&key)
+        .await?
+        .filter(|r| user_handle(&r.user_id) == handle)
+        .map(|r| r.user_id))
+}
+
+/// Checks a passwordless answer against ceremony `id` for `user_id` (the claimed user), by
+/// webauthn-rs with only that user's passkeys allowed. The ceremony is spent either way.
+pub async fn check_passwordless(
+    webauthn: &Webauthn,
+    store: &dyn Store,
+    user_id: &str,
+    id: &str,
+    answer: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    let Some(state) = take_ceremony(store, id, "", PASSWORDLESS, now).await? else {
+        return Ok(false);
+    };
+    let state: DiscoverableAuthentication =
+        serde_json::from_str(&state).map_err(|e| corrupt("discoverable state", e))?;
+    let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
+        return Ok(false);
+    };
+    let records = store.list_passkeys(user_id).await?;
+    let keys: Vec<DiscoverableKey> = passkeys_of(&records)?
+        .iter()
+        .map(DiscoverableKey::from)
+        .collect();
+    let result = match webauthn.finish_discoverable_authentication(&answer, state, &keys) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(user = %user_id, error = %e, "a passwordless passkey was refused");
+            return Ok(false);
+        }
+    };
+    record_use(store, user_id, &records, &result, now).await
+}
+
+/// Spends a passwordless ceremony that found no user to check.
+pub async fn spend_passwordless(store: &dyn Store, id: &str, now: i64) -> Result<(), Error> {
+    take_ceremony(store, id, "", PASSWORDLESS, now).await?;
+    Ok(())
+}
+
+/// After a verified assertion: the passkey's counter and last use. `false` when it is gone.
+async fn record_use(
+    store: &dyn Store,
+    user_id: &str,
+    records: &[PasskeyRecord],
+    result: &webauthn_rs::prelude::AuthenticationResult,
+    now: i64,
+) -> Result<bool, Error> {
+    let used = cred_key(result.cred_id());
     let Some(record) = records.iter().find(|r| r.cred_id == used) else {
-        // Removed between the options and the answer.
         return Ok(false);
     };
     let mut passkey: Passkey =
         serde_json::from_str(&record.passkey).map_err(|e| corrupt("passkey", e))?;
-    passkey.update_credential(&result);
+    passkey.update_credential(result);
     let updated = serde_json::to_string(&passkey).map_err(|e| corrupt("passkey", e))?;
     Ok(store.use_passkey(user_id, &used, &updated, now).await?)
 }
@@ -331,6 +431,28 @@ mod tests {
             "listen: 127.0.0.1:8080\nadmin_listen: 127.0.0.1:9090\npublic_url: https://sso.example.com/\nwebauthn: { rp_id: evil.com }\n",
         );
         assert!(format!("{:?}", foreign.err()).contains("webauthn.rp_id"));
+    }
+
+    #[test]
+    fn only_frontdoors_own_origins_may_answer_a_ceremony() {
+        let rp = relying_party(&config(
+            "public_url: https://sso.example.com/\n\
+             webauthn: { rp_id: example.com }\n\
+             tenants: [{ id: acme, hosts: [acme.example.com, acme.other.org] }]\n\
+             routes: [{ host: wiki.example.com, path_prefix: /, upstream: 'http://127.0.0.1:1' }]\n",
+        ))
+        .expect("a relying party");
+        let origins: Vec<&str> = rp
+            .get_allowed_origins()
+            .iter()
+            .map(|u| u.as_str())
+            .collect();
+        // An app's host (wiki), a tenant host outside rp_id and any other origin: not listed,
+        // so webauthn-rs refuses a clientDataJSON that names them.
+        assert_eq!(
+            origins,
+            ["https://sso.example.com/", "https://acme.example.com/"]
+        );
     }
 
     #[test]

@@ -279,6 +279,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<PendingFactor>, StoreError>;
     /// Stores a newly registered passkey; a credential id already known is a conflict.
     async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
+    /// The passkey of a credential id, whoever's it is (a passwordless sign-in names it).
+    async fn get_passkey(&self, cred_id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
     /// A user's passkeys, oldest first.
     async fn list_passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError>;
     /// After a sign-in with one of the user's passkeys: its updated state (counter) and when.

@@ -2552,6 +2552,11 @@ async fn passkeys_are_the_owners_and_ceremonies_taken_once(db: &TestDb) {
     assert!(store.insert_passkey(&key("c3", "u1", 30)).await.is_err());
     let mine = store.list_passkeys("u1").await.unwrap();
     assert_eq!(mine, vec![key("c1", "u1", 10), key("c2", "u1", 20)]);
+    assert_eq!(
+        store.get_passkey("c3").await.unwrap(),
+        Some(key("c3", "u2", 10))
+    );
+    assert_eq!(store.get_passkey("c4").await.unwrap(), None);
     // Another user's credential is neither used nor removed through this user.
     assert!(
         !store

@@ -24,6 +24,8 @@ pub struct LoginPage<'a> {
     pub providers: Vec<IdpButton>,
     /// The login design (`card` or `split`), chosen by the `form` parameter.
     pub design: &'a str,
+    /// "Sign in with a passkey" is offered.
+    pub passkeys: bool,
 }
 
 /// Login designs the `form` parameter selects between; the first is the default.

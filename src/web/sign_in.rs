@@ -121,7 +121,8 @@ async fn password_sign_in(
         .await
 }
 
-fn login_form(
+/// The sign-in page, with an error to show.
+pub(crate) fn login_form(
     state: &State,
     req: &Request,
     status: StatusCode,
@@ -139,6 +140,7 @@ fn login_form(
             csrf_token: &form.token,
             return_to: target,
             email,
+            passkeys: state.passkeys.is_some(),
             providers: state
                 .federation
                 .all()

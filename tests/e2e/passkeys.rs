@@ -195,6 +195,27 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
         "the upstream is told: a password and a passkey"
     );
 
+    // Passwordless: the login page's button, the authenticator's discoverable passkey alone.
+    sign_out(&b, &fd).await;
+    b.goto(&at(&fd, "/wiki/alone")).await;
+    assert_eq!(b.path().await, "/_frontdoor/login");
+    b.screenshot("login-passkey").await;
+    click_and_wait(&b, "#passkey-sign-in").await;
+    assert_eq!(
+        b.path().await,
+        "/wiki/alone",
+        "signed in with the passkey alone"
+    );
+    assert_eq!(
+        upstream.last().header("x-auth-request-amr").as_deref(),
+        Some("swk,mfa"),
+        "a key and the authenticator's user verification: two factors"
+    );
+    assert_eq!(
+        upstream.last().header("x-auth-request-email").as_deref(),
+        Some(ANN.0)
+    );
+
     // The list says when it was used; removing it leaves none.
     b.goto(&at(&fd, SECURITY)).await;
     assert!(!b.body_text().await.contains("last used never"));
@@ -207,6 +228,15 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
         !b.has("#use-passkey").await,
         "a removed passkey is not offered"
     );
+    // Nor does it sign in without a password any more: the authenticator still holds it.
+    sign_out(&b, &fd).await;
+    b.goto(&at(&fd, "/wiki")).await;
+    click_and_wait(&b, "#passkey-sign-in").await;
+    assert!(
+        b.has("#password").await,
+        "refused: back to the sign-in form"
+    );
+    assert!(b.text("#error").await.contains("Wrong email or password"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -357,6 +387,21 @@ async fn the_passkey_endpoints_refuse_a_missing_or_foreign_csrf_token() {
                     ("credential", "{}"),
                     ("id", "x"),
                 ])
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(resp.status(), 403, "{path} with token {token:?}");
+        }
+    }
+    // The passwordless sign-in, without a session: the same.
+    for path in [
+        "/_frontdoor/login/passkey/options",
+        "/_frontdoor/login/passkey",
+    ] {
+        for token in ["", "forged-token"] {
+            let resp = client
+                .post(at(&fd, path))
+                .form(&[("csrf_token", token), ("ceremony", "x"), ("passkey", "{}")])
                 .send()
                 .await
                 .expect("post");

@@ -1092,6 +1092,13 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
+                async fn get_passkey(
+                    &self,
+                    cred_id: &str,
+                ) -> Result<Option<PasskeyRecord>, StoreError> {
+                    self.find(GET_PASSKEY, cred_id, rows::passkey).await
+                }
+
                 async fn list_passkeys(
                     &self,
                     user_id: &str,

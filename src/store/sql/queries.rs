@@ -438,6 +438,11 @@ pub(crate) const LIST_PASSKEYS: &str = concat!(
     passkey_columns!(),
     " FROM passkeys WHERE user_id = $1 ORDER BY created_at, cred_id"
 );
+pub(crate) const GET_PASSKEY: &str = concat!(
+    "SELECT ",
+    passkey_columns!(),
+    " FROM passkeys WHERE cred_id = $1"
+);
 pub(crate) const USE_PASSKEY: &str =
     "UPDATE passkeys SET passkey = $3, last_used = $4 WHERE user_id = $1 AND cred_id = $2";
 pub(crate) const DELETE_PASSKEY: &str = "DELETE FROM passkeys WHERE user_id = $1 AND cred_id = $2";

@@ -43,6 +43,10 @@ pub const PASSKEYS: &str = "/_frontdoor/settings/security/passkeys";
 pub const PASSKEY_OPTIONS: &str = "/_frontdoor/settings/security/passkeys/options";
 /// Removing a passkey.
 pub const PASSKEY_REMOVE: &str = "/_frontdoor/settings/security/passkeys/remove";
+/// A passwordless sign-in with a passkey: its answer (`…/options` gives the challenge).
+pub const PASSKEY_SIGN_IN: &str = "/_frontdoor/login/passkey";
+/// The options of a passwordless sign-in, as JSON.
+pub const PASSKEY_SIGN_IN_OPTIONS: &str = "/_frontdoor/login/passkey/options";
 
 /// How long a half-signed-in browser has for its second factor, in seconds.
 const PENDING_SECONDS: i64 = 300;
@@ -79,6 +83,8 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         PASSKEY_OPTIONS if post => security::answer(state, req, Settings::PasskeyOptions).await,
         PASSKEYS if post => security::answer(state, req, Settings::PasskeyAdd).await,
         PASSKEY_REMOVE if post => security::answer(state, req, Settings::PasskeyRemove).await,
+        PASSKEY_SIGN_IN_OPTIONS if post => passkeys::sign_in_options(state, req).await,
+        PASSKEY_SIGN_IN if post => passkeys::sign_in_submit(state, req).await,
         _ => return None,
     };
     Some(reply)

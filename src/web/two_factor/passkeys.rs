@@ -1,6 +1,7 @@
 //! Passkeys in the browser: registering one from Settings → Security (the options as JSON for
-//! `static/passkeys.js`, then the browser's answer as a form), removing one, and the passkey
-//! offered on the second-factor form of a sign-in. The ceremonies are `factors::passkey`'s.
+//! `static/passkeys.js`, then the browser's answer as a form), removing one, the passkey
+//! offered on the second-factor form of a sign-in, and the passwordless sign-in of the login
+//! page. The ceremonies are `factors::passkey`'s.
 
 use http::StatusCode;
 
@@ -13,7 +14,9 @@ use crate::factors::{self, passkey};
 use crate::secrets::random_token;
 use crate::state::State;
 use crate::store::User;
-use crate::web::form::Form;
+use crate::web::form::{Form, admitted, shown, signed_in};
+use crate::web::return_to;
+use crate::web::sign_in::login_form;
 
 fn off() -> Error {
     Error::Conflict("Passkeys are not available on this server.".into())
@@ -52,6 +55,79 @@ pub(super) async fn check_second_factor(
     regulated_second_factor(state, req, user, check).await
 }
 
+/// A ceremony's id and its options, as JSON.
+fn ceremony_reply(id: &str, options: serde_json::Value) -> Reply {
+    Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "ceremony": id, "options": options }),
+    )
+}
+
+/// `POST /_frontdoor/login/passkey/options`: a passwordless ceremony's id and options, as
+/// JSON; the sign-in form's CSRF token and rate apply.
+pub(super) async fn sign_in_options(state: &State, req: &Request) -> Reply {
+    let form = Form::read(req);
+    let result = async {
+        admitted(
+            state,
+            req,
+            &form,
+            "The form expired. Reload the page and try again.",
+        )?;
+        let webauthn = state.passkeys.as_ref().ok_or_else(off)?;
+        let id = random_token();
+        let options = passkey::start_passwordless(webauthn, &*state.store, &id, now()).await?;
+        Ok::<_, Error>(ceremony_reply(&id, options))
+    };
+    crate::endpoint::json(result.await)
+}
+
+/// `POST /_frontdoor/login/passkey`: the answer of a passwordless ceremony signs its user in
+/// with two factors (a key, and the user verification the authenticator did). Refused like a
+/// wrong password when the credential is unknown, another tenant's or its user inactive;
+/// a wrong assertion of a known user counts against that user in the regulation.
+pub(super) async fn sign_in_submit(state: &State, req: &Request) -> Reply {
+    let form = Form::read(req);
+    let target = return_to::sanitize(Some(form.field("return_to")));
+    let again = |e: &Error| {
+        shown(e, |status, error| {
+            login_form(state, req, status, error, &target, "")
+        })
+    };
+    if let Err(e) = admitted(state, req, &form, "The form expired. Please sign in again.") {
+        return again(&e);
+    }
+    let result = async {
+        let webauthn = state.passkeys.as_ref().ok_or_else(off)?;
+        let store = &*state.store;
+        let (id, answer) = (form.field("ceremony"), form.field("passkey"));
+        let tenant = state.config.tenant_for_host(&req.host);
+        let user = match passkey::claimed_user(webauthn, store, answer).await? {
+            Some(user_id) => store.get_user(&user_id).await?,
+            None => None,
+        };
+        let Some(user) = user.filter(|u| u.active && u.tenant == tenant) else {
+            passkey::spend_passwordless(store, id, now()).await?;
+            crate::metrics::login("passkey", "failure");
+            tracing::info!(tenant = %tenant, "a passwordless passkey named no user here");
+            return Err(Error::unauthenticated(
+                "invalid_credentials",
+                "wrong email or password",
+            ));
+        };
+        let check = passkey::check_passwordless(webauthn, store, &user.id, id, answer, now());
+        regulated_second_factor(state, req, &user, check).await?;
+        let amr = factors::with_second_method("", passkey::SWK);
+        let raw = state
+            .sessions
+            .create_with_amr(&user, "passkey", &amr)
+            .await?;
+        tracing::info!(user = %user.id, "signed in with a passkey");
+        Ok(signed_in(state, &target, &raw))
+    };
+    result.await.unwrap_or_else(|e| again(&e))
+}
+
 impl SecurityRequest<'_> {
     /// `POST …/passkeys/options`: a registration's ceremony id and the options for
     /// `navigator.credentials.create`, as JSON.
@@ -67,8 +143,7 @@ impl SecurityRequest<'_> {
             now(),
         )
         .await?;
-        let body = serde_json::json!({ "ceremony": id, "options": options });
-        Ok(Reply::new(StatusCode::OK, "application/json", body.to_string()).no_store())
+        Ok(ceremony_reply(&id, options))
     }
 
     /// `POST …/passkeys`: the browser's answer registers the passkey; the first factor of an
