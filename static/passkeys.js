@@ -105,7 +105,7 @@
   }
 
   // The sign-in page: no email, no password; the authenticator offers its passkeys.
-  var passwordless = document.getElementById("passkey-sign-in");
+  var passwordless = document.getElementById("passkey-signin");
   if (passwordless) {
     passwordless.addEventListener("click", function () {
       var form = passwordless.form;

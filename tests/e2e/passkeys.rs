@@ -200,7 +200,7 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
     b.goto(&at(&fd, "/wiki/alone")).await;
     assert_eq!(b.path().await, "/_frontdoor/login");
     b.screenshot("login-passkey").await;
-    click_and_wait(&b, "#passkey-sign-in").await;
+    click_and_wait(&b, "#passkey-signin").await;
     assert_eq!(
         b.path().await,
         "/wiki/alone",
@@ -231,7 +231,7 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
     // Nor does it sign in without a password any more: the authenticator still holds it.
     sign_out(&b, &fd).await;
     b.goto(&at(&fd, "/wiki")).await;
-    click_and_wait(&b, "#passkey-sign-in").await;
+    click_and_wait(&b, "#passkey-signin").await;
     assert!(
         b.has("#password").await,
         "refused: back to the sign-in form"
