@@ -159,6 +159,8 @@ pub struct SecondFactorPage<'a> {
     pub pending: Option<&'a str>,
     /// Options for `navigator.credentials.get` (JSON) when the user has passkeys.
     pub passkey_options: Option<&'a str>,
+    /// The passkey ceremony's id on the step-up page (a sign-in's is its pending token).
+    pub passkey_ceremony: Option<&'a str>,
 }
 
 /// Renders a template into an HTML reply.

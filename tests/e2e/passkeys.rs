@@ -10,7 +10,7 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::{Value, json};
 
 use crate::chromium::Chromium;
-use crate::config::Config;
+use crate::config::{Config, Route, Rule};
 use crate::harness::*;
 
 const SECURITY: &str = "/_frontdoor/settings/security";
@@ -46,9 +46,14 @@ impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
 /// frontdoor on `http://localhost:<port>` with the standard routes, ANN and BOB. 127.0.0.1
 /// stays one of its own hosts (of the default tenant), for the harness's readiness probe.
 async fn on_localhost() -> (Upstream, Frontdoor) {
+    on_localhost_with(Config::standard).await
+}
+
+/// [`on_localhost`] with `config(upstream's port)` for routes.
+async fn on_localhost_with(config: impl FnOnce(u16) -> Config) -> (Upstream, Frontdoor) {
     let upstream = Upstream::start().await;
     let (port, admin_port) = (free_port(), free_port());
-    let config = Config::standard(upstream.port)
+    let config = config(upstream.port)
         .public_url(format!("http://localhost:{port}"))
         .tenant("default", ["127.0.0.1"]);
     let fd = Frontdoor::launch_on(port, admin_port, config).await;
@@ -237,6 +242,35 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
         "refused: back to the sign-in form"
     );
     assert!(b.text("#error").await.contains("Wrong email or password"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_a_one_factor_session_steps_up_with_a_passkey() {
+    let (upstream, fd) = on_localhost_with(|u| {
+        Config::new().route(
+            Route::new("/", u)
+                .rule(Rule::new("two_factor").paths(&["/secret/**"]))
+                .rule(Rule::new("authenticated")),
+        )
+    })
+    .await;
+    let b = browser_with_authenticator().await;
+    // Signed in with the password before the passkey existed: one factor.
+    b.goto(&at(&fd, SECURITY)).await;
+    b.sign_in(ANN.0, ANN.4).await;
+    register(&b, &fd, "Phone").await;
+    b.goto(&at(&fd, "/secret/plans")).await;
+    assert_eq!(b.path().await, "/_frontdoor/step-up");
+    click_and_wait(&b, "#use-passkey").await;
+    assert_eq!(
+        b.path().await,
+        "/secret/plans",
+        "stepped up, back at the URL it asked for"
+    );
+    assert_eq!(
+        upstream.last().header("x-auth-request-amr").as_deref(),
+        Some("pwd,swk,mfa")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -118,7 +118,7 @@ pub async fn after_first_factor(
         let passkey = passkeys::second_factor_options(state, &user.id, &token).await?;
         return Ok(
             second_factor_form(state, req, StatusCode::OK, None, Some(&token), target)
-                .passkey(passkey.as_deref()),
+                .passkey(passkey.as_deref(), None),
         );
     }
     let raw = state.sessions.create(&user, method).await?;
@@ -155,16 +155,7 @@ pub async fn second_factor_session(
     user: &User,
     form: &Form,
 ) -> Result<String, Error> {
-    let amr = match form.field("passkey") {
-        "" => {
-            check_second_factor(state, req, user, form.field("code")).await?;
-            factors::with_second(&pending.amr)
-        }
-        answer => {
-            passkeys::check_second_factor(state, req, user, form.field("pending"), answer).await?;
-            factors::with_second_method(&pending.amr, factors::passkey::SWK)
-        }
-    };
+    let amr = proved_second(state, req, user, form, form.field("pending"), &pending.amr).await?;
     let method = if pending.amr == factors::PWD {
         "password"
     } else {
@@ -173,6 +164,28 @@ pub async fn second_factor_session(
     let raw = state.sessions.create_with_amr(user, method, &amr).await?;
     tracing::info!(user = %user.id, "signed in with two factors");
     Ok(raw)
+}
+
+/// Checks the second factor a form carries (a passkey's assertion for ceremony `ceremony`, or
+/// a code) within the regulation; the `amr` of `first` with it.
+async fn proved_second(
+    state: &State,
+    req: &Request,
+    user: &User,
+    form: &Form,
+    ceremony: &str,
+    first: &str,
+) -> Result<String, Error> {
+    match form.field("passkey") {
+        "" => {
+            check_second_factor(state, req, user, form.field("code")).await?;
+            Ok(factors::with_second(first))
+        }
+        answer => {
+            passkeys::check_second_factor(state, req, user, ceremony, answer).await?;
+            Ok(factors::with_second_method(first, factors::passkey::SWK))
+        }
+    }
 }
 
 /// The pending sign-in of a form's token, taken from the store, with its user; refused alike
@@ -238,13 +251,14 @@ struct SecondFactorForm<'a> {
 
 impl From<SecondFactorForm<'_>> for Reply {
     fn from(f: SecondFactorForm<'_>) -> Reply {
-        f.passkey(None)
+        f.passkey(None, None)
     }
 }
 
 impl SecondFactorForm<'_> {
-    /// The page, offering the passkey of these `navigator.credentials.get` options if any.
-    fn passkey(self, options: Option<&str>) -> Reply {
+    /// The page, offering the passkey of these `navigator.credentials.get` options if any
+    /// (`ceremony`: their id, on the step-up page).
+    fn passkey(self, options: Option<&str>, ceremony: Option<&str>) -> Reply {
         let SecondFactorForm {
             state,
             req,
@@ -269,6 +283,7 @@ impl SecondFactorForm<'_> {
                 return_to: target,
                 pending,
                 passkey_options: options,
+                passkey_ceremony: ceremony,
             },
         );
         form.attach(reply)
@@ -317,7 +332,13 @@ async fn step_up_page(state: &State, req: &Request) -> Reply {
         if !factors::enrolled(&*state.store, &session.identity.subject).await? {
             return Ok(Reply::see_other(&with_return(ENROL, &target)));
         }
-        Ok(second_factor_form(state, req, StatusCode::OK, None, None, &target).into())
+        let ceremony = random_token();
+        let passkey =
+            passkeys::second_factor_options(state, &session.identity.subject, &ceremony).await?;
+        Ok(
+            second_factor_form(state, req, StatusCode::OK, None, None, &target)
+                .passkey(passkey.as_deref(), Some(&ceremony)),
+        )
     };
     result.await.unwrap_or_else(|e| step_up_error(state, &e))
 }
@@ -340,8 +361,8 @@ async fn step_up_submit(state: &State, req: &Request) -> Reply {
             return Ok(to_login(&step_up_href(&target)));
         };
         let user = active_user(state, &session).await?;
-        check_second_factor(state, req, &user, form.field("code")).await?;
-        let amr = factors::with_second(&session.identity.amr);
+        let ceremony = form.field("ceremony");
+        let amr = proved_second(state, req, &user, &form, ceremony, &session.identity.amr).await?;
         let fresh = state.sessions.rotate(&raw, &user, "step_up", &amr).await?;
         tracing::info!(user = %user.id, "session stepped up to two factors");
         Ok(signed_in(state, &target, &fresh))
