@@ -169,6 +169,21 @@ async fn take_ceremony(
         .map(|c| c.state))
 }
 
+/// The state of ceremony `(id, user_id, kind)`, taken, with the browser's assertion read;
+/// `None` when the ceremony is not there (see `take_ceremony`) or the answer does not read.
+async fn take_answered<S: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    (id, user_id, kind): (&str, &str, &str),
+    answer: &str,
+    now: i64,
+) -> Result<Option<(S, PublicKeyCredential)>, Error> {
+    let Some(state) = take_ceremony(store, id, user_id, kind, now).await? else {
+        return Ok(None);
+    };
+    let state: S = serde_json::from_str(&state).map_err(|e| corrupt("ceremony state", e))?;
+    Ok(serde_json::from_str(answer).ok().map(|a| (state, a)))
+}
+
 /// Starts registering a passkey for a user (`id` the random ceremony id, `email` its name in
 /// the authenticator): the options for `navigator.credentials.create`. The user's passkeys
 /// are excluded, so one authenticator is not registered twice.
@@ -281,14 +296,11 @@ pub async fn check_second_factor(
     answer: &str,
     now: i64,
 ) -> Result<bool, Error> {
-    let Some(state) = take_ceremony(store, id, user_id, SECOND_FACTOR, now).await? else {
+    let taken = take_answered(store, (id, user_id, SECOND_FACTOR), answer, now).await?;
+    let Some((state, answer)) = taken else {
         return Ok(false);
     };
-    let state: PasskeyAuthentication =
-        serde_json::from_str(&state).map_err(|e| corrupt("authentication state", e))?;
-    let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
-        return Ok(false);
-    };
+    let state: PasskeyAuthentication = state;
     let result = match webauthn.finish_passkey_authentication(&answer, &state) {
         Ok(r) => r,
         Err(e) => {
@@ -348,14 +360,11 @@ pub async fn check_passwordless(
     answer: &str,
     now: i64,
 ) -> Result<bool, Error> {
-    let Some(state) = take_ceremony(store, id, "", PASSWORDLESS, now).await? else {
+    let taken = take_answered(store, (id, "", PASSWORDLESS), answer, now).await?;
+    let Some((state, answer)) = taken else {
         return Ok(false);
     };
-    let state: DiscoverableAuthentication =
-        serde_json::from_str(&state).map_err(|e| corrupt("discoverable state", e))?;
-    let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
-        return Ok(false);
-    };
+    let state: DiscoverableAuthentication = state;
     let records = store.list_passkeys(user_id).await?;
     let keys: Vec<DiscoverableKey> = passkeys_of(&records)?
         .iter()

@@ -229,25 +229,18 @@ fn second_factor_form<'a>(
     pending: Option<&'a str>,
     target: &'a str,
 ) -> SecondFactorForm<'a> {
-    SecondFactorForm {
-        state,
-        req,
-        status,
-        error,
-        pending,
-        target,
-    }
+    SecondFactorForm(state, req, status, error, pending, target)
 }
 
-/// A second-factor form to render.
-struct SecondFactorForm<'a> {
-    state: &'a State,
-    req: &'a Request,
-    status: StatusCode,
-    error: Option<&'a str>,
-    pending: Option<&'a str>,
-    target: &'a str,
-}
+/// A second-factor form to render: the arguments of `second_factor_form`, in its order.
+struct SecondFactorForm<'a>(
+    &'a State,
+    &'a Request,
+    StatusCode,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+);
 
 impl From<SecondFactorForm<'_>> for Reply {
     fn from(f: SecondFactorForm<'_>) -> Reply {
@@ -259,14 +252,7 @@ impl SecondFactorForm<'_> {
     /// The page, offering the passkey of these `navigator.credentials.get` options if any
     /// (`ceremony`: their id, on the step-up page).
     fn passkey(self, options: Option<&str>, ceremony: Option<&str>) -> Reply {
-        let SecondFactorForm {
-            state,
-            req,
-            status,
-            error,
-            pending,
-            target,
-        } = self;
+        let SecondFactorForm(state, req, status, error, pending, target) = self;
         let form = csrf::issue(req, &state.keys, state.secure_cookies());
         let (heading, action) = match pending {
             Some(_) => ("Two-step verification", SECOND_FACTOR),
