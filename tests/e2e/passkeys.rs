@@ -177,7 +177,9 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
         b.has("#recovery-codes").await,
         "the account's first factor comes with its recovery codes"
     );
+    b.goto(&at(&fd, SECURITY)).await;
     b.screenshot("settings-passkeys").await;
+    b.fits_a_phone("settings-passkeys").await;
 
     // Sign out, and in again: the password, then the passkey.
     sign_out(&b, &fd).await;
@@ -205,6 +207,7 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
     b.goto(&at(&fd, "/wiki/alone")).await;
     assert_eq!(b.path().await, "/_frontdoor/login");
     b.screenshot("login-passkey").await;
+    b.fits_a_phone("login-passkey").await;
     click_and_wait(&b, "#passkey-signin").await;
     assert_eq!(
         b.path().await,
@@ -223,7 +226,7 @@ async fn in_chromium_a_passkey_is_registered_then_signs_in_after_the_password_an
 
     // The list says when it was used; removing it leaves none.
     b.goto(&at(&fd, SECURITY)).await;
-    assert!(!b.body_text().await.contains("last used never"));
+    assert_ne!(b.text(".last-used").await, "never", "its last use is shown");
     b.click_and_wait(".remove-passkey").await;
     assert!(b.has("#no-passkeys").await, "{}", b.body_text().await);
     sign_out(&b, &fd).await;
@@ -312,7 +315,7 @@ async fn in_chromium_another_users_credential_and_replayed_ceremonies_are_refuse
 
     // Bob removing Ann's passkey: not his, nothing removed.
     b.goto(&at(&fd, SECURITY)).await;
-    post_with(&b, "form.inline", json!({ "id": anns })).await;
+    post_with(&b, "form.remove-form", json!({ "id": anns })).await;
     assert!(
         b.body_text().await.contains("no such passkey"),
         "{}",
