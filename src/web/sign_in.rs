@@ -140,7 +140,7 @@ pub(crate) fn login_form(
             csrf_token: &form.token,
             return_to: target,
             email,
-            passkeys: state.passkeys.is_some(),
+            passkeys: two_factor::passwordless_on(state, req).is_some(),
             providers: state
                 .federation
                 .all()

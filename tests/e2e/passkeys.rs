@@ -455,3 +455,25 @@ async fn the_passkey_endpoints_refuse_a_missing_or_foreign_csrf_token() {
         .expect("post");
     assert_eq!(resp.status(), 403);
 }
+
+#[tokio::test]
+async fn passwordless_is_neither_offered_nor_answered_where_second_factors_are_off() {
+    let (_upstream, fd) =
+        on_localhost_with(|u| Config::standard(u).set("second_factor", "off")).await;
+    let client = browser();
+    let page = client
+        .get(at(&fd, "/_frontdoor/login"))
+        .send()
+        .await
+        .expect("login page");
+    let html = page.text().await.expect("html");
+    assert!(!html.contains("passkey-signin"), "no passkey button");
+    let csrf = form_field(&html, "csrf_token").expect("csrf token");
+    let resp = client
+        .post(at(&fd, "/_frontdoor/login/passkey/options"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(resp.status(), 409, "no ceremony starts");
+}

@@ -25,6 +25,8 @@ use crate::web::{csrf, pages, return_to};
 mod passkeys;
 mod security;
 
+pub use passkeys::passwordless_on;
+
 use security::Settings;
 
 /// The second step of a sign-in.

@@ -7,7 +7,10 @@ use http::StatusCode;
 
 use super::security::SecurityRequest;
 use crate::api::login::regulated_second_factor;
+use webauthn_rs::Webauthn;
+
 use crate::clock::now;
+use crate::config::SecondFactor;
 use crate::endpoint::{Reply, Request};
 use crate::error::Error;
 use crate::factors::{self, passkey};
@@ -20,6 +23,16 @@ use crate::web::sign_in::login_form;
 
 fn off() -> Error {
     Error::Conflict("Passkeys are not available on this server.".into())
+}
+
+/// The relying party for a passwordless sign-in on this request's host: none where passkeys
+/// are off or the host's tenant turned second factors off.
+pub fn passwordless_on<'a>(state: &'a State, req: &Request) -> Option<&'a Webauthn> {
+    let tenant = state.config.tenant_for_host(&req.host);
+    if state.config.second_factor_of(tenant) == SecondFactor::Off {
+        return None;
+    }
+    state.passkeys.as_deref()
 }
 
 /// The `navigator.credentials.get` options (JSON text) of a pending sign-in whose user has
@@ -74,7 +87,7 @@ pub(super) async fn sign_in_options(state: &State, req: &Request) -> Reply {
             &form,
             "The form expired. Reload the page and try again.",
         )?;
-        let webauthn = state.passkeys.as_ref().ok_or_else(off)?;
+        let webauthn = passwordless_on(state, req).ok_or_else(off)?;
         let id = random_token();
         let options = passkey::start_passwordless(webauthn, &*state.store, &id, now()).await?;
         Ok::<_, Error>(ceremony_reply(&id, options))
@@ -98,7 +111,7 @@ pub(super) async fn sign_in_submit(state: &State, req: &Request) -> Reply {
         return again(&e);
     }
     let result = async {
-        let webauthn = state.passkeys.as_ref().ok_or_else(off)?;
+        let webauthn = passwordless_on(state, req).ok_or_else(off)?;
         let store = &*state.store;
         let (id, answer) = (form.field("ceremony"), form.field("passkey"));
         let tenant = state.config.tenant_for_host(&req.host);
