@@ -14,7 +14,8 @@
 # (serve, users, apps) at /etc/frontdoor/frontdoor.yaml.
 
 FROM rust:1-bookworm AS build
-# cmake: pingora's compression dependency builds zlib-ng with it.
+# cmake: pingora's compression dependency builds zlib-ng with it. webauthn-rs links OpenSSL
+# (libssl-dev is in the rust image; libssl3 in the runtime one).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake pkg-config \
  && rm -rf /var/lib/apt/lists/*
@@ -28,7 +29,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 frontdoor \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/frontdoor \

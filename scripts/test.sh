@@ -15,9 +15,11 @@ apt_install() {
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
 }
 # cmake: pingora's compression dependency builds zlib-ng with it; openssl: test certificates;
+# libssl-dev: webauthn-rs (passkeys) links OpenSSL;
 # nginx and caddy: the forward-auth tests run frontdoor behind the real servers;
 # chromium and chromium-driver: the page tests drive a real headless browser.
-apt_install cmake pkg-config openssl nginx caddy chromium chromium-driver fonts-dejavu-core
+# libssl-dev: webauthn-rs (passkeys) links OpenSSL.
+apt_install cmake pkg-config openssl libssl-dev nginx caddy chromium chromium-driver fonts-dejavu-core
 # fail2ban: an e2e test runs fail2ban-regex with contrib/fail2ban's filter on a log frontdoor
 # wrote; prometheus: promtool checks contrib/prometheus/alerts.yml.
 apt_install fail2ban prometheus

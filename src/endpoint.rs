@@ -107,8 +107,9 @@ pub struct Reply {
     pub body: Bytes,
 }
 
-/// Content-Security-Policy of every page frontdoor renders: no scripts but our own, no framing.
-pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+/// Content-Security-Policy of every page frontdoor renders: no scripts but our own, no framing;
+/// scripts talk only to frontdoor (the passkey registration fetches its options).
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data: https:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
 
 impl Reply {
     /// A reply with a body and content type.

@@ -125,6 +125,7 @@ pub async fn handle(state: &State, req: &Request) -> Reply {
         }
         "/_frontdoor/static/style.css" if is_get(m) => crate::web::style(),
         "/_frontdoor/static/settings.js" if is_get(m) => crate::web::settings_script(),
+        "/_frontdoor/static/passkeys.js" if is_get(m) => crate::web::passkeys_script(),
         "/_frontdoor/auth" if is_get(m) => crate::gateway::forward_auth::check(state, req).await,
         p if p.starts_with("/_frontdoor/idp/") => idp_endpoint(state, req, m).await,
         _ => no_endpoint(req),

@@ -47,6 +47,9 @@ pub struct State {
     pub federation: Arc<Federation>,
     /// Failed sign-in counting, bans and per-address request rates (`regulation`).
     pub regulation: Arc<Regulation>,
+    /// The passkeys' relying party (`factors::passkey`); `None` when `public_url` names no
+    /// domain (passkeys are then off, said once at start).
+    pub passkeys: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl State {
@@ -60,6 +63,7 @@ impl State {
             gateway: Edge::new(&config),
             federation: Arc::new(Federation::new(&config)),
             regulation: Arc::new(Regulation::new(&config.regulation)),
+            passkeys: passkeys_of(&config),
             mailer: Arc::new(mailer),
             issuer: config.issuer(),
             keys,
@@ -95,6 +99,7 @@ impl State {
             } else {
                 Arc::new(Regulation::new(&config.regulation))
             },
+            passkeys: passkeys_of(&config),
             config,
         })
     }
@@ -141,4 +146,11 @@ impl Live {
     pub fn replace(&self, state: Arc<State>) {
         self.0.store(state);
     }
+}
+
+/// The passkeys' relying party of a configuration, or `None` (logged) when it has none.
+fn passkeys_of(config: &Config) -> Option<Arc<webauthn_rs::Webauthn>> {
+    crate::factors::passkey::relying_party(config)
+        .inspect_err(|e| tracing::info!(reason = %e, "passkeys are off"))
+        .ok()
 }

@@ -85,9 +85,22 @@ pub async fn check_second_factor(
     user: &User,
     typed: &str,
 ) -> Result<(), Error> {
+    let check = crate::factors::check(&*state.store, &state.keys, &user.id, typed, now());
+    regulated_second_factor(state, req, user, check).await
+}
+
+/// Runs the check of a second factor (a code, a passkey's assertion) within the regulation:
+/// refused untried while the account or address is banned, a failure counted (and an audit
+/// event, which fail2ban reads), and answered as a wrong password.
+pub async fn regulated_second_factor(
+    state: &State,
+    req: &Request,
+    user: &User,
+    check: impl Future<Output = Result<bool, Error>>,
+) -> Result<(), Error> {
     const METHOD: &str = "second_factor";
     let attempt = admit(state, &user.tenant, &user.email, req, METHOD).await?;
-    if crate::factors::check(&*state.store, &state.keys, &user.id, typed, now()).await? {
+    if check.await? {
         crate::metrics::login(METHOD, "success");
         audit::sign_in_succeeded(METHOD, req.client_ip, &user.tenant, &user.email, &user.id);
         state.regulation.succeeded(&*state.store, &attempt).await;

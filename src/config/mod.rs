@@ -9,6 +9,7 @@ mod prefix;
 mod second_factor;
 mod secret_file;
 mod tls;
+mod webauthn;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use log::{LogConfig, LogFormat, LogLevel};
 pub use prefix::{OWN_HOST_PATHS, OWN_PREFIX, ReservedPrefix};
 pub use second_factor::SecondFactor;
 pub use tls::{HstsConfig, TlsConfig, UpstreamTls};
+pub use webauthn::{WebauthnConfig, suffix_of};
 
 /// A configuration that could not be loaded; each problem names its key path.
 #[derive(Debug, Error)]
@@ -131,6 +133,9 @@ pub struct Config {
     /// An account's life: the lifetimes of password-reset and invitation links.
     #[serde(default)]
     pub accounts: AccountsConfig,
+    /// Passkeys: the relying party id.
+    #[serde(default)]
+    pub webauthn: WebauthnConfig,
     /// Brute-force regulation: failed sign-ins per account and per client address, and
     /// per-address request rates of the token and sign-in endpoints.
     #[serde(default)]
@@ -876,6 +881,12 @@ impl Config {
             }
         }
         for (key, message) in self.accounts.problems() {
+            bad(key, message);
+        }
+        for (key, message) in self
+            .webauthn
+            .problems(self.public_url.host_str().unwrap_or(""))
+        {
             bad(key, message);
         }
         if self.otp.max_attempts == 0 {

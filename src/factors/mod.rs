@@ -1,7 +1,8 @@
 //! Second factors: TOTP authenticator apps (`totp`), their secrets sealed at rest (`seal`),
-//! and recovery codes (`recovery`); the checks the sign-in, step-up and enrolment pages share,
+//! recovery codes (`recovery`) and passkeys (`passkey`); the checks the sign-in, step-up and enrolment pages share,
 //! and how a session's `amr` says what was proved.
 
+pub mod passkey;
 pub mod recovery;
 pub mod seal;
 pub mod totp;
@@ -34,8 +35,13 @@ pub fn acr(amr: &str) -> &'static str {
 
 /// The `amr` once a second factor is added to `first`: its methods, `otp`, and `mfa`.
 pub fn with_second(first: &str) -> String {
+    with_second_method(first, OTP)
+}
+
+/// The `amr` once a second factor of `method` (`otp`, `swk`) is added to `first`.
+pub fn with_second_method(first: &str, method: &str) -> String {
     let mut methods: Vec<&str> = first.split(' ').filter(|m| !m.is_empty()).collect();
-    for m in [OTP, MFA] {
+    for m in [method, MFA] {
         if !methods.contains(&m) {
             methods.push(m);
         }
@@ -43,8 +49,13 @@ pub fn with_second(first: &str) -> String {
     methods.join(" ")
 }
 
-/// Whether the user has a second factor (a confirmed authenticator app).
+/// Whether the user has a second factor (a confirmed authenticator app or a passkey).
 pub async fn enrolled(store: &dyn Store, user_id: &str) -> Result<bool, Error> {
+    Ok(totp_enrolled(store, user_id).await? || !store.list_passkeys(user_id).await?.is_empty())
+}
+
+/// Whether the user has a confirmed authenticator app.
+pub async fn totp_enrolled(store: &dyn Store, user_id: &str) -> Result<bool, Error> {
     Ok(store.get_totp(user_id).await?.is_some_and(|t| t.confirmed))
 }
 
@@ -120,6 +131,7 @@ mod tests {
     fn amr_levels() {
         assert_eq!(with_second("pwd"), "pwd otp mfa");
         assert_eq!(with_second("otp"), "otp mfa");
+        assert_eq!(with_second_method("pwd", passkey::SWK), "pwd swk mfa");
         assert_eq!(with_second(""), "otp mfa");
         assert!(is_two_factor("pwd otp mfa"));
         assert!(!is_two_factor("pwd"));

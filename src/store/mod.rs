@@ -279,6 +279,29 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> Result<Option<PendingFactor>, StoreError>;
+    /// Stores a newly registered passkey; a credential id already known is a conflict.
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
+    /// The passkey of a credential id, whoever's it is (a passwordless sign-in names it).
+    async fn get_passkey(&self, cred_id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
+    /// A user's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// After a sign-in with one of the user's passkeys: its updated state (counter) and when.
+    async fn use_passkey(
+        &self,
+        user_id: &str,
+        cred_id: &str,
+        passkey: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Removes one of the user's passkeys; `false` when the user has none of that id.
+    async fn delete_passkey(&self, user_id: &str, cred_id: &str) -> Result<bool, StoreError>;
+    /// Stores a ceremony begun.
+    async fn put_passkey_ceremony(&self, ceremony: &PasskeyCeremony) -> Result<(), StoreError>;
+    /// Takes (deletes and answers) a ceremony, expired or not: a challenge is good once.
+    async fn take_passkey_ceremony(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PasskeyCeremony>, StoreError>;
     /// Ends every session of a user except `keep` (the hash of the one to keep, if any);
     /// returns the sessions ended.
     async fn end_user_sessions(

@@ -466,3 +466,36 @@ impl AccountToken {
         self.kind == kind && self.tenant == tenant && now < self.expires_at
     }
 }
+
+/// A user's registered passkey (WebAuthn credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// The credential id, base64url: unique across users.
+    pub cred_id: String,
+    /// Its owner.
+    pub user_id: String,
+    /// The user's label for it.
+    pub name: String,
+    /// webauthn-rs's serialized `Passkey`: public key, algorithm, signature counter.
+    pub passkey: String,
+    /// When it was registered.
+    pub created_at: i64,
+    /// When it last signed someone in.
+    pub last_used: Option<i64>,
+}
+
+/// A WebAuthn ceremony begun (options sent to a browser) and not yet answered: good for one
+/// answer, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyCeremony {
+    /// Hash of the random id the browser answers with.
+    pub id_hash: String,
+    /// The user it is for.
+    pub user_id: String,
+    /// What it is for (`register`, `second_factor`).
+    pub kind: String,
+    /// webauthn-rs's serialized ceremony state, with its challenge.
+    pub state: String,
+    /// Expiry.
+    pub expires_at: i64,
+}

@@ -18,8 +18,8 @@ use tempfile::TempDir;
 use super::{
     AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, DynStore,
     EndedSession, FailurePolicy, Grant, IdpSession, LoginFailures, OtpCheck, OtpCode,
-    PendingFactor, PostgresStore, RefreshToken, SessionRecord, SqliteStore, Store, StoreError,
-    Successor, User,
+    PasskeyCeremony, PasskeyRecord, PendingFactor, PostgresStore, RefreshToken, SessionRecord,
+    SqliteStore, Store, StoreError, Successor, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -100,6 +100,7 @@ store_tests!(
     recovery_codes_are_single_use_and_replaced,
     an_administrators_reset_removes_every_factor_of_one_user,
     pending_factors_are_taken_once,
+    passkeys_are_the_owners_and_ceremonies_taken_once,
     account_token_spent_once_then_replayed,
     concurrent_account_token_spends_yield_exactly_one_fresh,
     dropping_account_tokens_leaves_used_and_other_kinds,
@@ -2528,8 +2529,21 @@ async fn an_administrators_reset_removes_every_factor_of_one_user(db: &TestDb) {
             .await
             .unwrap();
     }
+    let passkey = |user: &str| PasskeyRecord {
+        cred_id: format!("cred-{user}"),
+        user_id: user.into(),
+        name: "key".into(),
+        passkey: "{}".into(),
+        created_at: 10,
+        last_used: None,
+    };
+    for user in ["u1", "u2"] {
+        store.insert_passkey(&passkey(user)).await.unwrap();
+    }
     assert!(store.delete_factors("u1").await.unwrap());
     assert!(store.get_totp("u1").await.unwrap().is_none());
+    assert!(store.list_passkeys("u1").await.unwrap().is_empty());
+    assert_eq!(store.list_passkeys("u2").await.unwrap().len(), 1);
     assert_eq!(store.count_recovery_codes("u1").await.unwrap(), 0);
     assert!(
         store.get_totp("u2").await.unwrap().is_some(),
@@ -2554,6 +2568,65 @@ async fn pending_factors_are_taken_once(db: &TestDb) {
     assert_eq!(store.take_pending_factor("p1").await.unwrap(), Some(p));
     assert_eq!(store.take_pending_factor("p1").await.unwrap(), None);
     assert_eq!(store.take_pending_factor("p\0").await.unwrap(), None);
+}
+
+async fn passkeys_are_the_owners_and_ceremonies_taken_once(db: &TestDb) {
+    let store = &db.store;
+    let key = |cred: &str, user: &str, at: i64| PasskeyRecord {
+        cred_id: cred.into(),
+        user_id: user.into(),
+        name: format!("key {cred}"),
+        passkey: "{}".into(),
+        created_at: at,
+        last_used: None,
+    };
+    store.insert_passkey(&key("c2", "u1", 20)).await.unwrap();
+    store.insert_passkey(&key("c1", "u1", 10)).await.unwrap();
+    store.insert_passkey(&key("c3", "u2", 10)).await.unwrap();
+    // A credential id names one credential, whoever registers it again.
+    assert!(store.insert_passkey(&key("c3", "u1", 30)).await.is_err());
+    let mine = store.list_passkeys("u1").await.unwrap();
+    assert_eq!(mine, vec![key("c1", "u1", 10), key("c2", "u1", 20)]);
+    assert_eq!(
+        store.get_passkey("c3").await.unwrap(),
+        Some(key("c3", "u2", 10))
+    );
+    assert_eq!(store.get_passkey("c4").await.unwrap(), None);
+    // Another user's credential is neither used nor removed through this user.
+    assert!(
+        !store
+            .use_passkey("u1", "c3", "{\"n\":1}", 50)
+            .await
+            .unwrap()
+    );
+    assert!(!store.delete_passkey("u1", "c3").await.unwrap());
+    assert!(
+        store
+            .use_passkey("u1", "c1", "{\"n\":1}", 50)
+            .await
+            .unwrap()
+    );
+    let used = &store.list_passkeys("u1").await.unwrap()[0];
+    assert_eq!(
+        (used.passkey.as_str(), used.last_used),
+        ("{\"n\":1}", Some(50))
+    );
+    assert!(store.delete_passkey("u1", "c1").await.unwrap());
+    assert!(!store.delete_passkey("u1", "c1").await.unwrap());
+    assert_eq!(store.list_passkeys("u2").await.unwrap().len(), 1);
+    assert!(store.list_passkeys("u\0").await.unwrap().is_empty());
+
+    let c = PasskeyCeremony {
+        id_hash: "h1".into(),
+        user_id: "u1".into(),
+        kind: "register".into(),
+        state: "{}".into(),
+        expires_at: 1_000,
+    };
+    store.put_passkey_ceremony(&c).await.unwrap();
+    assert_eq!(store.take_passkey_ceremony("h1").await.unwrap(), Some(c));
+    assert_eq!(store.take_passkey_ceremony("h1").await.unwrap(), None);
+    assert_eq!(store.take_passkey_ceremony("h\0").await.unwrap(), None);
 }
 
 fn account_token(hash: &str, kind: AccountTokenKind, user: Option<&str>) -> AccountToken {

@@ -30,12 +30,19 @@ pub const SETTINGS_JS: &str = include_str!("../../static/settings.js");
 
 /// `GET /_frontdoor/static/settings.js`.
 pub fn settings_script() -> Reply {
-    Reply::new(
-        http::StatusCode::OK,
-        "text/javascript; charset=utf-8",
-        SETTINGS_JS,
-    )
-    .header(
+    script(SETTINGS_JS)
+}
+
+/// The passkey script of Settings → Security and of the second-factor form.
+pub const PASSKEYS_JS: &str = include_str!("../../static/passkeys.js");
+
+/// `GET /_frontdoor/static/passkeys.js`.
+pub fn passkeys_script() -> Reply {
+    script(PASSKEYS_JS)
+}
+
+fn script(body: &'static str) -> Reply {
+    Reply::new(http::StatusCode::OK, "text/javascript; charset=utf-8", body).header(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("public, max-age=3600"),
     )

@@ -24,6 +24,8 @@ pub struct LoginPage<'a> {
     pub providers: Vec<IdpButton>,
     /// The login design (`card` or `split`), chosen by the `form` parameter.
     pub design: &'a str,
+    /// "Sign in with a passkey" is offered.
+    pub passkeys: bool,
 }
 
 /// Login designs the `form` parameter selects between; the first is the default.
@@ -155,6 +157,10 @@ pub struct SecondFactorPage<'a> {
     pub return_to: &'a str,
     /// The half-signed-in token (sign-in only).
     pub pending: Option<&'a str>,
+    /// Options for `navigator.credentials.get` (JSON) when the user has passkeys.
+    pub passkey_options: Option<&'a str>,
+    /// The passkey ceremony's id on the step-up page (a sign-in's is its pending token).
+    pub passkey_ceremony: Option<&'a str>,
 }
 
 /// Renders a template into an HTML reply.

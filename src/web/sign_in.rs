@@ -103,7 +103,7 @@ pub async fn second_factor_submit(state: &State, req: &Request) -> Reply {
         Err(e) => return again(&e, &fallback, ""),
     };
     let target = return_to::sanitize(Some(&pending.return_to));
-    match two_factor::second_factor_session(state, req, &pending, &user, form.field("code")).await {
+    match two_factor::second_factor_session(state, req, &pending, &user, &form).await {
         Ok(raw) => signed_in(state, &target, &raw),
         Err(e) => again(&e, &target, &user.email),
     }
@@ -121,7 +121,8 @@ async fn password_sign_in(
         .await
 }
 
-fn login_form(
+/// The sign-in page, with an error to show.
+pub(crate) fn login_form(
     state: &State,
     req: &Request,
     status: StatusCode,
@@ -139,6 +140,7 @@ fn login_form(
             csrf_token: &form.token,
             return_to: target,
             email,
+            passkeys: two_factor::passwordless_on(state, req).is_some(),
             providers: state
                 .federation
                 .all()

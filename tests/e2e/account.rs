@@ -1134,27 +1134,6 @@ async fn a_password_change_tells_the_apps_of_the_sessions_it_ends_by_back_channe
     );
 }
 
-/// Asserts the page fits a phone's width (390 px) without sideways scrolling, screenshots it
-/// as `<name>-phone`, and goes back to a desktop width.
-async fn fits_a_phone(b: &crate::chromium::Chromium, name: &str) {
-    b.client.set_window_size(390, 844).await.expect("resize");
-    b.client.refresh().await.expect("reload");
-    let overflow = b
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-            vec![],
-        )
-        .await
-        .expect("script");
-    assert!(
-        overflow.as_i64().is_some_and(|o| o <= 0),
-        "{name} is wider than a phone: {overflow}"
-    );
-    b.screenshot(&format!("{name}-phone")).await;
-    b.client.set_window_size(1280, 900).await.expect("resize");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn in_chromium_forgot_password_reset_invitation_and_the_users_page() {
     let (_upstream, fd) = setup_with(
@@ -1175,7 +1154,7 @@ async fn in_chromium_forgot_password_reset_invitation_and_the_users_page() {
     let link = outbox_link(&fd, ANN.0).await;
     b.goto(&link).await;
     b.screenshot("password-reset").await;
-    fits_a_phone(&b, "password-reset").await;
+    b.fits_a_phone("password-reset").await;
     b.fill("#new-password", NEW_PW).await;
     b.fill("#repeat-password", NEW_PW).await;
     b.click_and_wait("#set-password").await;
@@ -1216,7 +1195,7 @@ async fn in_chromium_forgot_password_reset_invitation_and_the_users_page() {
     );
     b.goto(&fd.url(USERS)).await;
     b.screenshot("users").await;
-    fits_a_phone(&b, "users").await;
+    b.fits_a_phone("users").await;
 
     // The invitation, opened in the same browser after signing out.
     b.goto(&fd.url("/_frontdoor/logout")).await;

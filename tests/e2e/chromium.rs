@@ -160,6 +160,31 @@ impl Chromium {
         path
     }
 
+    /// Asserts the page fits a phone's width (390 px) without sideways scrolling, screenshots
+    /// it as `<name>-phone`, and goes back to a desktop width. The page is reloaded: a page
+    /// that answered a POST is not one to use.
+    pub async fn fits_a_phone(&self, name: &str) {
+        self.client.set_window_size(390, 844).await.expect("resize");
+        self.client.refresh().await.expect("reload");
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert!(
+            overflow.as_i64().is_some_and(|o| o <= 0),
+            "{name} is wider than a phone: {overflow}"
+        );
+        self.screenshot(&format!("{name}-phone")).await;
+        self.client
+            .set_window_size(1280, 900)
+            .await
+            .expect("resize");
+    }
+
     /// Signs in on the login page the browser is on.
     pub async fn sign_in(&self, email: &str, password: &str) {
         assert_eq!(self.path().await, "/_frontdoor/login", "on the login page");

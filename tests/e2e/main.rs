@@ -26,6 +26,7 @@ mod manage_api;
 mod oauth;
 mod ops_logs;
 mod pages;
+mod passkeys;
 mod proxying;
 mod regulation;
 mod reload;

@@ -235,17 +235,8 @@ async fn handshake_trusted(fd: &TlsFrontdoor, ca: &Path) -> bool {
         .is_ok()
 }
 
-fn hsts(resp: &reqwest::Response) -> Option<String> {
-    resp.headers()
-        .get("strict-transport-security")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-#[tokio::test]
-async fn https_login_sets_a_secure_cookie_and_sends_hsts_and_forwarded_proto() {
-    let upstream = Upstream::start().await;
-    let fd = TlsFrontdoor::start(&upstream).await;
+/// Adds the user Ada (password `correct horse battery`) through the CLI.
+fn add_ada(fd: &TlsFrontdoor) {
     let out = cli_with_config(
         &fd.path("frontdoor.yaml"),
         &[
@@ -264,6 +255,20 @@ async fn https_login_sets_a_secure_cookie_and_sends_hsts_and_forwarded_proto() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn hsts(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("strict-transport-security")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn https_login_sets_a_secure_cookie_and_sends_hsts_and_forwarded_proto() {
+    let upstream = Upstream::start().await;
+    let fd = TlsFrontdoor::start(&upstream).await;
+    add_ada(&fd);
     let browser = client_trusting(&fd.path("one-ca.crt"), true);
     const HSTS: &str = "max-age=31536000; includeSubDomains";
 
@@ -343,24 +348,7 @@ async fn https_login_sets_a_secure_cookie_and_sends_hsts_and_forwarded_proto() {
 async fn http2_and_http1_share_the_tls_listener_with_the_same_identity_rules() {
     let upstream = Upstream::start().await;
     let fd = TlsFrontdoor::start(&upstream).await;
-    let out = cli_with_config(
-        &fd.path("frontdoor.yaml"),
-        &[
-            "users",
-            "add",
-            "--email",
-            "ada@example.com",
-            "--name",
-            "Ada",
-            "--password-stdin",
-        ],
-        Some("correct horse battery\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    add_ada(&fd);
     let out = cli_with_config(
         &fd.path("frontdoor.yaml"),
         &[

@@ -71,7 +71,7 @@ macro_rules! store_impl {
             use $crate::store::{
                 AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
                 IdpSession,
-                LoginFailures, OtpCheck, OtpCode, PendingFactor, RefreshToken, SessionRecord,
+                LoginFailures, OtpCheck, OtpCode, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, SessionRecord,
                 Store, StoreError, TotpFactor, User, normalize_email, to_json,
             };
 
@@ -1094,6 +1094,105 @@ macro_rules! store_impl {
                         .fetch_optional(self.writer())
                         .await?;
                     row.as_ref().map(rows::pending_factor).transpose()
+                }
+
+                async fn insert_passkey(&self, p: &PasskeyRecord) -> Result<(), StoreError> {
+                    sqlx::query(INSERT_PASSKEY)
+                        .bind(&p.cred_id)
+                        .bind(&p.user_id)
+                        .bind(&p.name)
+                        .bind(&p.passkey)
+                        .bind(p.created_at)
+                        .bind(p.last_used)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn get_passkey(
+                    &self,
+                    cred_id: &str,
+                ) -> Result<Option<PasskeyRecord>, StoreError> {
+                    self.find(GET_PASSKEY, cred_id, rows::passkey).await
+                }
+
+                async fn list_passkeys(
+                    &self,
+                    user_id: &str,
+                ) -> Result<Vec<PasskeyRecord>, StoreError> {
+                    if Self::unmatchable(&[user_id]) {
+                        return Ok(Vec::new());
+                    }
+                    let found = sqlx::query(LIST_PASSKEYS)
+                        .bind(user_id)
+                        .fetch_all(self.reader())
+                        .await?;
+                    found.iter().map(rows::passkey).collect()
+                }
+
+                async fn use_passkey(
+                    &self,
+                    user_id: &str,
+                    cred_id: &str,
+                    passkey: &str,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[user_id, cred_id]) {
+                        return Ok(false);
+                    }
+                    let done = sqlx::query(USE_PASSKEY)
+                        .bind(user_id)
+                        .bind(cred_id)
+                        .bind(passkey)
+                        .bind(now)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn delete_passkey(
+                    &self,
+                    user_id: &str,
+                    cred_id: &str,
+                ) -> Result<bool, StoreError> {
+                    if Self::unmatchable(&[user_id, cred_id]) {
+                        return Ok(false);
+                    }
+                    let done = sqlx::query(DELETE_PASSKEY)
+                        .bind(user_id)
+                        .bind(cred_id)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn put_passkey_ceremony(
+                    &self,
+                    c: &PasskeyCeremony,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(INSERT_PASSKEY_CEREMONY)
+                        .bind(&c.id_hash)
+                        .bind(&c.user_id)
+                        .bind(&c.kind)
+                        .bind(&c.state)
+                        .bind(c.expires_at)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn take_passkey_ceremony(
+                    &self,
+                    id_hash: &str,
+                ) -> Result<Option<PasskeyCeremony>, StoreError> {
+                    if Self::unmatchable(&[id_hash]) {
+                        return Ok(None);
+                    }
+                    let row = sqlx::query(TAKE_PASSKEY_CEREMONY)
+                        .bind(id_hash)
+                        .fetch_optional(self.writer())
+                        .await?;
+                    row.as_ref().map(rows::passkey_ceremony).transpose()
                 }
 
                 /// One transaction: each ended session is announced, so that every node

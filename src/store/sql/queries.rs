@@ -4,8 +4,9 @@
 
 use super::rows::{
     account_token_columns, api_token_columns, app_columns, code_columns, contact_columns,
-    grant_columns, idp_session_columns, login_failure_columns, pending_factor_columns,
-    refresh_columns, session_columns, totp_columns, user_columns,
+    grant_columns, idp_session_columns, login_failure_columns, passkey_ceremony_columns,
+    passkey_columns, pending_factor_columns, refresh_columns, session_columns, totp_columns,
+    user_columns,
 };
 
 /// One statement as each backend spells it.
@@ -88,7 +89,7 @@ pub(crate) const UPDATE_USER: Spellings = announced!(
 );
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 /// What goes with a deleted user, in order (its refresh tokens before its grants).
-pub(crate) const DELETE_USER_REST: [&str; 10] = [
+pub(crate) const DELETE_USER_REST: [&str; 12] = [
     "DELETE FROM refresh_tokens \
      WHERE user_id = $1 OR grant_id IN (SELECT id FROM grants WHERE user_id = $1)",
     "DELETE FROM grants WHERE user_id = $1",
@@ -100,6 +101,8 @@ pub(crate) const DELETE_USER_REST: [&str; 10] = [
     "DELETE FROM recovery_codes WHERE user_id = $1",
     "DELETE FROM pending_factors WHERE user_id = $1",
     "DELETE FROM account_tokens WHERE user_id = $1",
+    "DELETE FROM passkeys WHERE user_id = $1",
+    "DELETE FROM passkey_ceremonies WHERE user_id = $1",
 ];
 
 pub(crate) const INSERT_APP: &str = concat!(
@@ -156,7 +159,7 @@ pub(crate) const DELETE_SESSION: Spellings =
 pub(crate) const COUNT_SESSIONS: &str = "SELECT COUNT(*) FROM sessions WHERE expires_at > $1";
 pub(crate) const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 /// What else expires, after the sessions.
-pub(crate) const PURGE_REST: [&str; 8] = [
+pub(crate) const PURGE_REST: [&str; 9] = [
     "DELETE FROM codes WHERE expires_at <= $1",
     "DELETE FROM refresh_tokens WHERE expires_at <= $1",
     "DELETE FROM otp_codes WHERE expires_at <= $1",
@@ -165,6 +168,7 @@ pub(crate) const PURGE_REST: [&str; 8] = [
     "DELETE FROM login_failures WHERE expires_at <= $1",
     "DELETE FROM pending_factors WHERE expires_at <= $1",
     "DELETE FROM account_tokens WHERE expires_at <= $1",
+    "DELETE FROM passkey_ceremonies WHERE expires_at <= $1",
 ];
 
 pub(crate) const INSERT_CODE: &str = concat!(
@@ -406,12 +410,14 @@ pub(crate) const GET_TOTP: &str = concat!(
 pub(crate) const ACCEPT_TOTP_STEP: &str = "UPDATE totp_factors SET last_step = $2, \
      confirmed = TRUE WHERE user_id = $1 AND last_step < $2";
 pub(crate) const DELETE_RECOVERY_CODES: &str = "DELETE FROM recovery_codes WHERE user_id = $1";
-/// Every second factor of a user, for an administrator's reset (recovery codes and half-signed-in
-/// records go with them).
-pub(crate) const DELETE_FACTORS: [&str; 3] = [
+/// Every second factor of a user (authenticator app, passkeys), for an administrator's reset;
+/// recovery codes, half-signed-in records and ceremonies in progress go with them.
+pub(crate) const DELETE_FACTORS: [&str; 5] = [
     "DELETE FROM totp_factors WHERE user_id = $1",
+    "DELETE FROM passkeys WHERE user_id = $1",
     "DELETE FROM recovery_codes WHERE user_id = $1",
     "DELETE FROM pending_factors WHERE user_id = $1",
+    "DELETE FROM passkey_ceremonies WHERE user_id = $1",
 ];
 pub(crate) const INSERT_RECOVERY_CODE: &str =
     "INSERT INTO recovery_codes (user_id, code_hash, used) VALUES ($1, $2, FALSE)";
@@ -429,4 +435,32 @@ pub(crate) const INSERT_PENDING_FACTOR: &str = concat!(
 pub(crate) const TAKE_PENDING_FACTOR: &str = concat!(
     "DELETE FROM pending_factors WHERE token_hash = $1 RETURNING ",
     pending_factor_columns!()
+);
+
+pub(crate) const INSERT_PASSKEY: &str = concat!(
+    "INSERT INTO passkeys (",
+    passkey_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6)"
+);
+pub(crate) const LIST_PASSKEYS: &str = concat!(
+    "SELECT ",
+    passkey_columns!(),
+    " FROM passkeys WHERE user_id = $1 ORDER BY created_at, cred_id"
+);
+pub(crate) const GET_PASSKEY: &str = concat!(
+    "SELECT ",
+    passkey_columns!(),
+    " FROM passkeys WHERE cred_id = $1"
+);
+pub(crate) const USE_PASSKEY: &str =
+    "UPDATE passkeys SET passkey = $3, last_used = $4 WHERE user_id = $1 AND cred_id = $2";
+pub(crate) const DELETE_PASSKEY: &str = "DELETE FROM passkeys WHERE user_id = $1 AND cred_id = $2";
+pub(crate) const INSERT_PASSKEY_CEREMONY: &str = concat!(
+    "INSERT INTO passkey_ceremonies (",
+    passkey_ceremony_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5)"
+);
+pub(crate) const TAKE_PASSKEY_CEREMONY: &str = concat!(
+    "DELETE FROM passkey_ceremonies WHERE id_hash = $1 RETURNING ",
+    passkey_ceremony_columns!()
 );

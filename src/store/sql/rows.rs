@@ -6,7 +6,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::store::{
     AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Contact, Grant, IdpSession,
-    LoginFailures, PendingFactor, RefreshToken, SessionRecord, StoreError, TotpFactor, User,
+    LoginFailures, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, SessionRecord,
+    StoreError, TotpFactor, User,
 };
 
 /// Typed reads of one column by name; failures are `StoreError`s.
@@ -115,6 +116,16 @@ macro_rules! pending_factor_columns {
         "token_hash, user_id, binding, amr, return_to, expires_at"
     };
 }
+macro_rules! passkey_columns {
+    () => {
+        "cred_id, user_id, name, passkey, created_at, last_used"
+    };
+}
+macro_rules! passkey_ceremony_columns {
+    () => {
+        "id_hash, user_id, kind, state, expires_at"
+    };
+}
 macro_rules! account_token_columns {
     () => {
         "token_hash, id, kind, tenant, email, user_id, member_groups, roles, created_by, \
@@ -128,8 +139,9 @@ macro_rules! login_failure_columns {
 }
 pub(crate) use {
     account_token_columns, api_token_columns, app_columns, code_columns, contact_columns,
-    grant_columns, idp_session_columns, login_failure_columns, pending_factor_columns,
-    refresh_columns, session_columns, totp_columns, user_columns,
+    grant_columns, idp_session_columns, login_failure_columns, passkey_ceremony_columns,
+    passkey_columns, pending_factor_columns, refresh_columns, session_columns, totp_columns,
+    user_columns,
 };
 
 /// The refresh-token columns, for statements built at run time (the SQLite rotation batcher).
@@ -292,6 +304,27 @@ pub(crate) fn pending_factor(row: &impl StoreRow) -> Result<PendingFactor, Store
         binding: row.text("binding")?,
         amr: row.text("amr")?,
         return_to: row.text("return_to")?,
+        expires_at: row.int("expires_at")?,
+    })
+}
+
+pub(crate) fn passkey(row: &impl StoreRow) -> Result<PasskeyRecord, StoreError> {
+    Ok(PasskeyRecord {
+        cred_id: row.text("cred_id")?,
+        user_id: row.text("user_id")?,
+        name: row.text("name")?,
+        passkey: row.text("passkey")?,
+        created_at: row.int("created_at")?,
+        last_used: row.optional_int("last_used")?,
+    })
+}
+
+pub(crate) fn passkey_ceremony(row: &impl StoreRow) -> Result<PasskeyCeremony, StoreError> {
+    Ok(PasskeyCeremony {
+        id_hash: row.text("id_hash")?,
+        user_id: row.text("user_id")?,
+        kind: row.text("kind")?,
+        state: row.text("state")?,
         expires_at: row.int("expires_at")?,
     })
 }

@@ -22,7 +22,10 @@ use crate::store::{PendingFactor, User};
 use crate::web::form::{Form, admitted, shown, signed_in};
 use crate::web::{csrf, pages, return_to};
 
+mod passkeys;
 mod security;
+
+pub use passkeys::passwordless_on;
 
 use security::Settings;
 
@@ -36,6 +39,16 @@ pub const SECURITY: &str = "/_frontdoor/settings/security";
 pub const ENROL: &str = "/_frontdoor/settings/security/totp";
 /// New recovery codes.
 pub const RECOVERY: &str = "/_frontdoor/settings/security/recovery-codes";
+/// Registering a passkey: the browser's answer (`…/options` gives the challenge).
+pub const PASSKEYS: &str = "/_frontdoor/settings/security/passkeys";
+/// The options of a passkey registration, as JSON.
+pub const PASSKEY_OPTIONS: &str = "/_frontdoor/settings/security/passkeys/options";
+/// Removing a passkey.
+pub const PASSKEY_REMOVE: &str = "/_frontdoor/settings/security/passkeys/remove";
+/// A passwordless sign-in with a passkey: its answer (`…/options` gives the challenge).
+pub const PASSKEY_SIGN_IN: &str = "/_frontdoor/login/passkey";
+/// The options of a passwordless sign-in, as JSON.
+pub const PASSKEY_SIGN_IN_OPTIONS: &str = "/_frontdoor/login/passkey/options";
 
 /// How long a half-signed-in browser has for its second factor, in seconds.
 const PENDING_SECONDS: i64 = 300;
@@ -69,6 +82,11 @@ pub async fn handle(state: &State, req: &Request) -> Option<Reply> {
         ENROL if get => security::answer(state, req, Settings::Enrol).await,
         ENROL if post => security::answer(state, req, Settings::Confirm).await,
         RECOVERY if post => security::answer(state, req, Settings::Regenerate).await,
+        PASSKEY_OPTIONS if post => security::answer(state, req, Settings::PasskeyOptions).await,
+        PASSKEYS if post => security::answer(state, req, Settings::PasskeyAdd).await,
+        PASSKEY_REMOVE if post => security::answer(state, req, Settings::PasskeyRemove).await,
+        PASSKEY_SIGN_IN_OPTIONS if post => passkeys::sign_in_options(state, req).await,
+        PASSKEY_SIGN_IN if post => passkeys::sign_in_submit(state, req).await,
         _ => return None,
     };
     Some(reply)
@@ -99,14 +117,11 @@ pub async fn after_first_factor(
             })
             .await?;
         tracing::info!(user = %user.id, "first factor right; second factor asked");
-        return Ok(second_factor_form(
-            state,
-            req,
-            StatusCode::OK,
-            None,
-            Some(&token),
-            target,
-        ));
+        let passkey = passkeys::second_factor_options(state, &user.id, &token).await?;
+        return Ok(
+            second_factor_form(state, req, StatusCode::OK, None, Some(&token), target)
+                .passkey(passkey.as_deref(), None),
+        );
     }
     let raw = state.sessions.create(&user, method).await?;
     tracing::info!(user = %user.id, method, "signed in");
@@ -140,20 +155,39 @@ pub async fn second_factor_session(
     req: &Request,
     pending: &PendingFactor,
     user: &User,
-    typed: &str,
+    form: &Form,
 ) -> Result<String, Error> {
-    check_second_factor(state, req, user, typed).await?;
+    let amr = proved_second(state, req, user, form, form.field("pending"), &pending.amr).await?;
     let method = if pending.amr == factors::PWD {
         "password"
     } else {
         "otp"
     };
-    let raw = state
-        .sessions
-        .create_with_amr(user, method, &factors::with_second(&pending.amr))
-        .await?;
+    let raw = state.sessions.create_with_amr(user, method, &amr).await?;
     tracing::info!(user = %user.id, "signed in with two factors");
     Ok(raw)
+}
+
+/// Checks the second factor a form carries (a passkey's assertion for ceremony `ceremony`, or
+/// a code) within the regulation; the `amr` of `first` with it.
+async fn proved_second(
+    state: &State,
+    req: &Request,
+    user: &User,
+    form: &Form,
+    ceremony: &str,
+    first: &str,
+) -> Result<String, Error> {
+    match form.field("passkey") {
+        "" => {
+            check_second_factor(state, req, user, form.field("code")).await?;
+            Ok(factors::with_second(first))
+        }
+        answer => {
+            passkeys::check_second_factor(state, req, user, ceremony, answer).await?;
+            Ok(factors::with_second_method(first, factors::passkey::SWK))
+        }
+    }
 }
 
 /// The pending sign-in of a form's token, taken from the store, with its user; refused alike
@@ -188,32 +222,60 @@ pub async fn take_pending(
     Ok((pending, user))
 }
 
-fn second_factor_form(
-    state: &State,
-    req: &Request,
+/// The second-factor form, without passkey (`SecondFactorForm::passkey` adds it).
+fn second_factor_form<'a>(
+    state: &'a State,
+    req: &'a Request,
     status: StatusCode,
-    error: Option<&str>,
-    pending: Option<&str>,
-    target: &str,
-) -> Reply {
-    let form = csrf::issue(req, &state.keys, state.secure_cookies());
-    let (heading, action) = match pending {
-        Some(_) => ("Two-step verification", SECOND_FACTOR),
-        None => ("Confirm it is you", STEP_UP),
-    };
-    let reply = pages::render(
-        status,
-        &pages::SecondFactorPage {
-            org: state.org(),
-            heading,
-            action,
-            error,
-            csrf_token: &form.token,
-            return_to: target,
-            pending,
-        },
-    );
-    form.attach(reply)
+    error: Option<&'a str>,
+    pending: Option<&'a str>,
+    target: &'a str,
+) -> SecondFactorForm<'a> {
+    SecondFactorForm(state, req, status, error, pending, target)
+}
+
+/// A second-factor form to render: the arguments of `second_factor_form`, in its order.
+struct SecondFactorForm<'a>(
+    &'a State,
+    &'a Request,
+    StatusCode,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+);
+
+impl From<SecondFactorForm<'_>> for Reply {
+    fn from(f: SecondFactorForm<'_>) -> Reply {
+        f.passkey(None, None)
+    }
+}
+
+impl SecondFactorForm<'_> {
+    /// The page, offering the passkey of these `navigator.credentials.get` options if any
+    /// (`ceremony`: their id, on the step-up page).
+    fn passkey(self, options: Option<&str>, ceremony: Option<&str>) -> Reply {
+        let SecondFactorForm(state, req, status, error, pending, target) = self;
+        let form = csrf::issue(req, &state.keys, state.secure_cookies());
+        let (heading, action) = match pending {
+            Some(_) => ("Two-step verification", SECOND_FACTOR),
+            None => ("Confirm it is you", STEP_UP),
+        };
+        let reply = pages::render(
+            status,
+            &pages::SecondFactorPage {
+                org: state.org(),
+                heading,
+                action,
+                error,
+                csrf_token: &form.token,
+                return_to: target,
+                pending,
+                passkey_options: options,
+                passkey_ceremony: ceremony,
+            },
+        );
+        form.attach(reply)
+    }
 }
 
 /// The session of this host's tenant, with its raw id.
@@ -258,14 +320,13 @@ async fn step_up_page(state: &State, req: &Request) -> Reply {
         if !factors::enrolled(&*state.store, &session.identity.subject).await? {
             return Ok(Reply::see_other(&with_return(ENROL, &target)));
         }
-        Ok(second_factor_form(
-            state,
-            req,
-            StatusCode::OK,
-            None,
-            None,
-            &target,
-        ))
+        let ceremony = random_token();
+        let passkey =
+            passkeys::second_factor_options(state, &session.identity.subject, &ceremony).await?;
+        Ok(
+            second_factor_form(state, req, StatusCode::OK, None, None, &target)
+                .passkey(passkey.as_deref(), Some(&ceremony)),
+        )
     };
     result.await.unwrap_or_else(|e| step_up_error(state, &e))
 }
@@ -277,7 +338,7 @@ async fn step_up_submit(state: &State, req: &Request) -> Reply {
     let target = form.target();
     let again = |e: &Error| {
         shown(e, |status, error| {
-            second_factor_form(state, req, status, error, None, &target)
+            second_factor_form(state, req, status, error, None, &target).into()
         })
     };
     if let Err(e) = admitted(state, req, &form, "The form expired. Please try again.") {
@@ -288,8 +349,8 @@ async fn step_up_submit(state: &State, req: &Request) -> Reply {
             return Ok(to_login(&step_up_href(&target)));
         };
         let user = active_user(state, &session).await?;
-        check_second_factor(state, req, &user, form.field("code")).await?;
-        let amr = factors::with_second(&session.identity.amr);
+        let ceremony = form.field("ceremony");
+        let amr = proved_second(state, req, &user, &form, ceremony, &session.identity.amr).await?;
         let fresh = state.sessions.rotate(&raw, &user, "step_up", &amr).await?;
         tracing::info!(user = %user.id, "session stepped up to two factors");
         Ok(signed_in(state, &target, &fresh))

@@ -28,8 +28,14 @@ pub struct SecurityPage<'a> {
     pub off: bool,
     /// The tenant requires one.
     pub required: bool,
-    /// The user has a confirmed authenticator app.
+    /// The user has a second factor (an authenticator app or a passkey).
     pub enrolled: bool,
+    /// The user has a confirmed authenticator app.
+    pub totp: bool,
+    /// Passkeys can be registered here (`public_url` names a domain).
+    pub passkeys_on: bool,
+    /// The user's passkeys.
+    pub passkeys: Vec<PasskeyRow>,
     /// Unused recovery codes.
     pub codes_left: u32,
     /// New recovery codes, shown this once.
@@ -38,6 +44,18 @@ pub struct SecurityPage<'a> {
     pub continue_to: Option<&'a str>,
     /// CSRF token for the forms.
     pub csrf_token: &'a str,
+}
+
+/// A passkey in the list.
+pub struct PasskeyRow {
+    /// Its credential id (what the remove form names).
+    pub id: String,
+    /// The user's label.
+    pub name: String,
+    /// When it was registered (UTC date).
+    pub created: String,
+    /// When it last signed in (UTC date), or "never".
+    pub last_used: String,
 }
 
 /// Settings → Security → authenticator app: the enrolment.
@@ -65,6 +83,9 @@ pub(super) enum Settings {
     Enrol,
     Confirm,
     Regenerate,
+    PasskeyOptions,
+    PasskeyAdd,
+    PasskeyRemove,
 }
 
 /// Settings → Security, behind a session; every POST carries a CSRF token.
@@ -103,6 +124,9 @@ pub(super) async fn answer(state: &State, req: &Request, what: Settings) -> Repl
             Settings::Enrol => page.enrol().await,
             Settings::Confirm => page.confirm().await,
             Settings::Regenerate => page.regenerate().await,
+            Settings::PasskeyOptions => page.passkey_options().await,
+            Settings::PasskeyAdd => page.passkey_add().await,
+            Settings::PasskeyRemove => page.passkey_remove().await,
         }
     };
     result.await.unwrap_or_else(|e| {
@@ -117,15 +141,15 @@ pub(super) async fn answer(state: &State, req: &Request, what: Settings) -> Repl
 }
 
 /// One Settings → Security request by a signed-in user.
-struct SecurityRequest<'a> {
-    state: &'a State,
-    req: &'a Request,
+pub(super) struct SecurityRequest<'a> {
+    pub(super) state: &'a State,
+    pub(super) req: &'a Request,
     raw: String,
-    session: std::sync::Arc<ActiveSession>,
+    pub(super) session: std::sync::Arc<ActiveSession>,
 }
 
 impl SecurityRequest<'_> {
-    fn user_id(&self) -> &str {
+    pub(super) fn user_id(&self) -> &str {
         &self.session.identity.subject
     }
 
@@ -159,7 +183,7 @@ impl SecurityRequest<'_> {
     }
 
     /// The overview, with new recovery codes to show once.
-    async fn overview(
+    pub(super) async fn overview(
         &self,
         codes: Option<Vec<String>>,
         continue_to: Option<&str>,
@@ -174,6 +198,21 @@ impl SecurityRequest<'_> {
                 off: policy == SecondFactor::Off,
                 required: policy == SecondFactor::Required,
                 enrolled: factors::enrolled(store, self.user_id()).await?,
+                totp: factors::totp_enrolled(store, self.user_id()).await?,
+                passkeys_on: self.state.passkeys.is_some(),
+                passkeys: store
+                    .list_passkeys(self.user_id())
+                    .await?
+                    .into_iter()
+                    .map(|p| PasskeyRow {
+                        id: p.cred_id,
+                        name: p.name,
+                        created: crate::web::settings::when(p.created_at),
+                        last_used: p
+                            .last_used
+                            .map_or_else(|| "never".to_string(), crate::web::settings::when),
+                    })
+                    .collect(),
                 codes_left: store.count_recovery_codes(self.user_id()).await?,
                 recovery_codes: codes,
                 continue_to,
@@ -186,7 +225,7 @@ impl SecurityRequest<'_> {
     /// A new secret (replacing an unfinished enrolment) and its QR code.
     async fn enrol(&self) -> Result<Reply, Error> {
         let store = &*self.state.store;
-        if factors::enrolled(store, self.user_id()).await? {
+        if factors::totp_enrolled(store, self.user_id()).await? {
             return Ok(Reply::see_other(SECURITY));
         }
         let secret = factors::totp::new_secret();
