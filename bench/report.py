@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the benchmark's report from the measurements bench/run.sh collected.
 
-    report.py --results results.jsonl --machine JSON --out docs/bench [--readme README.md]
+    report.py --results results.jsonl --machine JSON --out docs/bench [--readme docs/benchmarks.md]
 
 Writes OUT/results.md, OUT/results.json, OUT/proxy.svg and OUT/provider.svg (with gnuplot), and,
 with --readme, replaces the block between `<!-- bench:begin -->` and `<!-- bench:end -->` in
@@ -406,7 +406,7 @@ def method_notes():
     m = machine
     return f"""## How it was measured
 
-`bench/run.sh` (see the README's Benchmarks section) starts everything on 127.0.0.1 of one
+`bench/run.sh` (see docs/benchmarks.md) starts everything on 127.0.0.1 of one
 machine; the load generator shares the {m['nproc']} cores with the servers. Versions: nginx
 {m['nginx']}, wrk {m['wrk']}, Node.js {m['node']}, oidc-provider {m['oidc_provider']}.
 
@@ -531,7 +531,7 @@ def readme_block():
         "",
         f"Latest run — {machine_line()}; {machine['duration_s']} s per measurement.",
         "",
-        "![Proxy path, requests per second](docs/bench/proxy.svg)",
+        "![Proxy path, requests per second](bench/proxy.svg)",
         "",
         proxy_table(),
         "",
@@ -541,7 +541,7 @@ def readme_block():
         "",
         targets_table(),
         "",
-        "Cold path, memory and the method: [docs/bench/results.md](docs/bench/results.md).",
+        "Cold path, memory and the method: [bench/results.md](bench/results.md).",
         "<!-- bench:end -->",
     ]
     return "\n".join(line for line in lines)

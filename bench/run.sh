@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # frontdoor's benchmark, in one command: builds the release binary, starts everything on
 # 127.0.0.1, measures side by side, and writes docs/bench/results.md, results.json,
-# proxy.svg and provider.svg, and the summary block of README.md.
+# proxy.svg and provider.svg, and the summary block of docs/benchmarks.md.
 #
 #   bench/run.sh [--duration SECONDS] [--smoke] [--skip-build] [--out DIR]
 #                [--mem-counts "100000 1000000"]
@@ -22,7 +22,7 @@
 #   --smoke        short run: duration 2 unless given, memory counts "10000 100000" unless given,
 #                  and results.md says that these are smoke-run numbers. BENCH_SMOKE=1.
 #   --skip-build   use the binaries already in target/release. BENCH_SKIP_BUILD=1.
-#   --out DIR      where the results go, BENCH_OUT (default docs/bench); README.md is updated
+#   --out DIR      where the results go, BENCH_OUT (default docs/bench); docs/benchmarks.md is updated
 #                  only when DIR is docs/bench.
 #   --mem-counts   session counts for the memory rows, BENCH_MEM_COUNTS (default
 #                  "100000 1000000"; the 0 row is always measured).
@@ -264,7 +264,7 @@ http {
       proxy_set_header Connection "";
     }
   }
-  # nginx with auth_request to frontdoor's forward-auth endpoint (README: Forward-auth).
+  # nginx with auth_request to frontdoor's forward-auth endpoint (docs/forward-auth.md).
   server {
     listen 127.0.0.1:$P_NGINX_AUTH;
     location = /_frontdoor_auth {
@@ -456,7 +456,7 @@ O2P_NGINX_COOKIE="_oauth2_proxy=$(o2p_sign_in "http://127.0.0.1:$P_NGINX_O2P" ng
 [ "$O2P_COOKIE" != "_oauth2_proxy=" ] && [ "$O2P_NGINX_COOKIE" != "_oauth2_proxy=" ] \
   || die "oauth2-proxy set no session cookie (see $WORK/logs/oauth2-proxy-*.log)"
 
-# Caddy with forward_auth to frontdoor (README: Forward-auth), as tests/e2e/forward_auth.rs runs it.
+# Caddy with forward_auth to frontdoor (docs/forward-auth.md), as tests/e2e/forward_auth.rs runs it.
 cat > "$WORK/Caddyfile" <<EOF
 {
   admin off
@@ -844,6 +844,6 @@ MACHINE="$(jq -n \
     login_concurrency: ($login_c|tonumber), pair_rounds: ($pair_rounds|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
 mkdir -p "$OUT"
 README_ARG=()
-if [ "$(cd "$OUT" && pwd -P)" = "$(cd "$ROOT/docs/bench" 2>/dev/null && pwd -P)" ]; then README_ARG=(--readme README.md); fi
+if [ "$(cd "$OUT" && pwd -P)" = "$(cd "$ROOT/docs/bench" 2>/dev/null && pwd -P)" ]; then README_ARG=(--readme docs/benchmarks.md); fi
 python3 bench/report.py --results "$RESULTS" --machine "$MACHINE" --out "$OUT" "${README_ARG[@]}"
 log "done: $OUT/results.md"

@@ -52,6 +52,8 @@ if [ -z "${FRONTDOOR_TEST_POSTGRES_URL:-}" ]; then
 fi
 export FRONTDOOR_TEST_POSTGRES_URL
 
+echo "== links between the Markdown files"
+python3 scripts/check-links.py
 echo "== import circles among src/ files"
 python3 scripts/import-circles.py src
 echo "== promtool check rules"
