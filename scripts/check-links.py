@@ -59,7 +59,19 @@ def anchors(path, cache={}):
 
 
 def main():
-    files = subprocess.run(["git", "ls-files", "*.md"], capture_output=True, text=True, check=True).stdout.split()
+    try:
+        files = subprocess.run(
+            ["git", "ls-files", "*.md"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        # Not a git checkout (an exported tree): every Markdown file outside build output.
+        files = sorted(
+            os.path.relpath(os.path.join(d, f), ROOT)
+            for d, dirs, names in os.walk(ROOT)
+            for f in names
+            if f.endswith(".md")
+            and not any(part in ("target", "node_modules", ".git") for part in d.split(os.sep))
+        )
     broken = []
     for md in files:
         if md.startswith(SKIP):
