@@ -12,7 +12,7 @@ use crate::accounts::password::MIN_CHARS;
 use crate::endpoint::{Reply, Request};
 use crate::error::Error;
 use crate::state::State;
-use crate::web::password::{admitted, fields, no_referrer, with_retry};
+use crate::web::password::{admitted, fields, link_done, no_referrer, with_retry};
 use crate::web::{csrf, pages};
 
 #[derive(Template)]
@@ -54,16 +54,11 @@ pub async fn submit(state: &State, req: &Request) -> Reply {
         invite::accept(state, tenant, secret, answer).await
     };
     match done.await {
-        Ok(_) => no_referrer(pages::render(
-            StatusCode::OK,
-            &pages::MessagePage {
-                org: state.org(),
-                style: state.style_href(),
-                title: "Account created",
-                message: "Your account is ready. Sign in with your address and the password you chose.",
-                link: Some(("/_frontdoor/login", "Sign in")),
-            },
-        )),
+        Ok(_) => link_done(
+            state,
+            "Account created",
+            "Your account is ready. Sign in with your address and the password you chose.",
+        ),
         Err(e @ (Error::InvalidField(_) | Error::Forbidden(_) | Error::TooMany { .. })) => {
             // Nothing was spent: the form again, with the error.
             let email = invite::find(state, tenant, secret)

@@ -99,16 +99,11 @@ pub async fn reset_submit(state: &State, req: &Request) -> Reply {
         .await
     };
     match done.await {
-        Ok(_) => no_referrer(pages::render(
-            StatusCode::OK,
-            &pages::MessagePage {
-                org: state.org(),
-                style: state.style_href(),
-                title: "Password changed",
-                message: "Your new password is set, and every session of yours was signed out. Sign in with the new password.",
-                link: Some(("/_frontdoor/login", "Sign in")),
-            },
-        )),
+        Ok(_) => link_done(
+            state,
+            "Password changed",
+            "Your new password is set, and every session of yours was signed out. Sign in with the new password.",
+        ),
         Err(e @ (Error::InvalidField(_) | Error::Forbidden(_) | Error::TooMany { .. })) => {
             // The link is still good (nothing was spent): the form again, with the error.
             let email = reset::find(state, tenant, secret)
@@ -163,6 +158,20 @@ pub(crate) fn with_retry(e: &Error, reply: Reply) -> Reply {
 }
 
 /// The link's secret is in the page's URL: no other site learns it from a `Referer`.
+/// The page after a mailed link did its work: what happened, and the way to sign in.
+pub(crate) fn link_done(state: &State, title: &str, message: &str) -> Reply {
+    no_referrer(pages::render(
+        StatusCode::OK,
+        &pages::MessagePage {
+            org: state.org(),
+            style: state.style_href(),
+            title,
+            message,
+            link: Some(("/_frontdoor/login", "Sign in")),
+        },
+    ))
+}
+
 pub(crate) fn no_referrer(reply: Reply) -> Reply {
     reply.header(
         http::header::REFERRER_POLICY,

@@ -522,7 +522,7 @@ fn service_app(fd: &Frontdoor, extra: &[&str]) -> (String, String) {
 // JWT pieces, with jwt-simple.
 
 /// Header, payload and signature of a JWT (unverified).
-fn jwt_parts(jwt: &str) -> (Value, Value, String) {
+pub(crate) fn jwt_parts(jwt: &str) -> (Value, Value, String) {
     let mut it = jwt.split('.');
     let mut json_part = || {
         let bytes = URL_SAFE_NO_PAD

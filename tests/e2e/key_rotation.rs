@@ -12,25 +12,13 @@ const EMAIL: &str = "kim@example.com";
 const PASSWORD: &str = "correct horse battery";
 
 fn kid(jwt: &str) -> String {
-    use base64::Engine;
-    let header = jwt.split('.').next().expect("header");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .expect("base64url");
-    let header: Value = serde_json::from_slice(&bytes).expect("JSON header");
+    let (header, _, _) = crate::credentials::jwt_parts(jwt);
     header["kid"].as_str().expect("kid").to_string()
 }
 
+/// The kids `/oauth/jwks` publishes.
 async fn published(fd: &Frontdoor) -> Vec<String> {
-    let jwks: Value = plain_client()
-        .get(fd.url("/oauth/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
-    jwks["keys"]
+    jwks_of(fd).await["keys"]
         .as_array()
         .expect("keys")
         .iter()

@@ -164,6 +164,26 @@ macro_rules! store_impl {
                     Ok(done.rows_affected() > 0)
                 }
 
+                /// In one transaction: `first`, and only when it changed a row, `then` and the
+                /// announcement of `kind(key)`; whether `first` changed a row.
+                async fn changed_then<'q>(
+                    &self,
+                    first: Query<'q, $db, Arguments<'q, $db>>,
+                    then: Query<'q, $db, Arguments<'q, $db>>,
+                    kind: fn(String) -> Revoked,
+                    key: &str,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    if first.execute(&mut *tx).await?.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    then.execute(&mut *tx).await?;
+                    Self::announce(&mut tx, kind, key).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
                 /// Deletes the sessions `hashes` in `tx`, announcing each; the ones that
                 /// existed, with what back-channel logout tells the apps.
                 async fn end_sessions(
@@ -456,24 +476,13 @@ macro_rules! store_impl {
                     if Self::unmatchable(&[id]) {
                         return Ok(false);
                     }
-                    let mut tx = self.begin_write().await?;
-                    let found = sqlx::query(REVOKE_GRANT)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        > 0;
-                    if !found {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
-                    sqlx::query(DELETE_GRANT_REFRESH_TOKENS)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    Self::announce(&mut tx, Revoked::Grant, id).await?;
-                    tx.commit().await?;
-                    Ok(true)
+                    self.changed_then(
+                        sqlx::query(REVOKE_GRANT).bind(id),
+                        sqlx::query(DELETE_GRANT_REFRESH_TOKENS).bind(id),
+                        Revoked::Grant,
+                        id,
+                    )
+                    .await
                 }
 
                 async fn create_refresh_token(
@@ -1235,26 +1244,13 @@ macro_rules! store_impl {
                     if Self::unmatchable(&[old_hash, new_hash]) {
                         return Ok(false);
                     }
-                    let mut tx = self.begin_write().await?;
-                    let found = sqlx::query(REKEY_SESSION)
-                        .bind(old_hash)
-                        .bind(new_hash)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        > 0;
-                    if !found {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
-                    sqlx::query(REKEY_IDP_SESSION)
-                        .bind(old_hash)
-                        .bind(new_hash)
-                        .execute(&mut *tx)
-                        .await?;
-                    Self::announce(&mut tx, Revoked::Session, old_hash).await?;
-                    tx.commit().await?;
-                    Ok(true)
+                    self.changed_then(
+                        sqlx::query(REKEY_SESSION).bind(old_hash).bind(new_hash),
+                        sqlx::query(REKEY_IDP_SESSION).bind(old_hash).bind(new_hash),
+                        Revoked::Session,
+                        old_hash,
+                    )
+                    .await
                 }
 
                 async fn create_account_token(
