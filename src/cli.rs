@@ -486,7 +486,11 @@ where
     let rt = background_runtime()?;
     rt.block_on(async move {
         let store = open_store(&config).await?;
-        f(config, store).await
+        let done = f(config, store).await;
+        // A command that ended sessions (set-password, reset-factors, …) told their apps in
+        // the background: those deliveries finish before the process exits.
+        crate::provider::backchannel::drain().await;
+        done
     })
 }
 

@@ -77,6 +77,19 @@ static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// The background deliveries not known to be finished: a process that is about to exit (the
+/// CLI) waits for them with [`drain`] rather than dropping them.
+static IN_FLIGHT: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits for every delivery started in the background so far, retries included.
+pub async fn drain() {
+    let tasks = std::mem::take(&mut *IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()));
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 /// What the notifications of a session's end need, owned by the background task.
 #[derive(Clone)]
 pub struct Notifier {
@@ -110,13 +123,14 @@ impl Notifier {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
-            for (app, session) in this.deliveries(ended).await {
-                let this = this.clone();
-                // Apps are told side by side: a slow one does not delay the others.
-                tokio::spawn(async move { this.deliver(&app, &session).await });
-            }
+        // Apps are told side by side (`deliver_all`): a slow one does not delay the others.
+        let task = tokio::spawn(async move {
+            let deliveries = this.deliveries(ended).await;
+            this.deliver_all(deliveries).await;
         });
+        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight.retain(|t| !t.is_finished());
+        in_flight.push(task);
     }
 
     /// The apps to tell of the ended sessions, each with its session. Found before anything

@@ -447,6 +447,26 @@ async fn deactivating_or_removing_a_user_from_the_cli_ends_their_sessions_and_te
         );
     }
 
+    // Other commands that end sessions (through `accounts`, in the background) deliver before
+    // the process exits too.
+    let (before_reset, _) = browser_with_jar();
+    let id = verify(
+        &key,
+        &fd,
+        &id_token_for(&before_reset, &fd, &wiki).await,
+        "JWT",
+        &wiki.0,
+    );
+    fd.cli_ok(&["users", "reset-factors", "--email", EMAIL], None);
+    let last = rx
+        .tokens()
+        .pop()
+        .expect("a token for the reset's ended session");
+    assert_eq!(
+        verify(&key, &fd, &last, "logout+jwt", &wiki.0).custom["sid"],
+        id.custom["sid"]
+    );
+
     // Removing her tells the apps of her new session, though it deletes the grants naming them.
     let (third, _) = browser_with_jar();
     let id = verify(
