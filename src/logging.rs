@@ -7,8 +7,10 @@
 //! level names the target itself).
 
 use std::fmt;
+use std::io::Write;
 use std::net::IpAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
@@ -44,6 +46,25 @@ struct Handles {
 
 static HANDLES: OnceLock<Handles> = OnceLock::new();
 
+/// Whether lines are JSON (`log.format`), for the lines written without the subscriber's
+/// formatter (the access log, `gateway::access_log`).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// The format lines are written in.
+pub fn format() -> LogFormat {
+    if JSON.load(Ordering::Relaxed) {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    }
+}
+
+/// Writes one whole line, formatted and redacted by its maker, where the subscriber writes
+/// its lines: with one `write_all`, so that lines from several threads do not interleave.
+pub fn write_line(line: &[u8]) {
+    let _ = std::io::stderr().lock().write_all(line);
+}
+
 /// Installs the process's subscriber: text at `info` (or `RUST_LOG`) until [`apply`] is given
 /// the configuration. Pingora's `log` records come through `tracing` too.
 pub fn init() {
@@ -69,8 +90,11 @@ pub fn apply(log: &LogConfig, format: bool) {
     let Some(handles) = HANDLES.get() else {
         return;
     };
-    if format && let Err(e) = handles.output.reload(output_for(log.format)) {
-        tracing::warn!(error = %e, "cannot change the log format");
+    if format {
+        match handles.output.reload(output_for(log.format)) {
+            Ok(()) => JSON.store(log.format == LogFormat::Json, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "cannot change the log format"),
+        }
     }
     if let Err(e) = handles.filter.reload(filter_for(log)) {
         tracing::warn!(error = %e, "cannot change the log level");
