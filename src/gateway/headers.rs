@@ -165,6 +165,14 @@ fn strip_cookies(req: &mut RequestHeader, own: &[&str]) {
     }
 }
 
+/// The forwarding headers frontdoor sets, named once: a `HeaderName` is inserted without
+/// being parsed again.
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// See [`X_FORWARDED_FOR`].
+pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+/// See [`X_FORWARDED_FOR`].
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 /// Prefixes (normalised) of headers by which a proxy tells the next hop who the client is,
 /// which host, scheme, port or path it asked for (`X-Forwarded-*` with `-Prefix` and `-Port`,
 /// ASP.NET's `X-Original-*`, IIS's `X-Original-URL`).

@@ -152,7 +152,7 @@ impl ProxyHttp for Gateway {
             let xff = session
                 .req_header()
                 .headers
-                .get("x-forwarded-for")
+                .get(&headers::X_FORWARDED_FOR)
                 .and_then(|v| v.to_str().ok());
             state.gateway.trusted.client_ip(p, xff)
         });
@@ -340,6 +340,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let route = ctx.route.as_deref();
+        // Room for what is added below (request id, forwarding, identity, assertion), so the
+        // header maps grow once rather than at every other insertion.
+        upstream_request.reserve(16);
         headers::strip(upstream_request, route, &self.own_cookies);
         if carries_own_token(ctx, upstream_request) || route.is_some_and(|r| r.strip_authorization)
         {
@@ -366,15 +369,15 @@ impl ProxyHttp for Gateway {
             };
             let xff = match upstream_request
                 .headers
-                .get("x-forwarded-for")
+                .get(&headers::X_FORWARDED_FOR)
                 .and_then(|v| v.to_str().ok())
             {
                 Some(prev) if trusted => format!("{prev}, {peer_text}"),
                 _ => peer_text,
             };
-            upstream_request.insert_header("x-forwarded-for", xff)?;
+            upstream_request.insert_header(headers::X_FORWARDED_FOR.clone(), xff)?;
             if let Some(real_ip) = real_ip {
-                upstream_request.insert_header("x-real-ip", real_ip)?;
+                upstream_request.insert_header(headers::X_REAL_IP.clone(), real_ip)?;
             }
             if !trusted {
                 let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -383,7 +386,7 @@ impl ProxyHttp for Gateway {
                 } else {
                     ctx.state.gateway.public_scheme
                 };
-                upstream_request.insert_header("x-forwarded-proto", proto)?;
+                upstream_request.insert_header(headers::X_FORWARDED_PROTO.clone(), proto)?;
             }
         }
         if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {
