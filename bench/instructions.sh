@@ -12,6 +12,15 @@
 #                                        frontdoor's config: e.g. the access log off)
 #   bench/instructions.sh [REQUESTS]     (default 3000 per row; needs a release build:
 #                                         cargo build --release --bin frontdoor --example bare_proxy)
+#   INSTR_MODE=cpu bench/instructions.sh [REQUESTS]   (no valgrind: each server runs natively
+#                                         and the row is its CPU time per request, user + kernel,
+#                                         from /proc/PID/stat, with nginx as a plain reverse
+#                                         proxy as the first row; default 40000 per row over
+#                                         64 connections, INSTR_CONNECTIONS to change)
+#
+# Why both: callgrind counts a `rep movsb` copy one instruction per byte and sees nothing of
+# the kernel, so a large future moved once per request looks costly there and cheap in time,
+# and a syscall looks free; CPU time sees both as they are, but moves with what else runs.
 #
 # Needs nginx, ab (apache2-utils), curl, jq and valgrind. Each row: the server runs under
 # callgrind, gets 300 warm-up requests, its counters are zeroed, it gets REQUESTS requests over
@@ -20,10 +29,18 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-N="${1:-3000}"
+MODE="${INSTR_MODE:-instructions}"
+# Worker threads of the bare proxy and of frontdoor (nginx runs one worker).
+THREADS="${INSTR_THREADS:-2}"
+case "$MODE" in
+  instructions) N="${1:-3000}" ;;
+  cpu) N="${1:-40000}"; CPU_CONNECTIONS="${INSTR_CONNECTIONS:-64}" ;;
+  *) echo "INSTR_MODE is instructions or cpu, not $MODE" >&2; exit 2 ;;
+esac
 WORK="$(mktemp -d /tmp/frontdoor-instr.XXXXXX)"
 BASE="${INSTR_PORT_BASE:-19700}"
 P_UP=$((BASE + 1)); P_BARE=$((BASE + 2)); P_FD=$((BASE + 3)); P_ADMIN=$((BASE + 4))
+P_NGINX=$((BASE + 5))
 BIN=target/release/frontdoor
 BARE=target/release/examples/bare_proxy
 for b in "$BIN" "$BARE"; do [ -x "$b" ] || { echo "missing $b: build it first" >&2; exit 1; }; done
@@ -50,7 +67,28 @@ http {
   client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
   fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
   keepalive_requests 1000000;
+  client_header_buffer_size 16k;
   server { listen 127.0.0.1:$P_UP; root $WORK/www; default_type text/plain; }
+}
+CONF
+# nginx as a plain reverse proxy (one worker, upstream keep-alive), the CPU mode's baseline.
+cat > "$WORK/proxy.conf" <<CONF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $WORK/proxy.pid;
+error_log $WORK/logs/proxy.err warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
+  fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$P_NGINX;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
 }
 CONF
 nginx -p "$WORK" -e "$WORK/logs/nginx.err" -c "$WORK/nginx.conf"
@@ -60,7 +98,7 @@ listen: 127.0.0.1:$P_FD
 admin_listen: 127.0.0.1:$P_ADMIN
 public_url: http://127.0.0.1:$P_FD
 data_dir: $WORK/data
-threads: 2
+threads: $THREADS
 regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
 ${INSTR_CONFIG:-}
 routes:
@@ -91,10 +129,18 @@ kill "$FD"; wait "$FD" 2>/dev/null || true
 
 # Runs one server under callgrind and prints a line "label<TAB>instructions per request" for
 # each row of ROWS ("label|path|header", header may be empty). $1: port; the rest: the command.
+# The CPU time (user and kernel, in clock ticks) a process has used, all its threads.
+ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+TICK_HZ="$(getconf CLK_TCK)"
+
 measure() {
   local port="$1"; shift
-  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.%p" --dump-instr=no "$@" \
-    > "$WORK/logs/callgrind.log" 2>&1 &
+  if [ "$MODE" = cpu ]; then
+    "$@" > "$WORK/logs/native-measure.log" 2>&1 &
+  else
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.%p" --dump-instr=no "$@" \
+      > "$WORK/logs/callgrind.log" 2>&1 &
+  fi
   local pid=$!
   PIDS+=("$pid")
   wait_http "http://127.0.0.1:$port/public/bench.txt"
@@ -106,6 +152,20 @@ measure() {
     [ "$(curl -s -o /dev/null -w '%{http_code}' "${h[@]}" "$url")" = 200 ] \
       || { echo "$label: the setup request was not answered 200" >&2; exit 1; }
     ab -q -k -c 4 -n 300 "${h[@]}" "$url" > /dev/null
+    if [ "$MODE" = cpu ]; then
+      local u0 k0 u1 k1
+      read -r u0 k0 < <(ticks "$pid")
+      out="$(ab -q -k -c "$CPU_CONNECTIONS" -n "$N" "${h[@]}" "$url")"
+      read -r u1 k1 < <(ticks "$pid")
+      if echo "$out" | grep -q "^Non-2xx responses" || ! echo "$out" | grep -qE "^Failed requests: +0"; then
+        echo "$label: some requests failed" >&2; echo "$out" >&2; exit 1
+      fi
+      # Nanoseconds of CPU per request: in all, in user space, in the kernel.
+      local ns=$((1000000000 / TICK_HZ))
+      printf '%s\t%s\t%s\t%s\n' "$label" "$(( (u1 - u0 + k1 - k0) * ns / N ))" \
+        "$(( (u1 - u0) * ns / N ))" "$(( (k1 - k0) * ns / N ))"
+      continue
+    fi
     callgrind_control -z "$pid" > /dev/null 2>&1
     out="$(ab -q -k -c 4 -n "$N" "${h[@]}" "$url")"
     if echo "$out" | grep -q "^Non-2xx responses" || ! echo "$out" | grep -qE "^Failed requests: +0"; then
@@ -124,10 +184,18 @@ measure() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-echo "instructions per request ($N requests per row, 4 keep-alive connections, ab)"
 RESULTS="$WORK/results.tsv"
+if [ "$MODE" = cpu ]; then
+  UNIT="CPU ns/request"
+  echo "CPU time per request, user + kernel ($N requests per row, $CPU_CONNECTIONS keep-alive connections, ab)"
+  ROWS=("nginx reverse proxy|/public/bench.txt|")
+  measure "$P_NGINX" nginx -p "$WORK" -e "$WORK/logs/proxy.err" -c "$WORK/proxy.conf" | tee -a "$RESULTS"
+else
+  UNIT="instructions/request"
+  echo "instructions per request ($N requests per row, 4 keep-alive connections, ab)"
+fi
 ROWS=("bare Pingora proxy|/public/bench.txt|")
-measure "$P_BARE" "$BARE" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UP" 2 | tee -a "$RESULTS"
+measure "$P_BARE" "$BARE" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UP" "$THREADS" | tee -a "$RESULTS"
 ROWS=(
   "frontdoor, public route|/public/bench.txt|"
   "frontdoor, session cookie (warm)|/bench.txt|Cookie: $COOKIE"
@@ -136,10 +204,20 @@ ROWS=(
   "frontdoor, Bearer JWT|/bench.txt|Authorization: Bearer $BEARER"
 )
 measure "$P_FD" "$BIN" --config "$WORK/frontdoor.yaml" serve | tee -a "$RESULTS"
-BARE_IR="$(head -n1 "$RESULTS" | cut -f2)"
+BARE_IR="$(grep -m1 '^bare Pingora proxy' "$RESULTS" | cut -f2)"
 echo
-echo "| scenario | instructions/request | ÷ bare Pingora |"
-echo "|---|---:|---:|"
-while IFS=$'\t' read -r label ir; do
-  printf '| %s | %s | %s |\n' "$label" "$ir" "$(awk -v a="$ir" -v b="$BARE_IR" 'BEGIN { printf "%.2f", a / b }')"
+if [ "$MODE" = cpu ]; then
+  echo "| scenario | $UNIT | user | kernel | ÷ bare Pingora |"
+  echo "|---|---:|---:|---:|---:|"
+else
+  echo "| scenario | $UNIT | ÷ bare Pingora |"
+  echo "|---|---:|---:|"
+fi
+while IFS=$'\t' read -r label ir user kernel; do
+  ratio="$(awk -v a="$ir" -v b="$BARE_IR" 'BEGIN { printf "%.2f", a / b }')"
+  if [ "$MODE" = cpu ]; then
+    printf '| %s | %s | %s | %s | %s |\n' "$label" "$ir" "$user" "$kernel" "$ratio"
+  else
+    printf '| %s | %s | %s |\n' "$label" "$ir" "$ratio"
+  fi
 done < "$RESULTS"

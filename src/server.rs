@@ -177,6 +177,7 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
         }),
     });
     crate::shutdown::remove_pid_file(&pid_file);
+    crate::logging::flush();
     // Keep the background runtime (store pool, housekeeping) alive while Pingora runs; leave
     // without waiting for its tasks.
     std::process::exit(0)

@@ -105,6 +105,7 @@ fn drain(grace: Duration, pid_file: PathBuf) {
         std::thread::sleep(POLL);
     }
     remove_pid_file(&pid_file);
+    crate::logging::flush();
     std::process::exit(0);
 }
 
