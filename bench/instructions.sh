@@ -126,6 +126,8 @@ API_TOKEN="$("$BIN" --config "$WORK/frontdoor.yaml" tokens create --user b@examp
 BEARER="$(curl -s "http://127.0.0.1:$P_FD/api/v1/login-check" -H 'Content-Type: application/json' \
   -d '{"email":"b@example.com","password":"bench-password"}' | jq -r .token)"
 kill "$FD"; wait "$FD" 2>/dev/null || true
+# The same session among a corporate domain's other cookies (bench/run.sh's fd_cookie_big).
+BIG_COOKIE="$("$ROOT/bench/foreign-cookies.sh")${COOKIE}; _ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000"
 
 # Runs one server under callgrind and prints a line "label<TAB>instructions per request" for
 # each row of ROWS ("label|path|header", header may be empty). $1: port; the rest: the command.
@@ -200,6 +202,7 @@ ROWS=(
   "frontdoor, public route|/public/bench.txt|"
   "frontdoor, session cookie (warm)|/bench.txt|Cookie: $COOKIE"
   "frontdoor, session cookie (warm), signed assertion|/signed/bench.txt|Cookie: $COOKIE"
+  "frontdoor, session cookie (warm) among 3.5 KB of other cookies|/bench.txt|Cookie: $BIG_COOKIE"
   "frontdoor, read-write Api-Token|/bench.txt|Api-Token: $API_TOKEN"
   "frontdoor, Bearer JWT|/bench.txt|Authorization: Bearer $BEARER"
 )

@@ -484,8 +484,7 @@ PIDS+=($!)
 wait_http "http://127.0.0.1:$P_CADDY_FA/public/bench.txt"
 
 # A realistic Cookie header: a corporate domain's ~3.5 KB of other cookies around frontdoor's.
-FOREIGN_COOKIES="$(for i in $(seq 1 32); do printf '_corp_pref_%02d=%s; ' "$i" "$(head -c 90 /dev/zero | tr '\0' 'v')"; done)"
-BIG_COOKIE="${FOREIGN_COOKIES}${COOKIE}; _ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000"
+BIG_COOKIE="$("$ROOT/bench/foreign-cookies.sh")${COOKIE}; _ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000"
 
 # Every scenario answers 200 with the file before it is measured (and this warms the caches).
 expect 200 "http://127.0.0.1:$P_UPSTREAM/bench.txt"

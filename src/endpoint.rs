@@ -78,14 +78,7 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// A cookie's value as sent, found by its name as sent (names are never decoded: one cookie
 /// is read the same way wherever frontdoor reads it).
 pub fn raw_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .and_then(|c| c.value_raw())
+    crate::cookie_header::find(headers.get_all(http::header::COOKIE), name)
 }
 
 /// A cookie value as frontdoor set it: quotes removed, percent-decoded; borrowed when there is

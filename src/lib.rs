@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cookie_header;
 pub mod email;
 pub mod endpoint;
 pub mod error;

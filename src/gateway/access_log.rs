@@ -171,19 +171,7 @@ impl<'a> Line<'a> {
             self.out.push(b'"');
         }
         match ip {
-            Some(IpAddr::V4(v4)) => {
-                let mut b = itoa::Buffer::new();
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(b'.');
-                    }
-                    self.out.extend_from_slice(b.format(octet).as_bytes());
-                }
-            }
-            Some(IpAddr::V6(v6)) => {
-                use std::io::Write;
-                let _ = write!(self.out, "{v6}");
-            }
+            Some(ip) => super::forwarded::write_ip(self.out, ip),
             None => self.out.push(b'-'),
         }
         if self.json {

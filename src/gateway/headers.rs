@@ -33,6 +33,11 @@ const RESERVED_NAMES: [&str; 11] = [
     "x-frontdoor-assertion",
 ];
 
+/// Hop-by-hop headers without a constant in `http`, named once (a `&str` is parsed again at
+/// every lookup).
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
 /// Credentials of frontdoor's that must never reach an upstream.
 const CREDENTIAL_HEADERS: [&str; 2] = ["api-token", "x-contact-hash"];
 
@@ -110,9 +115,9 @@ pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str
         doomed.push(http::header::CONNECTION);
     }
     // Only when present: a clean request allocates nothing here.
-    for hop in ["keep-alive", "proxy-connection"] {
+    for hop in [&KEEP_ALIVE, &PROXY_CONNECTION] {
         if req.headers.contains_key(hop) {
-            doomed.push(HeaderName::from_static(hop));
+            doomed.push(hop.clone());
         }
     }
     for name in &doomed {
@@ -127,40 +132,17 @@ pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str
     strip_cookies(req, own_cookies);
 }
 
-/// Removes frontdoor's cookies from the `Cookie` header(s), keeping the upstream's own.
+/// Removes frontdoor's cookies from the `Cookie` header(s), keeping the upstream's own as the
+/// client wrote them (`cookie_header`: the same reading as where frontdoor looks its cookies
+/// up; `frontdoor_session` alone is one of ours too, the fuzz target gateway_headers holds it
+/// to that).
 fn strip_cookies(req: &mut RequestHeader, own: &[&str]) {
-    if !req.headers.contains_key(http::header::COOKIE) {
+    let Some(rest) = crate::cookie_header::without(req.headers.get_all(http::header::COOKIE), own)
+    else {
         return;
-    }
-    let mut kept: Vec<&str> = Vec::new();
-    let mut removed = false;
-    for v in req.headers.get_all(http::header::COOKIE) {
-        let Ok(text) = v.to_str() else {
-            removed = true;
-            continue;
-        };
-        // Each pair is kept as the client wrote it, so the cookie crate (which drops what it
-        // cannot parse) does not rewrite it; only its name is read: what stands before the
-        // first `=`, or the whole pair without one (`frontdoor_session` alone is one of ours
-        // too: the fuzz target gateway_headers holds it to that). Reading just the name also
-        // spares the session's long value another scan on every request.
-        for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let name = pair.split_once('=').map_or(pair, |(name, _)| name).trim();
-            if own.contains(&name) {
-                removed = true;
-            } else {
-                kept.push(pair);
-            }
-        }
-    }
-    if !removed {
-        return;
-    }
-    let joined = kept.join("; ");
+    };
     req.remove_header(&http::header::COOKIE);
-    if !joined.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&joined)
-    {
+    if let Some(v) = rest {
         let _ = req.insert_header(http::header::COOKIE, v);
     }
 }

@@ -17,6 +17,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use super::access_log::Access;
 use super::assertion;
 use super::decide::{Decision, Facts, Verdict, decide, no_route};
+use super::forwarded;
 use super::headers;
 use super::login;
 use super::path::canonical;
@@ -361,19 +362,27 @@ impl ProxyHttp for Gateway {
             .is_some_and(|p| ctx.state.gateway.trusted.contains(p));
         headers::strip_forwarding(upstream_request, trusted);
         if let Some(peer) = ctx.peer_ip {
-            let peer_text = peer.to_string();
-            let real_ip = match ctx.client_ip {
-                Some(client) if client == peer => Some(peer_text.clone()),
-                Some(client) => Some(client.to_string()),
-                None => None,
+            let ip_value = |ip| {
+                let mut text = Vec::with_capacity(15);
+                forwarded::write_ip(&mut text, ip);
+                HeaderValue::from_maybe_shared(Bytes::from(text))
+                    .or_err(ErrorType::InternalError, "an address is a header value")
             };
+            let real_ip = ctx.client_ip.map(ip_value).transpose()?;
             let xff = match upstream_request
                 .headers
                 .get(&headers::X_FORWARDED_FOR)
-                .and_then(|v| v.to_str().ok())
+                .filter(|v| trusted && v.to_str().is_ok())
             {
-                Some(prev) if trusted => format!("{prev}, {peer_text}"),
-                _ => peer_text,
+                Some(prev) => {
+                    let mut text = Vec::with_capacity(prev.len() + 17);
+                    text.extend_from_slice(prev.as_bytes());
+                    text.extend_from_slice(b", ");
+                    forwarded::write_ip(&mut text, peer);
+                    HeaderValue::from_maybe_shared(Bytes::from(text))
+                        .or_err(ErrorType::InternalError, "an address is a header value")?
+                }
+                None => ip_value(peer)?,
             };
             upstream_request.insert_header(headers::X_FORWARDED_FOR.clone(), xff)?;
             if let Some(real_ip) = real_ip {
