@@ -28,6 +28,8 @@ pub(crate) type Arguments<'q, DB> = <DB as Database>::Arguments<'q>;
 pub(crate) trait Dialect {
     /// The sqlx database.
     type Db: Database;
+    /// The statement that begins a transaction that writes.
+    const BEGIN_WRITE: &'static str;
 
     /// Where reads go.
     fn reader(&self) -> &Pool<Self::Db>;
@@ -63,16 +65,18 @@ macro_rules! store_impl {
             use async_trait::async_trait;
             use sqlx::query::Query;
             use sqlx::{QueryBuilder, Row};
+            use std::collections::HashMap;
             use subtle::ConstantTimeEq;
 
             use $crate::store::notify::Revoked;
             use $crate::store::sql::queries::*;
+            use $crate::store::rotation_batch::{CommitRotations, Rotation};
             use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
                 AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
                 IdpSession,
                 LoginFailures, OtpCheck, OtpCode, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, SessionRecord,
-                Store, StoreError, TotpFactor, User, normalize_email, to_json,
+                Store, StoreError, Successor, TotpFactor, User, normalize_email, to_json,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -234,6 +238,56 @@ macro_rules! store_impl {
                     }
                     tx.commit().await?;
                     Ok(deleted > 0)
+                }
+            }
+
+            impl CommitRotations for $store {
+                /// One transaction of four statements whatever the batch's size (BEGIN, one
+                /// UPDATE spending every token, one INSERT of every successor, COMMIT): on
+                /// SQLite each statement is a hand-off to sqlx's connection thread, on
+                /// PostgreSQL a round trip, so per-rotation statements would cost one each.
+                async fn commit_rotations(
+                    writer: &sqlx::Pool<$db>,
+                    batch: &[Rotation],
+                ) -> Result<Vec<Option<RefreshToken>>, StoreError> {
+                    let hashes: Vec<String> =
+                        batch.iter().map(|r| r.token_hash.clone()).collect();
+                    let mut tx = writer.begin_with(<$store>::BEGIN_WRITE).await?;
+                    let spent_rows = sqlx::query(Self::spelled(&SPEND_REFRESH_TOKENS))
+                        .bind(to_json(&hashes)?)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut spent = HashMap::with_capacity(spent_rows.len());
+                    for row in &spent_rows {
+                        let old = rows::refresh_token(row)?;
+                        spent.insert(old.token_hash.clone(), old);
+                    }
+                    // A token named twice in one batch is fresh for its first rotation only:
+                    // `remove` hands it out once, as two separate commits would have.
+                    let outcomes: Vec<Option<RefreshToken>> = batch
+                        .iter()
+                        .map(|r| spent.remove(&r.token_hash))
+                        .collect();
+                    let successors: Vec<_> = batch
+                        .iter()
+                        .zip(&outcomes)
+                        .filter_map(|(r, old)| r.successor.as_ref()?.of(old.as_ref()?))
+                        .map(|t| {
+                            serde_json::json!([
+                                t.token_hash, t.grant_id, t.client_id, t.user_id, t.scope,
+                                t.expires_at, t.auth_time
+                            ])
+                        })
+                        .collect();
+                    if !successors.is_empty() {
+                        let successors = serde_json::Value::Array(successors).to_string();
+                        sqlx::query(Self::spelled(&INSERT_REFRESH_TOKENS))
+                            .bind(successors)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(outcomes)
                 }
             }
 
@@ -513,6 +567,25 @@ macro_rules! store_impl {
                         rows::refresh_token,
                     )
                     .await
+                }
+
+                async fn rotate_refresh_token(
+                    &self,
+                    token_hash: &str,
+                    successor: Option<Successor>,
+                ) -> Result<Consumed<RefreshToken>, StoreError> {
+                    if Self::unmatchable(&[token_hash]) {
+                        return Ok(Consumed::Missing);
+                    }
+                    match self
+                        .rotations
+                        .rotate(self.writer(), token_hash, successor)
+                        .await?
+                    {
+                        Some(old) => Ok(Consumed::Fresh(old)),
+                        // Replayed or unknown: what `use_refresh_token` answers.
+                        None => self.use_refresh_token(token_hash).await,
+                    }
                 }
 
                 async fn get_refresh_token(
