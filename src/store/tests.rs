@@ -892,12 +892,15 @@ async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
         .iter()
         .map(|(hash, next, client, now)| {
             let store = Arc::clone(&store);
-            let (hash, next) = (hash.clone(), Successor {
-                token_hash: next.clone(),
-                client_id: (*client).into(),
-                now: *now,
-                expires_at: 2_000,
-            });
+            let (hash, next) = (
+                hash.clone(),
+                Successor {
+                    token_hash: next.clone(),
+                    client_id: (*client).into(),
+                    now: *now,
+                    expires_at: 2_000,
+                },
+            );
             tokio::spawn(async move { store.rotate_refresh_token(&hash, Some(next)).await })
         })
         .collect();
@@ -929,7 +932,10 @@ async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
             ("a" | "b" | "theirs" | "old", Consumed::Fresh(t)) => assert_eq!(t.token_hash, hash),
             other => panic!("{other:?}"),
         }
-        let next = store.get_refresh_token(&format!("{hash}-next")).await.unwrap();
+        let next = store
+            .get_refresh_token(&format!("{hash}-next"))
+            .await
+            .unwrap();
         assert_eq!(next.is_some(), expected_successor, "{hash}-next");
         if let Some(next) = next {
             assert_eq!(
@@ -941,7 +947,10 @@ async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
                 }
             );
             assert!(matches!(
-                store.rotate_refresh_token(&next.token_hash, None).await.unwrap(),
+                store
+                    .rotate_refresh_token(&next.token_hash, None)
+                    .await
+                    .unwrap(),
                 Consumed::Fresh(_)
             ));
         }
