@@ -518,6 +518,8 @@ expect 200 -H "Cookie: $O2P_COOKIE" "http://127.0.0.1:$P_O2P/bench.txt"
 expect 200 -H "Cookie: $O2P_NGINX_COOKIE" "http://127.0.0.1:$P_NGINX_O2P/bench.txt"
 expect 200 -H "Cookie: $COOKIE" "http://127.0.0.1:$P_CADDY_FA/bench.txt"
 
+fi # PROVIDER_ONLY
+
 # ---------------------------------------------------------------------------------------------
 # wrk
 WRK_LUA="$ROOT/bench/wrk/bench.lua"
@@ -534,6 +536,7 @@ run_wrk() {
   jq -r '"   \(.rps|floor) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, non-2xx/3xx \(.err_status)"' <<< "$json" >&2
 }
 
+if [ "$PROVIDER_ONLY" != 1 ]; then
 log "proxy path"
 run_wrk proxy upstream "upstream direct (nginx static)" "http://127.0.0.1:$P_UPSTREAM/bench.txt"
 run_wrk proxy nginx_proxy "nginx reverse proxy" "http://127.0.0.1:$P_NGINX_PROXY/bench.txt"
@@ -889,11 +892,16 @@ fi
 log "provider paired rounds: raw signatures and ${#PAIRED_PROVIDER[@]} grant rows, $PAIR_ROUNDS rounds"
 for round in $(seq 0 "$PAIR_ROUNDS"); do
   # Round 0 is the warm-up (every instance, cache and pool), not recorded; refresh tokens for a
-  # round are minted before any of its rows runs, so that no sign-in overlaps a measurement.
+  # round are minted before any of its rows runs (the rows' sign-ins at once: Argon2 on every
+  # core), so that no sign-in overlaps a measurement.
+  minting=()
   for spec in "${PAIRED_PROVIDER[@]}"; do
     IFS='|' read -r pid issuer client secret scope <<< "$spec"
-    [ -z "$scope" ] || mint_refresh_tokens "$pid" "$issuer" "$client" "$secret" "$scope" "$WORK/paired-$pid.tokens"
+    [ -z "$scope" ] && continue
+    mint_refresh_tokens "$pid" "$issuer" "$client" "$secret" "$scope" "$WORK/paired-$pid.tokens" &
+    minting+=($!)
   done
+  for m in "${minting[@]}"; do wait "$m" || die "minting refresh tokens for round $round failed"; done
   secs="$DURATION"; [ "$round" -gt 0 ] || secs="$WARMUP"
   if [ "$round" -gt 0 ]; then
     json="$("$SIG_BIN" "$secs")"

@@ -94,3 +94,16 @@ pub fn is_for_frontdoor(token: &str, issuer: &str) -> bool {
     };
     c.iss.as_deref() == Some(issuer) && aud_is_issuer
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jti_is_a_random_uuid() {
+        let (a, b) = (new_jti(), new_jti());
+        let parsed = uuid::Uuid::parse_str(&a).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_ne!(a, b);
+    }
+}

@@ -16,10 +16,9 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
-use sqlx::Pool;
+use sqlx::{Database, Pool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::Dialect;
 use super::{RefreshToken, StoreError, Successor};
 
 /// At most this many rotations share one commit (bounds the time a transaction holds its
@@ -40,7 +39,9 @@ type Outcome = Result<Option<RefreshToken>, StoreError>;
 /// A backend that commits a batch of rotations in one transaction: for each rotation, in
 /// order, the token it spent (`None` when unknown, used before, or spent by an earlier
 /// rotation of the same batch). All or none are committed.
-pub(crate) trait CommitRotations: Dialect + Send + Sync + 'static {
+pub(crate) trait CommitRotations: Send + Sync + 'static {
+    /// The backend's sqlx database.
+    type Db: Database;
     fn commit_rotations(
         writer: &Pool<Self::Db>,
         batch: &[Rotation],

@@ -242,6 +242,8 @@ macro_rules! store_impl {
             }
 
             impl CommitRotations for $store {
+                type Db = $db;
+
                 /// One transaction of four statements whatever the batch's size (BEGIN, one
                 /// UPDATE spending every token, one INSERT of every successor, COMMIT): on
                 /// SQLite each statement is a hand-off to sqlx's connection thread, on
