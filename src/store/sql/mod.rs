@@ -252,13 +252,14 @@ macro_rules! store_impl {
                     writer: &sqlx::Pool<$db>,
                     batch: &[Rotation],
                 ) -> Result<Vec<Option<RefreshToken>>, StoreError> {
-                    let hashes: Vec<String> =
-                        batch.iter().map(|r| r.token_hash.clone()).collect();
                     let mut tx = writer.begin_with(<$store>::BEGIN_WRITE).await?;
-                    let spent_rows = sqlx::query(Self::spelled(&SPEND_REFRESH_TOKENS))
-                        .bind(to_json(&hashes)?)
-                        .fetch_all(&mut *tx)
-                        .await?;
+                    let mut spend = QueryBuilder::<$db>::new(SPEND_REFRESH_TOKENS_HEAD);
+                    let mut hashes = spend.separated(", ");
+                    for rotation in batch {
+                        hashes.push_bind(rotation.token_hash.as_str());
+                    }
+                    spend.push(SPEND_REFRESH_TOKENS_TAIL);
+                    let spent_rows = spend.build().fetch_all(&mut *tx).await?;
                     let mut spent = HashMap::with_capacity(spent_rows.len());
                     for row in &spent_rows {
                         let old = rows::refresh_token(row)?;
@@ -270,23 +271,23 @@ macro_rules! store_impl {
                         .iter()
                         .map(|r| spent.remove(&r.token_hash))
                         .collect();
-                    let successors: Vec<_> = batch
+                    let successors: Vec<RefreshToken> = batch
                         .iter()
                         .zip(&outcomes)
                         .filter_map(|(r, old)| r.successor.as_ref()?.of(old.as_ref()?))
-                        .map(|t| {
-                            serde_json::json!([
-                                t.token_hash, t.grant_id, t.client_id, t.user_id, t.scope,
-                                t.expires_at, t.auth_time
-                            ])
-                        })
                         .collect();
                     if !successors.is_empty() {
-                        let successors = serde_json::Value::Array(successors).to_string();
-                        sqlx::query(Self::spelled(&INSERT_REFRESH_TOKENS))
-                            .bind(successors)
-                            .execute(&mut *tx)
-                            .await?;
+                        let mut insert = QueryBuilder::<$db>::new(INSERT_REFRESH_TOKENS_HEAD);
+                        insert.push_values(&successors, |mut row, t| {
+                            row.push_bind(t.token_hash.as_str())
+                                .push_bind(t.grant_id.as_str())
+                                .push_bind(t.client_id.as_str())
+                                .push_bind(t.user_id.as_str())
+                                .push_bind(t.scope.as_str())
+                                .push_bind(t.expires_at)
+                                .push_bind(t.auth_time);
+                        });
+                        insert.build().execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
                     Ok(outcomes)

@@ -215,39 +215,16 @@ pub(crate) const SPEND_REFRESH_TOKEN: &str = concat!(
     "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND used = FALSE RETURNING ",
     refresh_columns!()
 );
-/// Spends the refresh tokens of a batch of rotations (`store::rotation_batch`), their hashes
-/// one JSON array: each fresh token comes back once, however often the batch names it.
-/// PostgreSQL's `= ANY(array)` index scan visits the rows in key order, so two nodes' batches
-/// lock shared rows in one order.
-pub(crate) const SPEND_REFRESH_TOKENS: Spellings = Spellings {
-    sqlite: concat!(
-        "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE \
-         AND token_hash IN (SELECT value FROM json_each($1)) RETURNING ",
-        refresh_columns!()
-    ),
-    postgres: concat!(
-        "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE \
-         AND token_hash = ANY(ARRAY(SELECT json_array_elements_text($1::json))) RETURNING ",
-        refresh_columns!()
-    ),
-};
-/// Stores the successors of a batch of rotations: one JSON array of rows, each an array of
-/// the columns in `refresh_columns!` order.
-pub(crate) const INSERT_REFRESH_TOKENS: Spellings = Spellings {
-    sqlite: concat!(
-        "INSERT INTO refresh_tokens (",
-        refresh_columns!(),
-        ") SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-         json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
-         json_extract(value, '$[5]'), json_extract(value, '$[6]') FROM json_each($1)"
-    ),
-    postgres: concat!(
-        "INSERT INTO refresh_tokens (",
-        refresh_columns!(),
-        ") SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, (r ->> 5)::BIGINT, \
-         (r ->> 6)::BIGINT FROM json_array_elements($1::json) AS r"
-    ),
-};
+/// Spends the refresh tokens of a batch of rotations (`store::rotation_batch`): this, one bound
+/// hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh token
+/// comes back once, however often the batch names it; PostgreSQL scans an `IN` list in key
+/// order, so two nodes' batches lock shared rows in one order.
+pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str =
+    "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE AND token_hash IN (";
+pub(crate) const SPEND_REFRESH_TOKENS_TAIL: &str = concat!(") RETURNING ", refresh_columns!());
+/// Stores the successors of a batch of rotations: this, then one bound row per successor.
+pub(crate) const INSERT_REFRESH_TOKENS_HEAD: &str =
+    concat!("INSERT INTO refresh_tokens (", refresh_columns!(), ") ");
 pub(crate) const GET_REFRESH_TOKEN: &str = concat!(
     "SELECT ",
     refresh_columns!(),
