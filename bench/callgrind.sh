@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Counts the CPU instructions frontdoor spends per provider operation, under valgrind's
-# callgrind: client_credentials grants, refresh grants and introspections. Instruction counts
+# callgrind: client_credentials grants, refresh grants (with `openid`: an access and an ID
+# token; and with `offline_access` alone: one token) and introspections. Instruction counts
 # do not depend on what else runs on the machine, so they compare builds where wall-clock
 # throughput cannot (a busy or shared machine). Prints instructions per operation and writes
 # each profile and its `callgrind_annotate` report to $OUT (default /tmp/frontdoor-callgrind).
@@ -8,7 +9,9 @@
 #   cargo build --profile profiling --bin frontdoor && bench/callgrind.sh [N]
 #
 # N operations per kind (default 2000), CONCURRENCY clients at once (default 8), ALGORITHM the
-# signing key's (`keys.algorithm`: RS256, the default, or ES256). BIN overrides
+# signing key's (`keys.algorithm`: RS256, the default, or ES256), PG_URL a PostgreSQL server to
+# store in instead of SQLite (its database frontdoor_callgrind is dropped and created; its
+# server's own processes are not counted). BIN overrides
 # the binary (default: the profiling build under $CARGO_TARGET_DIR or target/). Needs valgrind,
 # ab (Debian: apache2-utils), node, curl, jq. Counts include every thread of frontdoor (SQLite's
 # worker threads too), not the load generator's; startup and sign-ins are not counted.
@@ -18,6 +21,7 @@ cd "$ROOT"
 N="${1:-2000}"
 CONC="${CONCURRENCY:-8}"
 ALGORITHM="${ALGORITHM:-RS256}"
+PG_URL="${PG_URL:-}"
 OUT="${OUT:-/tmp/frontdoor-callgrind}"
 BIN="${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/profiling/frontdoor}"
 BASE="${BENCH_PORT_BASE:-19400}"
@@ -28,6 +32,11 @@ EMAIL=cg@example.com
 PASSWORD=callgrind-password-1
 [ -x "$BIN" ] || { echo "no binary at $BIN (cargo build --profile profiling --bin frontdoor)" >&2; exit 2; }
 rm -rf "$OUT"; mkdir -p "$OUT/logs"
+STORE_LINE=""
+if [ -n "$PG_URL" ]; then
+  psql -X -q "$PG_URL" -c "DROP DATABASE IF EXISTS frontdoor_callgrind" -c "CREATE DATABASE frontdoor_callgrind" > /dev/null
+  STORE_LINE="store: ${PG_URL%/*}/frontdoor_callgrind"
+fi
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -37,6 +46,7 @@ admin_listen: 127.0.0.1:$P_ADMIN
 public_url: $FD_URL
 data_dir: $OUT/data
 keys: { algorithm: $ALGORITHM }
+$STORE_LINE
 regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
 routes:
   - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:9", policy: authenticated }
@@ -80,9 +90,13 @@ ab_run() { # NAME BODY
 }
 ab_run client_credentials "$OUT/cc.body" token
 ab_run introspection "$OUT/introspect.body" introspect
-node bench/tools/oauth_load.mjs refresh --issuer "$FD_URL" --client-id "$WEB_ID" --client-secret "$WEB_SECRET" \
-  --redirect-uri "$REDIRECT_URI" --scope "openid offline_access" --email "$EMAIL" --password "$PASSWORD" \
-  --concurrency "$CONC" --count "$N" \
-  --before "callgrind_control -z $PID > /dev/null 2>&1" --after "callgrind_control -d $PID > /dev/null 2>&1" > "$OUT/logs/refresh.json" 2> "$OUT/logs/refresh.err"
-[ "$(jq -r .completed "$OUT/logs/refresh.json")" = "$N" ] || { echo "refresh: $(cat "$OUT/logs/refresh.json")" >&2; exit 1; }
-per_op refresh
+refresh_run() { # NAME SCOPE
+  node bench/tools/oauth_load.mjs refresh --issuer "$FD_URL" --client-id "$WEB_ID" --client-secret "$WEB_SECRET" \
+    --redirect-uri "$REDIRECT_URI" --scope "$2" --email "$EMAIL" --password "$PASSWORD" \
+    --concurrency "$CONC" --count "$N" \
+    --before "callgrind_control -z $PID > /dev/null 2>&1" --after "callgrind_control -d $PID > /dev/null 2>&1" > "$OUT/logs/$1.json" 2> "$OUT/logs/$1.err"
+  [ "$(jq -r .completed "$OUT/logs/$1.json")" = "$N" ] || { echo "$1: $(cat "$OUT/logs/$1.json")" >&2; exit 1; }
+  per_op "$1"
+}
+refresh_run refresh "openid offline_access"
+refresh_run refresh_offline offline_access

@@ -28,6 +28,11 @@
 #                  "100000 1000000"; the 0 row is always measured).
 #   --proxy-only   only the proxy path and its paired rounds (no cold path, provider or memory
 #                  rows): the proxy ratios in a few minutes. BENCH_PROXY_ONLY=1.
+#   --provider-only  only the provider path: raw signatures, the grant rows and their paired
+#                  rounds on SQLite and PostgreSQL (no nginx, proxy, cold path or memory rows).
+#                  BENCH_PROVIDER_ONLY=1. PostgreSQL: a durable server (fsync and
+#                  synchronous_commit on) the bench starts in its scratch directory, or the one at
+#                  BENCH_POSTGRES_URL (its databases frontdoor_bench_*); BENCH_POSTGRES=0 skips it.
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
 # BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
@@ -42,6 +47,7 @@ SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 OUT="${BENCH_OUT:-docs/bench}"
 MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
+PROVIDER_ONLY="${BENCH_PROVIDER_ONLY:-0}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -50,7 +56,8 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --mem-counts) MEM_COUNTS="$2"; shift 2 ;;
     --proxy-only) PROXY_ONLY=1; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --provider-only) PROVIDER_ONLY=1; shift ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -138,9 +145,11 @@ if [ ! -f "$OIDC_DIR/node_modules/.package-lock.json" ] \
 fi
 
 # oauth2-proxy, the front door most teams run: built from source once (bench/oauth2-proxy).
+if [ "$PROVIDER_ONLY" != 1 ]; then
 O2P_BIN="$(bash "$ROOT/bench/oauth2-proxy/setup.sh" >&2 && echo "${O2P_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oauth2-proxy/bin}/oauth2-proxy")" \
   || die "bench/oauth2-proxy/setup.sh could not install oauth2-proxy"
 [ -x "$O2P_BIN" ] || die "$O2P_BIN is missing after bench/oauth2-proxy/setup.sh"
+fi # PROVIDER_ONLY
 
 if [ "$SKIP_BUILD" != 1 ]; then
   log "cargo build --release --bin frontdoor --example bare_proxy --example signatures"
@@ -208,6 +217,7 @@ metric() { # ADMIN_PORT NAME{LABELS}: the value, 0 when absent
   curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {v=$2} END {print (v == "" ? 0 : v)}'
 }
 
+if [ "$PROVIDER_ONLY" != 1 ]; then
 # ---------------------------------------------------------------------------------------------
 # Upstream and nginx
 mkdir -p "$WORK/www/public" "$WORK/www/signed" "$WORK/nginx-tmp"
@@ -363,6 +373,7 @@ wait_http "http://127.0.0.1:$P_UPSTREAM/bench.txt"
 log "starting bare_proxy :$P_BARE"
 "$BARE_BIN" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UPSTREAM" > "$WORK/logs/bare_proxy.log" 2>&1 &
 PIDS+=($!)
+fi # PROVIDER_ONLY
 
 # ---------------------------------------------------------------------------------------------
 # frontdoor
@@ -397,7 +408,7 @@ log "starting frontdoor :$P_FD"
 FD_PID=$!
 PIDS+=("$FD_PID")
 wait_http "http://127.0.0.1:$P_FD_ADMIN/healthz"
-wait_http "http://127.0.0.1:$P_BARE/bench.txt"
+[ "$PROVIDER_ONLY" = 1 ] || wait_http "http://127.0.0.1:$P_BARE/bench.txt"
 
 printf '%s\n' "$PASSWORD" | $FD users add --email "$EMAIL" --name "Bench User" --groups bench --password-stdin >/dev/null
 USER_ID="$($FD users list --json | jq -r --arg e "$EMAIL" '.[] | select(.email == $e) | .id')"
@@ -418,6 +429,7 @@ JWT="$(curl -s "$FD_URL/api/v1/login-check" -H 'Content-Type: application/json' 
   -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" | jq -r .token)"
 [ -n "$JWT" ] && [ "$JWT" != null ] || die "login-check answered no token"
 
+if [ "$PROVIDER_ONLY" != 1 ]; then
 # oauth2-proxy, both ways it is deployed, signed in through frontdoor's own OIDC provider (an
 # interop check in itself): as a reverse proxy with a cookie session, and behind nginx
 # auth_request. Each gets its own session cookie, from a real authorization code flow.
@@ -505,6 +517,8 @@ expect 200 -H "Cookie: $O2P_COOKIE" "http://127.0.0.1:$P_O2P/bench.txt"
 expect 200 -H "Cookie: $O2P_NGINX_COOKIE" "http://127.0.0.1:$P_NGINX_O2P/bench.txt"
 expect 200 -H "Cookie: $COOKIE" "http://127.0.0.1:$P_CADDY_FA/bench.txt"
 
+fi # PROVIDER_ONLY
+
 # ---------------------------------------------------------------------------------------------
 # wrk
 WRK_LUA="$ROOT/bench/wrk/bench.lua"
@@ -521,6 +535,7 @@ run_wrk() {
   jq -r '"   \(.rps|floor) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, non-2xx/3xx \(.err_status)"' <<< "$json" >&2
 }
 
+if [ "$PROVIDER_ONLY" != 1 ]; then
 log "proxy path"
 run_wrk proxy upstream "upstream direct (nginx static)" "http://127.0.0.1:$P_UPSTREAM/bench.txt"
 run_wrk proxy nginx_proxy "nginx reverse proxy" "http://127.0.0.1:$P_NGINX_PROXY/bench.txt"
@@ -562,8 +577,10 @@ for round in $(seq 1 "$PAIR_ROUNDS"); do
     jq -r --arg id "$pid" --arg r "$round" '"   round \($r) \($id): \(.rps|floor) req/s"' <<< "$json" >&2
   done
 done
+fi # PROVIDER_ONLY
 
 if [ "$PROXY_ONLY" != 1 ]; then
+if [ "$PROVIDER_ONLY" != 1 ]; then
 # Cold path under load: every request carries a session that is in the store but not in the
 # cache. Sessions are written into the store (bench/tools/sessions.mjs mint); enough for the
 # run, and the share of requests that really missed is read from frontdoor's metrics.
@@ -611,6 +628,7 @@ json="$(node bench/tools/sessions.mjs latency --url "$FD_URL/bench.txt" --cookie
 MISS1="$(metric "$P_FD_ADMIN" 'frontdoor_session_cache_requests_total{outcome="miss"}')"
 record "$(jq -c --argjson m "$(( ${MISS1%.*} - ${MISS0%.*} ))" '. + {section: "cold_latency", misses: $m}' <<< "$json")"
 jq -r '"   cold p50 \(.cold.p50_ms) ms p99 \(.cold.p99_ms) ms; warm p50 \(.warm.p50_ms) ms p99 \(.warm.p99_ms) ms; misses \(.misses)"' <<< "$(tail -n1 "$RESULTS")" >&2
+fi # PROVIDER_ONLY
 
 # ---------------------------------------------------------------------------------------------
 # Provider path: frontdoor and oidc-provider
@@ -734,20 +752,23 @@ run_node() { # ID LABEL OP CONCURRENCY ISSUER CLIENT SECRET SCOPE
   record "$(jq -c --arg id "$id" --arg l "$label" --argjson c "$conc" '. + {section: "provider", id: $id, label: $l, tool: "node", concurrency: $c, rps: .rate}' <<< "$json")"
   jq -r '"   \(.rate) /s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, errors \(.errors)"' <<< "$json" >&2
 }
+# Refresh tokens for a wrk refresh run, from real logins (not timed): one per connection and a
+# few spare per wrk thread, since wrk asks the script for a request once more than it has
+# connections before the first answer arrives.
+mint_refresh_tokens() { # LABEL ISSUER CLIENT SECRET SCOPE FILE
+  local count=$(( CONNECTIONS + 4 * WRK_THREADS ))
+  node bench/tools/oauth_load.mjs tokens --issuer "$2" --client-id "$3" --client-secret "$4" \
+    --redirect-uri "$REDIRECT_URI" --scope "$5" --email "$EMAIL" --password "$PASSWORD" \
+    --count "$count" > "$6" || die "$1: signing in for refresh tokens failed"
+  [ "$(grep -c . "$6")" = "$count" ] || die "$1: fewer refresh tokens than asked for"
+}
 # Refresh grants with wrk: each connection's request carries a refresh token from its thread's
-# pool and the rotated token in the answer goes back into it (bench/wrk/bench.lua). The tokens
-# come from real logins (oauth_load.mjs tokens), one set for the warm-up and one for the run,
-# since a warm-up spends the tokens it starts with.
+# pool and the rotated token in the answer goes back into it (bench/wrk/bench.lua). One set of
+# tokens for the warm-up and one for the run, since a warm-up spends the tokens it starts with.
 run_wrk_refresh() { # ID LABEL TOKEN_URL ISSUER CLIENT SECRET SCOPE
   local id="$1" label="$2" url="$3" issuer="$4" client="$5" secret="$6" scope="$7" phase
-  # A few spare tokens per wrk thread: wrk asks the script for a request once more than it has
-  # connections before the first answer arrives.
-  local count=$(( CONNECTIONS + 4 * WRK_THREADS ))
   for phase in warmup run; do
-    node bench/tools/oauth_load.mjs tokens --issuer "$issuer" --client-id "$client" --client-secret "$secret" \
-      --redirect-uri "$REDIRECT_URI" --scope "$scope" --email "$EMAIL" --password "$PASSWORD" \
-      --count "$count" > "$WORK/refresh-$id-$phase.txt" || die "$label: signing in for refresh tokens failed"
-    [ "$(grep -c . "$WORK/refresh-$id-$phase.txt")" = "$count" ] || die "$label: fewer refresh tokens than asked for"
+    mint_refresh_tokens "$label" "$issuer" "$client" "$secret" "$scope" "$WORK/refresh-$id-$phase.txt"
   done
   log "$label: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency, one rotating refresh token per connection"
   env BENCH_THREADS="$WRK_THREADS" BENCH_REFRESH_TOKENS="$WORK/refresh-$id-warmup.txt" BENCH_HEADERS="Authorization: $(basic "$client" "$secret")
@@ -767,6 +788,148 @@ run_wrk_refresh oidc_refresh_es256 "oidc-provider: refresh_token grant, ES256 ke
 run_node fd_login "frontdoor: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$FD_URL" "$WEB_ID" "$WEB_SECRET" "openid offline_access"
 run_node oidc_login "oidc-provider: password login, form to tokens" login "$LOGIN_CONCURRENCY" "$OIDC_URL" bench-web "$OIDC_SECRET" "openid offline_access api"
 
+# ---------------------------------------------------------------------------------------------
+# Provider targets (issue 17 item 5): grants ÷ raw signatures, and refresh ÷ client_credentials
+# on SQLite and on PostgreSQL, from paired rounds: each round measures the raw signature rate
+# and every grant row back to back, and the report divides the rows' medians.
+#
+# PostgreSQL: two more frontdoors (RS256, ES256) with `store:` a database of their own. By default
+# on a server the bench starts in its scratch directory with PostgreSQL's durable defaults
+# (fsync, synchronous_commit, full_page_writes on; scripts/postgres.sh's test server has them
+# off), since a refresh grant's cost is a durable commit; BENCH_POSTGRES_URL names another
+# server instead (its settings are recorded with the results). BENCH_POSTGRES=0: SQLite only.
+P_FD_PG=$((PORT_BASE + 50)); P_FD_PG_ADMIN=$((PORT_BASE + 51))
+P_FD_PG_ES=$((PORT_BASE + 52)); P_FD_PG_ES_ADMIN=$((PORT_BASE + 53)); P_PG=$((PORT_BASE + 54))
+PG_URL="${BENCH_POSTGRES_URL:-}"
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+if [ "${BENCH_POSTGRES:-1}" != 0 ] && [ -z "$PG_URL" ]; then
+  if [ -x "$PG_BIN/initdb" ]; then
+    (exec 3<>"/dev/tcp/127.0.0.1/$P_PG") 2>/dev/null && die "port $P_PG on 127.0.0.1 is in use; set BENCH_PORT_BASE to another base"
+    log "starting a durable PostgreSQL :$P_PG in $WORK/pg"
+    as_pg=()
+    if [ "$(id -u)" -eq 0 ]; then
+      id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+      as_pg=(runuser -u postgres --)
+    fi
+    mkdir -p "$WORK/pg"
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$WORK/pg"
+    "${as_pg[@]}" "$PG_BIN/initdb" --pgdata="$WORK/pg/data" --username=postgres --auth-local=trust \
+      --auth-host=trust --encoding=UTF8 --locale=C.UTF-8 > "$WORK/logs/initdb.log" 2>&1 \
+      || die "initdb failed (see $WORK/logs/initdb.log)"
+    "${as_pg[@]}" "$PG_BIN/pg_ctl" --pgdata="$WORK/pg/data" --log="$WORK/pg/server.log" --wait \
+      --options="-c listen_addresses=127.0.0.1 -c port=$P_PG -c unix_socket_directories=$WORK/pg" \
+      start > /dev/null || die "PostgreSQL did not start (see $WORK/pg/server.log)"
+    PIDS+=("$(head -n1 "$WORK/pg/data/postmaster.pid")")
+    PG_URL="postgres://postgres@127.0.0.1:$P_PG/postgres"
+  else
+    log "no PostgreSQL server binaries (Debian: apt-get install postgresql): no PostgreSQL rows"
+  fi
+fi
+if [ -n "$PG_URL" ] && [ "${BENCH_POSTGRES:-1}" != 0 ]; then
+  command -v psql >/dev/null 2>&1 || die "psql is missing (Debian: apt-get install postgresql-client)"
+  pg_db_url() { printf '%s/%s' "${PG_URL%/*}" "$1"; }
+  for db in frontdoor_bench_rs256 frontdoor_bench_es256; do
+    psql -X -q "$PG_URL" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" > /dev/null \
+      || die "cannot create the database $db on $PG_URL"
+  done
+  record "$(psql -X -At "$PG_URL" -c "SELECT json_build_object('section', 'postgres', 'own_server', $([ -z "${BENCH_POSTGRES_URL:-}" ] && echo true || echo false),
+    'version', current_setting('server_version'), 'fsync', current_setting('fsync'),
+    'synchronous_commit', current_setting('synchronous_commit'), 'full_page_writes', current_setting('full_page_writes'))")"
+  log "   PostgreSQL: $(tail -n1 "$RESULTS")"
+  start_fd_pg() { # PORT ADMIN NAME EXTRA_YAML: starts it with the bench user; FD_PG is its CLI
+    local conf="$WORK/frontdoor-$3.yaml"
+    fd_config "$1" "$2" "$WORK/$3-data" "$4" > "$conf"
+    "$BIN" --config "$conf" serve > "$WORK/logs/frontdoor-$3.log" 2>&1 &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$2/healthz"
+    FD_PG="$BIN --config $conf"
+    printf '%s\n' "$PASSWORD" | $FD_PG users add --email "$EMAIL" --name "Bench User" --groups bench --password-stdin >/dev/null
+  }
+  app_pair() { # CLI: the client ids and secrets of a client_credentials app and a web app
+    printf '%s %s\n' "$($1 apps create --name bench-cc --grant client_credentials --json | jq -r '"\(.client_id) \(.client_secret)"')" \
+      "$($1 apps create --name bench-web --redirect-uri "$REDIRECT_URI" --first-party --json | jq -r '"\(.client_id) \(.client_secret)"')"
+  }
+  log "starting frontdoor :$P_FD_PG (RS256) and :$P_FD_PG_ES (ES256) on PostgreSQL"
+  start_fd_pg "$P_FD_PG" "$P_FD_PG_ADMIN" fd-pg "store: $(pg_db_url frontdoor_bench_rs256)"
+  read -r PG_CC_ID PG_CC_SECRET PG_WEB_ID PG_WEB_SECRET < <(app_pair "$FD_PG")
+  start_fd_pg "$P_FD_PG_ES" "$P_FD_PG_ES_ADMIN" fd-pg-es256 "store: $(pg_db_url frontdoor_bench_es256)
+keys: { algorithm: ES256 }"
+  read -r PG_ES_CC_ID PG_ES_CC_SECRET PG_ES_WEB_ID PG_ES_WEB_SECRET < <(app_pair "$FD_PG")
+  FDPG_URL="http://127.0.0.1:$P_FD_PG"
+  FDPG_ES_URL="http://127.0.0.1:$P_FD_PG_ES"
+  expect 200 -H "Authorization: $(basic "$PG_CC_ID" "$PG_CC_SECRET")" "$FDPG_URL/oauth/token" -d grant_type=client_credentials
+  expect_alg "frontdoor on PostgreSQL client_credentials" RS256
+  expect 200 -H "Authorization: $(basic "$PG_ES_CC_ID" "$PG_ES_CC_SECRET")" "$FDPG_ES_URL/oauth/token" -d grant_type=client_credentials
+  expect_alg "frontdoor (ES256) on PostgreSQL client_credentials" ES256
+  expect_token_algs "frontdoor on PostgreSQL login and refresh" RS256 "$FDPG_URL" "$PG_WEB_ID" "$PG_WEB_SECRET" "openid offline_access"
+  expect_token_algs "frontdoor (ES256) on PostgreSQL login and refresh" ES256 "$FDPG_ES_URL" "$PG_ES_WEB_ID" "$PG_ES_WEB_SECRET" "openid offline_access"
+fi
+
+# The paired rows: ID|ISSUER|CLIENT|SECRET|SCOPE, a client_credentials row when SCOPE is empty,
+# else refresh grants of tokens signed in with SCOPE. A refresh with `openid` signs two tokens
+# (access and ID token) where client_credentials signs one; the `refresh1` rows ask for
+# `offline_access` alone, one signature, so that refresh ÷ client_credentials measures what the
+# rotation's durable write costs.
+PAIRED_PROVIDER=(
+  "fd_cc|$FD_URL|$CC_ID|$CC_SECRET|"
+  "fd_cc_es256|$FDES_URL|$CC_ES_ID|$CC_ES_SECRET|"
+  "fd_refresh|$FD_URL|$WEB_ID|$WEB_SECRET|openid offline_access"
+  "fd_refresh_es256|$FDES_URL|$WEB_ES_ID|$WEB_ES_SECRET|openid offline_access"
+  "fd_refresh1|$FD_URL|$WEB_ID|$WEB_SECRET|offline_access"
+  "fd_refresh1_es256|$FDES_URL|$WEB_ES_ID|$WEB_ES_SECRET|offline_access"
+)
+if [ -n "${FDPG_URL:-}" ]; then
+  PAIRED_PROVIDER+=(
+    "pg_cc|$FDPG_URL|$PG_CC_ID|$PG_CC_SECRET|"
+    "pg_cc_es256|$FDPG_ES_URL|$PG_ES_CC_ID|$PG_ES_CC_SECRET|"
+    "pg_refresh|$FDPG_URL|$PG_WEB_ID|$PG_WEB_SECRET|openid offline_access"
+    "pg_refresh_es256|$FDPG_ES_URL|$PG_ES_WEB_ID|$PG_ES_WEB_SECRET|openid offline_access"
+    "pg_refresh1|$FDPG_URL|$PG_WEB_ID|$PG_WEB_SECRET|offline_access"
+    "pg_refresh1_es256|$FDPG_ES_URL|$PG_ES_WEB_ID|$PG_ES_WEB_SECRET|offline_access"
+  )
+fi
+log "provider paired rounds: raw signatures and ${#PAIRED_PROVIDER[@]} grant rows, $PAIR_ROUNDS rounds"
+for round in $(seq 0 "$PAIR_ROUNDS"); do
+  # Round 0 is the warm-up (every instance, cache and pool), not recorded; refresh tokens for a
+  # round are minted before any of its rows runs (the rows' sign-ins at once: Argon2 on every
+  # core), so that no sign-in overlaps a measurement.
+  minting=()
+  for spec in "${PAIRED_PROVIDER[@]}"; do
+    IFS='|' read -r pid issuer client secret scope <<< "$spec"
+    [ -z "$scope" ] && continue
+    mint_refresh_tokens "$pid" "$issuer" "$client" "$secret" "$scope" "$WORK/paired-$pid.tokens" &
+    minting+=($!)
+  done
+  for m in "${minting[@]}"; do wait "$m" || die "minting refresh tokens for round $round failed"; done
+  secs="$DURATION"; [ "$round" -gt 0 ] || secs="$WARMUP"
+  if [ "$round" -gt 0 ]; then
+    json="$("$SIG_BIN" "$secs")"
+    record "$(jq -c --argjson r "$round" '. + {section: "provider_paired", id: "signatures", round: $r}' <<< "$json")"
+    jq -r --arg r "$round" '"   round \($r) raw signatures: RS256 \(.rs256_per_s)/s, ES256 \(.es256_per_s)/s"' <<< "$json" >&2
+  fi
+  for spec in "${PAIRED_PROVIDER[@]}"; do
+    IFS='|' read -r pid issuer client secret scope <<< "$spec"
+    if [ -z "$scope" ]; then
+      load=(BENCH_METHOD=POST BENCH_BODY=grant_type=client_credentials)
+    else
+      load=(BENCH_REFRESH_TOKENS="$WORK/paired-$pid.tokens")
+    fi
+    env BENCH_THREADS="$WRK_THREADS" "${load[@]}" BENCH_HEADERS="Authorization: $(basic "$client" "$secret")
+$FORM" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -s "$WRK_LUA" "$issuer/oauth/token" \
+      > "$WORK/raw/paired-$pid-$round.txt"
+    [ "$round" -gt 0 ] || continue
+    json="$(grep '^BENCH_JSON ' "$WORK/raw/paired-$pid-$round.txt" | cut -c12-)"
+    [ -n "$json" ] || die "no result from wrk for paired $pid round $round"
+    record "$(jq -c --arg id "$pid" --argjson r "$round" --arg scope "$scope" \
+      '. + {section: "provider_paired", id: $id, round: $r, scope: $scope, tool: "wrk"}' <<< "$json")"
+    jq -r --arg id "$pid" --arg r "$round" '"   round \($r) \($id): \(.rps|floor)/s, non-2xx \(.err_status)"' <<< "$json" >&2
+  done
+done
+if [ -n "${FDPG_URL:-}" ] && [ -z "${BENCH_POSTGRES_URL:-}" ] && [ -d "$WORK/pg/data" ]; then
+  "${as_pg[@]}" "$PG_BIN/pg_ctl" --pgdata="$WORK/pg/data" --mode=fast --wait stop > /dev/null || true
+fi
+
+if [ "$PROVIDER_ONLY" != 1 ]; then
 # ---------------------------------------------------------------------------------------------
 # Memory: a second frontdoor whose cache keeps every session for the whole run.
 log "memory: a second frontdoor :$P_MEM with a cache that keeps sessions"
@@ -816,6 +979,7 @@ for n in $MEM_COUNTS; do
   log "   $n sessions: RSS $RSS KiB (loaded at $(jq -r .rate <<< "$loadjson")/s)"
   rm -f "$WORK/mem.csv" "$WORK/mem-cookies.txt"
 done
+fi # PROVIDER_ONLY
 
 fi # PROXY_ONLY
 

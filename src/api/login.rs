@@ -503,7 +503,7 @@ async fn pair_for_grant(
             exp: now + ttl,
             iat: now,
             nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::tokens::new_jti(),
             client_id: OWN_CLIENT_ID.to_string(),
             scope: API_SCOPE.to_string(),
             gid: grant_id.to_string(),

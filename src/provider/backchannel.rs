@@ -60,7 +60,7 @@ fn logout_token(
             aud: client_id,
             iat: now,
             exp: now + TOKEN_TTL,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::tokens::new_jti(),
             sid: &ended.sid,
             events: serde_json::json!({ BACKCHANNEL_EVENT: {} }),
         },

@@ -75,13 +75,29 @@ pub struct UserGrant<'a> {
     pub rotated_refresh: Option<&'a str>,
 }
 
+/// A successful token response (RFC 6749 §5.1), serialized as it is built.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds.
+    pub expires_in: i64,
+    /// Space-separated; absent when empty on a `client_credentials` grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
 /// Mints an access token.
 pub fn access_token(state: &State, claims: &AccessClaims) -> Result<String, Error> {
     Ok(state.keys.sign(ACCESS_TOKEN_TYP, claims)?)
 }
 
 /// The token response of an authorization_code or refresh_token grant.
-pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json::Value, Error> {
+pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<TokenResponse, Error> {
     let now = now();
     let ttl = state.config.tokens.access_token_ttl.0.as_secs() as i64;
     let access = access_token(
@@ -93,7 +109,7 @@ pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json:
             exp: now + ttl,
             iat: now,
             nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::tokens::new_jti(),
             client_id: g.app.client_id.clone(),
             scope: g.scope.to_string(),
             gid: g.grant_id.to_string(),
@@ -101,12 +117,14 @@ pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json:
             auth_time: Some(g.auth_time),
         },
     )?;
-    let mut body = serde_json::json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ttl,
-        "scope": g.scope,
-    });
+    let mut body = TokenResponse {
+        id_token: None,
+        refresh_token: None,
+        scope: Some(g.scope.to_string()),
+        expires_in: ttl,
+        token_type: "Bearer",
+        access_token: String::new(),
+    };
     if scopes::contains(g.scope, "openid") {
         let has = |s| scopes::contains(g.scope, s);
         let id = IdClaims {
@@ -136,10 +154,11 @@ pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json:
             groups: has("groups").then_some(g.user.groups.as_slice()),
             roles: has("roles").then_some(g.user.roles.as_slice()),
         };
-        body["id_token"] = state.keys.sign(ID_TOKEN_TYP, &id)?.into();
+        body.id_token = Some(state.keys.sign(ID_TOKEN_TYP, &id)?);
     }
+    body.access_token = access;
     if let Some(refresh) = g.rotated_refresh {
-        body["refresh_token"] = refresh.into();
+        body.refresh_token = Some(refresh.to_string());
     } else if scopes::contains(g.refresh_scope, "offline_access")
         && g.app.grant_types.iter().any(|t| t == "refresh_token")
     {
@@ -156,7 +175,7 @@ pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<serde_json:
                 auth_time: g.auth_time,
             })
             .await?;
-        body["refresh_token"] = refresh.into();
+        body.refresh_token = Some(refresh);
     }
     Ok(body)
 }

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 
 use super::access::{RedeemError, RedeemedCode};
-use super::issue::{self, UserGrant};
+use super::issue::{self, TokenResponse, UserGrant};
 use super::scopes;
 use crate::clock::now;
 use crate::endpoint::{OAuthError, Reply, Request, oauth};
@@ -42,7 +42,7 @@ pub fn read_form(req: &Request) -> Result<HashMap<String, String>, OAuthError> {
     super::unique_params(req.form_pairs()).map_err(OAuthError::invalid_request)
 }
 
-async fn run(state: &State, req: &Request) -> Result<serde_json::Value, OAuthError> {
+async fn run(state: &State, req: &Request) -> Result<TokenResponse, OAuthError> {
     let form = read_form(req)?;
     let grant_type = form
         .get("grant_type")
@@ -145,7 +145,7 @@ async fn authorization_code(
     state: &State,
     app: &App,
     form: &HashMap<String, String>,
-) -> Result<serde_json::Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
@@ -188,7 +188,7 @@ fn client_credentials(
     state: &State,
     app: &App,
     form: &HashMap<String, String>,
-) -> Result<serde_json::Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let user_only = |s: &str| s == "openid" || s == "offline_access";
     let scopes = match form.get("scope").or_else(|| form.get("scopes")) {
         Some(asked) => {
@@ -224,7 +224,7 @@ fn client_credentials(
             exp: now + ttl,
             iat: now,
             nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crate::tokens::new_jti(),
             client_id: app.client_id.clone(),
             scope: scope.clone(),
             gid: format!("{}{}", crate::tokens::APP_GRANT_PREFIX, app.client_id),
@@ -233,12 +233,14 @@ fn client_credentials(
         },
     )?;
     crate::metrics::token_issued("client_credentials");
-    let mut body =
-        serde_json::json!({"token_type": "Bearer", "expires_in": ttl, "access_token": token});
-    if !scope.is_empty() {
-        body["scope"] = scope.into();
-    }
-    Ok(body)
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: (!scope.is_empty()).then_some(scope),
+        id_token: None,
+        refresh_token: None,
+    })
 }
 
 /// The audience of an app's access token: RFC 8707 `resource` (or `audience`) picks one of the
@@ -269,7 +271,7 @@ async fn refresh_token(
     state: &State,
     app: &App,
     form: &HashMap<String, String>,
-) -> Result<serde_json::Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let presented = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;

@@ -6,6 +6,7 @@
 mod model;
 pub mod notify;
 mod postgres;
+mod rotation_batch;
 mod sql;
 mod sqlite;
 #[cfg(test)]
@@ -129,21 +130,13 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
     ) -> Result<Consumed<RefreshToken>, StoreError>;
     /// Uses a refresh token like `use_refresh_token` and, when it was fresh and `successor`
-    /// accepts it, stores its successor in the same durable commit (a rotation is then one
-    /// commit instead of two). This default takes two; SQLite overrides it.
+    /// accepts it, stores its successor in the same durable commit, which concurrent
+    /// rotations share (`rotation_batch`).
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         successor: Option<Successor>,
-    ) -> Result<Consumed<RefreshToken>, StoreError> {
-        let used = self.use_refresh_token(token_hash).await?;
-        if let Consumed::Fresh(old) = &used
-            && let Some(next) = successor.as_ref().and_then(|s| s.of(old))
-        {
-            self.create_refresh_token(&next).await?;
-        }
-        Ok(used)
-    }
+    ) -> Result<Consumed<RefreshToken>, StoreError>;
     /// A refresh token without using it (introspection, revocation).
     async fn get_refresh_token(&self, token_hash: &str)
     -> Result<Option<RefreshToken>, StoreError>;

@@ -67,6 +67,7 @@ store_tests!(
     grant_roundtrip,
     refresh_token_reuse_is_detected,
     rotation_spends_and_stores_the_successor_once,
+    rotations_sharing_commits_are_answered_as_alone,
     revoke_grant_kills_its_refresh_tokens,
     delete_app_cascades,
     consent_is_a_union,
@@ -853,6 +854,115 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
         let next = store.get_refresh_token(&format!("m{i}-next")).await;
         assert_eq!(next.unwrap().map(|t| t.expires_at), Some(2_000));
     }
+}
+
+/// Rotations started together share commits (`rotation_batch`): six of one token, and one
+/// each of two fresh tokens, a used one, an unknown one, one of another client and an expired
+/// one, all at once. Each is answered as it would be alone: one of the six wins, the others
+/// are replays; only fresh tokens of the rotating client that have not expired get their
+/// successor.
+async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
+    let store = Arc::clone(&db.store);
+    store.create_grant(&grant("g1", "app")).await.unwrap();
+    for hash in ["same", "a", "b", "used", "theirs", "old"] {
+        store
+            .create_refresh_token(&refresh(hash, "g1", "app", 1_000))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.use_refresh_token("used").await.unwrap(),
+        Consumed::Fresh(_)
+    ));
+    // (presented, its successor's hash, the rotating client, now)
+    let mut plan: Vec<(String, String, &str, i64)> = (0..6)
+        .map(|i| ("same".into(), format!("same-{i}"), "app", 0))
+        .collect();
+    for (hash, client, now) in [
+        ("a", "app", 0),
+        ("b", "app", 0),
+        ("used", "app", 0),
+        ("nope", "app", 0),
+        ("theirs", "other", 0),
+        ("old", "app", 1_000),
+    ] {
+        plan.push((hash.into(), format!("{hash}-next"), client, now));
+    }
+    let tasks: Vec<_> = plan
+        .iter()
+        .map(|(hash, next, client, now)| {
+            let store = Arc::clone(&store);
+            let (hash, next) = (
+                hash.clone(),
+                Successor {
+                    token_hash: next.clone(),
+                    client_id: (*client).into(),
+                    now: *now,
+                    expires_at: 2_000,
+                },
+            );
+            tokio::spawn(async move { store.rotate_refresh_token(&hash, Some(next)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap().unwrap());
+    }
+    let same_winners: Vec<usize> = (0..6)
+        .filter(|&i| matches!(outcomes[i], Consumed::Fresh(_)))
+        .collect();
+    assert_eq!(same_winners.len(), 1, "{outcomes:?}");
+    for (i, outcome) in outcomes.iter().enumerate().take(6) {
+        assert!(
+            matches!(outcome, Consumed::Fresh(t) | Consumed::Replayed(t) if t.token_hash == "same"),
+            "{outcome:?}"
+        );
+        let stored = store.get_refresh_token(&format!("same-{i}")).await.unwrap();
+        assert_eq!(stored.is_some(), same_winners == [i], "same-{i}");
+    }
+    let rest: Vec<(&str, &Consumed<RefreshToken>)> = plan[6..]
+        .iter()
+        .map(|(hash, ..)| hash.as_str())
+        .zip(&outcomes[6..])
+        .collect();
+    for (hash, outcome) in rest {
+        let expected_successor = matches!(hash, "a" | "b");
+        match (hash, outcome) {
+            ("nope", Consumed::Missing) | ("used", Consumed::Replayed(_)) => {}
+            ("a" | "b" | "theirs" | "old", Consumed::Fresh(t)) => assert_eq!(t.token_hash, hash),
+            other => panic!("{other:?}"),
+        }
+        let next = store
+            .get_refresh_token(&format!("{hash}-next"))
+            .await
+            .unwrap();
+        assert_eq!(next.is_some(), expected_successor, "{hash}-next");
+        if let Some(next) = next {
+            assert_eq!(
+                next,
+                RefreshToken {
+                    token_hash: format!("{hash}-next"),
+                    expires_at: 2_000,
+                    ..refresh(hash, "g1", "app", 1_000)
+                }
+            );
+            assert!(matches!(
+                store
+                    .rotate_refresh_token(&next.token_hash, None)
+                    .await
+                    .unwrap(),
+                Consumed::Fresh(_)
+            ));
+        }
+        if hash != "nope" {
+            assert!(store.refresh_token_used(hash).await.unwrap(), "{hash}");
+        }
+    }
+    // A key no row can hold (PostgreSQL text has no NUL) is unknown, and spoils no batch.
+    assert_eq!(
+        store.rotate_refresh_token("nul\0key", None).await.unwrap(),
+        Consumed::Missing
+    );
 }
 
 async fn revoke_grant_kills_its_refresh_tokens(db: &TestDb) {

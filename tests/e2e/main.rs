@@ -28,6 +28,7 @@ mod ops_logs;
 mod pages;
 mod passkeys;
 mod proxying;
+mod refresh_group_commit;
 mod regulation;
 mod reload;
 mod resilience;

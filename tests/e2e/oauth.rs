@@ -893,28 +893,40 @@ async fn reused_refresh_token_revokes_the_whole_family() {
 #[tokio::test]
 async fn concurrent_refreshes_each_rotate_their_own_chain_and_a_race_on_one_token_wins_at_most_once()
  {
-    // SQLite gathers concurrent rotations into shared commits: each chain must still get its
-    // own successor, and a token spent by several requests at once must still be single-use.
     let fd = start(|c| c).await;
     let (client_id, secret) = third_party_app(&fd);
-    let auth = Auth::Basic(&client_id, &secret);
+    refresh_races(&[&fd], &client_id, &secret).await;
+}
+
+/// Rotations share commits (`store::rotation_batch`): eight chains refreshed at once for five
+/// rounds (chain i on node i mod n) must each get their own successor, and a token spent by
+/// six requests at once (on every node in turn) must still be single-use.
+pub(crate) async fn refresh_races(nodes: &[&Frontdoor], client_id: &str, secret: &str) {
+    let auth = Auth::Basic(client_id, secret);
+    let node = |i: usize| nodes[i % nodes.len()];
     let b = browser();
     let mut chains = Vec::new();
-    for _ in 0..8 {
-        let (code, verifier) = get_code(&b, &fd, &client_id, "openid offline_access").await;
-        let (_, r) = tokens_of(&exchange(&fd, auth, &code, &verifier).await);
+    for i in 0..8 {
+        // Codes from the first node (the public URL's, on a cluster), exchanged on each.
+        let (code, verifier) = get_code(&b, nodes[0], client_id, "openid offline_access").await;
+        let (_, r) = tokens_of(&exchange(node(i), auth, &code, &verifier).await);
         chains.push(r.expect("a refresh token"));
     }
     let mut seen: std::collections::HashSet<String> = chains.iter().cloned().collect();
     for round in 0..5 {
-        let answers =
-            futures_util::future::join_all(chains.iter().map(|t| refresh(&fd, auth, t))).await;
+        let answers = futures_util::future::join_all(
+            chains
+                .iter()
+                .enumerate()
+                .map(|(i, t)| refresh(node(i + round), auth, t)),
+        )
+        .await;
         let mut next = Vec::new();
         for (i, a) in answers.iter().enumerate() {
             assert_eq!(a.status, 200, "round {round}, chain {i}: {}", a.body);
             let (access, r) = tokens_of(a);
             assert_eq!(
-                userinfo(&fd, &access).await.status,
+                userinfo(node(i), &access).await.status,
                 200,
                 "round {round}, chain {i}"
             );
@@ -931,7 +943,8 @@ async fn concurrent_refreshes_each_rotate_their_own_chain_and_a_race_on_one_toke
     // when a replay revokes the family before the winner's grant check), the others are
     // invalid_grant, and the replay revokes that family only.
     let raced = chains[0].clone();
-    let answers = futures_util::future::join_all((0..6).map(|_| refresh(&fd, auth, &raced))).await;
+    let answers =
+        futures_util::future::join_all((0..6).map(|i| refresh(node(i), auth, &raced))).await;
     let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     assert!(
         winners.len() <= 1,
@@ -943,13 +956,13 @@ async fn concurrent_refreshes_each_rotate_their_own_chain_and_a_race_on_one_toke
     }
     if let Some(w) = winners.first() {
         let (_, next) = tokens_of(w);
-        refresh(&fd, auth, &next.expect("the winner's successor"))
+        refresh(node(0), auth, &next.expect("the winner's successor"))
             .await
             .assert_oauth_error(400, "invalid_grant");
     }
     for (i, t) in chains.iter().enumerate().skip(1) {
         assert_eq!(
-            refresh(&fd, auth, t).await.status,
+            refresh(node(i), auth, t).await.status,
             200,
             "chain {i} is untouched"
         );

@@ -20,6 +20,7 @@
 //! storing text with a NUL fails.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -28,6 +29,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::StoreError;
 use super::notify::{CHANNEL, Revoked};
+use super::rotation_batch::RotationBatcher;
 use super::sql::queries::Spellings;
 use super::sql::{Dialect, store_impl};
 
@@ -43,6 +45,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Refresh-token rotations of this node share transactions.
+    rotations: Arc<RotationBatcher<PostgresStore>>,
 }
 
 impl PostgresStore {
@@ -68,7 +72,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            rotations: Arc::default(),
+        })
     }
 
     /// Closes every connection of the pool, waiting for those in use to be returned.
@@ -91,6 +98,7 @@ pub fn redact_url(url: &str) -> String {
 
 impl Dialect for PostgresStore {
     type Db = Postgres;
+    const BEGIN_WRITE: &'static str = "BEGIN";
 
     fn reader(&self) -> &PgPool {
         &self.pool
@@ -101,7 +109,7 @@ impl Dialect for PostgresStore {
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+        self.pool.begin_with(Self::BEGIN_WRITE).await
     }
 
     fn spelled(statement: &Spellings) -> &'static str {

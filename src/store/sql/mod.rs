@@ -28,6 +28,8 @@ pub(crate) type Arguments<'q, DB> = <DB as Database>::Arguments<'q>;
 pub(crate) trait Dialect {
     /// The sqlx database.
     type Db: Database;
+    /// The statement that begins a transaction that writes.
+    const BEGIN_WRITE: &'static str;
 
     /// Where reads go.
     fn reader(&self) -> &Pool<Self::Db>;
@@ -63,16 +65,18 @@ macro_rules! store_impl {
             use async_trait::async_trait;
             use sqlx::query::Query;
             use sqlx::{QueryBuilder, Row};
+            use std::collections::HashMap;
             use subtle::ConstantTimeEq;
 
             use $crate::store::notify::Revoked;
             use $crate::store::sql::queries::*;
+            use $crate::store::rotation_batch::{CommitRotations, Rotation};
             use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
                 AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
                 IdpSession,
                 LoginFailures, OtpCheck, OtpCode, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, SessionRecord,
-                Store, StoreError, TotpFactor, User, normalize_email, to_json,
+                Store, StoreError, Successor, TotpFactor, User, normalize_email, to_json,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -234,6 +238,59 @@ macro_rules! store_impl {
                     }
                     tx.commit().await?;
                     Ok(deleted > 0)
+                }
+            }
+
+            impl CommitRotations for $store {
+                type Db = $db;
+
+                /// One transaction of four statements whatever the batch's size (BEGIN, one
+                /// UPDATE spending every token, one INSERT of every successor, COMMIT): on
+                /// SQLite each statement is a hand-off to sqlx's connection thread, on
+                /// PostgreSQL a round trip, so per-rotation statements would cost one each.
+                async fn commit_rotations(
+                    writer: &sqlx::Pool<$db>,
+                    batch: &[Rotation],
+                ) -> Result<Vec<Option<RefreshToken>>, StoreError> {
+                    let mut tx = writer.begin_with(<$store>::BEGIN_WRITE).await?;
+                    let mut spend = QueryBuilder::<$db>::new(SPEND_REFRESH_TOKENS_HEAD);
+                    let mut hashes = spend.separated(", ");
+                    for rotation in batch {
+                        hashes.push_bind(rotation.token_hash.as_str());
+                    }
+                    spend.push(SPEND_REFRESH_TOKENS_TAIL);
+                    let spent_rows = spend.build().fetch_all(&mut *tx).await?;
+                    let mut spent = HashMap::with_capacity(spent_rows.len());
+                    for row in &spent_rows {
+                        let old = rows::refresh_token(row)?;
+                        spent.insert(old.token_hash.clone(), old);
+                    }
+                    // A token named twice in one batch is fresh for its first rotation only:
+                    // `remove` hands it out once, as two separate commits would have.
+                    let outcomes: Vec<Option<RefreshToken>> = batch
+                        .iter()
+                        .map(|r| spent.remove(&r.token_hash))
+                        .collect();
+                    let successors: Vec<RefreshToken> = batch
+                        .iter()
+                        .zip(&outcomes)
+                        .filter_map(|(r, old)| r.successor.as_ref()?.of(old.as_ref()?))
+                        .collect();
+                    if !successors.is_empty() {
+                        let mut insert = QueryBuilder::<$db>::new(INSERT_REFRESH_TOKENS_HEAD);
+                        insert.push_values(&successors, |mut row, t| {
+                            row.push_bind(t.token_hash.as_str())
+                                .push_bind(t.grant_id.as_str())
+                                .push_bind(t.client_id.as_str())
+                                .push_bind(t.user_id.as_str())
+                                .push_bind(t.scope.as_str())
+                                .push_bind(t.expires_at)
+                                .push_bind(t.auth_time);
+                        });
+                        insert.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(outcomes)
                 }
             }
 
@@ -513,6 +570,25 @@ macro_rules! store_impl {
                         rows::refresh_token,
                     )
                     .await
+                }
+
+                async fn rotate_refresh_token(
+                    &self,
+                    token_hash: &str,
+                    successor: Option<Successor>,
+                ) -> Result<Consumed<RefreshToken>, StoreError> {
+                    if Self::unmatchable(&[token_hash]) {
+                        return Ok(Consumed::Missing);
+                    }
+                    match self
+                        .rotations
+                        .rotate(self.writer(), token_hash, successor)
+                        .await?
+                    {
+                        Some(old) => Ok(Consumed::Fresh(old)),
+                        // Replayed or unknown: what `use_refresh_token` answers.
+                        None => self.use_refresh_token(token_hash).await,
+                    }
                 }
 
                 async fn get_refresh_token(

@@ -215,6 +215,16 @@ pub(crate) const SPEND_REFRESH_TOKEN: &str = concat!(
     "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND used = FALSE RETURNING ",
     refresh_columns!()
 );
+/// Spends the refresh tokens of a batch of rotations (`store::rotation_batch`): this, one bound
+/// hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh token
+/// comes back once, however often the batch names it; PostgreSQL scans an `IN` list in key
+/// order, so two nodes' batches lock shared rows in one order.
+pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str =
+    "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE AND token_hash IN (";
+pub(crate) const SPEND_REFRESH_TOKENS_TAIL: &str = concat!(") RETURNING ", refresh_columns!());
+/// Stores the successors of a batch of rotations: this, then one bound row per successor.
+pub(crate) const INSERT_REFRESH_TOKENS_HEAD: &str =
+    concat!("INSERT INTO refresh_tokens (", refresh_columns!(), ") ");
 pub(crate) const GET_REFRESH_TOKEN: &str = concat!(
     "SELECT ",
     refresh_columns!(),

@@ -144,9 +144,6 @@ pub(crate) use {
     user_columns,
 };
 
-/// The refresh-token columns, for statements built at run time (the SQLite rotation batcher).
-pub(crate) const REFRESH_COLUMNS: &str = refresh_columns!();
-
 pub(crate) fn user(row: &impl StoreRow) -> Result<User, StoreError> {
     Ok(User {
         id: row.text("id")?,

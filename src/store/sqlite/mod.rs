@@ -9,8 +9,6 @@
 //! front (waiting at most the busy timeout) instead of failing with `SQLITE_BUSY` when
 //! a deferred read transaction has to be upgraded under contention.
 
-mod rotation_batch;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +20,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use self::rotation_batch::RotationBatcher;
+use super::StoreError;
 use super::notify::Revoked;
+use super::rotation_batch::RotationBatcher;
 use super::sql::queries::Spellings;
 use super::sql::{Dialect, store_impl};
-use super::{StoreError, Successor};
 
 /// Connections kept by the read pool.
 const MAX_CONNECTIONS: u32 = 8;
@@ -45,7 +43,7 @@ pub struct SqliteStore {
     /// queue without sleeps.
     writer: SqlitePool,
     /// Refresh-token rotations share commits on the writer.
-    rotations: Arc<RotationBatcher>,
+    rotations: Arc<RotationBatcher<SqliteStore>>,
 }
 
 impl SqliteStore {
@@ -95,6 +93,7 @@ impl SqliteStore {
 
 impl Dialect for SqliteStore {
     type Db = Sqlite;
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
     fn reader(&self) -> &SqlitePool {
         &self.pool
@@ -105,7 +104,7 @@ impl Dialect for SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+        self.writer.begin_with(Self::BEGIN_WRITE).await
     }
 
     fn spelled(statement: &Spellings) -> &'static str {
@@ -135,24 +134,7 @@ impl Dialect for SqliteStore {
     }
 }
 
-store_impl!(SqliteStore, Sqlite, {
-    /// Shares the commit with the rotations queued beside it (`rotation_batch`).
-    async fn rotate_refresh_token(
-        &self,
-        token_hash: &str,
-        successor: Option<Successor>,
-    ) -> Result<Consumed<RefreshToken>, StoreError> {
-        match self
-            .rotations
-            .rotate(&self.writer, token_hash, successor)
-            .await?
-        {
-            Some(old) => Ok(Consumed::Fresh(old)),
-            // Replayed or unknown: what `use_refresh_token` answers.
-            None => self.use_refresh_token(token_hash).await,
-        }
-    }
-});
+store_impl!(SqliteStore, Sqlite, {});
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,150 @@
+//! Refresh-token rotations of concurrent requests gathered into one commit (group commit), on
+//! either backend.
+//!
+//! A rotation alone pays a whole transaction: on SQLite, whose writes all go through one
+//! connection, BEGIN, UPDATE, INSERT and COMMIT are each a round trip to sqlx's connection
+//! thread (a thread hand-off and a wake-up) plus the commit's fsync, and rotations queue behind
+//! each other; on PostgreSQL each statement is a network round trip and each commit a WAL
+//! flush. Here one writer task per store takes every rotation waiting in its queue and commits
+//! them in one transaction of four statements (`CommitRotations`, written once in
+//! `store::sql`): statements, round trips and the flush are shared. A rotation is still
+//! answered only after the commit that holds it is durable, and a token is spent by exactly one
+//! rotation: the batch's UPDATE returns each spent row once, concurrent batches of other nodes
+//! wait on the row lock (PostgreSQL) or the write lock (SQLite) and then find it used.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Mutex;
+
+use sqlx::{Database, Pool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{RefreshToken, StoreError, Successor};
+
+/// At most this many rotations share one commit (bounds the time a transaction holds its
+/// locks and the latency of the first rotation in it).
+const MAX_BATCH: usize = 128;
+
+/// One rotation: spend `token_hash` and, when `successor` accepts the spent token, store it.
+#[derive(Debug)]
+pub(crate) struct Rotation {
+    pub token_hash: String,
+    pub successor: Option<Successor>,
+}
+
+/// What one rotation's commit decided: the spent token when it was fresh, `None` when the
+/// token was unknown or already used (the caller then asks which).
+type Outcome = Result<Option<RefreshToken>, StoreError>;
+
+/// A backend that commits a batch of rotations in one transaction: for each rotation, in
+/// order, the token it spent (`None` when unknown, used before, or spent by an earlier
+/// rotation of the same batch). All or none are committed.
+pub(crate) trait CommitRotations: Send + Sync + 'static {
+    /// The backend's sqlx database.
+    type Db: Database;
+    fn commit_rotations(
+        writer: &Pool<Self::Db>,
+        batch: &[Rotation],
+    ) -> impl Future<Output = Result<Vec<Option<RefreshToken>>, StoreError>> + Send;
+}
+
+struct Job {
+    rotation: Rotation,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The queue in front of the writer task of store `S`.
+pub(crate) struct RotationBatcher<S> {
+    /// Started on first use, in the runtime of that call: the store may be opened in a
+    /// runtime that ends before the one serving requests (Pingora builds its own). A queue
+    /// whose task is gone (its runtime ended) is replaced.
+    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    store: PhantomData<fn() -> S>,
+}
+
+impl<S> Default for RotationBatcher<S> {
+    fn default() -> Self {
+        RotationBatcher {
+            queue: Mutex::default(),
+            store: PhantomData,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for RotationBatcher<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RotationBatcher")
+    }
+}
+
+impl<S: CommitRotations> RotationBatcher<S> {
+    /// Spends `token_hash` and stores its successor in a commit shared with the rotations
+    /// queued beside it.
+    pub(crate) async fn rotate(
+        &self,
+        writer: &Pool<S::Db>,
+        token_hash: &str,
+        successor: Option<Successor>,
+    ) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            rotation: Rotation {
+                token_hash: token_hash.to_owned(),
+                successor,
+            },
+            reply,
+        };
+        {
+            let mut queue = self
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let unsent = match queue.as_ref() {
+                Some(sender) => sender.send(job).err().map(|e| e.0),
+                None => Some(job),
+            };
+            if let Some(job) = unsent {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                tokio::spawn(run::<S>(writer.clone(), receiver));
+                // Fails only if that runtime is already shutting down; the answer below then
+                // reports the writer gone.
+                let _ = sender.send(job);
+                *queue = Some(sender);
+            }
+        }
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the store's writer task stopped before answering".into())
+        })?
+    }
+}
+
+/// The writer task: one commit per batch of whatever is waiting.
+async fn run<S: CommitRotations>(writer: Pool<S::Db>, mut receiver: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut replies = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        for job in jobs.drain(..) {
+            batch.push(job.rotation);
+            replies.push(job.reply);
+        }
+        let committed = S::commit_rotations(&writer, &batch).await;
+        batch.clear();
+        match committed {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.drain(..).zip(outcomes) {
+                    // A caller that went away (client disconnected) still had its token spent,
+                    // as it would have without batching.
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rotations = replies.len(), "a batch of refresh-token rotations was not committed");
+                let message = e.to_string();
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+}
