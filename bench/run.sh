@@ -28,6 +28,11 @@
 #                  "100000 1000000"; the 0 row is always measured).
 #   --proxy-only   only the proxy path and its paired rounds (no cold path, provider or memory
 #                  rows): the proxy ratios in a few minutes. BENCH_PROXY_ONLY=1.
+#   --connections-only  only the connections rows (bench/connections.sh: 10,000 idle keep-alive
+#                  connections and 1,000 WebSockets held by one frontdoor, its RSS per
+#                  connection, and wrk with them held vs without, in paired rounds); they also run
+#                  in the full and --proxy-only runs. BENCH_CONNECTIONS_ONLY=1. Counts:
+#                  BENCH_CONN_IDLE (10000), BENCH_CONN_WS (1000).
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
 # BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
@@ -42,6 +47,7 @@ SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 OUT="${BENCH_OUT:-docs/bench}"
 MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
+CONNECTIONS_ONLY="${BENCH_CONNECTIONS_ONLY:-0}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -50,7 +56,8 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --mem-counts) MEM_COUNTS="$2"; shift 2 ;;
     --proxy-only) PROXY_ONLY=1; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --connections-only) CONNECTIONS_ONLY=1; PROXY_ONLY=1; shift ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -522,6 +529,7 @@ run_wrk() {
   jq -r '"   \(.rps|floor) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, non-2xx/3xx \(.err_status)"' <<< "$json" >&2
 }
 
+if [ "$CONNECTIONS_ONLY" != 1 ]; then
 log "proxy path"
 run_wrk proxy upstream "upstream direct (nginx static)" "http://127.0.0.1:$P_UPSTREAM/bench.txt"
 run_wrk proxy nginx_proxy "nginx reverse proxy" "http://127.0.0.1:$P_NGINX_PROXY/bench.txt"
@@ -563,6 +571,12 @@ for round in $(seq 1 "$PAIR_ROUNDS"); do
     jq -r --arg id "$pid" --arg r "$round" '"   round \($r) \($id): \(.rps|floor) req/s"' <<< "$json" >&2
   done
 done
+fi # CONNECTIONS_ONLY
+
+# Connections held by one node: their memory, and the active requests beside them.
+# shellcheck source=bench/connections.sh
+. "$ROOT/bench/connections.sh"
+measure_connections
 
 if [ "$PROXY_ONLY" != 1 ]; then
 # Cold path under load: every request carries a session that is in the store but not in the
