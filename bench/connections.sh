@@ -35,10 +35,10 @@ conn_nofile() { # COUNT: raise the soft limit on open files to COUNT, or stop
 }
 
 conn_ask() { # COMMAND: one command to the holder; prints its JSON answer
-  local before i
+  local before _
   before="$(wc -l < "$CONN_OUT")"
   printf '%s\n' "$1" >&"$CONN_CTL"
-  for i in $(seq 1 3000); do
+  for _ in $(seq 1 3000); do
     [ "$(wc -l < "$CONN_OUT")" -gt "$before" ] && { tail -n1 "$CONN_OUT"; return 0; }
     kill -0 "$CONN_HOLDER_PID" 2>/dev/null || die "connections: the holder stopped (see $WORK/logs/conn-holder.err)"
     sleep 0.1
