@@ -48,14 +48,22 @@ conn_ask() { # COMMAND: one command to the holder; prints its JSON answer
 
 conn_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
+# frontdoor's CPU time so far (user and system, in clock ticks): per request it moves less with
+# the machine's other load than req/s does.
+conn_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 conn_wrk() { # ID ROUND: the warm-session route on the connections frontdoor, one measured run
-  local raw="$WORK/raw/conn-$1-$2.txt" json
+  local raw="$WORK/raw/conn-$1-$2.txt" json t0 t1
+  t0="$(conn_ticks "$CONN_FD_PID")"
   env BENCH_THREADS="$WRK_THREADS" BENCH_HEADERS="Cookie: $CONN_COOKIE" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" \
     -d"${DURATION}s" --latency -s "$WRK_LUA" "$CONN_URL/bench.txt" > "$raw"
+  t1="$(conn_ticks "$CONN_FD_PID")"
   json="$(grep '^BENCH_JSON ' "$raw" | cut -c12-)"
   [ -n "$json" ] || die "no result from wrk for connections $1 round $2 (see $raw)"
-  record "$(jq -c --arg id "$1" --argjson r "$2" '. + {section: "connections", id: $id, round: $r, tool: "wrk"}' <<< "$json")"
-  jq -r --arg id "$1" --arg r "$2" '"   round \($r) \($id): \(.rps|floor) req/s, p99 \(.p99_us) µs, non-2xx \(.err_status)"' <<< "$json" >&2
+  json="$(jq -c --arg id "$1" --argjson r "$2" --argjson cpu "$(( (t1 - t0) * 1000 / $(getconf CLK_TCK) ))" \
+    '. + {section: "connections", id: $id, round: $r, tool: "wrk", cpu_ms: $cpu, cpu_us_per_request: ($cpu * 1000 / .requests)}' <<< "$json")"
+  record "$json"
+  jq -r '"   round \(.round) \(.id): \(.rps|floor) req/s, p99 \(.p99_us) µs, \(.cpu_us_per_request * 10 | round / 10) µs of frontdoor CPU per request, non-2xx \(.err_status)"' <<< "$json" >&2
 }
 
 measure_connections() {
@@ -84,6 +92,7 @@ measure_connections() {
   (ulimit -n "$fd_files" && exec "$BIN" --config "$conf" serve) > "$WORK/logs/frontdoor-connections.log" 2>&1 &
   local fd_pid=$!
   PIDS+=("$fd_pid")
+  CONN_FD_PID=$fd_pid
   wait_http "http://127.0.0.1:$p_admin/healthz"
   wait_http "http://127.0.0.1:$p_echo/"
   printf '%s\n' "$PASSWORD" | "$BIN" --config "$conf" users add --email "$EMAIL" --name "Bench User" \

@@ -393,18 +393,20 @@ def connection_targets(add, missing):
 def connections_table():
     if not conn_rounds:
         return "(not measured in this run)"
-    out = ["| round | without req/s | with req/s | with ÷ without | RSS before MiB | idle opened (s) | "
+    out = ["| round | without req/s | with req/s | with ÷ without | frontdoor CPU µs per request, without → with | RSS before MiB | idle opened (s) | "
            "bytes per idle connection | WebSockets opened (s) | bytes per WebSocket | open files "
            "before → idle → WebSockets | still open after wrk (idle, WebSockets) | RSS MiB, all closed |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+           "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|"]
     for r in conn_rounds:
         k = r["round"]
         free = next((x for x in conn_runs if x["id"] == "without" and x["round"] == k), None)
         held = next((x for x in conn_runs if x["id"] == "with" and x["round"] == k), None)
         ratio = f"{held['rps'] / free['rps']:.2f}" if free and held else "–"
+        cpu = " → ".join(f"{x['cpu_us_per_request']:.1f}" if x and "cpu_us_per_request" in x else "–"
+                         for x in (free, held))
         per_idle, per_ws = conn_memory(r)
         fds = r["fds"]
-        out.append(f"| {k} | {rate(free['rps']) if free else '–'} | {rate(held['rps']) if held else '–'} | {ratio} | "
+        out.append(f"| {k} | {rate(free['rps']) if free else '–'} | {rate(held['rps']) if held else '–'} | {ratio} | {cpu} | "
                    f"{r['rss_kib']['before'] / 1024:,.1f} | {r['open_idle']['opened']:,} ({r['open_idle']['seconds']:.1f}) | "
                    f"{per_idle:,.0f} | {r['open_ws']['opened']:,} ({r['open_ws']['seconds']:.1f}) | {per_ws:,.0f} | "
                    f"{fds['before']:,} → {fds['idle']:,} → {fds['ws']:,} | {conn_survivors(r)} | "
@@ -415,6 +417,12 @@ def connections_table():
             f"{held['rps'] / free['rps']:.2f}× the rate without them (medians of {held['rounds']} rounds). "
             f"Memory: {first_idle:,.0f} bytes of RSS per idle keep-alive connection and {first_ws:,.0f} "
             "per WebSocket (round 1, a process that had never held them)."]
+    cpu = [median([x["cpu_us_per_request"] for x in conn_runs if x["id"] == rid and "cpu_us_per_request" in x])
+           for rid in ("without", "with")]
+    if None not in cpu:
+        out[-1] += (f" frontdoor's CPU time per request (user and system, from `/proc/PID/stat`; it moves "
+                    f"less with the machine's other load than req/s): {cpu[0]:.1f} µs without, {cpu[1]:.1f} µs "
+                    f"with them held (medians, {cpu[1] / cpu[0]:.2f}×).")
     return "\n".join(out)
 
 
