@@ -656,7 +656,7 @@ def readme_block():
         "",
         provider_table(),
         "",
-        connections_table() if conn_rounds else "",
+        "### Connections held by one node\n\n" + connections_table() if conn_rounds else "",
         "",
         "### Targets (issues 6, 14 and 17)",
         "",
