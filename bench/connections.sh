@@ -48,12 +48,27 @@ conn_ask() { # COMMAND: one command to the holder; prints its JSON answer
 
 conn_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
+conn_settled() { # PID FILES: wait (up to 60 s) until PID has no more than FILES + 512 open files
+  # (the held ones gone; its upstream pool may have grown meanwhile)
+  local _
+  for _ in $(seq 1 600); do
+    [ "$(conn_fds "$1")" -le $(( $2 + 512 )) ] && return 0
+    sleep 0.1
+  done
+  die "connections: frontdoor still has $(conn_fds "$1") open files 60 s after the close (before: $2)"
+}
+
 # frontdoor's CPU time so far (user and system, in clock ticks): per request it moves less with
 # the machine's other load than req/s does.
 conn_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-conn_wrk() { # ID ROUND: the warm-session route on the connections frontdoor, one measured run
+conn_wrk() { # ID ROUND: the warm-session route on the connections frontdoor: a warm-up, then
+  # the measured run. The warm-up also takes the work frontdoor defers while idle (the memory
+  # of the previous round's connections is given back as its threads next allocate), which
+  # would otherwise be charged to the run without connections after a close.
   local raw="$WORK/raw/conn-$1-$2.txt" json t0 t1
+  env BENCH_THREADS="$WRK_THREADS" BENCH_HEADERS="Cookie: $CONN_COOKIE" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" \
+    -d"${WARMUP}s" -s "$WRK_LUA" "$CONN_URL/bench.txt" > /dev/null
   t0="$(conn_ticks "$CONN_FD_PID")"
   env BENCH_THREADS="$WRK_THREADS" BENCH_HEADERS="Cookie: $CONN_COOKIE" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" \
     -d"${DURATION}s" --latency -s "$WRK_LUA" "$CONN_URL/bench.txt" > "$raw"
@@ -121,9 +136,6 @@ measure_connections() {
   record "$(jq -nc --argjson i "$CONN_IDLE" --argjson w "$CONN_WS" --arg t "$CONN_HEADER_TIMEOUT" \
     --argjson s "$CONN_SETTLE" --arg n "$fd_files" \
     '{section: "connections_setup", idle: $i, ws: $w, header_timeout: $t, settle_s: $s, nofile: ($n|tonumber)}')"
-  # Warm-up: the worker threads' buffers and allocator caches exist before the first reading.
-  env BENCH_THREADS="$WRK_THREADS" BENCH_HEADERS="Cookie: $CONN_COOKIE" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" \
-    -d"${WARMUP}s" -s "$WRK_LUA" "$CONN_URL/bench.txt" > /dev/null
   local round rss0 rss1 rss2 rss3 rss4 fds0 fds1 fds2 idle ws check
   for round in $(seq 1 "$PAIR_ROUNDS"); do
     conn_wrk without "$round"
@@ -140,6 +152,9 @@ measure_connections() {
     check="$(conn_ask check)"
     rss3="$(rss_kib "$fd_pid")"
     conn_ask close > /dev/null
+    # frontdoor has let go of every connection before the next round's run without them, so
+    # that their teardown is not charged to it.
+    conn_settled "$fd_pid" "$fds0"
     sleep "$CONN_SETTLE"
     rss4="$(rss_kib "$fd_pid")"
     log "   round $round: still open after wrk: $(jq -r '"\(.idle_alive) of \(.idle_held) idle, \(.ws_alive) of \(.ws_held) WebSockets"' <<< "$check"); RSS $rss3 KiB, $rss4 KiB once closed"
