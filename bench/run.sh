@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
     --mem-counts) MEM_COUNTS="$2"; shift 2 ;;
     --proxy-only) PROXY_ONLY=1; shift ;;
     --connections-only) CONNECTIONS_ONLY=1; PROXY_ONLY=1; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
