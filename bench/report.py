@@ -30,6 +30,9 @@ cold_latency = next((r for r in records if r.get("section") == "cold_latency"), 
 paired_runs = [r for r in records if r.get("section") == "paired"]
 provider_paired = [r for r in records if r.get("section") == "provider_paired"]
 postgres_info = next((r for r in records if r.get("section") == "postgres"), None)
+conn_runs = [r for r in records if r.get("section") == "connections"]
+conn_rounds = [r for r in records if r.get("section") == "connections_round"]
+conn_setup = next((r for r in records if r.get("section") == "connections_setup"), None)
 by_id = {r["id"]: r for r in proxy}
 nginx_rps = by_id.get("nginx_proxy", {}).get("rps")
 
@@ -158,9 +161,10 @@ def median(xs):
     return (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2) if n else None
 
 
-def paired_median(rid):
-    """The median req/s of a row's paired rounds, as a row (errors summed), or None."""
-    runs = [r for r in paired_runs if r["id"] == rid]
+def paired_median(rid, runs=None):
+    """The median req/s of a row's paired rounds (of `runs`, the proxy rows' by default), as a
+    row (errors summed), or None."""
+    runs = [r for r in (paired_runs if runs is None else runs) if r["id"] == rid]
     if not runs:
         return None
     return {"rps": median([r["rps"] for r in runs]), "rounds": len(runs),
@@ -407,6 +411,7 @@ def targets():
     else:
         largest = max((m["sessions"] for m in memory), default=0)
         missing.append(f"RSS with 1,000,000 sessions (this run's largest count: {largest:,})")
+    connection_targets(add, missing)
     return rows, missing
 
 
@@ -419,6 +424,111 @@ def targets_table():
     if missing:
         out[-1] += " Not measured in this run: " + "; ".join(missing) + "."
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections held by one node (bench/connections.sh)
+
+
+def conn_held():
+    """'10,000 idle connections and 1,000 WebSockets', from the run's setup."""
+    return f"{conn_setup['idle']:,} idle connections and {conn_setup['ws']:,} WebSockets"
+
+
+def conn_memory(r):
+    """Bytes of RSS per idle connection and per WebSocket in one round (None when none opened)."""
+    rss, idle, ws = r["rss_kib"], r["open_idle"]["opened"], r["open_ws"]["opened"]
+    per_idle = (rss["idle"] - rss["before"]) * 1024 / idle if idle else None
+    per_ws = (rss["ws"] - rss["idle"]) * 1024 / ws if ws else None
+    return per_idle, per_ws
+
+
+def conn_survivors(r):
+    c = r["check"]
+    return f"{c['idle_alive']:,} of {c['idle_held']:,}, {c['ws_alive']:,} of {c['ws_held']:,}"
+
+
+def conn_all_survived():
+    """Whether every connection asked for was opened and answered after the wrk run, in
+    every round."""
+    return all(r["open_idle"]["opened"] == r["open_idle"]["asked"] and r["open_ws"]["opened"] == r["open_ws"]["asked"]
+               and r["check"]["idle_alive"] == r["check"]["idle_held"] == r["open_idle"]["opened"]
+               and r["check"]["ws_alive"] == r["check"]["ws_held"] == r["open_ws"]["opened"]
+               for r in conn_rounds)
+
+
+def connection_targets(add, missing):
+    """Issue 17's connections target: active requests as fast with the connections held as
+    without (medians of the paired rounds), and none of them dropped."""
+    target = "10k idle connections and 1k WebSockets held: active throughput with them ÷ without"
+    held, free = paired_median("with", conn_runs), paired_median("without", conn_runs)
+    if not (held and free and conn_rounds):
+        missing.append(target)
+        missing.append("connections held still open after the rounds")
+        return
+    x = held["rps"] / free["rps"]
+    add(target, f"{x:.2f}× ({rate(held['rps'])} vs {rate(free['rps'])} req/s, medians of {held['rounds']} "
+        f"paired rounds, {conn_held()})", "≥ 0.90×", x >= 0.9, [held, free])
+    add("Connections held still open and answering after the rounds",
+        "; ".join(f"round {r['round']}: {conn_survivors(r)}" for r in conn_rounds),
+        "all, every round", conn_all_survived(), [])
+
+
+def connections_table():
+    if not conn_rounds:
+        return "(not measured in this run)"
+    out = ["| round | without req/s | with req/s | with ÷ without | frontdoor CPU µs per request, without → with | RSS before MiB | idle opened (s) | "
+           "bytes per idle connection | WebSockets opened (s) | bytes per WebSocket | open files "
+           "before → idle → WebSockets | still open after wrk (idle, WebSockets) | RSS MiB, all closed |",
+           "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|"]
+    for r in conn_rounds:
+        k = r["round"]
+        free = next((x for x in conn_runs if x["id"] == "without" and x["round"] == k), None)
+        held = next((x for x in conn_runs if x["id"] == "with" and x["round"] == k), None)
+        ratio = f"{held['rps'] / free['rps']:.2f}" if free and held else "–"
+        cpu = " → ".join(f"{x['cpu_us_per_request']:.1f}" if x and "cpu_us_per_request" in x else "–"
+                         for x in (free, held))
+        per_idle, per_ws = conn_memory(r)
+        fds = r["fds"]
+        out.append(f"| {k} | {rate(free['rps']) if free else '–'} | {rate(held['rps']) if held else '–'} | {ratio} | {cpu} | "
+                   f"{r['rss_kib']['before'] / 1024:,.1f} | {r['open_idle']['opened']:,} ({r['open_idle']['seconds']:.1f}) | "
+                   f"{per_idle:,.0f} | {r['open_ws']['opened']:,} ({r['open_ws']['seconds']:.1f}) | {per_ws:,.0f} | "
+                   f"{fds['before']:,} → {fds['idle']:,} → {fds['ws']:,} | {conn_survivors(r)} | "
+                   f"{r['rss_kib']['closed'] / 1024:,.1f} |")
+    first_idle, first_ws = conn_memory(conn_rounds[0])
+    held, free = paired_median("with", conn_runs), paired_median("without", conn_runs)
+    out += ["", f"With {conn_held()} held, active requests ran at "
+            f"{held['rps'] / free['rps']:.2f}× the rate without them (medians of {held['rounds']} rounds). "
+            f"Memory: {first_idle:,.0f} bytes of RSS per idle keep-alive connection and {first_ws:,.0f} "
+            "per WebSocket (round 1, a process that had never held them)."]
+    cpu = [median([x["cpu_us_per_request"] for x in conn_runs if x["id"] == rid and "cpu_us_per_request" in x])
+           for rid in ("without", "with")]
+    if None not in cpu:
+        out[-1] += (f" frontdoor's CPU time per request (user and system, from `/proc/PID/stat`; it moves "
+                    f"less with the machine's other load than req/s): {cpu[0]:.1f} µs without, {cpu[1]:.1f} µs "
+                    f"with them held (medians, {cpu[1] / cpu[0]:.2f}×).")
+    return "\n".join(out)
+
+
+def connections_notes():
+    if not conn_setup:
+        return ""
+    return f"""A frontdoor of its own, configured as the warm-session row's (the same routes, plus
+`/ws` to a WebSocket echo server), with `client_timeouts.header: {conn_setup['header_timeout']}`:
+frontdoor closes a kept-alive connection that sends no request within `client_timeouts.header`
+(10 s by default), and these must stay open through two wrk runs. Pingora keeps HTTP/1.1
+connections without a time limit of its own and has no connection limit; WebSocket tunnels get
+no client timeout. `bench/tools/connections.py` (Python asyncio) opens {conn_held()}:
+each idle connection made one GET of the file with the session cookie, answered 200 without
+`Connection: close`; each WebSocket got 101 through frontdoor to the echo server (Python, on
+127.0.0.1) with the session cookie, and echoed one message. In each round: wrk on the
+warm-session route with nothing held, VmRSS, the idle connections opened, {conn_setup['settle_s']} s,
+VmRSS, the WebSockets opened, {conn_setup['settle_s']} s, VmRSS, wrk again with everything held,
+then one more GET on every idle connection and one more echo on every WebSocket (the
+survivors), and everything closed with a reset. Bytes per connection divide the RSS growth by
+the count; they leave out the kernel's socket buffers, which are not in a process's RSS. A
+WebSocket's figure covers both of its connections (client and upstream) and the tunnel. The
+limit on open files is raised to {conn_setup['nofile']:,} for frontdoor."""
 
 
 def gnuplot(script):
@@ -620,6 +730,12 @@ def results_md():
         "",
         memory_table(),
         "",
+        "## Connections held by one node",
+        "",
+        connections_table(),
+        "",
+        connections_notes(),
+        "",
         method_notes(),
     ]
     return "\n".join(out)
@@ -637,6 +753,8 @@ def readme_block():
         proxy_table(),
         "",
         provider_table(),
+        "",
+        "### Connections held by one node\n\n" + connections_table() if conn_rounds else "",
         "",
         "### Targets (issues 6, 14 and 17)",
         "",

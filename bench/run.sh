@@ -33,6 +33,11 @@
 #                  BENCH_PROVIDER_ONLY=1. PostgreSQL: a durable server (fsync and
 #                  synchronous_commit on) the bench starts in its scratch directory, or the one at
 #                  BENCH_POSTGRES_URL (its databases frontdoor_bench_*); BENCH_POSTGRES=0 skips it.
+#   --connections-only  only the connections rows (bench/connections.sh: 10,000 idle keep-alive
+#                  connections and 1,000 WebSockets held by one frontdoor, its RSS per
+#                  connection, and wrk with them held vs without, in paired rounds); they also run
+#                  in the full and --proxy-only runs. BENCH_CONNECTIONS_ONLY=1. Counts:
+#                  BENCH_CONN_IDLE (10000), BENCH_CONN_WS (1000).
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
 # BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
@@ -48,6 +53,7 @@ OUT="${BENCH_OUT:-docs/bench}"
 MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
 PROVIDER_ONLY="${BENCH_PROVIDER_ONLY:-0}"
+CONNECTIONS_ONLY="${BENCH_CONNECTIONS_ONLY:-0}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -57,7 +63,8 @@ while [ $# -gt 0 ]; do
     --mem-counts) MEM_COUNTS="$2"; shift 2 ;;
     --proxy-only) PROXY_ONLY=1; shift ;;
     --provider-only) PROVIDER_ONLY=1; shift ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    --connections-only) CONNECTIONS_ONLY=1; PROXY_ONLY=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -535,7 +542,7 @@ run_wrk() {
   jq -r '"   \(.rps|floor) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, non-2xx/3xx \(.err_status)"' <<< "$json" >&2
 }
 
-if [ "$PROVIDER_ONLY" != 1 ]; then
+if [ "$PROVIDER_ONLY" != 1 ] && [ "$CONNECTIONS_ONLY" != 1 ]; then
 log "proxy path"
 run_wrk proxy upstream "upstream direct (nginx static)" "http://127.0.0.1:$P_UPSTREAM/bench.txt"
 run_wrk proxy nginx_proxy "nginx reverse proxy" "http://127.0.0.1:$P_NGINX_PROXY/bench.txt"
@@ -577,7 +584,14 @@ for round in $(seq 1 "$PAIR_ROUNDS"); do
     jq -r --arg id "$pid" --arg r "$round" '"   round \($r) \($id): \(.rps|floor) req/s"' <<< "$json" >&2
   done
 done
-fi # PROVIDER_ONLY
+fi # PROVIDER_ONLY, CONNECTIONS_ONLY
+
+if [ "$PROVIDER_ONLY" != 1 ]; then
+# Connections held by one node: their memory, and the active requests beside them.
+# shellcheck source=bench/connections.sh
+. "$ROOT/bench/connections.sh"
+measure_connections
+fi
 
 if [ "$PROXY_ONLY" != 1 ]; then
 if [ "$PROVIDER_ONLY" != 1 ]; then

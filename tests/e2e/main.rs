@@ -12,6 +12,7 @@ mod chromium;
 mod cluster;
 mod cluster_notify;
 mod config;
+mod connections;
 mod credentials;
 mod federation;
 mod federation_hostile;
