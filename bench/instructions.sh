@@ -57,40 +57,35 @@ head -c 512 /dev/zero | tr '\0' 'x' > "$WORK/www/bench.txt"
 mkdir -p "$WORK/www/public" && cp "$WORK/www/bench.txt" "$WORK/www/public/bench.txt"
 mkdir -p "$WORK/www/signed" && cp "$WORK/www/bench.txt" "$WORK/www/signed/bench.txt"
 chmod -R a+rX "$WORK/www"
-cat > "$WORK/nginx.conf" <<CONF
+# One nginx configuration: $1 names its pid and error log, $2 goes before `events` (process
+# settings), $3 inside `http` after the settings every instance shares.
+nginx_conf() {
+  cat <<CONF
 worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/nginx.err warn;
+$2
+pid $WORK/$1.pid;
+error_log $WORK/logs/$1.err warn;
 events { worker_connections 1024; }
 http {
   access_log off;
   client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
   fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
   keepalive_requests 1000000;
-  client_header_buffer_size 16k;
-  server { listen 127.0.0.1:$P_UP; root $WORK/www; default_type text/plain; }
+$3
 }
 CONF
-# nginx as a plain reverse proxy (one worker, upstream keep-alive), the CPU mode's baseline.
-cat > "$WORK/proxy.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $WORK/proxy.pid;
-error_log $WORK/logs/proxy.err warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp;
-  fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
-  keepalive_requests 1000000;
-  upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
+}
+# The upstream, serving the file.
+nginx_conf nginx "" "  client_header_buffer_size 16k;
+  server { listen 127.0.0.1:$P_UP; root $WORK/www; default_type text/plain; }" > "$WORK/nginx.conf"
+# nginx as a plain reverse proxy (one worker, upstream keep-alive), the CPU mode's baseline;
+# in the foreground, one process, so that its CPU time is the pid's.
+nginx_conf proxy "daemon off;
+master_process off;" "  upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
   server {
     listen 127.0.0.1:$P_NGINX;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-CONF
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }" > "$WORK/proxy.conf"
 nginx -p "$WORK" -e "$WORK/logs/nginx.err" -c "$WORK/nginx.conf"
 
 cat > "$WORK/frontdoor.yaml" <<CONF
