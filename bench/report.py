@@ -617,7 +617,8 @@ machine; the load generator shares the {m['nproc']} cores with the servers. Vers
 `bench/wrk/bench.lua` (its `done` prints p99.9), after a short warm-up run, for each row; the
 upstream is nginx serving a 512-byte file. The nginx proxies keep 64 idle upstream
 connections (`keepalive 64`); Pingora pools upstream connections by default. frontdoor and the
-bare proxy run with one worker thread per CPU. The ratio column divides each row's req/s by
+bare proxy run with {m.get('proxy_threads', m['nproc'])} worker thread(s) (`BENCH_PROXY_THREADS`; frontdoor's
+default is one per CPU), nginx with one worker. The ratio column divides each row's req/s by
 nginx's plain reverse proxy. The row "nginx auth_request to a do-nothing 204 endpoint" sends
 every request through `auth_request` to a location of the upstream nginx that answers 204
 (over the same keep-alive pool): the cost of the forward-auth mechanism with an authorizer

@@ -38,6 +38,8 @@
 #                  connection, and wrk with them held vs without, in paired rounds); they also run
 #                  in the full and --proxy-only runs. BENCH_CONNECTIONS_ONLY=1. Counts:
 #                  BENCH_CONN_IDLE (10000), BENCH_CONN_WS (1000).
+# BENCH_PROXY_THREADS: worker threads of frontdoor's proxy and of the bare Pingora proxy
+#                  (default: one per CPU, frontdoor's default; nginx runs 1 worker).
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
 # BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
@@ -52,6 +54,7 @@ SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 OUT="${BENCH_OUT:-docs/bench}"
 MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
+PROXY_THREADS="${BENCH_PROXY_THREADS:-$(nproc)}"
 PROVIDER_ONLY="${BENCH_PROVIDER_ONLY:-0}"
 CONNECTIONS_ONLY="${BENCH_CONNECTIONS_ONLY:-0}"
 while [ $# -gt 0 ]; do
@@ -378,7 +381,7 @@ NGINX_PIDFILES+=("$WORK/nginx-front.pid")
 wait_http "http://127.0.0.1:$P_UPSTREAM/bench.txt"
 
 log "starting bare_proxy :$P_BARE"
-"$BARE_BIN" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UPSTREAM" > "$WORK/logs/bare_proxy.log" 2>&1 &
+"$BARE_BIN" "127.0.0.1:$P_BARE" "127.0.0.1:$P_UPSTREAM" "$PROXY_THREADS" > "$WORK/logs/bare_proxy.log" 2>&1 &
 PIDS+=($!)
 fi # PROVIDER_ONLY
 
@@ -391,6 +394,7 @@ admin_listen: 127.0.0.1:$2
 public_url: http://127.0.0.1:$1
 data_dir: $3
 organization: frontdoor bench
+threads: $PROXY_THREADS
 trusted_proxies: [127.0.0.1]
 $4
 # The load comes from one address (127.0.0.1): no per-address rate limits here.
@@ -1012,12 +1016,14 @@ MACHINE="$(jq -n \
   --arg node "$(node --version)" \
   --arg oidc "${OIDC_VERSION:-not run}" \
   --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
+  --arg proxy_threads "$PROXY_THREADS" \
   --arg login_c "$LOGIN_CONCURRENCY" --arg pair_rounds "$PAIR_ROUNDS" \
   --arg smoke "$SMOKE" \
   --arg dirty "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null && echo 0 || echo 1)" \
   '{nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel, date: $date, commit: $commit,
     nginx: $nginx, wrk: $wrk, node: $node, oidc_provider: $oidc, duration_s: ($duration|tonumber),
     connections: ($connections|tonumber), wrk_threads: ($threads|tonumber),
+    proxy_threads: ($proxy_threads|tonumber),
     login_concurrency: ($login_c|tonumber), pair_rounds: ($pair_rounds|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
 mkdir -p "$OUT"
 README_ARG=()
