@@ -41,8 +41,9 @@ WORK="$(mktemp -d /tmp/frontdoor-instr.XXXXXX)"
 BASE="${INSTR_PORT_BASE:-19700}"
 P_UP=$((BASE + 1)); P_BARE=$((BASE + 2)); P_FD=$((BASE + 3)); P_ADMIN=$((BASE + 4))
 P_NGINX=$((BASE + 5))
-BIN=target/release/frontdoor
-BARE=target/release/examples/bare_proxy
+TARGET="${CARGO_TARGET_DIR:-target}"
+BIN="$TARGET/release/frontdoor"
+BARE="$TARGET/release/examples/bare_proxy"
 for b in "$BIN" "$BARE"; do [ -x "$b" ] || { echo "missing $b: build it first" >&2; exit 1; }; done
 PIDS=()
 cleanup() {
