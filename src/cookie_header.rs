@@ -56,14 +56,39 @@ pub fn pairs(header: &HeaderValue) -> Option<impl Iterator<Item = Pair<'_>>> {
 
 /// The value, as sent, of the first cookie called `name` in any of `headers` (`Cookie`
 /// fields); names are compared as sent, never decoded.
+///
+/// What [`pairs`] would find, without splitting every pair: the name is searched for (SIMD),
+/// and an occurrence counts only where a pair starts (nothing but space or tab back to the
+/// previous `;`) and `=` follows (after space or tab), as the pair's own name would read.
 pub fn find<'a>(headers: impl IntoIterator<Item = &'a HeaderValue>, name: &str) -> Option<&'a str> {
-    headers
-        .into_iter()
-        .filter_map(pairs)
-        .flatten()
-        .find(|p| p.value.is_some() && !p.name.is_empty() && p.name == name.as_bytes())
-        .and_then(|p| p.value)
-        .and_then(|v| std::str::from_utf8(v).ok())
+    if name.is_empty() {
+        return None;
+    }
+    let finder = memchr::memmem::Finder::new(name.as_bytes());
+    for header in headers {
+        let bytes = header.as_bytes();
+        if !bytes.is_ascii() {
+            continue;
+        }
+        for at in finder.find_iter(bytes) {
+            let starts_pair = bytes[..at]
+                .iter()
+                .rev()
+                .take_while(|&&b| b != b';')
+                .all(|&b| b == b' ' || b == b'\t');
+            if !starts_pair {
+                continue;
+            }
+            if let Some(after) = bytes[at + name.len()..]
+                .trim_ascii_start()
+                .strip_prefix(b"=")
+            {
+                let end = memchr::memchr(b';', after).unwrap_or(after.len());
+                return std::str::from_utf8(after[..end].trim_ascii()).ok();
+            }
+        }
+    }
+    None
 }
 
 /// The `Cookie` header without the pairs named in `own` (a pair without `=` counts under its
@@ -179,6 +204,29 @@ mod tests {
         );
         let odd = HeaderValue::from_bytes(b"frontdoor_session=\xff").expect("obs-text");
         assert_eq!(find([&odd, &a], "frontdoor_session"), Some("one"));
+        // Only where a pair starts, and only its name.
+        for (header, want) in [
+            ("a=frontdoor_session=x; frontdoor_session=y", Some("y")),
+            ("frontdoor_session frontdoor_session=x", None),
+            ("frontdoor_sessionX=1; frontdoor_session =\t2 ;", Some("2")),
+            ("x=1;frontdoor_session;frontdoor_session=3", Some("3")),
+            ("=frontdoor_session=x", None),
+            ("frontdoor_session=", Some("")),
+        ] {
+            let value = hv(header);
+            assert_eq!(find([&value], "frontdoor_session"), want, "{header}");
+            // The same answer as reading every pair.
+            let by_pairs = pairs(&value)
+                .expect("text")
+                .find(|p| p.value.is_some() && p.name == b"frontdoor_session")
+                .and_then(|p| p.value)
+                .map(|v| std::str::from_utf8(v).expect("ascii"));
+            assert_eq!(
+                find([&hv(header)], "frontdoor_session"),
+                by_pairs,
+                "{header}"
+            );
+        }
     }
 
     #[test]

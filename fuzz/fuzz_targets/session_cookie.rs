@@ -26,6 +26,19 @@ fuzz_target!(|data: &[u8]| {
             headers.append(http::header::COOKIE, v);
         }
     }
+    // The quick search finds what reading every pair finds.
+    let by_pairs = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(frontdoor::cookie_header::pairs)
+        .flatten()
+        .find(|p| p.value.is_some() && p.name == SESSION_COOKIE.as_bytes())
+        .and_then(|p| p.value);
+    assert_eq!(
+        frontdoor::cookie_header::find(headers.get_all(http::header::COOKIE), SESSION_COOKIE)
+            .map(str::as_bytes),
+        by_pairs
+    );
     if let Some(value) = cookie_value(&headers, SESSION_COOKIE) {
         check_opened(keys.open(SESSION_COOKIE, &value));
     }
