@@ -1,5 +1,5 @@
 //! The `Cookie` request header read the one way frontdoor reads it everywhere: where its own
-//! cookies are looked up ([`crate::endpoint::raw_cookie`]) and where they are cut out before
+//! cookies are looked up (`endpoint::raw_cookie`) and where they are cut out before
 //! the request goes upstream (`gateway::headers::strip`). One reading for both keeps "the
 //! cookie frontdoor believed" and "the cookie it removed" the same cookie.
 //!
