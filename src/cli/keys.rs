@@ -34,7 +34,9 @@ pub enum KeysCommand {
     /// Remove a previous or next key by its id: tokens it signed stop verifying and cookies
     /// it sealed stop opening. The current key cannot be retired.
     Retire {
-        /// A signing key's kid or a cookie key's id (see `keys list`).
+        /// A signing key's kid or a cookie key's id (see `keys list`). A kid is base64url and
+        /// may start with `-`: it is taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -134,4 +136,23 @@ fn when(ts: i64) -> String {
         .checked_add(std::time::Duration::from_secs(ts.unsigned_abs()))
         .map(|t| humantime::format_rfc3339_seconds(t).to_string())
         .unwrap_or_else(|| ts.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::KeysCommand;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn a_kid_that_starts_with_a_dash_is_an_id_not_an_option() {
+        // Kids are base64url thumbprints: one in 64 starts with `-` (seen in e2e key_rotation).
+        let cli = Cli::try_parse_from(["frontdoor", "keys", "retire", "-bAdwsav3YTgmVL5N"])
+            .expect("parsed");
+        match cli.command {
+            Command::Keys(KeysCommand::Retire { id }) => assert_eq!(id, "-bAdwsav3YTgmVL5N"),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
 }
