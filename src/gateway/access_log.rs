@@ -331,16 +331,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_text_line_reads_like_the_other_lines_and_cannot_be_split() {
-        let (id, method, up) = (HeaderValue::from_static("abc-1"), Method::POST, upstream());
+    /// The text line of the sample request with this method and path, without an identity.
+    fn text_line(method: Method, path: &str) -> String {
+        let (id, up) = (HeaderValue::from_static("abc-1"), upstream());
         let mut out = Vec::new();
         format(
-            &sample(&id, &method, &up, None, "/x\ny=\"1\""),
+            &sample(&id, &method, &up, None, path),
             LogFormat::Text,
             &mut out,
         );
-        let line = String::from_utf8(out).expect("utf8");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn a_text_line_reads_like_the_other_lines_and_cannot_be_split() {
+        let line = text_line(Method::POST, "/x\ny=\"1\"");
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         let (_, rest) = line
             .split_once("  INFO frontdoor::access: request ")
@@ -355,14 +360,7 @@ mod tests {
 
     #[test]
     fn credentials_in_a_path_are_redacted() {
-        let (id, method, up) = (HeaderValue::from_static("abc-1"), Method::GET, upstream());
-        let mut out = Vec::new();
-        format(
-            &sample(&id, &method, &up, None, "/a;access_token=SECRET1/b"),
-            LogFormat::Text,
-            &mut out,
-        );
-        let line = String::from_utf8(out).expect("utf8");
+        let line = text_line(Method::GET, "/a;access_token=SECRET1/b");
         assert!(!line.contains("SECRET1"), "{line}");
     }
 }
