@@ -362,28 +362,23 @@ impl ProxyHttp for Gateway {
             .is_some_and(|p| ctx.state.gateway.trusted.contains(p));
         headers::strip_forwarding(upstream_request, trusted);
         if let Some(peer) = ctx.peer_ip {
-            let ip_value = |ip| {
-                let mut text = Vec::with_capacity(15);
+            // `prefix, ip` (a trusted proxy's X-Forwarded-For goes on) or the address alone.
+            let ip_value = |prefix: Option<&HeaderValue>, ip| {
+                let mut text = Vec::with_capacity(prefix.map_or(0, |p| p.len() + 2) + 15);
+                if let Some(p) = prefix {
+                    text.extend_from_slice(p.as_bytes());
+                    text.extend_from_slice(b", ");
+                }
                 forwarded::write_ip(&mut text, ip);
                 HeaderValue::from_maybe_shared(Bytes::from(text))
                     .or_err(ErrorType::InternalError, "an address is a header value")
             };
-            let real_ip = ctx.client_ip.map(ip_value).transpose()?;
-            let xff = match upstream_request
+            let real_ip = ctx.client_ip.map(|c| ip_value(None, c)).transpose()?;
+            let prev = upstream_request
                 .headers
                 .get(&headers::X_FORWARDED_FOR)
-                .filter(|v| trusted && v.to_str().is_ok())
-            {
-                Some(prev) => {
-                    let mut text = Vec::with_capacity(prev.len() + 17);
-                    text.extend_from_slice(prev.as_bytes());
-                    text.extend_from_slice(b", ");
-                    forwarded::write_ip(&mut text, peer);
-                    HeaderValue::from_maybe_shared(Bytes::from(text))
-                        .or_err(ErrorType::InternalError, "an address is a header value")?
-                }
-                None => ip_value(peer)?,
-            };
+                .filter(|v| trusted && v.to_str().is_ok());
+            let xff = ip_value(prev, peer)?;
             upstream_request.insert_header(headers::X_FORWARDED_FOR.clone(), xff)?;
             if let Some(real_ip) = real_ip {
                 upstream_request.insert_header(headers::X_REAL_IP.clone(), real_ip)?;
