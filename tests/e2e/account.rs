@@ -484,18 +484,6 @@ fn assert_envelope((status, body): &(u16, serde_json::Value), want: u16, code: &
     assert_eq!(body["error"]["code"], code, "{body}");
 }
 
-/// The id of a user, from `users list --json`.
-fn user_id(fd: &Frontdoor, email: &str) -> String {
-    let all = fd.cli_json(&["users", "list", "--json"]);
-    all.as_array()
-        .expect("list")
-        .iter()
-        .find(|u| u["email"] == email)
-        .and_then(|u| u["id"].as_str())
-        .unwrap_or_else(|| panic!("no user {email}"))
-        .to_string()
-}
-
 /// The newest link to `path` in a message of the outbox to `to`, waiting briefly for it.
 async fn outbox_link_to(fd: &Frontdoor, to: &str, path: &str) -> String {
     let dir = fd.data_dir().join("outbox");
@@ -674,7 +662,7 @@ async fn an_invitation_creates_the_account_once_with_its_groups_and_roles_in_its
 #[tokio::test]
 async fn an_administrator_of_one_tenant_cannot_see_or_change_another_tenants_users() {
     let (_upstream, fd) = two_tenants().await;
-    let ann = user_id(&fd, ANN.0);
+    let ann = fd.user_id(ANN.0);
     let boss = fd.api_token(&["--user", BOSS, "--tenant", "acme"]);
     let acme = Some(ACME_HOST);
     let listed = api(
@@ -784,7 +772,7 @@ async fn an_administrator_of_one_tenant_cannot_see_or_change_another_tenants_use
 async fn the_users_api_validates_its_input_and_its_edits_reach_upstreams() {
     let (upstream, fd) = two_tenants().await;
     let root = fd.api_token(&["--user", ROOT.0]);
-    let ann = user_id(&fd, ANN.0);
+    let ann = fd.user_id(ANN.0);
     let path = format!("/api/v1/users/{ann}");
     let call = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
         let (fd, root) = (&fd, &root);
@@ -832,7 +820,7 @@ async fn the_users_api_validates_its_input_and_its_edits_reach_upstreams() {
         404,
         "not_found",
     );
-    let root_id = user_id(&fd, ROOT.0);
+    let root_id = fd.user_id(ROOT.0);
     assert_envelope(
         &call(
             M::PATCH,
@@ -974,7 +962,7 @@ async fn the_users_pages_invite_resend_withdraw_and_edit_with_csrf() {
     );
 
     // Edit Ann through the form: her next request carries the new groups.
-    let ann = user_id(&fd, ANN.0);
+    let ann = fd.user_id(ANN.0);
     let (ann_browser, _) = signed_in(&fd, "/", ANN.0, TEAM_PW).await;
     let edit = |token: &str| {
         vec![

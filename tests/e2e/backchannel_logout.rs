@@ -146,15 +146,7 @@ pub(crate) async fn id_token_for(
 
 /// frontdoor's published signing key, read as a relying party would.
 async fn published_key(fd: &Frontdoor) -> RS256PublicKey {
-    let jwks: Value = plain_client()
-        .get(fd.url("/oauth/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("JWKS JSON");
-    rsa_jwk(&jwks["keys"][0]).1
+    rsa_jwk(&fd.jwks().await["keys"][0]).1
 }
 
 /// Verifies a JWT of `typ` for `audience` as the app would, with jwt-simple.

@@ -83,19 +83,6 @@ fn cli_ok(fd: &Frontdoor, args: &[&str]) -> String {
     String::from_utf8(fd.cli_ok(args, None).stdout).expect("utf-8 stdout")
 }
 
-/// A user's id, from `users list --json`.
-fn user_id(fd: &Frontdoor, email: &str) -> String {
-    let users = fd.cli_json(&["users", "list", "--json"]);
-    users
-        .as_array()
-        .expect("an array")
-        .iter()
-        .find(|u| u["email"] == email)
-        .and_then(|u| u["id"].as_str())
-        .unwrap_or_else(|| panic!("no user {email} in {users}"))
-        .to_string()
-}
-
 /// `tokens create --json`: (id, token).
 fn create_token(fd: &Frontdoor, args: &[&str]) -> (String, String) {
     let mut all = vec!["tokens", "create", "--json"];
@@ -1041,7 +1028,7 @@ async fn forged_tampered_foreign_and_id_tokens_are_refused() {
         forged.push((format!("HS256 keyed with the {what}"), t));
     }
     // Tampered payloads, signature kept: another user, a later expiry.
-    let carl = user_id(fd, CARL);
+    let carl = fd.user_id(CARL);
     let mut as_carl = payload.clone();
     as_carl["sub"] = carl.into();
     forged.push((

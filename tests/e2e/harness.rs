@@ -376,6 +376,30 @@ impl Frontdoor {
         })
     }
 
+    /// The id of the user with this email (`users list --json`).
+    pub fn user_id(&self, email: &str) -> String {
+        self.cli_json(&["users", "list", "--json"])
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|u| u["email"] == email)
+            .and_then(|u| u["id"].as_str())
+            .unwrap_or_else(|| panic!("no user {email}"))
+            .to_string()
+    }
+
+    /// The published JWKS, read as a relying party would.
+    pub async fn jwks(&self) -> serde_json::Value {
+        plain_client()
+            .get(self.url("/oauth/jwks"))
+            .send()
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("JWKS JSON")
+    }
+
     /// Adds a user of `tenant` with a password; `flags` are further `users add` options
     /// (`--groups`, `--roles`), left out when empty.
     pub fn add_tenant_user(

@@ -18,7 +18,7 @@ fn kid(jwt: &str) -> String {
 
 /// The kids `/oauth/jwks` publishes.
 async fn published(fd: &Frontdoor) -> Vec<String> {
-    jwks_of(fd).await["keys"]
+    fd.jwks().await["keys"]
         .as_array()
         .expect("keys")
         .iter()
@@ -172,17 +172,6 @@ fn rp_verifies(
         .map_err(|e| e.to_string())
 }
 
-async fn jwks_of(fd: &Frontdoor) -> Value {
-    plain_client()
-        .get(fd.url("/oauth/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn on_two_nodes_sharing_keys_dir_a_relying_party_verifies_id_tokens_across_a_rotation() {
     use crate::backchannel_logout::id_token_for;
@@ -215,20 +204,20 @@ async fn on_two_nodes_sharing_keys_dir_a_relying_party_verifies_id_tokens_across
         .find(|k| **k != first)
         .expect("the next kid")
         .clone();
-    rp_verifies(&jwks_of(&b).await, &app, &issuer, &before)
+    rp_verifies(&b.jwks().await, &app, &issuer, &before)
         .expect("an ID token from before the rotation still verifies");
 
     // Once its moment comes, node B signs with the next key; the relying party verifies it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let after = id_token_for(&browser, &b, &app).await;
     assert_eq!(kid(&after), next, "a new ID token carries the new kid");
-    rp_verifies(&jwks_of(&b).await, &app, &issuer, &after).expect("the new ID token verifies");
-    rp_verifies(&jwks_of(&b).await, &app, &issuer, &before).expect("and the old one still does");
+    rp_verifies(&b.jwks().await, &app, &issuer, &after).expect("the new ID token verifies");
+    rp_verifies(&b.jwks().await, &app, &issuer, &before).expect("and the old one still does");
 
     // Retired: the JWKS lists the next key alone, and the old ID token no longer verifies.
     b.cli_ok(&["keys", "retire", &first], None);
     b.cli_ok(&["reload"], None);
     assert_eq!(published(&b).await, vec![next.clone()]);
-    assert!(rp_verifies(&jwks_of(&b).await, &app, &issuer, &before).is_err());
-    rp_verifies(&jwks_of(&b).await, &app, &issuer, &after).expect("the new one still verifies");
+    assert!(rp_verifies(&b.jwks().await, &app, &issuer, &before).is_err());
+    rp_verifies(&b.jwks().await, &app, &issuer, &after).expect("the new one still verifies");
 }

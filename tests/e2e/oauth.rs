@@ -559,14 +559,7 @@ async fn confidential_app_signs_in_with_code_and_pkce_using_openidconnect() {
 #[tokio::test]
 async fn with_an_es256_key_a_relying_party_verifies_id_tokens_from_the_jwks() {
     let fd = start(|c| c.set("keys.algorithm", "ES256")).await;
-    let jwks: Value = plain_client()
-        .get(fd.url("/oauth/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks = fd.jwks().await;
     assert_eq!(jwks["keys"][0]["kty"], "EC", "{jwks}");
     assert_eq!(jwks["keys"][0]["crv"], "P-256");
     assert_eq!(jwks["keys"][0]["alg"], "ES256");

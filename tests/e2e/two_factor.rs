@@ -894,18 +894,6 @@ async fn check_config_accepts_two_factor_and_second_factor_and_names_bad_values(
 // ---------------------------------------------------------------------------------------------
 // An administrator's reset of a user's factors.
 
-/// The id of a user, from `users list --json`.
-fn id_of(fd: &Frontdoor, email: &str) -> String {
-    fd.cli_json(&["users", "list", "--json"])
-        .as_array()
-        .expect("list")
-        .iter()
-        .find(|u| u["email"] == email)
-        .and_then(|u| u["id"].as_str())
-        .unwrap_or_else(|| panic!("no user {email}"))
-        .to_string()
-}
-
 async fn reset_by_api(fd: &Frontdoor, token: &str, id: &str) -> (u16, Value) {
     let resp = plain_client()
         .post(fd.url(&format!("/api/v1/users/{id}/reset-factors")))
@@ -920,7 +908,7 @@ async fn reset_by_api(fd: &Frontdoor, token: &str, id: &str) -> (u16, Value) {
 #[tokio::test]
 async fn an_administrator_resets_a_users_factors_by_page_api_and_cli_and_nobody_else_can() {
     let (_upstream, fd) = setup_with(Config::standard, &[ANN, BOB, ROOT]).await;
-    let ann = id_of(&fd, ANN.0);
+    let ann = fd.user_id(ANN.0);
     let settings = ann_session(&fd).await;
     enrol(&fd, &settings).await;
     let users_page = format!("/_frontdoor/settings/users/{ann}/reset-factors");
