@@ -247,7 +247,7 @@ pub async fn refresh(state: &State, req: &Request) -> Reply {
 async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value, Error> {
     let b: RefreshBody = json_body(req)?;
     let invalid = |m: &str| Error::unauthenticated("invalid_token", m);
-    let (record, grant) =
+    let redeemed =
         crate::provider::access::redeem_refresh_token(state, &b.refresh_token, OWN_CLIENT_ID, None)
             .await?
             .map_err(|e| {
@@ -257,19 +257,20 @@ async fn refresh_inner(state: &State, req: &Request) -> Result<serde_json::Value
                     }
                     RedeemError::Expired => "the refresh token expired",
                     RedeemError::Revoked => "the session was revoked",
+                    RedeemError::UserGone => "the user no longer exists",
                     RedeemError::Unknown | RedeemError::OtherClient => "unknown refresh token",
                 })
             })?;
-    if grant.tenant != state.config.tenant_for_host(&req.host) {
+    if redeemed.grant.tenant != state.config.tenant_for_host(&req.host) {
         return Err(invalid("the refresh token belongs to another tenant"));
     }
-    let user = state
-        .store
-        .get_user(&record.user_id)
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| invalid("the user no longer exists"))?;
-    let body = pair_for_grant(state, &user, &grant.id, record.auth_time).await?;
+    let body = pair_for_grant(
+        state,
+        &redeemed.user,
+        &redeemed.grant.id,
+        redeemed.token.auth_time,
+    )
+    .await?;
     crate::metrics::token_issued("api_refresh");
     Ok(body)
 }

@@ -135,6 +135,16 @@ pub enum RedeemError {
     Expired,
     /// Its grant was revoked.
     Revoked,
+    /// Its user was deleted or deactivated.
+    UserGone,
+}
+
+/// A redeemed refresh token: the spent record, its grant and its (active) user.
+#[derive(Debug)]
+pub struct Redeemed {
+    pub token: RefreshToken,
+    pub grant: Arc<Grant>,
+    pub user: User,
 }
 
 /// Redeems a refresh token for `client_id`: single use (rotation), and a reused token revokes
@@ -145,12 +155,12 @@ pub async fn redeem_refresh_token(
     presented: &str,
     client_id: &str,
     successor: Option<Successor>,
-) -> Result<Result<(RefreshToken, Arc<Grant>), RedeemError>, StoreError> {
-    let record = match state
+) -> Result<Result<Redeemed, RedeemError>, StoreError> {
+    let rotated = state
         .store
         .rotate_refresh_token(&crate::secrets::hash_secret(presented), successor)
-        .await?
-    {
+        .await?;
+    let record = match rotated.token {
         Consumed::Fresh(r) => r,
         Consumed::Replayed(r) => {
             if r.client_id == client_id {
@@ -168,9 +178,16 @@ pub async fn redeem_refresh_token(
     if record.expires_at <= crate::clock::now() {
         return Ok(Err(RedeemError::Expired));
     }
-    match state.grants.live(&record.grant_id).await? {
-        Some(g) => Ok(Ok((record, g))),
-        None => Ok(Err(RedeemError::Revoked)),
+    let Some(grant) = state.grants.live(&record.grant_id).await? else {
+        return Ok(Err(RedeemError::Revoked));
+    };
+    match rotated.user.filter(|u| u.active) {
+        Some(user) => Ok(Ok(Redeemed {
+            token: record,
+            grant,
+            user,
+        })),
+        None => Ok(Err(RedeemError::UserGone)),
     }
 }
 

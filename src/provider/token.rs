@@ -287,7 +287,7 @@ async fn refresh_token(
         now,
         expires_at: now + refresh_ttl,
     };
-    let (record, grant) =
+    let redeemed =
         super::access::redeem_refresh_token(state, presented, &app.client_id, Some(successor))
             .await?
             .map_err(|e| {
@@ -299,8 +299,10 @@ async fn refresh_token(
                     RedeemError::OtherClient => "the refresh token belongs to another client",
                     RedeemError::Expired => "the refresh token expired",
                     RedeemError::Revoked => "the authorization was revoked",
+                    RedeemError::UserGone => "the user no longer exists",
                 })
             })?;
+    let (record, grant, user) = (redeemed.token, redeemed.grant, redeemed.user);
     let scope = match form.get("scope").or_else(|| form.get("scopes")) {
         Some(s) => {
             let asked = scopes::parse(s);
@@ -314,12 +316,6 @@ async fn refresh_token(
         }
         None => record.scope.clone(),
     };
-    let user = state
-        .store
-        .get_user(&record.user_id)
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let audience = audience(state, app, form)?;
     // The new refresh token keeps the family's full scope, so narrowing is per access token.
     let body = issue::user_tokens(

@@ -60,6 +60,18 @@ pub enum Consumed<T> {
     Missing,
 }
 
+/// What rotating a refresh token found: the token, classified as `use_refresh_token` does,
+/// and, when it was fresh, its user as the rotation's commit read it (`None`: no such user).
+/// The refresh grant needs the user, and reading it in the commit that a batch of rotations
+/// shares saves each refresh a read of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The presented token.
+    pub token: Consumed<RefreshToken>,
+    /// The fresh token's user.
+    pub user: Option<User>,
+}
+
 /// Shared handle to the store.
 pub type DynStore = Arc<dyn Store>;
 
@@ -131,12 +143,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Consumed<RefreshToken>, StoreError>;
     /// Uses a refresh token like `use_refresh_token` and, when it was fresh and `successor`
     /// accepts it, stores its successor in the same durable commit, which concurrent
-    /// rotations share (`rotation_batch`).
+    /// rotations share (`rotation_batch`); a fresh token comes with its user.
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         successor: Option<Successor>,
-    ) -> Result<Consumed<RefreshToken>, StoreError>;
+    ) -> Result<Rotated, StoreError>;
     /// A refresh token without using it (introspection, revocation).
     async fn get_refresh_token(&self, token_hash: &str)
     -> Result<Option<RefreshToken>, StoreError>;

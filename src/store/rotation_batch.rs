@@ -6,8 +6,9 @@
 //! thread (a thread hand-off and a wake-up) plus the commit's fsync, and rotations queue behind
 //! each other; on PostgreSQL each statement is a network round trip and each commit a WAL
 //! flush. Here one writer task per store takes every rotation waiting in its queue and commits
-//! them in one transaction of four statements (`CommitRotations`, written once in
-//! `store::sql`): statements, round trips and the flush are shared. A rotation is still
+//! them in one transaction (`CommitRotations`, written once in `store::sql`): statements,
+//! round trips and the flush are shared, and so is the read of the spent tokens' users, which
+//! every refresh grant needs. A rotation is still
 //! answered only after the commit that holds it is durable, and a token is spent by exactly one
 //! rotation: the batch's UPDATE returns each spent row once, concurrent batches of other nodes
 //! wait on the row lock (PostgreSQL) or the write lock (SQLite) and then find it used.
@@ -17,9 +18,10 @@ use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use sqlx::{Database, Pool};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{RefreshToken, StoreError, Successor};
+use super::{RefreshToken, StoreError, Successor, User};
 
 /// At most this many rotations share one commit (bounds the time a transaction holds its
 /// locks and the latency of the first rotation in it).
@@ -32,20 +34,27 @@ pub(crate) struct Rotation {
     pub successor: Option<Successor>,
 }
 
+/// A token a rotation spent, and its user as the commit read it (`None`: no such user).
+#[derive(Debug)]
+pub(crate) struct Spent {
+    pub token: RefreshToken,
+    pub user: Option<User>,
+}
+
 /// What one rotation's commit decided: the spent token when it was fresh, `None` when the
 /// token was unknown or already used (the caller then asks which).
-type Outcome = Result<Option<RefreshToken>, StoreError>;
+type Outcome = Result<Option<Spent>, StoreError>;
 
 /// A backend that commits a batch of rotations in one transaction: for each rotation, in
-/// order, the token it spent (`None` when unknown, used before, or spent by an earlier
-/// rotation of the same batch). All or none are committed.
+/// order, the token it spent with its user (`None` when unknown, used before, or spent by an
+/// earlier rotation of the same batch). All or none are committed.
 pub(crate) trait CommitRotations: Send + Sync + 'static {
     /// The backend's sqlx database.
     type Db: Database;
     fn commit_rotations(
         writer: &Pool<Self::Db>,
         batch: &[Rotation],
-    ) -> impl Future<Output = Result<Vec<Option<RefreshToken>>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<Spent>>, StoreError>> + Send;
 }
 
 struct Job {
@@ -55,17 +64,24 @@ struct Job {
 
 /// The queue in front of the writer task of store `S`.
 pub(crate) struct RotationBatcher<S> {
-    /// Started on first use, in the runtime of that call: the store may be opened in a
-    /// runtime that ends before the one serving requests (Pingora builds its own). A queue
-    /// whose task is gone (its runtime ended) is replaced.
+    /// Started on first use. A queue whose task is gone (its runtime ended) is replaced.
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    /// The runtime the store was opened on, where the writer task runs while it lives:
+    /// under `serve` the process's background runtime, whose thread is idle but for such work.
+    /// On the runtime that serves requests, each of a commit's statements would wake the
+    /// writer behind every request task ready to run (tens under load: milliseconds per
+    /// statement), and the rotations waiting for that commit would wait as long.
+    home: Option<Handle>,
     store: PhantomData<fn() -> S>,
 }
 
-impl<S> Default for RotationBatcher<S> {
-    fn default() -> Self {
+impl<S> RotationBatcher<S> {
+    /// A batcher whose writer task will run on the current runtime, if any; else (or once
+    /// that runtime has ended) on the runtime of the rotation that starts it.
+    pub(crate) fn new() -> Self {
         RotationBatcher {
             queue: Mutex::default(),
+            home: Handle::try_current().ok(),
             store: PhantomData,
         }
     }
@@ -104,17 +120,33 @@ impl<S: CommitRotations> RotationBatcher<S> {
                 None => Some(job),
             };
             if let Some(job) = unsent {
-                let (sender, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(run::<S>(writer.clone(), receiver));
-                // Fails only if that runtime is already shutting down; the answer below then
-                // reports the writer gone.
-                let _ = sender.send(job);
-                *queue = Some(sender);
+                *queue = Some(self.start(writer, job));
             }
         }
         answer.await.map_err(|_| {
             StoreError::Unavailable("the store's writer task stopped before answering".into())
         })?
+    }
+
+    /// Starts a writer task with `job` first: on the home runtime while it runs, else on this
+    /// one.
+    fn start(&self, writer: &Pool<S::Db>, mut job: Job) -> mpsc::UnboundedSender<Job> {
+        if let Some(home) = &self.home {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            // A runtime that has ended drops the task at once, and with it the receiver: the
+            // send then fails.
+            home.spawn(run::<S>(writer.clone(), receiver));
+            match sender.send(job) {
+                Ok(()) => return sender,
+                Err(unsent) => job = unsent.0,
+            }
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run::<S>(writer.clone(), receiver));
+        // Fails only if this runtime is already shutting down; the answer then reports the
+        // writer gone.
+        let _ = sender.send(job);
+        sender
     }
 }
 
@@ -128,7 +160,11 @@ async fn run<S: CommitRotations>(writer: Pool<S::Db>, mut receiver: mpsc::Unboun
             batch.push(job.rotation);
             replies.push(job.reply);
         }
+        let started = std::time::Instant::now();
         let committed = S::commit_rotations(&writer, &batch).await;
+        if committed.is_ok() {
+            crate::metrics::refresh_rotation_commit(batch.len(), started.elapsed().as_secs_f64());
+        }
         batch.clear();
         match committed {
             Ok(outcomes) => {

@@ -18,8 +18,8 @@ use tempfile::TempDir;
 use super::{
     AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, DynStore,
     EndedSession, FailurePolicy, Grant, IdpSession, LoginFailures, OtpCheck, OtpCode,
-    PasskeyCeremony, PasskeyRecord, PendingFactor, PostgresStore, RefreshToken, SessionRecord,
-    SqliteStore, Store, StoreError, Successor, User,
+    PasskeyCeremony, PasskeyRecord, PendingFactor, PostgresStore, RefreshToken, Rotated,
+    SessionRecord, SqliteStore, Store, StoreError, Successor, User,
 };
 
 /// Names the server the PostgreSQL variants create their databases on.
@@ -757,6 +757,8 @@ async fn refresh_token_reuse_is_detected(db: &TestDb) {
 
 async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
     let store = Arc::clone(&db.store);
+    let u1 = user("u1", "default", "u1@example.com");
+    store.create_user(&u1).await.unwrap();
     store.create_grant(&grant("g1", "app")).await.unwrap();
     let r1 = refresh("r1", "g1", "app", 1_000);
     store.create_refresh_token(&r1).await.unwrap();
@@ -777,12 +779,26 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
         .collect();
     let mut winners = Vec::new();
     for task in tasks {
+        // The fresh token comes with its user, read in the rotation's commit.
         match task.await.unwrap() {
-            (i, Ok(Consumed::Fresh(old))) => {
+            (
+                i,
+                Ok(Rotated {
+                    token: Consumed::Fresh(old),
+                    user,
+                }),
+            ) => {
                 assert_eq!(old, r1);
+                assert_eq!(user.as_ref(), Some(&u1));
                 winners.push(i);
             }
-            (_, Ok(Consumed::Replayed(old))) => assert_eq!(old, r1),
+            (
+                _,
+                Ok(Rotated {
+                    token: Consumed::Replayed(old),
+                    user: None,
+                }),
+            ) => assert_eq!(old, r1),
             other => panic!("{other:?}"),
         }
     }
@@ -795,13 +811,30 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
     let r3 = refresh("r3", "g1", "app", 1_000);
     store.create_refresh_token(&r3).await.unwrap();
     assert_eq!(
-        store.rotate_refresh_token("r3", None).await.unwrap(),
+        store.rotate_refresh_token("r3", None).await.unwrap().token,
         Consumed::Fresh(r3)
     );
     assert!(store.refresh_token_used("r3").await.unwrap());
     assert_eq!(
-        store.rotate_refresh_token("nope", None).await.unwrap(),
+        store
+            .rotate_refresh_token("nope", None)
+            .await
+            .unwrap()
+            .token,
         Consumed::Missing
+    );
+    // A token whose user is gone is spent all the same, and comes without one.
+    let orphan = RefreshToken {
+        user_id: "u-gone".into(),
+        ..refresh("orphan", "g1", "app", 1_000)
+    };
+    store.create_refresh_token(&orphan).await.unwrap();
+    assert_eq!(
+        store.rotate_refresh_token("orphan", None).await.unwrap(),
+        Rotated {
+            token: Consumed::Fresh(orphan),
+            user: None
+        }
     );
     // A token of another client, or an expired one, is spent without a successor.
     for (hash, client, now) in [("r4", "other", 0), ("r5", "app", 1_000)] {
@@ -816,7 +849,11 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
             expires_at: 2_000,
         };
         assert!(matches!(
-            store.rotate_refresh_token(hash, Some(next)).await.unwrap(),
+            store
+                .rotate_refresh_token(hash, Some(next))
+                .await
+                .unwrap()
+                .token,
             Consumed::Fresh(_)
         ));
         let stored = store.get_refresh_token(&format!("{hash}-next")).await;
@@ -847,7 +884,7 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
         })
         .collect();
     for (i, task) in tasks.into_iter().enumerate() {
-        match task.await.unwrap().unwrap() {
+        match task.await.unwrap().unwrap().token {
             Consumed::Fresh(old) => assert_eq!(old.token_hash, format!("m{i}")),
             other => panic!("m{i}: {other:?}"),
         }
@@ -906,7 +943,7 @@ async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
         .collect();
     let mut outcomes = Vec::new();
     for task in tasks {
-        outcomes.push(task.await.unwrap().unwrap());
+        outcomes.push(task.await.unwrap().unwrap().token);
     }
     let same_winners: Vec<usize> = (0..6)
         .filter(|&i| matches!(outcomes[i], Consumed::Fresh(_)))
@@ -950,7 +987,8 @@ async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
                 store
                     .rotate_refresh_token(&next.token_hash, None)
                     .await
-                    .unwrap(),
+                    .unwrap()
+                    .token,
                 Consumed::Fresh(_)
             ));
         }
@@ -960,7 +998,11 @@ async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
     }
     // A key no row can hold (PostgreSQL text has no NUL) is unknown, and spoils no batch.
     assert_eq!(
-        store.rotate_refresh_token("nul\0key", None).await.unwrap(),
+        store
+            .rotate_refresh_token("nul\0key", None)
+            .await
+            .unwrap()
+            .token,
         Consumed::Missing
     );
 }
@@ -2996,4 +3038,59 @@ async fn invitations_are_listed_by_tenant_and_deleted_by_id(db: &TestDb) {
             .is_none()
     );
     assert!(store.get_account_token("i1").await.unwrap().is_none());
+}
+
+/// The writer task of refresh-token rotations runs on the runtime the store was opened on
+/// (under `serve` the background runtime), not on the runtime of the request that starts
+/// it, where each statement of a commit would wait behind every request ready to run. Shown
+/// by holding the requests' runtime's only thread once a rotation is queued: the rotation is
+/// committed all the same.
+#[test]
+fn rotations_commit_on_the_stores_runtime_while_the_requests_runtime_is_held() {
+    use futures_util::FutureExt;
+    let home = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = TempDir::new().unwrap();
+    let store = home
+        .block_on(SqliteStore::open(&dir.path().join("frontdoor.db")))
+        .unwrap();
+    home.block_on(async {
+        store.create_grant(&grant("g1", "app")).await.unwrap();
+        let r1 = refresh("r1", "g1", "app", i64::MAX);
+        store.create_refresh_token(&r1).await.unwrap();
+    });
+    let requests = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let spent = requests.block_on(async {
+        // Queues the rotation; the caller stops waiting for its answer, as a client that went
+        // away would.
+        assert!(
+            store
+                .rotate_refresh_token("r1", None)
+                .now_or_never()
+                .is_none()
+        );
+        // From here this runtime's only thread is held until the check below is over.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                home.block_on(async {
+                    for _ in 0..1_000 {
+                        if store.refresh_token_used("r1").await.unwrap() {
+                            return true;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    false
+                })
+            })
+            .join()
+            .unwrap()
+        })
+    });
+    assert!(spent, "the rotation waited for the requests' runtime");
 }

@@ -315,6 +315,8 @@ const FAMILIES: &[&str] = &[
     "frontdoor_config_reloads_total",
     "frontdoor_config_last_reload_successful",
     "frontdoor_backchannel_logout_total",
+    "frontdoor_refresh_rotations_per_commit",
+    "frontdoor_refresh_rotation_commit_duration_seconds",
     "frontdoor_store_up",
     "frontdoor_revocation_listener_up",
     "frontdoor_tls_certificate_reloads_total",

@@ -74,7 +74,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         Ok(PostgresStore {
             pool,
-            rotations: Arc::default(),
+            rotations: Arc::new(RotationBatcher::new()),
         })
     }
 

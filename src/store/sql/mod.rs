@@ -70,12 +70,12 @@ macro_rules! store_impl {
 
             use $crate::store::notify::Revoked;
             use $crate::store::sql::queries::*;
-            use $crate::store::rotation_batch::{CommitRotations, Rotation};
+            use $crate::store::rotation_batch::{CommitRotations, Rotation, Spent};
             use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
                 AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
                 IdpSession,
-                LoginFailures, OtpCheck, OtpCode, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, SessionRecord,
+                LoginFailures, OtpCheck, OtpCode, PasskeyCeremony, PasskeyRecord, PendingFactor, RefreshToken, Rotated, SessionRecord,
                 Store, StoreError, Successor, TotpFactor, User, normalize_email, to_json,
             };
 
@@ -244,14 +244,15 @@ macro_rules! store_impl {
             impl CommitRotations for $store {
                 type Db = $db;
 
-                /// One transaction of four statements whatever the batch's size (BEGIN, one
-                /// UPDATE spending every token, one INSERT of every successor, COMMIT): on
-                /// SQLite each statement is a hand-off to sqlx's connection thread, on
-                /// PostgreSQL a round trip, so per-rotation statements would cost one each.
+                /// One transaction of five statements whatever the batch's size (BEGIN, one
+                /// UPDATE spending every token, one SELECT of their users, one INSERT of every
+                /// successor, COMMIT): on SQLite each statement is a hand-off to sqlx's
+                /// connection thread, on PostgreSQL a round trip, so per-rotation statements
+                /// (or a read of the user per refresh grant) would cost one each.
                 async fn commit_rotations(
                     writer: &sqlx::Pool<$db>,
                     batch: &[Rotation],
-                ) -> Result<Vec<Option<RefreshToken>>, StoreError> {
+                ) -> Result<Vec<Option<Spent>>, StoreError> {
                     let mut tx = writer.begin_with(<$store>::BEGIN_WRITE).await?;
                     let mut spend = QueryBuilder::<$db>::new(SPEND_REFRESH_TOKENS_HEAD);
                     let mut hashes = spend.separated(", ");
@@ -271,6 +272,23 @@ macro_rules! store_impl {
                         .iter()
                         .map(|r| spent.remove(&r.token_hash))
                         .collect();
+                    let mut users = HashMap::new();
+                    let mut ids: Vec<&str> =
+                        outcomes.iter().flatten().map(|t| t.user_id.as_str()).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    if !ids.is_empty() {
+                        let mut read = QueryBuilder::<$db>::new(GET_USERS_HEAD);
+                        let mut bound = read.separated(", ");
+                        for id in ids {
+                            bound.push_bind(id);
+                        }
+                        read.push(")");
+                        for row in read.build().fetch_all(&mut *tx).await? {
+                            let user = rows::user(&row)?;
+                            users.insert(user.id.clone(), user);
+                        }
+                    }
                     let successors: Vec<RefreshToken> = batch
                         .iter()
                         .zip(&outcomes)
@@ -290,7 +308,15 @@ macro_rules! store_impl {
                         insert.build().execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
-                    Ok(outcomes)
+                    Ok(outcomes
+                        .into_iter()
+                        .map(|t| {
+                            t.map(|token| Spent {
+                                user: users.get(&token.user_id).cloned(),
+                                token,
+                            })
+                        })
+                        .collect())
                 }
             }
 
@@ -576,18 +602,24 @@ macro_rules! store_impl {
                     &self,
                     token_hash: &str,
                     successor: Option<Successor>,
-                ) -> Result<Consumed<RefreshToken>, StoreError> {
+                ) -> Result<Rotated, StoreError> {
                     if Self::unmatchable(&[token_hash]) {
-                        return Ok(Consumed::Missing);
+                        return Ok(Rotated { token: Consumed::Missing, user: None });
                     }
                     match self
                         .rotations
                         .rotate(self.writer(), token_hash, successor)
                         .await?
                     {
-                        Some(old) => Ok(Consumed::Fresh(old)),
+                        Some(Spent { token, user }) => Ok(Rotated {
+                            token: Consumed::Fresh(token),
+                            user,
+                        }),
                         // Replayed or unknown: what `use_refresh_token` answers.
-                        None => self.use_refresh_token(token_hash).await,
+                        None => Ok(Rotated {
+                            token: self.use_refresh_token(token_hash).await?,
+                            user: None,
+                        }),
                     }
                 }
 

@@ -64,6 +64,10 @@ pub(crate) const INSERT_USER: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
 pub(crate) const GET_USER: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+/// The users of a batch of rotations (`store::rotation_batch`): this, one bound id per user
+/// separated by commas, then `)`.
+pub(crate) const GET_USERS_HEAD: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (");
 pub(crate) const FIND_USER_BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),

@@ -80,7 +80,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer,
-            rotations: Arc::default(),
+            rotations: Arc::new(RotationBatcher::new()),
         })
     }
 
