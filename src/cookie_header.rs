@@ -64,7 +64,26 @@ pub fn find<'a>(headers: impl IntoIterator<Item = &'a HeaderValue>, name: &str) 
     if name.is_empty() {
         return None;
     }
-    let finder = memchr::memmem::Finder::new(name.as_bytes());
+    // The names asked for are the few configured ones: the searcher built for the last name a
+    // thread asked for is kept, since building one costs as much as searching kilobytes.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<memchr::memmem::Finder<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        let finder = match last {
+            Some(f) if f.needle() == name.as_bytes() => f,
+            _ => last.insert(memchr::memmem::Finder::new(name.as_bytes()).into_owned()),
+        };
+        find_with(headers, name, finder)
+    })
+}
+
+fn find_with<'a>(
+    headers: impl IntoIterator<Item = &'a HeaderValue>,
+    name: &str,
+    finder: &memchr::memmem::Finder<'_>,
+) -> Option<&'a str> {
     for header in headers {
         let bytes = header.as_bytes();
         if !bytes.is_ascii() {
@@ -202,6 +221,13 @@ mod tests {
             find([&hv("Frontdoor_Session=1")], "frontdoor_session"),
             None
         );
+        // One name after another on the same thread: each is searched for, not the last one.
+        let both = hv("frontdoor_csrf=c; frontdoor_session=s");
+        for _ in 0..2 {
+            assert_eq!(find([&both], "frontdoor_session"), Some("s"));
+            assert_eq!(find([&both], "frontdoor_csrf"), Some("c"));
+            assert_eq!(find([&both], "frontdoor"), None);
+        }
         let odd = HeaderValue::from_bytes(b"frontdoor_session=\xff").expect("obs-text");
         assert_eq!(find([&odd, &a], "frontdoor_session"), Some("one"));
         // Only where a pair starts, and only its name.
