@@ -883,6 +883,40 @@ async fn reused_refresh_token_revokes_the_whole_family() {
         .assert_oauth_error(401, "invalid_token");
 }
 
+/// A refresh grant signs for the user as its rotation's commit reads them (`rotation_batch`),
+/// not as a cache remembers them: once the user is deactivated, or removed, through the CLI (a
+/// process the server hears nothing from on SQLite), their refresh tokens get no tokens.
+#[tokio::test]
+async fn refresh_tokens_of_a_deactivated_or_removed_user_get_nothing() {
+    let fd = start(|c| c).await;
+    let (client_id, secret) = third_party_app(&fd);
+    let auth = Auth::Basic(&client_id, &secret);
+    let sign_in = || async {
+        let (code, verifier) = get_code(&browser(), &fd, &client_id, "openid offline_access").await;
+        let (_, refresh_token) = tokens_of(&exchange(&fd, auth, &code, &verifier).await);
+        refresh_token.expect("a refresh token")
+    };
+    let first = sign_in().await;
+    let (_, second) = tokens_of(&refresh(&fd, auth, &first).await);
+    let second = second.expect("a rotated refresh token while Ann is active");
+
+    fd.cli_ok(&["users", "deactivate", "--email", EMAIL], None);
+    let refused = refresh(&fd, auth, &second).await;
+    refused.assert_oauth_error(400, "invalid_grant");
+    assert_eq!(
+        refused.body["error_description"],
+        "the user no longer exists"
+    );
+    assert!(refused.body["access_token"].is_null(), "{}", refused.body);
+
+    fd.cli_ok(&["users", "activate", "--email", EMAIL], None);
+    let third = sign_in().await;
+    fd.cli_ok(&["users", "remove", "--email", EMAIL], None);
+    refresh(&fd, auth, &third)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+}
+
 #[tokio::test]
 async fn concurrent_refreshes_each_rotate_their_own_chain_and_a_race_on_one_token_wins_at_most_once()
  {
