@@ -64,18 +64,29 @@ pub fn find<'a>(headers: impl IntoIterator<Item = &'a HeaderValue>, name: &str) 
     if name.is_empty() {
         return None;
     }
-    // The names asked for are the few configured ones: the searcher built for the last name a
-    // thread asked for is kept, since building one costs as much as searching kilobytes.
+    with_finder(name.as_bytes(), |finder| find_with(headers, name, finder))
+}
+
+/// Runs `f` with a searcher for `needle`, kept per thread: the names searched for are the few
+/// configured ones, and building a searcher costs as much as searching kilobytes.
+fn with_finder<R>(needle: &[u8], f: impl FnOnce(&memchr::memmem::Finder<'static>) -> R) -> R {
     thread_local! {
-        static LAST: std::cell::RefCell<Option<memchr::memmem::Finder<'static>>> =
-            const { std::cell::RefCell::new(None) };
+        static FINDERS: std::cell::RefCell<Vec<memchr::memmem::Finder<'static>>> =
+            const { std::cell::RefCell::new(Vec::new()) };
     }
-    LAST.with_borrow_mut(|last| {
-        let finder = match last {
-            Some(f) if f.needle() == name.as_bytes() => f,
-            _ => last.insert(memchr::memmem::Finder::new(name.as_bytes()).into_owned()),
+    FINDERS.with_borrow_mut(|finders| {
+        let at = match finders.iter().position(|f| f.needle() == needle) {
+            Some(at) => at,
+            None => {
+                // A reload may name other cookies: the old searchers are not kept forever.
+                if finders.len() >= 16 {
+                    finders.clear();
+                }
+                finders.push(memchr::memmem::Finder::new(needle).into_owned());
+                finders.len() - 1
+            }
         };
-        find_with(headers, name, finder)
+        f(&finders[at])
     })
 }
 
@@ -90,12 +101,7 @@ fn find_with<'a>(
             continue;
         }
         for at in finder.find_iter(bytes) {
-            let starts_pair = bytes[..at]
-                .iter()
-                .rev()
-                .take_while(|&&b| b != b';')
-                .all(|&b| b == b' ' || b == b'\t');
-            if !starts_pair {
+            if !starts_pair(bytes, at) {
                 continue;
             }
             if let Some(after) = bytes[at + name.len()..]
@@ -110,6 +116,15 @@ fn find_with<'a>(
     None
 }
 
+/// Whether `at` is where a pair starts: nothing but space or tab back to the previous `;`.
+fn starts_pair(bytes: &[u8], at: usize) -> bool {
+    bytes[..at]
+        .iter()
+        .rev()
+        .take_while(|&&b| b != b';')
+        .all(|&b| b == b' ' || b == b'\t')
+}
+
 /// The `Cookie` header without the pairs named in `own` (a pair without `=` counts under its
 /// whole text, as a browser would send `name` back for `Set-Cookie: name`). `None` when
 /// nothing is removed; `Some(None)` when nothing is left. A value that is not text is removed
@@ -118,9 +133,98 @@ pub fn without<'a>(
     headers: impl IntoIterator<Item = &'a HeaderValue>,
     own: &[&str],
 ) -> Option<Option<HeaderValue>> {
-    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut headers = headers.into_iter();
+    let first = headers.next()?;
+    match headers.next() {
+        None if first.as_bytes().is_ascii() => cut(first.as_bytes(), own),
+        None => Some(None),
+        Some(second) => without_each_pair([first, second].into_iter().chain(headers), own),
+    }
+}
+
+/// [`without`] for the one `Cookie` field an HTTP/1 browser sends: the own pairs are searched
+/// for by name (SIMD) as [`find`] does, and what lies between them is kept as written, so a
+/// header without them is left alone and one with them is copied once, its other pairs
+/// neither split nor compared.
+fn cut(bytes: &[u8], own: &[&str]) -> Option<Option<HeaderValue>> {
+    // A pair at `at` is named `name` when `=`, `;` or the end follows it (after space or tab).
+    let names = |at: usize, name: &str| {
+        bytes[at..].starts_with(name.as_bytes())
+            && matches!(
+                bytes[at + name.len()..].trim_ascii_start().first(),
+                None | Some(b'=' | b';')
+            )
+    };
+    let own = || own.iter().copied().filter(|n| !n.is_empty());
+    // frontdoor's cookie names share a prefix (`frontdoor_`): one pass finds them all, in order.
+    let prefix = own().skip(1).fold(own().next().unwrap_or(""), |p, n| {
+        let common = p.bytes().zip(n.bytes()).take_while(|(a, b)| a == b).count();
+        &p[..common]
+    });
+    if !prefix.is_empty() {
+        return with_finder(prefix.as_bytes(), |finder| {
+            let starts = finder
+                .find_iter(bytes)
+                .filter(|&at| own().any(|name| names(at, name)) && starts_pair(bytes, at));
+            cut_at(bytes, starts)
+        });
+    }
+    let mut starts = Vec::new();
+    for name in own() {
+        with_finder(name.as_bytes(), |finder| {
+            starts.extend(
+                finder
+                    .find_iter(bytes)
+                    .filter(|&at| names(at, name) && starts_pair(bytes, at)),
+            );
+        });
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    cut_at(bytes, starts.into_iter())
+}
+
+/// `bytes` without the pairs that start at `starts` (in increasing order), each up to and
+/// with the `;` after it; what lies between them is kept as written, trimmed of the separators
+/// and space around it. `None` when `starts` is empty.
+fn cut_at(bytes: &[u8], starts: impl Iterator<Item = usize>) -> Option<Option<HeaderValue>> {
+    let mut kept = Vec::new();
+    let mut from = None;
+    for start in starts {
+        push_piece(&mut kept, &bytes[from.unwrap_or(0)..start], bytes.len());
+        from = Some(memchr::memchr(b';', &bytes[start..]).map_or(bytes.len(), |i| start + i + 1));
+    }
+    push_piece(&mut kept, &bytes[from?..], bytes.len());
+    Some(into_value(kept))
+}
+
+/// Appends `piece`, trimmed of the space, tab and `;` around it, to the pairs `kept` holds,
+/// after `; `; nothing when that leaves nothing. The first piece reserves `capacity`.
+fn push_piece(kept: &mut Vec<u8>, piece: &[u8], capacity: usize) {
+    let separator = |b: &u8| matches!(b, b' ' | b'\t' | b';');
+    let Some(start) = piece.iter().position(|b| !separator(b)) else {
+        return;
+    };
+    let end = piece
+        .iter()
+        .rposition(|b| !separator(b))
+        .map_or(start, |i| i + 1);
+    if kept.is_empty() {
+        kept.reserve(capacity);
+    } else {
+        kept.extend_from_slice(b"; ");
+    }
+    kept.extend_from_slice(&piece[start..end]);
+}
+
+/// [`without`] for several `Cookie` fields (HTTP/2 may send one per cookie): every pair is
+/// read, and the kept ones are joined into one field.
+fn without_each_pair<'a>(
+    headers: impl Iterator<Item = &'a HeaderValue>,
+    own: &[&str],
+) -> Option<Option<HeaderValue>> {
+    let mut kept = Vec::new();
     let mut removed = false;
-    let mut len = 0;
     for header in headers {
         let Some(pairs) = pairs(header) else {
             removed = true;
@@ -130,31 +234,23 @@ pub fn without<'a>(
             if own.iter().any(|o| o.as_bytes() == p.name) {
                 removed = true;
             } else {
-                len += p.whole.len() + 2;
-                kept.push(p.whole);
+                push_piece(&mut kept, p.whole, header.len());
             }
         }
     }
-    if !removed {
+    removed.then(|| into_value(kept))
+}
+
+/// The field of the pairs `push_piece` gathered; `None` when there are none.
+fn into_value(kept: Vec<u8>) -> Option<HeaderValue> {
+    if kept.is_empty() {
         return None;
     }
-    if kept.is_empty() {
-        return Some(None);
-    }
-    let mut joined = Vec::with_capacity(len);
-    for (i, p) in kept.iter().enumerate() {
-        if i > 0 {
-            joined.extend_from_slice(b"; ");
-        }
-        joined.extend_from_slice(p);
-    }
-    // SAFETY: `joined` is made of sub-slices of `HeaderValue`s, which hold only valid header
-    // bytes, with `; ` between them; the slices do not start or end inside anything (they
-    // are whole pairs). Checking every byte again (kilobytes of other cookies on a corporate
-    // domain, on every request) would only find them valid; debug builds do check it.
-    Some(Some(unsafe {
-        HeaderValue::from_maybe_shared_unchecked(bytes::Bytes::from(joined))
-    }))
+    // SAFETY: `kept` is made of sub-slices of `HeaderValue`s, which hold only valid header
+    // bytes, with `; ` between them; it neither starts nor ends with space (`push_piece` trims
+    // each slice). Checking every byte again (kilobytes of other cookies on a corporate domain,
+    // on every request) would only find them valid; debug builds do check it.
+    Some(unsafe { HeaderValue::from_maybe_shared_unchecked(bytes::Bytes::from(kept)) })
 }
 
 #[cfg(test)]
@@ -283,5 +379,105 @@ mod tests {
             without([&hv(&header)], &own),
             Some(Some(hv(&foreign.join("; "))))
         );
+    }
+
+    /// The one-field path (names searched for, the rest kept as written) keeps exactly the
+    /// pairs that reading every pair keeps, in order, for any mix of spacing, empty pairs,
+    /// names inside names and values; for the `; `-separated fields browsers send, byte for
+    /// byte the same field.
+    #[test]
+    fn cutting_one_field_keeps_what_reading_every_pair_keeps() {
+        // frontdoor's names, which share a prefix, and a configured session cookie name that
+        // shares none with the others.
+        for own in [
+            ["frontdoor_session", "frontdoor_csrf"],
+            ["sid", "frontdoor_csrf"],
+        ] {
+            cut_matches_reading_every_pair(&own);
+        }
+    }
+
+    fn cut_matches_reading_every_pair(own: &[&str]) {
+        let fragments = [
+            "sid=1",
+            "sid",
+            "xsid=2",
+            "sid x",
+            "a=1",
+            "frontdoor_session=s",
+            "frontdoor_session",
+            " frontdoor_session =x",
+            "xfrontdoor_session=1",
+            "frontdoor_sessionx=1",
+            "frontdoor_session x=1",
+            "a=frontdoor_session=x",
+            "frontdoor_csrf=c",
+            "b = 2",
+            "c",
+            "q=\"x",
+            "y\"",
+            "",
+            " \t",
+            "=v",
+        ];
+        let separators = [";", "; ", " ;", ";;", "\t; ", "; ;"];
+        let read_every_pair = |v: &HeaderValue| {
+            let twice = [v, &hv("zz=0")];
+            without_each_pair(twice.into_iter(), own)
+        };
+        let names = |v: &Option<HeaderValue>| -> Vec<Vec<u8>> {
+            v.iter()
+                .flat_map(|v| pairs(v).expect("text").map(|p| p.whole.to_vec()))
+                .collect()
+        };
+        let mut seed = 0x2545_f491_u64;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % n
+        };
+        for case in 0..5_000 {
+            let canonical = case % 2 == 0;
+            let mut header = String::new();
+            for i in 0..1 + next(8) {
+                if i > 0 {
+                    header.push_str(if canonical {
+                        "; "
+                    } else {
+                        separators[next(separators.len())]
+                    });
+                }
+                let fragment = fragments[next(fragments.len())];
+                if canonical && (fragment.trim().is_empty() || fragment != fragment.trim()) {
+                    header.push_str("d=4");
+                } else {
+                    header.push_str(fragment);
+                }
+            }
+            let Ok(value) = HeaderValue::from_str(header.trim()) else {
+                continue;
+            };
+            let cut = without([&value], own);
+            // The reference reads a second field too (`zz=0`), which it always keeps last.
+            let reference = read_every_pair(&value).map(|kept| {
+                let mut kept = names(&kept);
+                assert_eq!(kept.pop().as_deref(), Some(&b"zz=0"[..]));
+                kept
+            });
+            match (&cut, reference) {
+                (None, None) => {}
+                (Some(field), Some(kept)) => {
+                    assert_eq!(names(field), kept, "{header:?}");
+                    if canonical {
+                        let joined = kept.join(&b"; "[..]);
+                        assert_eq!(
+                            field.as_ref().map_or(&b""[..], |f| f.as_bytes()),
+                            joined,
+                            "{header:?}"
+                        );
+                    }
+                }
+                (cut, reference) => panic!("{header:?}: {cut:?} vs {reference:?}"),
+            }
+        }
     }
 }
