@@ -101,13 +101,7 @@ fn find_with<'a>(
             continue;
         }
         for at in finder.find_iter(bytes) {
-            if !starts_pair(bytes, at) {
-                continue;
-            }
-            if let Some(after) = bytes[at + name.len()..]
-                .trim_ascii_start()
-                .strip_prefix(b"=")
-            {
+            if let Some(after) = named_pair(bytes, at, name).and_then(|r| r.strip_prefix(b"=")) {
                 let end = memchr::memchr(b';', after).unwrap_or(after.len());
                 return std::str::from_utf8(after[..end].trim_ascii()).ok();
             }
@@ -116,13 +110,23 @@ fn find_with<'a>(
     None
 }
 
-/// Whether `at` is where a pair starts: nothing but space or tab back to the previous `;`.
-fn starts_pair(bytes: &[u8], at: usize) -> bool {
-    bytes[..at]
+/// What follows the name of the pair named `name` at `at` (after space or tab: `=` and the
+/// value, `;`, or nothing), when one is there: a pair starts at `at` (nothing but space or tab
+/// back to the previous `;`), and `name` is all its name.
+///
+/// Searches give non-overlapping occurrences; none is missed here, since the names searched
+/// for hold no `;`, space or tab (`session.cookie_name` is checked to be a token), so an
+/// occurrence cannot overlap one that starts a pair.
+fn named_pair<'a>(bytes: &'a [u8], at: usize, name: &str) -> Option<&'a [u8]> {
+    let rest = bytes[at..]
+        .strip_prefix(name.as_bytes())?
+        .trim_ascii_start();
+    let starts_pair = bytes[..at]
         .iter()
         .rev()
         .take_while(|&&b| b != b';')
-        .all(|&b| b == b' ' || b == b'\t')
+        .all(|&b| b == b' ' || b == b'\t');
+    (starts_pair && matches!(rest.first(), None | Some(b'=' | b';'))).then_some(rest)
 }
 
 /// The `Cookie` header without the pairs named in `own` (a pair without `=` counts under its
@@ -147,14 +151,6 @@ pub fn without<'a>(
 /// header without them is left alone and one with them is copied once, its other pairs
 /// neither split nor compared.
 fn cut(bytes: &[u8], own: &[&str]) -> Option<Option<HeaderValue>> {
-    // A pair at `at` is named `name` when `=`, `;` or the end follows it (after space or tab).
-    let names = |at: usize, name: &str| {
-        bytes[at..].starts_with(name.as_bytes())
-            && matches!(
-                bytes[at + name.len()..].trim_ascii_start().first(),
-                None | Some(b'=' | b';')
-            )
-    };
     let own = || own.iter().copied().filter(|n| !n.is_empty());
     // frontdoor's cookie names share a prefix (`frontdoor_`): one pass finds them all, in order.
     let prefix = own().skip(1).fold(own().next().unwrap_or(""), |p, n| {
@@ -165,7 +161,7 @@ fn cut(bytes: &[u8], own: &[&str]) -> Option<Option<HeaderValue>> {
         return with_finder(prefix.as_bytes(), |finder| {
             let starts = finder
                 .find_iter(bytes)
-                .filter(|&at| own().any(|name| names(at, name)) && starts_pair(bytes, at));
+                .filter(|&at| own().any(|name| named_pair(bytes, at, name).is_some()));
             cut_at(bytes, starts)
         });
     }
@@ -175,7 +171,7 @@ fn cut(bytes: &[u8], own: &[&str]) -> Option<Option<HeaderValue>> {
             starts.extend(
                 finder
                     .find_iter(bytes)
-                    .filter(|&at| names(at, name) && starts_pair(bytes, at)),
+                    .filter(|&at| named_pair(bytes, at, name).is_some()),
             );
         });
     }

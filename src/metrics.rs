@@ -33,18 +33,27 @@ pub fn gauge(name: &str, help: &str) -> IntGauge {
     g
 }
 
-/// A histogram of durations in seconds.
-fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
-    let buckets = vec![
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-        5.0, 10.0,
-    ];
-    histogram_of(name, help, labels, buckets)
+/// Buckets of the histograms of durations, in seconds.
+const SECONDS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// A histogram without labels.
+fn plain_histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .unwrap_or_else(|e| unreachable!("static metric {name}: {e}"));
+    let _ = REGISTRY.register(Box::new(h.clone()));
+    h
 }
 
-fn histogram_of(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .unwrap_or_else(|e| unreachable!("static metric {name}: {e}"));
+/// A histogram of durations in seconds, by `labels`.
+fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(SECONDS.to_vec()),
+        labels,
+    )
+    .unwrap_or_else(|e| unreachable!("static metric {name}: {e}"));
     let _ = REGISTRY.register(Box::new(h.clone()));
     h
 }
@@ -146,19 +155,18 @@ static BACKCHANNEL_LOGOUT: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["outcome"],
     )
 });
-static ROTATION_BATCH: LazyLock<HistogramVec> = LazyLock::new(|| {
-    histogram_of(
+static ROTATION_BATCH: LazyLock<Histogram> = LazyLock::new(|| {
+    plain_histogram(
         "frontdoor_refresh_rotations_per_commit",
         "Refresh-token rotations that shared one durable commit (refresh grants waiting together).",
-        &[],
-        vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
+        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
     )
 });
-static ROTATION_COMMIT_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
-    histogram(
+static ROTATION_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    plain_histogram(
         "frontdoor_refresh_rotation_commit_duration_seconds",
         "Time of one shared commit of refresh-token rotations, from its first statement to durable, in seconds.",
-        &[],
+        &SECONDS,
     )
 });
 static STORE_UP: LazyLock<IntGauge> = LazyLock::new(|| {
@@ -264,8 +272,8 @@ pub fn init() {
         CONFIG_RELOADS.with_label_values(&[o]);
     }
     CONFIG_RELOAD_OK.set(1);
-    ROTATION_BATCH.with_label_values::<&str>(&[]);
-    ROTATION_COMMIT_SECONDS.with_label_values::<&str>(&[]);
+    LazyLock::force(&ROTATION_BATCH);
+    LazyLock::force(&ROTATION_COMMIT_SECONDS);
     STORE_UP.set(1);
     REVOCATION_LISTENER_UP.set(1);
     for o in ["delivered", "failed"] {
@@ -428,12 +436,8 @@ pub fn token_issued(grant: &'static str) {
 
 /// A shared commit of `rotations` refresh-token rotations, which took `seconds`.
 pub fn refresh_rotation_commit(rotations: usize, seconds: f64) {
-    ROTATION_BATCH
-        .with_label_values::<&str>(&[])
-        .observe(rotations as f64);
-    ROTATION_COMMIT_SECONDS
-        .with_label_values::<&str>(&[])
-        .observe(seconds);
+    ROTATION_BATCH.observe(rotations as f64);
+    ROTATION_COMMIT_SECONDS.observe(seconds);
 }
 
 /// A sign-in ban started.

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 
-use super::access::{RedeemError, RedeemedCode};
+use super::access::{RedeemError, Redeemed, RedeemedCode};
 use super::issue::{self, TokenResponse, UserGrant};
 use super::scopes;
 use crate::clock::now;
@@ -287,22 +287,24 @@ async fn refresh_token(
         now,
         expires_at: now + refresh_ttl,
     };
-    let redeemed =
-        super::access::redeem_refresh_token(state, presented, &app.client_id, Some(successor))
-            .await?
-            .map_err(|e| {
-                OAuthError::invalid_grant(match e {
-                    RedeemError::Unknown => "unknown refresh token",
-                    RedeemError::Reused => {
-                        "the refresh token was already used; the whole grant is revoked"
-                    }
-                    RedeemError::OtherClient => "the refresh token belongs to another client",
-                    RedeemError::Expired => "the refresh token expired",
-                    RedeemError::Revoked => "the authorization was revoked",
-                    RedeemError::UserGone => "the user no longer exists",
-                })
-            })?;
-    let (record, grant, user) = (redeemed.token, redeemed.grant, redeemed.user);
+    let Redeemed {
+        token: record,
+        grant,
+        user,
+    } = super::access::redeem_refresh_token(state, presented, &app.client_id, Some(successor))
+        .await?
+        .map_err(|e| {
+            OAuthError::invalid_grant(match e {
+                RedeemError::Unknown => "unknown refresh token",
+                RedeemError::Reused => {
+                    "the refresh token was already used; the whole grant is revoked"
+                }
+                RedeemError::OtherClient => "the refresh token belongs to another client",
+                RedeemError::Expired => "the refresh token expired",
+                RedeemError::Revoked => "the authorization was revoked",
+                RedeemError::UserGone => "the user no longer exists",
+            })
+        })?;
     let scope = match form.get("scope").or_else(|| form.get("scopes")) {
         Some(s) => {
             let asked = scopes::parse(s);

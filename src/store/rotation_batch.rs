@@ -131,22 +131,21 @@ impl<S: CommitRotations> RotationBatcher<S> {
     /// Starts a writer task with `job` first: on the home runtime while it runs, else on this
     /// one.
     fn start(&self, writer: &Pool<S::Db>, mut job: Job) -> mpsc::UnboundedSender<Job> {
-        if let Some(home) = &self.home {
+        let here = Handle::current();
+        for runtime in self.home.iter().chain([&here]) {
             let (sender, receiver) = mpsc::unbounded_channel();
             // A runtime that has ended drops the task at once, and with it the receiver: the
             // send then fails.
-            home.spawn(run::<S>(writer.clone(), receiver));
+            runtime.spawn(run::<S>(writer.clone(), receiver));
             match sender.send(job) {
                 Ok(()) => return sender,
                 Err(unsent) => job = unsent.0,
             }
         }
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run::<S>(writer.clone(), receiver));
-        // Fails only if this runtime is already shutting down; the answer then reports the
-        // writer gone.
-        let _ = sender.send(job);
-        sender
+        // This runtime is shutting down too: dropping the job drops its reply, and the caller
+        // is told the writer is gone. The next rotation starts a writer again.
+        drop(job);
+        mpsc::unbounded_channel().0
     }
 }
 
