@@ -624,14 +624,7 @@ async fn request_objects_are_refused_with_request_not_supported() {
     .await;
 
     // Discovery says so.
-    let d: Value = plain_client()
-        .get(fd.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
+    let d: Value = fd.discovery().await;
     assert_eq!(d["request_parameter_supported"], false, "{d}");
     assert_eq!(d["request_uri_parameter_supported"], false, "{d}");
 }

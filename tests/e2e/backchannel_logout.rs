@@ -276,14 +276,7 @@ async fn signing_out_sends_a_verifiable_logout_token_to_each_app_of_the_session_
     // Before any logout, both outcomes are shown at zero.
     wait_for_outcomes(&fd, 0, 0).await;
 
-    let discovery: Value = plain_client()
-        .get(fd.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
+    let discovery: Value = fd.discovery().await;
     assert_eq!(discovery["backchannel_logout_supported"], true);
     assert_eq!(discovery["backchannel_logout_session_supported"], true);
 

@@ -390,14 +390,16 @@ impl Frontdoor {
 
     /// The published JWKS, read as a relying party would.
     pub async fn jwks(&self) -> serde_json::Value {
-        plain_client()
-            .get(self.url("/oauth/jwks"))
-            .send()
-            .await
-            .expect("jwks")
-            .json()
-            .await
-            .expect("JWKS JSON")
+        get_json(&plain_client(), &self.url("/oauth/jwks")).await
+    }
+
+    /// The provider's discovery document.
+    pub async fn discovery(&self) -> serde_json::Value {
+        get_json(
+            &plain_client(),
+            &self.url("/.well-known/openid-configuration"),
+        )
+        .await
     }
 
     /// Adds a user of `tenant` with a password; `flags` are further `users add` options
@@ -576,6 +578,18 @@ pub async fn raw_status(port: u16, request: &str) -> u16 {
 }
 
 /// A client without cookies that does not follow redirects.
+/// The JSON body of a GET of `url` with `client`, whatever its status.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
 pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())

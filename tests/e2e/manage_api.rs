@@ -295,14 +295,7 @@ async fn a_cookie_session_needs_the_csrf_header_to_change_anything() {
         .await
         .expect("post");
     assert_eq!(forged.status(), 403);
-    let listed: Value = client
-        .get(fd.url("/api/v1/apps"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let listed = get_json(&client, &fd.url("/api/v1/apps")).await;
     assert_eq!(listed, json!([]), "nothing was created");
     let ok = client
         .post(fd.url("/api/v1/apps"))

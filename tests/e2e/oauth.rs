@@ -563,14 +563,7 @@ async fn with_an_es256_key_a_relying_party_verifies_id_tokens_from_the_jwks() {
     assert_eq!(jwks["keys"][0]["kty"], "EC", "{jwks}");
     assert_eq!(jwks["keys"][0]["crv"], "P-256");
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
-    let discovery: Value = plain_client()
-        .get(fd.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
+    let discovery: Value = fd.discovery().await;
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"],
         serde_json::json!(["ES256"])

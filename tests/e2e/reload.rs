@@ -94,14 +94,7 @@ async fn get(fd: &Frontdoor, path: &str) -> (u16, String) {
 
 /// The server's reload status from the admin listener.
 async fn reload_status(fd: &Frontdoor) -> Value {
-    plain_client()
-        .get(fd.admin_url("/reload"))
-        .send()
-        .await
-        .expect("admin /reload")
-        .json()
-        .await
-        .expect("reload status JSON")
+    get_json(&plain_client(), &fd.admin_url("/reload")).await
 }
 
 /// Waits until the server has handled `generation` reloads; its status then.
