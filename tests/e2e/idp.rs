@@ -137,7 +137,11 @@ impl Idp {
             dir,
             child: Some(child),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Node loads oidc-provider in about a second; CI once saw no `ready` within 30 s while
+        // four test threads shared two cores, so the wait is long and its failure says whether
+        // the process was starved (little CPU time) or stuck (a lot).
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(120);
         loop {
             if rx.try_recv().is_ok() {
                 return idp;
@@ -147,7 +151,11 @@ impl Idp {
             }
             assert!(
                 Instant::now() < deadline,
-                "the OpenID provider did not print `ready`:\n{}",
+                "the OpenID provider did not print `ready` within {:?} ({}):\n{}",
+                started.elapsed(),
+                idp.child
+                    .as_ref()
+                    .map_or_else(String::new, |c| cpu_time(c.id())),
                 idp.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -662,4 +670,27 @@ mod self_test {
         let done = idp.end_session(&browser).await;
         assert!(location(&done).starts_with(&idp.url("/session/end/success")));
     }
+}
+
+/// The process's state and CPU time so far, from `/proc/<pid>/stat` (Linux).
+fn cpu_time(pid: u32) -> String {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return format!("pid {pid}: no /proc entry");
+    };
+    // The fields after the parenthesised command name: state is the first, utime and stime
+    // the 12th and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    format!(
+        "pid {pid}, state {}, CPU user {} ms, system {} ms",
+        fields.first().unwrap_or(&"?"),
+        ticks(11) * 10,
+        ticks(12) * 10
+    )
 }
