@@ -17,7 +17,7 @@ use crate::mail_templates::MailTemplate;
 use crate::provider::access::RedeemError;
 use crate::provider::issue;
 use crate::regulation::{Attempt, Refused};
-use crate::secrets::{self, hash_secret, random_token};
+use crate::secrets::{self, random_token};
 use crate::state::State;
 use crate::store::{Grant, OtpCheck, OtpCode, RefreshToken, User};
 use crate::tokens::{AccessClaims, OWN_CLIENT_ID};
@@ -512,11 +512,11 @@ async fn pair_for_grant(
             auth_time: Some(auth_time),
         },
     )?;
-    let refresh = random_token();
+    let (refresh, token_hash) = secrets::time_ordered_token();
     state
         .store
         .create_refresh_token(&RefreshToken {
-            token_hash: hash_secret(&refresh),
+            token_hash,
             grant_id: grant_id.to_string(),
             client_id: OWN_CLIENT_ID.to_string(),
             user_id: user.id.clone(),

@@ -158,7 +158,7 @@ pub async fn redeem_refresh_token(
 ) -> Result<Result<Redeemed, RedeemError>, StoreError> {
     let rotated = state
         .store
-        .rotate_refresh_token(&crate::secrets::hash_secret(presented), successor)
+        .rotate_refresh_token(&crate::secrets::time_ordered_key(presented), successor)
         .await?;
     let record = match rotated.token {
         Consumed::Fresh(r) => r,

@@ -6,7 +6,7 @@ use super::token::{authenticate_client, read_form};
 use http::StatusCode;
 
 use crate::endpoint::{OAuthError, Reply, Request, oauth};
-use crate::secrets::hash_secret;
+use crate::secrets::time_ordered_key;
 use crate::state::State;
 
 /// `POST /oauth/introspect`.
@@ -34,7 +34,7 @@ async fn run_introspect(state: &State, req: &Request) -> Result<serde_json::Valu
             "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "nbf": c.nbf, "jti": c.jti,
         }));
     }
-    let token_hash = hash_secret(token);
+    let token_hash = time_ordered_key(token);
     if let Some(r) = state.store.get_refresh_token(&token_hash).await? {
         // A rotated-away refresh token is spent: presenting it would revoke its family.
         let live = r.client_id == app.client_id
@@ -66,7 +66,11 @@ async fn run_revoke(state: &State, req: &Request) -> Result<(), OAuthError> {
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    if let Some(r) = state.store.get_refresh_token(&hash_secret(token)).await? {
+    if let Some(r) = state
+        .store
+        .get_refresh_token(&time_ordered_key(token))
+        .await?
+    {
         if r.client_id == app.client_id {
             state.grants.revoke(&r.grant_id).await?;
         }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::scopes;
 use crate::clock::now;
 use crate::error::Error;
-use crate::secrets::{hash_secret, random_token};
+use crate::secrets::time_ordered_token;
 use crate::state::State;
 use crate::store::{App, RefreshToken, User};
 use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, ID_TOKEN_TYP};
@@ -162,11 +162,11 @@ pub async fn user_tokens(state: &State, g: &UserGrant<'_>) -> Result<TokenRespon
     } else if scopes::contains(g.refresh_scope, "offline_access")
         && g.app.grant_types.iter().any(|t| t == "refresh_token")
     {
-        let refresh = random_token();
+        let (refresh, token_hash) = time_ordered_token();
         state
             .store
             .create_refresh_token(&RefreshToken {
-                token_hash: hash_secret(&refresh),
+                token_hash,
                 grant_id: g.grant_id.to_string(),
                 client_id: g.app.client_id.clone(),
                 user_id: g.user.id.clone(),

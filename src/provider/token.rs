@@ -13,7 +13,7 @@ use super::scopes;
 use crate::clock::now;
 use crate::endpoint::{OAuthError, Reply, Request, oauth};
 use crate::error::Error;
-use crate::secrets::{hash_secret, random_token, verify_secret};
+use crate::secrets::{time_ordered_token, verify_secret};
 use crate::state::State;
 use crate::store::{App, Successor};
 
@@ -277,8 +277,7 @@ async fn refresh_token(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     // The successor is stored in the commit that spends the presented token (one durable
     // write per rotation). It keeps the family's grant, user, full scope and auth_time.
-    let next = random_token();
-    let next_hash = hash_secret(&next);
+    let (next, next_hash) = time_ordered_token();
     let now = now();
     let refresh_ttl = state.config.tokens.refresh_token_ttl.0.as_secs() as i64;
     let successor = Successor {

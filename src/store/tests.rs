@@ -1029,6 +1029,23 @@ async fn revoke_grant_kills_its_refresh_tokens(db: &TestDb) {
     assert!(store.get_grant("g1").await.unwrap().unwrap().revoked);
     assert!(store.get_refresh_token("r1").await.unwrap().is_none());
     assert!(store.get_refresh_token("r2").await.unwrap().is_none());
+    // Dead, not merely spent: the used one is no longer reported as used (which would revoke
+    // the grant again as a replay), and neither rotates, alone or in a batch.
+    assert!(!store.refresh_token_used("r1").await.unwrap());
+    let rotated = store
+        .rotate_refresh_token(
+            "r2",
+            Some(Successor {
+                token_hash: "r2-next".into(),
+                client_id: "app".into(),
+                now: 0,
+                expires_at: 2_000,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.token, Consumed::Missing);
+    assert!(store.get_refresh_token("r2-next").await.unwrap().is_none());
     assert!(!matches!(
         store.use_refresh_token("r2").await.unwrap(),
         Consumed::Fresh(_)

@@ -553,19 +553,11 @@ macro_rules! store_impl {
                     rows.iter().map(rows::app).collect()
                 }
 
-                /// Deletes the grant's refresh tokens: presenting one afterwards yields
-                /// `Missing`.
+                /// The grant's refresh tokens are dead from then on (`queries::REVOKE_GRANT`):
+                /// presenting one yields `Missing`.
                 async fn revoke_grant(&self, id: &str) -> Result<bool, StoreError> {
-                    if Self::unmatchable(&[id]) {
-                        return Ok(false);
-                    }
-                    self.changed_then(
-                        sqlx::query(REVOKE_GRANT).bind(id),
-                        sqlx::query(DELETE_GRANT_REFRESH_TOKENS).bind(id),
-                        Revoked::Grant,
-                        id,
-                    )
-                    .await
+                    let query = sqlx::query(Self::spelled(&REVOKE_GRANT)).bind(id);
+                    self.changed(query, Revoked::Grant, id).await
                 }
 
                 async fn create_refresh_token(

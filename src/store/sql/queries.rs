@@ -9,6 +9,15 @@ use super::rows::{
     user_columns,
 };
 
+/// The condition, in a statement on `refresh_tokens`, that the token's grant exists and is not
+/// revoked: a token of a revoked grant is not found, as if it had been deleted (`REVOKE_GRANT`).
+macro_rules! live_grant {
+    () => {
+        " AND EXISTS (SELECT 1 FROM grants WHERE grants.id = refresh_tokens.grant_id \
+         AND grants.revoked = FALSE)"
+    };
+}
+
 /// One statement as each backend spells it.
 pub(crate) struct Spellings {
     pub sqlite: &'static str,
@@ -205,9 +214,12 @@ pub(crate) const LOGOUT_TARGETS: &str = concat!(
 );
 pub(crate) const GET_GRANT: &str =
     concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1");
-pub(crate) const REVOKE_GRANT: &str = "UPDATE grants SET revoked = TRUE WHERE id = $1";
-pub(crate) const DELETE_GRANT_REFRESH_TOKENS: &str =
-    "DELETE FROM refresh_tokens WHERE grant_id = $1";
+/// Revoking a grant leaves its refresh tokens in place, dead: every statement that reads or
+/// spends one asks for its grant to be live (`live_grant!`). Deleting them needed an index on
+/// `refresh_tokens.grant_id`, and that index cost each rotation a write at a random place of
+/// it (a page per rotation, most of a commit's bytes); the dead rows go with the expiry purge.
+pub(crate) const REVOKE_GRANT: Spellings =
+    announced!("UPDATE grants SET revoked = TRUE WHERE id = $1", 2, 3);
 
 pub(crate) const INSERT_REFRESH_TOKEN: &str = concat!(
     "INSERT INTO refresh_tokens (",
@@ -216,15 +228,20 @@ pub(crate) const INSERT_REFRESH_TOKEN: &str = concat!(
 );
 /// Spends a refresh token: under any concurrency exactly one caller gets the row back.
 pub(crate) const SPEND_REFRESH_TOKEN: &str = concat!(
-    "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND used = FALSE RETURNING ",
+    "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND used = FALSE",
+    live_grant!(),
+    " RETURNING ",
     refresh_columns!()
 );
 /// Spends the refresh tokens of a batch of rotations (`store::rotation_batch`): this, one bound
 /// hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh token
 /// comes back once, however often the batch names it; PostgreSQL scans an `IN` list in key
 /// order, so two nodes' batches lock shared rows in one order.
-pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str =
-    "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE AND token_hash IN (";
+pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str = concat!(
+    "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE",
+    live_grant!(),
+    " AND token_hash IN ("
+);
 pub(crate) const SPEND_REFRESH_TOKENS_TAIL: &str = concat!(") RETURNING ", refresh_columns!());
 /// Stores the successors of a batch of rotations: this, then one bound row per successor.
 pub(crate) const INSERT_REFRESH_TOKENS_HEAD: &str =
@@ -232,9 +249,13 @@ pub(crate) const INSERT_REFRESH_TOKENS_HEAD: &str =
 pub(crate) const GET_REFRESH_TOKEN: &str = concat!(
     "SELECT ",
     refresh_columns!(),
-    " FROM refresh_tokens WHERE token_hash = $1"
+    " FROM refresh_tokens WHERE token_hash = $1",
+    live_grant!()
 );
-pub(crate) const REFRESH_TOKEN_USED: &str = "SELECT used FROM refresh_tokens WHERE token_hash = $1";
+pub(crate) const REFRESH_TOKEN_USED: &str = concat!(
+    "SELECT used FROM refresh_tokens WHERE token_hash = $1",
+    live_grant!()
+);
 
 pub(crate) const GET_CONSENT: &str =
     "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 ORDER BY scope";
