@@ -153,6 +153,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let (second, second_key) = time_ordered_token();
         assert!(first_key < second_key, "{first_key} then {second_key}");
+        assert!(first < second, "the tokens sort as their keys do");
         assert_eq!(time_ordered_key(&first), first_key);
         let (prefix, random) = first.split_once('.').expect("a time prefix");
         assert_eq!(prefix.len(), 16);
