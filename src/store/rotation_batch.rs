@@ -15,11 +15,11 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sqlx::{Database, Pool};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{RefreshToken, StoreError, Successor, User};
 
@@ -51,6 +51,10 @@ type Outcome = Result<Option<Spent>, StoreError>;
 pub(crate) trait CommitRotations: Send + Sync + 'static {
     /// The backend's sqlx database.
     type Db: Database;
+    /// How many batches may be committing at once. While they are, the next batch gathers
+    /// what queues; on a backend that flushes concurrent commits together (PostgreSQL), more
+    /// than one keeps rotations from waiting out a whole flush before theirs begins.
+    const COMMITS_IN_FLIGHT: usize;
     fn commit_rotations(
         writer: &Pool<Self::Db>,
         batch: &[Rotation],
@@ -149,36 +153,61 @@ impl<S: CommitRotations> RotationBatcher<S> {
     }
 }
 
-/// The writer task: one commit per batch of whatever is waiting.
+/// The writer task: one commit per batch of whatever is waiting, at most
+/// `S::COMMITS_IN_FLIGHT` at once.
+///
+/// A token named by two batches in flight at once is still spent by one: the second batch's
+/// UPDATE waits for the first one's row lock (PostgreSQL) and then finds the token used,
+/// exactly as a batch of another node would. Each batch locks its rows in key order, so two
+/// batches cannot wait on each other.
 async fn run<S: CommitRotations>(writer: Pool<S::Db>, mut receiver: mpsc::UnboundedReceiver<Job>) {
+    let slots = Arc::new(Semaphore::new(S::COMMITS_IN_FLIGHT.max(1)));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut replies = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        for job in jobs.drain(..) {
-            batch.push(job.rotation);
-            replies.push(job.reply);
+    loop {
+        // A slot first, then the jobs: a batch takes everything that queued while every slot
+        // was committing.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        if receiver.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+            return;
         }
-        let started = std::time::Instant::now();
-        let committed = S::commit_rotations(&writer, &batch).await;
-        if committed.is_ok() {
+        let (batch, replies): (Vec<Rotation>, Vec<_>) =
+            jobs.drain(..).map(|job| (job.rotation, job.reply)).unzip();
+        let writer = writer.clone();
+        let commit = async move {
+            commit_and_reply::<S>(&writer, &batch, replies).await;
+            drop(slot);
+        };
+        if S::COMMITS_IN_FLIGHT > 1 {
+            tokio::spawn(commit);
+        } else {
+            commit.await;
+        }
+    }
+}
+
+/// Commits one batch and answers each of its rotations.
+async fn commit_and_reply<S: CommitRotations>(
+    writer: &Pool<S::Db>,
+    batch: &[Rotation],
+    replies: Vec<oneshot::Sender<Outcome>>,
+) {
+    let started = std::time::Instant::now();
+    match S::commit_rotations(writer, batch).await {
+        Ok(outcomes) => {
             crate::metrics::refresh_rotation_commit(batch.len(), started.elapsed().as_secs_f64());
-        }
-        batch.clear();
-        match committed {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.drain(..).zip(outcomes) {
-                    // A caller that went away (client disconnected) still had its token spent,
-                    // as it would have without batching.
-                    let _ = reply.send(Ok(outcome));
-                }
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // A caller that went away (client disconnected) still had its token spent,
+                // as it would have without batching.
+                let _ = reply.send(Ok(outcome));
             }
-            Err(e) => {
-                tracing::warn!(error = %e, rotations = replies.len(), "a batch of refresh-token rotations was not committed");
-                let message = e.to_string();
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
-                }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, rotations = replies.len(), "a batch of refresh-token rotations was not committed");
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
             }
         }
     }

@@ -68,6 +68,7 @@ store_tests!(
     refresh_token_reuse_is_detected,
     rotation_spends_and_stores_the_successor_once,
     rotations_sharing_commits_are_answered_as_alone,
+    batches_committing_at_once_spend_each_token_once,
     revoke_grant_kills_its_refresh_tokens,
     delete_app_cascades,
     consent_is_a_union,
@@ -898,6 +899,64 @@ async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {
 /// one, all at once. Each is answered as it would be alone: one of the six wins, the others
 /// are replays; only fresh tokens of the rotating client that have not expired get their
 /// successor.
+/// More rotations than one batch holds, every token presented twice, all at once: on
+/// PostgreSQL several batches commit at the same time (`CommitRotations::COMMITS_IN_FLIGHT`),
+/// and the two presentations of a token may fall in two of them.
+async fn batches_committing_at_once_spend_each_token_once(db: &TestDb) {
+    const TOKENS: usize = 300;
+    let store = Arc::clone(&db.store);
+    store.create_grant(&grant("g1", "app")).await.unwrap();
+    for t in 0..TOKENS {
+        store
+            .create_refresh_token(&refresh(&format!("t{t:03}"), "g1", "app", 1_000))
+            .await
+            .unwrap();
+    }
+    // The second presentations in the opposite order, so that batches meet rows both ways.
+    let order = (0..TOKENS)
+        .map(|t| (t, 0))
+        .chain((0..TOKENS).rev().map(|t| (t, 1)));
+    let tasks: Vec<_> = order
+        .map(|(t, copy)| {
+            let store = Arc::clone(&store);
+            let next = Successor {
+                token_hash: format!("t{t:03}-{copy}"),
+                client_id: "app".into(),
+                now: 0,
+                expires_at: 2_000,
+            };
+            tokio::spawn(async move {
+                let rotated = store
+                    .rotate_refresh_token(&format!("t{t:03}"), Some(next))
+                    .await;
+                (t, copy, rotated)
+            })
+        })
+        .collect();
+    let mut fresh = vec![Vec::new(); TOKENS];
+    for task in tasks {
+        let (t, copy, rotated) = task.await.unwrap();
+        match rotated.unwrap().token {
+            Consumed::Fresh(old) => {
+                assert_eq!(old.token_hash, format!("t{t:03}"));
+                fresh[t].push(copy);
+            }
+            Consumed::Replayed(old) => assert_eq!(old.token_hash, format!("t{t:03}")),
+            Consumed::Missing => panic!("t{t:03} vanished"),
+        }
+    }
+    for (t, winners) in fresh.iter().enumerate() {
+        assert_eq!(winners.len(), 1, "t{t:03} spent by {winners:?}");
+        for copy in 0..2 {
+            let stored = store
+                .get_refresh_token(&format!("t{t:03}-{copy}"))
+                .await
+                .unwrap();
+            assert_eq!(stored.is_some(), winners == &[copy], "t{t:03}-{copy}");
+        }
+    }
+}
+
 async fn rotations_sharing_commits_are_answered_as_alone(db: &TestDb) {
     let store = Arc::clone(&db.store);
     store.create_grant(&grant("g1", "app")).await.unwrap();

@@ -99,6 +99,9 @@ pub fn redact_url(url: &str) -> String {
 impl Dialect for PostgresStore {
     type Db = Postgres;
     const BEGIN_WRITE: &'static str = "BEGIN";
+    /// A commit waits for its WAL flush, and the server flushes the commits waiting together:
+    /// a few transactions in flight keep it busy while the rest of the pool serves reads.
+    const CONCURRENT_WRITES: usize = 4;
 
     fn reader(&self) -> &PgPool {
         &self.pool

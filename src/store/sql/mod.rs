@@ -30,6 +30,8 @@ pub(crate) trait Dialect {
     type Db: Database;
     /// The statement that begins a transaction that writes.
     const BEGIN_WRITE: &'static str;
+    /// How many transactions that write may usefully run at once.
+    const CONCURRENT_WRITES: usize;
 
     /// Where reads go.
     fn reader(&self) -> &Pool<Self::Db>;
@@ -243,6 +245,7 @@ macro_rules! store_impl {
 
             impl CommitRotations for $store {
                 type Db = $db;
+                const COMMITS_IN_FLIGHT: usize = <$store as Dialect>::CONCURRENT_WRITES;
 
                 /// One transaction of five statements whatever the batch's size (BEGIN, one
                 /// UPDATE spending every token, one SELECT of their users, one INSERT of every

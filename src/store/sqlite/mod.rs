@@ -94,6 +94,9 @@ impl SqliteStore {
 impl Dialect for SqliteStore {
     type Db = Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    /// Every write goes through the one writer connection, and a transaction holds the
+    /// database's write lock until its commit is durable.
+    const CONCURRENT_WRITES: usize = 1;
 
     fn reader(&self) -> &SqlitePool {
         &self.pool
