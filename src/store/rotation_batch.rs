@@ -10,7 +10,8 @@
 //! round trips and the flush are shared, and so is the read of the spent tokens' users, which
 //! every refresh grant needs. A rotation is still
 //! answered only after the commit that holds it is durable, and a token is spent by exactly one
-//! rotation: the batch's UPDATE returns each spent row once, concurrent batches of other nodes
+//! rotation: the batch's UPDATE returns each spent row once, concurrent batches (of other
+//! nodes, or this node's others in flight on PostgreSQL, `CommitRotations::COMMITS_IN_FLIGHT`)
 //! wait on the row lock (PostgreSQL) or the write lock (SQLite) and then find it used.
 
 use std::future::Future;
