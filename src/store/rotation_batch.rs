@@ -180,6 +180,7 @@ async fn run<S: CommitRotations>(writer: Pool<S::Db>, mut receiver: mpsc::Unboun
             commit_and_reply::<S>(&writer, &batch, replies).await;
             drop(slot);
         };
+        // One commit at a time (SQLite) needs no task of its own.
         if S::COMMITS_IN_FLIGHT > 1 {
             tokio::spawn(commit);
         } else {
