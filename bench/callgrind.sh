@@ -25,34 +25,16 @@ PG_URL="${PG_URL:-}"
 OUT="${OUT:-/tmp/frontdoor-callgrind}"
 BIN="${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/profiling/frontdoor}"
 BASE="${BENCH_PORT_BASE:-19400}"
-P_FD=$((BASE + 10)); P_ADMIN=$((BASE + 11))
-FD_URL="http://127.0.0.1:$P_FD"
-REDIRECT_URI=http://127.0.0.1:9999/callback
 EMAIL=cg@example.com
 PASSWORD=callgrind-password-1
 [ -x "$BIN" ] || { echo "no binary at $BIN (cargo build --profile profiling --bin frontdoor)" >&2; exit 2; }
 rm -rf "$OUT"; mkdir -p "$OUT/logs"
-STORE_LINE=""
-if [ -n "$PG_URL" ]; then
-  psql -X -q "$PG_URL" -c "DROP DATABASE IF EXISTS frontdoor_callgrind" -c "CREATE DATABASE frontdoor_callgrind" > /dev/null
-  STORE_LINE="store: ${PG_URL%/*}/frontdoor_callgrind"
-fi
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
-cat > "$OUT/frontdoor.yaml" <<CONF
-listen: 127.0.0.1:$P_FD
-admin_listen: 127.0.0.1:$P_ADMIN
-public_url: $FD_URL
-data_dir: $OUT/data
-keys: { algorithm: $ALGORITHM }
-$STORE_LINE
-regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
-routes:
-  - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:9", policy: authenticated }
-CONF
-FD="$BIN --config $OUT/frontdoor.yaml"
-wait_up() { for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$P_ADMIN/healthz" >/dev/null && return 0; sleep 0.2; done; echo "frontdoor did not start" >&2; exit 1; }
+DIR="$OUT" DATABASE=frontdoor_callgrind
+# shellcheck source=bench/lib/provider-frontdoor.sh
+. "$ROOT/bench/lib/provider-frontdoor.sh"
 
 # First start without valgrind: generates the keys and creates the database.
 $FD serve > "$OUT/logs/setup.log" 2>&1 &

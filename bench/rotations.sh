@@ -27,9 +27,6 @@ CLIENTS="${CLIENTS:-64}"
 PG_URL="${PG_URL:-}"
 BIN="${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/frontdoor}"
 BASE="${BENCH_PORT_BASE:-19500}"
-P_FD=$((BASE + 10)); P_ADMIN=$((BASE + 11))
-FD_URL="http://127.0.0.1:$P_FD"
-REDIRECT_URI=http://127.0.0.1:9999/callback
 EMAIL=rotations@example.com
 PASSWORD=rotations-password-1
 [ -x "$BIN" ] || { echo "no binary at $BIN (cargo build --release --bin frontdoor)" >&2; exit 2; }
@@ -37,30 +34,15 @@ for tool in wrk node curl jq; do
   command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 2; }
 done
 WORK="$(mktemp -d /tmp/frontdoor-rotations.XXXXXX)"
-STORE_LINE=""
-if [ -n "$PG_URL" ]; then
-  psql -X -q "$PG_URL" -c "DROP DATABASE IF EXISTS frontdoor_rotations" -c "CREATE DATABASE frontdoor_rotations" > /dev/null
-  STORE_LINE="store: ${PG_URL%/*}/frontdoor_rotations"
-fi
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-cat > "$WORK/frontdoor.yaml" <<CONF
-listen: 127.0.0.1:$P_FD
-admin_listen: 127.0.0.1:$P_ADMIN
-public_url: $FD_URL
-data_dir: $WORK/data
-keys: { algorithm: $ALGORITHM }
-$STORE_LINE
-regulation: { token_rate: { per_second: 0 }, login_rate: { per_second: 0 } }
-routes:
-  - { host: "*", path_prefix: /, upstream: "http://127.0.0.1:9", policy: authenticated }
-CONF
-FD="$BIN --config $WORK/frontdoor.yaml"
+DIR="$WORK" DATABASE=frontdoor_rotations
+# shellcheck source=bench/lib/provider-frontdoor.sh
+. "$ROOT/bench/lib/provider-frontdoor.sh"
 $FD serve > "$WORK/frontdoor.log" 2>&1 &
 PID=$!
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$P_ADMIN/healthz" >/dev/null && break; sleep 0.2; done
-curl -sf "http://127.0.0.1:$P_ADMIN/healthz" >/dev/null || { cat "$WORK/frontdoor.log" >&2; exit 1; }
+wait_up
 printf '%s\n' "$PASSWORD" | $FD users add --email "$EMAIL" --name Rotations --password-stdin > /dev/null 2>> "$WORK/cli.log"
 read -r WEB_ID WEB_SECRET < <($FD apps create --name rotations --redirect-uri "$REDIRECT_URI" --first-party --json 2>> "$WORK/cli.log" \
   | jq -r '"\(.client_id) \(.client_secret)"')
