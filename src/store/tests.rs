@@ -70,6 +70,7 @@ store_tests!(
     rotations_sharing_commits_are_answered_as_alone,
     batches_committing_at_once_spend_each_token_once,
     revoke_grant_kills_its_refresh_tokens,
+    a_rotation_racing_a_revocation_leaves_no_live_token,
     delete_app_cascades,
     consent_is_a_union,
     concurrent_consents_are_all_kept,
@@ -1118,6 +1119,48 @@ async fn revoke_grant_kills_its_refresh_tokens(db: &TestDb) {
     // Revoking again is fine; unknown grants report false.
     assert!(store.revoke_grant("g1").await.unwrap());
     assert!(!store.revoke_grant("nope").await.unwrap());
+}
+
+/// Whichever of the two commits first, the family is dead afterwards: a successor stored by a
+/// rotation that won the race belongs to the revoked grant too.
+async fn a_rotation_racing_a_revocation_leaves_no_live_token(db: &TestDb) {
+    let store = Arc::clone(&db.store);
+    for round in 0..20 {
+        let grant_id = format!("race-{round}");
+        let token = format!("race-{round}-token");
+        let next = format!("race-{round}-next");
+        store.create_grant(&grant(&grant_id, "app")).await.unwrap();
+        store
+            .create_refresh_token(&refresh(&token, &grant_id, "app", 1_000))
+            .await
+            .unwrap();
+        let rotation = {
+            let store = Arc::clone(&store);
+            let successor = Successor {
+                token_hash: next.clone(),
+                client_id: "app".into(),
+                now: 0,
+                expires_at: 2_000,
+            };
+            tokio::spawn(async move { store.rotate_refresh_token(&token, Some(successor)).await })
+        };
+        let revocation = {
+            let store = Arc::clone(&store);
+            let grant_id = grant_id.clone();
+            tokio::spawn(async move { store.revoke_grant(&grant_id).await })
+        };
+        rotation.await.unwrap().unwrap();
+        assert!(revocation.await.unwrap().unwrap());
+        assert!(
+            store.get_refresh_token(&next).await.unwrap().is_none(),
+            "round {round}"
+        );
+        assert_eq!(
+            store.rotate_refresh_token(&next, None).await.unwrap().token,
+            Consumed::Missing,
+            "round {round}"
+        );
+    }
 }
 
 async fn delete_app_cascades(db: &TestDb) {

@@ -440,8 +440,8 @@ async fn while_postgres_restarts_warm_sessions_pass_store_work_gets_503_and_serv
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pg = OwnPostgres::start(pg.port);
     // Recovers by itself: ready again, and logins work, without a restart. The wait polls
-    // `/readyz`, not the login: sign-in attempts are rate-limited per address, and a slow
-    // restart (a busy machine) let a login poll run into 429 before it ever saw the store.
+    // `/readyz`, not the login: every sign-in attempt counts against the per-address rate
+    // limit, and a login polled for as long as a slow restart takes could spend it (429).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = plain_client()
