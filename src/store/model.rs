@@ -172,7 +172,10 @@ pub struct RefreshToken {
     pub auth_time: i64,
 }
 
-/// The refresh token stored in the same commit that spends its predecessor (rotation).
+/// The refresh token stored in the same commit that spends its predecessor (rotation): it
+/// keeps the predecessor's grant, user, full scope and `auth_time`, and is stored only when the
+/// predecessor belongs to `client_id` and has not expired by `now` (the rule is written once,
+/// in SQL: `successors_head!` in `store::sql::queries`).
 ///
 /// Plain data rather than a callback, so that a store can gather the rotations of many
 /// requests into one commit on its own writer task.
@@ -186,22 +189,6 @@ pub struct Successor {
     pub now: i64,
     /// Expiry of the successor.
     pub expires_at: i64,
-}
-
-impl Successor {
-    /// The successor of `old`: same grant, user, full scope and `auth_time`; none when `old`
-    /// belongs to another client or has expired.
-    pub fn of(&self, old: &RefreshToken) -> Option<RefreshToken> {
-        (old.client_id == self.client_id && old.expires_at > self.now).then(|| RefreshToken {
-            token_hash: self.token_hash.clone(),
-            grant_id: old.grant_id.clone(),
-            client_id: old.client_id.clone(),
-            user_id: old.user_id.clone(),
-            scope: old.scope.clone(),
-            expires_at: self.expires_at,
-            auth_time: old.auth_time,
-        })
-    }
 }
 
 /// An `Api-Token` for scripts: raw header, read-only or read-write.

@@ -6,14 +6,16 @@
 //! thread (a thread hand-off and a wake-up) plus the commit's fsync, and rotations queue behind
 //! each other; on PostgreSQL each statement is a network round trip and each commit a WAL
 //! flush. Here one writer task per store takes every rotation waiting in its queue and commits
-//! them in one transaction (`CommitRotations`, written once in `store::sql`): statements,
-//! round trips and the flush are shared, and so is the read of the spent tokens' users, which
-//! every refresh grant needs. A rotation is still
+//! them in one transaction, sent in one call (`CommitRotations`: one script on SQLite's writer
+//! connection, one statement on PostgreSQL, each in its backend's module, their SQL in
+//! `store::sql::queries`): statements, round trips and the flush are shared, and so is the read
+//! of the spent tokens' users, which every refresh grant needs. A rotation is still
 //! answered only after the commit that holds it is durable, and a token is spent by exactly one
 //! rotation: the batch's UPDATE returns each spent row once, concurrent batches (of other
 //! nodes, or this node's others in flight on PostgreSQL, `CommitRotations::COMMITS_IN_FLIGHT`)
 //! wait on the row lock (PostgreSQL) or the write lock (SQLite) and then find it used.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,40 @@ use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{RefreshToken, StoreError, Successor, User};
+
+/// The successors a batch stores, each with the hash of the token it follows: a token named by
+/// several rotations of the batch gets the first one's only (the others are replays of it, as
+/// they would be in separate commits).
+pub(crate) fn successors(batch: &[Rotation]) -> Vec<(&str, &Successor)> {
+    let mut named = std::collections::HashSet::with_capacity(batch.len());
+    batch
+        .iter()
+        .filter(|r| named.insert(r.token_hash.as_str()))
+        .filter_map(|r| Some((r.token_hash.as_str(), r.successor.as_ref()?)))
+        .collect()
+}
+
+/// Each rotation's outcome, in order, from the tokens its commit spent and their users: a
+/// token named twice in one batch is fresh for its first rotation only.
+pub(crate) fn outcomes(
+    batch: &[Rotation],
+    spent: Vec<RefreshToken>,
+    users: &HashMap<String, User>,
+) -> Vec<Option<Spent>> {
+    let mut spent: HashMap<String, RefreshToken> = spent
+        .into_iter()
+        .map(|t| (t.token_hash.clone(), t))
+        .collect();
+    batch
+        .iter()
+        .map(|r| {
+            spent.remove(&r.token_hash).map(|token| Spent {
+                user: users.get(&token.user_id).cloned(),
+                token,
+            })
+        })
+        .collect()
+}
 
 /// At most this many rotations share one commit (bounds the time a transaction holds its
 /// locks and the latency of the first rotation in it).
@@ -48,7 +84,8 @@ type Outcome = Result<Option<Spent>, StoreError>;
 
 /// A backend that commits a batch of rotations in one transaction: for each rotation, in
 /// order, the token it spent with its user (`None` when unknown, used before, or spent by an
-/// earlier rotation of the same batch). All or none are committed.
+/// earlier rotation of the same batch). All or none are committed. The successors are
+/// `successors(batch)`, the outcomes `outcomes(…)`, so that both backends follow one rule.
 pub(crate) trait CommitRotations: Send + Sync + 'static {
     /// The backend's sqlx database.
     type Db: Database;

@@ -67,6 +67,7 @@ store_tests!(
     grant_roundtrip,
     refresh_token_reuse_is_detected,
     rotation_spends_and_stores_the_successor_once,
+    a_rotation_commit_that_fails_spends_nothing_and_the_next_one_commits,
     rotations_sharing_commits_are_answered_as_alone,
     batches_committing_at_once_spend_each_token_once,
     revoke_grant_kills_its_refresh_tokens,
@@ -755,6 +756,53 @@ async fn refresh_token_reuse_is_detected(db: &TestDb) {
         store.use_refresh_token("nope").await.unwrap(),
         Consumed::Missing
     );
+}
+
+/// A batch whose commit fails (here its successor's key is taken) is undone whole, and
+/// leaves the writer fit for the next: on SQLite the commit is one script that sqlx does not
+/// see as a transaction, so a script stopped midway must not leave its `BEGIN` open on the
+/// connection the next writes use.
+async fn a_rotation_commit_that_fails_spends_nothing_and_the_next_one_commits(db: &TestDb) {
+    let store = Arc::clone(&db.store);
+    store
+        .create_user(&user("u1", "default", "u1@example.com"))
+        .await
+        .unwrap();
+    store.create_grant(&grant("g1", "app")).await.unwrap();
+    for hash in ["r1", "taken"] {
+        store
+            .create_refresh_token(&refresh(hash, "g1", "app", 1_000))
+            .await
+            .unwrap();
+    }
+    let next = |hash: &str| Successor {
+        token_hash: hash.into(),
+        client_id: "app".into(),
+        now: 0,
+        expires_at: 2_000,
+    };
+    let failed = store.rotate_refresh_token("r1", Some(next("taken"))).await;
+    assert!(
+        matches!(
+            failed,
+            Err(StoreError::Unavailable(_) | StoreError::Conflict(_))
+        ),
+        "{failed:?}"
+    );
+    assert!(!store.refresh_token_used("r1").await.unwrap());
+    let rotated = store
+        .rotate_refresh_token("r1", Some(next("r2")))
+        .await
+        .unwrap();
+    assert!(matches!(rotated.token, Consumed::Fresh(_)), "{rotated:?}");
+    assert!(store.refresh_token_used("r1").await.unwrap());
+    assert!(store.get_refresh_token("r2").await.unwrap().is_some());
+    // Writes outside the rotations go through the same connection.
+    store
+        .create_user(&user("u2", "default", "u2@example.com"))
+        .await
+        .unwrap();
+    assert!(store.get_user("u2").await.unwrap().is_some());
 }
 
 async fn rotation_spends_and_stores_the_successor_once(db: &TestDb) {

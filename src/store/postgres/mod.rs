@@ -19,18 +19,23 @@
 //! such a key find nothing without asking the database (SQLite answers the same), and
 //! storing text with a NUL fails.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::query::Query;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 
 use super::StoreError;
 use super::notify::{CHANNEL, Revoked};
-use super::rotation_batch::RotationBatcher;
-use super::sql::queries::Spellings;
+use super::rotation_batch::{self, CommitRotations, Rotation, RotationBatcher, Spent};
+use super::sql::queries::{
+    PG_SPEND_HEAD, PG_SPEND_TAIL, PG_SPENT_WITH_USERS, PG_STORE_SUCCESSORS_HEAD,
+    PG_STORE_SUCCESSORS_TAIL, Spellings,
+};
+use super::sql::rows::{self, StoreRow};
 use super::sql::{Dialect, store_impl};
 
 #[cfg(test)]
@@ -145,6 +150,53 @@ impl Dialect for PostgresStore {
         key: &str,
     ) -> Query<'q, Postgres, PgArguments> {
         query.bind(CHANNEL).bind(kind(key.to_owned()).payload())
+    }
+}
+
+impl CommitRotations for PostgresStore {
+    type Db = Postgres;
+    const COMMITS_IN_FLIGHT: usize = <Self as Dialect>::CONCURRENT_WRITES;
+
+    /// One statement, and so one round trip and one transaction of its own: the spend, the
+    /// successors of what it spent, and each spent token with its user. Its `UPDATE` locks the
+    /// batch's rows in key order, as a batch of another node (or another of this node's in
+    /// flight) does.
+    async fn commit_rotations(
+        writer: &PgPool,
+        batch: &[Rotation],
+    ) -> Result<Vec<Option<Spent>>, StoreError> {
+        let successors = rotation_batch::successors(batch);
+        let mut statement = QueryBuilder::<Postgres>::new(PG_SPEND_HEAD);
+        let mut hashes = statement.separated(", ");
+        for rotation in batch {
+            hashes.push_bind(rotation.token_hash.as_str());
+        }
+        statement.push(PG_SPEND_TAIL);
+        if !successors.is_empty() {
+            statement.push(PG_STORE_SUCCESSORS_HEAD);
+            statement.push_values(&successors, |mut row, (parent, next)| {
+                row.push_bind(*parent)
+                    .push_bind(next.token_hash.as_str())
+                    .push_bind(next.client_id.as_str())
+                    .push_bind(next.now)
+                    .push_bind(next.expires_at);
+            });
+            statement.push(PG_STORE_SUCCESSORS_TAIL);
+        }
+        statement.push(PG_SPENT_WITH_USERS);
+        let rows = statement.build().fetch_all(writer).await?;
+        let mut spent = Vec::with_capacity(rows.len());
+        let mut users = HashMap::new();
+        for row in &rows {
+            let token = rows::refresh_token(row)?;
+            // The user's columns are NULL when no user has the token's user id.
+            if row.optional_text("id")?.is_some() && !users.contains_key(&token.user_id) {
+                let user = rows::user(row)?;
+                users.insert(user.id.clone(), user);
+            }
+            spent.push(token);
+        }
+        Ok(rotation_batch::outcomes(batch, spent, &users))
     }
 }
 

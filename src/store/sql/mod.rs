@@ -67,12 +67,11 @@ macro_rules! store_impl {
             use async_trait::async_trait;
             use sqlx::query::Query;
             use sqlx::{QueryBuilder, Row};
-            use std::collections::HashMap;
             use subtle::ConstantTimeEq;
 
             use $crate::store::notify::Revoked;
             use $crate::store::sql::queries::*;
-            use $crate::store::rotation_batch::{CommitRotations, Rotation, Spent};
+            use $crate::store::rotation_batch::Spent;
             use $crate::store::sql::{Arguments, Dialect, rows};
             use $crate::store::{
                 AccountToken, AccountTokenKind, ApiToken, App, AuthCode, Consumed, Contact, EndedSession, FailurePolicy, Grant,
@@ -240,86 +239,6 @@ macro_rules! store_impl {
                     }
                     tx.commit().await?;
                     Ok(deleted > 0)
-                }
-            }
-
-            impl CommitRotations for $store {
-                type Db = $db;
-                const COMMITS_IN_FLIGHT: usize = <$store as Dialect>::CONCURRENT_WRITES;
-
-                /// One transaction of five statements whatever the batch's size (BEGIN, one
-                /// UPDATE spending every token, one SELECT of their users, one INSERT of every
-                /// successor, COMMIT): on SQLite each statement is a hand-off to sqlx's
-                /// connection thread, on PostgreSQL a round trip, so per-rotation statements
-                /// (or a read of the user per refresh grant) would cost one each.
-                async fn commit_rotations(
-                    writer: &sqlx::Pool<$db>,
-                    batch: &[Rotation],
-                ) -> Result<Vec<Option<Spent>>, StoreError> {
-                    let mut tx = writer.begin_with(<$store>::BEGIN_WRITE).await?;
-                    let mut spend = QueryBuilder::<$db>::new(SPEND_REFRESH_TOKENS_HEAD);
-                    let mut hashes = spend.separated(", ");
-                    for rotation in batch {
-                        hashes.push_bind(rotation.token_hash.as_str());
-                    }
-                    spend.push(SPEND_REFRESH_TOKENS_TAIL);
-                    let spent_rows = spend.build().fetch_all(&mut *tx).await?;
-                    let mut spent = HashMap::with_capacity(spent_rows.len());
-                    for row in &spent_rows {
-                        let old = rows::refresh_token(row)?;
-                        spent.insert(old.token_hash.clone(), old);
-                    }
-                    // A token named twice in one batch is fresh for its first rotation only:
-                    // `remove` hands it out once, as two separate commits would have.
-                    let outcomes: Vec<Option<RefreshToken>> = batch
-                        .iter()
-                        .map(|r| spent.remove(&r.token_hash))
-                        .collect();
-                    let mut users = HashMap::new();
-                    let mut ids: Vec<&str> =
-                        outcomes.iter().flatten().map(|t| t.user_id.as_str()).collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    if !ids.is_empty() {
-                        let mut read = QueryBuilder::<$db>::new(GET_USERS_HEAD);
-                        let mut bound = read.separated(", ");
-                        for id in ids {
-                            bound.push_bind(id);
-                        }
-                        read.push(")");
-                        for row in read.build().fetch_all(&mut *tx).await? {
-                            let user = rows::user(&row)?;
-                            users.insert(user.id.clone(), user);
-                        }
-                    }
-                    let successors: Vec<RefreshToken> = batch
-                        .iter()
-                        .zip(&outcomes)
-                        .filter_map(|(r, old)| r.successor.as_ref()?.of(old.as_ref()?))
-                        .collect();
-                    if !successors.is_empty() {
-                        let mut insert = QueryBuilder::<$db>::new(INSERT_REFRESH_TOKENS_HEAD);
-                        insert.push_values(&successors, |mut row, t| {
-                            row.push_bind(t.token_hash.as_str())
-                                .push_bind(t.grant_id.as_str())
-                                .push_bind(t.client_id.as_str())
-                                .push_bind(t.user_id.as_str())
-                                .push_bind(t.scope.as_str())
-                                .push_bind(t.expires_at)
-                                .push_bind(t.auth_time);
-                        });
-                        insert.build().execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(outcomes
-                        .into_iter()
-                        .map(|t| {
-                            t.map(|token| Spent {
-                                user: users.get(&token.user_id).cloned(),
-                                token,
-                            })
-                        })
-                        .collect())
                 }
             }
 

@@ -73,10 +73,6 @@ pub(crate) const INSERT_USER: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
 pub(crate) const GET_USER: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-/// The users of a batch of rotations (`store::rotation_batch`): this, one bound id per user
-/// separated by commas, then `)`.
-pub(crate) const GET_USERS_HEAD: &str =
-    concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (");
 pub(crate) const FIND_USER_BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -237,15 +233,96 @@ pub(crate) const SPEND_REFRESH_TOKEN: &str = concat!(
 /// hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh token
 /// comes back once, however often the batch names it; PostgreSQL scans an `IN` list in key
 /// order, so two nodes' batches lock shared rows in one order.
-pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str = concat!(
-    "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE",
-    live_grant!(),
-    " AND token_hash IN ("
-);
+macro_rules! spend_refresh_tokens_head {
+    () => {
+        concat!(
+            "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE",
+            live_grant!(),
+            " AND token_hash IN ("
+        )
+    };
+}
+pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str = spend_refresh_tokens_head!();
 pub(crate) const SPEND_REFRESH_TOKENS_TAIL: &str = concat!(") RETURNING ", refresh_columns!());
-/// Stores the successors of a batch of rotations: this, then one bound row per successor.
-pub(crate) const INSERT_REFRESH_TOKENS_HEAD: &str =
-    concat!("INSERT INTO refresh_tokens (", refresh_columns!(), ") ");
+
+/// The successors of a batch's rotations, in one `INSERT … SELECT`: the text before a
+/// `VALUES` list of (predecessor hash, successor hash, client id, now, successor expiry), one
+/// row per rotation with a successor, whose predecessors are the rows of relation `$parents`.
+/// With `successors_tail!($parents)` after the list this is the one place the rotation rule
+/// is written: a successor keeps its predecessor's grant, user, full scope and `auth_time`, and
+/// is stored only when the predecessor was issued to the client presenting it and has not
+/// expired.
+macro_rules! successors_head {
+    ($parents:literal) => {
+        concat!(
+            "INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") SELECT v.column2, ",
+            $parents,
+            ".grant_id, ",
+            $parents,
+            ".client_id, ",
+            $parents,
+            ".user_id, ",
+            $parents,
+            ".scope, v.column5, ",
+            $parents,
+            ".auth_time FROM ",
+            $parents,
+            " JOIN ("
+        )
+    };
+}
+macro_rules! successors_tail {
+    ($parents:literal) => {
+        concat!(
+            ") AS v ON ",
+            $parents,
+            ".token_hash = v.column1 WHERE ",
+            $parents,
+            ".client_id = v.column3 AND ",
+            $parents,
+            ".expires_at > v.column4"
+        )
+    };
+}
+
+/// SQLite's commit of a batch of rotations, one script run in one call on the writer
+/// connection (`store::sqlite`): `BEGIN IMMEDIATE; `, then the successors of the tokens the
+/// batch will spend, stored before they are spent (the write lock is held throughout, so
+/// "unused now" is "spent by this batch"): this, the `VALUES` list, then
+/// `SQLITE_STORE_SUCCESSORS_TAIL`; then the spend.
+pub(crate) const SQLITE_STORE_SUCCESSORS_HEAD: &str = successors_head!("refresh_tokens");
+pub(crate) const SQLITE_STORE_SUCCESSORS_TAIL: &str = concat!(
+    successors_tail!("refresh_tokens"),
+    " AND refresh_tokens.used = FALSE",
+    live_grant!(),
+    "; "
+);
+/// After the spend, in the same script: the users of the tokens the batch names (this, the
+/// hashes again, then `SQLITE_SPENT_USERS_TAIL`, which commits).
+pub(crate) const SQLITE_SPENT_USERS_HEAD: &str = concat!(
+    "; SELECT ",
+    user_columns!(),
+    " FROM users WHERE id IN (SELECT user_id FROM refresh_tokens WHERE token_hash IN ("
+);
+pub(crate) const SQLITE_SPENT_USERS_TAIL: &str = ")); COMMIT";
+
+/// PostgreSQL's commit of a batch of rotations, one statement (`store::postgres`): the spend
+/// (this, the hashes, then `PG_SPEND_TAIL`), the successors of what it spent
+/// (`PG_STORE_SUCCESSORS_HEAD`, the `VALUES` list, `PG_STORE_SUCCESSORS_TAIL`; left out when
+/// no rotation has one), and `PG_SPENT_WITH_USERS`: each spent token with its user's columns
+/// (NULL when the user is gone).
+pub(crate) const PG_SPEND_HEAD: &str = concat!("WITH spent AS (", spend_refresh_tokens_head!());
+pub(crate) const PG_SPEND_TAIL: &str = concat!(") RETURNING ", refresh_columns!(), ")");
+pub(crate) const PG_STORE_SUCCESSORS_HEAD: &str =
+    concat!(", stored AS (", successors_head!("spent"));
+pub(crate) const PG_STORE_SUCCESSORS_TAIL: &str = concat!(successors_tail!("spent"), ")");
+pub(crate) const PG_SPENT_WITH_USERS: &str = concat!(
+    " SELECT spent.*, ",
+    user_columns!(),
+    " FROM spent LEFT JOIN users ON users.id = spent.user_id"
+);
 pub(crate) const GET_REFRESH_TOKEN: &str = concat!(
     "SELECT ",
     refresh_columns!(),
