@@ -73,7 +73,7 @@ ab_run() { # NAME BODY
 ab_run client_credentials "$OUT/cc.body" token
 ab_run introspection "$OUT/introspect.body" introspect
 refresh_run() { # NAME SCOPE
-  node bench/tools/oauth_load.mjs refresh --issuer "$FD_URL" --client-id "$WEB_ID" --client-secret "$WEB_SECRET" \
+  node bench/tools/oauth_load.mjs refresh --issuer "$FD_URL" --client-id "$WEB_ID" --client-secret="$WEB_SECRET" \
     --redirect-uri "$REDIRECT_URI" --scope "$2" --email "$EMAIL" --password "$PASSWORD" \
     --concurrency "$CONC" --count "$N" \
     --before "callgrind_control -z $PID > /dev/null 2>&1" --after "callgrind_control -d $PID > /dev/null 2>&1" > "$OUT/logs/$1.json" 2> "$OUT/logs/$1.err"

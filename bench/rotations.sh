@@ -66,7 +66,7 @@ echo "$($BIN --version 2>/dev/null | head -n1), $ALGORITHM, scope \"$SCOPE\", $S
 printf '%-6s %10s %10s %10s %14s %14s %6s\n' round refresh/s rot/commit ms/commit "writer µs/rot" "bytes/rot" idle
 for round in $(seq 1 "$ROUNDS"); do
   # Each round signs in its clients afresh: one token chain per connection.
-  node bench/tools/oauth_load.mjs tokens --issuer "$FD_URL" --client-id "$WEB_ID" --client-secret "$WEB_SECRET" \
+  node bench/tools/oauth_load.mjs tokens --issuer "$FD_URL" --client-id "$WEB_ID" --client-secret="$WEB_SECRET" \
     --redirect-uri "$REDIRECT_URI" --scope "$SCOPE" --email "$EMAIL" --password "$PASSWORD" \
     --count "$((CLIENTS + 8))" > "$WORK/tokens.txt"
   r1="$(metric frontdoor_refresh_rotations_per_commit_sum)"; c1="$(metric frontdoor_refresh_rotations_per_commit_count)"

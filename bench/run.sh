@@ -701,7 +701,7 @@ expect_alg() { # WHAT WANT: the access token in last-body is a JWT signed with W
 }
 expect_token_algs() { # WHAT WANT ISSUER CLIENT SECRET SCOPE: a login and a refresh sign with WANT
   local json
-  json="$(node bench/tools/oauth_load.mjs algs --issuer "$3" --client-id "$4" --client-secret "$5" \
+  json="$(node bench/tools/oauth_load.mjs algs --issuer "$3" --client-id "$4" --client-secret="$5" \
     --redirect-uri "$REDIRECT_URI" --scope "$6" --email "$EMAIL" --password "$PASSWORD")" \
     || die "$1: a login and a refresh for the token check failed"
   jq -e --arg a "$2" '.code.access_token == $a and .code.id_token == $a and ([.code[], .refresh[]] | all(. == $a))' \
@@ -760,11 +760,11 @@ run_node() { # ID LABEL OP CONCURRENCY ISSUER CLIENT SECRET SCOPE
   local id="$1" label="$2" op="$3" conc="$4" issuer="$5" client="$6" secret="$7" scope="$8"
   log "$label: $conc workers for ${DURATION}s"
   # warm-up, then the measured run
-  node bench/tools/oauth_load.mjs "$op" --issuer "$issuer" --client-id "$client" --client-secret "$secret" \
+  node bench/tools/oauth_load.mjs "$op" --issuer "$issuer" --client-id "$client" --client-secret="$secret" \
     --redirect-uri "$REDIRECT_URI" --scope "$scope" --email "$EMAIL" --password "$PASSWORD" \
     --concurrency "$conc" --duration "$WARMUP" > /dev/null
   local json
-  json="$(node bench/tools/oauth_load.mjs "$op" --issuer "$issuer" --client-id "$client" --client-secret "$secret" \
+  json="$(node bench/tools/oauth_load.mjs "$op" --issuer "$issuer" --client-id "$client" --client-secret="$secret" \
     --redirect-uri "$REDIRECT_URI" --scope "$scope" --email "$EMAIL" --password "$PASSWORD" \
     --concurrency "$conc" --duration "$DURATION")" || die "$label failed: $json"
   record "$(jq -c --arg id "$id" --arg l "$label" --argjson c "$conc" '. + {section: "provider", id: $id, label: $l, tool: "node", concurrency: $c, rps: .rate}' <<< "$json")"
@@ -775,7 +775,7 @@ run_node() { # ID LABEL OP CONCURRENCY ISSUER CLIENT SECRET SCOPE
 # connections before the first answer arrives.
 mint_refresh_tokens() { # LABEL ISSUER CLIENT SECRET SCOPE FILE
   local count=$(( CONNECTIONS + 4 * WRK_THREADS ))
-  node bench/tools/oauth_load.mjs tokens --issuer "$2" --client-id "$3" --client-secret "$4" \
+  node bench/tools/oauth_load.mjs tokens --issuer "$2" --client-id "$3" --client-secret="$4" \
     --redirect-uri "$REDIRECT_URI" --scope "$5" --email "$EMAIL" --password "$PASSWORD" \
     --count "$count" > "$6" || die "$1: signing in for refresh tokens failed"
   [ "$(grep -c . "$6")" = "$count" ] || die "$1: fewer refresh tokens than asked for"

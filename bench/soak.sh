@@ -103,7 +103,7 @@ echo "t_s,rss_a_kib,rss_b_kib" > "$WORK/rss.csv"
 log "driving both nodes for ${SECONDS_TOTAL}s"
 set +e
 "$DRIVER" --nodes "http://127.0.0.1:$P_A,http://127.0.0.1:$P_B" --seconds "$SECONDS_TOTAL" \
-  --email soak@example.com --password "$PASSWORD" --client-id "$CC_ID" --client-secret "$CC_SECRET" \
+  --email soak@example.com --password "$PASSWORD" --client-id "$CC_ID" --client-secret="$CC_SECRET" \
   --api-token "$API_TOKEN" --report "$WORK/driver.json"
 DRIVER_RC=$?
 set -e

@@ -35,6 +35,8 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 
+// parseArgs refuses `--client-secret -x…` as ambiguous: a generated secret may begin with `-`
+// (base64url), so the scripts pass values as `--client-secret=…`.
 const { positionals, values: o } = parseArgs({
   allowPositionals: true,
   options: {
