@@ -26,15 +26,12 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::query::Query;
-use sqlx::{Postgres, QueryBuilder, Transaction};
+use sqlx::{Postgres, Transaction};
 
 use super::StoreError;
 use super::notify::{CHANNEL, Revoked};
 use super::rotation_batch::{self, CommitRotations, Rotation, RotationBatcher, Spent};
-use super::sql::queries::{
-    PG_SPEND_HEAD, PG_SPEND_TAIL, PG_SPENT_WITH_USERS, PG_STORE_SUCCESSORS_HEAD,
-    PG_STORE_SUCCESSORS_TAIL, Spellings,
-};
+use super::sql::queries::{PG_COMMIT_ROTATIONS, Spellings};
 use super::sql::rows::{self, StoreRow};
 use super::sql::{Dialect, store_impl};
 
@@ -158,7 +155,8 @@ impl CommitRotations for PostgresStore {
     const COMMITS_IN_FLIGHT: usize = <Self as Dialect>::CONCURRENT_WRITES;
 
     /// One statement, and so one round trip and one transaction of its own: the spend, the
-    /// successors of what it spent, and each spent token with its user. Its `UPDATE` locks the
+    /// successors of what it spent, and each spent token with its user; one text for every
+    /// batch size, prepared once per connection. Its `UPDATE` locks the
     /// batch's rows in key order, as a batch of another node (or another of this node's in
     /// flight) does.
     async fn commit_rotations(
@@ -166,25 +164,41 @@ impl CommitRotations for PostgresStore {
         batch: &[Rotation],
     ) -> Result<Vec<Option<Spent>>, StoreError> {
         let successors = rotation_batch::successors(batch);
-        let mut statement = QueryBuilder::<Postgres>::new(PG_SPEND_HEAD);
-        let mut hashes = statement.separated(", ");
-        for rotation in batch {
-            hashes.push_bind(rotation.token_hash.as_str());
-        }
-        statement.push(PG_SPEND_TAIL);
-        if !successors.is_empty() {
-            statement.push(PG_STORE_SUCCESSORS_HEAD);
-            statement.push_values(&successors, |mut row, (parent, next)| {
-                row.push_bind(*parent)
-                    .push_bind(next.token_hash.as_str())
-                    .push_bind(next.client_id.as_str())
-                    .push_bind(next.now)
-                    .push_bind(next.expires_at);
-            });
-            statement.push(PG_STORE_SUCCESSORS_TAIL);
-        }
-        statement.push(PG_SPENT_WITH_USERS);
-        let rows = statement.build().fetch_all(writer).await?;
+        let hashes: Vec<&str> = batch.iter().map(|r| r.token_hash.as_str()).collect();
+        let rows = sqlx::query(PG_COMMIT_ROTATIONS)
+            .bind(hashes)
+            .bind(
+                successors
+                    .iter()
+                    .map(|(parent, _)| *parent)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                successors
+                    .iter()
+                    .map(|(_, next)| next.token_hash.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                successors
+                    .iter()
+                    .map(|(_, next)| next.client_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                successors
+                    .iter()
+                    .map(|(_, next)| next.now)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                successors
+                    .iter()
+                    .map(|(_, next)| next.expires_at)
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(writer)
+            .await?;
         let mut spent = Vec::with_capacity(rows.len());
         let mut users = HashMap::new();
         for row in &rows {

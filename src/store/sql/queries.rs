@@ -233,16 +233,16 @@ pub(crate) const SPEND_REFRESH_TOKEN: &str = concat!(
 /// hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh token
 /// comes back once, however often the batch names it; PostgreSQL scans an `IN` list in key
 /// order, so two nodes' batches lock shared rows in one order.
-macro_rules! spend_refresh_tokens_head {
+macro_rules! spend_live_refresh_tokens {
     () => {
         concat!(
             "UPDATE refresh_tokens SET used = TRUE WHERE used = FALSE",
-            live_grant!(),
-            " AND token_hash IN ("
+            live_grant!()
         )
     };
 }
-pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str = spend_refresh_tokens_head!();
+pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str =
+    concat!(spend_live_refresh_tokens!(), " AND token_hash IN (");
 pub(crate) const SPEND_REFRESH_TOKENS_TAIL: &str = concat!(") RETURNING ", refresh_columns!());
 
 /// The successors of a batch's rotations, in one `INSERT … SELECT`: the text before a
@@ -308,21 +308,27 @@ pub(crate) const SQLITE_SPENT_USERS_HEAD: &str = concat!(
 );
 pub(crate) const SQLITE_SPENT_USERS_TAIL: &str = ")); COMMIT";
 
-/// PostgreSQL's commit of a batch of rotations, one statement (`store::postgres`): the spend
-/// (this, the hashes, then `PG_SPEND_TAIL`), the successors of what it spent
-/// (`PG_STORE_SUCCESSORS_HEAD`, the `VALUES` list, `PG_STORE_SUCCESSORS_TAIL`; left out when
-/// no rotation has one), and `PG_SPENT_WITH_USERS`: each spent token with its user's columns
-/// (NULL when the user is gone).
-pub(crate) const PG_SPEND_HEAD: &str = concat!("WITH spent AS (", spend_refresh_tokens_head!());
-pub(crate) const PG_SPEND_TAIL: &str = concat!(") RETURNING ", refresh_columns!(), ")");
-pub(crate) const PG_STORE_SUCCESSORS_HEAD: &str =
-    concat!(", stored AS (", successors_head!("spent"));
-pub(crate) const PG_STORE_SUCCESSORS_TAIL: &str = concat!(successors_tail!("spent"), ")");
-pub(crate) const PG_SPENT_WITH_USERS: &str = concat!(
-    " SELECT spent.*, ",
+/// PostgreSQL's commit of a batch of rotations, one statement (`store::postgres`) of one text
+/// whatever the batch's size (arrays, not lists of placeholders), so that each connection
+/// prepares it once: the spend of the hashes in `$1`, the successors of what it spent (the
+/// arrays `$2` to `$6` are the columns of the `VALUES` rows SQLite binds one by one), and each
+/// spent token with its user's columns (NULL when the user is gone). `= ANY` scans the index in
+/// key order, as an `IN` list does, so two batches lock shared rows in one order.
+pub(crate) const PG_COMMIT_ROTATIONS: &str = concat!(
+    "WITH spent AS (",
+    spend_live_refresh_tokens!(),
+    " AND token_hash = ANY($1) RETURNING ",
+    refresh_columns!(),
+    "), stored AS (",
+    successors_head!("spent"),
+    "SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) \
+     AS u(column1, column2, column3, column4, column5)",
+    successors_tail!("spent"),
+    ") SELECT spent.*, ",
     user_columns!(),
     " FROM spent LEFT JOIN users ON users.id = spent.user_id"
 );
+
 pub(crate) const GET_REFRESH_TOKEN: &str = concat!(
     "SELECT ",
     refresh_columns!(),
