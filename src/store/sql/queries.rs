@@ -229,10 +229,8 @@ pub(crate) const SPEND_REFRESH_TOKEN: &str = concat!(
     " RETURNING ",
     refresh_columns!()
 );
-/// Spends the refresh tokens of a batch of rotations (`store::rotation_batch`): this, one bound
-/// hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh token
-/// comes back once, however often the batch names it; PostgreSQL scans an `IN` list in key
-/// order, so two nodes' batches lock shared rows in one order.
+/// The spend of refresh tokens that are unused and whose grant is live, as the batch
+/// statements of both backends begin it.
 macro_rules! spend_live_refresh_tokens {
     () => {
         concat!(
@@ -241,6 +239,9 @@ macro_rules! spend_live_refresh_tokens {
         )
     };
 }
+/// SQLite's spend of a batch of rotations (`store::rotation_batch`), in its script: this, one
+/// bound hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh
+/// token comes back once, however often the batch names it.
 pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str =
     concat!(spend_live_refresh_tokens!(), " AND token_hash IN (");
 pub(crate) const SPEND_REFRESH_TOKENS_TAIL: &str = concat!(") RETURNING ", refresh_columns!());
