@@ -102,8 +102,12 @@ impl Dialect for PostgresStore {
     type Db = Postgres;
     const BEGIN_WRITE: &'static str = "BEGIN";
     /// A commit waits for its WAL flush, and the server flushes the commits waiting together:
-    /// a few transactions in flight keep it busy while the rest of the pool serves reads.
-    const CONCURRENT_WRITES: usize = 4;
+    /// a second transaction in flight keeps it busy while the rest of the pool serves reads.
+    /// Two, not four: with a batch of rotations in one statement, four in flight made batches
+    /// of about 6 rotations under RS256 load and cost the server 65-90 µs of CPU per refresh,
+    /// two make batches of 13-16 for 43-53 µs, with ES256 throughput unchanged
+    /// (`docs/benchmarks.md`, December 6, night).
+    const CONCURRENT_WRITES: usize = 2;
 
     fn reader(&self) -> &PgPool {
         &self.pool
