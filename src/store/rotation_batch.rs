@@ -15,7 +15,7 @@
 //! nodes, or this node's others in flight on PostgreSQL, `CommitRotations::COMMITS_IN_FLIGHT`)
 //! wait on the row lock (PostgreSQL) or the write lock (SQLite) and then find it used.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ use super::{RefreshToken, StoreError, Successor, User};
 /// several rotations of the batch gets the first one's only (the others are replays of it, as
 /// they would be in separate commits).
 pub(crate) fn successors(batch: &[Rotation]) -> Vec<(&str, &Successor)> {
-    let mut named = std::collections::HashSet::with_capacity(batch.len());
+    let mut named = HashSet::with_capacity(batch.len());
     batch
         .iter()
         .filter(|r| named.insert(r.token_hash.as_str()))

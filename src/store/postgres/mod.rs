@@ -169,38 +169,29 @@ impl CommitRotations for PostgresStore {
     ) -> Result<Vec<Option<Spent>>, StoreError> {
         let successors = rotation_batch::successors(batch);
         let hashes: Vec<&str> = batch.iter().map(|r| r.token_hash.as_str()).collect();
+        // The successors' columns, one array each (the `VALUES` rows SQLite binds one by one).
+        let n = successors.len();
+        let (mut parents, mut next_hashes, mut clients, mut nows, mut expiries) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (parent, next) in &successors {
+            parents.push(*parent);
+            next_hashes.push(next.token_hash.as_str());
+            clients.push(next.client_id.as_str());
+            nows.push(next.now);
+            expiries.push(next.expires_at);
+        }
         let rows = sqlx::query(PG_COMMIT_ROTATIONS)
             .bind(hashes)
-            .bind(
-                successors
-                    .iter()
-                    .map(|(parent, _)| *parent)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                successors
-                    .iter()
-                    .map(|(_, next)| next.token_hash.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                successors
-                    .iter()
-                    .map(|(_, next)| next.client_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                successors
-                    .iter()
-                    .map(|(_, next)| next.now)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                successors
-                    .iter()
-                    .map(|(_, next)| next.expires_at)
-                    .collect::<Vec<_>>(),
-            )
+            .bind(parents)
+            .bind(next_hashes)
+            .bind(clients)
+            .bind(nows)
+            .bind(expiries)
             .fetch_all(writer)
             .await?;
         let mut spent = Vec::with_capacity(rows.len());
