@@ -419,3 +419,24 @@ impl From<crate::keys::KeyError> for OAuthError {
         Error::from(e).into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::decode_cookie_value;
+    use std::borrow::Cow;
+
+    #[test]
+    fn cookie_values_are_unquoted_and_percent_decoded() {
+        assert!(matches!(
+            decode_cookie_value("\"abc\""),
+            Some(Cow::Borrowed("abc"))
+        ));
+        assert!(matches!(
+            decode_cookie_value("a+b/c="),
+            Some(Cow::Borrowed("a+b/c="))
+        ));
+        assert_eq!(decode_cookie_value("a%20b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(decode_cookie_value("\"%3Dx\"").as_deref(), Some("=x"));
+        assert_eq!(decode_cookie_value("%FF"), None, "not UTF-8 once decoded");
+    }
+}

@@ -12,7 +12,7 @@ use frontdoor::gateway::routes::{Route, RouteAssertion};
 use frontdoor_fuzz::{fields, split_once};
 use http::HeaderName;
 use libfuzzer_sys::fuzz_target;
-use pingora::http::RequestHeader;
+use pingora::http::{CasedHeaderName, RequestHeader};
 
 const OWN_COOKIES: [&str; 2] = ["frontdoor_session", "frontdoor_csrf"];
 
@@ -37,7 +37,8 @@ fn route(names_line: &[u8]) -> Route {
         Some([]) => None,
         Some(n) => Some(HeaderName::from_bytes(n).unwrap_or_else(|_| default(f))),
         None => Some(default(f)),
-    });
+    })
+    .map(|n| n.map(CasedHeaderName::new));
     Route {
         label: "fuzz/".into(),
         host: "*".into(),
@@ -58,7 +59,7 @@ fn route(names_line: &[u8]) -> Route {
         connect_timeout: Duration::from_secs(1),
         read_timeout: Duration::from_secs(1),
         assertion: Some(RouteAssertion {
-            header: HeaderName::from_static("x-frontdoor-assertion"),
+            header: CasedHeaderName::from_static("x-frontdoor-assertion"),
             audience: None,
             lifetime: Duration::from_secs(300),
         }),
@@ -99,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
                 .header_names
                 .iter()
                 .flatten()
-                .map(|n| normalised(n.as_str())),
+                .map(|n| normalised(n.name().as_str())),
         );
     }
     for name in req.headers.keys() {

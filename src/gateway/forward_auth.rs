@@ -108,7 +108,7 @@ pub async fn check(state: &State, req: &Request) -> Reply {
             // The proxy in front copies it upstream like the identity headers.
             if let (Some(a), Some(identity)) = (&route.assertion, identity.as_deref()) {
                 match super::assertion::value(state, &route, a, identity, &o.host) {
-                    Ok(v) => reply.headers.push((a.header.clone(), v)),
+                    Ok(v) => reply.headers.push((a.header.name().clone(), v)),
                     Err(e) => return ApiError::from(crate::error::Error::from(e)).into_reply(),
                 }
             }
@@ -146,7 +146,7 @@ fn with_identity(route: &super::routes::Route, identity: Option<&crate::auth::Id
             .and_then(|i| i.header_value(field))
             .cloned()
             .unwrap_or_else(|| http::HeaderValue::from_static(""));
-        reply.headers.push((name.clone(), value));
+        reply.headers.push((name.name().clone(), value));
     }
     reply
 }

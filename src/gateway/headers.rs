@@ -2,7 +2,7 @@
 //! identity header, drop hop-by-hop headers and frontdoor's own credentials, inject ours.
 
 use http::{HeaderName, HeaderValue};
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::{CasedHeaderName, RequestHeader, ResponseHeader};
 
 use super::routes::Route;
 use crate::auth::Identity;
@@ -57,7 +57,7 @@ pub(crate) fn normalised_starts_with(name: &[u8], target: &[u8], exact: bool) ->
 }
 
 /// Whether a client-sent header could be mistaken for an identity header of this route.
-pub fn is_reserved(name: &str, route_names: Option<&[Option<HeaderName>; 8]>) -> bool {
+pub fn is_reserved(name: &str, route_names: Option<&[Option<CasedHeaderName>; 8]>) -> bool {
     let n = name.as_bytes();
     RESERVED_PREFIXES
         .iter()
@@ -72,7 +72,7 @@ pub fn is_reserved(name: &str, route_names: Option<&[Option<HeaderName>; 8]>) ->
             names
                 .iter()
                 .flatten()
-                .any(|r| normalised_starts_with(n, r.as_str().as_bytes(), true))
+                .any(|r| normalised_starts_with(n, r.name().as_str().as_bytes(), true))
         })
 }
 
@@ -80,7 +80,9 @@ pub fn is_reserved(name: &str, route_names: Option<&[Option<HeaderName>; 8]>) ->
 /// `Connection`), and frontdoor's own cookies.
 pub fn strip(req: &mut RequestHeader, route: Option<&Route>, own_cookies: &[&str]) {
     let names = route.map(|r| &r.header_names);
-    let assertion = route.and_then(|r| r.assertion.as_ref()).map(|a| &a.header);
+    let assertion = route
+        .and_then(|r| r.assertion.as_ref())
+        .map(|a| a.header.name());
     let mut doomed: Vec<HeaderName> = Vec::new();
     for name in req.headers.keys() {
         if is_reserved(name.as_str(), names)
@@ -147,13 +149,13 @@ fn strip_cookies(req: &mut RequestHeader, own: &[&str]) {
     }
 }
 
-/// The forwarding headers frontdoor sets, named once: a `HeaderName` is inserted without
-/// being parsed again.
-pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// The forwarding headers frontdoor sets, named once with the case form they are written in:
+/// inserted without being parsed again, or their name copied into a new buffer.
+pub static X_FORWARDED_FOR: CasedHeaderName = CasedHeaderName::from_static("x-forwarded-for");
 /// See [`X_FORWARDED_FOR`].
-pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+pub static X_REAL_IP: CasedHeaderName = CasedHeaderName::from_static("x-real-ip");
 /// See [`X_FORWARDED_FOR`].
-pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_PROTO: CasedHeaderName = CasedHeaderName::from_static("x-forwarded-proto");
 
 /// Prefixes (normalised) of headers by which a proxy tells the next hop who the client is,
 /// which host, scheme, port or path it asked for (`X-Forwarded-*` with `-Prefix` and `-Port`,
@@ -241,7 +243,7 @@ pub struct HeaderTooLarge {
 fn identity_headers<'a>(
     route: &'a Route,
     identity: &'a Identity,
-) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> {
+) -> impl Iterator<Item = (&'a CasedHeaderName, &'a HeaderValue)> {
     HeaderField::ALL.into_iter().filter_map(|field| {
         Some((
             route.header_names[field as usize].as_ref()?,
@@ -259,7 +261,7 @@ pub fn check_identity_size(
 ) -> Result<(), HeaderTooLarge> {
     match identity_headers(route, identity).find(|(_, v)| v.len() > max) {
         Some((name, v)) => Err(HeaderTooLarge {
-            name: name.to_string(),
+            name: name.name().to_string(),
             len: v.len(),
             max,
         }),
@@ -271,7 +273,7 @@ pub fn check_identity_size(
 /// decision, `check_identity_size`).
 pub fn inject(req: &mut RequestHeader, route: &Route, identity: &Identity) {
     for (name, v) in identity_headers(route, identity) {
-        let _ = req.insert_header(name.clone(), v.clone());
+        let _ = req.insert_header(name, v.clone());
     }
 }
 
@@ -308,8 +310,8 @@ mod tests {
         ] {
             assert!(!is_reserved(n, None), "{n}");
         }
-        let renamed: [Option<HeaderName>; 8] =
-            std::array::from_fn(|_| Some(HeaderName::from_static("x-grafana-login")));
+        let renamed: [Option<CasedHeaderName>; 8] =
+            std::array::from_fn(|_| Some(CasedHeaderName::from_static("x-grafana-login")));
         assert!(is_reserved("x_grafana_login", Some(&renamed)));
     }
 
@@ -394,10 +396,10 @@ mod tests {
     /// CGI-style upstreams read both as `HTTP_X_WIKI_USER`.
     #[test]
     fn renamed_headers_with_underscores_or_dots_reserve_every_spelling() {
-        let mut renamed: [Option<HeaderName>; 8] =
-            std::array::from_fn(|_| Some(HeaderName::from_static("x-unused")));
-        renamed[0] = Some(HeaderName::from_static("x_wiki_user"));
-        renamed[1] = Some(HeaderName::from_static("x.wiki.email"));
+        let mut renamed: [Option<CasedHeaderName>; 8] =
+            std::array::from_fn(|_| Some(CasedHeaderName::from_static("x-unused")));
+        renamed[0] = Some(CasedHeaderName::from_static("x_wiki_user"));
+        renamed[1] = Some(CasedHeaderName::from_static("x.wiki.email"));
         renamed[2] = None;
         for n in [
             "x-wiki-user",

@@ -153,7 +153,7 @@ impl ProxyHttp for Gateway {
             let xff = session
                 .req_header()
                 .headers
-                .get(&headers::X_FORWARDED_FOR)
+                .get(headers::X_FORWARDED_FOR.name())
                 .and_then(|v| v.to_str().ok());
             state.gateway.trusted.client_ip(p, xff)
         });
@@ -355,7 +355,7 @@ impl ProxyHttp for Gateway {
         if let Some(host) = route.and_then(|r| r.upstream_host.clone()) {
             upstream_request.insert_header(http::header::HOST, host)?;
         }
-        upstream_request.insert_header(request_id::HEADER.clone(), ctx.request_id.clone())?;
+        upstream_request.insert_header(&request_id::HEADER, ctx.request_id.clone())?;
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         let trusted = ctx
             .peer_ip
@@ -376,12 +376,12 @@ impl ProxyHttp for Gateway {
             let real_ip = ctx.client_ip.map(|c| ip_value(None, c)).transpose()?;
             let prev = upstream_request
                 .headers
-                .get(&headers::X_FORWARDED_FOR)
+                .get(headers::X_FORWARDED_FOR.name())
                 .filter(|v| trusted && v.to_str().is_ok());
             let xff = ip_value(prev, peer)?;
-            upstream_request.insert_header(headers::X_FORWARDED_FOR.clone(), xff)?;
+            upstream_request.insert_header(&headers::X_FORWARDED_FOR, xff)?;
             if let Some(real_ip) = real_ip {
-                upstream_request.insert_header(headers::X_REAL_IP.clone(), real_ip)?;
+                upstream_request.insert_header(&headers::X_REAL_IP, real_ip)?;
             }
             if !trusted {
                 let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -390,14 +390,14 @@ impl ProxyHttp for Gateway {
                 } else {
                     ctx.state.gateway.public_scheme
                 };
-                upstream_request.insert_header(headers::X_FORWARDED_PROTO.clone(), proto)?;
+                upstream_request.insert_header(&headers::X_FORWARDED_PROTO, proto)?;
             }
         }
         if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {
             headers::inject(upstream_request, route, identity);
             if let Some(a) = &route.assertion {
                 match assertion::value(&ctx.state, route, a, identity, &ctx.host) {
-                    Ok(v) => upstream_request.insert_header(a.header.clone(), v)?,
+                    Ok(v) => upstream_request.insert_header(&a.header, v)?,
                     Err(e) => {
                         // The upstream asked to verify who calls: nothing is sent unsigned.
                         tracing::error!(error = %e, "cannot sign the identity assertion");
@@ -419,7 +419,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         headers::strip_set_cookies(upstream_response, &self.own_cookies);
-        upstream_response.insert_header(request_id::HEADER.clone(), ctx.request_id.clone())?;
+        upstream_response.insert_header(&request_id::HEADER, ctx.request_id.clone())?;
         if let (Some(start), Some(route)) = (ctx.upstream_start.take(), ctx.route.as_ref()) {
             let seconds = start.elapsed().as_secs_f64();
             ctx.upstream_seconds = Some(seconds);
@@ -596,7 +596,7 @@ async fn write_reply(session: &mut Session, request_id: &HeaderValue, reply: Rep
     for (k, v) in reply.headers {
         header.append_header(k, v)?;
     }
-    header.insert_header(request_id::HEADER.clone(), request_id.clone())?;
+    header.insert_header(&request_id::HEADER, request_id.clone())?;
     header.insert_header(
         http::header::CONTENT_LENGTH,
         HeaderValue::from(reply.body.len()),

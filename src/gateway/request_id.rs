@@ -3,11 +3,12 @@
 //! request can be followed through every log on its way.
 
 use http::HeaderValue;
-use http::header::HeaderName;
+use pingora::http::CasedHeaderName;
 use rand::Rng;
 
-/// The header that carries it, in both directions.
-pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// The header that carries it, in both directions (named with its case form once: added to
+/// every request and response, it is neither parsed nor copied there).
+pub static HEADER: CasedHeaderName = CasedHeaderName::from_static("x-request-id");
 
 /// Longest id accepted from a proxy, in bytes.
 pub const MAX_LEN: usize = 128;
@@ -17,7 +18,7 @@ pub const MAX_LEN: usize = 128;
 /// write what it likes into the logs, or pin another request's id on its own.
 pub fn of_request(headers: &http::HeaderMap, from_trusted_proxy: bool) -> HeaderValue {
     if from_trusted_proxy
-        && let Some(v) = headers.get(&HEADER)
+        && let Some(v) = headers.get(HEADER.name())
         && acceptable(v.as_bytes())
     {
         return v.clone();
@@ -53,7 +54,7 @@ mod tests {
     #[test]
     fn only_short_plain_ids_from_trusted_proxies_are_kept() {
         let mut h = http::HeaderMap::new();
-        h.insert(&HEADER, HeaderValue::from_static("abc-123"));
+        h.insert(HEADER.name(), HeaderValue::from_static("abc-123"));
         assert_eq!(of_request(&h, true), "abc-123");
         assert_ne!(of_request(&h, false), "abc-123");
         for bad in ["", "a b", "a\"b", "a=b\x7f", &"x".repeat(MAX_LEN + 1)] {
@@ -63,7 +64,7 @@ mod tests {
             "f47ac10b-58cc-4372-a567-0e02b2c3d479".as_bytes()
         ));
         assert!(acceptable(&[b'x'; MAX_LEN]));
-        h.insert(&HEADER, HeaderValue::from_static("a;b"));
+        h.insert(HEADER.name(), HeaderValue::from_static("a;b"));
         assert_ne!(of_request(&h, true), "a;b");
     }
 

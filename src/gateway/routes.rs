@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
+use pingora::http::CasedHeaderName;
 
 use crate::config::{Config, HeaderField, Policy, Upstream};
 
@@ -34,7 +35,7 @@ pub struct Route {
     pub audience: Option<String>,
     /// Injected header names, indexed by `HeaderField`; `None` for a header this route does
     /// not send (configured with an empty name).
-    pub header_names: [Option<HeaderName>; 8],
+    pub header_names: [Option<CasedHeaderName>; 8],
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
     /// Upstream read timeout.
@@ -58,7 +59,7 @@ pub struct Route {
 #[derive(Debug)]
 pub struct RouteAssertion {
     /// The header that carries it.
-    pub header: HeaderName,
+    pub header: CasedHeaderName,
     /// Its `aud`; `None`: the route's host, or the request's on a `*` route.
     pub audience: Option<String>,
     /// Its lifetime.
@@ -140,8 +141,10 @@ impl RouteTable {
                 let tls = r.upstream_tls.as_ref();
                 let header_names = HeaderField::ALL.map(|f| match r.headers.get(&f) {
                     Some(n) if n.is_empty() => None,
-                    Some(n) => HeaderName::from_bytes(n.as_bytes()).ok(),
-                    None => Some(HeaderName::from_static(lower(f))),
+                    Some(n) => HeaderName::from_bytes(n.as_bytes())
+                        .ok()
+                        .map(CasedHeaderName::new),
+                    None => Some(CasedHeaderName::from_static(lower(f))),
                 });
                 Arc::new(Route {
                     label: format!("{}{}", r.host, r.path_prefix),
@@ -163,7 +166,7 @@ impl RouteTable {
                     connect_timeout: r.connect_timeout.0,
                     read_timeout: r.read_timeout.0,
                     assertion: r.assertion.0.as_ref().map(|a| RouteAssertion {
-                        header: a.header.clone(),
+                        header: CasedHeaderName::new(a.header.clone()),
                         audience: a.audience.clone(),
                         lifetime: a.lifetime.0,
                     }),
@@ -281,14 +284,22 @@ mod tests {
             "  - { host: g, upstream: 'http://127.0.0.1:1', headers: { user: X-WEBAUTH-USER } }\n",
         );
         let r = t.find("g", "/").expect("route");
-        let name = |f: HeaderField| r.header_names[f as usize].as_ref().map(|n| n.as_str());
+        let name = |f: HeaderField| {
+            r.header_names[f as usize]
+                .as_ref()
+                .map(|n| n.name().as_str())
+        };
         assert_eq!(name(HeaderField::User), Some("x-webauth-user"));
         assert_eq!(name(HeaderField::Email), Some("x-auth-request-email"));
         let t = table(
             "  - { host: g, upstream: 'http://127.0.0.1:1', headers: { tenant: '', access: '' } }\n",
         );
         let r = t.find("g", "/").expect("route");
-        let name = |f: HeaderField| r.header_names[f as usize].as_ref().map(|n| n.as_str());
+        let name = |f: HeaderField| {
+            r.header_names[f as usize]
+                .as_ref()
+                .map(|n| n.name().as_str())
+        };
         assert_eq!(
             name(HeaderField::Tenant),
             None,
@@ -304,7 +315,7 @@ mod tests {
             let r = t.find(host, "/").expect("route");
             r.header_names[HeaderField::Amr as usize]
                 .as_ref()
-                .map(|n| n.as_str().to_string())
+                .map(|n| n.name().as_str().to_string())
         };
         assert_eq!(amr("g").as_deref(), Some("x-auth-methods"));
         assert_eq!(amr("h"), None, "turned off");

@@ -97,6 +97,49 @@ impl IntoCaseHeaderName for &HeaderName {
     }
 }
 
+/// A [`HeaderName`] together with the case-sensitive form it is written in, both made once
+/// (a constant, or a name read from configuration). Adding it to a header that keeps the
+/// original case of its names then neither parses the name nor copies it into a new buffer:
+/// both forms are cloned (a static name is not even reference-counted).
+#[derive(Debug, Clone)]
+pub struct CasedHeaderName {
+    name: HeaderName,
+    case: CaseHeaderName,
+}
+
+impl CasedHeaderName {
+    /// `name`, written as [`HeaderName`] is written without a case form: its standard title
+    /// case, or lowercase.
+    pub fn new(name: HeaderName) -> Self {
+        let case = case_header_name_of(&name);
+        CasedHeaderName { name, case }
+    }
+
+    /// A name known when compiling, written as given (lowercase, as
+    /// [`HeaderName::from_static`] requires; it panics on anything else, as that does).
+    pub const fn from_static(name: &'static str) -> Self {
+        CasedHeaderName {
+            name: HeaderName::from_static(name),
+            case: CaseHeaderName(Bytes::from_static(name.as_bytes())),
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+}
+
+impl IntoCaseHeaderName for &CasedHeaderName {
+    fn into_case_header_name(self) -> CaseHeaderName {
+        self.case.clone()
+    }
+
+    fn into_header_names(self) -> std::result::Result<(HeaderName, Option<CaseHeaderName>), http::header::InvalidHeaderName> {
+        Ok((self.name.clone(), Some(self.case.clone())))
+    }
+}
+
 impl IntoCaseHeaderName for Bytes {
     fn into_case_header_name(self) -> CaseHeaderName {
         CaseHeaderName(self)
@@ -135,6 +178,19 @@ pub(crate) fn titled_header_name_str(header_name: &HeaderName) -> Option<&'stati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cased_header_names_are_written_as_made() {
+        let custom = CasedHeaderName::new(HeaderName::from_static("x-auth-request-user"));
+        assert_eq!(custom.into_case_header_name().as_slice(), b"x-auth-request-user");
+        let standard = CasedHeaderName::new(header::SERVER);
+        assert_eq!(standard.into_case_header_name().as_slice(), b"Server");
+        static CONSTANT: CasedHeaderName = CasedHeaderName::from_static("x-request-id");
+        let (name, case) = (&CONSTANT).into_header_names().unwrap();
+        assert_eq!(name, HeaderName::from_static("x-request-id"));
+        assert_eq!(case.unwrap().as_slice(), b"x-request-id");
+        assert_eq!(CONSTANT.name().as_str(), "x-request-id");
+    }
 
     #[test]
     fn test_case_header_name() {
