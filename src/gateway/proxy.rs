@@ -592,7 +592,10 @@ async fn respond(session: &mut Session, ctx: &Ctx, reply: Reply) -> Result<bool>
 }
 
 async fn write_reply(session: &mut Session, request_id: &HeaderValue, reply: Reply) -> Result<()> {
-    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
+    // Without a map of the names' original case: an answer frontdoor makes has none to keep,
+    // and the map cost a copy of every non-standard name; the names go out spelled as the
+    // map would have held them (title case for the standard ones, else lowercase).
+    let mut header = ResponseHeader::build_no_case(reply.status, Some(reply.headers.len() + 2))?;
     for (k, v) in reply.headers {
         header.append_header(k, v)?;
     }

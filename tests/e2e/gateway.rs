@@ -665,3 +665,35 @@ async fn the_login_page_can_email_a_code_and_sign_in_with_it() {
         Some("ann@example.com")
     );
 }
+
+/// frontdoor's own answers spell their header names as HTTP/1.1 peers have always seen them:
+/// the standard ones in title case, the others in lowercase, whatever builds the header.
+#[tokio::test]
+async fn own_answers_spell_header_names_as_before() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_upstream, fd) = setup().await;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", fd.port))
+        .await
+        .expect("connect");
+    s.write_all(b"GET /_frontdoor/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let names: Vec<&str> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n))
+        .collect();
+    for spelled in [
+        "Content-Type",
+        "Content-Length",
+        "x-request-id",
+        "content-security-policy",
+    ] {
+        assert!(names.contains(&spelled), "{spelled} in {names:?}");
+    }
+}
