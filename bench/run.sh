@@ -39,7 +39,9 @@
 #                  in the full and --proxy-only runs. BENCH_CONNECTIONS_ONLY=1. Counts:
 #                  BENCH_CONN_IDLE (10000), BENCH_CONN_WS (1000).
 # BENCH_PROXY_THREADS: worker threads of frontdoor's proxy and of the bare Pingora proxy
-#                  (default: one per CPU, frontdoor's default; nginx runs 1 worker).
+#                  (default: one per CPU, frontdoor's default).
+# BENCH_NGINX_WORKERS: worker processes of each nginx, the upstream's and the proxies' (default:
+#                  one per CPU, as frontdoor's threads; issue 17's first figures had 1).
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
 # BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
@@ -55,6 +57,7 @@ OUT="${BENCH_OUT:-docs/bench}"
 MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
 PROXY_THREADS="${BENCH_PROXY_THREADS:-$(nproc)}"
+NGINX_WORKERS="${BENCH_NGINX_WORKERS:-$(nproc)}"
 PROVIDER_ONLY="${BENCH_PROVIDER_ONLY:-0}"
 CONNECTIONS_ONLY="${BENCH_CONNECTIONS_ONLY:-0}"
 while [ $# -gt 0 ]; do
@@ -235,7 +238,7 @@ head -c 512 /dev/zero | tr '\0' 'x' > "$WORK/www/bench.txt"
 cp "$WORK/www/bench.txt" "$WORK/www/public/bench.txt"
 cp "$WORK/www/bench.txt" "$WORK/www/signed/bench.txt"
 chmod -R a+rX "$WORK/www"
-NGINX_COMMON="worker_processes auto;
+NGINX_COMMON="worker_processes $NGINX_WORKERS;
 worker_rlimit_nofile 65536;
 events { worker_connections 4096; }"
 NGINX_HTTP_COMMON="access_log off;
@@ -1016,14 +1019,14 @@ MACHINE="$(jq -n \
   --arg node "$(node --version)" \
   --arg oidc "${OIDC_VERSION:-not run}" \
   --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
-  --arg proxy_threads "$PROXY_THREADS" \
+  --arg proxy_threads "$PROXY_THREADS" --arg nginx_workers "$NGINX_WORKERS" \
   --arg login_c "$LOGIN_CONCURRENCY" --arg pair_rounds "$PAIR_ROUNDS" \
   --arg smoke "$SMOKE" \
   --arg dirty "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null && echo 0 || echo 1)" \
   '{nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel, date: $date, commit: $commit,
     nginx: $nginx, wrk: $wrk, node: $node, oidc_provider: $oidc, duration_s: ($duration|tonumber),
     connections: ($connections|tonumber), wrk_threads: ($threads|tonumber),
-    proxy_threads: ($proxy_threads|tonumber),
+    proxy_threads: ($proxy_threads|tonumber), nginx_workers: ($nginx_workers|tonumber),
     login_concurrency: ($login_c|tonumber), pair_rounds: ($pair_rounds|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
 mkdir -p "$OUT"
 README_ARG=()
