@@ -167,7 +167,10 @@ measure_connections() {
 
   exec {CONN_CTL}>&-
   wait "$CONN_HOLDER_PID" 2>/dev/null || true
-  kill -INT "$fd_pid" "$echo_pid" 2>/dev/null || true
+  kill -INT "$fd_pid" 2>/dev/null || true
+  # TERM, not INT: a background job of a shell without job control starts with SIGINT ignored,
+  # and Python keeps it ignored, so INT would leave the echo server (and this wait) hanging.
+  kill -TERM "$echo_pid" 2>/dev/null || true
   wait "$fd_pid" "$echo_pid" 2>/dev/null || true
   local kept=() pid
   for pid in "${PIDS[@]}"; do

@@ -615,7 +615,8 @@ machine; the load generator shares the {m['nproc']} cores with the servers. Vers
 
 **Proxy path.** `wrk -t{m['wrk_threads']} -c{m['connections']} -d{m['duration_s']}s --latency` with
 `bench/wrk/bench.lua` (its `done` prints p99.9), after a short warm-up run, for each row; the
-upstream is nginx serving a 512-byte file. The nginx proxies keep 64 idle upstream
+upstream is nginx serving a 512-byte file ({m.get('upstream_workers', m['nproc'])} worker process(es), `sendfile {m.get('upstream_sendfile', 'on')}`;
+`BENCH_UPSTREAM_WORKERS`, `BENCH_UPSTREAM_SENDFILE`). The nginx proxies keep 64 idle upstream
 connections (`keepalive 64`); Pingora pools upstream connections by default. frontdoor and the
 bare proxy run with {m.get('proxy_threads', m['nproc'])} worker thread(s) (`BENCH_PROXY_THREADS`; frontdoor's
 default is one per CPU), each nginx with {m.get('nginx_workers', m['nproc'])} worker process(es) (`BENCH_NGINX_WORKERS`,

@@ -40,8 +40,12 @@
 #                  BENCH_CONN_IDLE (10000), BENCH_CONN_WS (1000).
 # BENCH_PROXY_THREADS: worker threads of frontdoor's proxy and of the bare Pingora proxy
 #                  (default: one per CPU, frontdoor's default).
-# BENCH_NGINX_WORKERS: worker processes of each nginx, the upstream's and the proxies' (default:
-#                  one per CPU, as frontdoor's threads; issue 17's first figures had 1).
+# BENCH_NGINX_WORKERS: worker processes of the nginx proxies (default: one per CPU, as
+#                  frontdoor's threads).
+# BENCH_UPSTREAM_WORKERS, BENCH_UPSTREAM_SENDFILE: the upstream nginx's worker processes (default
+#                  1) and `sendfile` (default off, nginx's own default). Two workers with sendfile
+#                  on cost the Pingora rows ~40 % and nginx's rows little (docs/benchmarks.md,
+#                  "December 7"): set them to see it.
 # More knobs: BENCH_CONNECTIONS (64), BENCH_WRK_THREADS (2), BENCH_WARMUP (1 s per scenario),
 # BENCH_LOGIN_CONCURRENCY (8), BENCH_PAIR_ROUNDS (3), BENCH_COLD_LATENCY_SESSIONS
 # (2000), BENCH_WORK (scratch directory; default a new /tmp/frontdoor-bench.*, removed at the
@@ -58,6 +62,9 @@ MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
 PROXY_THREADS="${BENCH_PROXY_THREADS:-$(nproc)}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-$(nproc)}"
+UPSTREAM_WORKERS="${BENCH_UPSTREAM_WORKERS:-1}"
+UPSTREAM_SENDFILE="${BENCH_UPSTREAM_SENDFILE:-off}"
+case "$UPSTREAM_SENDFILE" in on|off) ;; *) echo "BENCH_UPSTREAM_SENDFILE is on or off, not $UPSTREAM_SENDFILE" >&2; exit 2 ;; esac
 PROVIDER_ONLY="${BENCH_PROVIDER_ONLY:-0}"
 CONNECTIONS_ONLY="${BENCH_CONNECTIONS_ONLY:-0}"
 while [ $# -gt 0 ]; do
@@ -197,6 +204,19 @@ cleanup() {
   for pid in "${PIDS[@]}"; do
     kill -INT "$pid" 2>/dev/null || true
   done
+  # A background job of a shell without job control starts with SIGINT ignored, and a server
+  # that installs no handler of its own (Node.js, Python) keeps ignoring it: TERM after 5 s.
+  local left tries=0
+  while :; do
+    left=()
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
+    [ ${#left[@]} -eq 0 ] && break
+    tries=$((tries + 1))
+    [ $tries -eq 50 ] && { kill -TERM "${left[@]}" 2>/dev/null || true; }
+    [ $tries -eq 100 ] && { kill -KILL "${left[@]}" 2>/dev/null || true; }
+    [ $tries -gt 100 ] && break
+    sleep 0.1
+  done
   for pid in "${PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
@@ -238,8 +258,7 @@ head -c 512 /dev/zero | tr '\0' 'x' > "$WORK/www/bench.txt"
 cp "$WORK/www/bench.txt" "$WORK/www/public/bench.txt"
 cp "$WORK/www/bench.txt" "$WORK/www/signed/bench.txt"
 chmod -R a+rX "$WORK/www"
-NGINX_COMMON="worker_processes $NGINX_WORKERS;
-worker_rlimit_nofile 65536;
+NGINX_COMMON="worker_rlimit_nofile 65536;
 events { worker_connections 4096; }"
 NGINX_HTTP_COMMON="access_log off;
   client_body_temp_path $WORK/nginx-tmp/body;
@@ -251,12 +270,13 @@ NGINX_HTTP_COMMON="access_log off;
   keepalive_timeout 75s;"
 
 cat > "$WORK/nginx-upstream.conf" <<EOF
+worker_processes $UPSTREAM_WORKERS;
 $NGINX_COMMON
 pid $WORK/nginx-upstream.pid;
 error_log $WORK/logs/nginx-upstream.err warn;
 http {
   $NGINX_HTTP_COMMON
-  sendfile on;
+  sendfile $UPSTREAM_SENDFILE;
   # Room for the request headers of every row in nginx's first buffer (1 KB by default, then a
   # slower path): the assertion and foreign-cookie rows send 1-4 KB, and the upstream must not
   # charge them for its own buffer size.
@@ -271,6 +291,7 @@ http {
 }
 EOF
 cat > "$WORK/nginx-front.conf" <<EOF
+worker_processes $NGINX_WORKERS;
 $NGINX_COMMON
 pid $WORK/nginx-front.pid;
 error_log $WORK/logs/nginx-front.err warn;
@@ -1020,6 +1041,7 @@ MACHINE="$(jq -n \
   --arg oidc "${OIDC_VERSION:-not run}" \
   --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
   --arg proxy_threads "$PROXY_THREADS" --arg nginx_workers "$NGINX_WORKERS" \
+  --arg upstream_workers "$UPSTREAM_WORKERS" --arg upstream_sendfile "$UPSTREAM_SENDFILE" \
   --arg login_c "$LOGIN_CONCURRENCY" --arg pair_rounds "$PAIR_ROUNDS" \
   --arg smoke "$SMOKE" \
   --arg dirty "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null && echo 0 || echo 1)" \
@@ -1027,6 +1049,7 @@ MACHINE="$(jq -n \
     nginx: $nginx, wrk: $wrk, node: $node, oidc_provider: $oidc, duration_s: ($duration|tonumber),
     connections: ($connections|tonumber), wrk_threads: ($threads|tonumber),
     proxy_threads: ($proxy_threads|tonumber), nginx_workers: ($nginx_workers|tonumber),
+    upstream_workers: ($upstream_workers|tonumber), upstream_sendfile: $upstream_sendfile,
     login_concurrency: ($login_c|tonumber), pair_rounds: ($pair_rounds|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
 mkdir -p "$OUT"
 README_ARG=()
