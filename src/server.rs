@@ -140,6 +140,7 @@ pub fn serve(config: Config, path: &Path) -> anyhow::Result<()> {
     let grace = config.shutdown.grace_period.0;
     let conf = ServerConf {
         threads: config.threads,
+        work_stealing: config.work_stealing,
         pid_file: pid_file.to_string_lossy().into_owned(),
         upgrade_sock: config
             .data_dir

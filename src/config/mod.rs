@@ -124,6 +124,10 @@ pub struct Config {
     /// Worker threads of the proxy listener.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Whether the proxy's threads share one work-stealing runtime (`true`, the default) or
+    /// each run a runtime of its own that keeps the connections it accepted.
+    #[serde(default = "default_work_stealing")]
+    pub work_stealing: bool,
     /// Outgoing mail (one-time codes, notifications).
     #[serde(default)]
     pub mail: MailConfig,
@@ -379,6 +383,10 @@ fn default_org() -> String {
 }
 fn default_max_identity_header_bytes() -> usize {
     8192
+}
+
+fn default_work_stealing() -> bool {
+    true
 }
 
 fn default_threads() -> usize {

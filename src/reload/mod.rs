@@ -1,8 +1,8 @@
 //! Reloading the configuration of a running server (`SIGHUP`, or `frontdoor reload`, which
 //! sends it): the file is read and validated again, and a new state is put in effect for the
 //! requests that start afterwards. An invalid file is refused and the old state keeps serving.
-//! Settings bound at start (listeners, storage, keys, threads, cache sizes) keep their running
-//! values; the reload applies the rest and names what waits for a restart.
+//! Settings bound at start (listeners, storage, keys, threads and their runtime, cache sizes)
+//! keep their running values; the reload applies the rest and names what waits for a restart.
 
 pub mod client;
 
@@ -201,6 +201,7 @@ fn keep_bound_at_start(running: &Config, new: &mut Config) -> Vec<String> {
         "store_file" => store_file;
         "keys" => keys;
         "threads" => threads;
+        "work_stealing" => work_stealing;
         "session.cookie_name" => session.cookie_name;
         "session.cache_ttl" => session.cache_ttl;
         "session.cache_capacity" => session.cache_capacity;
@@ -243,13 +244,17 @@ mod tests {
     fn settings_bound_at_start_keep_their_running_values() {
         let running = Config::from_yaml(&format!("{BASE}threads: 2\n")).expect("valid");
         let mut new = Config::from_yaml(
-            "listen: 127.0.0.1:8081\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost:8080\nthreads: 7\norganization: Acme\nsession:\n  ttl: 1h\n  cookie_name: other\n",
+            "listen: 127.0.0.1:8081\nadmin_listen: 127.0.0.1:9090\npublic_url: http://localhost:8080\nthreads: 7\nwork_stealing: false\norganization: Acme\nsession:\n  ttl: 1h\n  cookie_name: other\n",
         )
         .expect("valid");
         let changed = keep_bound_at_start(&running, &mut new);
-        assert_eq!(changed, ["listen", "threads", "session.cookie_name"]);
+        assert_eq!(
+            changed,
+            ["listen", "threads", "work_stealing", "session.cookie_name"]
+        );
         assert_eq!(new.listen, running.listen);
         assert_eq!(new.threads, running.threads);
+        assert!(new.work_stealing, "the running runtime's kind is kept");
         assert_eq!(new.session.cookie_name, running.session.cookie_name);
         // What may change is applied.
         assert_eq!(new.organization, "Acme");

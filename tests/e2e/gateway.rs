@@ -697,3 +697,60 @@ async fn own_answers_spell_header_names_as_before() {
         assert!(names.contains(&spelled), "{spelled} in {names:?}");
     }
 }
+
+/// `work_stealing: false` gives each proxy thread a runtime of its own that keeps the
+/// connections it accepted: sign-in, and a session used on many connections at once, work as
+/// with the shared runtime, every request reaching the upstream with its identity.
+#[tokio::test]
+async fn without_work_stealing_every_connection_is_served() {
+    let ann = (
+        "ann@example.com",
+        "Ann Example",
+        "wiki,ops",
+        "ROLE_USER",
+        PASSWORD,
+    );
+    let (upstream, fd) = setup_with(
+        |port| Config::standard(port).set("work_stealing", false),
+        &[ann],
+    )
+    .await;
+    let client = browser();
+    let done = browser_login(&client, &fd.url("/first"), "ann@example.com", PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    let cookie = format!(
+        "frontdoor_session={}",
+        session_cookie_of(&client, &fd).await
+    );
+    let before = upstream.count();
+
+    let mut connections = tokio::task::JoinSet::new();
+    for c in 0..16 {
+        // A client of its own is a connection of its own.
+        let (client, cookie, base) = (plain_client(), cookie.clone(), fd.url(""));
+        connections.spawn(async move {
+            for r in 0..8 {
+                let resp = client
+                    .get(format!("{base}/c{c}/r{r}"))
+                    .header("Cookie", &cookie)
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(resp.status(), 200, "connection {c}, request {r}");
+            }
+        });
+    }
+    while let Some(done) = connections.join_next().await {
+        done.expect("a connection's requests");
+    }
+    let seen: Vec<_> = upstream.received().into_iter().skip(before).collect();
+    assert_eq!(seen.len(), 16 * 8);
+    for got in &seen {
+        assert_eq!(
+            got.header("x-auth-request-user").as_deref(),
+            Some("ann@example.com"),
+            "{}",
+            got.uri
+        );
+    }
+}
