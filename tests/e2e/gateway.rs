@@ -5,15 +5,17 @@ use crate::harness::*;
 
 const PASSWORD: &str = "correct horse battery";
 
+/// The user most tests sign in as.
+const ANN: User<'static> = (
+    "ann@example.com",
+    "Ann Example",
+    "wiki,ops",
+    "ROLE_USER,ROLE_EDITOR",
+    PASSWORD,
+);
+
 async fn setup() -> (Upstream, Frontdoor) {
-    let ann = (
-        "ann@example.com",
-        "Ann Example",
-        "wiki,ops",
-        "ROLE_USER,ROLE_EDITOR",
-        PASSWORD,
-    );
-    setup_with(Config::standard, &[ann]).await
+    setup_with(Config::standard, &[ANN]).await
 }
 
 #[tokio::test]
@@ -670,18 +672,12 @@ async fn the_login_page_can_email_a_code_and_sign_in_with_it() {
 /// the standard ones in title case, the others in lowercase, whatever builds the header.
 #[tokio::test]
 async fn own_answers_spell_header_names_as_before() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (_upstream, fd) = setup().await;
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", fd.port))
-        .await
-        .expect("connect");
-    s.write_all(b"GET /_frontdoor/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw);
-    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let head = raw_head(
+        fd.port,
+        "GET /_frontdoor/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let names: Vec<&str> = head
         .lines()
@@ -703,16 +699,9 @@ async fn own_answers_spell_header_names_as_before() {
 /// with the shared runtime, every request reaching the upstream with its identity.
 #[tokio::test]
 async fn without_work_stealing_every_connection_is_served() {
-    let ann = (
-        "ann@example.com",
-        "Ann Example",
-        "wiki,ops",
-        "ROLE_USER",
-        PASSWORD,
-    );
     let (upstream, fd) = setup_with(
         |port| Config::standard(port).set("work_stealing", false),
-        &[ann],
+        &[ANN],
     )
     .await;
     let client = browser();

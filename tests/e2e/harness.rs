@@ -560,18 +560,33 @@ pub fn jar_cookie(jar: &reqwest::cookie::Jar, url: &str, name: &str) -> Option<S
         .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_string))
 }
 
-/// Sends raw bytes and returns the status code of the answer (for targets an HTTP client
-/// library would normalise before sending).
-pub async fn raw_status(port: u16, request: &str) -> u16 {
+/// Sends raw bytes and returns the head of the answer as it came on the wire (status line and
+/// header lines, without the blank line), read until the head ends or the connection closes:
+/// for requests an HTTP client library would normalise, and answers it would.
+pub async fn raw_head(port: u16, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
     s.write_all(request.as_bytes()).await.expect("write");
+    let mut seen = Vec::new();
     let mut buf = vec![0u8; 4096];
-    let n = s.read(&mut buf).await.expect("read");
-    let text = String::from_utf8_lossy(&buf[..n]);
-    text.split(' ')
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    text.split("\r\n\r\n").next().unwrap_or("").to_string()
+}
+
+/// Sends raw bytes and returns the status code of the answer (0 without one).
+pub async fn raw_status(port: u16, request: &str) -> u16 {
+    raw_head(port, request)
+        .await
+        .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
