@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Connections held by one node (issue 17 item 4), sourced by bench/run.sh, which calls
 # measure_connections after the proxy rows. It uses run.sh's helpers and settings (fd_config,
-# wait_http, expect, record, rss_kib, log, die, PIDS, WORK, BIN, WRK_LUA, DURATION, WARMUP,
-# PAIR_ROUNDS, WRK_THREADS, CONNECTIONS, PORT_BASE, EMAIL, PASSWORD).
+# wait_http, expect, record, rss_kib, log, die, stop_pids, PIDS, WORK, BIN, WRK_LUA, DURATION,
+# WARMUP, PAIR_ROUNDS, WRK_THREADS, CONNECTIONS, PORT_BASE, EMAIL, PASSWORD).
 #
 # A frontdoor of its own (:+50, admin :+51; the warm-session row's configuration, plus a route
 # /ws to a WebSocket echo server on :+52 and client_timeouts.header raised, see below) holds
@@ -167,11 +167,7 @@ measure_connections() {
 
   exec {CONN_CTL}>&-
   wait "$CONN_HOLDER_PID" 2>/dev/null || true
-  kill -INT "$fd_pid" 2>/dev/null || true
-  # TERM, not INT: a background job of a shell without job control starts with SIGINT ignored,
-  # and Python keeps it ignored, so INT would leave the echo server (and this wait) hanging.
-  kill -TERM "$echo_pid" 2>/dev/null || true
-  wait "$fd_pid" "$echo_pid" 2>/dev/null || true
+  stop_pids "$fd_pid" "$echo_pid"
   local kept=() pid
   for pid in "${PIDS[@]}"; do
     case " $CONN_HOLDER_PID $fd_pid $echo_pid " in *" $pid "*) ;; *) kept+=("$pid") ;; esac

@@ -196,20 +196,16 @@ RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 PIDS=()
 NGINX_PIDFILES=()
-cleanup() {
-  local rc=$?
-  for pf in "${NGINX_PIDFILES[@]}"; do
-    [ -f "$pf" ] && kill -QUIT "$(cat "$pf")" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    kill -INT "$pid" 2>/dev/null || true
-  done
-  # A background job of a shell without job control starts with SIGINT ignored, and a server
-  # that installs no handler of its own (Node.js, Python) keeps ignoring it: TERM after 5 s.
-  local left tries=0
+# Stops the processes PID...: SIGINT, SIGTERM to those still running after 5 s, SIGKILL after
+# 10 s, then reaps them. A background job of a shell without job control starts with SIGINT
+# ignored, and a server that installs no handler of its own (Node.js, Python) keeps ignoring it.
+stop_pids() {
+  [ $# -eq 0 ] && return 0
+  kill -INT "$@" 2>/dev/null || true
+  local left pid tries=0
   while :; do
     left=()
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
     [ ${#left[@]} -eq 0 ] && break
     tries=$((tries + 1))
     [ $tries -eq 50 ] && { kill -TERM "${left[@]}" 2>/dev/null || true; }
@@ -217,9 +213,16 @@ cleanup() {
     [ $tries -gt 100 ] && break
     sleep 0.1
   done
-  for pid in "${PIDS[@]}"; do
+  for pid in "$@"; do
     wait "$pid" 2>/dev/null || true
   done
+}
+cleanup() {
+  local rc=$?
+  for pf in "${NGINX_PIDFILES[@]}"; do
+    [ -f "$pf" ] && kill -QUIT "$(cat "$pf")" 2>/dev/null || true
+  done
+  stop_pids "${PIDS[@]}"
   if [ "${BENCH_KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
     echo "bench: scratch files kept in $WORK" >&2
   else
