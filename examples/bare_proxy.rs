@@ -16,7 +16,7 @@ use pingora::server::configuration::ServerConf;
 
 /// The same allocator as frontdoor's binary, so the comparison is of the proxy path alone.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: frontdoor::allocator::MiMalloc = frontdoor::allocator::MiMalloc;
 
 struct Bare {
     upstream: String,

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod allocator;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -3,7 +3,7 @@
 use clap::Parser;
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: frontdoor::allocator::MiMalloc = frontdoor::allocator::MiMalloc;
 
 fn main() {
     // Before anything is written or any thread exists: files 0600, folders 0700.
