@@ -8,13 +8,13 @@
 //! rather than no series.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use rustc_hash::FxHashMap;
 
 /// frontdoor's registry.
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -332,11 +332,14 @@ pub fn method_label(m: &http::Method) -> &'static str {
 // `Arc`: on the proxy path that was five lookups per request, each a few atomic writes to cache
 // lines that both worker threads share. A thread's own map costs neither; the children it holds
 // are the registry's, so a scrape sees every increment at once. The maps grow with the label
-// values seen (routes × methods × statuses), which the registry holds anyway.
+// values seen (routes × methods × statuses), which the registry holds anyway. They hash with
+// FxHash, not SipHash: their keys are configured route labels, fixed method names and status
+// codes, none of which a client can choose to make them collide.
 thread_local! {
-    static REQUEST_CHILDREN: RefCell<HashMap<String, RouteChildren>> = RefCell::new(HashMap::new());
-    static AUTH_CHILDREN: RefCell<HashMap<(&'static str, &'static str), IntCounter>> =
-        RefCell::new(HashMap::new());
+    static REQUEST_CHILDREN: RefCell<FxHashMap<String, RouteChildren>> =
+        RefCell::new(FxHashMap::default());
+    static AUTH_CHILDREN: RefCell<FxHashMap<(&'static str, &'static str), IntCounter>> =
+        RefCell::new(FxHashMap::default());
     static CACHE_CHILDREN: [IntCounter; 2] = [
         SESSION_CACHE.with_label_values(&["hit"]),
         SESSION_CACHE.with_label_values(&["miss"]),
@@ -345,7 +348,7 @@ thread_local! {
 
 /// One route's children: request counters by (method, status) and the two histograms.
 struct RouteChildren {
-    requests: HashMap<(&'static str, u16), IntCounter>,
+    requests: FxHashMap<(&'static str, u16), IntCounter>,
     seconds: Histogram,
     upstream_seconds: Histogram,
 }
@@ -353,20 +356,15 @@ struct RouteChildren {
 fn with_route<T>(route: &str, f: impl FnOnce(&mut RouteChildren) -> T) -> T {
     REQUEST_CHILDREN.with(|cell| {
         let mut map = cell.borrow_mut();
-        if !map.contains_key(route) {
-            map.insert(
-                route.to_string(),
-                RouteChildren {
-                    requests: HashMap::new(),
-                    seconds: REQUEST_SECONDS.with_label_values(&[route]),
-                    upstream_seconds: UPSTREAM_SECONDS.with_label_values(&[route]),
-                },
-            );
+        if let Some(children) = map.get_mut(route) {
+            return f(children);
         }
-        match map.get_mut(route) {
-            Some(children) => f(children),
-            None => unreachable!("inserted above"),
-        }
+        let children = map.entry(route.to_string()).or_insert(RouteChildren {
+            requests: FxHashMap::default(),
+            seconds: REQUEST_SECONDS.with_label_values(&[route]),
+            upstream_seconds: UPSTREAM_SECONDS.with_label_values(&[route]),
+        });
+        f(children)
     })
 }
 
