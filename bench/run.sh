@@ -124,6 +124,12 @@ case "$TARGET_DIR" in /*) BIN="$TARGET_DIR/release/frontdoor"; BARE_BIN="$TARGET
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+# The items in an order drawn from ROUND (the same order for the same ROUND in every run), one
+# per line. Paired rows run in a new order each round: in a fixed order the warm-session row,
+# always right after nginx's, came out below rows that do more work in every round.
+shuffled() { # ROUND ITEM...
+  python3 -c 'import random, sys; a = sys.argv[2:]; random.Random(int(sys.argv[1])).shuffle(a); print("\n".join(a))' "$@"
+}
 
 # ---------------------------------------------------------------------------------------------
 # Tools
@@ -598,24 +604,29 @@ run_wrk proxy caddy_fd "Caddy forward_auth to frontdoor (session cookie)" "http:
 # the rows a target compares run back to back, PAIR_ROUNDS times in turn, and the report
 # divides their medians.
 log "paired rounds: bare Pingora, nginx proxy, frontdoor (session cookie, with a signed assertion, among foreign cookies, Bearer JWT), nginx auth_request 204, oauth2-proxy both ways, $PAIR_ROUNDS rounds"
+PAIRED_PROXY=(
+  "bare_pingora|http://127.0.0.1:$P_BARE/bench.txt|"
+  "nginx_proxy|http://127.0.0.1:$P_NGINX_PROXY/bench.txt|"
+  "fd_cookie|$FD_URL/bench.txt|Cookie: $COOKIE"
+  "fd_assertion|$FD_URL/signed/bench.txt|Cookie: $COOKIE"
+  "fd_cookie_big|$FD_URL/bench.txt|Cookie: $BIG_COOKIE"
+  "o2p_proxy|http://127.0.0.1:$P_O2P/bench.txt|Cookie: $O2P_COOKIE"
+  "nginx_o2p|http://127.0.0.1:$P_NGINX_O2P/bench.txt|Cookie: $O2P_NGINX_COOKIE"
+  "fd_bearer|$FD_URL/bench.txt|Authorization: Bearer $JWT"
+  "nginx_auth_204|http://127.0.0.1:$P_NGINX_AUTH204/bench.txt|"
+)
 for round in $(seq 1 "$PAIR_ROUNDS"); do
-  for spec in "bare_pingora|http://127.0.0.1:$P_BARE/bench.txt|" \
-    "nginx_proxy|http://127.0.0.1:$P_NGINX_PROXY/bench.txt|" \
-    "fd_cookie|$FD_URL/bench.txt|Cookie: $COOKIE" \
-    "fd_assertion|$FD_URL/signed/bench.txt|Cookie: $COOKIE" \
-    "fd_cookie_big|$FD_URL/bench.txt|Cookie: $BIG_COOKIE" \
-    "o2p_proxy|http://127.0.0.1:$P_O2P/bench.txt|Cookie: $O2P_COOKIE" \
-    "nginx_o2p|http://127.0.0.1:$P_NGINX_O2P/bench.txt|Cookie: $O2P_NGINX_COOKIE" \
-    "fd_bearer|$FD_URL/bench.txt|Authorization: Bearer $JWT" \
-    "nginx_auth_204|http://127.0.0.1:$P_NGINX_AUTH204/bench.txt|"; do
+  slot=0
+  while IFS= read -r spec; do
     IFS='|' read -r pid url hdr <<< "$spec"
     env BENCH_THREADS="$WRK_THREADS" BENCH_HEADERS="$hdr" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
-      -s "$WRK_LUA" "$url" > "$WORK/raw/paired-$pid-$round.txt"
+      -s "$WRK_LUA" "$url" < /dev/null > "$WORK/raw/paired-$pid-$round.txt"
     json="$(grep '^BENCH_JSON ' "$WORK/raw/paired-$pid-$round.txt" | cut -c12-)"
     [ -n "$json" ] || die "no result from wrk for paired $pid round $round"
-    record "$(jq -c --arg id "$pid" --argjson r "$round" '. + {section: "paired", id: $id, round: $r, tool: "wrk"}' <<< "$json")"
-    jq -r --arg id "$pid" --arg r "$round" '"   round \($r) \($id): \(.rps|floor) req/s"' <<< "$json" >&2
-  done
+    record "$(jq -c --arg id "$pid" --argjson r "$round" --argjson s "$slot" '. + {section: "paired", id: $id, round: $r, slot: $s, tool: "wrk"}' <<< "$json")"
+    jq -r --arg id "$pid" --arg r "$round" --arg s "$slot" '"   round \($r) slot \($s) \($id): \(.rps|floor) req/s"' <<< "$json" >&2
+    slot=$((slot + 1))
+  done < <(shuffled "$round" "${PAIRED_PROXY[@]}")
 done
 fi # PROVIDER_ONLY, CONNECTIONS_ONLY
 
@@ -954,7 +965,8 @@ for round in $(seq 0 "$PAIR_ROUNDS"); do
     record "$(jq -c --argjson r "$round" '. + {section: "provider_paired", id: "signatures", round: $r}' <<< "$json")"
     jq -r --arg r "$round" '"   round \($r) raw signatures: RS256 \(.rs256_per_s)/s, ES256 \(.es256_per_s)/s"' <<< "$json" >&2
   fi
-  for spec in "${PAIRED_PROVIDER[@]}"; do
+  slot=0
+  while IFS= read -r spec; do
     IFS='|' read -r pid issuer client secret scope <<< "$spec"
     if [ -z "$scope" ]; then
       load=(BENCH_METHOD=POST BENCH_BODY=grant_type=client_credentials)
@@ -963,14 +975,15 @@ for round in $(seq 0 "$PAIR_ROUNDS"); do
     fi
     env BENCH_THREADS="$WRK_THREADS" "${load[@]}" BENCH_HEADERS="Authorization: $(basic "$client" "$secret")
 $FORM" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -s "$WRK_LUA" "$issuer/oauth/token" \
-      > "$WORK/raw/paired-$pid-$round.txt"
+      < /dev/null > "$WORK/raw/paired-$pid-$round.txt"
     [ "$round" -gt 0 ] || continue
     json="$(grep '^BENCH_JSON ' "$WORK/raw/paired-$pid-$round.txt" | cut -c12-)"
     [ -n "$json" ] || die "no result from wrk for paired $pid round $round"
-    record "$(jq -c --arg id "$pid" --argjson r "$round" --arg scope "$scope" \
-      '. + {section: "provider_paired", id: $id, round: $r, scope: $scope, tool: "wrk"}' <<< "$json")"
-    jq -r --arg id "$pid" --arg r "$round" '"   round \($r) \($id): \(.rps|floor)/s, non-2xx \(.err_status)"' <<< "$json" >&2
-  done
+    record "$(jq -c --arg id "$pid" --argjson r "$round" --argjson s "$slot" --arg scope "$scope" \
+      '. + {section: "provider_paired", id: $id, round: $r, slot: $s, scope: $scope, tool: "wrk"}' <<< "$json")"
+    jq -r --arg id "$pid" --arg r "$round" --arg s "$slot" '"   round \($r) slot \($s) \($id): \(.rps|floor)/s, non-2xx \(.err_status)"' <<< "$json" >&2
+    slot=$((slot + 1))
+  done < <(shuffled "$round" "${PAIRED_PROVIDER[@]}")
 done
 if [ -n "${FDPG_URL:-}" ] && [ -z "${BENCH_POSTGRES_URL:-}" ] && [ -d "$WORK/pg/data" ]; then
   "${as_pg[@]}" "$PG_BIN/pg_ctl" --pgdata="$WORK/pg/data" --mode=fast --wait stop > /dev/null || true
