@@ -33,31 +33,40 @@ const fn plain(size: usize, align: usize) -> bool {
     align <= PLAIN_ALIGN && size.is_multiple_of(align)
 }
 
+/// A fresh block for `layout` from `plain` (size) or `aligned` (size, alignment), by `plain`'s
+/// rule above.
+///
+/// # Safety
+/// As `GlobalAlloc::alloc`: `layout` has a non-zero size.
+#[inline]
+unsafe fn fresh(
+    layout: Layout,
+    plain_call: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned_call: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    // SAFETY: mimalloc's allocation functions accept any size and power-of-two alignment.
+    unsafe {
+        if plain(layout.size(), layout.align()) {
+            plain_call(layout.size()).cast()
+        } else {
+            aligned_call(layout.size(), layout.align()).cast()
+        }
+    }
+}
+
 // SAFETY: every call forwards to mimalloc, whose blocks are valid until `mi_free`; the plain
 // calls are used only where their alignment guarantee covers the layout (see `plain`).
 unsafe impl GlobalAlloc for MiMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: mimalloc's allocation functions accept any size and power-of-two alignment.
-        unsafe {
-            if plain(layout.size(), layout.align()) {
-                mi::mi_malloc(layout.size()).cast()
-            } else {
-                mi::mi_malloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        // SAFETY: the caller's contract is `fresh`'s.
+        unsafe { fresh(layout, mi::mi_malloc, mi::mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        unsafe {
-            if plain(layout.size(), layout.align()) {
-                mi::mi_zalloc(layout.size()).cast()
-            } else {
-                mi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        // SAFETY: the caller's contract is `fresh`'s.
+        unsafe { fresh(layout, mi::mi_zalloc, mi::mi_zalloc_aligned) }
     }
 
     #[inline]
