@@ -116,34 +116,39 @@ mod tests {
     ];
     const ALIGNS: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 4096];
 
+    /// Every pair of the above.
+    fn layouts() -> impl Iterator<Item = Layout> {
+        SIZES.into_iter().flat_map(|size| {
+            ALIGNS
+                .into_iter()
+                .filter_map(move |align| Layout::from_size_align(size, align).ok())
+        })
+    }
+
     #[test]
     fn every_block_has_its_alignment_and_keeps_its_bytes() {
         let a = MiMalloc;
-        for size in SIZES {
-            for align in ALIGNS {
-                let Ok(layout) = Layout::from_size_align(size, align) else {
-                    continue;
-                };
-                // Several at once, so that blocks come from inside pages, not only their start.
-                let blocks: Vec<*mut u8> = (0..8)
-                    .map(|i| {
-                        // SAFETY: a non-zero size; the block is written within its size only.
-                        unsafe {
-                            let p = a.alloc(layout);
-                            assert!(!p.is_null(), "{size} bytes, aligned {align}");
-                            assert_eq!(p as usize % align, 0, "{size} bytes, aligned {align}");
-                            p.write_bytes(i as u8, size);
-                            p
-                        }
-                    })
-                    .collect();
-                for (i, p) in blocks.into_iter().enumerate() {
-                    // SAFETY: `p` holds `size` bytes written above and is freed once.
+        for layout in layouts() {
+            let (size, align) = (layout.size(), layout.align());
+            // Several at once, so that blocks come from inside pages, not only their start.
+            let blocks: Vec<*mut u8> = (0..8)
+                .map(|i| {
+                    // SAFETY: a non-zero size; the block is written within its size only.
                     unsafe {
-                        assert_eq!(*p, i as u8);
-                        assert_eq!(*p.add(size - 1), i as u8);
-                        a.dealloc(p, layout);
+                        let p = a.alloc(layout);
+                        assert!(!p.is_null(), "{size} bytes, aligned {align}");
+                        assert_eq!(p as usize % align, 0, "{size} bytes, aligned {align}");
+                        p.write_bytes(i as u8, size);
+                        p
                     }
+                })
+                .collect();
+            for (i, p) in blocks.into_iter().enumerate() {
+                // SAFETY: `p` holds `size` bytes written above and is freed once.
+                unsafe {
+                    assert_eq!(*p, i as u8);
+                    assert_eq!(*p.add(size - 1), i as u8);
+                    a.dealloc(p, layout);
                 }
             }
         }
@@ -152,26 +157,22 @@ mod tests {
     #[test]
     fn zeroed_blocks_are_zero_and_aligned() {
         let a = MiMalloc;
-        for size in SIZES {
-            for align in ALIGNS {
-                let Ok(layout) = Layout::from_size_align(size, align) else {
-                    continue;
-                };
-                // Dirty a block of the same class first, so a reused block must be cleared.
-                // SAFETY: as above; the zeroed block is read within its size.
-                unsafe {
-                    let dirty = a.alloc(layout);
-                    dirty.write_bytes(0xa5, size);
-                    a.dealloc(dirty, layout);
-                    let p = a.alloc_zeroed(layout);
-                    assert_eq!(p as usize % align, 0, "{size} bytes, aligned {align}");
-                    let bytes = std::slice::from_raw_parts(p, size);
-                    assert!(
-                        bytes.iter().all(|&b| b == 0),
-                        "{size} bytes, aligned {align}"
-                    );
-                    a.dealloc(p, layout);
-                }
+        for layout in layouts() {
+            let (size, align) = (layout.size(), layout.align());
+            // Dirty a block of the same class first, so a reused block must be cleared.
+            // SAFETY: as above; the zeroed block is read within its size.
+            unsafe {
+                let dirty = a.alloc(layout);
+                dirty.write_bytes(0xa5, size);
+                a.dealloc(dirty, layout);
+                let p = a.alloc_zeroed(layout);
+                assert_eq!(p as usize % align, 0, "{size} bytes, aligned {align}");
+                let bytes = std::slice::from_raw_parts(p, size);
+                assert!(
+                    bytes.iter().all(|&b| b == 0),
+                    "{size} bytes, aligned {align}"
+                );
+                a.dealloc(p, layout);
             }
         }
     }
