@@ -239,7 +239,7 @@ macro_rules! spend_live_refresh_tokens {
         )
     };
 }
-/// SQLite's spend of a batch of rotations (`store::rotation_batch`), in its script: this, one
+/// SQLite's spend of a batch of rotations (`store::rotation_batch`), in its transaction: this, one
 /// bound hash per rotation separated by commas, then `SPEND_REFRESH_TOKENS_TAIL`. Each fresh
 /// token comes back once, however often the batch names it.
 pub(crate) const SPEND_REFRESH_TOKENS_HEAD: &str =
@@ -288,26 +288,24 @@ macro_rules! successors_tail {
     };
 }
 
-/// SQLite's commit of a batch of rotations, one script run in one call on the writer
-/// connection (`store::sqlite`): `BEGIN IMMEDIATE; `, then the successors of the tokens the
-/// batch will spend, stored before they are spent (the write lock is held throughout, so
-/// "unused now" is "spent by this batch"): this, the `VALUES` list, then
-/// `SQLITE_STORE_SUCCESSORS_TAIL`; then the spend.
+/// SQLite's commit of a batch of rotations (`store::sqlite::rotations`), one transaction:
+/// the successors of the tokens the batch will spend, stored before they are spent (the write
+/// lock is held throughout, so "unused now" is "spent by this batch"): this, the `VALUES`
+/// list, then `SQLITE_STORE_SUCCESSORS_TAIL`; then the spend.
 pub(crate) const SQLITE_STORE_SUCCESSORS_HEAD: &str = successors_head!("refresh_tokens");
 pub(crate) const SQLITE_STORE_SUCCESSORS_TAIL: &str = concat!(
     successors_tail!("refresh_tokens"),
     " AND refresh_tokens.used = FALSE",
-    live_grant!(),
-    "; "
+    live_grant!()
 );
-/// After the spend, in the same script: the users of the tokens the batch names (this, the
-/// hashes again, then `SQLITE_SPENT_USERS_TAIL`, which commits).
+/// After the spend, in the same transaction: the users of the tokens the batch names (this,
+/// the hashes again, then `SQLITE_SPENT_USERS_TAIL`).
 pub(crate) const SQLITE_SPENT_USERS_HEAD: &str = concat!(
-    "; SELECT ",
+    "SELECT ",
     user_columns!(),
     " FROM users WHERE id IN (SELECT user_id FROM refresh_tokens WHERE token_hash IN ("
 );
-pub(crate) const SQLITE_SPENT_USERS_TAIL: &str = ")); COMMIT";
+pub(crate) const SQLITE_SPENT_USERS_TAIL: &str = "))";
 
 /// PostgreSQL's commit of a batch of rotations, one statement (`store::postgres`) of one text
 /// whatever the batch's size (arrays, not lists of placeholders), so that each connection

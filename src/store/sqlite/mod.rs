@@ -9,27 +9,24 @@
 //! front (waiting at most the busy timeout) instead of failing with `SQLITE_BUSY` when
 //! a deferred read transaction has to be upgraded under contention.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Column, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use super::StoreError;
 use super::notify::Revoked;
-use super::rotation_batch::{self, CommitRotations, Rotation, RotationBatcher, Spent};
-use super::sql::queries::{
-    SPEND_REFRESH_TOKENS_HEAD, SPEND_REFRESH_TOKENS_TAIL, SQLITE_SPENT_USERS_HEAD,
-    SQLITE_SPENT_USERS_TAIL, SQLITE_STORE_SUCCESSORS_HEAD, SQLITE_STORE_SUCCESSORS_TAIL, Spellings,
-};
-use super::sql::{Dialect, rows, store_impl};
+use super::rotation_batch::{CommitRotations, Rotation, RotationBatcher, Spent};
+use super::sql::queries::Spellings;
+use super::sql::{Dialect, store_impl};
+
+mod rotations;
 
 /// Connections kept by the read pool.
 const MAX_CONNECTIONS: u32 = 8;
@@ -152,78 +149,31 @@ impl CommitRotations for SqliteStore {
     type Db = Sqlite;
     const COMMITS_IN_FLIGHT: usize = <Self as Dialect>::CONCURRENT_WRITES;
 
-    /// The whole commit is one script, and so one call to sqlx's connection thread: every
-    /// statement of a transaction would otherwise be a hand-off to that thread and back (two
-    /// context switches, which with small batches cost more than SQLite's own work). It
-    /// begins, stores the successors of the tokens it will spend, spends them, reads their
-    /// users and commits. The connection goes back to the pool only when the script ran to its
-    /// end: after an error, or if this future is dropped midway, it is closed, which rolls back
-    /// whatever the script had begun (sqlx does not know of a transaction it did not begin).
+    /// The commit runs on the writer connection's SQLite handle, locked out of sqlx's
+    /// connection thread for its duration (`rotations`), on this task's thread: through sqlx,
+    /// every statement's end and every row is a message from that thread and a wake-up here.
+    /// The connection goes back to the pool as it was (the transaction committed, or rolled
+    /// back when it failed); after an error it is closed, in case the rollback failed too.
     async fn commit_rotations(
         writer: &SqlitePool,
         batch: &[Rotation],
     ) -> Result<Vec<Option<Spent>>, StoreError> {
-        let successors = rotation_batch::successors(batch);
-        let mut script = QueryBuilder::<Sqlite>::new(Self::BEGIN_WRITE);
-        script.push("; ");
-        if !successors.is_empty() {
-            script.push(SQLITE_STORE_SUCCESSORS_HEAD);
-            script.push_values(&successors, |mut row, (parent, next)| {
-                row.push_bind(*parent)
-                    .push_bind(next.token_hash.as_str())
-                    .push_bind(next.client_id.as_str())
-                    .push_bind(next.now)
-                    .push_bind(next.expires_at);
-            });
-            script.push(SQLITE_STORE_SUCCESSORS_TAIL);
-        }
-        for (head, tail) in [
-            (SPEND_REFRESH_TOKENS_HEAD, SPEND_REFRESH_TOKENS_TAIL),
-            (SQLITE_SPENT_USERS_HEAD, SQLITE_SPENT_USERS_TAIL),
-        ] {
-            script.push(head);
-            let mut hashes = script.separated(", ");
-            for rotation in batch {
-                hashes.push_bind(rotation.token_hash.as_str());
-            }
-            script.push(tail);
-        }
-        let mut conn = RunsToTheEnd {
-            conn: writer.acquire().await?,
-            finished: false,
+        let mut conn = writer.acquire().await?;
+        let outcome = {
+            let mut locked = conn.lock_handle().await?;
+            // SAFETY: the handle is the pool connection's open `sqlite3`, and sqlx's thread
+            // leaves it alone until `locked` is dropped, which is after `db` (whose drop
+            // finalizes the statements it prepared and does not close the handle).
+            let mut db =
+                unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) }?;
+            let outcome = rotations::commit(&mut db, batch);
+            drop(db);
+            outcome
         };
-        let rows = script.build().fetch_all(&mut *conn.conn).await?;
-        conn.finished = true;
-        // The spent tokens' rows come first, then the users' (told apart by their columns).
-        let (spent, users): (Vec<_>, Vec<_>) = rows.iter().partition(|row| {
-            row.columns()
-                .first()
-                .is_some_and(|c| c.name() == "token_hash")
-        });
-        let spent = spent
-            .into_iter()
-            .map(rows::refresh_token)
-            .collect::<Result<Vec<_>, _>>()?;
-        let users = users
-            .into_iter()
-            .map(|row| rows::user(row).map(|u| (u.id.clone(), u)))
-            .collect::<Result<HashMap<_, _>, _>>()?;
-        Ok(rotation_batch::outcomes(batch, spent, &users))
-    }
-}
-
-/// The writer connection while a script of several statements runs on it: closed, not
-/// returned to the pool, unless the script finished.
-struct RunsToTheEnd {
-    conn: PoolConnection<Sqlite>,
-    finished: bool,
-}
-
-impl Drop for RunsToTheEnd {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.conn.close_on_drop();
+        if outcome.is_err() {
+            conn.close_on_drop();
         }
+        outcome
     }
 }
 
