@@ -261,7 +261,7 @@ impl TransportConnector {
                         // test_reusable_stream: we assume server would never actively send data
                         // first on an idle stream.
                         #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
+                        if pooled_stream_matches(peer, &stream)
                             && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                         {
                             Some(stream)
@@ -468,6 +468,22 @@ impl PreferredHttpVersion {
         v.get(&key)
             .copied()
             .map(|v| if v == 1 { ALPN::H1 } else { ALPN::H2H1 })
+    }
+}
+
+/// Whether a pooled `stream` is connected to `peer`. The address its socket digest keeps was
+/// read from the kernel once for the connection, and a connected socket's peer does not
+/// change, so an equal one answers without a `getpeername` per reuse (one system call per
+/// proxied request on a pooled connection); anything else (a proxy, a Unix socket, no
+/// digest, an address that differs) gets [`Peer::matches_fd`]'s check as before.
+#[cfg(unix)]
+fn pooled_stream_matches<P: Peer>(peer: &P, stream: &Stream) -> bool {
+    let known = stream
+        .get_socket_digest()
+        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+    match (known, peer.address().as_inet()) {
+        (Some(known), Some(wanted)) if peer.get_proxy().is_none() && known == *wanted => true,
+        _ => peer.matches_fd(stream.id()),
     }
 }
 
