@@ -162,8 +162,9 @@ impl CommitRotations for SqliteStore {
         let outcome = {
             let mut locked = conn.lock_handle().await?;
             // SAFETY: the handle is the pool connection's open `sqlite3`, and sqlx's thread
-            // leaves it alone until `locked` is dropped, which is after `db` (whose drop
-            // finalizes the statements it prepared and does not close the handle).
+            // leaves it alone until `locked` is dropped, which is after `db`. Dropping `db`
+            // finalizes the statements it prepared and neither closes the handle nor (rusqlite
+            // without its `hooks` features, as in Cargo.toml) clears hooks sqlx registered.
             let mut db =
                 unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) }?;
             let outcome = rotations::commit(&mut db, batch);

@@ -3,10 +3,12 @@
 //!
 //! Through sqlx, a statement's every row and every statement's end is a message from sqlx's
 //! connection thread to the task that awaits it, and each message that finds that task
-//! waiting wakes its thread. Under load, one commit of about nine rotations cost 29 context
-//! switches between the two threads (measured from `/proc`), about 40 µs of CPU per rotation
-//! (perf). Here the task locks the handle out of sqlx's thread once (a hand-off there and
-//! back), runs the transaction on it directly, and gives it back.
+//! waiting wakes its thread. Under load (RS256 refresh grants, 64 connections), a commit of
+//! about nine rotations cost 29 context switches between the two threads (`/proc`), and the
+//! two threads 38 µs of CPU per rotation (perf). Here the task locks the handle out of sqlx's
+//! thread once (a hand-off there and back), runs the transaction on it directly, and gives it
+//! back: 8 switches per commit and about 35 µs, most of it SQLite's own work and the sync
+//! (docs/benchmarks.md, December 7, session 29).
 
 use std::collections::HashMap;
 
