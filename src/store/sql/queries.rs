@@ -298,14 +298,11 @@ pub(crate) const SQLITE_STORE_SUCCESSORS_TAIL: &str = concat!(
     " AND refresh_tokens.used = FALSE",
     live_grant!()
 );
-/// After the spend, in the same transaction: the users of the tokens the batch names (this,
-/// the hashes again, then `SQLITE_SPENT_USERS_TAIL`).
-pub(crate) const SQLITE_SPENT_USERS_HEAD: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    " FROM users WHERE id IN (SELECT user_id FROM refresh_tokens WHERE token_hash IN ("
-);
-pub(crate) const SQLITE_SPENT_USERS_TAIL: &str = "))";
+/// After the spend, in the same transaction: the users of the tokens it spent (this, one
+/// bound id per user, then `SQLITE_SPENT_USERS_TAIL`).
+pub(crate) const SQLITE_SPENT_USERS_HEAD: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (");
+pub(crate) const SQLITE_SPENT_USERS_TAIL: &str = ")";
 
 /// PostgreSQL's commit of a batch of rotations, one statement (`store::postgres`) of one text
 /// whatever the batch's size (arrays, not lists of placeholders), so that each connection

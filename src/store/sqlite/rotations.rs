@@ -10,7 +10,7 @@
 //! back: 8 switches per commit and about 35 µs, most of it SQLite's own work and the sync
 //! (docs/benchmarks.md, December 7, session 29).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{Connection, ToSql, TransactionBehavior, params_from_iter};
 
@@ -24,7 +24,8 @@ use super::super::{StoreError, User};
 
 /// One transaction: begin (taking the write lock), store the successors of the tokens the
 /// batch will spend (stored before they are spent: the write lock is held throughout, so
-/// "unused now" is "spent by this batch"), spend them, read their users, commit. Nothing is
+/// "unused now" is "spent by this batch"), spend them, read the users of those it spent,
+/// commit. Nothing is
 /// committed unless all of it ran: the transaction rolls back when it is dropped uncommitted.
 pub(super) fn commit(
     db: &mut Connection,
@@ -51,25 +52,35 @@ pub(super) fn commit(
         });
         tx.execute(&sql, params_from_iter(values))?;
     }
-    let hashes = placeholders(batch.len());
-    let named = || batch.iter().map(|r| r.token_hash.as_str());
     let spent = query(
         &tx,
         &[
             SPEND_REFRESH_TOKENS_HEAD,
-            &hashes,
+            &placeholders(batch.len()),
             SPEND_REFRESH_TOKENS_TAIL,
         ]
         .concat(),
-        named(),
+        batch.iter().map(|r| r.token_hash.as_str()),
         |row| rows::refresh_token(row),
     )?;
-    let users = query(
-        &tx,
-        &[SQLITE_SPENT_USERS_HEAD, &hashes, SQLITE_SPENT_USERS_TAIL].concat(),
-        named(),
-        |row| rows::user(row),
-    )?;
+    // Each user once, however many of its tokens the batch spent (a user's devices, or one
+    // client's many sessions, share a commit).
+    let user_ids: BTreeSet<&str> = spent.iter().map(|t| t.user_id.as_str()).collect();
+    let users = if user_ids.is_empty() {
+        Vec::new()
+    } else {
+        query(
+            &tx,
+            &[
+                SQLITE_SPENT_USERS_HEAD,
+                &placeholders(user_ids.len()),
+                SQLITE_SPENT_USERS_TAIL,
+            ]
+            .concat(),
+            user_ids.iter().copied(),
+            |row| rows::user(row),
+        )?
+    };
     tx.commit()?;
     let users: HashMap<String, User> = users.into_iter().map(|u| (u.id.clone(), u)).collect();
     Ok(rotation_batch::outcomes(batch, spent, &users))
