@@ -25,8 +25,8 @@ use super::super::{StoreError, User};
 /// One transaction: begin (taking the write lock), store the successors of the tokens the
 /// batch will spend (stored before they are spent: the write lock is held throughout, so
 /// "unused now" is "spent by this batch"), spend them, read the users of those it spent,
-/// commit. Nothing is
-/// committed unless all of it ran: the transaction rolls back when it is dropped uncommitted.
+/// commit. Nothing is committed unless all of it ran: the transaction rolls back when it is
+/// dropped uncommitted.
 pub(super) fn commit(
     db: &mut Connection,
     batch: &[Rotation],
