@@ -759,9 +759,9 @@ async fn refresh_token_reuse_is_detected(db: &TestDb) {
 }
 
 /// A batch whose commit fails (here its successor's key is taken) is undone whole, and
-/// leaves the writer fit for the next: on SQLite the commit is one script that sqlx does not
-/// see as a transaction, so a script stopped midway must not leave its `BEGIN` open on the
-/// connection the next writes use.
+/// leaves the writer fit for the next: on SQLite the commit runs on the writer's handle
+/// outside sqlx, which does not see it as a transaction, so one stopped midway must not leave
+/// its `BEGIN` open on the connection the next writes use.
 async fn a_rotation_commit_that_fails_spends_nothing_and_the_next_one_commits(db: &TestDb) {
     let store = Arc::clone(&db.store);
     store
