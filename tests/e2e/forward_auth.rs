@@ -44,6 +44,9 @@ async fn nginx(port: u16, frontdoor: u16, upstream: u16) -> Server {
     let d = dir.path().display();
     let conf = format!(
         r#"daemon off;
+# One process, so that killing it when the test ends leaves no worker behind (a killed
+# master's workers live on).
+master_process off;
 pid {d}/nginx.pid;
 error_log {d}/error.log;
 events {{}}
