@@ -19,6 +19,7 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
+use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::StoreError;
 use super::notify::Revoked;
@@ -161,15 +162,27 @@ impl CommitRotations for SqliteStore {
         let mut conn = writer.acquire().await?;
         let outcome = {
             let mut locked = conn.lock_handle().await?;
-            // SAFETY: the handle is the pool connection's open `sqlite3`, and sqlx's thread
-            // leaves it alone until `locked` is dropped, which is after `db`. Dropping `db`
-            // finalizes the statements it prepared and neither closes the handle nor (rusqlite
-            // without its `hooks` features, as in Cargo.toml) clears hooks sqlx registered.
-            let mut db =
-                unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) }?;
-            let outcome = rotations::commit(&mut db, batch);
-            drop(db);
-            outcome
+            let mut run = || {
+                // SAFETY: the handle is the pool connection's open `sqlite3`, and sqlx's thread
+                // leaves it alone until `locked` is dropped, which is after `db`. Dropping `db`
+                // finalizes the statements it prepared and neither closes the handle nor
+                // (rusqlite without its `hooks` features, as in Cargo.toml) clears hooks sqlx
+                // registered.
+                let mut db =
+                    unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) }?;
+                let outcome = rotations::commit(&mut db, batch);
+                drop(db);
+                outcome
+            };
+            // The commit blocks its thread: for the sync, and up to the busy timeout behind
+            // another process's write (a CLI command on the same file). On a multi-thread
+            // runtime (the background one under `serve`) the thread first hands its other
+            // tasks over, so mail, housekeeping and key refreshes go on meanwhile; a
+            // current-thread runtime (tests, CLI commands) runs it in place.
+            match Handle::current().runtime_flavor() {
+                RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+                _ => run(),
+            }
         };
         if outcome.is_err() {
             conn.close_on_drop();
