@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use sqlx::{Database, Pool};
 use tokio::runtime::Handle;
@@ -93,15 +94,61 @@ pub(crate) trait CommitRotations: Send + Sync + 'static {
     /// what queues; on a backend that flushes concurrent commits together (PostgreSQL), more
     /// than one keeps rotations from waiting out a whole flush before theirs begins.
     const COMMITS_IN_FLIGHT: usize;
-    fn commit_rotations(
+    /// Commits `first` and answers its rotations (`Batch::answer`). A backend that commits
+    /// one batch at a time may go on with the batches `more` gives (`None`: nothing is
+    /// waiting) while it holds its writer, each in a commit of its own, instead of giving the
+    /// writer back and taking it again for each.
+    fn commit_batches(
         writer: &Pool<Self::Db>,
-        batch: &[Rotation],
-    ) -> impl Future<Output = Result<Vec<Option<Spent>>, StoreError>> + Send;
+        first: Batch,
+        more: &mut (dyn FnMut() -> Option<Batch> + Send),
+    ) -> impl Future<Output = ()> + Send;
 }
 
 struct Job {
     rotation: Rotation,
     reply: oneshot::Sender<Outcome>,
+}
+
+/// Rotations committed together, and where each one's outcome goes.
+pub(crate) struct Batch {
+    pub rotations: Vec<Rotation>,
+    replies: Vec<oneshot::Sender<Outcome>>,
+}
+
+impl Batch {
+    fn of(jobs: &mut Vec<Job>) -> Batch {
+        let (rotations, replies) = jobs.drain(..).map(|job| (job.rotation, job.reply)).unzip();
+        Batch { rotations, replies }
+    }
+
+    /// Answers each rotation with what the batch's commit (begun at `started`) decided.
+    pub(crate) fn answer(
+        self,
+        committed: Result<Vec<Option<Spent>>, StoreError>,
+        started: Instant,
+    ) {
+        match committed {
+            Ok(outcomes) => {
+                crate::metrics::refresh_rotation_commit(
+                    self.replies.len(),
+                    started.elapsed().as_secs_f64(),
+                );
+                for (reply, outcome) in self.replies.into_iter().zip(outcomes) {
+                    // A caller that went away (client disconnected) still had its token spent,
+                    // as it would have without batching.
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rotations = self.replies.len(), "a batch of refresh-token rotations was not committed");
+                let message = e.to_string();
+                for reply in self.replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
 }
 
 /// The queue in front of the writer task of store `S`.
@@ -210,44 +257,27 @@ async fn run<S: CommitRotations>(writer: Pool<S::Db>, mut receiver: mpsc::Unboun
         if receiver.recv_many(&mut jobs, MAX_BATCH).await == 0 {
             return;
         }
-        let (batch, replies): (Vec<Rotation>, Vec<_>) =
-            jobs.drain(..).map(|job| (job.rotation, job.reply)).unzip();
-        let writer = writer.clone();
-        let commit = async move {
-            commit_and_reply::<S>(&writer, &batch, replies).await;
-            drop(slot);
-        };
-        // One commit at a time (SQLite) needs no task of its own.
+        let batch = Batch::of(&mut jobs);
         if S::COMMITS_IN_FLIGHT > 1 {
-            tokio::spawn(commit);
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                S::commit_batches(&writer, batch, &mut || None).await;
+                drop(slot);
+            });
         } else {
-            commit.await;
-        }
-    }
-}
-
-/// Commits one batch and answers each of its rotations.
-async fn commit_and_reply<S: CommitRotations>(
-    writer: &Pool<S::Db>,
-    batch: &[Rotation],
-    replies: Vec<oneshot::Sender<Outcome>>,
-) {
-    let started = std::time::Instant::now();
-    match S::commit_rotations(writer, batch).await {
-        Ok(outcomes) => {
-            crate::metrics::refresh_rotation_commit(batch.len(), started.elapsed().as_secs_f64());
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                // A caller that went away (client disconnected) still had its token spent,
-                // as it would have without batching.
-                let _ = reply.send(Ok(outcome));
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, rotations = replies.len(), "a batch of refresh-token rotations was not committed");
-            let message = e.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
-            }
+            // One commit at a time (SQLite) needs no task of its own, and the batches that
+            // queue meanwhile may follow it on the writer it holds.
+            let mut more = || {
+                while jobs.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                (!jobs.is_empty()).then(|| Batch::of(&mut jobs))
+            };
+            S::commit_batches(&writer, batch, &mut more).await;
+            drop(slot);
         }
     }
 }

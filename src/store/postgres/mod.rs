@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::query::Query;
@@ -30,7 +30,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::StoreError;
 use super::notify::{CHANNEL, Revoked};
-use super::rotation_batch::{self, CommitRotations, Rotation, RotationBatcher, Spent};
+use super::rotation_batch::{self, Batch, CommitRotations, Rotation, RotationBatcher, Spent};
 use super::sql::queries::{PG_COMMIT_ROTATIONS, Spellings};
 use super::sql::rows::{self, StoreRow};
 use super::sql::{Dialect, store_impl};
@@ -158,6 +158,20 @@ impl CommitRotations for PostgresStore {
     type Db = Postgres;
     const COMMITS_IN_FLIGHT: usize = <Self as Dialect>::CONCURRENT_WRITES;
 
+    /// Each batch in a commit of its own, several in flight: the others wait for no writer
+    /// this one holds.
+    async fn commit_batches(
+        writer: &PgPool,
+        first: Batch,
+        _more: &mut (dyn FnMut() -> Option<Batch> + Send),
+    ) {
+        let started = Instant::now();
+        let committed = Self::commit_rotations(writer, &first.rotations).await;
+        first.answer(committed, started);
+    }
+}
+
+impl PostgresStore {
     /// One statement, and so one round trip and one transaction of its own: the spend, the
     /// successors of what it spent, and each spent token with its user; one text for every
     /// batch size, prepared once per connection. Its `UPDATE` locks the
