@@ -6,11 +6,11 @@
 //! thread (a thread hand-off and a wake-up) plus the commit's fsync, and rotations queue behind
 //! each other; on PostgreSQL each statement is a network round trip and each commit a WAL
 //! flush. Here one writer task per store takes every rotation waiting in its queue and commits
-//! them in one transaction, sent in one call (`CommitRotations`: on SQLite run on the writer
-//! connection's own handle, taken from sqlx's thread for it and kept for the batches that queue
-//! meanwhile, up to a bound; one statement on PostgreSQL; each
-//! in its backend's module, their SQL in `store::sql::queries`): statements, round trips and the flush are shared, and so is the read
-//! of the spent tokens' users, which every refresh grant needs. A rotation is still
+//! them in one transaction, sent in one call (`CommitRotations`, each in its backend's module,
+//! their SQL in `store::sql::queries`: on SQLite run on the writer connection's own handle,
+//! taken from sqlx's thread and kept for the batches that queue meanwhile, up to a bound; one
+//! statement on PostgreSQL): statements, round trips and the flush are shared, and so is the
+//! read of the spent tokens' users, which every refresh grant needs. A rotation is still
 //! answered only after the commit that holds it is durable, and a token is spent by exactly one
 //! rotation: the batch's UPDATE returns each spent row once, concurrent batches (of other
 //! nodes, or this node's others in flight on PostgreSQL, `CommitRotations::COMMITS_IN_FLIGHT`)

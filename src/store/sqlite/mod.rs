@@ -157,7 +157,7 @@ impl CommitRotations for SqliteStore {
     /// connection thread (`rotations`), on this task's thread: through sqlx, every statement's
     /// end and every row is a message from that thread and a wake-up here. Taking the
     /// connection and its handle costs a hand-off to sqlx's thread and back, 120-200 µs on a
-    /// loaded machine (a third of a commit), so the batches that queue meanwhile follow on the
+    /// loaded machine (a fifth of a commit), so the batches that queue meanwhile follow on the
     /// same handle, for at most [`HOLD`] before the other writes waiting for the connection
     /// get their turn. The connection goes back to the pool as it was (each transaction
     /// committed, or rolled back when it failed); after an error it is closed, in case the

@@ -6,9 +6,10 @@
 //! waiting wakes its thread. Under load (RS256 refresh grants, 64 connections), a commit of
 //! about nine rotations cost 29 context switches between the two threads (`/proc`), and the
 //! two threads 38 µs of CPU per rotation (perf). Here the task locks the handle out of sqlx's
-//! thread once (a hand-off there and back), runs the transaction on it directly, and gives it
+//! thread (a hand-off there and back), runs the transaction on it directly, and gives it
 //! back: 8 switches per commit and about 35 µs, most of it SQLite's own work and the sync
-//! (docs/benchmarks.md, December 7, session 29).
+//! (docs/benchmarks.md, December 7, session 29). The batches that queue meanwhile run here
+//! too, each its own transaction, before the handle goes back (`SqliteStore::commit_batches`).
 
 use std::collections::{BTreeSet, HashMap};
 
