@@ -14,6 +14,7 @@
 
 //! Connecting to servers
 
+mod deferred_idle;
 pub mod http;
 pub mod l4;
 #[cfg(feature = "any_tls")]
@@ -179,6 +180,7 @@ pub struct TransportConnector {
     /// for periodic metric reporting without needing access to the connector itself.
     unexpected_data_conn_count: Arc<AtomicU64>,
     keepalive_pool_callback: Option<PoolCallback>,
+    deferred_idle: Arc<deferred_idle::DeferredIdle>,
 }
 
 const DEFAULT_POOL_SIZE: usize = 128;
@@ -210,6 +212,7 @@ impl TransportConnector {
             preferred_http_version: PreferredHttpVersion::new(),
             unexpected_data_conn_count: Arc::new(AtomicU64::new(0)),
             keepalive_pool_callback,
+            deferred_idle: Arc::default(),
         }
     }
 
@@ -322,6 +325,21 @@ impl TransportConnector {
         let meta = ConnectionMeta::new(key, id);
         debug!("Try to keepalive client session");
         let stream = Arc::new(Mutex::new(stream));
+        if idle_timeout.is_none_or(|t| t >= deferred_idle::MIN_DEFERRED_TIMEOUT) {
+            // Watched only if it stays idle: most are taken again long before.
+            let weak = Arc::downgrade(&stream);
+            let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
+            self.deferred_idle.push(
+                &self.connection_pool,
+                &self.keepalive_pool_callback,
+                weak,
+                IdleConnection::new(meta),
+                idle_timeout,
+                notify_close,
+                watch_use,
+            );
+            return;
+        }
         let locked_stream = stream.clone().try_lock_owned().unwrap(); // safe as we just created it
         let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
         let idle_meta = IdleConnection::new(meta);
