@@ -2,7 +2,7 @@
 //! streamed bodies through authenticated routes, and upstream faults (down, slow, resetting)
 //! answered in the JSON envelope within the route's timeout while other routes keep serving.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -523,4 +523,81 @@ async fn slow_dead_and_resetting_upstreams_are_answered_in_time_and_other_routes
         assert!(Instant::now() < deadline, "faults not counted:\n{metrics}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// An upstream that keeps a connection open for `idle` after each answer and then closes it,
+/// as a server with a short keep-alive timeout does; counts the connections it accepted.
+async fn short_keep_alive_upstream(idle: Duration) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tokio::time::timeout(idle, conn.read(&mut buf)).await {
+                            // Idle past the keep-alive timeout, or closed: close.
+                            Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return,
+                            Ok(Ok(n)) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    head.clear();
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if conn.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+/// An upstream that closes idle keep-alive connections soon after each answer: a request that
+/// comes after the close (in the first 100 ms, before frontdoor's connection pool watches the
+/// idle connection, or after) gets a fresh connection and its answer, never a 502; requests in
+/// a row share one connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_closing_idle_connections_costs_no_request() {
+    const IDLE: Duration = Duration::from_millis(20);
+    let (port, accepted) = short_keep_alive_upstream(IDLE).await;
+    let fd = Frontdoor::start_yaml(
+        &format!(
+            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{port}', policy: public }}\n"
+        ),
+        "",
+    )
+    .await;
+    let client = plain_client();
+    let get = || async {
+        let resp = client.get(fd.url("/page")).send().await.expect("answer");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    };
+    // Gaps after which the upstream has closed the pooled connection: before the pool's watch
+    // starts (50 ms), around it (150 ms) and well after it (400 ms).
+    for gap in [50, 150, 400, 50, 50] {
+        assert_eq!(get().await, (200, "ok".to_string()), "after {gap} ms");
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+    let before = accepted.load(Ordering::SeqCst);
+    assert!(
+        before >= 5,
+        "each request after a close had its own connection ({before})"
+    );
+    // Back to back, inside the upstream's 20 ms: they share pooled connections.
+    for _ in 0..10 {
+        assert_eq!(get().await, (200, "ok".to_string()));
+    }
+    let during = accepted.load(Ordering::SeqCst) - before;
+    assert!(
+        during < 10,
+        "requests in a row reuse the pooled connection ({during} new)"
+    );
 }
