@@ -601,3 +601,65 @@ async fn an_upstream_closing_idle_connections_costs_no_request() {
         "requests in a row reuse the pooled connection ({during} new)"
     );
 }
+
+/// An upstream that, 20 ms after each answer, sends a second unasked-for answer on the idle
+/// connection (`evil`), as a confused or hostile server could to poison the next request.
+async fn unsolicited_answer_upstream() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    head.clear();
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if conn.write_all(answer).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let evil = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil";
+                    if conn.write_all(evil).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Bytes an upstream sends on an idle pooled connection never become the answer to the next
+/// request: whether they come before frontdoor's pool watches the connection (the read right
+/// before each reuse drops it) or after (the watch drops it).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unasked_for_answer_on_an_idle_upstream_connection_answers_no_request() {
+    let port = unsolicited_answer_upstream().await;
+    let fd = Frontdoor::start_yaml(
+        &format!(
+            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{port}', policy: public }}\n"
+        ),
+        "",
+    )
+    .await;
+    let client = plain_client();
+    for gap in [50, 400, 50, 150, 50] {
+        let resp = client.get(fd.url("/page")).send().await.expect("answer");
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(
+            resp.text().await.expect("body"),
+            "ok",
+            "after a gap of {gap} ms"
+        );
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+}
