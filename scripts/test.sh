@@ -64,6 +64,9 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets -- --test-threads="${FRONTDOOR_TEST_THREADS:-4}"
+# The tests inside the vendored Pingora crates that frontdoor's patches add.
+echo "== vendored pingora-core's tests of its patches"
+scripts/vendor-tests.sh
 # The Kubernetes manifests: rendered, validated against the schemas, their config checked.
 echo "== deploy/kubernetes"
 scripts/check-deploy.sh
