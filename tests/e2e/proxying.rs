@@ -368,24 +368,43 @@ async fn a_streamed_response_arrives_as_it_is_produced_and_intact() {
 // ---------------------------------------------------------------------------------------------
 // Faults.
 
-/// An upstream that accepts, reads the request head, and resets the connection: at once
-/// (`/reset/now`), inside the response head (`/reset/head`), or inside the body (`/reset/body`).
-async fn resetting_upstream() -> u16 {
+/// A listener on a free port of 127.0.0.1, and the port.
+async fn local_listener() -> (tokio::net::TcpListener, u16) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    (listener, port)
+}
+
+/// Reads one request head from `conn`, through its blank line (anything after it is dropped):
+/// `None` when the connection ends first, or stays silent for `idle` when given.
+async fn read_head(conn: &mut tokio::net::TcpStream, idle: Option<Duration>) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let read = match idle {
+            Some(idle) => tokio::time::timeout(idle, conn.read(&mut buf)).await.ok()?,
+            None => conn.read(&mut buf).await,
+        };
+        match read {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
+/// An upstream that accepts, reads the request head, and resets the connection: at once
+/// (`/reset/now`), inside the response head (`/reset/head`), or inside the body (`/reset/body`).
+async fn resetting_upstream() -> u16 {
+    let (listener, port) = local_listener().await;
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let Some(head) = read_head(&mut conn, None).await else {
+                    return;
+                };
                 let text = String::from_utf8_lossy(&head);
                 let path = text.split(' ').nth(1).unwrap_or("");
                 let partial: &[u8] = if path.starts_with("/reset/head") {
@@ -528,27 +547,15 @@ async fn slow_dead_and_resetting_upstreams_are_answered_in_time_and_other_routes
 /// An upstream that keeps a connection open for `idle` after each answer and then closes it,
 /// as a server with a short keep-alive timeout does; counts the connections it accepted.
 async fn short_keep_alive_upstream(idle: Duration) -> (u16, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
+    let (listener, port) = local_listener().await;
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tokio::time::timeout(idle, conn.read(&mut buf)).await {
-                            // Idle past the keep-alive timeout, or closed: close.
-                            Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return,
-                            Ok(Ok(n)) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    head.clear();
+                // Idle past the keep-alive timeout, or closed: close.
+                while read_head(&mut conn, Some(idle)).await.is_some() {
                     let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
                     if conn.write_all(answer).await.is_err() {
                         return;
@@ -568,13 +575,7 @@ async fn short_keep_alive_upstream(idle: Duration) -> (u16, Arc<AtomicUsize>) {
 async fn an_upstream_closing_idle_connections_costs_no_request() {
     const IDLE: Duration = Duration::from_millis(20);
     let (port, accepted) = short_keep_alive_upstream(IDLE).await;
-    let fd = Frontdoor::start_yaml(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{port}', policy: public }}\n"
-        ),
-        "",
-    )
-    .await;
+    let fd = Frontdoor::launch(Config::new().route(Route::new("/", port).public())).await;
     let client = plain_client();
     let get = || async {
         let resp = client.get(fd.url("/page")).send().await.expect("answer");
@@ -605,23 +606,11 @@ async fn an_upstream_closing_idle_connections_costs_no_request() {
 /// An upstream that, 20 ms after each answer, sends a second unasked-for answer on the idle
 /// connection (`evil`), as a confused or hostile server could to poison the next request.
 async fn unsolicited_answer_upstream() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
+    let (listener, port) = local_listener().await;
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    head.clear();
+                while read_head(&mut conn, None).await.is_some() {
                     let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
                     if conn.write_all(answer).await.is_err() {
                         return;
@@ -644,13 +633,7 @@ async fn unsolicited_answer_upstream() -> u16 {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unasked_for_answer_on_an_idle_upstream_connection_answers_no_request() {
     let port = unsolicited_answer_upstream().await;
-    let fd = Frontdoor::start_yaml(
-        &format!(
-            "  - {{ host: '*', path_prefix: /, upstream: 'http://127.0.0.1:{port}', policy: public }}\n"
-        ),
-        "",
-    )
-    .await;
+    let fd = Frontdoor::launch(Config::new().route(Route::new("/", port).public())).await;
     let client = plain_client();
     for gap in [50, 400, 50, 150, 50] {
         let resp = client.get(fd.url("/page")).send().await.expect("answer");
