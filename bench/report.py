@@ -647,7 +647,9 @@ from `frontdoor_session_cache_requests_total`. The sequential table sends each o
 {cold_latency['cold']['n'] if cold_latency else 0:,} new sessions once (miss) and then again (hit), one
 request at a time on one connection, timed by the Node.js client.
 
-**Provider path.** The same clients drive both providers. `client_credentials` and
+**Provider path.** The same clients drive both providers; frontdoor runs with
+{m.get('provider_threads', m.get('proxy_threads', m['nproc']))} worker thread(s) for these rows
+(`BENCH_PROVIDER_THREADS`, default one per CPU). `client_credentials` and
 introspection: wrk POSTing the form with `client_secret_basic`. Refresh: wrk too, with
 refresh tokens from real logins (not timed), one per connection and a few spare; each request spends one and the
 rotated token in its answer is used by a later request (`bench/wrk/bench.lua`), so every grant

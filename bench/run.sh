@@ -42,6 +42,12 @@
 #                  (default: one per CPU, frontdoor's default).
 # BENCH_NGINX_WORKERS: worker processes of the nginx proxies (default: one per CPU, as
 #                  frontdoor's threads).
+# BENCH_PROVIDER_THREADS: worker threads of the frontdoors that serve the provider rows (default:
+#                  one per CPU: their signatures use every core). When it differs from
+#                  BENCH_PROXY_THREADS, the main frontdoor restarts on its data with it before
+#                  the provider rows. With BENCH_PROXY_THREADS=1 BENCH_NGINX_WORKERS=1 every
+#                  proxy gets one worker and the 2-core machine's other core goes to wrk and the
+#                  upstream (docs/benchmarks.md, "December 7, session 31").
 # BENCH_UPSTREAM_WORKERS, BENCH_UPSTREAM_SENDFILE: the upstream nginx's worker processes (default
 #                  1) and `sendfile` (default off, nginx's own default). Two workers with sendfile
 #                  on cost the Pingora rows ~40 % and nginx's rows little (docs/benchmarks.md,
@@ -62,6 +68,7 @@ MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
 PROXY_THREADS="${BENCH_PROXY_THREADS:-$(nproc)}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-$(nproc)}"
+PROVIDER_THREADS="${BENCH_PROVIDER_THREADS:-$(nproc)}"
 UPSTREAM_WORKERS="${BENCH_UPSTREAM_WORKERS:-1}"
 UPSTREAM_SENDFILE="${BENCH_UPSTREAM_SENDFILE:-off}"
 case "$UPSTREAM_SENDFILE" in on|off) ;; *) echo "BENCH_UPSTREAM_SENDFILE is on or off, not $UPSTREAM_SENDFILE" >&2; exit 2 ;; esac
@@ -422,14 +429,14 @@ fi # PROVIDER_ONLY
 
 # ---------------------------------------------------------------------------------------------
 # frontdoor
-fd_config() { # PORT ADMIN DATA_DIR EXTRA_SESSION_YAML
+fd_config() { # PORT ADMIN DATA_DIR EXTRA_SESSION_YAML; FD_THREADS overrides PROXY_THREADS
   cat <<EOF
 listen: 127.0.0.1:$1
 admin_listen: 127.0.0.1:$2
 public_url: http://127.0.0.1:$1
 data_dir: $3
 organization: frontdoor bench
-threads: $PROXY_THREADS
+threads: ${FD_THREADS:-$PROXY_THREADS}
 trusted_proxies: [127.0.0.1]
 $4
 # The load comes from one address (127.0.0.1): no per-address rate limits here.
@@ -693,6 +700,15 @@ fi # PROVIDER_ONLY
 # Each pair of rows uses the same signing algorithm on both providers: RS256 (frontdoor's
 # default) on frontdoor :$P_FD and oidc-provider :$P_OIDC, ES256 on a second frontdoor and a
 # second oidc-provider, each created the same way.
+if [ "$PROXY_THREADS" != "$PROVIDER_THREADS" ]; then
+  log "restarting frontdoor :$P_FD with $PROVIDER_THREADS threads for the provider rows"
+  stop_pids "$FD_PID"
+  FD_THREADS="$PROVIDER_THREADS" fd_config "$P_FD" "$P_FD_ADMIN" "$WORK/fd-data" "" > "$FD_CONF"
+  "$BIN" --config "$FD_CONF" serve >> "$WORK/logs/frontdoor.log" 2>&1 &
+  FD_PID=$!
+  PIDS+=("$FD_PID")
+  wait_http "http://127.0.0.1:$P_FD_ADMIN/healthz"
+fi
 OIDC_SECRET="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 start_oidc() { # PORT ALG LOG-NAME
   log "starting oidc-provider :$1 ($2)"
@@ -709,7 +725,7 @@ OIDC_VERSION="$(node -p "require('$OIDC_DIR/node_modules/oidc-provider/package.j
 
 log "starting frontdoor :$P_FD_ES with an ES256 signing key"
 FDES_CONF="$WORK/frontdoor-es256.yaml"
-fd_config "$P_FD_ES" "$P_FD_ES_ADMIN" "$WORK/fd-es256-data" "keys: { algorithm: ES256 }" > "$FDES_CONF"
+FD_THREADS="$PROVIDER_THREADS" fd_config "$P_FD_ES" "$P_FD_ES_ADMIN" "$WORK/fd-es256-data" "keys: { algorithm: ES256 }" > "$FDES_CONF"
 FDES_URL="http://127.0.0.1:$P_FD_ES"
 FDES="$BIN --config $FDES_CONF"
 "$BIN" --config "$FDES_CONF" serve > "$WORK/logs/frontdoor-es256.log" 2>&1 &
@@ -896,7 +912,7 @@ if [ -n "$PG_URL" ] && [ "${BENCH_POSTGRES:-1}" != 0 ]; then
   log "   PostgreSQL: $(tail -n1 "$RESULTS")"
   start_fd_pg() { # PORT ADMIN NAME EXTRA_YAML: starts it with the bench user; FD_PG is its CLI
     local conf="$WORK/frontdoor-$3.yaml"
-    fd_config "$1" "$2" "$WORK/$3-data" "$4" > "$conf"
+    FD_THREADS="$PROVIDER_THREADS" fd_config "$1" "$2" "$WORK/$3-data" "$4" > "$conf"
     "$BIN" --config "$conf" serve > "$WORK/logs/frontdoor-$3.log" 2>&1 &
     PIDS+=($!)
     wait_http "http://127.0.0.1:$2/healthz"
@@ -1066,7 +1082,7 @@ MACHINE="$(jq -n \
   --arg node "$(node --version)" \
   --arg oidc "${OIDC_VERSION:-not run}" \
   --arg duration "$DURATION" --arg connections "$CONNECTIONS" --arg threads "$WRK_THREADS" \
-  --arg proxy_threads "$PROXY_THREADS" --arg nginx_workers "$NGINX_WORKERS" \
+  --arg proxy_threads "$PROXY_THREADS" --arg provider_threads "$PROVIDER_THREADS" --arg nginx_workers "$NGINX_WORKERS" \
   --arg upstream_workers "$UPSTREAM_WORKERS" --arg upstream_sendfile "$UPSTREAM_SENDFILE" \
   --arg login_c "$LOGIN_CONCURRENCY" --arg pair_rounds "$PAIR_ROUNDS" \
   --arg smoke "$SMOKE" \
@@ -1074,7 +1090,8 @@ MACHINE="$(jq -n \
   '{nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel, date: $date, commit: $commit,
     nginx: $nginx, wrk: $wrk, node: $node, oidc_provider: $oidc, duration_s: ($duration|tonumber),
     connections: ($connections|tonumber), wrk_threads: ($threads|tonumber),
-    proxy_threads: ($proxy_threads|tonumber), nginx_workers: ($nginx_workers|tonumber),
+    proxy_threads: ($proxy_threads|tonumber), provider_threads: ($provider_threads|tonumber),
+    nginx_workers: ($nginx_workers|tonumber),
     upstream_workers: ($upstream_workers|tonumber), upstream_sendfile: $upstream_sendfile,
     login_concurrency: ($login_c|tonumber), pair_rounds: ($pair_rounds|tonumber), smoke: ($smoke == "1"), dirty: ($dirty == "1")}')"
 mkdir -p "$OUT"
