@@ -13,6 +13,6 @@ WORK="$(mktemp -d /tmp/frontdoor-vendor-tests.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 cp -r vendor/pingora-core "$WORK/pingora-core"
 cp vendor/pingora-core.tests.Cargo.lock "$WORK/pingora-core/Cargo.lock"
-# Patch 0006: the idle watch of a pooled connection (connectors/deferred_idle.rs).
+# Patch 0006: the idle watch of a pooled connection (connectors/idle_watch.rs).
 (cd "$WORK/pingora-core" \
-  && CARGO_TARGET_DIR="$ROOT/target/vendor-tests" cargo test --locked --lib connectors::deferred_idle)
+  && CARGO_TARGET_DIR="$ROOT/target/vendor-tests" cargo test --locked --lib connectors::idle_watch)

@@ -14,8 +14,8 @@
 
 //! Connecting to servers
 
-mod deferred_idle;
 pub mod http;
+mod idle_watch;
 pub mod l4;
 #[cfg(feature = "any_tls")]
 mod tls;
@@ -179,8 +179,8 @@ pub struct TransportConnector {
     /// Wrapped in `Arc` so external consumers (e.g. proxy services) can clone a reference
     /// for periodic metric reporting without needing access to the connector itself.
     unexpected_data_conn_count: Arc<AtomicU64>,
-    keepalive_pool_callback: Option<PoolCallback>,
-    deferred_idle: Arc<deferred_idle::DeferredIdle>,
+    /// Watches the pooled connections (and tells the keep-alive pool callback of evictions).
+    idle_watch: Arc<idle_watch::IdleWatch>,
 }
 
 const DEFAULT_POOL_SIZE: usize = 128;
@@ -203,16 +203,19 @@ impl TransportConnector {
         let keepalive_pool_callback = options
             .as_ref()
             .and_then(|o| o.keepalive_pool_callback.clone());
+        let connection_pool = Arc::new(ConnectionPool::new(pool_size));
         TransportConnector {
             tls_ctx: tls::Connector::new(options),
-            connection_pool: Arc::new(ConnectionPool::new(pool_size)),
+            idle_watch: Arc::new(idle_watch::IdleWatch::new(
+                connection_pool.clone(),
+                keepalive_pool_callback,
+            )),
+            connection_pool,
             offload: offload.map(|v| OffloadRuntime::new("upstream connect offload", v.0, v.1)),
             bind_to_v4,
             bind_to_v6,
             preferred_http_version: PreferredHttpVersion::new(),
             unexpected_data_conn_count: Arc::new(AtomicU64::new(0)),
-            keepalive_pool_callback,
-            deferred_idle: Arc::default(),
         }
     }
 
@@ -325,43 +328,22 @@ impl TransportConnector {
         let meta = ConnectionMeta::new(key, id);
         debug!("Try to keepalive client session");
         let stream = Arc::new(Mutex::new(stream));
-        if idle_timeout.is_none_or(|t| t >= deferred_idle::MIN_DEFERRED_TIMEOUT) {
-            // Watched only if it stays idle: most are taken again long before.
-            let weak = Arc::downgrade(&stream);
-            let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
-            self.deferred_idle.push(
-                &self.connection_pool,
-                &self.keepalive_pool_callback,
-                weak,
-                IdleConnection::new(meta),
-                idle_timeout,
-                notify_close,
-                watch_use,
-            );
-            return;
-        }
-        let locked_stream = stream.clone().try_lock_owned().unwrap(); // safe as we just created it
+        // A connection with a short idle timeout is watched from now on, locked before it is
+        // pooled; any other only if it stays idle: most are taken again long before.
+        let watch_now = idle_timeout.is_some_and(|t| t < idle_watch::MIN_DEFERRED_TIMEOUT);
+        let locked = watch_now.then(|| stream.clone().try_lock_owned().unwrap()); // safe as we just created it
+        let unlocked = Arc::downgrade(&stream);
         let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
-        let idle_meta = IdleConnection::new(meta);
-        let pool = self.connection_pool.clone(); //clone the arc
-        let keepalive_pool_callback = self.keepalive_pool_callback.clone();
-        let rt = pingora_runtime::current_handle();
-        rt.spawn(async move {
-            if pool
-                .idle_poll(
-                    locked_stream,
-                    &idle_meta.connection,
-                    idle_timeout,
-                    notify_close,
-                    watch_use,
-                )
-                .await
-            {
-                if let Some(callback) = keepalive_pool_callback {
-                    callback(idle_meta.elapsed());
-                }
-            }
-        });
+        let released = idle_watch::Released {
+            meta: IdleConnection::new(meta),
+            timeout: idle_timeout,
+            notify_close,
+            watch_use,
+        };
+        match locked {
+            Some(locked) => self.idle_watch.watch_now(locked, released),
+            None => self.idle_watch.watch_later(unlocked, released),
+        }
     }
 
     /// Get a stream to the given server [Peer]

@@ -12,7 +12,8 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-//! The idle watch of a pooled connection, started only once the connection has stayed idle.
+//! The idle watch of the connections in the pool, started only once a connection has stayed
+//! idle.
 //!
 //! A connection released to the pool is watched by a task ([ConnectionPool::idle_poll]) that
 //! removes it when the peer closes it or its idle timeout passes. That task holds the
@@ -38,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot::error::TryRecvError;
-use tokio::sync::{oneshot, Mutex, Notify};
+use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 
 /// How long a released connection goes without a watch. Connections with an idle timeout
 /// shorter than [MIN_DEFERRED_TIMEOUT] are watched at once.
@@ -48,56 +49,78 @@ pub(crate) const WATCH_AFTER: Duration = Duration::from_millis(100);
 /// `2 × WATCH_AFTER` after its release, and must not be handed out past its timeout meanwhile.
 pub(crate) const MIN_DEFERRED_TIMEOUT: Duration = Duration::from_millis(400);
 
-type Pool = ConnectionPool<Arc<Mutex<Stream>>>;
+pub(crate) type Pool = ConnectionPool<Arc<Mutex<Stream>>>;
+
+/// A connection just put in the pool: what [ConnectionPool::put] answered, with its idle timeout.
+pub(crate) struct Released {
+    pub(crate) meta: IdleConnection,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) notify_close: Arc<Notify>,
+    pub(crate) watch_use: oneshot::Receiver<bool>,
+}
 
 /// A connection in the pool whose watch has not started.
 struct Unwatched {
     stream: Weak<Mutex<Stream>>,
-    meta: IdleConnection,
-    timeout: Option<Duration>,
-    notify_close: Arc<Notify>,
-    watch_use: oneshot::Receiver<bool>,
+    released: Released,
 }
 
-/// The connections released and not yet watched, oldest first.
-#[derive(Default)]
-pub(crate) struct DeferredIdle {
+/// The watch of one connector's pool: the connections released and not yet watched, oldest
+/// first, and what starting a watch needs.
+pub(crate) struct IdleWatch {
+    pool: Arc<Pool>,
+    /// Told how long an evicted connection was idle.
+    callback: Option<PoolCallback>,
     queue: SyncMutex<VecDeque<Unwatched>>,
     sweeping: AtomicBool,
 }
 
-impl DeferredIdle {
-    /// Queues a connection just put in `pool`, and starts the sweeper unless it runs.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push(
-        self: &Arc<Self>,
-        pool: &Arc<Pool>,
-        callback: &Option<PoolCallback>,
-        stream: Weak<Mutex<Stream>>,
-        meta: IdleConnection,
-        timeout: Option<Duration>,
-        notify_close: Arc<Notify>,
-        watch_use: oneshot::Receiver<bool>,
-    ) {
-        self.queue.lock().push_back(Unwatched {
-            stream,
+impl IdleWatch {
+    pub(crate) fn new(pool: Arc<Pool>, callback: Option<PoolCallback>) -> Self {
+        IdleWatch {
+            pool,
+            callback,
+            queue: SyncMutex::default(),
+            sweeping: AtomicBool::new(false),
+        }
+    }
+
+    /// Watches a connection from now on: `locked` is its lock, taken before it was pooled.
+    pub(crate) fn watch_now(&self, locked: OwnedMutexGuard<Stream>, released: Released) {
+        let Released {
             meta,
             timeout,
             notify_close,
             watch_use,
+        } = released;
+        let timeout = timeout.map(|t| t.saturating_sub(meta.elapsed()));
+        let pool = self.pool.clone();
+        let callback = self.callback.clone();
+        pingora_runtime::current_handle().spawn(async move {
+            if pool
+                .idle_poll(locked, &meta.connection, timeout, notify_close, watch_use)
+                .await
+            {
+                if let Some(callback) = callback {
+                    callback(meta.elapsed());
+                }
+            }
         });
+    }
+
+    /// Queues a connection pooled unlocked, to be watched if it is still idle [WATCH_AFTER]
+    /// from now, and starts the sweeper unless it runs.
+    pub(crate) fn watch_later(self: &Arc<Self>, stream: Weak<Mutex<Stream>>, released: Released) {
+        self.queue.lock().push_back(Unwatched { stream, released });
         if !self.sweeping.swap(true, Ordering::AcqRel) {
             let this = self.clone();
-            let pool = pool.clone();
-            let callback = callback.clone();
-            pingora_runtime::current_handle()
-                .spawn(async move { this.sweep(pool, callback).await });
+            pingora_runtime::current_handle().spawn(async move { this.sweep().await });
         }
     }
 
     /// Starts the watch of each queued connection older than [WATCH_AFTER], every
     /// [WATCH_AFTER], until the queue is empty.
-    async fn sweep(self: Arc<Self>, pool: Arc<Pool>, callback: Option<PoolCallback>) {
+    async fn sweep(self: Arc<Self>) {
         // Cleared however the task ends (the runtime shutting down drops it), so that the next
         // release starts a new sweeper.
         struct Sweeping<'a>(&'a AtomicBool);
@@ -114,12 +137,12 @@ impl DeferredIdle {
                 let mut queue = self.queue.lock();
                 let n = queue
                     .iter()
-                    .take_while(|c| now.duration_since(c.meta.idle_since) >= WATCH_AFTER)
+                    .take_while(|c| now.duration_since(c.released.meta.idle_since) >= WATCH_AFTER)
                     .count();
                 queue.drain(..n).collect()
             };
             for connection in due {
-                watch(&pool, &callback, connection);
+                self.watch_if_idle(connection);
             }
             if !self.queue.lock().is_empty() {
                 continue;
@@ -133,51 +156,36 @@ impl DeferredIdle {
             sweeping = Some(Sweeping(&self.sweeping));
         }
     }
-}
 
-/// Starts the usual watch of a connection still idle in the pool.
-fn watch(pool: &Arc<Pool>, callback: &Option<PoolCallback>, mut c: Unwatched) {
-    match c.watch_use.try_recv() {
-        // Taken again: nothing to watch.
-        Ok(_) => return,
-        // Dropped from the pool: by an eviction when its notice is there.
-        Err(TryRecvError::Closed) => {
-            if c.notify_close.notified().now_or_never().is_some() {
-                if let Some(callback) = callback {
-                    callback(c.meta.elapsed());
+    /// Starts the watch of a queued connection if it is still idle in the pool.
+    fn watch_if_idle(&self, mut c: Unwatched) {
+        match c.released.watch_use.try_recv() {
+            // Taken again: nothing to watch.
+            Ok(_) => return,
+            // Dropped from the pool: by an eviction when its notice is there.
+            Err(TryRecvError::Closed) => {
+                if c.released.notify_close.notified().now_or_never().is_some() {
+                    if let Some(callback) = &self.callback {
+                        callback(c.released.meta.elapsed());
+                    }
                 }
+                return;
             }
+            Err(TryRecvError::Empty) => {}
+        }
+        let Some(stream) = c.stream.upgrade() else {
             return;
-        }
-        Err(TryRecvError::Empty) => {}
+        };
+        // Locked by whoever is taking it right now.
+        let Ok(locked) = stream.try_lock_owned() else {
+            return;
+        };
+        debug!(
+            "watching a connection idle for {:?}",
+            c.released.meta.elapsed()
+        );
+        self.watch_now(locked, c.released);
     }
-    let Some(stream) = c.stream.upgrade() else {
-        return;
-    };
-    // Locked by whoever is taking it right now.
-    let Ok(locked) = stream.try_lock_owned() else {
-        return;
-    };
-    let timeout = c.timeout.map(|t| t.saturating_sub(c.meta.elapsed()));
-    debug!("watching a connection idle for {:?}", c.meta.elapsed());
-    let pool = pool.clone();
-    let callback = callback.clone();
-    pingora_runtime::current_handle().spawn(async move {
-        if pool
-            .idle_poll(
-                locked,
-                &c.meta.connection,
-                timeout,
-                c.notify_close,
-                c.watch_use,
-            )
-            .await
-        {
-            if let Some(callback) = callback {
-                callback(c.meta.elapsed());
-            }
-        }
-    });
 }
 
 #[cfg(test)]
@@ -219,7 +227,7 @@ mod tests {
             .into_inner();
         // Taken before the sweep: the sweeper leaves it alone and stops.
         tokio::time::sleep(WATCH_AFTER * 5).await;
-        assert!(!connector.deferred_idle.sweeping.load(Ordering::Acquire));
+        assert!(!connector.idle_watch.sweeping.load(Ordering::Acquire));
         stream.write_all(b"x").await.unwrap();
         let mut buf = [0; 1];
         server.read_exact(&mut buf).await.unwrap();
@@ -253,7 +261,7 @@ mod tests {
         let waited = closed_within(&mut server, Duration::from_secs(5)).await;
         // Left to the sweeper, it would close at WATCH_AFTER or later.
         assert!(waited < WATCH_AFTER, "{waited:?}");
-        assert!(!connector.deferred_idle.sweeping.load(Ordering::Acquire));
+        assert!(!connector.idle_watch.sweeping.load(Ordering::Acquire));
     }
 
     #[tokio::test]
@@ -270,7 +278,7 @@ mod tests {
             closed_within(server, Duration::from_secs(5)).await;
         }
         tokio::time::sleep(WATCH_AFTER * 5).await;
-        assert!(!connector.deferred_idle.sweeping.load(Ordering::Acquire));
-        assert!(connector.deferred_idle.queue.lock().is_empty());
+        assert!(!connector.idle_watch.sweeping.load(Ordering::Acquire));
+        assert!(connector.idle_watch.queue.lock().is_empty());
     }
 }
