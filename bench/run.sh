@@ -456,11 +456,14 @@ EMAIL=bench@example.com
 PASSWORD="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 REDIRECT_URI=http://127.0.0.1:9999/callback
 
+start_fd() { # the main frontdoor on FD_CONF (its log appended to): FD_PID
+  "$BIN" --config "$FD_CONF" serve >> "$WORK/logs/frontdoor.log" 2>&1 &
+  FD_PID=$!
+  PIDS+=("$FD_PID")
+  wait_http "http://127.0.0.1:$P_FD_ADMIN/healthz"
+}
 log "starting frontdoor :$P_FD"
-"$BIN" --config "$FD_CONF" serve > "$WORK/logs/frontdoor.log" 2>&1 &
-FD_PID=$!
-PIDS+=("$FD_PID")
-wait_http "http://127.0.0.1:$P_FD_ADMIN/healthz"
+start_fd
 [ "$PROVIDER_ONLY" = 1 ] || wait_http "http://127.0.0.1:$P_BARE/bench.txt"
 
 printf '%s\n' "$PASSWORD" | $FD users add --email "$EMAIL" --name "Bench User" --groups bench --password-stdin >/dev/null
@@ -704,10 +707,7 @@ if [ "$PROXY_THREADS" != "$PROVIDER_THREADS" ]; then
   log "restarting frontdoor :$P_FD with $PROVIDER_THREADS threads for the provider rows"
   stop_pids "$FD_PID"
   FD_THREADS="$PROVIDER_THREADS" fd_config "$P_FD" "$P_FD_ADMIN" "$WORK/fd-data" "" > "$FD_CONF"
-  "$BIN" --config "$FD_CONF" serve >> "$WORK/logs/frontdoor.log" 2>&1 &
-  FD_PID=$!
-  PIDS+=("$FD_PID")
-  wait_http "http://127.0.0.1:$P_FD_ADMIN/healthz"
+  start_fd
 fi
 OIDC_SECRET="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 start_oidc() { # PORT ALG LOG-NAME

@@ -544,6 +544,9 @@ async fn slow_dead_and_resetting_upstreams_are_answered_in_time_and_other_routes
     }
 }
 
+/// The keep-alive answer of the raw upstreams below: `ok`.
+const OK_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
 /// An upstream that keeps a connection open for `idle` after each answer and then closes it,
 /// as a server with a short keep-alive timeout does; counts the connections it accepted.
 async fn short_keep_alive_upstream(idle: Duration) -> (u16, Arc<AtomicUsize>) {
@@ -556,8 +559,7 @@ async fn short_keep_alive_upstream(idle: Duration) -> (u16, Arc<AtomicUsize>) {
             tokio::spawn(async move {
                 // Idle past the keep-alive timeout, or closed: close.
                 while read_head(&mut conn, Some(idle)).await.is_some() {
-                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                    if conn.write_all(answer).await.is_err() {
+                    if conn.write_all(OK_ANSWER).await.is_err() {
                         return;
                     }
                 }
@@ -612,8 +614,7 @@ async fn unsolicited_answer_upstream() -> u16 {
         while let Ok((mut conn, _)) = listener.accept().await {
             tokio::spawn(async move {
                 while read_head(&mut conn, None).await.is_some() {
-                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                    if conn.write_all(answer).await.is_err() {
+                    if conn.write_all(OK_ANSWER).await.is_err() {
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
