@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Runs the tests that frontdoor's Pingora patches add inside the vendored crates
 # (vendor/PATCHES.md). A crate replaced through `[patch.crates-io]` is not a member of the
-# workspace, so `cargo test` cannot build its tests here: the crate is copied to a scratch
-# directory and tested on its own, with the lock file committed for it
-# (vendor/pingora-core.tests.Cargo.lock: the workspace's versions and the crate's
-# dev-dependencies; regenerate it from Cargo.lock with `cargo metadata` in such a copy after an
-# update).
+# workspace, so `cargo test` cannot build its tests here: the patched crates are copied to a
+# scratch workspace of their own (pingora-core built against the patched pingora-http, as in
+# frontdoor) and tested there, with the lock file committed for it (vendor/tests.Cargo.lock:
+# the workspace's versions and the crates' dev-dependencies; regenerate it after an update by
+# copying Cargo.lock into such a scratch workspace and running `cargo metadata` there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 WORK="$(mktemp -d /tmp/frontdoor-vendor-tests.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
-cp -r vendor/pingora-core "$WORK/pingora-core"
-cp vendor/pingora-core.tests.Cargo.lock "$WORK/pingora-core/Cargo.lock"
+cp -r vendor/pingora-core vendor/pingora-http "$WORK/"
+cat > "$WORK/Cargo.toml" <<'TOML'
+[workspace]
+members = ["pingora-core", "pingora-http"]
+resolver = "2"
+
+[patch.crates-io]
+pingora-http = { path = "pingora-http" }
+TOML
+cp vendor/tests.Cargo.lock "$WORK/Cargo.lock"
+cd "$WORK"
+export CARGO_TARGET_DIR="$ROOT/target/vendor-tests"
+# Every test of pingora-http: patches 0001-0003 and 0007 (headers pushed into the wire form).
+cargo test --locked -p pingora-http --lib
 # Patch 0006: the idle watch of a pooled connection (connectors/idle_watch.rs).
-(cd "$WORK/pingora-core" \
-  && CARGO_TARGET_DIR="$ROOT/target/vendor-tests" cargo test --locked --lib connectors::idle_watch)
+cargo test --locked -p pingora-core --lib connectors::idle_watch

@@ -34,8 +34,16 @@ fn default_header() -> http::HeaderName {
 
 fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<http::HeaderName, D::Error> {
     let text = String::deserialize(d)?;
-    http::HeaderName::from_bytes(text.as_bytes())
-        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a valid header name")))
+    match http::HeaderName::from_bytes(text.as_bytes()) {
+        Err(_) => Err(serde::de::Error::custom(format!(
+            "`{text}` is not a valid header name"
+        ))),
+        // These decide how the request is framed or its connection handled.
+        Ok(n) if pingora::http::is_framing_header(&n) => Err(serde::de::Error::custom(format!(
+            "`{text}` is a framing or hop-by-hop header, not one for the assertion"
+        ))),
+        Ok(n) => Ok(n),
+    }
 }
 fn default_lifetime() -> Dur {
     Dur(MAX_ASSERTION_LIFETIME)
@@ -123,6 +131,10 @@ mod tests {
                 "routes[0].assertion: lifetime: must be between 10s and 5m",
             ),
             ("{ header: 'a b' }", "`a b` is not a valid header name"),
+            (
+                "{ header: Content-Length }",
+                "`Content-Length` is a framing or hop-by-hop header",
+            ),
             ("{ audiance: x }", "unknown field `audiance`"),
         ] {
             let e = parse(text).expect_err(text);

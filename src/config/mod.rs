@@ -1061,14 +1061,23 @@ impl Config {
             }
             for (field, name) in &r.headers {
                 // An empty name turns the header off for this route.
-                if !name.is_empty() && http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    bad(
-                        format!(
-                            "routes[{i}].headers.{}",
-                            format!("{field:?}").to_lowercase()
-                        ),
-                        format!("`{name}` is not a valid header name"),
-                    );
+                if name.is_empty() {
+                    continue;
+                }
+                let key = || {
+                    format!(
+                        "routes[{i}].headers.{}",
+                        format!("{field:?}").to_lowercase()
+                    )
+                };
+                match http::HeaderName::from_bytes(name.as_bytes()) {
+                    Err(_) => bad(key(), format!("`{name}` is not a valid header name")),
+                    // These decide how the request is framed or its connection handled.
+                    Ok(n) if pingora::http::is_framing_header(&n) => bad(
+                        key(),
+                        format!("`{name}` is a framing or hop-by-hop header, not one for identity"),
+                    ),
+                    Ok(_) => {}
                 }
             }
         }
@@ -1435,6 +1444,29 @@ mod tests {
             "{MINIMAL}routes:\n  - host: localhost\n    upstream: ftp://x\n"
         ));
         assert!(msg.contains("routes[0].upstream"), "{msg}");
+    }
+
+    /// An identity header under a framing or hop-by-hop name would decide how the upstream
+    /// reads the request (or be dropped on the way); it is refused, with the key.
+    #[test]
+    fn identity_header_under_a_framing_name_is_named() {
+        for name in [
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "connection",
+            "Keep-Alive",
+        ] {
+            let msg = problems(&format!(
+                "{MINIMAL}routes:\n  - host: localhost\n    upstream: http://127.0.0.1:1\n    headers: {{ user: {name} }}\n"
+            ));
+            assert!(
+                msg.contains(&format!(
+                    "routes[0].headers.user: `{name}` is a framing or hop-by-hop header"
+                )),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

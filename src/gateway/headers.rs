@@ -270,10 +270,13 @@ pub fn check_identity_size(
 }
 
 /// Adds the identity headers under the route's names (their size was checked by the
-/// decision, `check_identity_size`).
+/// decision, `check_identity_size`). They go straight into the request's wire form
+/// (`push_header`), not into its header maps: `strip` removed every client header of these
+/// names, so there is nothing to replace, and nothing after this reads them from the request.
 pub fn inject(req: &mut RequestHeader, route: &Route, identity: &Identity) {
     for (name, v) in identity_headers(route, identity) {
-        let _ = req.insert_header(name, v.clone());
+        // Refused only for framing and hop-by-hop names, which the configuration rejects.
+        let _ = req.push_header(name, v);
     }
 }
 
@@ -432,6 +435,61 @@ mod tests {
             req.headers.get("cookie").map(|v| v.as_bytes()),
             Some(&b"app=1"[..])
         );
+    }
+
+    /// The identity headers are pushed into the wire form, not the maps: a client's copy in
+    /// any spelling must be gone, so that the upstream reads exactly one, ours, under the
+    /// route's name.
+    #[test]
+    fn injected_identity_headers_are_the_only_ones_on_the_wire() {
+        use crate::auth::{Access, CredentialKind};
+        let config = crate::config::Config::from_yaml(
+            "listen: 127.0.0.1:1\nadmin_listen: 127.0.0.1:2\npublic_url: http://localhost\nroutes:\n  - { host: '*', upstream: 'http://127.0.0.1:1', headers: { user: X-Wiki-User, roles: '' } }\n",
+        )
+        .expect("config");
+        let table = super::super::routes::RouteTable::new(&config);
+        let route = table.find("h", "/").expect("route");
+        let identity = Identity::new(
+            "u1".into(),
+            "ann".into(),
+            "ann@example.com".into(),
+            "Ann".into(),
+            vec!["wiki".into()],
+            vec!["admin".into()],
+            "default".into(),
+            Access::ReadWrite,
+            CredentialKind::Session,
+        );
+        let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+        for (n, v) in [
+            ("X-Wiki-User", "evil"),
+            ("x_wiki_user", "evil"),
+            ("X-Auth-Request-Email", "evil@example.com"),
+            ("X-Auth-Request-Roles", "admin"),
+            ("Accept", "*/*"),
+        ] {
+            req.append_header(n.to_string(), v).expect("h");
+        }
+        strip(&mut req, Some(route), &[]);
+        inject(&mut req, route, &identity);
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire).expect("text");
+        let lines: Vec<&str> = wire.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Accept: */*",
+                "x-wiki-user: ann",
+                "x-auth-request-email: ann@example.com",
+                "x-auth-request-name: Ann",
+                "x-auth-request-groups: wiki",
+                "x-auth-request-tenant: default",
+                "x-auth-request-access: read-write",
+            ]
+        );
+        // Not in the map: nothing after the injection reads them from there.
+        assert!(req.headers.get("x-wiki-user").is_none());
     }
 
     /// Found by the fuzz target gateway_headers: a pair that is only a name (no `=`) is

@@ -341,9 +341,10 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let route = ctx.route.as_deref();
-        // Room for what is added below (request id, forwarding, identity, assertion), so the
-        // header maps grow once rather than at every other insertion.
-        upstream_request.reserve(16);
+        // Room for what is added to the maps below (request id, X-Forwarded-For, X-Real-IP,
+        // X-Forwarded-Proto), so they grow once rather than at every other insertion; the
+        // identity headers and the assertion are pushed (`headers::inject`), not inserted.
+        upstream_request.reserve(4);
         headers::strip(upstream_request, route, &self.own_cookies);
         if carries_own_token(ctx, upstream_request) || route.is_some_and(|r| r.strip_authorization)
         {
@@ -397,7 +398,8 @@ impl ProxyHttp for Gateway {
             headers::inject(upstream_request, route, identity);
             if let Some(a) = &route.assertion {
                 match assertion::value(&ctx.state, route, a, identity, &ctx.host) {
-                    Ok(v) => upstream_request.insert_header(&a.header, v)?,
+                    // `strip` removed any client header of this name (see `headers::inject`).
+                    Ok(v) => upstream_request.push_header(&a.header, &v)?,
                     Err(e) => {
                         // The upstream asked to verify who calls: nothing is sent unsigned.
                         tracing::error!(error = %e, "cannot sign the identity assertion");

@@ -128,6 +128,11 @@ impl CasedHeaderName {
     pub fn name(&self) -> &HeaderName {
         &self.name
     }
+
+    /// The name as it is written on the wire.
+    pub fn as_cased_bytes(&self) -> &[u8] {
+        self.case.as_slice()
+    }
 }
 
 impl IntoCaseHeaderName for &CasedHeaderName {

@@ -29,7 +29,7 @@ use http::request::Parts as ReqParts;
 use http::response::Builder as RespBuilder;
 use http::response::Parts as RespParts;
 use http::uri::Uri;
-use pingora_error::{ErrorType::*, OrErr, Result};
+use pingora_error::{Error, ErrorType::*, OrErr, Result};
 use std::borrow::Cow;
 use std::ops::Deref;
 
@@ -88,6 +88,8 @@ pub struct RequestHeader {
     raw_target: RawTarget,
     // whether we send END_STREAM with HEADERS for h2 requests
     send_end_stream: bool,
+    /// Headers added with [RequestHeader::push_header], already in HTTP/1 wire form.
+    pushed: Vec<u8>,
 }
 
 /// How a request-target is stored, and how [`RequestHeader::raw_path`] recovers it.
@@ -155,6 +157,7 @@ impl RequestHeader {
             header_name_map: None,
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
+            pushed: Vec::new(),
         }
     }
 
@@ -251,9 +254,65 @@ impl RequestHeader {
 
     /// Write the header to the `buf` in HTTP/1.1 wire format.
     ///
-    /// The header case will be preserved.
+    /// The header case will be preserved. Headers added with [Self::push_header] follow the
+    /// others.
     pub fn header_to_h1_wire(&self, buf: &mut impl BufMut) {
-        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
+        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf);
+        buf.put_slice(&self.pushed);
+    }
+
+    /// Adds a header that is only written, not looked up: it goes straight into the HTTP/1
+    /// wire form, after the headers of the map, without the two map insertions (and their
+    /// hashing, probing and possible growth) of [Self::insert_header], which is what a proxy
+    /// adding a handful of headers to every request pays most for.
+    ///
+    /// The header is not in [`headers`](ReqParts::headers): a lookup does not find it, and a
+    /// header of the same name already in the map is not replaced (both are sent), so push
+    /// only names the request cannot already carry (remove them first). Names that decide how
+    /// the message is framed or the connection handled are refused (`Host`, `Content-Length`,
+    /// `Transfer-Encoding`, `Connection`, `Upgrade`, `TE`, `Trailer`, `Expect`, `Keep-Alive`,
+    /// `Proxy-Connection`), since the code that decides reads them from the map.
+    /// [Self::merge_pushed_headers] moves pushed headers into the map; the HTTP/2 client does
+    /// so before it converts the request, and so does the conversion into [ReqParts].
+    pub fn push_header(&mut self, name: &CasedHeaderName, value: &HeaderValue) -> Result<()> {
+        if is_framing_header(name.name()) {
+            return Error::e_explain(
+                InvalidHTTPHeader,
+                format!("{} cannot be pushed", name.name()),
+            );
+        }
+        const HEADER_KV_DELIMITER: &[u8; 2] = b": ";
+        const CRLF: &[u8; 2] = b"\r\n";
+        let cased = name.as_cased_bytes();
+        if self.pushed.is_empty() {
+            // Room for a few identity-sized headers, so pushing them allocates once.
+            self.pushed.reserve(256);
+        }
+        self.pushed
+            .reserve(cased.len() + value.len() + HEADER_KV_DELIMITER.len() + CRLF.len());
+        self.pushed.extend_from_slice(cased);
+        self.pushed.extend_from_slice(HEADER_KV_DELIMITER);
+        self.pushed.extend_from_slice(value.as_bytes());
+        self.pushed.extend_from_slice(CRLF);
+        Ok(())
+    }
+
+    /// The headers added with [Self::push_header], in order, as (name as written, value).
+    pub fn pushed_headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        pushed_lines(&self.pushed)
+    }
+
+    /// Moves the headers added with [Self::push_header] into the header map (appended: a
+    /// header of the same name already there stays), for a consumer that reads the map rather
+    /// than the HTTP/1 wire form.
+    pub fn merge_pushed_headers(&mut self) -> Result<()> {
+        let pushed = std::mem::take(&mut self.pushed);
+        for (name, value) in pushed_lines(&pushed) {
+            let value =
+                HeaderValue::from_bytes(value).or_err(InvalidHTTPHeader, "a pushed header value")?;
+            self.append_header(bytes::Bytes::copy_from_slice(name), value)?;
+        }
+        Ok(())
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -419,6 +478,7 @@ impl Clone for RequestHeader {
             header_name_map: self.header_name_map.clone(),
             raw_target: self.raw_target.clone(),
             send_end_stream: self.send_end_stream,
+            pushed: self.pushed.clone(),
         }
     }
 }
@@ -435,13 +495,18 @@ impl From<ReqParts> for RequestHeader {
             // The Uri is the only target available here, so it is the one that serializes.
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
+            pushed: Vec::new(),
         }
     }
 }
 
+/// Headers added with [RequestHeader::push_header] are moved into the header map first.
 impl From<RequestHeader> for ReqParts {
-    fn from(resp: RequestHeader) -> ReqParts {
-        resp.base
+    fn from(mut req: RequestHeader) -> ReqParts {
+        // Only an overflow of the map's `MAX_SIZE` fails, and appending reports it as
+        // dropping the header: nothing else can be done in a conversion.
+        let _ = req.merge_pushed_headers();
+        req.base
     }
 }
 
@@ -892,6 +957,27 @@ fn append_header_value<T>(
         InvalidHTTPHeader,
         "header value map size overflows MAX_SIZE",
     )
+}
+
+/// The lines [RequestHeader::push_header] wrote: a valid name, `": "`, a value without CR or LF
+/// (a [HeaderValue] holds none), CRLF.
+fn pushed_lines(pushed: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    pushed
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r")?;
+            let colon = line.iter().position(|&b| b == b':')?;
+            Some((&line[..colon], line.get(colon + 2..)?))
+        })
+}
+
+/// Whether `name` decides how a request is framed or its connection handled (a proxy reads
+/// these from the header map): the names [RequestHeader::push_header] refuses.
+pub fn is_framing_header(name: &HeaderName) -> bool {
+    use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    [HOST, CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, UPGRADE, TE, TRAILER, EXPECT].contains(name)
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
 }
 
 #[inline]
@@ -1941,5 +2027,85 @@ mod tests {
         // `HeaderValue`.
         let hv = header_value_from_raw(bytes::Bytes::from_static(b"foo\rbar\0baz"));
         assert_eq!(hv.as_bytes(), b"foo bar baz");
+    }
+
+    // Patch 0007: headers pushed into the HTTP/1 wire form.
+
+    fn pushed_request() -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("Accept", "*/*").unwrap();
+        req.push_header(
+            &CasedHeaderName::new(HeaderName::from_static("x-user")),
+            &HeaderValue::from_static("ann"),
+        )
+        .unwrap();
+        req.push_header(
+            &CasedHeaderName::from_static("x-groups"),
+            &HeaderValue::from_static("a,b: c"),
+        )
+        .unwrap();
+        req
+    }
+
+    #[test]
+    fn pushed_headers_follow_the_map_on_the_wire() {
+        let req = pushed_request();
+        let mut buf: Vec<u8> = vec![];
+        req.header_to_h1_wire(&mut buf);
+        assert_eq!(
+            &buf[..],
+            b"Accept: */*\r\nx-user: ann\r\nx-groups: a,b: c\r\n".as_slice()
+        );
+        // Not in the map.
+        assert!(req.headers.get("x-user").is_none());
+        let pushed: Vec<_> = req.pushed_headers().collect();
+        assert_eq!(
+            pushed,
+            [(&b"x-user"[..], &b"ann"[..]), (&b"x-groups"[..], &b"a,b: c"[..])]
+        );
+        // A clone carries them.
+        let mut again: Vec<u8> = vec![];
+        req.clone().header_to_h1_wire(&mut again);
+        assert_eq!(buf, again);
+    }
+
+    #[test]
+    fn pushed_headers_join_the_map_when_merged_or_converted() {
+        let mut req = pushed_request();
+        req.merge_pushed_headers().unwrap();
+        assert_eq!(req.headers.get("x-user").unwrap(), "ann");
+        assert_eq!(req.headers.get("x-groups").unwrap(), "a,b: c");
+        assert_eq!(req.pushed_headers().count(), 0);
+        let mut buf: Vec<u8> = vec![];
+        req.header_to_h1_wire(&mut buf);
+        assert_eq!(
+            &buf[..],
+            b"Accept: */*\r\nx-user: ann\r\nx-groups: a,b: c\r\n".as_slice()
+        );
+        let parts: ReqParts = pushed_request().into();
+        assert_eq!(parts.headers.get("x-groups").unwrap(), "a,b: c");
+    }
+
+    #[test]
+    fn framing_headers_are_not_pushed() {
+        let mut req = RequestHeader::build("POST", b"/", None).unwrap();
+        for name in [
+            "host",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "upgrade",
+            "te",
+            "trailer",
+            "expect",
+            "keep-alive",
+            "proxy-connection",
+        ] {
+            let name = CasedHeaderName::new(HeaderName::from_static(name));
+            assert!(req
+                .push_header(&name, &HeaderValue::from_static("1"))
+                .is_err());
+        }
+        assert_eq!(req.pushed_headers().count(), 0);
     }
 }

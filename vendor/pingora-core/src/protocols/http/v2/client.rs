@@ -134,6 +134,8 @@ impl Http2Session {
             // cannot send again, TODO: warn
             return Ok(());
         }
+        // HTTP/2 sends the header map: headers pushed for the HTTP/1 wire form join it first.
+        req.merge_pushed_headers()?;
         Self::sanitize_request_header(&mut req)?;
         let parts = req.as_owned_parts();
         let request = http::Request::from_parts(parts, ());
