@@ -627,9 +627,9 @@ machine; the load generator shares the {m['nproc']} cores with the servers. Vers
 upstream is nginx serving a 512-byte file ({m.get('upstream_workers', m['nproc'])} worker process(es), `sendfile {m.get('upstream_sendfile', 'on')}`;
 `BENCH_UPSTREAM_WORKERS`, `BENCH_UPSTREAM_SENDFILE`). The nginx proxies keep 64 idle upstream
 connections (`keepalive 64`); Pingora pools upstream connections by default. frontdoor and the
-bare proxy run with {m.get('proxy_threads', m['nproc'])} worker thread(s) (`BENCH_PROXY_THREADS`; frontdoor's
-default is one per CPU), each nginx with {m.get('nginx_workers', m['nproc'])} worker process(es) (`BENCH_NGINX_WORKERS`,
-default one per CPU). The ratio column divides each row's req/s by
+bare proxy run with {m.get('proxy_threads', m['nproc'])} worker thread(s) (`BENCH_PROXY_THREADS`, default 1;
+frontdoor's own default is one per CPU), each nginx with {m.get('nginx_workers', m['nproc'])} worker process(es) (`BENCH_NGINX_WORKERS`,
+default 1: one worker per proxy, the machine's other core left to wrk and the upstream). The ratio column divides each row's req/s by
 nginx's plain reverse proxy. The row "nginx auth_request to a do-nothing 204 endpoint" sends
 every request through `auth_request` to a location of the upstream nginx that answers 204
 (over the same keep-alive pool): the cost of the forward-auth mechanism with an authorizer

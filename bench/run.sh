@@ -39,15 +39,18 @@
 #                  in the full and --proxy-only runs. BENCH_CONNECTIONS_ONLY=1. Counts:
 #                  BENCH_CONN_IDLE (10000), BENCH_CONN_WS (1000).
 # BENCH_PROXY_THREADS: worker threads of frontdoor's proxy and of the bare Pingora proxy
-#                  (default: one per CPU, frontdoor's default).
-# BENCH_NGINX_WORKERS: worker processes of the nginx proxies (default: one per CPU, as
-#                  frontdoor's threads).
+#                  (default 1).
+# BENCH_NGINX_WORKERS: worker processes of the nginx proxies (default 1, as the proxies'
+#                  threads). Every proxy gets one worker, as in issue 17's own measurement
+#                  (nginx with 1 worker), and the 2-core machine's other core goes to wrk and the
+#                  upstream: with a worker per core the proxies, wrk and the upstream preempt
+#                  each other, and frontdoor's rounds swung between fast and slow phases
+#                  (docs/benchmarks.md, "December 7, session 31" and "session 32"). Set both to
+#                  $(nproc) for the earlier setup.
 # BENCH_PROVIDER_THREADS: worker threads of the frontdoors that serve the provider rows (default:
 #                  one per CPU: their signatures use every core). When it differs from
 #                  BENCH_PROXY_THREADS, the main frontdoor restarts on its data with it before
-#                  the provider rows. With BENCH_PROXY_THREADS=1 BENCH_NGINX_WORKERS=1 every
-#                  proxy gets one worker and the 2-core machine's other core goes to wrk and the
-#                  upstream (docs/benchmarks.md, "December 7, session 31").
+#                  the provider rows.
 # BENCH_UPSTREAM_WORKERS, BENCH_UPSTREAM_SENDFILE: the upstream nginx's worker processes (default
 #                  1) and `sendfile` (default off, nginx's own default). Two workers with sendfile
 #                  on cost the Pingora rows ~40 % and nginx's rows little (docs/benchmarks.md,
@@ -66,8 +69,8 @@ SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 OUT="${BENCH_OUT:-docs/bench}"
 MEM_COUNTS="${BENCH_MEM_COUNTS:-}"
 PROXY_ONLY="${BENCH_PROXY_ONLY:-0}"
-PROXY_THREADS="${BENCH_PROXY_THREADS:-$(nproc)}"
-NGINX_WORKERS="${BENCH_NGINX_WORKERS:-$(nproc)}"
+PROXY_THREADS="${BENCH_PROXY_THREADS:-1}"
+NGINX_WORKERS="${BENCH_NGINX_WORKERS:-1}"
 PROVIDER_THREADS="${BENCH_PROVIDER_THREADS:-$(nproc)}"
 UPSTREAM_WORKERS="${BENCH_UPSTREAM_WORKERS:-1}"
 UPSTREAM_SENDFILE="${BENCH_UPSTREAM_SENDFILE:-off}"
