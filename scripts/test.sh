@@ -65,7 +65,7 @@ cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets -- --test-threads="${FRONTDOOR_TEST_THREADS:-4}"
 # The tests inside the vendored Pingora crates that frontdoor's patches add.
-echo "== vendored pingora-core's tests of its patches"
+echo "== the vendored Pingora crates' tests of their patches"
 scripts/vendor-tests.sh
 # The Kubernetes manifests: rendered, validated against the schemas, their config checked.
 echo "== deploy/kubernetes"
