@@ -67,8 +67,8 @@ impl Request {
     }
 }
 
-/// Finds a cookie in every `Cookie` header, its value decoded (values are percent-encoded by
-/// `Cookie::encoded` when frontdoor sets them).
+/// Finds a cookie in every `Cookie` header, its value decoded (`Reply::cookie` percent-encodes
+/// a value that is not plain cookie octets).
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     raw_cookie(headers, name)
         .and_then(decode_cookie_value)
@@ -84,7 +84,13 @@ pub fn raw_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A cookie value as frontdoor set it: quotes removed, percent-decoded; borrowed when there is
 /// nothing to decode.
 pub fn decode_cookie_value(sent: &str) -> Option<std::borrow::Cow<'_, str>> {
-    percent_encoding::percent_decode_str(sent.trim_matches('"'))
+    let unquoted = sent.trim_matches('"');
+    if !unquoted.contains('%') {
+        // The common case (`Reply::cookie` sends plain values as they are): nothing to decode,
+        // and already text.
+        return Some(std::borrow::Cow::Borrowed(unquoted));
+    }
+    percent_encoding::percent_decode_str(unquoted)
         .decode_utf8()
         .ok()
 }
@@ -178,9 +184,19 @@ impl Reply {
             .header(http::header::PRAGMA, HeaderValue::from_static("no-cache"))
     }
 
-    /// Adds a `Set-Cookie`.
+    /// Adds a `Set-Cookie`. A value made only of cookie octets (RFC 6265 §4.1.1) other than
+    /// `%`, such as a sealed cookie's base64, is sent as it is, so that every request carrying
+    /// it is read without decoding (`decode_cookie_value`); any other value is percent-encoded.
     pub fn cookie(mut self, cookie: &cookie::Cookie<'_>) -> Reply {
-        if let Ok(v) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+        let plain = cookie.value().bytes().all(|b| {
+            matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E) && b != b'%'
+        });
+        let text = if plain {
+            cookie.to_string()
+        } else {
+            cookie.encoded().to_string()
+        };
+        if let Ok(v) = HeaderValue::from_str(&text) {
             self.headers.push((SET_COOKIE, v));
         }
         self
@@ -438,5 +454,30 @@ mod tests {
         assert_eq!(decode_cookie_value("a%20b%2Fc").as_deref(), Some("a b/c"));
         assert_eq!(decode_cookie_value("\"%3Dx\"").as_deref(), Some("=x"));
         assert_eq!(decode_cookie_value("%FF"), None, "not UTF-8 once decoded");
+    }
+
+    /// A sealed cookie's base64 goes out as it is; a value with anything a `Cookie` header
+    /// could misread (space, `;`, `,`, `"`, `\\`, `%`) is percent-encoded, and both read back
+    /// the same.
+    #[test]
+    fn set_cookie_values_are_plain_when_they_can_be_and_read_back_the_same() {
+        for (value, sent) in [
+            ("r0Fb+X8v/mdK=", "n=r0Fb+X8v/mdK="),
+            ("a b;c", "n=a%20b%3Bc"),
+            ("50%", "n=50%25"),
+            ("x,\"y\"", "n=x%2C%22y%22"),
+        ] {
+            let reply = super::Reply::new(http::StatusCode::OK, "text/plain", "")
+                .cookie(&cookie::Cookie::new("n", value));
+            let header = reply
+                .headers
+                .iter()
+                .find(|(n, _)| n == http::header::SET_COOKIE)
+                .and_then(|(_, v)| v.to_str().ok())
+                .expect("Set-Cookie");
+            assert_eq!(header, sent, "{value}");
+            let back = header.strip_prefix("n=").expect("name");
+            assert_eq!(decode_cookie_value(back).as_deref(), Some(value), "{value}");
+        }
     }
 }
