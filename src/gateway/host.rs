@@ -26,15 +26,20 @@ pub struct Host {
 impl Host {
     /// `name[:port]`, brackets around an IPv6 address: the authority to build URLs with.
     pub fn authority(&self) -> String {
-        let name = if self.name.contains(':') {
-            format!("[{}]", self.name)
-        } else {
-            self.name.clone()
-        };
-        match self.port {
-            Some(p) => format!("{name}:{p}"),
-            None => name,
-        }
+        authority(&self.name, self.port)
+    }
+}
+
+/// `name[:port]` of a checked host's name and port, brackets around an IPv6 address.
+pub fn authority(name: &str, port: Option<u16>) -> String {
+    let name = if name.contains(':') {
+        format!("[{name}]")
+    } else {
+        name.to_string()
+    };
+    match port {
+        Some(p) => format!("{name}:{p}"),
+        None => name,
     }
 }
 

@@ -157,11 +157,10 @@ impl ProxyHttp for Gateway {
                 .and_then(|v| v.to_str().ok());
             state.gateway.trusted.client_ip(p, xff)
         });
-        let (host, authority) = match super::host::of_request(session.req_header()) {
-            Ok(h) => {
-                let authority = h.authority();
-                (h.name, authority)
-            }
+        // The authority (`name[:port]`) is built only for the few answers that need it (own
+        // endpoints, sign-in): a proxied request does not.
+        let (host, port) = match super::host::of_request(session.req_header()) {
+            Ok(h) => (h.name, h.port),
             Err(e) => {
                 // Nothing after this request can be trusted to be for the same host either.
                 session.set_keepalive(None);
@@ -200,7 +199,7 @@ impl ProxyHttp for Gateway {
                 headers: req.headers.clone(),
                 body,
                 host: host.clone(),
-                authority,
+                authority: super::host::authority(&host, port),
                 client_ip: ctx.client_ip,
                 peer_ip: ctx.peer_ip,
             };
@@ -269,7 +268,7 @@ impl ProxyHttp for Gateway {
                     headers: http::HeaderMap::new(),
                     body: Bytes::new(),
                     host: host.clone(),
-                    authority,
+                    authority: super::host::authority(&host, port),
                     client_ip: ctx.client_ip,
                     peer_ip: ctx.peer_ip,
                 };
