@@ -34,16 +34,7 @@ fn default_header() -> http::HeaderName {
 
 fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<http::HeaderName, D::Error> {
     let text = String::deserialize(d)?;
-    match http::HeaderName::from_bytes(text.as_bytes()) {
-        Err(_) => Err(serde::de::Error::custom(format!(
-            "`{text}` is not a valid header name"
-        ))),
-        // These decide how the request is framed or its connection handled.
-        Ok(n) if pingora::http::is_framing_header(&n) => Err(serde::de::Error::custom(format!(
-            "`{text}` is a framing or hop-by-hop header, not one for the assertion"
-        ))),
-        Ok(n) => Ok(n),
-    }
+    super::header_to_send(&text).map_err(serde::de::Error::custom)
 }
 fn default_lifetime() -> Dur {
     Dur(MAX_ASSERTION_LIFETIME)

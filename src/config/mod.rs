@@ -385,6 +385,20 @@ fn default_max_identity_header_bytes() -> usize {
     8192
 }
 
+/// A header name frontdoor adds to proxied requests (an identity header, the assertion): a
+/// valid name, and not one that decides how the request is framed or its connection handled,
+/// which frontdoor writes straight into the request's wire form, past the code that reads those
+/// (`RequestHeader::push_header`).
+fn header_to_send(text: &str) -> Result<http::HeaderName, String> {
+    match http::HeaderName::from_bytes(text.as_bytes()) {
+        Err(_) => Err(format!("`{text}` is not a valid header name")),
+        Ok(n) if pingora::http::is_framing_header(&n) => Err(format!(
+            "`{text}` is a framing or hop-by-hop header, not one frontdoor may add"
+        )),
+        Ok(n) => Ok(n),
+    }
+}
+
 fn default_work_stealing() -> bool {
     true
 }
@@ -1064,20 +1078,14 @@ impl Config {
                 if name.is_empty() {
                     continue;
                 }
-                let key = || {
-                    format!(
-                        "routes[{i}].headers.{}",
-                        format!("{field:?}").to_lowercase()
-                    )
-                };
-                match http::HeaderName::from_bytes(name.as_bytes()) {
-                    Err(_) => bad(key(), format!("`{name}` is not a valid header name")),
-                    // These decide how the request is framed or its connection handled.
-                    Ok(n) if pingora::http::is_framing_header(&n) => bad(
-                        key(),
-                        format!("`{name}` is a framing or hop-by-hop header, not one for identity"),
-                    ),
-                    Ok(_) => {}
+                if let Err(problem) = header_to_send(name) {
+                    bad(
+                        format!(
+                            "routes[{i}].headers.{}",
+                            format!("{field:?}").to_lowercase()
+                        ),
+                        problem,
+                    );
                 }
             }
         }
