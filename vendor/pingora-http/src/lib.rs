@@ -284,12 +284,10 @@ impl RequestHeader {
         const HEADER_KV_DELIMITER: &[u8; 2] = b": ";
         const CRLF: &[u8; 2] = b"\r\n";
         let cased = name.as_cased_bytes();
-        if self.pushed.is_empty() {
-            // Room for a few identity-sized headers, so pushing them allocates once.
-            self.pushed.reserve(256);
-        }
-        self.pushed
-            .reserve(cased.len() + value.len() + HEADER_KV_DELIMITER.len() + CRLF.len());
+        let line = cased.len() + HEADER_KV_DELIMITER.len() + value.len() + CRLF.len();
+        // The first push makes room for a few identity-sized headers, so that pushing them
+        // allocates once.
+        self.pushed.reserve(if self.pushed.is_empty() { line.max(256) } else { line });
         self.pushed.extend_from_slice(cased);
         self.pushed.extend_from_slice(HEADER_KV_DELIMITER);
         self.pushed.extend_from_slice(value.as_bytes());
