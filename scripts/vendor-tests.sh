@@ -2,8 +2,8 @@
 # Runs the tests that frontdoor's Pingora patches add inside the vendored crates
 # (vendor/PATCHES.md). A crate replaced through `[patch.crates-io]` is not a member of the
 # workspace, so `cargo test` cannot build its tests here: the patched crates are copied to a
-# scratch workspace of their own (pingora-core built against the patched pingora-http, as in
-# frontdoor) and tested there, with the lock file committed for it (vendor/tests.Cargo.lock:
+# scratch workspace of their own (pingora-core and pingora-proxy built against the other patched
+# crates, as in frontdoor) and tested there, with the lock file committed for it (vendor/tests.Cargo.lock:
 # the workspace's versions and the crates' dev-dependencies; regenerate it after an update by
 # copying Cargo.lock into such a scratch workspace and running `cargo metadata` there).
 set -euo pipefail
@@ -11,15 +11,19 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 WORK="$(mktemp -d /tmp/frontdoor-vendor-tests.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
-cp -r vendor/pingora-core vendor/pingora-http "$WORK/"
+cp -r vendor/pingora-core vendor/pingora-http vendor/pingora-proxy "$WORK/"
 cat > "$WORK/Cargo.toml" <<'TOML'
 [workspace]
-members = ["pingora-core", "pingora-http"]
+members = ["pingora-core", "pingora-http", "pingora-proxy"]
 resolver = "2"
 
 [patch.crates-io]
 pingora-http = { path = "pingora-http" }
+pingora-core = { path = "pingora-core" }
 TOML
+# The Cargo.toml that crates.io publishes for pingora-proxy leaves out tokio-test, which its
+# unit tests use.
+printf '\n[dev-dependencies.tokio-test]\nversion = "0.4"\n' >> "$WORK/pingora-proxy/Cargo.toml"
 cp vendor/tests.Cargo.lock "$WORK/Cargo.lock"
 cd "$WORK"
 export CARGO_TARGET_DIR="$ROOT/target/vendor-tests"
@@ -27,3 +31,6 @@ export CARGO_TARGET_DIR="$ROOT/target/vendor-tests"
 cargo test --locked -p pingora-http --lib
 # Patch 0006: the idle watch of a pooled connection (connectors/idle_watch.rs).
 cargo test --locked -p pingora-core --lib connectors::idle_watch
+# Every unit test of pingora-proxy: patch 0008 (hop-by-hop fields removed only when present)
+# and the request policy it changes (proxy_common.rs).
+cargo test --locked -p pingora-proxy --lib

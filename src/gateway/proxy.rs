@@ -340,10 +340,6 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let route = ctx.route.as_deref();
-        // Room for what is added to the maps below (request id, X-Forwarded-For, X-Real-IP,
-        // X-Forwarded-Proto), so they grow once rather than at every other insertion; the
-        // identity headers and the assertion are pushed (`headers::inject`), not inserted.
-        upstream_request.reserve(4);
         headers::strip(upstream_request, route, &self.own_cookies);
         if carries_own_token(ctx, upstream_request) || route.is_some_and(|r| r.strip_authorization)
         {
@@ -355,7 +351,12 @@ impl ProxyHttp for Gateway {
         if let Some(host) = route.and_then(|r| r.upstream_host.clone()) {
             upstream_request.insert_header(http::header::HOST, host)?;
         }
-        upstream_request.insert_header(&request_id::HEADER, ctx.request_id.clone())?;
+        // What frontdoor sets itself is pushed into the wire form (vendor patch 0007), not
+        // inserted into the header maps: a client's copy of each name is removed first, as a
+        // push appends. `strip_forwarding` has removed every forwarding header of a peer that
+        // is not a trusted proxy, so only a trusted proxy's own copies are left to remove.
+        upstream_request.remove_header(request_id::HEADER.name());
+        upstream_request.push_header(&request_id::HEADER, &ctx.request_id)?;
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         let trusted = ctx
             .peer_ip
@@ -374,14 +375,20 @@ impl ProxyHttp for Gateway {
                     .or_err(ErrorType::InternalError, "an address is a header value")
             };
             let real_ip = ctx.client_ip.map(|c| ip_value(None, c)).transpose()?;
-            let prev = upstream_request
-                .headers
-                .get(headers::X_FORWARDED_FOR.name())
-                .filter(|v| trusted && v.to_str().is_ok());
-            let xff = ip_value(prev, peer)?;
-            upstream_request.insert_header(&headers::X_FORWARDED_FOR, xff)?;
+            let xff = if trusted {
+                let prev = upstream_request
+                    .remove_header(headers::X_FORWARDED_FOR.name())
+                    .filter(|v| v.to_str().is_ok());
+                ip_value(prev.as_ref(), peer)?
+            } else {
+                ip_value(None, peer)?
+            };
+            upstream_request.push_header(&headers::X_FORWARDED_FOR, &xff)?;
             if let Some(real_ip) = real_ip {
-                upstream_request.insert_header(&headers::X_REAL_IP, real_ip)?;
+                if trusted {
+                    upstream_request.remove_header(headers::X_REAL_IP.name());
+                }
+                upstream_request.push_header(&headers::X_REAL_IP, &real_ip)?;
             }
             if !trusted {
                 let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -390,7 +397,10 @@ impl ProxyHttp for Gateway {
                 } else {
                     ctx.state.gateway.public_scheme
                 };
-                upstream_request.insert_header(&headers::X_FORWARDED_PROTO, proto)?;
+                upstream_request.push_header(
+                    &headers::X_FORWARDED_PROTO,
+                    &HeaderValue::from_static(proto),
+                )?;
             }
         }
         if let (Some(route), Some(identity)) = (route, ctx.identity.as_deref()) {

@@ -602,6 +602,44 @@ async fn forwarded_headers_from_untrusted_clients_are_replaced() {
 }
 
 #[tokio::test]
+async fn a_trusted_proxys_forwarded_headers_go_on_once_each() {
+    // The test client on 127.0.0.1 is the trusted proxy. frontdoor sets X-Forwarded-For,
+    // X-Real-IP and X-Request-Id itself, appended to the wire form after the proxy's own were
+    // removed: the upstream must see each exactly once, and never the proxy's value beside ours.
+    let (upstream, fd) = setup_with(
+        |port| {
+            Config::standard(format!("http://127.0.0.1:{port}"))
+                .set("trusted_proxies", ["127.0.0.1/32"])
+        },
+        &[ANN],
+    )
+    .await;
+    let resp = plain_client()
+        .get(fd.url("/public/x"))
+        .header("X-Forwarded-For", "10.9.9.9")
+        .header("x-real-ip", "10.1.1.1")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Request-Id", "edge-7")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], "edge-7");
+    let got = upstream.last();
+    let all = |name: &str| -> Vec<String> {
+        got.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    };
+    assert_eq!(all("x-forwarded-for"), ["10.9.9.9, 127.0.0.1"]);
+    assert_eq!(all("x-real-ip"), ["10.9.9.9"]);
+    assert_eq!(all("x-forwarded-proto"), ["https"]);
+    assert_eq!(all("x-request-id"), ["edge-7"]);
+}
+
+#[tokio::test]
 async fn the_login_page_can_email_a_code_and_sign_in_with_it() {
     let (upstream, fd) = setup().await;
     let client = browser();

@@ -88,14 +88,13 @@ fn is_websocket_upgrade_request(req: &RequestHeader, downstream_is_http11: bool)
 }
 
 struct ConnectionNominations {
-    headers: [Option<HeaderName>; MAX_CONNECTION_NOMINATIONS],
-    len: usize,
+    // Allocated only for a request that nominates something: most nominate nothing.
+    headers: Vec<HeaderName>,
 }
 
 impl ConnectionNominations {
     fn parse(req: &RequestHeader, reject_malformed: bool) -> Result<Self> {
-        let mut headers = std::array::from_fn(|_| None);
-        let mut len = 0;
+        let mut headers = Vec::new();
         let mut nomination_count = 0;
 
         // This is inspired by Envoy's defensive Connection-header sanitization checks. Bound the
@@ -161,31 +160,56 @@ impl ConnectionNominations {
                 );
             }
 
-            headers[len] = Some(name);
-            len += 1;
+            headers.push(name);
         }
 
-        Ok(Self { headers, len })
+        Ok(Self { headers })
     }
 
     fn remove_from(self, req: &mut RequestHeader) {
-        for name in self.headers.into_iter().take(self.len).flatten() {
-            req.remove_header(&name);
+        for name in &self.headers {
+            req.remove_header(name);
         }
     }
 }
 
+/// The fields [`strip_standard_hop_by_hop_headers`] removes (lowercase, as `HeaderName` is).
+const STANDARD_HOP_BY_HOP: [&str; 10] = [
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    HTTP2_SETTINGS,
+];
+
+/// Which of [`STANDARD_HOP_BY_HOP`] `req` holds, as bits by their index. A request has few
+/// fields and most hold one of these at most (`Connection`): one pass over its names costs
+/// less than the hashed lookup that removing each of the ten would make.
+fn standard_hop_by_hop_present(req: &RequestHeader) -> u16 {
+    let mut present = 0;
+    for name in req.headers.keys() {
+        if let Some(i) = STANDARD_HOP_BY_HOP
+            .iter()
+            .position(|hop| *hop == name.as_str())
+        {
+            present |= 1 << i;
+        }
+    }
+    present
+}
+
 fn strip_standard_hop_by_hop_headers(req: &mut RequestHeader) {
-    req.remove_header(KEEP_ALIVE);
-    req.remove_header(PROXY_CONNECTION);
-    req.remove_header(&header::PROXY_AUTHENTICATE);
-    req.remove_header(&header::PROXY_AUTHORIZATION);
-    req.remove_header(&header::TE);
-    req.remove_header(&header::TRAILER);
-    req.remove_header(&header::TRANSFER_ENCODING);
-    req.remove_header(&header::CONNECTION);
-    req.remove_header(&header::UPGRADE);
-    req.remove_header(HTTP2_SETTINGS);
+    let present = standard_hop_by_hop_present(req);
+    for (i, name) in STANDARD_HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            req.remove_header(*name);
+        }
+    }
 }
 
 /// Set H1 `Host` from the URI or absolute-form authority.
@@ -356,6 +380,10 @@ pub(crate) fn sanitize_h1_upstream_request(
 
     if policy.strip_hop_by_hop {
         strip_standard_hop_by_hop_headers(req);
+    }
+    if !websocket_upgrade && standard_hop_by_hop_present(req) == 0 {
+        // Nothing below would remove or add anything.
+        return Ok(());
     }
 
     match policy.h1_upgrade {
@@ -798,6 +826,82 @@ mod tests {
             );
             assert_eq!(request.headers["x-forwarded-for"], "6.6.6.6");
         }
+    }
+
+    // Patch 0008: hop-by-hop fields removed only when present, nominations kept in a Vec.
+    fn listed(request: &RequestHeader) -> Vec<String> {
+        let mut fields: Vec<String> = request
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+            .collect();
+        fields.sort();
+        fields
+    }
+
+    #[test]
+    fn every_standard_hop_by_hop_field_is_removed_in_any_case_and_the_rest_kept() {
+        let mut hops: Vec<(&str, &str)> = vec![
+            ("Keep-Alive", "timeout=5"),
+            ("PROXY-CONNECTION", "keep-alive"),
+            ("Proxy-Authenticate", "Basic"),
+            ("proxy-authorization", "Basic eA=="),
+            ("TE", "trailers"),
+            ("Trailer", "Expires"),
+            ("Transfer-Encoding", "chunked"),
+            ("Connection", "keep-alive, X-Nominated"),
+            ("Upgrade", "h2c"),
+            ("HTTP2-Settings", "AAMAAABkAAQAAP__"),
+        ];
+        assert_eq!(hops.len(), STANDARD_HOP_BY_HOP.len());
+        hops.extend([("Host", "a.example"), ("X-Nominated", "1"), ("X-Kept", "2")]);
+        // Each field on its own, then all of them at once.
+        for only in (0..STANDARD_HOP_BY_HOP.len()).map(Some).chain([None]) {
+            let fields: Vec<_> = hops
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| only.is_none_or(|o| o == *i) || *i >= STANDARD_HOP_BY_HOP.len())
+                .map(|(_, f)| *f)
+                .collect();
+            for policy in [HttpUpstreamRequestPolicy::standard(), lenient_policy()] {
+                let mut request = request_with_headers(&fields);
+                sanitize_h1_upstream_request(&mut request, policy, true).unwrap();
+                let nominated = fields.iter().any(|(n, _)| *n == "Connection");
+                let mut expected = vec!["host: a.example", "x-kept: 2"];
+                if !nominated {
+                    expected.push("x-nominated: 1");
+                }
+                assert_eq!(listed(&request), expected, "fields {fields:?}");
+                assert_eq!(standard_hop_by_hop_present(&request), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_without_hop_by_hop_fields_is_left_as_it_is() {
+        let fields = [("Host", "a.example"), ("Accept", "*/*"), ("X-Kept", "2")];
+        let mut request = request_with_headers(&fields);
+        let before = listed(&request);
+        assert_eq!(standard_hop_by_hop_present(&request), 0);
+        sanitize_h1_upstream_request(&mut request, HttpUpstreamRequestPolicy::standard(), true)
+            .unwrap();
+        assert_eq!(listed(&request), before);
+    }
+
+    #[test]
+    fn a_websocket_upgrade_is_still_normalised() {
+        let mut request = request_with_headers(&[
+            ("Host", "a.example"),
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "WebSocket"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        sanitize_h1_upstream_request(&mut request, HttpUpstreamRequestPolicy::standard(), true)
+            .unwrap();
+        assert_eq!(request.headers[header::CONNECTION], "Upgrade");
+        assert_eq!(request.headers[header::UPGRADE], "websocket");
+        assert_eq!(request.headers.get_all(header::CONNECTION).iter().count(), 1);
+        assert_eq!(request.headers["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
     }
 
     /// A policy that tolerates malformed `Connection` nominations while still stripping them.
