@@ -5,6 +5,8 @@ pub mod rotation;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use arc_swap::ArcSwap;
 use cookie::{Cookie, CookieJar};
 
@@ -142,6 +144,9 @@ pub struct CookieKey {
     /// From when it seals (unix seconds; 0 for the first key).
     pub not_before: i64,
     key: cookie::Key,
+    /// The cipher of `key`'s encryption half, scheduled once: every request with a session
+    /// cookie opens it ([`open_with`]).
+    cipher: Aes256Gcm,
     hmac: [u8; 32],
     path: PathBuf,
 }
@@ -157,6 +162,8 @@ impl CookieKey {
         CookieKey {
             id: format!("cookie-{}", &URL_SAFE_NO_PAD.encode(fingerprint)[..12]),
             not_before,
+            cipher: Aes256Gcm::new_from_slice(key.encryption())
+                .unwrap_or_else(|_| unreachable!("a cookie key's encryption half is 32 bytes")),
             key,
             hmac,
             path,
@@ -503,23 +510,36 @@ impl Keys {
     pub fn open(&self, name: &str, sealed: &str) -> Option<String> {
         let ring = self.ring.load();
         let current = ring.cookie(crate::clock::now());
-        open_with(&current.key, name, sealed).or_else(|| {
+        let data = STANDARD.decode(sealed).ok()?;
+        open_with(&current.cipher, name, &data).or_else(|| {
             ring.cookies
                 .iter()
                 .rev()
                 .filter(|k| k.id != current.id)
-                .find_map(|k| open_with(&k.key, name, sealed))
+                .find_map(|k| open_with(&k.cipher, name, &data))
         })
     }
 }
 
-/// The value inside a cookie `name` sealed with `key` (AES-GCM, the name bound as associated
-/// data).
-fn open_with(key: &cookie::Key, name: &str, sealed: &str) -> Option<String> {
-    CookieJar::new()
-        .private(key)
-        .decrypt(Cookie::new(name.to_string(), sealed.to_string()))
-        .map(|c| c.value().to_string())
+/// Length of the nonce that starts a sealed cookie value.
+const COOKIE_NONCE_LEN: usize = 12;
+
+/// The value inside a cookie `name` that the `cookie` crate's private jar sealed with the key
+/// of `cipher`: `data` is the value's base64 decoded, nonce then ciphertext and tag, the name
+/// bound as associated data (`cookie::PrivateJar::decrypt` reads the same, but builds a jar, a
+/// cookie and the cipher for each call; `cookie_values_sealed_by_the_private_jar_open`).
+fn open_with(cipher: &Aes256Gcm, name: &str, data: &[u8]) -> Option<String> {
+    if data.len() <= COOKIE_NONCE_LEN {
+        return None;
+    }
+    let (nonce, msg) = data.split_at(COOKIE_NONCE_LEN);
+    let nonce: [u8; COOKIE_NONCE_LEN] = nonce.try_into().ok()?;
+    let payload = Payload {
+        msg,
+        aad: name.as_bytes(),
+    };
+    let plain = cipher.decrypt(&Nonce::from(nonce), payload).ok()?;
+    String::from_utf8(plain).ok()
 }
 
 /// A bare cookie `name` carrying `value` encrypted and authenticated with `key`.
@@ -768,6 +788,51 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0)
+    }
+
+    #[test]
+    fn cookie_values_sealed_by_the_private_jar_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys =
+            Keys::load(&dir.path().join("keys"), true, SigningAlgorithm::ES256).expect("generate");
+        let sealed = keys.seal("frontdoor_session", "raw-session-id");
+        assert_eq!(
+            keys.open("frontdoor_session", sealed.value()).as_deref(),
+            Some("raw-session-id")
+        );
+        // Sealed by the cookie crate itself, outside frontdoor's helper.
+        let ring = keys.ring.load();
+        let key = &ring.cookie(crate::clock::now()).key;
+        let mut jar = CookieJar::new();
+        jar.private_mut(key)
+            .add(Cookie::new("other", "ünïcode value"));
+        let by_jar = jar.get("other").expect("sealed").value().to_string();
+        assert_eq!(
+            keys.open("other", &by_jar).as_deref(),
+            Some("ünïcode value")
+        );
+        // Bound to its name, its key and every byte.
+        assert_eq!(keys.open("other_cookie", &by_jar), None);
+        let mut data = STANDARD.decode(&by_jar).expect("base64");
+        let last = data.len() - 1;
+        data[last] ^= 1;
+        assert_eq!(keys.open("other", &STANDARD.encode(&data)), None);
+        for short in [
+            "",
+            "AAAA",
+            &STANDARD.encode([0u8; COOKIE_NONCE_LEN]),
+            "not base64!",
+        ] {
+            assert_eq!(keys.open("other", short), None, "{short:?}");
+        }
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let other = Keys::load(
+            &elsewhere.path().join("keys"),
+            true,
+            SigningAlgorithm::ES256,
+        )
+        .expect("generate");
+        assert_eq!(other.open("other", &by_jar), None);
     }
 
     #[test]

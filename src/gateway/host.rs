@@ -57,6 +57,38 @@ pub fn same(a: &str, b: &str) -> bool {
 
 /// Parses `host[:port]` as sent in `Host`, `X-Forwarded-Host` or a URL.
 pub fn parse(value: &str) -> Result<Host, BadHost> {
+    plain(value).map_or_else(|| parse_authority(value), Ok)
+}
+
+/// The common case read without building an `http::uri::Authority` (every request parses its
+/// host): a DNS name or IPv4 address and an optional port of digits that fits. `None` for
+/// anything else, which [`parse_authority`] then accepts or refuses with its reason; whatever
+/// this accepts, that would accept with the same result (`a_plain_host_reads_as_through_an_authority`).
+fn plain(value: &str) -> Option<Host> {
+    let (raw, port) = match value.split_once(':') {
+        Some((raw, "")) => (raw, None),
+        Some((raw, digits)) if digits.bytes().all(|b| b.is_ascii_digit()) => {
+            (raw, Some(digits.parse::<u16>().ok()?))
+        }
+        Some(_) => return None,
+        None => (value, None),
+    };
+    let name = raw.strip_suffix('.').unwrap_or(raw);
+    let valid = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    valid.then(|| Host {
+        name: name.to_ascii_lowercase(),
+        port,
+    })
+}
+
+/// [`parse`] through an `http::uri::Authority`: IPv6 literals, and the reason for a refusal.
+fn parse_authority(value: &str) -> Result<Host, BadHost> {
     if value.is_empty() {
         return Err(BadHost("empty"));
     }
@@ -167,6 +199,44 @@ mod tests {
         );
         assert!(same("ACME.localhost.", "acme.localhost"));
         assert!(!same("acme.localhost..", "acme.localhost"));
+    }
+
+    #[test]
+    fn a_plain_host_reads_as_through_an_authority() {
+        for v in [
+            "acme.localhost",
+            "Acme.Localhost.",
+            "acme.localhost.:8080",
+            "wiki_internal:1",
+            "127.0.0.1",
+            "127.0.0.1:",
+            "a:0",
+            "a:080",
+            "a:65535",
+            "xn--bcher-kva.example",
+            "9",
+        ] {
+            assert_eq!(plain(v), Some(parse_authority(v).expect(v)), "{v:?}");
+        }
+        // Left to the authority: what it refuses, with its reason, and IPv6 literals.
+        for v in [
+            "",
+            ":80",
+            ".",
+            ".a",
+            "a..b",
+            "a:65536",
+            "a:99999",
+            "a:x",
+            "a:1:2",
+            "a b",
+            "a%20b",
+            "a@b",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert_eq!(plain(v), None, "{v:?}");
+        }
     }
 
     #[test]
