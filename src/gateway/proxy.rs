@@ -430,7 +430,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         headers::strip_set_cookies(upstream_response, &self.own_cookies);
-        upstream_response.insert_header(&request_id::HEADER, ctx.request_id.clone())?;
+        // Pushed into the wire form (vendor patch 0009) after the upstream's own is removed.
+        upstream_response.remove_header(request_id::HEADER.name());
+        upstream_response.push_header(&request_id::HEADER, &ctx.request_id)?;
         if let (Some(start), Some(route)) = (ctx.upstream_start.take(), ctx.route.as_ref()) {
             let seconds = start.elapsed().as_secs_f64();
             ctx.upstream_seconds = Some(seconds);

@@ -49,6 +49,47 @@ fn request_id(resp: &reqwest::Response) -> String {
         .to_string()
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_gets_one_request_id_even_when_the_upstream_answers_with_its_own() {
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let log = log.clone();
+        async move {
+            if let Some(id) = headers.get("x-request-id") {
+                log.lock()
+                    .expect("lock")
+                    .push(id.to_str().expect("ascii").to_string());
+            }
+            let mut h = axum::http::HeaderMap::new();
+            for id in ["upstream-1", "upstream-2"] {
+                h.append("x-request-id", axum::http::HeaderValue::from_static(id));
+            }
+            (h, "ok").into_response()
+        }
+    });
+    let _task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let fd = Frontdoor::launch(Config::new().route(Route::new("/", port).public())).await;
+    let r = plain_client().get(fd.url("/x")).send().await.expect("get");
+    assert_eq!(r.status().as_u16(), 200);
+    let ids: Vec<String> = r
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let upstream_saw = seen.lock().expect("lock").clone();
+    assert_eq!(upstream_saw.len(), 1, "{upstream_saw:?}");
+    assert_eq!(ids, upstream_saw, "the client gets frontdoor's id alone");
+}
+
 #[tokio::test]
 async fn json_logs_parse_and_the_access_line_carries_the_request_id_the_upstream_and_client_saw() {
     // The test client is on 127.0.0.1: as a trusted proxy its X-Request-Id is believed.

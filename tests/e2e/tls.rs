@@ -418,6 +418,11 @@ async fn http2_and_http1_share_the_tls_listener_with_the_same_identity_rules() {
         Some("admins")
     );
     assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    // The request id, pushed into the HTTP/1 wire form of the request and the response,
+    // reaches both ends over HTTP/2 too (merged into the map for the HTTP/2 answer).
+    let ids: Vec<_> = resp.headers().get_all("x-request-id").iter().collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(seen.header("x-request-id").as_deref(), ids[0].to_str().ok());
     let cookies = seen
         .headers
         .get_all("cookie")

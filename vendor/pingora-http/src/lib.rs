@@ -275,24 +275,7 @@ impl RequestHeader {
     /// [Self::merge_pushed_headers] moves pushed headers into the map; the HTTP/2 client does
     /// so before it converts the request, and so does the conversion into [ReqParts].
     pub fn push_header(&mut self, name: &CasedHeaderName, value: &HeaderValue) -> Result<()> {
-        if is_framing_header(name.name()) {
-            return Error::e_explain(
-                InvalidHTTPHeader,
-                format!("{} cannot be pushed", name.name()),
-            );
-        }
-        const HEADER_KV_DELIMITER: &[u8; 2] = b": ";
-        const CRLF: &[u8; 2] = b"\r\n";
-        let cased = name.as_cased_bytes();
-        let line = cased.len() + HEADER_KV_DELIMITER.len() + value.len() + CRLF.len();
-        // The first push makes room for a few identity-sized headers, so that pushing them
-        // allocates once.
-        self.pushed.reserve(if self.pushed.is_empty() { line.max(256) } else { line });
-        self.pushed.extend_from_slice(cased);
-        self.pushed.extend_from_slice(HEADER_KV_DELIMITER);
-        self.pushed.extend_from_slice(value.as_bytes());
-        self.pushed.extend_from_slice(CRLF);
-        Ok(())
+        push_line(&mut self.pushed, name, value)
     }
 
     /// The headers added with [Self::push_header], in order, as (name as written, value).
@@ -305,12 +288,7 @@ impl RequestHeader {
     /// than the HTTP/1 wire form.
     pub fn merge_pushed_headers(&mut self) -> Result<()> {
         let pushed = std::mem::take(&mut self.pushed);
-        for (name, value) in pushed_lines(&pushed) {
-            let value =
-                HeaderValue::from_bytes(value).or_err(InvalidHTTPHeader, "a pushed header value")?;
-            self.append_header(bytes::Bytes::copy_from_slice(name), value)?;
-        }
-        Ok(())
+        merge_lines(&pushed, |name, value| self.append_header(name, value))
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -528,6 +506,8 @@ pub struct ResponseHeader {
     header_name_map: Option<CaseMap>,
     // the reason phrase of the response, if unset, a default one will be used
     reason_phrase: Option<String>,
+    // headers added with `push_header`: `Name: value` CRLF lines written after the map's
+    pushed: Vec<u8>,
 }
 
 impl AsRef<RespParts> for ResponseHeader {
@@ -550,6 +530,7 @@ impl Clone for ResponseHeader {
             base: self.as_owned_parts(),
             header_name_map: self.header_name_map.clone(),
             reason_phrase: self.reason_phrase.clone(),
+            pushed: self.pushed.clone(),
         }
     }
 }
@@ -561,18 +542,24 @@ impl From<RespParts> for ResponseHeader {
             base: parts,
             header_name_map: None,
             reason_phrase: None,
+            pushed: Vec::new(),
         }
     }
 }
 
+/// Headers added with [ResponseHeader::push_header] are moved into the header map first.
 impl From<ResponseHeader> for RespParts {
-    fn from(resp: ResponseHeader) -> RespParts {
+    fn from(mut resp: ResponseHeader) -> RespParts {
+        // As for `From<RequestHeader> for ReqParts`: only a map overflow can fail here.
+        let _ = resp.merge_pushed_headers();
         resp.base
     }
 }
 
+/// Headers added with [ResponseHeader::push_header] are moved into the header map first.
 impl From<Box<ResponseHeader>> for Box<RespParts> {
-    fn from(resp: Box<ResponseHeader>) -> Box<RespParts> {
+    fn from(mut resp: Box<ResponseHeader>) -> Box<RespParts> {
+        let _ = resp.merge_pushed_headers();
         Box::new(resp.base)
     }
 }
@@ -593,6 +580,7 @@ impl ResponseHeader {
             base,
             header_name_map: None,
             reason_phrase: None,
+            pushed: Vec::new(),
         }
     }
 
@@ -678,9 +666,32 @@ impl ResponseHeader {
 
     /// Write the header to the `buf` in HTTP/1.1 wire format.
     ///
-    /// The header case will be preserved.
+    /// The header case will be preserved. Headers added with [Self::push_header] follow the
+    /// others.
     pub fn header_to_h1_wire(&self, buf: &mut impl BufMut) {
-        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
+        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf);
+        buf.put_slice(&self.pushed);
+    }
+
+    /// Adds a header that is only written, not looked up, as [RequestHeader::push_header] does
+    /// for a request (the same rules and refusals): it goes straight into the HTTP/1 wire form,
+    /// after the headers of the map. The HTTP/2 server moves pushed headers into the map
+    /// before it converts the response, and so do the conversions into [RespParts]; a custom
+    /// protocol's server that reads only the map must call [Self::merge_pushed_headers].
+    pub fn push_header(&mut self, name: &CasedHeaderName, value: &HeaderValue) -> Result<()> {
+        push_line(&mut self.pushed, name, value)
+    }
+
+    /// The headers added with [Self::push_header], in order, as (name as written, value).
+    pub fn pushed_headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        pushed_lines(&self.pushed)
+    }
+
+    /// Moves the headers added with [Self::push_header] into the header map (appended: a
+    /// header of the same name already there stays).
+    pub fn merge_pushed_headers(&mut self) -> Result<()> {
+        let pushed = std::mem::take(&mut self.pushed);
+        merge_lines(&pushed, |name, value| self.append_header(name, value))
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -957,8 +968,44 @@ fn append_header_value<T>(
     )
 }
 
-/// The lines [RequestHeader::push_header] wrote: a valid name, `": "`, a value without CR or LF
-/// (a [HeaderValue] holds none), CRLF.
+/// Appends `name: value` CRLF to a header's pushed lines ([RequestHeader::push_header],
+/// [ResponseHeader::push_header]), refusing the names [is_framing_header] names.
+fn push_line(pushed: &mut Vec<u8>, name: &CasedHeaderName, value: &HeaderValue) -> Result<()> {
+    if is_framing_header(name.name()) {
+        return Error::e_explain(
+            InvalidHTTPHeader,
+            format!("{} cannot be pushed", name.name()),
+        );
+    }
+    const HEADER_KV_DELIMITER: &[u8; 2] = b": ";
+    const CRLF: &[u8; 2] = b"\r\n";
+    let cased = name.as_cased_bytes();
+    let line = cased.len() + HEADER_KV_DELIMITER.len() + value.len() + CRLF.len();
+    // The first push makes room for a few identity-sized headers, so that pushing them
+    // allocates once.
+    pushed.reserve(if pushed.is_empty() { line.max(256) } else { line });
+    pushed.extend_from_slice(cased);
+    pushed.extend_from_slice(HEADER_KV_DELIMITER);
+    pushed.extend_from_slice(value.as_bytes());
+    pushed.extend_from_slice(CRLF);
+    Ok(())
+}
+
+/// Hands each pushed line to `append` (a header's `append_header`), in order.
+fn merge_lines(
+    pushed: &[u8],
+    mut append: impl FnMut(bytes::Bytes, HeaderValue) -> Result<bool>,
+) -> Result<()> {
+    for (name, value) in pushed_lines(pushed) {
+        let value =
+            HeaderValue::from_bytes(value).or_err(InvalidHTTPHeader, "a pushed header value")?;
+        append(bytes::Bytes::copy_from_slice(name), value)?;
+    }
+    Ok(())
+}
+
+/// The lines [push_line] wrote: a valid name, `": "`, a value without CR or LF (a
+/// [HeaderValue] holds none), CRLF.
 fn pushed_lines(pushed: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     pushed
         .split(|&b| b == b'\n')
@@ -2105,5 +2152,55 @@ mod tests {
                 .is_err());
         }
         assert_eq!(req.pushed_headers().count(), 0);
+    }
+
+    // Patch 0009: headers pushed into a response's HTTP/1 wire form.
+
+    fn pushed_response() -> ResponseHeader {
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.insert_header("Content-Length", "0").unwrap();
+        resp.push_header(
+            &CasedHeaderName::from_static("x-request-id"),
+            &HeaderValue::from_static("4f2a"),
+        )
+        .unwrap();
+        resp
+    }
+
+    #[test]
+    fn a_responses_pushed_headers_follow_its_map_on_the_wire() {
+        let resp = pushed_response();
+        let mut buf: Vec<u8> = vec![];
+        resp.header_to_h1_wire(&mut buf);
+        assert_eq!(
+            &buf[..],
+            b"Content-Length: 0\r\nx-request-id: 4f2a\r\n".as_slice()
+        );
+        assert!(resp.headers.get("x-request-id").is_none());
+        assert_eq!(
+            resp.pushed_headers().collect::<Vec<_>>(),
+            [(&b"x-request-id"[..], &b"4f2a"[..])]
+        );
+        let mut again: Vec<u8> = vec![];
+        resp.clone().header_to_h1_wire(&mut again);
+        assert_eq!(buf, again);
+        let framing = CasedHeaderName::new(HeaderName::from_static("transfer-encoding"));
+        let mut resp = pushed_response();
+        assert!(resp
+            .push_header(&framing, &HeaderValue::from_static("chunked"))
+            .is_err());
+        assert_eq!(resp.pushed_headers().count(), 1);
+    }
+
+    #[test]
+    fn a_responses_pushed_headers_join_its_map_when_merged_or_converted() {
+        let mut resp = pushed_response();
+        resp.merge_pushed_headers().unwrap();
+        assert_eq!(resp.headers.get("x-request-id").unwrap(), "4f2a");
+        assert_eq!(resp.pushed_headers().count(), 0);
+        let parts: RespParts = pushed_response().into();
+        assert_eq!(parts.headers.get("x-request-id").unwrap(), "4f2a");
+        let boxed: Box<RespParts> = Box::new(pushed_response()).into();
+        assert_eq!(boxed.headers.get("x-request-id").unwrap(), "4f2a");
     }
 }

@@ -649,6 +649,8 @@ impl HttpSession {
         header.remove_header(&HeaderName::from_static("keep-alive"));
         header.remove_header(&HeaderName::from_static("proxy-connection"));
 
+        // Headers pushed into the HTTP/1 wire form (pingora-http's `push_header`) join the map.
+        header.merge_pushed_headers()?;
         let resp = Response::from_parts(header.as_owned_parts(), ());
 
         let body_writer = self.send_response.send_response(resp, end).or_err(
