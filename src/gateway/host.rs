@@ -74,17 +74,23 @@ fn plain(value: &str) -> Option<Host> {
         None => (value, None),
     };
     let name = raw.strip_suffix('.').unwrap_or(raw);
-    let valid = !name.is_empty()
+    is_host_name(name).then(|| Host {
+        name: name.to_ascii_lowercase(),
+        port,
+    })
+}
+
+/// DNS names (with `_`, which some internal names use) and IPv4 addresses, without the
+/// trailing dot; anything else (`,`, `%`, `!`, …) is legal in a URI's reg-name but names no
+/// host we serve.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    valid.then(|| Host {
-        name: name.to_ascii_lowercase(),
-        port,
-    })
+        })
 }
 
 /// [`parse`] through an `http::uri::Authority`: IPv6 literals, and the reason for a refusal.
@@ -115,16 +121,7 @@ fn parse_authority(value: &str) -> Result<Host, BadHost> {
         ip.to_string()
     } else {
         let name = raw.strip_suffix('.').unwrap_or(raw);
-        // DNS names (with `_`, which some internal names use) and IPv4 addresses; anything else
-        // (`,`, `%`, `!`, …) is legal in a URI's reg-name but names no host we serve.
-        let valid = !name.is_empty()
-            && name.split('.').all(|label| {
-                !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        if !valid {
+        if !is_host_name(name) {
             return Err(BadHost("not a host name"));
         }
         name.to_ascii_lowercase()
