@@ -208,12 +208,50 @@ impl<'a> Line<'a> {
 
 /// Now, in RFC 3339 with microseconds in UTC, as the other lines show it.
 fn timestamp(out: &mut Vec<u8>) {
+    timestamp_at(out, std::time::SystemTime::now());
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS`, the part of a timestamp that changes once a second.
+const SECOND_LEN: usize = 19;
+
+thread_local! {
+    /// The second a line was last written in and its `YYYY-MM-DDTHH:MM:SS`: the calendar is
+    /// worked out once a second per thread, not for every line.
+    static SECOND: std::cell::Cell<(u64, [u8; SECOND_LEN])> =
+        const { std::cell::Cell::new((u64::MAX, [0; SECOND_LEN])) };
+}
+
+/// [`timestamp`] at `at`: `humantime`'s `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
+fn timestamp_at(out: &mut Vec<u8>, at: std::time::SystemTime) {
     use std::io::Write;
-    let _ = write!(
-        out,
-        "{}",
-        humantime::format_rfc3339_micros(std::time::SystemTime::now())
-    );
+    let Ok(since) = at.duration_since(std::time::UNIX_EPOCH) else {
+        let _ = write!(out, "{}", humantime::format_rfc3339_micros(at));
+        return;
+    };
+    let secs = since.as_secs();
+    let (cached, mut second) = SECOND.get();
+    if cached != secs {
+        let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let text = humantime::format_rfc3339_seconds(whole).to_string();
+        // `YYYY-MM-DDTHH:MM:SSZ` until the year 9999; beyond, every line is formatted whole.
+        let Some(calendar) = text
+            .as_bytes()
+            .get(..SECOND_LEN)
+            .filter(|_| text.len() == 20)
+        else {
+            let _ = write!(out, "{}", humantime::format_rfc3339_micros(at));
+            return;
+        };
+        second.copy_from_slice(calendar);
+        SECOND.set((secs, second));
+    }
+    out.extend_from_slice(&second);
+    let micros = since.subsec_micros();
+    let mut fraction = [b'.', 0, 0, 0, 0, 0, 0, b'Z'];
+    for (i, place) in [100_000, 10_000, 1_000, 100, 10, 1].into_iter().enumerate() {
+        fraction[1 + i] = b'0' + (micros / place % 10) as u8;
+    }
+    out.extend_from_slice(&fraction);
 }
 
 fn quoted(out: &mut Vec<u8>, value: &str, json: bool) {
@@ -279,6 +317,34 @@ mod tests {
             upstream: Some(upstream),
             upstream_seconds: Some(0.000_5),
             identity,
+        }
+    }
+
+    #[test]
+    fn timestamps_read_as_humantime_writes_them() {
+        use std::time::{Duration, SystemTime, UNIX_EPOCH};
+        let mut times: Vec<SystemTime> = [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            1_765_000_000_123_456,
+            1_765_000_000_999_999,
+            1_765_000_001_000_000,
+            253_402_300_799_999_999,
+        ]
+        .into_iter()
+        .map(|micros| UNIX_EPOCH + Duration::from_micros(micros))
+        .collect();
+        times.push(SystemTime::now());
+        // Twice over: the second pass reads the cached second of the one before.
+        for at in times.iter().chain(times.iter().rev()) {
+            let mut out = Vec::new();
+            timestamp_at(&mut out, *at);
+            assert_eq!(
+                String::from_utf8(out).expect("text"),
+                humantime::format_rfc3339_micros(*at).to_string()
+            );
         }
     }
 
