@@ -182,7 +182,9 @@ const FORWARDING_NAMES: [&str; 13] = [
 /// Removes forwarding headers. From a trusted proxy, the ones it sent under their usual name
 /// stay; a `_` or `.` spelling of one (`X_Forwarded_For`, read by CGI and PHP as the real one)
 /// never comes from a proxy and always goes. From anyone else all go: frontdoor sets
-/// `X-Forwarded-For`, `-Proto` and `X-Real-IP` itself afterwards.
+/// `X-Forwarded-For`, `-Proto` and `X-Real-IP` itself afterwards. `X-Request-Id` goes in every
+/// spelling and from everyone: frontdoor sets it itself (a trusted proxy's own, when believed,
+/// is the request's id already, `request_id::of_request`).
 pub fn strip_forwarding(req: &mut RequestHeader, trusted: bool) {
     let mut doomed: Vec<HeaderName> = Vec::new();
     for name in req.headers.keys() {
@@ -193,7 +195,12 @@ pub fn strip_forwarding(req: &mut RequestHeader, trusted: bool) {
             || FORWARDING_NAMES
                 .iter()
                 .any(|p| normalised_starts_with(n.as_bytes(), p.as_bytes(), true));
-        if forwarding && (!trusted || n.contains(['_', '.'])) {
+        let request_id = normalised_starts_with(
+            n.as_bytes(),
+            super::request_id::HEADER.name().as_str().as_bytes(),
+            true,
+        );
+        if request_id || (forwarding && (!trusted || n.contains(['_', '.']))) {
             doomed.push(name.clone());
         }
     }
@@ -330,6 +337,8 @@ mod tests {
                 "x-rewrite-url",
                 "x-real-ip",
                 "accept",
+                "x-request-id",
+                "X_Request_Id",
             ] {
                 req.insert_header(n, "1").expect("h");
             }
@@ -341,7 +350,12 @@ mod tests {
         assert_eq!(left, ["accept"]);
         let mut req = build();
         strip_forwarding(&mut req, true);
-        for gone in ["x_forwarded_port", "x.original.url"] {
+        for gone in [
+            "x_forwarded_port",
+            "x.original.url",
+            "x-request-id",
+            "x_request_id",
+        ] {
             assert!(req.headers.get(gone).is_none(), "{gone}");
         }
         for kept in [

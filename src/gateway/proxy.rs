@@ -351,17 +351,16 @@ impl ProxyHttp for Gateway {
         if let Some(host) = route.and_then(|r| r.upstream_host.clone()) {
             upstream_request.insert_header(http::header::HOST, host)?;
         }
-        // What frontdoor sets itself is pushed into the wire form (vendor patch 0007), not
-        // inserted into the header maps: a client's copy of each name is removed first, as a
-        // push appends. `strip_forwarding` has removed every forwarding header of a peer that
-        // is not a trusted proxy, so only a trusted proxy's own copies are left to remove.
-        upstream_request.remove_header(request_id::HEADER.name());
-        upstream_request.push_header(&request_id::HEADER, &ctx.request_id)?;
         // X-Forwarded-* from the client are believed only when the peer is a trusted proxy.
         let trusted = ctx
             .peer_ip
             .is_some_and(|p| ctx.state.gateway.trusted.contains(p));
         headers::strip_forwarding(upstream_request, trusted);
+        // What frontdoor sets itself is pushed into the wire form (vendor patch 0007), not
+        // inserted into the header maps, and a push appends: `strip_forwarding` has removed
+        // every X-Request-Id and every forwarding header of a peer that is not a trusted proxy,
+        // so only a trusted proxy's own forwarding headers are left to remove below.
+        upstream_request.push_header(&request_id::HEADER, &ctx.request_id)?;
         if let Some(peer) = ctx.peer_ip {
             // `prefix, ip` (a trusted proxy's X-Forwarded-For goes on) or the address alone.
             let ip_value = |prefix: Option<&HeaderValue>, ip| {

@@ -590,6 +590,9 @@ async fn forwarded_headers_from_untrusted_clients_are_replaced() {
         .header("X-Forwarded-Host", "evil.example")
         .header("X-Forwarded-Proto", "https")
         .header("X-Real-IP", "6.6.6.6")
+        .header("X-Request-Id", "evil-0")
+        .header("X_Request_Id", "evil-1")
+        .header("x.request.id", "evil-2")
         .send()
         .await
         .expect("get");
@@ -599,6 +602,24 @@ async fn forwarded_headers_from_untrusted_clients_are_replaced() {
     assert_eq!(got.header("x-real-ip").as_deref(), Some("127.0.0.1"));
     assert_eq!(got.header("x-forwarded-proto").as_deref(), Some("http"));
     assert!(got.header("x-forwarded-host").is_none());
+    // CGI and PHP read `X_Request_Id` as `X-Request-Id`: frontdoor's id is the only one.
+    assert_eq!(request_ids(&got), [request_id_of(&resp)]);
+}
+
+/// Every value the upstream got under a name that reads as `X-Request-Id` (`_` or `.` for `-`).
+fn request_ids(got: &Received) -> Vec<String> {
+    got.headers
+        .iter()
+        .filter(|(n, _)| n.as_str().replace(['_', '.'], "-") == "x-request-id")
+        .map(|(_, v)| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
+fn request_id_of(resp: &reqwest::Response) -> String {
+    resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string()
 }
 
 #[tokio::test]
@@ -620,6 +641,7 @@ async fn a_trusted_proxys_forwarded_headers_go_on_once_each() {
         .header("x-real-ip", "10.1.1.1")
         .header("X-Forwarded-Proto", "https")
         .header("X-Request-Id", "edge-7")
+        .header("X_Request_Id", "evil-1")
         .send()
         .await
         .expect("get");
@@ -637,6 +659,7 @@ async fn a_trusted_proxys_forwarded_headers_go_on_once_each() {
     assert_eq!(all("x-real-ip"), ["10.9.9.9"]);
     assert_eq!(all("x-forwarded-proto"), ["https"]);
     assert_eq!(all("x-request-id"), ["edge-7"]);
+    assert_eq!(request_ids(&got), ["edge-7"]);
 }
 
 #[tokio::test]
