@@ -5,7 +5,7 @@ pub mod rotation;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use arc_swap::ArcSwap;
 use cookie::{Cookie, CookieJar};
@@ -510,36 +510,44 @@ impl Keys {
     pub fn open(&self, name: &str, sealed: &str) -> Option<String> {
         let ring = self.ring.load();
         let current = ring.cookie(crate::clock::now());
-        let data = STANDARD.decode(sealed).ok()?;
-        open_with(&current.cipher, name, &data).or_else(|| {
+        let decoded = || STANDARD.decode(sealed).ok();
+        open_with(&current.cipher, name, decoded()?).or_else(|| {
             ring.cookies
                 .iter()
                 .rev()
                 .filter(|k| k.id != current.id)
-                .find_map(|k| open_with(&k.cipher, name, &data))
+                .find_map(|k| open_with(&k.cipher, name, decoded()?))
         })
     }
 }
 
 /// Length of the nonce that starts a sealed cookie value.
 const COOKIE_NONCE_LEN: usize = 12;
+/// Length of the tag that ends it.
+const COOKIE_TAG_LEN: usize = 16;
 
 /// The value inside a cookie `name` that the `cookie` crate's private jar sealed with the key
 /// of `cipher`: `data` is the value's base64 decoded, nonce then ciphertext and tag, the name
 /// bound as associated data (`cookie::PrivateJar::decrypt` reads the same, but builds a jar, a
 /// cookie and the cipher for each call; `cookie_values_sealed_by_the_private_jar_open`).
-fn open_with(cipher: &Aes256Gcm, name: &str, data: &[u8]) -> Option<String> {
-    if data.len() <= COOKIE_NONCE_LEN {
+///
+/// Decrypted in place: the value comes out in `data`'s own buffer (one allocation per cookie,
+/// the base64 decoding's).
+fn open_with(cipher: &Aes256Gcm, name: &str, mut data: Vec<u8>) -> Option<String> {
+    if data.len() < COOKIE_NONCE_LEN + COOKIE_TAG_LEN {
         return None;
     }
-    let (nonce, msg) = data.split_at(COOKIE_NONCE_LEN);
-    let nonce: [u8; COOKIE_NONCE_LEN] = nonce.try_into().ok()?;
-    let payload = Payload {
-        msg,
-        aad: name.as_bytes(),
-    };
-    let plain = cipher.decrypt(&Nonce::from(nonce), payload).ok()?;
-    String::from_utf8(plain).ok()
+    let (nonce, rest) = data.split_at_mut(COOKIE_NONCE_LEN);
+    let (msg, tag) = rest.split_at_mut(rest.len() - COOKIE_TAG_LEN);
+    let nonce: [u8; COOKIE_NONCE_LEN] = (&*nonce).try_into().ok()?;
+    let tag: [u8; COOKIE_TAG_LEN] = (&*tag).try_into().ok()?;
+    cipher
+        .decrypt_in_place_detached(&Nonce::from(nonce), name.as_bytes(), msg, &tag.into())
+        .ok()?;
+    let len = msg.len();
+    data.copy_within(COOKIE_NONCE_LEN..COOKIE_NONCE_LEN + len, 0);
+    data.truncate(len);
+    String::from_utf8(data).ok()
 }
 
 /// A bare cookie `name` carrying `value` encrypted and authenticated with `key`.

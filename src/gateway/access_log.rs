@@ -52,7 +52,7 @@ thread_local! {
 
 /// Writes the line, if the access log is on.
 pub fn line(a: Access<'_>) {
-    if !tracing::enabled!(target: ACCESS, tracing::Level::INFO) {
+    if !crate::logging::access_on() {
         return;
     }
     LINE.with(|cell| {

@@ -51,23 +51,25 @@ pub fn canonical(raw: &str) -> Result<String, AmbiguousPath> {
     if path.chars().any(char::is_control) {
         return Err(AmbiguousPath("control character"));
     }
-    let segments: Vec<&str> = path[1..]
-        .split('/')
-        .map(|s| s.split_once(';').map_or(s, |(name, _params)| name))
-        .collect();
-    let last = segments.len() - 1;
-    for (n, s) in segments.iter().enumerate() {
-        if *s == "." || *s == ".." {
+    // Each segment without its `;` parameters.
+    let segments = || {
+        path[1..]
+            .split('/')
+            .map(|s| s.split_once(';').map_or(s, |(name, _params)| name))
+    };
+    let mut checked = segments().peekable();
+    while let Some(s) = checked.next() {
+        if s == "." || s == ".." {
             return Err(AmbiguousPath("dot segment"));
         }
-        if s.is_empty() && n != last {
+        if s.is_empty() && checked.peek().is_some() {
             return Err(AmbiguousPath("empty segment"));
         }
     }
     if !path.contains(';') {
         return Ok(path);
     }
-    Ok(format!("/{}", segments.join("/")))
+    Ok(format!("/{}", segments().collect::<Vec<_>>().join("/")))
 }
 
 #[cfg(test)]

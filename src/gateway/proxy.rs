@@ -291,10 +291,15 @@ impl ProxyHttp for Gateway {
         &self,
         session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         if session.is_upgrade_req() {
+            return Ok(());
+        }
+        // A request without a body (every GET) ends here: a body that never started cannot be
+        // behind, and the clock is not read.
+        if end_of_stream && ctx.body.is_none() && body.as_ref().is_none_or(Bytes::is_empty) {
             return Ok(());
         }
         let (start, received) = ctx.body.get_or_insert_with(|| (Instant::now(), 0));
