@@ -22,6 +22,20 @@ pub fn hash_secret(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Length of [`hash_secret`]'s text: 32 bytes in base64url without padding.
+pub const SECRET_HASH_LEN: usize = 43;
+
+/// [`hash_secret`] written into `buf` instead of a new `String`, for lookups on every request
+/// (a warm session's).
+pub fn hash_secret_in<'a>(secret: &str, buf: &'a mut [u8; SECRET_HASH_LEN]) -> &'a str {
+    // Neither can fail (43 characters fit, base64url is ASCII); an empty hash would find
+    // nothing, which is the safe side.
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(Sha256::digest(secret.as_bytes()), buf)
+        .unwrap_or(0);
+    std::str::from_utf8(&buf[..written]).unwrap_or_default()
+}
+
 /// A new secret whose key at rest sorts by issue time (refresh tokens), and that key.
 ///
 /// The token is the issue time in microseconds as 16 hex digits, a `.`, and 256 random bits;
@@ -134,6 +148,14 @@ pub fn is_valid_pkce_challenge(challenge: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_in_a_buffer_is_the_hash() {
+        let mut buf = [0u8; SECRET_HASH_LEN];
+        for secret in ["", "a", &random_token(), "fdt_ünïcode", &"x".repeat(5000)] {
+            assert_eq!(hash_secret_in(secret, &mut buf), hash_secret(secret));
+        }
+    }
 
     #[test]
     fn tokens_are_random_and_hash_verifies() {

@@ -204,13 +204,14 @@ impl Sessions {
     pub async fn lookup(&self, raw_id: &str) -> Result<Lookup, StoreError> {
         let now = now();
         // Keyed by the hash, so that a session can be ended knowing only its hash.
-        let hash = hash_secret(raw_id);
-        if let Some(s) = self.cache.get(hash.as_str()) {
+        let mut buf = [0u8; crate::secrets::SECRET_HASH_LEN];
+        let hash = crate::secrets::hash_secret_in(raw_id, &mut buf);
+        if let Some(s) = self.cache.get(hash) {
             crate::metrics::session_cache(true);
             return Ok(self.check_live(s, now));
         }
         crate::metrics::session_cache(false);
-        let Some(record) = self.store.get_session(&hash).await? else {
+        let Some(record) = self.store.get_session(hash).await? else {
             return Ok(Lookup::None);
         };
         let Some(user) = self.store.get_user(&record.user_id).await? else {
