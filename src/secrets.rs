@@ -19,14 +19,14 @@ pub fn random_token() -> String {
 ///
 /// A slow hash adds nothing to 256 random bits and would cap the token endpoint.
 pub fn hash_secret(secret: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+    hash_secret_in(secret, &mut [0; SECRET_HASH_LEN]).to_owned()
 }
 
 /// Length of [`hash_secret`]'s text: 32 bytes in base64url without padding.
 pub const SECRET_HASH_LEN: usize = 43;
 
 /// [`hash_secret`] written into `buf` instead of a new `String`, for lookups on every request
-/// (a warm session's).
+/// (a warm session's). The one place the hash is made.
 pub fn hash_secret_in<'a>(secret: &str, buf: &'a mut [u8; SECRET_HASH_LEN]) -> &'a str {
     // Neither can fail (43 characters fit, base64url is ASCII); an empty hash would find
     // nothing, which is the safe side.
@@ -153,8 +153,19 @@ mod tests {
     fn the_hash_in_a_buffer_is_the_hash() {
         let mut buf = [0u8; SECRET_HASH_LEN];
         for secret in ["", "a", &random_token(), "fdt_ünïcode", &"x".repeat(5000)] {
-            assert_eq!(hash_secret_in(secret, &mut buf), hash_secret(secret));
+            let at_rest = URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()));
+            assert_eq!(hash_secret_in(secret, &mut buf), at_rest);
+            assert_eq!(hash_secret(secret), at_rest);
         }
+        // SHA-256 of "" and of "abc" (FIPS 180-2), base64url without padding.
+        assert_eq!(
+            hash_secret(""),
+            "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
+        );
+        assert_eq!(
+            hash_secret("abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
     }
 
     #[test]
