@@ -11,19 +11,22 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 WORK="$(mktemp -d /tmp/frontdoor-vendor-tests.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
-cp -r vendor/pingora-core vendor/pingora-http vendor/pingora-proxy "$WORK/"
+cp -r vendor/pingora-core vendor/pingora-http vendor/pingora-proxy vendor/httparse "$WORK/"
 cat > "$WORK/Cargo.toml" <<'TOML'
 [workspace]
-members = ["pingora-core", "pingora-http", "pingora-proxy"]
+members = ["pingora-core", "pingora-http", "pingora-proxy", "httparse"]
 resolver = "2"
 
 [patch.crates-io]
 pingora-http = { path = "pingora-http" }
 pingora-core = { path = "pingora-core" }
+httparse = { path = "httparse" }
 TOML
 # The Cargo.toml that crates.io publishes for pingora-proxy leaves out tokio-test, which its
 # unit tests use.
 printf '\n[dev-dependencies.tokio-test]\nversion = "0.4"\n' >> "$WORK/pingora-proxy/Cargo.toml"
+# httparse's criterion benches are not run here; dropping that dev-dependency spares building it.
+sed -i '/^\[dev-dependencies.criterion\]$/,/^$/d' "$WORK/httparse/Cargo.toml"
 cp vendor/tests.Cargo.lock "$WORK/Cargo.lock"
 cd "$WORK"
 export CARGO_TARGET_DIR="$ROOT/target/vendor-tests"
@@ -34,3 +37,6 @@ cargo test --locked -p pingora-core --lib connectors::idle_watch
 # Every unit test of pingora-proxy: patch 0008 (hop-by-hop fields removed only when present)
 # and the request policy it changes (proxy_common.rs).
 cargo test --locked -p pingora-proxy --lib
+# Patch 0010: httparse's SIMD scans step by whole blocks (its unit tests, the new one included,
+# and its URI suite).
+cargo test --locked -p httparse --lib --tests
