@@ -34,6 +34,8 @@ export CARGO_TARGET_DIR="$ROOT/target/vendor-tests"
 cargo test --locked -p pingora-http --lib
 # Patch 0006: the idle watch of a pooled connection (connectors/idle_watch.rs).
 cargo test --locked -p pingora-core --lib connectors::idle_watch
+# Patch 0011: the HTTP/1 client hands the upstream's response header over (its unit tests).
+cargo test --locked -p pingora-core --lib protocols::http::v1::client
 # Every unit test of pingora-proxy: patch 0008 (hop-by-hop fields removed only when present)
 # and the request policy it changes (proxy_common.rs).
 cargo test --locked -p pingora-proxy --lib

@@ -15,7 +15,7 @@
 //! HTTP/1.x client session
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{header, header::AsHeaderName, HeaderValue, StatusCode, Version};
+use http::{header, header::AsHeaderName, HeaderName, HeaderValue, StatusCode, Version};
 use log::{debug, trace};
 use pingora_error::{Error, ErrorType::*, OrErr, Result, RetryType};
 use pingora_http::{HMap, IntoCaseHeaderName, RequestHeader, ResponseHeader};
@@ -434,11 +434,19 @@ impl HttpSession {
         }
     }
 
-    /// Similar to [`Self::read_response()`], read the response header and then return a copy of it.
+    /// Similar to [`Self::read_response()`], read the response header and then return it.
+    ///
+    /// The header is handed over rather than copied (a copy cost a clone of both header maps and
+    /// of every value, on every response). The session keeps what it still reads itself: the
+    /// status, the version, and the fields that frame the body and decide the connection's
+    /// reuse ([`FRAMING_FIELDS`]); after this call [`Self::resp_header()`] and
+    /// [`Self::get_header()`] show only those.
     pub async fn read_resp_header_parts(&mut self) -> Result<Box<ResponseHeader>> {
         self.read_response().await?;
         // safe to unwrap because it is just read
-        Ok(Box::new(self.resp_header().unwrap().clone()))
+        let full = self.response_header.take().unwrap();
+        self.response_header = Some(Box::new(framing_part(&full)));
+        Ok(full)
     }
 
     /// Return a reference of the [`ResponseHeader`] if the response is read
@@ -951,6 +959,30 @@ impl UniqueID for HttpSession {
     fn id(&self) -> UniqueIDType {
         self.underlying_stream.id()
     }
+}
+
+/// The response fields an [`HttpSession`] reads after handing its response header over
+/// ([`HttpSession::read_resp_header_parts`]): the body's framing (`Content-Length`,
+/// `Transfer-Encoding`) and the connection's reuse (`Connection`, `Keep-Alive`).
+pub const FRAMING_FIELDS: [HeaderName; 4] = [
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+];
+
+/// The part of `full` that [`HttpSession`] keeps: its status, version and [`FRAMING_FIELDS`].
+fn framing_part(full: &ResponseHeader) -> ResponseHeader {
+    let mut kept = ResponseHeader::build_no_case(full.status, Some(FRAMING_FIELDS.len()))
+        .expect("a status that is already a StatusCode");
+    kept.set_version(full.version);
+    for name in &FRAMING_FIELDS {
+        for value in full.headers.get_all(name) {
+            kept.append_header(name, value.clone())
+                .expect("a field that was already in a header");
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -2175,6 +2207,70 @@ mod tests_stream {
         assert_eq!(input.len(), res.unwrap());
         assert_eq!(1, http_stream.resp_header().unwrap().headers.len());
         assert_eq!(http_stream.get_header("Foo").unwrap(), "Bar");
+    }
+
+    /// frontdoor patch: `read_resp_header_parts` hands the whole header over and keeps only the
+    /// framing fields; the body it then reads and the reuse it then decides must be what a
+    /// session that kept the whole header (`read_response`) reads and decides.
+    #[tokio::test]
+    async fn handing_the_header_over_keeps_framing_and_reuse() {
+        init_log();
+        let responses: [&[u8]; 8] = [
+            b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=7, max=20\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc",
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nabc",
+        ];
+        async fn read(input: &[u8], hand_over: bool) -> (Vec<u8>, String, Option<ResponseHeader>) {
+            let mock_io = Builder::new().read(input).build();
+            let mut http_stream = HttpSession::new(Box::new(mock_io));
+            let handed = if hand_over {
+                Some(*http_stream.read_resp_header_parts().await.unwrap())
+            } else {
+                http_stream.read_response().await.unwrap();
+                None
+            };
+            let mut body = Vec::new();
+            while let Some(chunk) = http_stream.read_body_bytes().await.unwrap() {
+                body.extend_from_slice(&chunk);
+            }
+            http_stream.respect_keepalive();
+            (body, format!("{:?}", http_stream.keepalive_timeout), handed)
+        }
+        for input in responses {
+            let (kept_body, kept_reuse, _) = read(input, false).await;
+            let (body, reuse, handed) = read(input, true).await;
+            assert_eq!(body, kept_body, "{}", input.escape_ascii());
+            assert_eq!(reuse, kept_reuse, "{}", input.escape_ascii());
+            // The caller gets every field, as parsed.
+            let mut full = [httparse::EMPTY_HEADER; 16];
+            let mut parsed = httparse::Response::new(&mut full);
+            parsed.parse(input).unwrap();
+            let handed = handed.unwrap();
+            assert_eq!(handed.status.as_u16(), parsed.code.unwrap());
+            assert_eq!(handed.headers.len(), parsed.headers.len());
+            for h in parsed.headers.iter() {
+                assert!(
+                    handed.headers.get_all(h.name).iter().any(|v| v.as_bytes() == h.value),
+                    "{} missing from the handed-over header",
+                    h.name
+                );
+            }
+        }
+        // The keep-alive timeout the session keeps is the one the upstream asked for.
+        let mock_io = Builder::new().read(responses[2]).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.read_resp_header_parts().await.unwrap();
+        while http_stream.read_body_bytes().await.unwrap().is_some() {}
+        http_stream.respect_keepalive();
+        assert_eq!(
+            http_stream.keepalive_timeout,
+            KeepaliveStatus::Timeout(Duration::from_secs(7))
+        );
     }
 
     #[tokio::test]
