@@ -39,20 +39,15 @@ macro_rules! ns_per_parse {
     }};
 }
 
-fn header_len_released(req: &[u8]) -> Option<usize> {
-    let mut headers = [released::EMPTY_HEADER; 32];
-    match released::Request::new(&mut headers).parse(req) {
-        Ok(released::Status::Complete(len)) => Some(len),
-        _ => None,
-    }
-}
-
-fn header_len_patched(req: &[u8]) -> Option<usize> {
-    let mut headers = [patched::EMPTY_HEADER; 32];
-    match patched::Request::new(&mut headers).parse(req) {
-        Ok(patched::Status::Complete(len)) => Some(len),
-        _ => None,
-    }
+/// The header's length as `$krate` parses `$req`, `None` unless complete.
+macro_rules! header_len {
+    ($krate:ident, $req:expr) => {{
+        let mut headers = [$krate::EMPTY_HEADER; 32];
+        match $krate::Request::new(&mut headers).parse($req) {
+            Ok($krate::Status::Complete(len)) => Some(len),
+            _ => None,
+        }
+    }};
 }
 
 fn main() {
@@ -62,7 +57,11 @@ fn main() {
         ("with a 2 KB path", request(0, 2000)),
     ];
     for (name, req) in &requests {
-        assert_eq!(header_len_released(req), header_len_patched(req), "{name}");
+        assert_eq!(
+            header_len!(released, req),
+            header_len!(patched, req),
+            "{name}"
+        );
         // Best of alternating rounds: the lowest time is the one least disturbed by the machine.
         let (mut released_ns, mut patched_ns) = (f64::MAX, f64::MAX);
         for _ in 0..ROUNDS {

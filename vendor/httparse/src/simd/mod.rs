@@ -1,5 +1,42 @@
 mod swar;
 
+/// frontdoor patch (0010): the block scans step by a constant block while a block is all
+/// valid. Whatever the length and wherever the first invalid byte lies (in the first block,
+/// after several, in the tail the SWAR code finishes, or nowhere), `scan` must stop exactly where
+/// a byte-by-byte scan with `table` stops, with invalid bytes after it changing nothing.
+/// Lengths run to five blocks of `block` bytes and a few more.
+///
+/// # Safety
+/// `scan` must be callable on this CPU (its target feature detected).
+#[cfg(test)]
+pub(crate) unsafe fn check_stops_at_the_first_invalid_byte(
+    scan: unsafe fn(&mut crate::iter::Bytes<'_>),
+    table: &[bool; 256],
+    block: usize,
+    name: &str,
+) {
+    for len in 0..(5 * block + 3) {
+        for first_bad in 0..=len {
+            for bad in [b'\0', b'\n', 0x7f] {
+                let mut buf = vec![b'a'; len];
+                if first_bad < len {
+                    buf[first_bad] = bad;
+                }
+                if first_bad + 3 < len {
+                    buf[first_bad + 3] = bad;
+                }
+                let expected = buf.iter().position(|&b| !table[b as usize]).unwrap_or(len);
+                let mut bytes = crate::iter::Bytes::new(&buf);
+                scan(&mut bytes);
+                assert_eq!(
+                    bytes.pos(), expected,
+                    "{name}: {len} bytes, byte {bad:#x} at {first_bad}"
+                );
+            }
+        }
+    }
+}
+
 #[cfg(not(all(
     httparse_simd,
     any(
