@@ -54,7 +54,9 @@ static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Every pattern above at once: most lines (an access line, say) quote no credential, and one
-/// pass over them costs less than a pass per pattern.
+/// pass over them costs less than a pass per pattern. A pattern added here must need one of
+/// what [`could_match`] looks for, or that check must learn what it needs (and its test's
+/// pieces a string the new pattern matches).
 static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new(
         [
